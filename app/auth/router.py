@@ -1,0 +1,117 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, Response, status
+from fastapi.security import OAuth2PasswordRequestForm
+
+from app.auth import service
+from app.auth.schemas import LoginRequest, LogoutRequest, RefreshRequest, TokenPair
+from app.deps import LimiterDep, SessionDep, SettingsDep, rate_limit_auth
+from app.errors import Conflict, TooManyRequests, Unauthorized, Unprocessable, responses
+from app.ratelimit import RateLimiter
+from app.users.schemas import UserCreate, UserOut
+
+router = APIRouter(prefix="/auth", tags=["auth"], dependencies=[Depends(rate_limit_auth)])
+
+
+async def _login(
+    session: SessionDep,
+    settings: SettingsDep,
+    limiter: RateLimiter,
+    login: str,
+    password: str,
+    user_agent: str | None,
+) -> TokenPair:
+    # Brute force on one account from many IPs: cap failed attempts per login name.
+    key = f"login-fail:{login.strip().lower()}"
+    window = settings.rate_limit_login_failure_window_seconds
+    if settings.rate_limit_enabled:
+        seen = await limiter.peek(key, window)
+        if seen.count >= settings.rate_limit_login_failures:
+            raise TooManyRequests(
+                seen.retry_after,
+                f"Too many failed sign-ins for this account; try again in {seen.retry_after} seconds.",
+            )
+    try:
+        user = await service.authenticate(session, settings, login, password)
+    except Unauthorized:
+        if settings.rate_limit_enabled:
+            await limiter.incr(key, window)
+        raise
+    if settings.rate_limit_enabled:
+        await limiter.reset(key)
+    return await service.issue_tokens(session, settings, user, user_agent=user_agent)
+
+
+@router.post(
+    "/register",
+    status_code=status.HTTP_201_CREATED,
+    response_model=UserOut,
+    summary="Create an account",
+    responses=responses(Conflict, Unprocessable, TooManyRequests),
+)
+async def register(data: UserCreate, session: SessionDep, settings: SettingsDep) -> UserOut:
+    user = await service.register(session, settings, data)
+    return UserOut.model_validate(user)
+
+
+@router.post(
+    "/login",
+    response_model=TokenPair,
+    summary="Sign in with a username or email and a password",
+    responses=responses(Unauthorized, Unprocessable, TooManyRequests),
+)
+async def login(
+    data: LoginRequest,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    limiter: LimiterDep,
+) -> TokenPair:
+    return await _login(
+        session, settings, limiter, data.login, data.password, request.headers.get("user-agent")
+    )
+
+
+@router.post(
+    "/token",
+    response_model=TokenPair,
+    summary="Sign in with an OAuth2 password form (the docs' Authorize button)",
+    responses=responses(Unauthorized, Unprocessable, TooManyRequests),
+)
+async def token(
+    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    limiter: LimiterDep,
+) -> TokenPair:
+    return await _login(
+        session, settings, limiter, form.username, form.password, request.headers.get("user-agent")
+    )
+
+
+@router.post(
+    "/refresh",
+    response_model=TokenPair,
+    summary="Trade a refresh token for a new pair (the old one is spent)",
+    responses=responses(Unauthorized, Unprocessable, TooManyRequests),
+)
+async def refresh(
+    data: RefreshRequest, request: Request, session: SessionDep, settings: SettingsDep
+) -> TokenPair:
+    return await service.refresh(
+        session, settings, data.refresh_token, request.headers.get("user-agent")
+    )
+
+
+@router.post(
+    "/logout",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Sign out: revoke this refresh token and every token rotated from the same login",
+    responses=responses(Unprocessable, TooManyRequests),
+)
+async def logout(data: LogoutRequest, session: SessionDep) -> Response:
+    await service.logout(session, data.refresh_token)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

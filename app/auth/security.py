@@ -1,0 +1,123 @@
+"""Passwords (argon2 via passlib), access JWTs (python-jose), opaque tokens, at-rest encryption."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import secrets
+import uuid
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from typing import Any
+
+from cryptography.fernet import Fernet, InvalidToken
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from jose import JWTError, jwt
+from passlib.context import CryptContext
+
+from app.config import Settings
+
+REFRESH_PREFIX = "fzr_"
+API_TOKEN_PREFIX = "fza_"
+
+
+@lru_cache(maxsize=4)
+def _context(time_cost: int, memory_kib: int) -> CryptContext:
+    return CryptContext(
+        schemes=["argon2"],
+        deprecated="auto",
+        argon2__time_cost=time_cost,
+        argon2__memory_cost=memory_kib,
+        argon2__parallelism=1,
+    )
+
+
+def password_context(settings: Settings) -> CryptContext:
+    return _context(settings.argon2_time_cost, settings.argon2_memory_kib)
+
+
+def hash_password(settings: Settings, password: str) -> str:
+    return password_context(settings).hash(password)
+
+
+def verify_password(
+    settings: Settings, password: str, password_hash: str
+) -> tuple[bool, str | None]:
+    """(valid, new hash if the stored one used weaker parameters and should be replaced)."""
+    return password_context(settings).verify_and_update(password, password_hash)
+
+
+def create_access_token(settings: Settings, user_id: uuid.UUID) -> tuple[str, int]:
+    now = datetime.now(UTC)
+    ttl = settings.access_token_ttl_seconds
+    claims = {
+        "sub": str(user_id),
+        "type": "access",
+        "iss": settings.jwt_issuer,
+        "iat": int(now.timestamp()),
+        "nbf": int(now.timestamp()),
+        "exp": int((now + timedelta(seconds=ttl)).timestamp()),
+        "jti": uuid.uuid4().hex,
+    }
+    token = jwt.encode(claims, settings.resolved_secret_key(), algorithm=settings.jwt_algorithm)
+    return token, ttl
+
+
+class InvalidAccessToken(Exception):
+    pass
+
+
+def decode_access_token(settings: Settings, token: str) -> uuid.UUID:
+    """The user id of a valid access token. Only our one HMAC algorithm is accepted, so
+    `alg: none` and algorithm-confusion tokens fail signature checks."""
+    try:
+        header = jwt.get_unverified_header(token)
+    except JWTError as exc:
+        raise InvalidAccessToken("malformed token") from exc
+    if header.get("alg") != settings.jwt_algorithm:
+        raise InvalidAccessToken("unexpected algorithm")
+    try:
+        claims: dict[str, Any] = jwt.decode(
+            token,
+            settings.resolved_secret_key(),
+            algorithms=[settings.jwt_algorithm],
+            issuer=settings.jwt_issuer,
+            options={"require_exp": True, "require_iat": True, "require_sub": True},
+        )
+    except JWTError as exc:
+        raise InvalidAccessToken(str(exc)) from exc
+    if claims.get("type") != "access":
+        raise InvalidAccessToken("not an access token")
+    try:
+        return uuid.UUID(claims["sub"])
+    except (ValueError, TypeError) as exc:
+        raise InvalidAccessToken("bad subject") from exc
+
+
+def new_opaque_token(prefix: str) -> str:
+    return prefix + secrets.token_urlsafe(32)
+
+
+def token_digest(token: str) -> str:
+    # High-entropy random tokens: a plain SHA-256 is enough (no salt or slow hash needed).
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _fernet(settings: Settings) -> Fernet:
+    key = HKDF(
+        algorithm=hashes.SHA256(), length=32, salt=b"fuze-at-rest", info=b"gemini-api-key"
+    ).derive(settings.resolved_secret_key().encode())
+    return Fernet(base64.urlsafe_b64encode(key))
+
+
+def encrypt_secret(settings: Settings, value: str) -> bytes:
+    return _fernet(settings).encrypt(value.encode())
+
+
+def decrypt_secret(settings: Settings, blob: bytes) -> str | None:
+    """None when the blob cannot be read (e.g. the server's secret key was changed)."""
+    try:
+        return _fernet(settings).decrypt(blob).decode()
+    except InvalidToken:
+        return None

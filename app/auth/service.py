@@ -1,0 +1,193 @@
+"""Registration, login, refresh-token rotation with reuse detection, and token resolution."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth import security
+from app.auth.models import ApiToken, RefreshToken
+from app.auth.schemas import TokenPair
+from app.config import Settings
+from app.errors import Conflict, Unauthorized
+from app.users.models import User
+from app.users.schemas import UserCreate
+
+log = logging.getLogger("fuze.auth")
+
+# Verifying against this when the login matches no user keeps response times alike, so timing
+# does not tell which usernames exist.
+_DUMMY_HASHES: dict[tuple[int, int], str] = {}
+
+
+class RefreshTokenReused(Unauthorized):
+    code = "refresh_token_reused"
+    message = "This refresh token was already used; every session of this login was signed out."
+    keep_changes = True  # the family's revocation must be committed along with the 401
+
+
+async def register(session: AsyncSession, settings: Settings, data: UserCreate) -> User:
+    taken = await session.execute(
+        select(User.username, User.email).where(
+            or_(
+                func.lower(User.username) == data.username.lower(),
+                func.lower(User.email) == data.email.lower(),
+            )
+        )
+    )
+    for username, email in taken:
+        if username.lower() == data.username.lower():
+            raise Conflict("This username is taken.", code="username_taken")
+        if email.lower() == data.email.lower():
+            raise Conflict("An account with this email exists.", code="email_taken")
+    password_hash = await asyncio.to_thread(security.hash_password, settings, data.password)
+    user = User(username=data.username, email=data.email, password_hash=password_hash)
+    session.add(user)
+    try:
+        async with session.begin_nested():
+            await session.flush()
+    except IntegrityError as exc:  # a concurrent registration won the race
+        raise Conflict("This username or email is taken.", code="username_taken") from exc
+    return user
+
+
+async def authenticate(
+    session: AsyncSession, settings: Settings, login: str, password: str
+) -> User:
+    key = login.strip().lower()
+    user = await session.scalar(
+        select(User).where(or_(func.lower(User.username) == key, func.lower(User.email) == key))
+    )
+    if user is None:
+        params = (settings.argon2_time_cost, settings.argon2_memory_kib)
+        if params not in _DUMMY_HASHES:
+            _DUMMY_HASHES[params] = security.hash_password(settings, "not-a-real-password")
+        await asyncio.to_thread(security.verify_password, settings, password, _DUMMY_HASHES[params])
+        raise Unauthorized("Wrong username/email or password.", code="invalid_credentials")
+    valid, new_hash = await asyncio.to_thread(
+        security.verify_password, settings, password, user.password_hash
+    )
+    if not valid or not user.is_active:
+        raise Unauthorized("Wrong username/email or password.", code="invalid_credentials")
+    if new_hash:
+        user.password_hash = new_hash
+    return user
+
+
+async def issue_tokens(
+    session: AsyncSession,
+    settings: Settings,
+    user: User,
+    family_id: uuid.UUID | None = None,
+    user_agent: str | None = None,
+) -> TokenPair:
+    access, ttl = security.create_access_token(settings, user.id)
+    refresh = security.new_opaque_token(security.REFRESH_PREFIX)
+    session.add(
+        RefreshToken(
+            user_id=user.id,
+            family_id=family_id or uuid.uuid4(),
+            token_hash=security.token_digest(refresh),
+            expires_at=datetime.now(UTC) + timedelta(seconds=settings.refresh_token_ttl_seconds),
+            user_agent=(user_agent or "")[:300] or None,
+        )
+    )
+    await session.flush()
+    return TokenPair(access_token=access, refresh_token=refresh, expires_in=ttl)
+
+
+async def _revoke_family(session: AsyncSession, family_id: uuid.UUID) -> None:
+    await session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=datetime.now(UTC))
+    )
+
+
+async def refresh(
+    session: AsyncSession, settings: Settings, token: str, user_agent: str | None = None
+) -> TokenPair:
+    invalid = Unauthorized("This refresh token is not valid.", code="invalid_refresh_token")
+    if not token.startswith(security.REFRESH_PREFIX):
+        raise invalid
+    # FOR UPDATE serialises two refreshes of the same token: the second one sees it spent.
+    row = await session.scalar(
+        select(RefreshToken)
+        .where(RefreshToken.token_hash == security.token_digest(token))
+        .with_for_update()
+    )
+    if row is None or row.revoked_at is not None:
+        raise invalid
+    now = datetime.now(UTC)
+    if row.used_at is not None:
+        log.warning("refresh token reuse; revoking family", extra={"family_id": str(row.family_id)})
+        await _revoke_family(session, row.family_id)
+        raise RefreshTokenReused()
+    if row.expires_at <= now:
+        raise Unauthorized(
+            "This refresh token has expired; sign in again.", code="refresh_token_expired"
+        )
+    user = await session.get(User, row.user_id)
+    if user is None or not user.is_active:
+        raise invalid
+    row.used_at = now
+    return await issue_tokens(
+        session, settings, user, family_id=row.family_id, user_agent=user_agent
+    )
+
+
+async def logout(session: AsyncSession, token: str) -> None:
+    row = await session.scalar(
+        select(RefreshToken).where(RefreshToken.token_hash == security.token_digest(token))
+    )
+    if row is not None:
+        await _revoke_family(session, row.family_id)
+
+
+async def revoke_all_sessions(session: AsyncSession, user_id: uuid.UUID) -> None:
+    await session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=datetime.now(UTC))
+    )
+
+
+async def user_from_token(session: AsyncSession, settings: Settings, token: str) -> User:
+    """The active user a bearer token (access JWT or personal API token) belongs to."""
+    if token.startswith(security.API_TOKEN_PREFIX):
+        row = await session.execute(
+            select(ApiToken, User)
+            .join(User, User.id == ApiToken.user_id)
+            .where(ApiToken.token_hash == security.token_digest(token))
+        )
+        found = row.first()
+        if found is None:
+            raise Unauthorized("This API token is not valid.", code="invalid_token")
+        api_token, user = found
+        now = datetime.now(UTC)
+        if api_token.expires_at is not None and api_token.expires_at <= now:
+            raise Unauthorized("This API token has expired.", code="token_expired")
+        # Record use at most once a minute: no write on every request.
+        if api_token.last_used_at is None or now - api_token.last_used_at > timedelta(minutes=1):
+            api_token.last_used_at = now
+    else:
+        try:
+            user_id = security.decode_access_token(settings, token)
+        except security.InvalidAccessToken as exc:
+            expired = "expired" in str(exc).lower()
+            raise Unauthorized(
+                "The access token has expired." if expired else "The access token is not valid.",
+                code="token_expired" if expired else "invalid_token",
+            ) from exc
+        user = await session.get(User, user_id)
+        if user is None:
+            raise Unauthorized("The access token is not valid.", code="invalid_token")
+    if not user.is_active:
+        raise Unauthorized("This account is disabled.", code="account_disabled")
+    return user

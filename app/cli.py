@@ -1,0 +1,287 @@
+"""`fuze`: run everything (`fuze up`) or one part (`api`, `worker`, `migrate`, `services`).
+
+`fuze up` with no FUZE_DATABASE_URL / FUZE_REDIS_URL starts embedded PostgreSQL + pgvector and
+Valkey with their data in the data folder, migrates to head, then runs the API and one arq
+worker, restarting either if it crashes. Ctrl-C stops them all, in order, leaving nothing behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from app.config import Settings, get_settings
+
+ROOT = Path(__file__).resolve().parents[1]
+log = logging.getLogger("fuze.up")
+
+
+def run_migrations(database_url: str) -> None:
+    from alembic.config import Config
+
+    from alembic import command
+
+    config = Config(str(ROOT / "alembic.ini"))
+    config.set_main_option("script_location", str(ROOT / "alembic"))
+    config.attributes["url"] = database_url
+    config.attributes["configure_logger"] = False
+    command.upgrade(config, "head")
+
+
+def _api_argv(host: str, port: int, workers: int = 1) -> list[str]:
+    argv = [
+        sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory",
+        "--host", host, "--port", str(port),
+        "--no-access-log",  # our middleware writes one JSON line per request
+        "--proxy-headers",  # the client's address from X-Forwarded-For behind a balancer
+        "--timeout-graceful-shutdown", "10",
+    ]  # fmt: skip
+    if workers > 1:
+        argv += ["--workers", str(workers)]
+    return argv
+
+
+def _worker_argv() -> list[str]:
+    return [sys.executable, "-m", "workers"]
+
+
+def cmd_api(args: argparse.Namespace) -> int:
+    settings = get_settings()
+    host = args.host or settings.host
+    port = args.port or settings.port
+    os.execv(sys.executable, _api_argv(host, port, args.workers))
+    return 0  # not reached
+
+
+def cmd_worker(_: argparse.Namespace) -> int:
+    from workers.__main__ import main
+
+    main()
+    return 0
+
+
+def cmd_migrate(_: argparse.Namespace) -> int:
+    settings = get_settings()
+    if not settings.database_url:
+        print("FUZE_DATABASE_URL is not set", file=sys.stderr)
+        return 2
+    run_migrations(settings.database_url)
+    return 0
+
+
+class _Stop:
+    def __init__(self) -> None:
+        self.requested = False
+
+    def __call__(self, signum: int, _frame: object) -> None:
+        if self.requested:  # a second Ctrl-C: stop waiting politely
+            raise KeyboardInterrupt
+        self.requested = True
+        log.info("stopping (signal %s)...", signal.Signals(signum).name)
+
+
+def _wait_ready(url: str, deadline: float, alive: Callable[[], bool], stop: _Stop) -> bool:
+    import httpx
+
+    while time.monotonic() < deadline and not stop.requested:
+        if not alive():
+            return False
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return True
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.25)
+    return False
+
+
+def _quiet_libraries() -> None:
+    for name in ("httpx", "httpcore", "alembic"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from app.embedded import Child, EmbeddedPostgres, EmbeddedValkey, port_open
+
+    logging.basicConfig(level=logging.INFO, format="fuze up | %(message)s", stream=sys.stderr)
+    _quiet_libraries()
+    started = time.monotonic()
+    settings: Settings = get_settings()
+    data_dir = Path(args.data_dir or settings.data_dir).resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    host = args.host or settings.host
+    port = args.port or settings.port
+    if port_open(host, port):
+        log.error("port %s on %s is in use: stop what uses it or pass --port", port, host)
+        return 2
+
+    stop = _Stop()
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+
+    env = dict(os.environ)
+    env["FUZE_DATA_DIR"] = str(data_dir)
+    env.setdefault("HF_HUB_OFFLINE", "1")
+    env.setdefault("TRANSFORMERS_OFFLINE", "1")
+    settings = Settings(data_dir=data_dir)
+    env["FUZE_SECRET_KEY"] = settings.resolved_secret_key()
+
+    servers: list[EmbeddedPostgres | EmbeddedValkey] = []
+    procs: dict[str, Child] = {}
+    code = 0
+    try:
+        logs = data_dir / "logs"
+        if settings.database_url:
+            log.info("using the database at FUZE_DATABASE_URL")
+            database_url = settings.database_url
+        else:
+            pg = EmbeddedPostgres(data_dir / "postgres", log_dir=logs)
+            servers.append(pg)
+            database_url = pg.start()
+            log.info(
+                "embedded PostgreSQL 18 + pgvector on 127.0.0.1:%s (data: %s)", pg.port, pg.pgdata
+            )
+        if settings.redis_url:
+            log.info("using the Redis at FUZE_REDIS_URL")
+            redis_url = settings.redis_url
+        else:
+            vk = EmbeddedValkey(data_dir, log_dir=logs)
+            servers.append(vk)
+            redis_url = vk.start()
+            log.info("embedded Valkey on 127.0.0.1:%s (data: %s)", vk.port, vk.dir)
+        env["FUZE_DATABASE_URL"] = database_url
+        env["FUZE_REDIS_URL"] = redis_url
+
+        run_migrations(database_url)
+        log.info("database migrated to head")
+
+        procs["worker"] = Child("worker", _worker_argv(), env=env, cwd=ROOT)
+        procs["api"] = Child("api", _api_argv(host, port), env=env, cwd=ROOT)
+        if args.no_worker:
+            del procs["worker"]
+        for child in procs.values():
+            child.start()
+
+        base = f"http://{host}:{port}"
+        ready = _wait_ready(
+            f"{base}/api/health/ready" if not args.no_worker else f"{base}/api/health",
+            time.monotonic() + args.ready_timeout,
+            lambda: all(c.alive() for c in procs.values()),
+            stop,
+        )
+        if stop.requested:
+            return 0
+        if not ready:
+            log.error("Fuze did not become ready; see the logs above and in %s", logs)
+            code = 1
+            return code
+        log.info(
+            "Fuze is ready at %s (docs: %s/docs) in %.1f s", base, base, time.monotonic() - started
+        )
+
+        restarts: list[float] = []
+        while not stop.requested:
+            time.sleep(0.25)
+            for server in servers:
+                if server.child is not None and not server.child.alive():
+                    log.error(
+                        "%s stopped unexpectedly:\n%s", server.child.name, server.child.tail_log()
+                    )
+                    code = 1
+                    stop.requested = True
+            for name, child in procs.items():
+                if not stop.requested and not child.alive():
+                    now = time.monotonic()
+                    restarts = [t for t in restarts if now - t < 60] + [now]
+                    if len(restarts) > 5:
+                        log.error("%s keeps crashing; giving up", name)
+                        code = 1
+                        stop.requested = True
+                        break
+                    log.warning(
+                        "%s exited with %s; restarting", name, child.proc and child.proc.returncode
+                    )
+                    time.sleep(min(2 ** len(restarts) * 0.25, 5))
+                    child.start()
+        return code
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        log.error("fuze up failed: %s", exc)
+        return 1
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        for name in ("api", "worker"):
+            if name in procs:
+                procs[name].stop(timeout=20)
+        for server in reversed(servers):
+            server.stop()
+        log.info("stopped")
+
+
+def cmd_services(args: argparse.Namespace) -> int:
+    """Only the embedded servers, for development against a reloading API or a debugger."""
+    from app.embedded import EmbeddedPostgres, EmbeddedValkey
+
+    logging.basicConfig(level=logging.INFO, format="fuze services | %(message)s")
+    _quiet_libraries()
+    data_dir = Path(args.data_dir or get_settings().data_dir).resolve()
+    pg = EmbeddedPostgres(data_dir / "postgres", log_dir=data_dir / "logs")
+    vk = EmbeddedValkey(data_dir, log_dir=data_dir / "logs")
+    stop = _Stop()
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        database_url = pg.start()
+        run_migrations(database_url)
+        print(f"export FUZE_DATABASE_URL='{database_url}'", flush=True)
+        print(f"export FUZE_REDIS_URL='{vk.start()}'", flush=True)
+        while not stop.requested:
+            time.sleep(0.25)
+    finally:
+        vk.stop()
+        pg.stop()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="fuze", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    up = sub.add_parser("up", help="run everything: embedded servers, migrations, API, worker")
+    up.add_argument("--host")
+    up.add_argument("--port", type=int)
+    up.add_argument("--data-dir")
+    up.add_argument("--no-worker", action="store_true", help="do not start the arq worker")
+    up.add_argument("--ready-timeout", type=float, default=180.0)
+    up.set_defaults(func=cmd_up)
+
+    api = sub.add_parser("api", help="run the API (uvicorn) against FUZE_DATABASE_URL/REDIS_URL")
+    api.add_argument("--host")
+    api.add_argument("--port", type=int)
+    api.add_argument("--workers", type=int, default=1)
+    api.set_defaults(func=cmd_api)
+
+    worker = sub.add_parser("worker", help="run one arq worker")
+    worker.set_defaults(func=cmd_worker)
+
+    migrate = sub.add_parser("migrate", help="migrate the database to head")
+    migrate.set_defaults(func=cmd_migrate)
+
+    services = sub.add_parser("services", help="run only the embedded PostgreSQL and Valkey")
+    services.add_argument("--data-dir")
+    services.set_defaults(func=cmd_services)
+
+    args = parser.parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

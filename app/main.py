@@ -1,0 +1,105 @@
+"""create_app(): the FastAPI application, its shared clients, routers, errors and the SPA."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import APIRouter, Depends, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import FileResponse, HTMLResponse, Response
+from fastapi.routing import APIRoute
+
+from app.auth.router import router as auth_router
+from app.broker import create_redis
+from app.config import Settings, get_settings
+from app.db import create_engine, create_sessionmaker
+from app.deps import rate_limit_ip
+from app.errors import NotFound, install_error_handlers
+from app.health.router import router as health_router
+from app.logs import setup_logging
+from app.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from app.ratelimit import RateLimiter
+from app.users.router import router as users_router
+
+ROOT = Path(__file__).resolve().parents[1]
+SPA_DIST = ROOT / "frontend" / "dist"
+
+
+def _operation_id(route: APIRoute) -> str:
+    # `tag-name` gives generated clients methods like AuthService.login.
+    return f"{route.tags[0]}-{route.name}" if route.tags else route.name
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    setup_logging(settings.log_level, settings.log_json)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await app.state.redis.aclose()
+        await app.state.engine.dispose()
+
+    app = FastAPI(
+        title="Fuze",
+        version="0.1.0",
+        summary="Save the web; find what helps the project you are working on now.",
+        lifespan=lifespan,
+        generate_unique_id_function=_operation_id,
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    # Clients are lazy: nothing connects until first use, so the app starts even with Redis down.
+    engine = create_engine(settings)
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessionmaker = create_sessionmaker(engine)
+    app.state.redis = create_redis(settings)
+    app.state.limiter = RateLimiter(app.state.redis)
+
+    install_error_handlers(app)
+
+    api = APIRouter(prefix="/api")
+    api.include_router(health_router)
+    limited = APIRouter(dependencies=[Depends(rate_limit_ip)])
+    limited.include_router(auth_router)
+    limited.include_router(users_router)
+    api.include_router(limited)
+    app.include_router(api)
+
+    _mount_spa(app)
+
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origins,
+        allow_origin_regex=settings.cors_origin_regex,
+        allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+        allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+        expose_headers=["X-Request-ID", "Retry-After"],
+        max_age=600,
+    )
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContextMiddleware)
+    return app
+
+
+def _mount_spa(app: FastAPI) -> None:
+    """Serve the built SPA at / with client-side routing; /api stays the API's."""
+
+    @app.get("/{path:path}", include_in_schema=False)
+    async def spa(path: str) -> Response:
+        if path == "api" or path.startswith("api/"):
+            raise NotFound("There is nothing at this path.")
+        index = SPA_DIST / "index.html"
+        if not index.exists():
+            return HTMLResponse(
+                "<!doctype html><title>Fuze</title><h1>Fuze API</h1>"
+                '<p>The web app is not built. The API is documented at <a href="/docs">/docs</a>.</p>'
+            )
+        candidate = (SPA_DIST / path).resolve()
+        if path and candidate.is_file() and candidate.is_relative_to(SPA_DIST.resolve()):
+            return FileResponse(candidate)
+        return FileResponse(index, headers={"Cache-Control": "no-cache"})

@@ -1,0 +1,113 @@
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter, Response, status
+
+from app import gemini
+from app.deps import CurrentUser, SessionDep, SettingsDep
+from app.errors import (
+    BadRequest,
+    Conflict,
+    NotFound,
+    ServiceUnavailable,
+    Unauthorized,
+    Unprocessable,
+    responses,
+)
+from app.users import service
+from app.users.schemas import (
+    ApiTokenCreate,
+    ApiTokenCreated,
+    ApiTokenOut,
+    GeminiKeyIn,
+    GeminiKeyTestResult,
+    UserOut,
+    UserUpdate,
+)
+
+router = APIRouter(prefix="/users/me", tags=["users"], responses=responses(Unauthorized))
+
+
+@router.get("", response_model=UserOut, summary="Your profile")
+async def get_me(user: CurrentUser) -> UserOut:
+    return UserOut.model_validate(user)
+
+
+@router.patch(
+    "",
+    response_model=UserOut,
+    summary="Change your display name, email or password (the last two need the current password)",
+    responses=responses(Conflict, Unprocessable),
+)
+async def update_me(
+    data: UserUpdate, user: CurrentUser, session: SessionDep, settings: SettingsDep
+) -> UserOut:
+    return UserOut.model_validate(await service.update_profile(session, settings, user, data))
+
+
+@router.put(
+    "/gemini-key",
+    response_model=UserOut,
+    summary="Store your Gemini API key (encrypted at rest, never shown again)",
+    responses=responses(Unprocessable),
+)
+async def put_gemini_key(
+    data: GeminiKeyIn, user: CurrentUser, session: SessionDep, settings: SettingsDep
+) -> UserOut:
+    service.set_gemini_key(settings, user, data.api_key)
+    await session.flush()
+    return UserOut.model_validate(user)
+
+
+@router.delete(
+    "/gemini-key", status_code=status.HTTP_204_NO_CONTENT, summary="Forget your Gemini API key"
+)
+async def delete_gemini_key(user: CurrentUser, session: SessionDep) -> Response:
+    service.clear_gemini_key(user)
+    await session.flush()
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/gemini-key/test",
+    response_model=GeminiKeyTestResult,
+    summary="Check your stored Gemini key against Gemini",
+    responses=responses(BadRequest, ServiceUnavailable),
+)
+async def test_gemini_key(user: CurrentUser, settings: SettingsDep) -> GeminiKeyTestResult:
+    key = service.gemini_key(settings, user)
+    if key is None:
+        raise BadRequest("No readable Gemini key is stored; add one first.", code="no_gemini_key")
+    valid, message = await gemini.check_key(settings, key)
+    return GeminiKeyTestResult(valid=valid, message=message)
+
+
+@router.get("/tokens", response_model=list[ApiTokenOut], summary="Your personal API tokens")
+async def list_tokens(user: CurrentUser, session: SessionDep) -> list[ApiTokenOut]:
+    return [ApiTokenOut.model_validate(t) for t in await service.list_api_tokens(session, user)]
+
+
+@router.post(
+    "/tokens",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ApiTokenCreated,
+    summary="Create a personal API token (the token is shown only in this answer)",
+    responses=responses(Conflict, Unprocessable),
+)
+async def create_token(
+    data: ApiTokenCreate, user: CurrentUser, session: SessionDep
+) -> ApiTokenCreated:
+    row, raw = await service.create_api_token(session, user, data)
+    return ApiTokenCreated(**ApiTokenOut.model_validate(row).model_dump(), token=raw)
+
+
+@router.delete(
+    "/tokens/{token_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Revoke a personal API token",
+    responses=responses(NotFound),
+)
+async def delete_token(token_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> Response:
+    await service.delete_api_token(session, user, token_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

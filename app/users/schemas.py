@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
+
+USERNAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{2,31}$"
+
+
+class UserCreate(BaseModel):
+    username: str = Field(
+        pattern=USERNAME_PATTERN,
+        description="3-32 characters: letters, digits, '_', '.', '-'; starts with a letter or digit.",
+    )
+    email: EmailStr = Field(max_length=320)
+    password: str = Field(min_length=8, max_length=1024)
+
+
+class UserOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    username: str
+    email: str
+    display_name: str | None
+    created_at: datetime
+    has_gemini_key: bool
+    gemini_key_last4: str | None = Field(description="The last 4 characters of the stored key.")
+
+
+class UserUpdate(BaseModel):
+    display_name: str | None = Field(default=None, max_length=100)
+    email: EmailStr | None = Field(default=None, max_length=320)
+    current_password: str | None = Field(default=None, max_length=1024)
+    new_password: str | None = Field(default=None, min_length=8, max_length=1024)
+
+    @model_validator(mode="after")
+    def _password_change_needs_current(self) -> UserUpdate:
+        if (self.new_password or self.email) and not self.current_password:
+            raise ValueError("current_password is required to change the password or email")
+        return self
+
+
+class GeminiKeyIn(BaseModel):
+    api_key: str = Field(min_length=8, max_length=200, pattern=r"^[\x21-\x7e]+$")
+
+
+class GeminiKeyTestResult(BaseModel):
+    valid: bool
+    message: str
+
+
+class ApiTokenCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=100)
+    expires_in_days: int | None = Field(default=None, ge=1, le=3650)
+
+
+class ApiTokenOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    name: str
+    prefix: str = Field(description="The first characters of the token, to tell tokens apart.")
+    created_at: datetime
+    expires_at: datetime | None
+    last_used_at: datetime | None
+
+
+class ApiTokenCreated(ApiTokenOut):
+    token: str = Field(description="The token itself. Shown once; store it now.")

@@ -1,0 +1,110 @@
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth import security
+from app.auth import service as auth_service
+from app.auth.models import ApiToken
+from app.config import Settings
+from app.errors import Conflict, NotFound, Unauthorized
+from app.users.models import User
+from app.users.schemas import ApiTokenCreate, UserUpdate
+
+MAX_API_TOKENS = 50
+
+
+async def update_profile(
+    session: AsyncSession, settings: Settings, user: User, data: UserUpdate
+) -> User:
+    if data.current_password is not None:
+        valid, _ = await asyncio.to_thread(
+            security.verify_password, settings, data.current_password, user.password_hash
+        )
+        if not valid:
+            raise Unauthorized("The current password is wrong.", code="invalid_credentials")
+    if "display_name" in data.model_fields_set:
+        user.display_name = data.display_name
+    if data.email and data.email.lower() != user.email.lower():
+        clash = await session.scalar(
+            select(User.id).where(func.lower(User.email) == data.email.lower(), User.id != user.id)
+        )
+        if clash:
+            raise Conflict("An account with this email exists.", code="email_taken")
+        user.email = data.email
+    if data.new_password:
+        user.password_hash = await asyncio.to_thread(
+            security.hash_password, settings, data.new_password
+        )
+        # A new password signs every other session out.
+        await auth_service.revoke_all_sessions(session, user.id)
+    try:
+        async with session.begin_nested():
+            await session.flush()
+    except IntegrityError as exc:
+        raise Conflict("An account with this email exists.", code="email_taken") from exc
+    return user
+
+
+def set_gemini_key(settings: Settings, user: User, api_key: str) -> None:
+    user.gemini_key_encrypted = security.encrypt_secret(settings, api_key)
+    user.gemini_key_last4 = api_key[-4:]
+
+
+def clear_gemini_key(user: User) -> None:
+    user.gemini_key_encrypted = None
+    user.gemini_key_last4 = None
+
+
+def gemini_key(settings: Settings, user: User) -> str | None:
+    if user.gemini_key_encrypted is None:
+        return None
+    return security.decrypt_secret(settings, user.gemini_key_encrypted)
+
+
+async def list_api_tokens(session: AsyncSession, user: User) -> list[ApiToken]:
+    rows = await session.scalars(
+        select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.created_at.desc())
+    )
+    return list(rows)
+
+
+async def create_api_token(
+    session: AsyncSession, user: User, data: ApiTokenCreate
+) -> tuple[ApiToken, str]:
+    count = await session.scalar(select(func.count()).where(ApiToken.user_id == user.id))
+    if (count or 0) >= MAX_API_TOKENS:
+        raise Conflict(
+            f"You already have {MAX_API_TOKENS} API tokens; delete one first.",
+            code="too_many_tokens",
+        )
+    raw = security.new_opaque_token(security.API_TOKEN_PREFIX)
+    expires = (
+        datetime.now(UTC) + timedelta(days=data.expires_in_days) if data.expires_in_days else None
+    )
+    row = ApiToken(
+        user_id=user.id,
+        name=data.name,
+        prefix=raw[:12],
+        token_hash=security.token_digest(raw),
+        expires_at=expires,
+        created_at=datetime.now(UTC),
+    )
+    session.add(row)
+    await session.flush()
+    return row, raw
+
+
+async def delete_api_token(session: AsyncSession, user: User, token_id: uuid.UUID) -> None:
+    row = await session.scalar(
+        select(ApiToken).where(ApiToken.id == token_id, ApiToken.user_id == user.id)
+    )
+    if row is None:
+        raise NotFound("No such API token.")
+    await session.delete(row)
+    await session.flush()

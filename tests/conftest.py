@@ -1,0 +1,211 @@
+"""One embedded PostgreSQL + Valkey for the whole run (or FUZE_TEST_DATABASE_URL /
+FUZE_TEST_REDIS_URL), the schema built by `alembic upgrade head`, and each test inside a
+transaction that is rolled back. Requests go through httpx's ASGITransport."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncConnection, async_sessionmaker
+
+from app.cli import run_migrations
+from app.config import Settings
+from app.db import create_engine
+from app.embedded import EmbeddedPostgres, EmbeddedValkey
+from app.main import create_app
+from tests.fakes.gemini import FakeGemini
+
+ROOT = Path(__file__).resolve().parents[1]
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+@dataclass
+class Stack:
+    database_url: str
+    redis_url: str
+    data_dir: Path
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    data_dir = tmp_path_factory.mktemp("fuze-data")
+    servers: list[EmbeddedPostgres | EmbeddedValkey] = []
+    database_url = os.environ.get("FUZE_TEST_DATABASE_URL")
+    redis_url = os.environ.get("FUZE_TEST_REDIS_URL")
+    try:
+        if not database_url:
+            pg = EmbeddedPostgres(tmp_path_factory.mktemp("postgres"))
+            servers.append(pg)
+            pg.start()
+            name = f"fuze_test_{secrets.token_hex(4)}"
+            pg.ensure_database(name)
+            database_url = pg.url(name)
+        if not redis_url:
+            vk = EmbeddedValkey(tmp_path_factory.mktemp("valkey"))
+            servers.append(vk)
+            vk.start()
+            redis_url = vk.url(1)
+        run_migrations(database_url)
+        yield Stack(database_url, redis_url, data_dir)
+    finally:
+        for server in reversed(servers):
+            server.stop()
+
+
+def make_settings(stack: Stack, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "env": "test",
+        "database_url": stack.database_url,
+        "redis_url": stack.redis_url,
+        "data_dir": stack.data_dir,
+        "secret_key": "test-secret-" + "x" * 40,
+        # Cheap argon2 so that the suite's many sign-ins stay fast; production uses the defaults.
+        "argon2_time_cost": 1,
+        "argon2_memory_kib": 8 * 1024,
+        "log_json": True,
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def gemini_fake() -> Iterator[FakeGemini]:
+    fake = FakeGemini().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture(scope="session")
+def settings(stack: Stack, gemini_fake: FakeGemini) -> Settings:
+    return make_settings(stack, gemini_base_url=gemini_fake.base_url)
+
+
+@pytest.fixture(scope="session")
+async def app(settings: Settings) -> AsyncIterator[FastAPI]:
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def db(app: FastAPI) -> AsyncIterator[AsyncConnection]:
+    """The test's connection: everything the app writes lands in a transaction rolled back
+    at the end; the app's sessions commit to savepoints inside it."""
+    engine = app.state.engine
+    real_maker = app.state.sessionmaker
+    async with engine.connect() as conn:
+        outer = await conn.begin()
+        app.state.sessionmaker = async_sessionmaker(
+            bind=conn, expire_on_commit=False, join_transaction_mode="create_savepoint"
+        )
+        try:
+            yield conn
+        finally:
+            app.state.sessionmaker = real_maker
+            await outer.rollback()
+
+
+@pytest.fixture
+async def redis(app: FastAPI) -> AsyncIterator[object]:
+    await app.state.redis.flushdb()
+    yield app.state.redis
+
+
+@pytest.fixture
+async def client(app: FastAPI, db: AsyncConnection, redis: object) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        yield c
+
+
+@dataclass
+class Account:
+    username: str
+    email: str
+    password: str
+    access_token: str
+    refresh_token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.access_token}"}
+
+
+async def register_and_login(client: httpx.AsyncClient, name: str | None = None) -> Account:
+    name = name or f"user{uuid.uuid4().hex[:10]}"
+    password = "correct horse battery staple"
+    r = await client.post(
+        "/api/auth/register",
+        json={"username": name, "email": f"{name}@example.com", "password": password},
+    )
+    assert r.status_code == 201, r.text
+    r = await client.post("/api/auth/login", json={"login": name, "password": password})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    return Account(name, f"{name}@example.com", password, body["access_token"], body["refresh_token"])
+
+
+@pytest.fixture
+async def alice(client: httpx.AsyncClient) -> Account:
+    return await register_and_login(client, "alice")
+
+
+@pytest.fixture
+async def bob(client: httpx.AsyncClient) -> Account:
+    return await register_and_login(client, "bob")
+
+
+def service_env(stack: Stack, **extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        {
+            "FUZE_ENV": "test",
+            "FUZE_DATABASE_URL": stack.database_url,
+            "FUZE_REDIS_URL": stack.redis_url,
+            "FUZE_SECRET_KEY": "test-secret-" + "x" * 40,
+            "FUZE_DATA_DIR": str(stack.data_dir),
+        }
+    )
+    env.update(extra)
+    return env
+
+
+@pytest.fixture
+def worker_process(stack: Stack) -> Iterator[subprocess.Popen[bytes]]:
+    """A real arq worker process on the test Redis and database."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "workers"],
+        env=service_env(stack),
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    yield proc
+    proc.terminate()
+    try:
+        proc.wait(15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+async def wait_for(predicate, timeout: float = 30.0, interval: float = 0.1):  # type: ignore[no-untyped-def]
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        result = await predicate()
+        if result:
+            return result
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(interval)
