@@ -163,6 +163,16 @@ def _clean_validation_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any
     return out
 
 
+async def http_exception_handler(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    code, default_message = _STATUS_CODES.get(exc.status_code, ("http_error", "HTTP error."))
+    message = exc.detail if isinstance(exc.detail, str) and exc.detail else default_message
+    if exc.status_code == 404 and message == "Not Found":
+        message = "There is nothing at this path."
+    if exc.status_code == 405 and message == "Method Not Allowed":
+        message = default_message
+    return error_json(exc.status_code, code, message, headers=getattr(exc, "headers", None))
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
     async def _app_error(_: Request, exc: AppError) -> JSONResponse:
@@ -178,15 +188,7 @@ def install_error_handlers(app: FastAPI) -> None:
         )
         return error_json(422, "validation_error", message, errors)
 
-    @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code, default_message = _STATUS_CODES.get(exc.status_code, ("http_error", "HTTP error."))
-        message = exc.detail if isinstance(exc.detail, str) and exc.detail else default_message
-        if exc.status_code == 404 and message == "Not Found":
-            message = "There is nothing at this path."
-        if exc.status_code == 405 and message == "Method Not Allowed":
-            message = default_message
-        return error_json(exc.status_code, code, message, headers=getattr(exc, "headers", None))
+    app.add_exception_handler(StarletteHTTPException, http_exception_handler)  # type: ignore[arg-type]
 
     @app.exception_handler(Exception)
     async def _unhandled(_: Request, exc: Exception) -> JSONResponse:

@@ -6,17 +6,18 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import APIRouter, Depends, FastAPI
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, HTMLResponse, Response
 from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.auth.router import router as auth_router
 from app.broker import create_redis
 from app.config import Settings, get_settings
 from app.db import create_engine, create_sessionmaker
 from app.deps import rate_limit_ip
-from app.errors import NotFound, install_error_handlers
+from app.errors import http_exception_handler, install_error_handlers
 from app.health.router import router as health_router
 from app.logs import setup_logging
 from app.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
@@ -87,19 +88,27 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 def _mount_spa(app: FastAPI) -> None:
-    """Serve the built SPA at / with client-side routing; /api stays the API's."""
+    """Serve the built SPA at / with client-side routing: a GET outside /api that no route
+    answers gets the SPA's file or its index.html; everything else keeps the error shape."""
 
-    @app.get("/{path:path}", include_in_schema=False)
-    async def spa(path: str) -> Response:
-        if path == "api" or path.startswith("api/"):
-            raise NotFound("There is nothing at this path.")
+    async def not_found_or_spa(request: Request, exc: StarletteHTTPException) -> Response:
+        path = request.url.path
+        if (
+            exc.status_code != 404
+            or request.method not in ("GET", "HEAD")
+            or path == "/api"
+            or path.startswith("/api/")
+        ):
+            return await http_exception_handler(request, exc)
         index = SPA_DIST / "index.html"
         if not index.exists():
             return HTMLResponse(
                 "<!doctype html><title>Fuze</title><h1>Fuze API</h1>"
                 '<p>The web app is not built. The API is documented at <a href="/docs">/docs</a>.</p>'
             )
-        candidate = (SPA_DIST / path).resolve()
-        if path and candidate.is_file() and candidate.is_relative_to(SPA_DIST.resolve()):
+        candidate = (SPA_DIST / path.lstrip("/")).resolve()
+        if candidate.is_file() and candidate.is_relative_to(SPA_DIST.resolve()):
             return FileResponse(candidate)
         return FileResponse(index, headers={"Cache-Control": "no-cache"})
+
+    app.add_exception_handler(StarletteHTTPException, not_found_or_spa)  # type: ignore[arg-type]

@@ -109,22 +109,21 @@ class BodySizeLimitMiddleware:
 
         response_started = False
 
-        async def tracking_send(message: Message) -> None:
+        async def guarded_send(message: Message) -> None:
             nonlocal response_started
+            if too_large:  # whatever the app answers to a cut-off body, the client gets a 413
+                return
             if message["type"] == "http.response.start":
                 response_started = True
             await send(message)
 
         try:
-            await self.app(scope, limited_receive, tracking_send)
-        except _BodyTooLarge:
-            if not response_started:
-                await self._reject(scope, receive, send, limit)
+            await self.app(scope, limited_receive, guarded_send)
         except Exception:
-            if too_large and not response_started:
-                await self._reject(scope, receive, send, limit)
-            else:
+            if not too_large:
                 raise
+        if too_large and not response_started:
+            await self._reject(scope, receive, send, limit)
 
     @staticmethod
     async def _reject(scope: Scope, receive: Receive, send: Send, limit: int) -> None:

@@ -21,7 +21,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection, async_sessionmaker
 
 from app.cli import run_migrations
 from app.config import Settings
-from app.db import create_engine
 from app.embedded import EmbeddedPostgres, EmbeddedValkey
 from app.main import create_app
 from tests.fakes.gemini import FakeGemini
@@ -124,7 +123,9 @@ async def redis(app: FastAPI) -> AsyncIterator[object]:
 
 
 @pytest.fixture
-async def client(app: FastAPI, db: AsyncConnection, redis: object) -> AsyncIterator[httpx.AsyncClient]:
+async def client(
+    app: FastAPI, db: AsyncConnection, redis: object
+) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
         yield c
@@ -154,7 +155,9 @@ async def register_and_login(client: httpx.AsyncClient, name: str | None = None)
     r = await client.post("/api/auth/login", json={"login": name, "password": password})
     assert r.status_code == 200, r.text
     body = r.json()
-    return Account(name, f"{name}@example.com", password, body["access_token"], body["refresh_token"])
+    return Account(
+        name, f"{name}@example.com", password, body["access_token"], body["refresh_token"]
+    )
 
 
 @pytest.fixture
@@ -200,8 +203,8 @@ def worker_process(stack: Stack) -> Iterator[subprocess.Popen[bytes]]:
         proc.kill()
 
 
-async def wait_for(predicate, timeout: float = 30.0, interval: float = 0.1):  # type: ignore[no-untyped-def]
-    deadline = asyncio.get_running_loop().time() + timeout
+async def wait_for(predicate, within: float = 30.0, interval: float = 0.1):  # type: ignore[no-untyped-def]
+    deadline = asyncio.get_running_loop().time() + within
     while True:
         result = await predicate()
         if result:
@@ -209,3 +212,18 @@ async def wait_for(predicate, timeout: float = 30.0, interval: float = 0.1):  # 
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(interval)
+
+
+@pytest.fixture
+async def live_client(app: FastAPI, redis: object) -> AsyncIterator[httpx.AsyncClient]:
+    """Requests that really commit (for races between concurrent transactions); the users they
+    create are deleted afterwards."""
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        yield c
+    async with app.state.engine.begin() as conn:
+        from sqlalchemy import text
+
+        await conn.execute(
+            text("DELETE FROM users WHERE username LIKE 'race%' OR username LIKE 'user%'")
+        )

@@ -100,7 +100,9 @@ class FakeGemini:
                 if method == "POST" and m and fake.generate is not None:
                     self._reply(*fake.generate(body or {}))
                     return
-                self._reply(404, {"error": {"code": 404, "message": "not found", "status": "NOT_FOUND"}})
+                self._reply(
+                    404, {"error": {"code": 404, "message": "not found", "status": "NOT_FOUND"}}
+                )
 
             def do_GET(self) -> None:
                 self._handle("GET")

@@ -1,0 +1,104 @@
+"""Access tokens that must not work: forged, `alg: none`, expired, refresh tokens, wrong type."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+
+from jose import jwt
+
+
+def _claims(sub: str, **over):  # type: ignore[no-untyped-def]
+    now = int(time.time())
+    claims = {"sub": sub, "type": "access", "iss": "fuze", "iat": now, "nbf": now, "exp": now + 600}
+    claims.update(over)
+    return claims
+
+
+async def _user_id(client, account) -> str:
+    return (await client.get("/api/users/me", headers=account.headers)).json()["id"]
+
+
+def _b64(data: dict) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+
+async def _status(client, token: str) -> tuple[int, str]:
+    r = await client.get("/api/users/me", headers={"Authorization": f"Bearer {token}"})
+    return r.status_code, r.json()["error"]["code"] if r.status_code != 200 else ""
+
+
+async def test_no_token_is_a_401_with_www_authenticate(client):
+    r = await client.get("/api/users/me")
+    assert r.status_code == 401
+    assert r.headers["www-authenticate"] == "Bearer"
+    assert r.json()["error"]["code"] == "not_authenticated"
+
+
+async def test_a_token_signed_with_another_key_is_refused(client, alice, settings):
+    uid = await _user_id(client, alice)
+    forged = jwt.encode(_claims(uid), "some-other-secret-" + "y" * 30, algorithm="HS256")
+    assert await _status(client, forged) == (401, "invalid_token")
+
+
+async def test_alg_none_is_refused(client, alice):
+    uid = await _user_id(client, alice)
+    unsigned = f"{_b64({'alg': 'none', 'typ': 'JWT'})}.{_b64(_claims(uid))}."
+    assert await _status(client, unsigned) == (401, "invalid_token")
+    # Also with the header claiming HS256 but the signature stripped.
+    stripped = alice.access_token.rsplit(".", 1)[0] + "."
+    assert await _status(client, stripped) == (401, "invalid_token")
+
+
+async def test_another_algorithm_with_our_key_is_refused(client, alice, settings):
+    uid = await _user_id(client, alice)
+    other_alg = jwt.encode(_claims(uid), settings.resolved_secret_key(), algorithm="HS512")
+    assert await _status(client, other_alg) == (401, "invalid_token")
+
+
+async def test_an_expired_token_is_refused_as_expired(client, alice, settings):
+    uid = await _user_id(client, alice)
+    past = int(time.time()) - 3600
+    expired = jwt.encode(
+        _claims(uid, iat=past, nbf=past, exp=past + 60),
+        settings.resolved_secret_key(),
+        algorithm="HS256",
+    )
+    assert await _status(client, expired) == (401, "token_expired")
+
+
+async def test_a_tampered_payload_is_refused(client, alice, bob):
+    bob_id = await _user_id(client, bob)
+    header, _, signature = alice.access_token.split(".")
+    tampered = f"{header}.{_b64(_claims(bob_id))}.{signature}"
+    assert await _status(client, tampered) == (401, "invalid_token")
+
+
+async def test_a_refresh_token_is_not_an_access_token(client, alice):
+    assert await _status(client, alice.refresh_token) == (401, "invalid_token")
+
+
+async def test_a_well_signed_token_of_another_type_is_refused(client, alice, settings):
+    uid = await _user_id(client, alice)
+    wrong_type = jwt.encode(
+        _claims(uid, type="refresh"), settings.resolved_secret_key(), algorithm="HS256"
+    )
+    assert await _status(client, wrong_type) == (401, "invalid_token")
+
+
+async def test_a_token_for_a_deleted_user_is_refused(client, alice, db):
+    from sqlalchemy import text
+
+    await db.execute(text("DELETE FROM users WHERE username = 'alice'"))
+    assert await _status(client, alice.access_token) == (401, "invalid_token")
+
+
+async def test_garbage_is_refused(client):
+    for token in ("abc", "a.b.c", "fza_nope", "Bearer", "x" * 5000):
+        code, _ = await _status(client, token)
+        assert code == 401, token
+    r = await client.get(
+        "/api/users/me", headers={"Authorization": "Bearer \xe9t\xe9".encode("latin-1")}
+    )
+    assert r.status_code == 401
