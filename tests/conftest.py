@@ -227,3 +227,23 @@ async def live_client(app: FastAPI, redis: object) -> AsyncIterator[httpx.AsyncC
         await conn.execute(
             text("DELETE FROM users WHERE username LIKE 'race%' OR username LIKE 'user%'")
         )
+
+
+@pytest.fixture
+async def app_without_redis(stack: Stack, db: AsyncConnection) -> AsyncIterator[FastAPI]:
+    """A replica whose Redis is gone (nothing listens on the port)."""
+    from app.embedded import free_port
+
+    application = create_app(
+        make_settings(
+            stack, redis_url=f"redis://127.0.0.1:{free_port()}/0", rate_limit_auth_ip_per_minute=3
+        )
+    )
+    from sqlalchemy.ext.asyncio import async_sessionmaker
+
+    application.state.sessionmaker = async_sessionmaker(
+        bind=db, expire_on_commit=False, join_transaction_mode="create_savepoint"
+    )
+    yield application
+    await application.state.redis.aclose()
+    await application.state.engine.dispose()

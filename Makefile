@@ -1,0 +1,38 @@
+# The two commands of the README: `make up` (install what is needed, run Fuze) and
+# `make test` (install what is needed, run the whole test suite). Both are idempotent.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: install up test lint format services clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	# torch is pinned to the 2.13.0 CPU wheel in pyproject.toml (an unpinned torch pulls CUDA).
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+up: install
+	$(BIN)/fuze up
+
+test: install lint
+	$(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+services: install
+	$(BIN)/fuze services
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,47 @@
+"""Liveness and readiness: database, Redis, migrations at head, a live worker."""
+
+from __future__ import annotations
+
+from tests.conftest import wait_for
+
+
+async def test_liveness(client):
+    r = await client.get("/api/health")
+    assert r.status_code == 200 and r.json() == {"status": "ok"}
+
+
+async def test_not_ready_without_a_worker_says_what_is_down(client):
+    r = await client.get("/api/health/ready")
+    assert r.status_code == 503
+    err = r.json()["error"]
+    assert err["code"] == "not_ready"
+    checks = err["details"]["checks"]
+    assert checks["worker"]["ok"] is False
+    assert checks["database"]["ok"] and checks["redis"]["ok"] and checks["migrations"]["ok"]
+    assert "worker" in err["message"]
+
+
+async def test_ready_with_a_worker_that_takes_jobs(client, redis, worker_process):
+    async def ready():  # type: ignore[no-untyped-def]
+        r = await client.get("/api/health/ready")
+        return r if r.status_code == 200 else None
+
+    r = await wait_for(ready, within=60)
+    body = r.json()
+    assert body["status"] == "ready"
+    assert body["checks"]["worker"]["detail"].startswith("1 worker")
+    assert body["checks"]["migrations"]["detail"].startswith("at head")
+    job = await redis.enqueue_job("ping")
+    assert (await job.result(timeout=30)).startswith("pong from ")
+
+
+async def test_ready_reports_redis_down(app_without_redis):
+    import httpx
+
+    transport = httpx.ASGITransport(app=app_without_redis, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+        r = await c.get("/api/health/ready")
+        assert r.status_code == 503
+        checks = r.json()["error"]["details"]["checks"]
+        assert checks["redis"]["ok"] is False and checks["database"]["ok"] is True
+        assert (await c.get("/api/health")).status_code == 200
