@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, PrivateAttr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_SECRET = "change-me"
@@ -60,6 +61,8 @@ class Settings(BaseSettings):
     worker_heartbeat_seconds: int = 10
     worker_heartbeat_ttl_seconds: int = 45
 
+    _secret_cache: str | None = PrivateAttr(default=None)
+
     log_level: str = "INFO"
     log_json: bool = True
 
@@ -94,16 +97,21 @@ class Settings(BaseSettings):
         """The signing secret; in development it is generated once and kept in the data folder."""
         if self.secret_key:
             return self.secret_key
-        path = self.data_dir / "secret_key"
-        if path.exists():
-            return path.read_text().strip()
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        key = secrets.token_urlsafe(48)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(key)
-        tmp.chmod(0o600)
-        tmp.replace(path)
-        return key
+        if self._secret_cache is None:
+            path = self.data_dir / "secret_key"
+            if not path.exists():
+                self.data_dir.mkdir(parents=True, exist_ok=True)
+                tmp = path.with_suffix(f".{secrets.token_hex(4)}.tmp")
+                tmp.write_text(secrets.token_urlsafe(48))
+                tmp.chmod(0o600)
+                try:
+                    os.link(tmp, path)  # atomic, and never replaces a key another process made
+                except FileExistsError:
+                    pass
+                finally:
+                    tmp.unlink()
+            self._secret_cache = path.read_text().strip()
+        return self._secret_cache
 
 
 @lru_cache

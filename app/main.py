@@ -73,6 +73,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     _mount_spa(app)
 
+    # Outermost last: request id -> CORS (so even a 413 carries CORS headers) -> body cap.
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,
@@ -82,7 +84,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         expose_headers=["X-Request-ID", "Retry-After"],
         max_age=600,
     )
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware)
     return app
 

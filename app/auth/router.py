@@ -9,39 +9,9 @@ from app.auth import service
 from app.auth.schemas import LoginRequest, LogoutRequest, RefreshRequest, TokenPair
 from app.deps import LimiterDep, SessionDep, SettingsDep, rate_limit_auth
 from app.errors import Conflict, TooManyRequests, Unauthorized, Unprocessable, responses
-from app.ratelimit import RateLimiter
 from app.users.schemas import UserCreate, UserOut
 
 router = APIRouter(prefix="/auth", tags=["auth"], dependencies=[Depends(rate_limit_auth)])
-
-
-async def _login(
-    session: SessionDep,
-    settings: SettingsDep,
-    limiter: RateLimiter,
-    login: str,
-    password: str,
-    user_agent: str | None,
-) -> TokenPair:
-    # Brute force on one account from many IPs: cap failed attempts per login name.
-    key = f"login-fail:{login.strip().lower()}"
-    window = settings.rate_limit_login_failure_window_seconds
-    if settings.rate_limit_enabled:
-        seen = await limiter.peek(key, window)
-        if seen.count >= settings.rate_limit_login_failures:
-            raise TooManyRequests(
-                seen.retry_after,
-                f"Too many failed sign-ins for this account; try again in {seen.retry_after} seconds.",
-            )
-    try:
-        user = await service.authenticate(session, settings, login, password)
-    except Unauthorized:
-        if settings.rate_limit_enabled:
-            await limiter.incr(key, window)
-        raise
-    if settings.rate_limit_enabled:
-        await limiter.reset(key)
-    return await service.issue_tokens(session, settings, user, user_agent=user_agent)
 
 
 @router.post(
@@ -69,7 +39,7 @@ async def login(
     settings: SettingsDep,
     limiter: LimiterDep,
 ) -> TokenPair:
-    return await _login(
+    return await service.login(
         session, settings, limiter, data.login, data.password, request.headers.get("user-agent")
     )
 
@@ -87,7 +57,7 @@ async def token(
     settings: SettingsDep,
     limiter: LimiterDep,
 ) -> TokenPair:
-    return await _login(
+    return await service.login(
         session, settings, limiter, form.username, form.password, request.headers.get("user-agent")
     )
 

@@ -15,7 +15,8 @@ from app.auth import security
 from app.auth.models import ApiToken, RefreshToken
 from app.auth.schemas import TokenPair
 from app.config import Settings
-from app.errors import Conflict, Unauthorized
+from app.errors import Conflict, TooManyRequests, Unauthorized
+from app.ratelimit import RateLimiter
 from app.users.models import User
 from app.users.schemas import UserCreate
 
@@ -78,6 +79,37 @@ async def authenticate(
     if new_hash:
         user.password_hash = new_hash
     return user
+
+
+async def login(
+    session: AsyncSession,
+    settings: Settings,
+    limiter: RateLimiter,
+    login: str,
+    password: str,
+    user_agent: str | None,
+) -> TokenPair:
+    """Sign in, capping failed attempts per account: brute force on one account from many
+    addresses is not stopped by per-IP limits alone."""
+    key = f"login-fail:{login.strip().lower()}"
+    window = settings.rate_limit_login_failure_window_seconds
+    limited = settings.rate_limit_enabled
+    if limited:
+        seen = await limiter.peek(key, window)
+        if seen.count >= settings.rate_limit_login_failures:
+            raise TooManyRequests(
+                seen.retry_after,
+                f"Too many failed sign-ins for this account; try again in {seen.retry_after} seconds.",
+            )
+    try:
+        user = await authenticate(session, settings, login, password)
+    except Unauthorized:
+        if limited:
+            await limiter.incr(key, window)
+        raise
+    if limited:
+        await limiter.reset(key)
+    return await issue_tokens(session, settings, user, user_agent=user_agent)
 
 
 async def issue_tokens(

@@ -45,3 +45,44 @@ async def test_ready_reports_redis_down(app_without_redis):
         checks = r.json()["error"]["details"]["checks"]
         assert checks["redis"]["ok"] is False and checks["database"]["ok"] is True
         assert (await c.get("/api/health")).status_code == 200
+
+
+async def test_ready_reports_a_database_behind_the_migrations(stack):
+    """A replica pointed at a database nobody migrated must not report ready."""
+    import secrets
+
+    import httpx
+    from sqlalchemy import text
+    from sqlalchemy.engine import make_url
+
+    from app.db import asyncpg_url, create_engine
+    from app.main import create_app
+    from tests.conftest import make_settings
+
+    name = f"unmigrated_{secrets.token_hex(4)}"
+    url = make_url(asyncpg_url(stack.database_url))
+    admin = create_engine(
+        make_settings(stack), url.set(database="postgres").render_as_string(False)
+    )
+    async with admin.connect() as conn:
+        await (await conn.execution_options(isolation_level="AUTOCOMMIT")).execute(
+            text(f'CREATE DATABASE "{name}"')
+        )
+    replica = create_app(
+        make_settings(stack, database_url=url.set(database=name).render_as_string(False))
+    )
+    try:
+        transport = httpx.ASGITransport(app=replica, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+            r = await c.get("/api/health/ready")
+        assert r.status_code == 503
+        migrations = r.json()["error"]["details"]["checks"]["migrations"]
+        assert migrations["ok"] is False and "database at nothing" in migrations["detail"]
+    finally:
+        await replica.state.redis.aclose()
+        await replica.state.engine.dispose()
+        async with admin.connect() as conn:
+            await (await conn.execution_options(isolation_level="AUTOCOMMIT")).execute(
+                text(f'DROP DATABASE "{name}"')
+            )
+        await admin.dispose()
