@@ -54,6 +54,15 @@ class Settings(BaseSettings):
     rate_limit_login_failures: int = 10
     rate_limit_login_failure_window_seconds: int = 15 * 60
 
+    # Fetching saved pages.
+    fetch_timeout_seconds: float = 15.0
+    fetch_max_bytes: int = 10 * 1024 * 1024
+    fetch_max_redirects: int = 5
+    fetch_user_agent: str = "FuzeBot/0.1 (+https://github.com/fuze; self-hosted bookmark manager)"
+    # Off: loopback, private, link-local, multicast and metadata addresses are refused (SSRF).
+    # Self-hosters saving intranet pages, and tests against a local server, turn it on.
+    allow_private_networks: bool = False
+
     gemini_base_url: str | None = None
     gemini_model: str = "gemini-2.5-flash"
     gemini_timeout_seconds: float = 20.0
