@@ -46,6 +46,7 @@ class Settings(BaseSettings):
     # Browser extensions call the API from their own origin.
     cors_origin_regex: str | None = r"^(chrome|moz|safari-web)-extension://[A-Za-z0-9\-_.@{}]+$"
     max_body_bytes: int = 2 * 1024 * 1024
+    max_save_body_bytes: int = 12 * 1024 * 1024
 
     rate_limit_enabled: bool = True
     rate_limit_ip_per_minute: int = 600
@@ -66,6 +67,14 @@ class Settings(BaseSettings):
     gemini_base_url: str | None = None
     gemini_model: str = "gemini-2.5-flash"
     gemini_timeout_seconds: float = 20.0
+
+    # The pipeline's jobs.
+    pipeline_job_timeout_seconds: int = 120
+    worker_max_jobs: int = 32
+    embed_batch_size: int = 32
+    embed_threads: int | None = None  # torch intra-op threads; default: the cores
+    sweep_interval_seconds: float = 30.0
+    sweep_stale_seconds: float = 120.0
 
     worker_heartbeat_seconds: int = 10
     worker_heartbeat_ttl_seconds: int = 45

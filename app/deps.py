@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from arq.connections import ArqRedis
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -68,11 +68,8 @@ async def rate_limit_auth(settings: SettingsDep, limiter: LimiterDep, ip: Client
         )
 
 
-async def current_user(
-    session: SessionDep,
-    settings: SettingsDep,
-    limiter: LimiterDep,
-    token: Annotated[str | None, Depends(oauth2_scheme)],
+async def _authenticate(
+    session: AsyncSession, settings: Settings, limiter: RateLimiter, token: str | None
 ) -> User:
     if not token:
         raise Unauthorized(
@@ -85,4 +82,27 @@ async def current_user(
     return user
 
 
+async def current_user(
+    session: SessionDep,
+    settings: SettingsDep,
+    limiter: LimiterDep,
+    token: Annotated[str | None, Depends(oauth2_scheme)],
+) -> User:
+    return await _authenticate(session, settings, limiter, token)
+
+
+async def current_user_for_stream(
+    session: SessionDep,
+    settings: SettingsDep,
+    limiter: LimiterDep,
+    token: Annotated[str | None, Depends(oauth2_scheme)],
+    access_token: Annotated[
+        str | None,
+        Query(description="For EventSource, which cannot send headers: the access token."),
+    ] = None,
+) -> User:
+    return await _authenticate(session, settings, limiter, token or access_token)
+
+
 CurrentUser = Annotated[User, Depends(current_user)]
+StreamUser = Annotated[User, Depends(current_user_for_stream)]

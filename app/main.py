@@ -13,11 +13,13 @@ from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.auth.router import router as auth_router
+from app.bookmarks.router import router as bookmarks_router
 from app.broker import create_redis
 from app.config import Settings, get_settings
 from app.db import create_engine, create_sessionmaker
 from app.deps import rate_limit_ip
 from app.errors import http_exception_handler, install_error_handlers
+from app.events.router import router as events_router
 from app.health.router import router as health_router
 from app.logs import setup_logging
 from app.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
@@ -68,13 +70,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     limited = APIRouter(dependencies=[Depends(rate_limit_ip)])
     limited.include_router(auth_router)
     limited.include_router(users_router)
+    limited.include_router(bookmarks_router)
+    limited.include_router(events_router)
     api.include_router(limited)
     app.include_router(api)
 
     _mount_spa(app)
 
     # Outermost last: request id -> CORS (so even a 413 carries CORS headers) -> body cap.
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodySizeLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        # The extension sends the captured page along with a save.
+        overrides={"/api/bookmarks": settings.max_save_body_bytes},
+    )
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, async_sessionmaker
 
 from app.cli import run_migrations
 from app.config import Settings
+from app.db import create_engine
 from app.embedded import EmbeddedPostgres, EmbeddedValkey
 from app.main import create_app
 from tests.fakes.gemini import FakeGemini
@@ -247,3 +248,121 @@ async def app_without_redis(stack: Stack, db: AsyncConnection) -> AsyncIterator[
     yield application
     await application.state.redis.aclose()
     await application.state.engine.dispose()
+
+
+def _wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            if httpx.get(url, timeout=1).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} did not answer")
+
+
+PIPELINE_ENV = {
+    "FUZE_ALLOW_PRIVATE_NETWORKS": "true",  # the test web server is on 127.0.0.1
+    "FUZE_FETCH_TIMEOUT_SECONDS": "2",
+    "FUZE_SWEEP_INTERVAL_SECONDS": "1",
+    "FUZE_SWEEP_STALE_SECONDS": "3",
+    "FUZE_PIPELINE_JOB_TIMEOUT_SECONDS": "20",
+    "FUZE_RATE_LIMIT_ENABLED": "false",
+    "FUZE_ARGON2_TIME_COST": "1",
+    "FUZE_ARGON2_MEMORY_KIB": "8192",
+}
+
+
+@pytest.fixture(scope="session")
+def api_server(stack: Stack) -> Iterator[str]:
+    """A real uvicorn API process (for streaming responses, which ASGITransport buffers)."""
+    from app.embedded import free_port
+
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "api", "--port", str(port)],
+        env=service_env(stack, **PIPELINE_ENV),
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_http(f"{base}/api/health", proc)
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(15)
+
+
+class WorkerProcess:
+    """A real arq worker that tests may kill and start again."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "workers"],
+            env=self.env,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+@pytest.fixture(scope="session")
+def pipeline_worker(stack: Stack) -> Iterator[WorkerProcess]:
+    worker = WorkerProcess(service_env(stack, **PIPELINE_ENV))
+    worker.start()
+    yield worker
+    worker.stop()
+
+
+@pytest.fixture
+async def api(api_server: str) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the real API process; the users it registers are deleted afterwards."""
+    async with httpx.AsyncClient(base_url=api_server, timeout=30) as c:
+        yield c
+
+
+async def _drop_user(stack: Stack, account: Account) -> None:
+    engine = create_engine(make_settings(stack), pool_size=1, max_overflow=0)
+    async with engine.begin() as conn:
+        from sqlalchemy import text
+
+        await conn.execute(text("DELETE FROM users WHERE username = :u"), {"u": account.username})
+    await engine.dispose()
+
+
+@pytest.fixture
+async def api_user(api: httpx.AsyncClient, stack: Stack) -> AsyncIterator[Account]:
+    account = await register_and_login(api)
+    yield account
+    await _drop_user(stack, account)
+
+
+@pytest.fixture
+async def api_user2(api: httpx.AsyncClient, stack: Stack) -> AsyncIterator[Account]:
+    account = await register_and_login(api)
+    yield account
+    await _drop_user(stack, account)

@@ -1,7 +1,7 @@
 """arq WorkerSettings: one worker process runs every domain's jobs against the shared Redis.
 
-Shared clients (the database engine, Redis) are built once in on_startup and live in ctx; jobs
-take ids, never objects, and open their own sessions.
+Shared clients (the database engine, the HTTP client, the embedding model) are built once in
+on_startup and live in ctx; jobs take ids, never objects, and open their own sessions.
 """
 
 from __future__ import annotations
@@ -14,14 +14,19 @@ import socket
 import time
 from typing import Any
 
+from app.extraction.fetch import make_http_client
+from arq import func
 from arq.connections import RedisSettings
 
+from app.bookmarks import jobs as bookmark_jobs
 from app.config import get_settings
 from app.db import create_engine, create_sessionmaker
+from app.embeddings.service import Embedder
 from app.health.service import WORKERS_KEY
 from app.logs import setup_logging
 
 log = logging.getLogger("fuze.worker")
+SWEEP_LOCK = "fuze:sweeper:lock"
 
 
 async def ping(ctx: dict[str, Any]) -> str:
@@ -29,19 +34,30 @@ async def ping(ctx: dict[str, Any]) -> str:
     return f"pong from {ctx['worker_id']}"
 
 
-async def _heartbeat(ctx: dict[str, Any]) -> None:
-    settings = ctx["settings"]
-    redis = ctx["redis"]
+async def _every(seconds: float, name: str, action: Any) -> None:
     while True:
         try:
-            now = time.time()
-            async with redis.pipeline(transaction=False) as pipe:
-                pipe.zadd(WORKERS_KEY, {ctx["worker_id"]: now})
-                pipe.zremrangebyscore(WORKERS_KEY, "-inf", now - 24 * 3600)
-                await pipe.execute()
-        except Exception as exc:  # Redis down: keep beating, it will come back
-            log.warning("heartbeat failed: %s", exc)
-        await asyncio.sleep(settings.worker_heartbeat_seconds)
+            await action()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # Redis or the database down: keep trying
+            log.warning("%s failed: %s", name, exc)
+        await asyncio.sleep(seconds)
+
+
+async def _heartbeat(ctx: dict[str, Any]) -> None:
+    now = time.time()
+    async with ctx["redis"].pipeline(transaction=False) as pipe:
+        pipe.zadd(WORKERS_KEY, {ctx["worker_id"]: now})
+        pipe.zremrangebyscore(WORKERS_KEY, "-inf", now - 24 * 3600)
+        await pipe.execute()
+
+
+async def _sweep(ctx: dict[str, Any]) -> None:
+    interval = ctx["settings"].sweep_interval_seconds
+    # One sweeper at a time across all workers.
+    if await ctx["redis"].set(SWEEP_LOCK, ctx["worker_id"], nx=True, px=int(interval * 1000)):
+        await bookmark_jobs.sweep(ctx)
 
 
 async def startup(ctx: dict[str, Any]) -> None:
@@ -51,21 +67,35 @@ async def startup(ctx: dict[str, Any]) -> None:
     ctx["worker_id"] = f"{socket.gethostname()}:{os.getpid()}"
     ctx["engine"] = create_engine(settings)
     ctx["sessionmaker"] = create_sessionmaker(ctx["engine"])
-    ctx["heartbeat"] = asyncio.create_task(_heartbeat(ctx))
+    ctx["http"] = make_http_client(settings)
+    ctx["embedder"] = Embedder(batch_size=settings.embed_batch_size, threads=settings.embed_threads)
+    # Load the model in the background: the worker takes fetch jobs meanwhile, and embed jobs
+    # simply wait for it.
+    ctx["tasks"] = [
+        asyncio.create_task(ctx["embedder"].load_async()),
+        asyncio.create_task(
+            _every(settings.worker_heartbeat_seconds, "heartbeat", lambda: _heartbeat(ctx))
+        ),
+        asyncio.create_task(
+            _every(settings.sweep_interval_seconds, "sweeper", lambda: _sweep(ctx))
+        ),
+    ]
     log.info("worker started", extra={"worker_id": ctx["worker_id"]})
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
-    task = ctx.get("heartbeat")
-    if task:
+    for task in ctx.get("tasks", []):
         task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
+        with contextlib.suppress(asyncio.CancelledError, Exception):
             await task
     with contextlib.suppress(Exception):
         await ctx["redis"].zrem(WORKERS_KEY, ctx["worker_id"])
-    engine = ctx.get("engine")
-    if engine is not None:
-        await engine.dispose()
+    if "embedder" in ctx:
+        await ctx["embedder"].close()
+    if "http" in ctx:
+        await ctx["http"].aclose()
+    if "engine" in ctx:
+        await ctx["engine"].dispose()
     log.info("worker stopped", extra={"worker_id": ctx.get("worker_id")})
 
 
@@ -78,12 +108,24 @@ def _redis_settings() -> RedisSettings:
     return settings
 
 
+def _pipeline_job(coroutine: Any) -> Any:
+    timeout = get_settings().pipeline_job_timeout_seconds
+    # keep_result=0: a finished job leaves no result behind, so the sweeper can queue the same
+    # job id again if the bookmark is still stuck.
+    return func(coroutine, timeout=timeout, keep_result=0, max_tries=bookmark_jobs.MAX_TRIES + 1)
+
+
 class WorkerSettings:
-    functions = [ping]
+    functions = [
+        ping,
+        _pipeline_job(bookmark_jobs.fetch_bookmark),
+        _pipeline_job(bookmark_jobs.extract_bookmark),
+        _pipeline_job(bookmark_jobs.embed_bookmark),
+    ]
     on_startup = startup
     on_shutdown = shutdown
     redis_settings = _redis_settings()
-    max_jobs = 16
+    max_jobs = get_settings().worker_max_jobs
     job_timeout = 300
     keep_result = 3600
     health_check_interval = 30

@@ -23,7 +23,10 @@ class RefreshToken(IdMixin, Base):
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     user_agent: Mapped[str | None] = mapped_column(String(300))
 
-    __table_args__ = (Index("ix_refresh_tokens_user_id_family_id", "user_id", "family_id"),)
+    __table_args__ = (
+        Index("ix_refresh_tokens_family_id", "family_id"),
+        Index("ix_refresh_tokens_user_id", "user_id"),
+    )
 
 
 class ApiToken(IdMixin, Base):

@@ -1,0 +1,97 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+Status = Literal["pending", "fetching", "extracting", "embedding", "ready", "failed"]
+Sort = Literal["saved_at", "-saved_at", "title", "-title", "quality", "-quality"]
+
+MAX_TAGS = 50
+MAX_HTML_CHARS = 5_000_000
+
+
+def _clean_tags(tags: list[str] | None) -> list[str] | None:
+    if tags is None:
+        return None
+    out: dict[str, str] = {}
+    for tag in tags:
+        name = " ".join(tag.split())
+        if not name:
+            continue
+        if len(name) > 64:
+            raise ValueError("a tag is at most 64 characters")
+        out.setdefault(name.lower(), name)
+    if len(out) > MAX_TAGS:
+        raise ValueError(f"at most {MAX_TAGS} tags")
+    return list(out.values())
+
+
+class BookmarkCreate(BaseModel):
+    url: str = Field(min_length=1, max_length=4096)
+    title: str | None = Field(default=None, max_length=1000)
+    notes: str | None = Field(default=None, max_length=100_000)
+    tags: list[str] | None = None
+    html: str | None = Field(
+        default=None,
+        max_length=MAX_HTML_CHARS,
+        description="The page as the browser extension captured it; then nothing is fetched.",
+    )
+
+    _tags = field_validator("tags")(classmethod(lambda cls, v: _clean_tags(v)))
+
+
+class BookmarkUpdate(BaseModel):
+    title: str | None = Field(default=None, max_length=1000)
+    notes: str | None = Field(default=None, max_length=100_000)
+    tags: list[str] | None = None
+    version: int | None = Field(
+        default=None,
+        description="The version you edited; if the bookmark changed since, the answer is 409.",
+    )
+
+    _tags = field_validator("tags")(classmethod(lambda cls, v: _clean_tags(v)))
+
+
+class BookmarkOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    url: str
+    normalized_url: str
+    title: str | None = Field(description="Your title, or the page's.")
+    description: str | None
+    notes: str | None
+    tags: list[str]
+    site_name: str | None
+    author: str | None
+    published_at: datetime | None
+    language: str | None
+    canonical_url: str | None
+    image_url: str | None
+    favicon_url: str | None
+    word_count: int | None
+    reading_time_minutes: int | None
+    quality: int | None
+    status: Status
+    error_code: str | None
+    error_message: str | None
+    source: str
+    version: int
+    saved_at: datetime
+    updated_at: datetime
+    processed_at: datetime | None
+
+
+class BookmarkDetail(BookmarkOut):
+    text: str | None = Field(description="The extracted main text.")
+    content_hash: str | None
+    metadata: dict[str, Any] | None
+    analysis: dict[str, Any] | None = None
+
+
+class BookmarkPage(BaseModel):
+    items: list[BookmarkOut]
+    next_cursor: str | None

