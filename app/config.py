@@ -70,6 +70,7 @@ class Settings(BaseSettings):
 
     # The pipeline's jobs.
     pipeline_job_timeout_seconds: int = 120
+    pipeline_retry_base_seconds: float = 5.0
     worker_max_jobs: int = 32
     embed_batch_size: int = 32
     embed_threads: int | None = None  # torch intra-op threads; default: the cores

@@ -183,9 +183,11 @@ def install_error_handlers(app: FastAPI) -> None:
         errors = _clean_validation_errors(list(exc.errors()))
         first = errors[0] if errors else None
         where = ".".join(str(p) for p in first["loc"] if p != "body") if first else ""
-        message = (
-            f"Invalid {where}: {first['msg']}." if first and where else "The request is not valid."
-        )
+        if first is None:
+            message = "The request is not valid."
+        else:
+            detail = first["msg"].removeprefix("Value error, ")
+            message = f"Invalid {where}: {detail}." if where else f"Invalid request: {detail}."
         return error_json(422, "validation_error", message, errors)
 
     app.add_exception_handler(StarletteHTTPException, http_exception_handler)  # type: ignore[arg-type]

@@ -33,6 +33,17 @@ class RequestContextMiddleware:
                 break
         rid = incoming if _SAFE_ID.match(incoming) else uuid.uuid4().hex
         token = request_id_var.set(rid)
+        if b"%00" in scope.get("query_string", b"").lower() or "\x00" in scope.get("path", ""):
+            # No parameter ever needs a NUL; the database could not take it anyway.
+            response = error_json(
+                400, "invalid_characters", "The address contains a NUL (%00) character."
+            )
+            response.headers["x-request-id"] = rid
+            try:
+                await response(scope, receive, send)
+            finally:
+                request_id_var.reset(token)
+            return
         utoken = user_id_var.set(None)
         start = time.perf_counter()
         status = 500

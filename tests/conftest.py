@@ -13,6 +13,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -268,10 +269,11 @@ def _wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> 
 
 PIPELINE_ENV = {
     "FUZE_ALLOW_PRIVATE_NETWORKS": "true",  # the test web server is on 127.0.0.1
-    "FUZE_FETCH_TIMEOUT_SECONDS": "2",
+    "FUZE_FETCH_TIMEOUT_SECONDS": "1",
     "FUZE_SWEEP_INTERVAL_SECONDS": "1",
     "FUZE_SWEEP_STALE_SECONDS": "3",
-    "FUZE_PIPELINE_JOB_TIMEOUT_SECONDS": "20",
+    "FUZE_PIPELINE_JOB_TIMEOUT_SECONDS": "8",
+    "FUZE_PIPELINE_RETRY_BASE_SECONDS": "0.2",
     "FUZE_RATE_LIMIT_ENABLED": "false",
     "FUZE_ARGON2_TIME_COST": "1",
     "FUZE_ARGON2_MEMORY_KIB": "8192",
@@ -284,13 +286,14 @@ def api_server(stack: Stack) -> Iterator[str]:
     from app.embedded import free_port
 
     port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "api", "--port", str(port)],
-        env=service_env(stack, **PIPELINE_ENV),
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    with (stack.data_dir / "api.log").open("ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "api", "--port", str(port)],
+            env=service_env(stack, **PIPELINE_ENV),
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     base = f"http://127.0.0.1:{port}"
     try:
         _wait_http(f"{base}/api/health", proc)
@@ -303,18 +306,20 @@ def api_server(stack: Stack) -> Iterator[str]:
 class WorkerProcess:
     """A real arq worker that tests may kill and start again."""
 
-    def __init__(self, env: dict[str, str]) -> None:
+    def __init__(self, env: dict[str, str], log_path: Path) -> None:
         self.env = env
+        self.log_path = log_path
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "workers"],
-            env=self.env,
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        with self.log_path.open("ab") as log:  # read it when a pipeline test fails
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "workers"],
+                env=self.env,
+                cwd=ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
 
     def kill(self) -> None:
         if self.proc and self.proc.poll() is None:
@@ -332,10 +337,19 @@ class WorkerProcess:
 
 @pytest.fixture(scope="session")
 def pipeline_worker(stack: Stack) -> Iterator[WorkerProcess]:
-    worker = WorkerProcess(service_env(stack, **PIPELINE_ENV))
+    worker = WorkerProcess(service_env(stack, **PIPELINE_ENV), stack.data_dir / "worker.log")
     worker.start()
     yield worker
     worker.stop()
+
+
+@pytest.fixture(scope="session")
+def web() -> Iterator[Any]:
+    from tests.fakes.web import FakeWeb
+
+    server = FakeWeb().start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture

@@ -100,3 +100,14 @@ async def test_spa_fallback_does_not_swallow_api_paths(client):
     r = await client.get("/")
     assert r.status_code == 200 and "text/html" in r.headers["content-type"]
     _assert_shape(await client.get("/api"), 404, "not_found")
+
+
+async def test_nul_characters_are_a_4xx_never_a_500(client, alice):
+    r = await client.post("/api/auth/login", json={"login": "a\u0000b", "password": "x"})
+    _assert_shape(r, 422, "validation_error")
+    r = await client.post("/api/auth/token", data={"username": "a\x00b", "password": "x"})
+    _assert_shape(r, 401, "invalid_credentials")
+    r = await client.get("/api/bookmarks?q=a%00b", headers=alice.headers)
+    _assert_shape(r, 400, "invalid_characters")
+    r = await client.patch("/api/users/me", headers=alice.headers, json={"display_name": "x\u0000"})
+    _assert_shape(r, 422, "validation_error")

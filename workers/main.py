@@ -14,14 +14,15 @@ import socket
 import time
 from typing import Any
 
-from app.extraction.fetch import make_http_client
 from arq import func
 from arq.connections import RedisSettings
 
+import app.models  # noqa: F401  (every mapper, so relationships and foreign keys resolve)
 from app.bookmarks import jobs as bookmark_jobs
 from app.config import get_settings
 from app.db import create_engine, create_sessionmaker
 from app.embeddings.service import Embedder
+from app.extraction.fetch import make_http_client
 from app.health.service import WORKERS_KEY
 from app.logs import setup_logging
 
@@ -126,6 +127,7 @@ class WorkerSettings:
     on_shutdown = shutdown
     redis_settings = _redis_settings()
     max_jobs = get_settings().worker_max_jobs
-    job_timeout = 300
+    # arq keeps a job "in progress" for the longest timeout + 10 s after a worker dies.
+    job_timeout = get_settings().pipeline_job_timeout_seconds
     keep_result = 3600
     health_check_interval = 30

@@ -2,8 +2,10 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from app.schemas import Input
 
-class LoginRequest(BaseModel):
+
+class LoginRequest(Input):
     login: str = Field(min_length=1, max_length=320, description="Username or email.")
     password: str = Field(min_length=1, max_length=1024)
 
@@ -15,9 +17,9 @@ class TokenPair(BaseModel):
     expires_in: int = Field(description="Seconds until the access token expires.")
 
 
-class RefreshRequest(BaseModel):
+class RefreshRequest(Input):
     refresh_token: str = Field(min_length=1, max_length=200)
 
 
-class LogoutRequest(BaseModel):
+class LogoutRequest(Input):
     refresh_token: str = Field(min_length=1, max_length=200)

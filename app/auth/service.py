@@ -62,6 +62,8 @@ async def authenticate(
     session: AsyncSession, settings: Settings, login: str, password: str
 ) -> User:
     key = login.strip().lower()
+    if "\x00" in key:  # the OAuth2 form is not a schema; no account has such a name
+        raise Unauthorized("Wrong username/email or password.", code="invalid_credentials")
     user = await session.scalar(
         select(User).where(or_(func.lower(User.username) == key, func.lower(User.email) == key))
     )

@@ -34,9 +34,9 @@ MAX_TRIES = 5
 MAX_ATTEMPTS = 12
 
 
-def backoff_seconds(job_try: int, retry_after: float | None = None) -> float:
-    base = min(5 * 3 ** (job_try - 1), 300)  # 5 s, 15 s, 45 s, 135 s, 300 s
-    return max(base, min(retry_after or 0, 3600))
+def backoff_seconds(job_try: int, retry_after: float | None = None, base: float = 5.0) -> float:
+    delay = min(base * 3 ** (job_try - 1), 300)  # 5 s, 15 s, 45 s, 135 s, 300 s
+    return max(delay, min(retry_after or 0, 3600))
 
 
 async def _current(
@@ -79,7 +79,7 @@ async def _transient(
         return await _fail(
             ctx, bookmark_id, run, code, f"{message} (gave up after {job_try} tries)"
         )
-    delay = backoff_seconds(job_try, retry_after)
+    delay = backoff_seconds(job_try, retry_after, ctx["settings"].pipeline_retry_base_seconds)
     async with ctx["sessionmaker"]() as session:
         bookmark = await _current(session, bookmark_id, run)
         if bookmark is None:

@@ -6,6 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from app.schemas import Input
+
 Status = Literal["pending", "fetching", "extracting", "embedding", "ready", "failed"]
 Sort = Literal["saved_at", "-saved_at", "title", "-title", "quality", "-quality"]
 
@@ -29,7 +31,7 @@ def _clean_tags(tags: list[str] | None) -> list[str] | None:
     return list(out.values())
 
 
-class BookmarkCreate(BaseModel):
+class BookmarkCreate(Input):
     url: str = Field(min_length=1, max_length=4096)
     title: str | None = Field(default=None, max_length=1000)
     notes: str | None = Field(default=None, max_length=100_000)
@@ -43,7 +45,7 @@ class BookmarkCreate(BaseModel):
     _tags = field_validator("tags")(classmethod(lambda cls, v: _clean_tags(v)))
 
 
-class BookmarkUpdate(BaseModel):
+class BookmarkUpdate(Input):
     title: str | None = Field(default=None, max_length=1000)
     notes: str | None = Field(default=None, max_length=100_000)
     tags: list[str] | None = None

@@ -5,10 +5,12 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
 
+from app.schemas import Input
+
 USERNAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{2,31}$"
 
 
-class UserCreate(BaseModel):
+class UserCreate(Input):
     username: str = Field(
         pattern=USERNAME_PATTERN,
         description="3-32 characters: letters, digits, '_', '.', '-'; starts with a letter or digit.",
@@ -29,7 +31,7 @@ class UserOut(BaseModel):
     gemini_key_last4: str | None = Field(description="The last 4 characters of the stored key.")
 
 
-class UserUpdate(BaseModel):
+class UserUpdate(Input):
     display_name: str | None = Field(default=None, max_length=100)
     email: EmailStr | None = Field(default=None, max_length=320)
     current_password: str | None = Field(default=None, max_length=1024)
@@ -42,7 +44,7 @@ class UserUpdate(BaseModel):
         return self
 
 
-class GeminiKeyIn(BaseModel):
+class GeminiKeyIn(Input):
     api_key: str = Field(min_length=8, max_length=200, pattern=r"^[\x21-\x7e]+$")
 
 
@@ -51,7 +53,7 @@ class GeminiKeyTestResult(BaseModel):
     message: str
 
 
-class ApiTokenCreate(BaseModel):
+class ApiTokenCreate(Input):
     name: str = Field(min_length=1, max_length=100)
     expires_in_days: int | None = Field(default=None, ge=1, le=3650)
 

@@ -1,0 +1,273 @@
+"""Ingest benchmark: N pages served by a local HTTP server, saved through the API, timed until
+every one is `ready`. Prints pages/s, the worker's peak memory, and the pipeline's rate against
+the raw model rate (`model.encode` over the same texts in one batch loop).
+
+    .venv/bin/python bench/ingest.py --pages 500
+
+Pages are SciFact abstracts (../shared/data/retrieval) wrapped in a realistic article page
+(navigation, header, footer, related links), so every page is distinct and the embedding
+cache cannot help. Embedded PostgreSQL and Valkey are started in a temporary folder unless
+FUZE_DATABASE_URL / FUZE_REDIS_URL are set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import html
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+CORPUS = ROOT.parent / "shared" / "data" / "retrieval" / "corpus.jsonl"
+
+PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
+<title>{title} | Science Notes</title>
+<meta name="description" content="{desc}">
+<meta property="og:site_name" content="Science Notes"></head>
+<body><header><nav><a href="/">Home</a> <a href="/topics">Topics</a> <a href="/about">About</a>
+<a href="/subscribe">Subscribe</a></nav></header>
+<main><article><h1>{title}</h1><p class="byline">By Staff Writer</p>
+{paragraphs}
+</article>
+<aside class="related"><h3>Related</h3><ul><li><a href="/a">Another study</a></li>
+<li><a href="/b">More research</a></li></ul></aside></main>
+<footer><p>Copyright 2026 Science Notes. All rights reserved.</p>
+<a href="/privacy">Privacy</a> <a href="/terms">Terms</a></footer></body></html>"""
+
+
+def load_pages(n: int) -> list[tuple[str, str]]:
+    pages = []
+    with CORPUS.open() as f:
+        for line in f:
+            doc = json.loads(line)
+            if not doc["text"].strip():
+                continue
+            sentences = doc["text"].split(". ")
+            paras = [". ".join(sentences[i : i + 3]) for i in range(0, len(sentences), 3)]
+            body = "\n".join(f"<p>{html.escape(p)}</p>" for p in paras)
+            page = PAGE.format(
+                title=html.escape(doc["title"]),
+                desc=html.escape(doc["text"][:150]),
+                paragraphs=body,
+            )
+            pages.append((doc["_id"], page))
+            if len(pages) == n:
+                break
+    return pages
+
+
+def serve(pages: dict[str, bytes]) -> ThreadingHTTPServer:
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            body = pages.get(self.path.strip("/").split("?")[0])
+            if body is None:
+                self.send_response(404)
+                self.end_headers()
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def raw_model_rate(texts: list[str], batch_size: int) -> float:
+    from app.embeddings.service import Embedder
+
+    embedder = Embedder(batch_size=batch_size)
+    embedder.load()
+    embedder.encode_sync(texts[:batch_size])  # warm-up
+    started = time.perf_counter()
+    for i in range(0, len(texts), batch_size):
+        embedder.encode_sync(texts[i : i + batch_size])
+    return len(texts) / (time.perf_counter() - started)
+
+
+async def run(args: argparse.Namespace) -> None:
+    from app.cli import run_migrations
+    from app.embedded import EmbeddedPostgres, EmbeddedValkey, free_port
+
+    tmp = Path(tempfile.mkdtemp(prefix="fuze-bench-"))
+    servers: list[object] = []
+    database_url = os.environ.get("FUZE_DATABASE_URL")
+    redis_url = os.environ.get("FUZE_REDIS_URL")
+    if not database_url:
+        pg = EmbeddedPostgres(tmp / "pg")
+        database_url = pg.start()
+        servers.append(pg)
+    if not redis_url:
+        vk = EmbeddedValkey(tmp / "vk")
+        redis_url = vk.start()
+        servers.append(vk)
+    run_migrations(database_url)
+
+    pages = load_pages(args.pages)
+    web = serve({pid: body.encode() for pid, body in pages})
+    web_base = f"http://127.0.0.1:{web.server_address[1]}"
+    port = free_port()
+    env = {
+        **os.environ,
+        "FUZE_ENV": "test",
+        "FUZE_DATA_DIR": str(tmp),
+        "FUZE_DATABASE_URL": database_url,
+        "FUZE_REDIS_URL": redis_url,
+        "FUZE_SECRET_KEY": "bench-" + "x" * 40,
+        "FUZE_ALLOW_PRIVATE_NETWORKS": "true",
+        "FUZE_RATE_LIMIT_ENABLED": "false",
+        "FUZE_LOG_LEVEL": "WARNING",
+    }
+    api = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "api", "--port", str(port)], env=env, cwd=ROOT,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "workers"], env=env, cwd=ROOT,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    peak = 0
+    stop_sampling = False
+
+    def sample() -> None:
+        nonlocal peak
+        proc = psutil.Process(worker.pid)
+        while not stop_sampling:
+            try:
+                rss = proc.memory_info().rss + sum(c.memory_info().rss for c in proc.children(True))
+                peak = max(peak, rss)
+            except psutil.Error:
+                pass
+            time.sleep(0.1)
+
+    threading.Thread(target=sample, daemon=True).start()
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx.AsyncClient(base_url=base, timeout=60) as client:
+            for _ in range(300):
+                try:
+                    if (await client.get("/api/health/ready")).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                await asyncio.sleep(0.2)
+            await client.post(
+                "/api/auth/register",
+                json={
+                    "username": "bench",
+                    "email": "bench@example.com",
+                    "password": "bench password",
+                },
+            )
+            token = (
+                await client.post(
+                    "/api/auth/login", json={"login": "bench", "password": "bench password"}
+                )
+            ).json()["access_token"]
+            headers = {"Authorization": f"Bearer {token}"}
+            # Let the worker load the model first: we time the pipeline, not the model's start.
+            await asyncio.sleep(args.warmup)
+
+            started = time.perf_counter()
+            sem = asyncio.Semaphore(16)
+
+            async def save(pid: str) -> None:
+                async with sem:
+                    r = await client.post(
+                        "/api/bookmarks", headers=headers, json={"url": f"{web_base}/{pid}"}
+                    )
+                    r.raise_for_status()
+
+            await asyncio.gather(*(save(pid) for pid, _ in pages))
+            accepted = time.perf_counter() - started
+            while True:
+                counts: dict[str, int] = {}
+                cursor = None
+                while True:
+                    params = {"limit": 200, **({"cursor": cursor} if cursor else {})}
+                    page = (
+                        await client.get("/api/bookmarks", headers=headers, params=params)
+                    ).json()
+                    for item in page["items"]:
+                        counts[item["status"]] = counts.get(item["status"], 0) + 1
+                    cursor = page["next_cursor"]
+                    if not cursor:
+                        break
+                done = counts.get("ready", 0) + counts.get("failed", 0)
+                if done >= len(pages):
+                    break
+                await asyncio.sleep(0.25)
+            elapsed = time.perf_counter() - started
+
+            texts = []
+            from app.embeddings.service import bookmark_text
+
+            cursor = None
+            while True:
+                params = {"limit": 200, **({"cursor": cursor} if cursor else {})}
+                page = (await client.get("/api/bookmarks", headers=headers, params=params)).json()
+                for item in page["items"]:
+                    detail = (
+                        await client.get(f"/api/bookmarks/{item['id']}", headers=headers)
+                    ).json()
+                    texts.append(
+                        bookmark_text(detail["title"], detail["description"], detail["text"])
+                    )
+                cursor = page["next_cursor"]
+                if not cursor:
+                    break
+    finally:
+        stop_sampling = True
+        api.terminate()
+        worker.terminate()
+        api.wait(20)
+        worker.wait(30)
+        web.shutdown()
+        for server in reversed(servers):
+            server.stop()  # type: ignore[attr-defined]
+
+    raw = raw_model_rate(texts, args.batch_size)
+    rate = len(pages) / elapsed
+    print(
+        f"pages:                 {len(pages)} ({counts.get('ready', 0)} ready, {counts.get('failed', 0)} failed)"
+    )
+    print(f"accepted (all 201s):   {accepted:.2f} s")
+    print(f"all ready after:       {elapsed:.2f} s")
+    print(f"pipeline rate:         {rate:.1f} pages/s")
+    print(
+        f"raw model rate:        {raw:.1f} texts/s (model.encode, batch {args.batch_size}, same texts)"
+    )
+    print(f"pipeline / raw model:  {rate / raw:.0%}")
+    print(f"worker peak RSS:       {peak / 2**20:.0f} MiB")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pages", type=int, default=500)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument(
+        "--warmup", type=float, default=15.0, help="seconds for the worker to load the model"
+    )
+    asyncio.run(run(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
