@@ -28,6 +28,8 @@ from app.logs import setup_logging
 
 log = logging.getLogger("fuze.worker")
 SWEEP_LOCK = "fuze:sweeper:lock"
+# Built once per process: a worker started again after a Redis outage keeps the loaded model.
+_EMBEDDER: Embedder | None = None
 
 
 async def ping(ctx: dict[str, Any]) -> str:
@@ -69,7 +71,10 @@ async def startup(ctx: dict[str, Any]) -> None:
     ctx["engine"] = create_engine(settings)
     ctx["sessionmaker"] = create_sessionmaker(ctx["engine"])
     ctx["http"] = make_http_client(settings)
-    ctx["embedder"] = Embedder(batch_size=settings.embed_batch_size, threads=settings.embed_threads)
+    global _EMBEDDER
+    if _EMBEDDER is None:
+        _EMBEDDER = Embedder(batch_size=settings.embed_batch_size, threads=settings.embed_threads)
+    ctx["embedder"] = _EMBEDDER
     # Load the model in the background: the worker takes fetch jobs meanwhile, and embed jobs
     # simply wait for it.
     ctx["tasks"] = [
@@ -92,7 +97,7 @@ async def shutdown(ctx: dict[str, Any]) -> None:
     with contextlib.suppress(Exception):
         await ctx["redis"].zrem(WORKERS_KEY, ctx["worker_id"])
     if "embedder" in ctx:
-        await ctx["embedder"].close()
+        await ctx["embedder"].stop_batching()
     if "http" in ctx:
         await ctx["http"].aclose()
     if "engine" in ctx:

@@ -17,7 +17,7 @@ from app.bookmarks.schemas import (
     Sort,
     Status,
 )
-from app.deps import CurrentUser, SessionDep
+from app.deps import CurrentUser, SessionDep, SettingsDep
 from app.errors import Conflict, NotFound, PayloadTooLarge, Unauthorized, Unprocessable, responses
 
 router = APIRouter(prefix="/bookmarks", tags=["bookmarks"], responses=responses(Unauthorized))
@@ -49,9 +49,9 @@ async def _detail(session: SessionDep, user: CurrentUser, bookmark_id: uuid.UUID
     },
 )
 async def create_bookmark(
-    data: BookmarkCreate, user: CurrentUser, session: SessionDep
+    data: BookmarkCreate, user: CurrentUser, session: SessionDep, settings: SettingsDep
 ) -> JSONResponse:
-    bookmark, created = await service.create(session, user, data)
+    bookmark, created = await service.create(session, settings, user, data)
     tags = await service.tags_of(session, [bookmark.id])
     body = BookmarkOut(**service.to_out(bookmark, tags[bookmark.id]))
     return JSONResponse(body.model_dump(mode="json"), status_code=201 if created else 200)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import base64
+import ipaddress
 import json
 import uuid
 from collections import defaultdict
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy import Select, and_, delete, func, or_, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
@@ -18,8 +20,10 @@ from app.bookmarks import pipeline
 from app.bookmarks.models import PENDING, Bookmark, BookmarkTag, Tag
 from app.bookmarks.schemas import BookmarkCreate, BookmarkUpdate
 from app.bookmarks.urls import InvalidUrl, normalize_url
+from app.config import Settings
 from app.db import utcnow
 from app.errors import Conflict, NotFound, Unprocessable
+from app.extraction.fetch import address_block_reason
 from app.users.models import User
 
 
@@ -28,6 +32,23 @@ def _normalize(url: str) -> str:
         return normalize_url(url)
     except InvalidUrl as exc:
         raise Unprocessable(str(exc), code="invalid_url") from exc
+
+
+def _refuse_blocked_literal(normalized: str, allow_private: bool) -> None:
+    """A literal internal address is refused at once; names are vetted (after DNS, at every
+    redirect) when the worker fetches, since resolving here would slow every save."""
+    host = (urlsplit(normalized).hostname or "").strip("[]")
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return
+    reason = address_block_reason(ip, allow_private)
+    if reason is not None:
+        raise Unprocessable(
+            f"{host} is a {'cloud metadata' if reason == 'metadata' else 'private or reserved'} "
+            "address; Fuze does not fetch those.",
+            code="blocked_address",
+        )
 
 
 async def _ensure_tags(
@@ -90,10 +111,14 @@ async def tags_of(
     return out
 
 
-async def create(session: AsyncSession, user: User, data: BookmarkCreate) -> tuple[Bookmark, bool]:
+async def create(
+    session: AsyncSession, settings: Settings, user: User, data: BookmarkCreate
+) -> tuple[Bookmark, bool]:
     """(bookmark, created). The same URL again, after normalisation, returns the existing one
     (with any new tags added); concurrent saves of one URL make one bookmark."""
     normalized = _normalize(data.url)
+    if data.html is None:  # captured pages are never fetched
+        _refuse_blocked_literal(normalized, settings.allow_private_networks)
     new_id = uuid.uuid4()
     now = utcnow()
     inserted = await session.scalar(

@@ -143,13 +143,17 @@ class Embedder:
                 if not fut.done():
                     fut.set_result(vec)
 
-    async def close(self) -> None:
+    async def stop_batching(self) -> None:
+        """Stop this event loop's batcher; the model stays loaded for the next loop."""
         if self._loop_task is not None:
             self._loop_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._loop_task
             self._loop_task = None
         self._queue = None
+
+    async def close(self) -> None:
+        await self.stop_batching()
         self._executor.shutdown(wait=False, cancel_futures=True)
 
 

@@ -181,3 +181,24 @@ async def test_concurrent_saves_of_one_url_make_one_bookmark(live_client):
     codes = sorted(r.status_code for r in results)
     assert codes == [200, 200, 200, 200, 201]
     assert len({r.json()["id"] for r in results}) == 1
+
+
+async def test_literal_internal_addresses_are_refused_at_once(client, alice, app, monkeypatch):
+    for url in (
+        "http://127.0.0.1/admin",
+        "http://10.1.2.3/",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[::1]:8080/",
+        "http://[::ffff:127.0.0.1]/",
+    ):
+        r = await _save(client, alice, url)
+        assert r.status_code == 422, url
+        assert r.json()["error"]["code"] == "blocked_address"
+    # Self-hosters may allow their own network, but never the cloud metadata service.
+    monkeypatch.setattr(app.state.settings, "allow_private_networks", True)
+    assert (await _save(client, alice, "http://10.1.2.3/")).status_code == 201
+    r = await _save(client, alice, "http://169.254.169.254/latest/meta-data/")
+    assert r.status_code == 422 and "metadata" in r.json()["error"]["message"]
+    # The extension's captured page is never fetched, so any address may be saved with it.
+    captured = await _save(client, alice, "http://192.168.1.1/router", html="<p>status</p>")
+    assert captured.status_code == 201
