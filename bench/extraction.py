@@ -12,8 +12,8 @@ $FUZE_EXTRACTION_DATA) and scores each page's text against its ground truth:
   F1 = 2PR / (P + R) of the two averages.
 
 Time is measured single-threaded per page: `extract(raw_bytes, url)` (charset detection, parse,
-metadata and main text), the median of a few repeats per page; the report gives the median and
-p95 over pages.
+metadata and main text), the median of a few rounds over all pages; the report gives the median
+and p95 over pages.
 
     python bench/extraction.py              # the summary and the 10 worst pages
     python bench/extraction.py --page ID    # one page: predicted text vs truth (ID prefix is fine)
@@ -75,13 +75,17 @@ def run_page(raw: bytes, url: str) -> str:
         return ""
 
 
-def timed(raw: bytes, url: str, repeats: int) -> float:
-    times = []
+def timings(truth: dict, pages: dict[str, bytes], repeats: int) -> list[float]:
+    """Per-page milliseconds: the median of `repeats` rounds, each round going over every
+    page once (so no page is timed straight after itself)."""
+    runs: dict[str, list[float]] = {pid: [] for pid in truth}
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        run_page(raw, url)
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times) * 1000
+        for pid, item in truth.items():
+            raw, url = pages[pid], item["url"]
+            t0 = time.perf_counter()
+            run_page(raw, url)
+            runs[pid].append(time.perf_counter() - t0)
+    return [statistics.median(v) * 1000 for v in runs.values()]
 
 
 def show_page(pid: str, truth: dict, pages: dict[str, bytes]) -> None:
@@ -131,7 +135,7 @@ def main() -> None:
         show_page(args.page, truth, pages)
         return
 
-    precisions, recalls, times, rows = [], [], [], []
+    precisions, recalls, rows = [], [], []
     for pid, item in truth.items():
         text = run_page(pages[pid], item["url"])
         p, r = score(item["articleBody"], text)
@@ -141,8 +145,7 @@ def main() -> None:
             recalls.append(r)
         f = 2 * p * r / (p + r) if p and r else 0.0
         rows.append((f, p, r, pid, item["url"]))
-    for pid, item in truth.items():  # timings after a warm-up pass over every page
-        times.append(timed(pages[pid], item["url"], args.repeats))
+    times = timings(truth, pages, args.repeats)  # after the scoring pass, a warm-up
 
     precision = statistics.fmean(precisions)
     recall = statistics.fmean(recalls)
@@ -160,4 +163,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except BrokenPipeError:  # `... | head`
+        sys.stderr.close()

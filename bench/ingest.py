@@ -119,7 +119,7 @@ async def run(args: argparse.Namespace) -> None:
         vk = EmbeddedValkey(tmp / "vk")
         redis_url = vk.start()
         servers.append(vk)
-    run_migrations(database_url)
+    await asyncio.to_thread(run_migrations, database_url)
 
     pages = load_pages(args.pages)
     web = serve({pid: body.encode() for pid, body in pages})
@@ -140,9 +140,10 @@ async def run(args: argparse.Namespace) -> None:
         [sys.executable, "-m", "app.cli", "api", "--port", str(port)], env=env, cwd=ROOT,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
+    worker_log = (tmp / "worker.log").open("wb")
     worker = subprocess.Popen(
-        [sys.executable, "-m", "workers"], env=env, cwd=ROOT,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [sys.executable, "-m", "workers"], env={**env, "FUZE_LOG_LEVEL": "INFO"}, cwd=ROOT,
+        stdout=worker_log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     peak = 0
     stop_sampling = False
@@ -214,7 +215,7 @@ async def run(args: argparse.Namespace) -> None:
                 done = counts.get("ready", 0) + counts.get("failed", 0)
                 if done >= len(pages):
                     break
-                await asyncio.sleep(0.25)
+                await asyncio.sleep(1.0)
             elapsed = time.perf_counter() - started
 
             texts = []
@@ -244,6 +245,10 @@ async def run(args: argparse.Namespace) -> None:
         for server in reversed(servers):
             server.stop()  # type: ignore[attr-defined]
 
+    batches = {}
+    for line in (tmp / "worker.log").read_text(errors="replace").splitlines():
+        if '"embedding batches"' in line:
+            batches = json.loads(line)
     raw = raw_model_rate(texts, args.batch_size)
     rate = len(pages) / elapsed
     print(
@@ -257,6 +262,11 @@ async def run(args: argparse.Namespace) -> None:
     )
     print(f"pipeline / raw model:  {rate / raw:.0%}")
     print(f"worker peak RSS:       {peak / 2**20:.0f} MiB")
+    if batches:
+        print(
+            f"pipeline batches:      {batches['batches']} (mean {batches['mean_batch']} texts), "
+            f"model busy {batches['model_seconds']} s = {batches['texts_per_model_second']} texts/s"
+        )
 
 
 def main() -> None:

@@ -23,7 +23,7 @@ from app.config import get_settings
 from app.db import create_engine, create_sessionmaker
 from app.embeddings.service import Embedder
 from app.extraction.fetch import make_http_client
-from app.health.service import WORKERS_KEY
+from app.health.service import MODEL_KEY, WORKERS_KEY
 from app.logs import setup_logging
 
 log = logging.getLogger("fuze.worker")
@@ -53,6 +53,9 @@ async def _heartbeat(ctx: dict[str, Any]) -> None:
     async with ctx["redis"].pipeline(transaction=False) as pipe:
         pipe.zadd(WORKERS_KEY, {ctx["worker_id"]: now})
         pipe.zremrangebyscore(WORKERS_KEY, "-inf", now - 24 * 3600)
+        if ctx["embedder"].loaded:
+            pipe.zadd(MODEL_KEY, {ctx["worker_id"]: now})
+            pipe.zremrangebyscore(MODEL_KEY, "-inf", now - 24 * 3600)
         await pipe.execute()
 
 
@@ -75,10 +78,15 @@ async def startup(ctx: dict[str, Any]) -> None:
     if _EMBEDDER is None:
         _EMBEDDER = Embedder(batch_size=settings.embed_batch_size, threads=settings.embed_threads)
     ctx["embedder"] = _EMBEDDER
+
     # Load the model in the background: the worker takes fetch jobs meanwhile, and embed jobs
     # simply wait for it.
+    async def load_then_beat() -> None:
+        await ctx["embedder"].load_async()
+        await _heartbeat(ctx)
+
     ctx["tasks"] = [
-        asyncio.create_task(ctx["embedder"].load_async()),
+        asyncio.create_task(load_then_beat()),
         asyncio.create_task(
             _every(settings.worker_heartbeat_seconds, "heartbeat", lambda: _heartbeat(ctx))
         ),
@@ -96,7 +104,21 @@ async def shutdown(ctx: dict[str, Any]) -> None:
             await task
     with contextlib.suppress(Exception):
         await ctx["redis"].zrem(WORKERS_KEY, ctx["worker_id"])
+        await ctx["redis"].zrem(MODEL_KEY, ctx["worker_id"])
     if "embedder" in ctx:
+        stats = ctx["embedder"].stats
+        if stats.batches:
+            log.info(
+                "embedding batches",
+                extra={
+                    "batches": stats.batches,
+                    "texts": stats.texts,
+                    "mean_batch": round(stats.texts / stats.batches, 1),
+                    "model_seconds": round(stats.seconds, 2),
+                    "texts_per_model_second": round(stats.texts / max(stats.seconds, 1e-9), 1),
+                    "cache_hits": stats.cache_hits,
+                },
+            )
         await ctx["embedder"].stop_batching()
     if "http" in ctx:
         await ctx["http"].aclose()

@@ -8,6 +8,7 @@ run) never collides with the jobs of an older one.
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -70,10 +71,23 @@ def start(session: AsyncSession, bookmark: Bookmark) -> None:
     )
 
 
+# arq takes jobs in score order (the time they are due). Later stages are queued as if due a
+# little in the past, so a page already fetched is extracted and embedded before the next
+# pages are fetched: the model starts early and stays busy instead of waiting for a whole
+# burst (or import) to be fetched first.
+STAGE_HEAD_START = {
+    "extract_bookmark": timedelta(hours=1),
+    "embed_bookmark": timedelta(hours=2),
+}
+
+
 async def enqueue(
     redis: Any, function: str, bookmark_id: uuid.UUID | str, run: int, **kw: Any
 ) -> bool:
     """Queue a stage now; False when Redis is unreachable (the sweeper will queue it later)."""
+    head_start = STAGE_HEAD_START.get(function)
+    if head_start and "_defer_until" not in kw and "_defer_by" not in kw:
+        kw["_defer_until"] = datetime.now(UTC) - head_start
     try:
         await redis.enqueue_job(
             function, str(bookmark_id), run, _job_id=job_id(function, bookmark_id, run), **kw

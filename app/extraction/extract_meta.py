@@ -3,29 +3,65 @@
 
 from __future__ import annotations
 
+import html as html_lib
 import json
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 ARTICLE_TYPES = frozenset(
-    """Article NewsArticle BlogPosting Report ScholarlyArticle TechArticle ReportageNewsArticle
-    AnalysisNewsArticle OpinionNewsArticle ReviewNewsArticle BackgroundNewsArticle
-    LiveBlogPosting SocialMediaPosting DiscussionForumPosting Review Recipe HowTo
-    MedicalWebPage Blog""".split()
+    [
+        "Article",
+        "NewsArticle",
+        "BlogPosting",
+        "Report",
+        "ScholarlyArticle",
+        "TechArticle",
+        "ReportageNewsArticle",
+        "AnalysisNewsArticle",
+        "OpinionNewsArticle",
+        "ReviewNewsArticle",
+        "BackgroundNewsArticle",
+        "LiveBlogPosting",
+        "SocialMediaPosting",
+        "DiscussionForumPosting",
+        "Review",
+        "Recipe",
+        "HowTo",
+        "MedicalWebPage",
+        "Blog",
+    ]
 )
 RELEVANT_TYPES = ARTICLE_TYPES | frozenset(
-    "WebPage ItemPage AboutPage FAQPage QAPage ProfilePage CollectionPage Product VideoObject"
-    " Event Course Book Movie SoftwareApplication Question".split()
+    [
+        "WebPage",
+        "ItemPage",
+        "AboutPage",
+        "FAQPage",
+        "QAPage",
+        "ProfilePage",
+        "CollectionPage",
+        "Product",
+        "VideoObject",
+        "Event",
+        "Course",
+        "Book",
+        "Movie",
+        "SoftwareApplication",
+        "Question",
+    ]
 )
 MAX_JSON_LD = 3
 SPACES = re.compile(r"\s+")
+MARKUP = re.compile(r"</?[a-zA-Z][^>]*>")
 LANG = re.compile(r"^([a-z]{2,3})(?:[-_][a-z0-9]+)*$")
 DATE_ONLY = re.compile(r"^(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})")
-TITLE_SEP = re.compile(r"\s+[|\-–—:·•»/]\s+")
+TITLE_SEP = re.compile(r"\s+[|\-\u2013\u2014:\u00b7\u2022\u00bb/]\s+")
+HEADING_MARKS = re.compile(r"^[\s\u00b6\u00a7#]+|[\s\u00b6\u00a7#]+$")
+DATE_FORMATS = ("%B %d, %Y", "%b %d, %Y", "%d %B %Y", "%d %b %Y", "%Y/%m/%d %H:%M:%S", "%Y/%m/%d")
 DATE_KEYS = (
     "article:published_time",
     "og:article:published_time",
@@ -46,8 +82,6 @@ DATE_KEYS = (
     "dcterms.date",
     "dcterms.created",
     "date",
-    "og:updated_time",
-    "article:modified_time",
 )
 AUTHOR_KEYS = (
     "author",
@@ -77,8 +111,11 @@ class Meta:
 
 
 def clean(value: Any) -> str | None:
+    """A one-line string: whitespace collapsed, markup that leaked into a value removed."""
     if not isinstance(value, str):
         return None
+    if "<" in value and ">" in value:
+        value = html_lib.unescape(MARKUP.sub(" ", value))
     value = SPACES.sub(" ", value).strip()
     return value or None
 
@@ -99,21 +136,39 @@ def parse_date(value: Any) -> datetime | None:
     if not value or len(value) > 64:
         return None
     dt = None
-    try:
-        dt = datetime.fromisoformat(value)
-    except ValueError:
+    if value.isdigit() and len(value) in (10, 13):  # a Unix timestamp (s or ms)
         try:
-            dt = parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            m = DATE_ONLY.match(value)
-            if m:
-                try:
-                    dt = datetime(int(m[1]), int(m[2]), int(m[3]))
-                except ValueError:
-                    dt = None
+            dt = datetime.fromtimestamp(int(value[:10]), UTC)
+        except (ValueError, OverflowError, OSError):
+            return None
+    else:
+        dt = _parse_date_text(value)
     if dt is None or not 1990 <= dt.year <= 2100:
         return None
     return dt
+
+
+def _parse_date_text(value: str) -> datetime | None:
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        pass
+    try:
+        return parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        pass
+    for fmt in DATE_FORMATS:
+        try:
+            return datetime.strptime(value, fmt)
+        except ValueError:
+            continue
+    m = DATE_ONLY.match(value)
+    if m:
+        try:
+            return datetime(int(m[1]), int(m[2]), int(m[3]))
+        except ValueError:
+            return None
+    return None
 
 
 def normalise_language(value: Any) -> str | None:
@@ -193,31 +248,32 @@ def _url_of(value: Any) -> str | None:
     return None
 
 
-def _load_json_ld(tree) -> list[dict]:
+def _load_json_ld(scripts: list) -> list[dict]:
     objs: list[dict] = []
-    for node in tree.css('script[type="application/ld+json"]')[:10]:
-        raw = node.text() or ""
-        if not raw.strip() or len(raw) > 2_000_000:
+    for node in scripts[:10]:
+        raw = (node.text() or "").strip()
+        if not raw or len(raw) > 2_000_000:
             continue
-        raw = raw.strip()
         if raw.startswith("<!--"):
             raw = raw[4:].rsplit("-->", 1)[0]
         try:
             data = json.loads(raw, strict=False)
-        except ValueError:
+        except (ValueError, RecursionError):
             continue
         _flatten(data, objs)
     return objs
 
 
-def _author_from_dom(tree) -> str | None:
-    for sel in ('[itemprop="author"] [itemprop="name"]', '[itemprop="author"]', 'a[rel="author"]'):
-        node = tree.css_first(sel)
-        if node is not None:
-            value = clean(node.attributes.get("content") or node.text(separator=" "))
-            if value and len(value) <= 100:
-                return value
-    return None
+def _text_of(node) -> str | None:
+    if node is None:
+        return None
+    value = clean(node.attributes.get("content") or node.text(separator=" "))
+    return value if value and len(value) <= 100 else None
+
+
+def _heading(node) -> str | None:
+    text = clean(node.text(separator=" "))
+    return HEADING_MARKS.sub("", text) or None if text else None
 
 
 def _strip_by(value: str | None) -> str | None:
@@ -229,55 +285,86 @@ def _strip_by(value: str | None) -> str | None:
     return value
 
 
-def _clean_title(title: str, site_name: str | None) -> str:
-    parts = TITLE_SEP.split(title)
+def _clean_title(title: str, site_name: str | None, headings: list[str]) -> str:
+    """ "Headline | Site" -> "Headline" when the page's top headings or its site name say
+    which part is the headline (the first part when several match); otherwise the title as
+    it is."""
+    parts = [p for p in TITLE_SEP.split(title) if p]
     if len(parts) < 2:
         return title
+    keys = {h.lower() for h in headings}
+    matches = [p for p in parts if p.lower() in keys]
+    if matches:
+        return matches[0]
+    for h in headings:  # "Headline: a subtitle | Site" with <h1>Headline: a subtitle</h1>
+        if len(h) >= 10 and h.lower() in title.lower():
+            return h
     if site_name:
         key = site_name.lower()
         kept = [p for p in parts if p.lower() != key]
-        if len(kept) < len(parts):
-            return " - ".join(kept) if kept else title
-    # "Headline | Site": keep the longest part when the others are short
-    longest = max(parts, key=len)
-    if len(longest.split()) >= 4 and all(len(p.split()) <= 4 for p in parts if p is not longest):
-        return longest
+        if 0 < len(kept) < len(parts):
+            return " - ".join(kept)
     return title
+
+
+# Everything the metadata needs, in one pass over the document (each css() call walks the
+# whole tree; head elements can end up in <body> when a page has junk before them).
+META_SELECTOR = "meta, link, base, title, script, h1, h2"
 
 
 def parse_meta(tree, url: str) -> Meta:
     meta: dict[str, str] = {}
     opengraph: dict[str, str] = {}
     twitter: dict[str, str] = {}
-    for node in tree.css("meta"):
-        attrs = node.attributes
-        content = attrs.get("content")
-        if content is None:
-            continue
-        key = attrs.get("property") or attrs.get("name") or attrs.get("itemprop")
-        key = key or attrs.get("http-equiv")
-        if not key:
-            continue
-        key = key.strip().lower()
-        content = content.strip()
-        if not content:
-            continue
-        meta.setdefault(key, content)
-        if key.startswith(("og:", "article:")):
-            opengraph.setdefault(key.removeprefix("og:"), content[:1000])
-        elif key.startswith("twitter:"):
-            twitter.setdefault(key[8:], content[:1000])
+    first: dict[str, Any] = {}  # first node of each other kind
+    links: list = []
+    scripts: list = []
+    h1s: list = []
+    h2s: list = []
+    for node in tree.css(META_SELECTOR):
+        tag = node.tag
+        if tag == "meta":
+            attrs = node.attributes
+            content = attrs.get("content")
+            key = attrs.get("property") or attrs.get("name") or attrs.get("itemprop")
+            key = key or attrs.get("http-equiv")
+            if content is None or not key:
+                continue
+            key = key.strip().lower()
+            content = content.strip()
+            if not content:
+                continue
+            meta.setdefault(key, content)
+            if key.startswith(("og:", "article:")):
+                opengraph.setdefault(key.removeprefix("og:"), content[:1000])
+            elif key.startswith("twitter:"):
+                twitter.setdefault(key[8:], content[:1000])
+        elif tag == "link":
+            links.append(node)
+        elif tag == "script":
+            if node.attributes.get("type") == "application/ld+json":
+                scripts.append(node)
+        elif tag == "h1":
+            h1s.append(node)
+        elif tag == "h2":
+            h2s.append(node)
+        elif tag == "base":
+            if "base" not in first and node.attributes.get("href"):
+                first["base"] = node
+        else:
+            first.setdefault(tag, node)
 
     base = url
-    base_node = tree.css_first("base[href]")
-    if base_node is not None:
-        base = absolute(url, base_node.attributes.get("href")) or url
+    if "base" in first:
+        base = absolute(url, first["base"].attributes.get("href")) or url
 
     canonical = icon = apple_icon = image_src = None
-    for node in tree.css("link[rel][href]"):
+    for node in links:
         attrs = node.attributes
         rels = (attrs.get("rel") or "").lower().split()
         href = attrs.get("href")
+        if not rels or not href:
+            continue
         if "canonical" in rels and canonical is None:
             canonical = absolute(base, href)
         elif "icon" in rels and icon is None:
@@ -289,7 +376,7 @@ def parse_meta(tree, url: str) -> Meta:
         elif "image_src" in rels and image_src is None:
             image_src = absolute(base, href)
 
-    objs = _load_json_ld(tree)
+    objs = _load_json_ld(scripts)
     article = next((o for o in objs if _types(o) & ARTICLE_TYPES), None)
     page = article or next((o for o in objs if _types(o) & RELEVANT_TYPES), None) or {}
     json_ld = [_trim(o) for o in objs if _types(o) & RELEVANT_TYPES][:MAX_JSON_LD]
@@ -300,14 +387,15 @@ def parse_meta(tree, url: str) -> Meta:
     if not out.site_name and isinstance(publisher, dict):
         out.site_name = clean(publisher.get("name"))
 
-    title_node = tree.css_first("title")
-    html_title = clean(title_node.text()) if title_node is not None else None
-    title = clean(meta.get("og:title")) or clean(meta.get("twitter:title"))
-    title = title or clean(page.get("headline")) or html_title
-    if not title:
-        h1 = tree.css_first("h1")
-        title = clean(h1.text(separator=" ")) if h1 is not None else None
-    out.title = _clean_title(title, out.site_name) if title else None
+    html_title = clean(first["title"].text()) if "title" in first else None
+    # the first few <h1>s and <h2>s: one of them names the page
+    headings = [h for h in (_heading(n) for n in h1s[:3] + h2s[:2]) if h]
+    h1 = _heading(h1s[0]) if h1s else None
+    og_title = clean(meta.get("og:title")) or clean(meta.get("twitter:title"))
+    title = og_title or clean(page.get("headline")) or html_title or h1
+    if og_title and html_title and og_title in TITLE_SEP.split(html_title)[1:]:
+        title = html_title  # og:title is the site's name, <title> has the page's too
+    out.title = _clean_title(title, out.site_name, headings) if title else None
 
     out.description = (
         clean(meta.get("description"))
@@ -322,7 +410,12 @@ def parse_meta(tree, url: str) -> Meta:
         if author:
             break
         author = _strip_by(clean(meta.get(key)))
-    out.author = _strip_by(author) or _author_from_dom(tree)
+    if not author:
+        author_node = tree.css_first('[itemprop="author"]')
+        if author_node is not None:  # microdata: the name inside the author, or its text
+            author = _text_of(author_node.css_first('[itemprop="name"]')) or _text_of(author_node)
+        author = author or _text_of(tree.css_first('a[rel="author"]'))
+    out.author = _strip_by(author)
 
     published = parse_date(page.get("datePublished")) if page else None
     for key in DATE_KEYS:
@@ -336,11 +429,11 @@ def parse_meta(tree, url: str) -> Meta:
             published = parse_date(attrs.get("datetime") or attrs.get("content"))
     out.published_at = published
 
-    html_node = tree.css_first("html")
-    lang = html_node.attributes.get("lang") if html_node is not None else None
+    html_node = tree.root
+    html_attrs = html_node.attributes if html_node is not None else {}
     out.language = (
-        normalise_language(lang)
-        or normalise_language(html_node.attributes.get("xml:lang") if html_node else None)
+        normalise_language(html_attrs.get("lang"))
+        or normalise_language(html_attrs.get("xml:lang"))
         or normalise_language(meta.get("content-language"))
         or normalise_language(meta.get("language"))
         or normalise_language(meta.get("dc.language"))

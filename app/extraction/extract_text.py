@@ -1,393 +1,60 @@
-"""Main-text extraction over a lexbor DOM: one walk that turns the body into text blocks, then a
-readability-style choice of the main container and a filter over its blocks.
+"""Main text of a lexbor body: the readability idea (score containers by the paragraphs in
+them) on top of one walk of the tree, plus trafilatura-style cleaning of the result.
 
-1. `_Walker` walks the body once (skipping script/style/media/form controls and hidden
-   elements). Every non-inline element becomes an `_El` record (pre-order, with its class/id
-   string and a boilerplate verdict); inline runs of text become `_Block`s owned by their
-   nearest block element, with their link-text length. A subtree's blocks are a contiguous
-   range of the block list, so "the text of an element" is a slice.
-2. Boilerplate (nav/aside/footer/header/forms, navigation/banner/complementary roles, and
-   class/id words such as comment, share, related, newsletter, cookie, sidebar, breadcrumb)
-   is a soft flag, inherited down the tree. An element flagged only by its class that still
-   holds most of the page's paragraph text is a layout wrapper and is not flagged.
+1. `Walker` (extract_walk.py) turns the body into element records and text blocks, skipping
+   script/style/media/form controls, hidden elements and small boilerplate sub-trees.
+2. Boilerplate is a soft flag inherited down the tree: nav/aside/footer/header/forms and
+   figure captions, navigation/banner/complementary roles, and class/id words such as
+   comment, share, related, newsletter, cookie, sidebar, breadcrumb, byline (see
+   extract_vocab.py). A flagged element that holds most of the page's paragraph text is a
+   layout wrapper, not boilerplate.
 3. Paragraph-like blocks of 25+ characters score their ancestors (1 + commas + length/100,
-   halved for the grandparent, divided further up), on top of a tag prior and a class weight;
-   the score is scaled by (1 - link density). The best candidate is widened to a common
-   ancestor of close runners-up, to a better-scoring parent, and to siblings that score well
-   or read like paragraphs.
-4. Inside the chosen elements, sub-trees that look like boilerplate (link lists, galleries,
-   more list items than paragraphs) are dropped, then blocks that are link-heavy, the
-   headline, or stock phrases ("Advertisement", "Read more") are dropped.
-5. When the result is short (< 500 characters), the steps rerun with the class-based flags
-   and then the conditional cleaning turned off, and the longest result wins.
+   in full for the parent, halved for the grandparent, divided by 3 * level further up) on
+   top of a tag prior and a class weight (+-25: "content"/"article" vs "comment"/"sidebar";
+   a positive weight counts in full from 500 characters of text); each score is scaled by
+   (1 - link density). The best candidate is widened to a common ancestor of close
+   runners-up, to a parent that scores better, to siblings that score well (with a bonus
+   for a similar class) or read like paragraphs, and to "cousins" elsewhere in the tree
+   with the class of the container that holds most of its paragraphs (an article split in
+   two by a full-width figure).
+4. Inside the chosen elements, sub-trees that look like boilerplate are dropped
+   (readability's conditional cleaning: link-dense boxes without real paragraphs, more list
+   items than paragraphs, galleries, embeds, forms), then blocks that are mostly links, the
+   headline, bylines/datelines or stock labels ("Advertisement", "Read more").
+5. When the result is short (< 500 characters), the steps rerun without the class-based
+   flags (walking those sub-trees too), then without the conditional cleaning, and the
+   longest result wins; a JSON-LD articleBody, when the page has one, breaks the tie.
+
+Cost: one parse and one walk in Python over the non-boilerplate part of the tree, typically
+1-3 ms for a news page.
 """
 
 from __future__ import annotations
 
+import html as html_lib
 import re
 from dataclasses import dataclass
 
-# Elements whose content is never text a reader reads.
-SKIP_TAGS = frozenset(
-    [
-        "script",
-        "style",
-        "noscript",
-        "template",
-        "svg",
-        "math",
-        "canvas",
-        "iframe",
-        "object",
-        "embed",
-        "video",
-        "audio",
-        "map",
-        "area",
-        "select",
-        "option",
-        "optgroup",
-        "button",
-        "input",
-        "textarea",
-        "datalist",
-        "meter",
-        "progress",
-        "head",
-        "title",
-        "meta",
-        "link",
-        "base",
-        "param",
-        "track",
-        "source",
-        "dialog",
-        "frameset",
-        "frame",
-        "noframes",
-        "noembed",
-        "applet",
-    ]
+from app.extraction.extract_vocab import (
+    BOILER_LINE,
+    BYLINE,
+    C_FIGURE,
+    C_HEAD,
+    C_TABLE,
+    CLEAN_TAGS,
+    EMBED,
+    HEADING_MARKS,
+    LIST_TAGS,
+    PARAGRAPH_TAGS,
+    PROMO,
+    TAG_PRIOR,
+    WORDS,
 )
-EMBED_TAGS = frozenset(["iframe", "object", "embed", "video", "audio"])
-INPUT_TAGS = frozenset(["input", "select", "textarea", "button"])
-INLINE_TAGS = frozenset(
-    [
-        "a",
-        "abbr",
-        "acronym",
-        "b",
-        "bdi",
-        "bdo",
-        "big",
-        "cite",
-        "code",
-        "data",
-        "del",
-        "dfn",
-        "em",
-        "font",
-        "i",
-        "ins",
-        "kbd",
-        "label",
-        "mark",
-        "nobr",
-        "q",
-        "rp",
-        "rt",
-        "ruby",
-        "s",
-        "samp",
-        "small",
-        "span",
-        "strike",
-        "strong",
-        "sub",
-        "sup",
-        "time",
-        "tt",
-        "u",
-        "var",
-        "wbr",
-        "img",
-        "picture",
-    ]
-)
-# Structural boilerplate: soft-flagged, unless it holds most of the page's text.
-JUNK_TAGS = frozenset(["nav", "aside", "footer", "header", "menu", "form", "fieldset"])
-JUNK_ROLES = frozenset(
-    [
-        "navigation",
-        "banner",
-        "contentinfo",
-        "complementary",
-        "search",
-        "menu",
-        "menubar",
-        "dialog",
-        "alert",
-        "alertdialog",
-        "tablist",
-        "toolbar",
-    ]
-)
-HEADINGS = frozenset(["h1", "h2", "h3", "h4", "h5", "h6"])
+from app.extraction.extract_walk import Block, Element, Walker, remove_hidden
 
-# Context bits inherited down the tree.
-C_LIST, C_TABLE, C_QUOTE, C_PRE, C_HEAD, C_FIGURE, C_LINK = 1, 2, 4, 8, 16, 32, 64
-CTX_OF_TAG = {
-    "ul": C_LIST,
-    "ol": C_LIST,
-    "dl": C_LIST,
-    "table": C_TABLE,
-    "blockquote": C_QUOTE,
-    "pre": C_PRE,
-    "figure": C_FIGURE,
-    "figcaption": C_FIGURE,
-    **{h: C_HEAD for h in HEADINGS},
-}
-
-TAG_PRIOR = {
-    "div": 5,
-    "pre": 3,
-    "td": 3,
-    "blockquote": 3,
-    "article": 8,
-    "main": 5,
-    "section": 2,
-    "address": -3,
-    "ol": -3,
-    "ul": -3,
-    "dl": -3,
-    "dd": -3,
-    "dt": -3,
-    "li": -3,
-    "form": -3,
-    "th": -5,
-    **{h: -5 for h in HEADINGS},
-}
-PARAGRAPH_TAGS = frozenset(["p", "pre", "td", "blockquote", "dd"])
-
-# Class/id vocabulary (matched on "class id" lower-cased).
-UNLIKELY = re.compile(
-    r"-ad-|ai2html|banner|breadcrumb|combx|comment|community|cover-wrap|disqus|extra|foot"
-    r"|gdpr|header|legends|menu|related|remark|replies|rss|shoutbox|sidebar|skyscraper|social"
-    r"|sponsor|supplemental|ad-break|agegate|pagination|pager|popup|yom-remote|newsletter"
-    r"|subscri|signup|sign-up|cookie|consent|share|sharing|promo|(?:^|[^a-z])ads?(?:[^a-z]|$)"
-    r"|advert|masthead|toolbar|byline|author-?bio|about-?the-?author|tags|tag-?list|topics"
-    r"|recommend|more-?stories|read-?more|most-?popular|trending|outbrain|taboola|teaser"
-    r"|skip-?link|screen-?reader|sr-only|visually-?hidden|modal|overlay|widget|print"
-)
-MAYBE = re.compile(r"and|article|body|column|content|main|shadow|post|entry|story|text")
-# Words that no layout class makes harmless.
-STRONG = re.compile(
-    r"comment|disqus|share|sharing|social|newsletter|subscri|cookie|consent|related|promo"
-    r"|advert|(?:^|[^a-z])ads?(?:[^a-z]|$)|outbrain|taboola|recommend|more-?stories"
-    r"|most-?popular|trending|breadcrumb|byline|author-?bio|skip-?link|screen-?reader"
-    r"|sr-only|visually-?hidden|popup|modal"
-)
-POSITIVE = re.compile(
-    r"article|body|content|entry|hentry|h-entry|main|page|post|text|blog|story|prose|markdown"
-)
-NEGATIVE = re.compile(
-    r"-ad-|hidden|^hid$| hid$| hid |^hid |banner|combx|comment|com-|contact|foot|gdpr"
-    r"|masthead|media|meta|outbrain|promo|related|scroll|share|shoutbox|sidebar|skyscraper"
-    r"|sponsor|shopping|tags|tool|widget|caption|credit|byline|newsletter|subscri"
-)
-HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden")
-BOILER_LINE = re.compile(
-    r"^(?:advertisement|advertisment|sponsored(?: content)?|ad|story continues below"
-    r"|continue reading(?: below)?|read more|read next|read also|see also|related(?: articles?"
-    r"| stories| content)?|share(?: this)?(?: article| story)?|click to share.*|follow us.*"
-    r"|sign up.*newsletter.*|subscribe.*|image|photo|video|loading|close|skip to .*"
-    r"|comments?|\d+ comments?|leave a (?:comment|reply)|back to top|print|email)[.:!]?$",
-    re.I,
-)
-COMMAS = re.compile(r"[,،、，]")
-SPACES = re.compile(r"\s+")
-
-
-class _El:
-    __slots__ = (
-        "cjunk",
-        "cls",
-        "ctx",
-        "end",
-        "good",
-        "img",
-        "inputs",
-        "junk",
-        "kids",
-        "link",
-        "n_embed",
-        "n_head",
-        "n_li",
-        "n_p",
-        "own_blocks",
-        "parent",
-        "score",
-        "start",
-        "tag",
-        "text",
-        "tjunk",
-        "weight",
-    )
-
-    def __init__(self, tag: str, parent: _El | None, cls: str, ctx: int) -> None:
-        self.tag = tag
-        self.parent = parent
-        self.cls = cls
-        self.ctx = ctx
-        self.kids: list[_El] = []
-        self.start = self.end = 0
-        self.text = self.link = self.good = 0
-        self.img = self.inputs = self.n_embed = self.n_p = self.n_li = self.n_head = 0
-        self.own_img = self.own_inputs = self.own_embed = self.own_blocks = 0
-        self.idx = self.last = 0
-        self.tjunk = self.cjunk = self.junk = False
-        self.score: float | None = None
-        self.weight = 0
-
-
-class _Block:
-    __slots__ = ("commas", "ctx", "el", "length", "link", "pre", "tag", "text")
-
-    def __init__(self, text: str, el: _El, link: int, pre: bool) -> None:
-        self.text = text
-        self.el = el
-        self.tag = el.tag
-        self.ctx = el.ctx
-        self.length = len(text)
-        self.link = min(link, self.length)
-        self.pre = pre
-        self.commas = len(COMMAS.findall(text))
-
-
-class _Walker:
-    """Turns a body into `_El` records (pre-order) and `_Block`s (document order)."""
-
-    MAX_DEPTH = 250
-
-    def __init__(self) -> None:
-        self.els: list[_El] = []
-        self.blocks: list[_Block] = []
-        self.buf: list[str] = []
-        self.link = 0
-        self.in_link = 0
-        self.in_pre = 0
-
-    def run(self, body) -> _El:
-        root = _El("body", None, "", 0)
-        root.start = 0
-        self.els.append(root)
-        self._children(body, root, 0)
-        self._flush(root)
-        root.end = len(self.blocks)
-        root.last = len(self.els) - 1
-        return root
-
-    def _flush(self, owner: _El) -> None:
-        if not self.buf:
-            return
-        raw = "".join(self.buf)
-        self.buf = []
-        link, self.link = self.link, 0
-        if self.in_pre:
-            text = raw.strip("\n\r").rstrip()
-            if text.strip():
-                self.blocks.append(_Block(text, owner, link, True))
-                owner.own_blocks += 1
-            return
-        for part in raw.split("\n\n"):
-            lines = [" ".join(line.split()) for line in part.split("\n")]
-            text = "\n".join(line for line in lines if line)
-            if text:
-                self.blocks.append(_Block(text, owner, link, False))
-                owner.own_blocks += 1
-                link = 0
-
-    def _children(self, node, owner: _El, depth: int) -> None:
-        child = node.child
-        while child is not None:
-            tag = child.tag
-            if tag == "-text":
-                t = child.text_content
-                if t:
-                    if not self.in_pre:
-                        t = t.replace("\n", " ")
-                    self.buf.append(t)
-                    if self.in_link:
-                        self.link += len(t.strip())
-            elif tag is None or tag[0] == "-":
-                pass
-            elif tag in SKIP_TAGS:
-                if tag in EMBED_TAGS:
-                    owner.own_embed += 1
-                elif tag in INPUT_TAGS:
-                    owner.own_inputs += 1
-            else:
-                self._element(child, tag, owner, depth)
-            child = child.next
-
-    def _element(self, node, tag: str, owner: _El, depth: int) -> None:
-        attrs = node.attributes
-        if attrs:
-            if "hidden" in attrs or attrs.get("aria-hidden") == "true":
-                return
-            style = attrs.get("style")
-            if style and HIDDEN_STYLE.search(style):
-                return
-        if tag in INLINE_TAGS:
-            if tag == "img":
-                owner.own_img += 1
-                return
-            if tag == "a":
-                self.in_link += 1
-                self._children(node, owner, depth + 1)
-                self.in_link -= 1
-            else:
-                self._children(node, owner, depth + 1)
-            return
-        if tag == "br":
-            self.buf.append("\n")
-            return
-        if tag == "hr":
-            self._flush(owner)
-            return
-        if depth > self.MAX_DEPTH:  # pathological nesting: keep the text, drop the structure
-            self.buf.append(" " + (node.text(separator=" ") or "") + " ")
-            return
-        self._flush(owner)
-        cls = ""
-        role = ""
-        if attrs:
-            c = attrs.get("class")
-            i = attrs.get("id")
-            if c or i:
-                cls = f"{c or ''} {i or ''}".lower()
-            role = attrs.get("role") or ""
-            if attrs.get("itemprop") == "articleBody":
-                cls += " article-body"
-        el = _El(tag, owner, cls, owner.ctx | CTX_OF_TAG.get(tag, 0))
-        el.start = len(self.blocks)
-        if tag in JUNK_TAGS or role in JUNK_ROLES:
-            el.tjunk = True
-        if cls and UNLIKELY.search(cls) and (STRONG.search(cls) or not MAYBE.search(cls)):
-            el.cjunk = True
-        el.idx = len(self.els)
-        self.els.append(el)
-        owner.kids.append(el)
-        if tag == "pre":
-            self.in_pre += 1
-            self._children(node, el, depth + 1)
-            self._flush(el)
-            self.in_pre -= 1
-        else:
-            self._children(node, el, depth + 1)
-            self._flush(el)
-        el.end = len(self.blocks)
-        el.last = len(self.els) - 1
+SHORT = 500  # characters: a result shorter than this makes the next attempt run
+TAGS = re.compile(r"<[^>]+>")
+BREAKS = re.compile(r"<(?:/p|/div|/li|/h\d|br\s*/?)\s*>", re.I)
 
 
 @dataclass
@@ -395,55 +62,56 @@ class TextResult:
     text: str
     paragraphs: int
     text_chars: int  # characters of the chosen text
-    page_chars: int  # characters of all visible body text
-    link_chars: int  # characters inside links, whole page
-    boilerplate_chars: int  # characters in flagged boilerplate, whole page
+    link_chars: int  # characters of the chosen text inside links
+    page_chars: int  # characters of all visible body text (about)
 
 
-class _Doc:
-    def __init__(self, body, title: str | None) -> None:
-        walker = _Walker()
+class Doc:
+    """Element records and blocks of one walk, and the choice of the main text in them."""
+
+    def __init__(self, body, title: str | None, skip_class: bool, page_len: int) -> None:
+        walker = Walker(skip_class, page_len)
         self.root = walker.run(body)
         self.els = walker.els
         self.blocks = walker.blocks
+        self.skipped = walker.skipped
+        self.skipped_class = walker.skipped_class
         self.title_key = _key(title) if title else ""
+        self.use_class = True
+        # per sub-tree: paragraph-like text (to tell a layout wrapper from boilerplate) and
+        # the longest plain paragraph (to tell a post from a box of links)
+        for b in self.blocks:
+            if b.length >= 80 and b.link < b.length * 0.3:
+                b.el.good += b.length
+                if b.link < b.length * 0.1 and b.length > b.el.prose:
+                    b.el.prose = b.length
+        for el in reversed(self.els):  # children before parents
+            p = el.parent
+            if p is not None:
+                p.good += el.good
+                if el.prose > p.prose:
+                    p.prose = el.prose
 
     # -- stats -------------------------------------------------------------------------------
     def stats(self, use_class: bool) -> None:
-        """Junk flags (pre-order), then subtree aggregates of non-junk text (reverse order)."""
-        els, blocks = self.els, self.blocks
-        for el in els:
-            el.good = 0
-        for b in blocks:
-            if b.length >= 80 and b.link < b.length * 0.3:
-                b.el.good += b.length
-        for el in reversed(els):  # children before parents
-            if el.parent is not None:
-                el.parent.good += el.good
-        total_good = self.root.good
+        """Boilerplate flags (pre-order), then sub-tree aggregates of the rest (reverse)."""
+        self.use_class = use_class
+        els = self.els
+        wrapper = 0.6 * self.root.good
         for el in els:
             flagged = el.tjunk or (use_class and el.cjunk)
-            if flagged and total_good > 0 and el.good >= 0.6 * total_good:
+            if flagged and wrapper and el.good >= wrapper:
                 flagged = False  # a layout wrapper around the article
             el.junk = flagged or (el.parent is not None and el.parent.junk)
             el.score = None
-            el.text = el.link = 0
+            el.text = el.link = el.ptext = 0
             el.img, el.inputs, el.n_embed = el.own_img, el.own_inputs, el.own_embed
-            el.n_p = 1 if el.tag == "p" else 0
-            el.n_li = 1 if el.tag == "li" else 0
-            el.n_head = 1 if el.tag in HEADINGS else 0
-            w = 0
-            if use_class and el.cls:
-                if NEGATIVE.search(el.cls):
-                    w -= 25
-                if POSITIVE.search(el.cls):
-                    w += 25
-            el.weight = w
-        for b in blocks:
+            el.n_p = el.tag == "p"
+            el.n_li = el.tag == "li"
+        for b in self.blocks:
             el = b.el
-            if not el.junk:
-                el.text += b.length
-                el.link += b.link
+            el.text += b.length
+            el.link += b.link
         for el in reversed(els):
             p = el.parent
             if p is not None and not el.junk:
@@ -451,46 +119,34 @@ class _Doc:
                 p.link += el.link
                 p.n_p += el.n_p
                 p.n_li += el.n_li
-                p.n_head += el.n_head
                 p.img += el.img
                 p.inputs += el.inputs
                 p.n_embed += el.n_embed
 
+    def weight(self, el: Element) -> float:
+        """The class weight; a positive one counts in full only for 500+ characters of text
+        (a "content" class on a one-line box is no evidence of an article)."""
+        if not self.use_class:
+            return 0
+        w = el.weight
+        return w if w <= 0 or el.text >= 500 else w * el.text / 500
+
     # -- candidate choice --------------------------------------------------------------------
-    def choose(self) -> list[_El | _Block]:
-        cands: list[_El] = []
-        for b in self.blocks:
-            el = b.el
-            if el.junk or b.length < 25 or b.ctx & C_HEAD:
-                continue
-            if el.tag not in PARAGRAPH_TAGS and el.kids and el.tag not in ("div", "section"):
-                continue
-            score = 1 + b.commas + min(b.length // 100, 3)
-            # text directly in a container is a paragraph of it; a <p> scores its parent
-            anc = el.parent if (el.tag in PARAGRAPH_TAGS or not el.kids) else el
-            level = 0
-            while anc is not None and level < 5:
-                if anc.score is None:
-                    anc.score = TAG_PRIOR.get(anc.tag, 0) + anc.weight
-                    cands.append(anc)
-                div = 1 if level == 0 else 2 if level == 1 else level * 3
-                anc.score += score / div
-                anc = anc.parent
-                level += 1
+    def choose(self) -> list[Element | Block]:
+        cands = self._score()
         if not cands:
             return []
-        for c in cands:
-            c.score *= 1 - _ld(c)
-        cands.sort(key=lambda c: c.score, reverse=True)
         top = cands[0]
         if top is self.root:
             return [top]
         # several close runners-up under one ancestor: take the ancestor
         close = [c for c in cands[1:5] if c.score >= 0.75 * top.score]
-        if len(close) >= 2:
+        if len(close) >= 3:
             lists = [set(map(id, _ancestors(c))) for c in close]
             for anc in _ancestors(top):
-                if sum(id(anc) in s for s in lists) >= 2:
+                if anc is self.root:
+                    break
+                if sum(id(anc) in s for s in lists) >= 3:
                     top = anc
                     break
         # a parent that scores better
@@ -516,25 +172,56 @@ class _Doc:
             and top.parent.own_blocks == 0
         ):
             top = top.parent
-        # siblings
+        chosen = self._siblings(top)
+        chosen.extend(self._cousins(chosen, cands))
+        return chosen
+
+    def _score(self) -> list[Element]:
+        """Readability's content scores; the candidates, best first."""
+        cands: list[Element] = []
+        for b in self.blocks:
+            el = b.el
+            if el.junk or b.length < 25 or b.ctx & C_HEAD:
+                continue
+            if el.tag not in PARAGRAPH_TAGS and el.kids and el.tag not in ("div", "section"):
+                continue
+            score = 1 + b.commas + min(b.length // 100, 3)
+            # text directly in a container is a paragraph of it; a <p> scores its parent
+            anc = el.parent if (el.tag in PARAGRAPH_TAGS or not el.kids) else el
+            if anc is not None:
+                anc.ptext += b.length
+            level = 0
+            while anc is not None and level < 5:
+                if anc.score is None:
+                    anc.score = TAG_PRIOR.get(anc.tag, 0) + self.weight(anc)
+                    cands.append(anc)
+                anc.score += score / (1 if level == 0 else 2 if level == 1 else level * 3)
+                anc = anc.parent
+                level += 1
+        for c in cands:
+            c.score *= 1 - _ld(c)
+        cands.sort(key=lambda c: c.score, reverse=True)
+        return cands
+
+    def _siblings(self, top: Element) -> list[Element | Block]:
         parent = top.parent
         if parent is None:
             return [top]
         top_score = top.score or 0
         threshold = max(10.0, top_score * 0.2)
-        chosen: list[_El | _Block] = []
+        chosen: list[Element | Block] = []
         for sib in parent.kids:
             if sib is top:
                 chosen.append(sib)
                 continue
             if sib.junk:
                 continue
-            bonus = top_score * 0.2 if sib.cls and sib.cls == top.cls else 0
+            bonus = top_score * 0.2 if _similar(sib.klass, top.klass) else 0
             if sib.score is not None and sib.score + bonus >= threshold:
                 chosen.append(sib)
             elif sib.tag == "p" and sib.text:
                 ld = _ld(sib)
-                if (sib.text > 80 and ld < 0.25) or (ld == 0 and sib.text > 0 and self._ends(sib)):
+                if (sib.text > 80 and ld < 0.25) or (ld == 0 and self._ends(sib)):
                     chosen.append(sib)
         # text directly in the parent, between the siblings
         if parent.own_blocks:
@@ -543,35 +230,57 @@ class _Doc:
                     chosen.append(b)
         return chosen
 
-    def _ends(self, el: _El) -> bool:
+    def _cousins(self, chosen: list[Element | Block], cands: list[Element]) -> list[Element]:
+        """Parts of an article split across the tree (the body interrupted by a full-width
+        figure): containers elsewhere with the same class as the container that holds most
+        of the chosen paragraphs."""
+        els = [c for c in chosen if isinstance(c, Element)]
+        main = None
+        for el in els:
+            for i in range(el.idx, el.last + 1):
+                e = self.els[i]
+                if e.klass and e.ptext and (main is None or e.ptext > main.ptext):
+                    main = e
+        if main is None or main.ptext < 200:
+            return []
+        spans = [(el.idx, el.last) for el in els]
+        out: list[Element] = []
+        for c in cands:
+            if (
+                c.klass == main.klass
+                and c.ptext >= 200
+                and not c.junk
+                and _ld(c) < 0.3
+                and not any(a <= c.idx <= b for a, b in spans)
+            ):
+                out.append(c)
+                spans.append((c.idx, c.last))
+        return out
+
+    def _ends(self, el: Element) -> bool:
         for b in self.blocks[el.start : el.end]:
             if b.el is el:
                 return b.text.rstrip().endswith(".")
         return False
 
     # -- output ------------------------------------------------------------------------------
-    def collect(self, chosen: list[_El | _Block], clean: bool) -> list[_Block]:
+    def collect(self, chosen: list[Element | Block], clean: bool) -> list[Block]:
+        """The blocks of the chosen elements, in document order, cleaned."""
         keep: set[int] = set()
         blocks = self.blocks
         for item in chosen:
-            if isinstance(item, _Block):
+            if isinstance(item, Block):
                 keep.add(id(item))
                 continue
             dropped = self._drops(item) if clean else ()
             for i in range(item.start, item.end):
                 b = blocks[i]
-                if b.el.junk or i in dropped:
-                    continue
-                keep.add(id(b))
-        out = []
-        for b in blocks:
-            if id(b) in keep and self._block_ok(b):
-                out.append(b)
-        return out
+                if not b.el.junk and i not in dropped:
+                    keep.add(id(b))
+        return [b for b in blocks if id(b) in keep and self._block_ok(b)]
 
-    def _drops(self, top: _El) -> set[int]:
-        """Block indexes of sub-trees of `top` that look like boilerplate (readability's
-        conditional cleaning)."""
+    def _drops(self, top: Element) -> set[int]:
+        """Block indexes of sub-trees of `top` that look like boilerplate."""
         dropped: set[int] = set()
         els = self.els
         i = top.idx + 1
@@ -584,54 +293,84 @@ class _Doc:
             i += 1
         return dropped
 
-    def _bad(self, el: _El) -> bool:
-        if el.text == 0:
+    def _bad(self, el: Element) -> bool:
+        """Readability's conditional cleaning, less eager to drop a box that holds a real
+        paragraph (a short forum post under a link-dense header)."""
+        if el.text == 0 or (el.cls and EMBED.search(el.cls)):
             return False
-        weight = el.weight
-        if weight + (el.score or 0) < 0:
+        weight = el.weight if self.use_class else 0
+        if weight < 0 and weight + (el.score or 0) < 0:
             return True
-        commas = sum(b.commas for b in self.blocks[el.start : el.end] if not b.el.junk)
-        if commas >= 10:
+        if sum(b.commas for b in self.blocks[el.start : el.end] if not b.el.junk) >= 10:
             return False
-        is_list = el.tag in ("ul", "ol", "dl")
+        is_list = el.tag in LIST_TAGS
         ld = _ld(el)
         p = el.n_p
-        if not is_list and el.n_li - 100 > p:
-            return True
-        if el.inputs > p / 3:
-            return True
-        if not is_list and weight < 25 and ld > 0.2:
-            return True
-        if weight >= 25 and ld > 0.5:
-            return True
-        if is_list and ld > 0.5:
-            return True
-        if (el.n_embed == 1 and el.text < 75) or el.n_embed > 1:
-            return True
-        return False
+        in_figure = el.ctx & C_FIGURE
+        return (
+            (not is_list and el.n_li - 100 > p)
+            or el.inputs > p / 3
+            or (not is_list and weight < 25 and ld > 0.2 and el.prose < 100)
+            or (weight >= 25 and ld > 0.5)
+            or (is_list and ld > 0.5)
+            or (el.n_embed == 1 and el.text < 75)
+            or el.n_embed > 1
+            or (el.img > 1 and p / el.img < 0.5 and not in_figure)
+            or (not is_list and el.text < 25 and (el.img == 0 or el.img > 2) and not in_figure)
+        )
 
-    def _block_ok(self, b: _Block) -> bool:
+    def _block_ok(self, b: Block) -> bool:
+        if b.ctx & C_HEAD and (
+            b.tag == "h1" or (self.title_key and _key(b.text) == self.title_key)
+        ):
+            return False  # the headline: not part of the body
+        if b.link and b.link > 0.5 * b.length and b.length - b.link < 80:
+            return False  # links with little text of their own
+        if b.length < 120 and BYLINE.match(b.text):
+            return False
+        return not (b.length < 60 and BOILER_LINE.match(b.text))
+
+
+def text_of(blocks: list[Block]) -> str:
+    """Blocks joined by blank lines; the cells of a table row on one line (" | "), the rows
+    of a table on consecutive lines."""
+    parts: list[str] = []
+    row = table = None
+    for b in blocks:
+        text = b.text
         if b.ctx & C_HEAD:
-            if b.tag == "h1" or (self.title_key and _key(b.text) == self.title_key):
-                return False
-        if b.link and b.link > 0.5 * b.length and b.length < 300:
-            return False
-        if b.length < 60 and BOILER_LINE.match(b.text.strip()):
-            return False
-        return True
+            text = HEADING_MARKS.sub("", text) or text
+        if b.ctx & C_TABLE:
+            r = _up(b.el, "tr")
+            t = _up(r, "table") if r is not None else None
+            if r is not None and r is row:
+                parts[-1] += " | " + text
+                continue
+            if t is not None and t is table and parts:
+                parts[-1] += "\n" + text
+                row = r
+                continue
+            row, table = r, t
+        else:
+            row = table = None
+        parts.append(text)
+    return "\n\n".join(parts)
 
-    def text_of(self, blocks: list[_Block]) -> str:
-        parts: list[str] = []
-        for b in blocks:
-            parts.append(b.text)
-        return "\n\n".join(parts)
+
+def _up(el: Element | None, tag: str, levels: int = 4) -> Element | None:
+    while el is not None and levels:
+        if el.tag == tag:
+            return el
+        el = el.parent
+        levels -= 1
+    return None
 
 
-def _ld(el: _El) -> float:
+def _ld(el: Element) -> float:
     return el.link / el.text if el.text else 0.0
 
 
-def _ancestors(el: _El) -> list[_El]:
+def _ancestors(el: Element) -> list[Element]:
     out = []
     p = el.parent
     while p is not None:
@@ -640,33 +379,79 @@ def _ancestors(el: _El) -> list[_El]:
     return out
 
 
+def _similar(a: str, b: str) -> bool:
+    """Class attributes sharing at least half of their words ("post bg1" ~ "post bg2")."""
+    if not a or not b:
+        return False
+    if a == b:
+        return True
+    ta, tb = set(a.split()), set(b.split())
+    return len(ta & tb) * 2 >= len(ta | tb)
+
+
 def _key(text: str) -> str:
-    return " ".join(re.findall(r"\w+", text.lower()))
+    return " ".join(WORDS.findall(text.lower()))
 
 
-def main_text(body, title: str | None = None) -> TextResult:
-    """The main text of a parsed document's body (a LexborNode)."""
-    doc = _Doc(body, title)
-    best: list[_Block] = []
-    best_len = -1
+def _words(blocks: list[Block]) -> set[str]:
+    return set(WORDS.findall(" ".join(b.text for b in blocks).lower()))
+
+
+def _overlap(words: set[str], hint: set[str]) -> float:
+    """F1 of two word sets."""
+    both = len(words & hint)
+    return 2 * both / (len(words) + len(hint)) if both else 0.0
+
+
+def _plain(text: str) -> str:
+    """Paragraphs of a text that may hold HTML markup."""
+    text = html_lib.unescape(TAGS.sub(" ", BREAKS.sub("\n", text)))
+    return "\n\n".join(p for p in (" ".join(line.split()) for line in text.splitlines()) if p)
+
+
+def main_text(body, title: str | None = None, hint: str | None = None) -> TextResult:
+    """The main text of a parsed document's body (a LexborNode; hidden elements are removed
+    from the tree). `title` is the page's title (a heading repeating it is dropped).
+
+    `hint` is the page's own claim of its article body (JSON-LD articleBody). It is never
+    taken as the answer while the page has text of its own: when the first attempt shares
+    few words with it, the attempt that agrees with it best is kept. Only when the markup
+    yields next to nothing (a page rendered by scripts) is the hint itself returned."""
+    remove_hidden(body)
+    page_len = len(body.text())
+    doc = Doc(body, title, True, page_len)
+    page_chars = sum(b.length for b in doc.blocks) + doc.skipped
+    hint_words = None
+    if hint and len(hint) >= SHORT:
+        hint = _plain(hint)
+        hint_words = set(WORDS.findall(hint.lower()))
+    attempts: list[list[Block]] = []
     for use_class, clean in ((True, True), (False, True), (False, False)):
+        if not use_class and doc.skipped_class and clean:
+            doc = Doc(body, title, False, page_len)  # walk the class-flagged parts too
         doc.stats(use_class)
-        chosen = doc.choose()
-        blocks = doc.collect(chosen, clean)
-        n = sum(b.length for b in blocks)
-        if n > best_len:
-            best, best_len = blocks, n
-        if n >= 500:
+        blocks = doc.collect(doc.choose(), clean)
+        attempts.append(blocks)
+        if sum(b.length for b in blocks) >= SHORT and (
+            hint_words is None or _overlap(_words(blocks), hint_words) >= 0.5
+        ):
             break
-    doc.stats(True)
-    page_chars = sum(b.length for b in doc.blocks)
-    link_chars = sum(b.link for b in doc.blocks)
-    junk_chars = sum(b.length for b in doc.blocks if b.el.junk)
+    if hint_words is not None and len(attempts) > 1:
+        best = max(attempts, key=lambda bl: _overlap(_words(bl), hint_words))
+    else:
+        best = max(attempts, key=lambda bl: sum(b.length for b in bl))
+    if not best:  # no article-like container: whatever is not boilerplate, else everything
+        doc.stats(True)
+        best = [b for b in doc.blocks if not b.el.junk] or list(doc.blocks)
+    while len(best) > 1 and best[-1].length < 250 and PROMO.search(best[-1].text):
+        best = best[:-1]  # "Subscribe to our newsletter", "Follow us on..." after the end
+    text = text_of(best)
+    if hint and hint_words is not None and len(text) < 200:
+        return TextResult(hint, hint.count("\n\n") + 1, len(hint), 0, max(page_chars, 1))
     return TextResult(
-        text=doc.text_of(best),
+        text=text,
         paragraphs=len(best),
-        text_chars=max(best_len, 0),
+        text_chars=sum(b.length for b in best),
+        link_chars=sum(b.link for b in best),
         page_chars=page_chars,
-        link_chars=link_chars,
-        boilerplate_chars=junk_chars,
     )

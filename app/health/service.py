@@ -15,6 +15,7 @@ from app.config import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKERS_KEY = "fuze:workers"  # sorted set: worker id -> last heartbeat (unix time)
+MODEL_KEY = "fuze:workers:model"  # the same, for workers whose embedding model is loaded
 
 
 @lru_cache
@@ -51,25 +52,35 @@ async def check_redis(redis: Any) -> tuple[bool, str]:
         return False, f"unreachable: {type(exc).__name__}"
 
 
-async def check_workers(redis: Any, settings: Settings) -> tuple[bool, str]:
+async def check_workers(
+    redis: Any, settings: Settings
+) -> tuple[tuple[bool, str], tuple[bool, str]]:
+    """(worker check, model check): a live worker, and a live worker with the model loaded."""
+    since = time.time() - settings.worker_heartbeat_ttl_seconds
     try:
         async with asyncio.timeout(2):
-            alive = await redis.zcount(
-                WORKERS_KEY, time.time() - settings.worker_heartbeat_ttl_seconds, "+inf"
-            )
+            async with redis.pipeline(transaction=False) as pipe:
+                pipe.zcount(WORKERS_KEY, since, "+inf").zcount(MODEL_KEY, since, "+inf")
+                alive, loaded = await pipe.execute()
     except Exception as exc:
-        return False, f"unknown (redis unreachable: {type(exc).__name__})"
-    if alive:
-        return True, f"{alive} worker(s) alive"
-    return False, "no worker heartbeat"
+        unknown = (False, f"unknown (redis unreachable: {type(exc).__name__})")
+        return unknown, unknown
+    worker = (True, f"{alive} worker(s) alive") if alive else (False, "no worker heartbeat")
+    model = (
+        (True, f"loaded in {loaded} worker(s)")
+        if loaded
+        else (False, "no worker has loaded the embedding model yet")
+    )
+    return worker, model
 
 
 async def readiness(
     engine: AsyncEngine, redis: Any, settings: Settings
 ) -> dict[str, dict[str, Any]]:
-    (db_ok, db_detail, versions), (r_ok, r_detail), (w_ok, w_detail) = await asyncio.gather(
+    (db_ok, db_detail, versions), (r_ok, r_detail), workers = await asyncio.gather(
         check_database(engine), check_redis(redis), check_workers(redis, settings)
     )
+    (w_ok, w_detail), (m_ok_, m_detail_) = workers
     heads = migration_heads()
     if not db_ok:
         m_ok, m_detail = False, "unknown (database unreachable)"
@@ -83,4 +94,5 @@ async def readiness(
         "redis": {"ok": r_ok, "detail": r_detail},
         "migrations": {"ok": m_ok, "detail": m_detail},
         "worker": {"ok": w_ok, "detail": w_detail},
+        "model": {"ok": m_ok_, "detail": m_detail_},
     }

@@ -16,7 +16,7 @@ async def test_not_ready_without_a_worker_says_what_is_down(client):
     err = r.json()["error"]
     assert err["code"] == "not_ready"
     checks = err["details"]["checks"]
-    assert checks["worker"]["ok"] is False
+    assert checks["worker"]["ok"] is False and checks["model"]["ok"] is False
     assert checks["database"]["ok"] and checks["redis"]["ok"] and checks["migrations"]["ok"]
     assert "worker" in err["message"]
 
@@ -30,6 +30,7 @@ async def test_ready_with_a_worker_that_takes_jobs(client, redis, worker_process
     body = r.json()
     assert body["status"] == "ready"
     assert body["checks"]["worker"]["detail"].startswith("1 worker")
+    assert body["checks"]["model"]["detail"] == "loaded in 1 worker(s)"
     assert body["checks"]["migrations"]["detail"].startswith("at head")
     job = await redis.enqueue_job("ping")
     assert (await job.result(timeout=30)).startswith("pong from ")

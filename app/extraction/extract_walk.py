@@ -1,0 +1,267 @@
+"""One walk over a lexbor body that turns it into element records and text blocks.
+
+Every element that is not inline becomes an `Element` (in pre-order, with its class/id and a
+boilerplate verdict); runs of inline text become `Block`s owned by their nearest block
+element, with the length of their link text. The blocks of a sub-tree are a contiguous range
+of the block list (`Element.start`..`end`) and its elements a contiguous range of the element
+list (`Element.idx`..`last`), so the text of any element is a slice.
+
+Small boilerplate sub-trees (nav, footer, share bars...) are not walked at all: their text
+is only measured by lexbor. That is most of a page's nodes, and most of the time saved.
+"""
+
+from __future__ import annotations
+
+from app.extraction.extract_vocab import (
+    COMMAS,
+    CTX_OF_TAG,
+    EMBED_TAGS,
+    HIDDEN_STYLE,
+    INLINE_TAGS,
+    INPUT_TAGS,
+    JUNK_ROLES,
+    JUNK_TAGS,
+    SKIP_TAGS,
+    classify,
+    inline_junk,
+)
+
+BR = "\x00"  # line-break marker inside a text run (NUL bytes are removed from the input)
+HIDDEN_SELECTOR = '[hidden], [aria-hidden="true"], [style*="none" i], [style*="hidden" i]'
+
+
+class Element:
+    """A block-level element. Counters named own_* are its own; the others are sub-tree
+    aggregates over non-boilerplate text, recomputed by `Doc.stats`."""
+
+    __slots__ = (
+        "cjunk",
+        "cls",
+        "ctx",
+        "end",
+        "good",
+        "idx",
+        "img",
+        "inputs",
+        "junk",
+        "kids",
+        "klass",
+        "last",
+        "link",
+        "n_embed",
+        "n_li",
+        "n_p",
+        "own_blocks",
+        "own_embed",
+        "own_img",
+        "own_inputs",
+        "parent",
+        "prose",
+        "ptext",
+        "score",
+        "start",
+        "tag",
+        "text",
+        "tjunk",
+        "weight",
+    )
+
+    def __init__(self, tag: str, parent: Element | None, cls: str, ctx: int) -> None:
+        self.tag = tag
+        self.parent = parent
+        self.cls = cls  # "class id", lower-cased
+        self.klass = ""  # class only, lower-cased
+        self.ctx = ctx
+        self.kids: list[Element] = []
+        self.start = self.end = self.idx = self.last = 0
+        self.text = self.link = self.good = self.ptext = self.prose = 0
+        self.img = self.inputs = self.n_embed = self.n_p = self.n_li = 0
+        self.own_img = self.own_inputs = self.own_embed = self.own_blocks = 0
+        self.tjunk = self.cjunk = self.junk = False  # by tag/role, by class, inherited
+        self.score: float | None = None
+        self.weight = 0
+
+
+class Block:
+    """A run of text (a paragraph, a list item, a cell...) and the element that owns it."""
+
+    __slots__ = ("commas", "ctx", "el", "length", "link", "tag", "text")
+
+    def __init__(self, text: str, el: Element, link: int) -> None:
+        self.text = text
+        self.el = el
+        self.tag = el.tag
+        self.ctx = el.ctx
+        self.length = len(text)
+        self.link = min(link, self.length)
+        self.commas = len(COMMAS.findall(text))
+
+
+class Walker:
+    """Turns a body into `Element`s (pre-order) and `Block`s (document order)."""
+
+    MAX_DEPTH = 200  # deeper, a sub-tree's text is kept without its structure
+    MAX_ELEMENTS = 100_000  # a bigger page is cut short (it would take seconds)
+
+    def __init__(self, skip_class: bool, page_len: int) -> None:
+        self.els: list[Element] = []
+        self.blocks: list[Block] = []
+        self.buf: list[str] = []
+        self.link = 0
+        self.in_link = 0
+        self.in_pre = 0
+        self.skip_class = skip_class
+        # boilerplate sub-trees with less raw text than this are not walked
+        self.skip_below = 0.3 * page_len
+        self.skipped = 0  # raw characters in sub-trees not walked
+        self.skipped_class = 0  # of which flagged by their class/id alone
+
+    def run(self, body) -> Element:
+        root = Element("body", None, "", 0)
+        self.els.append(root)
+        self._walk(body, root, 0)
+        self._flush(root)
+        root.end = len(self.blocks)
+        root.last = len(self.els) - 1
+        return root
+
+    def _flush(self, owner: Element) -> None:
+        buf = self.buf
+        if not buf:
+            return
+        raw = "".join(buf)
+        buf.clear()
+        link, self.link = self.link, 0
+        if self.in_pre:
+            text = raw.replace(BR, "\n").strip("\n\r").rstrip()
+            if text.strip():
+                self.blocks.append(Block(text, owner, link))
+                owner.own_blocks += 1
+            return
+        if BR not in raw:
+            text = " ".join(raw.split())
+            if text:
+                self.blocks.append(Block(text, owner, link))
+                owner.own_blocks += 1
+            return
+        para: list[str] = []
+        for line in [*(" ".join(x.split()) for x in raw.split(BR)), ""]:
+            if line:
+                para.append(line)
+            elif para:  # an empty line (<br><br>) ends a paragraph
+                self.blocks.append(Block("\n".join(para), owner, link))
+                owner.own_blocks += 1
+                para = []
+                link = 0
+
+    def _walk(self, node, owner: Element, depth: int) -> None:
+        buf = self.buf
+        if depth > self.MAX_DEPTH:  # pathological nesting: keep the text, not the structure
+            buf.append(" " + (node.text(separator=" ") or "") + " ")
+            return
+        child = node.child
+        while child is not None:
+            tag = child.tag
+            if tag == "-text":
+                t = child.text_content
+                if t:
+                    buf.append(t)
+                    if self.in_link:
+                        self.link += len(t.strip())
+            elif tag in INLINE_TAGS:
+                if tag == "img":
+                    owner.own_img += 1
+                elif tag == "a":
+                    self.in_link += 1
+                    self._walk(child, owner, depth + 1)
+                    self.in_link -= 1
+                elif child.child is not None:
+                    cls = child.attributes.get("class") if tag == "span" else None
+                    if not (cls and inline_junk(cls)):
+                        self._walk(child, owner, depth + 1)
+            elif tag == "br":
+                buf.append(BR)
+            elif tag is None or tag[0] == "-":  # comments, doctype
+                pass
+            elif tag in SKIP_TAGS:
+                if tag in EMBED_TAGS:
+                    owner.own_embed += 1
+                elif tag in INPUT_TAGS:
+                    owner.own_inputs += 1
+            elif tag == "hr":
+                self._flush(owner)
+            elif len(self.els) < self.MAX_ELEMENTS:
+                self._element(child, tag, owner, depth)
+            else:
+                return
+            child = child.next
+
+    def _element(self, node, tag: str, owner: Element, depth: int) -> None:
+        if self.buf:
+            self._flush(owner)
+        attrs = node.attributes
+        cls = klass = role = ""
+        if attrs:
+            c = attrs.get("class")
+            i = attrs.get("id")
+            if c or i:
+                cls = f"{c or ''} {i or ''}".lower()
+                klass = c.lower() if c else ""
+            role = attrs.get("role") or ""
+            if attrs.get("itemprop") == "articleBody":
+                cls += " article-body"
+        tjunk = tag in JUNK_TAGS or role in JUNK_ROLES
+        cjunk, weight = classify(cls) if cls else (False, 0)
+        if tjunk or (cjunk and self.skip_class):
+            # small boilerplate is skipped; a big one may be a layout wrapper around the
+            # article: walk it and let `Doc.stats` decide
+            n = len(node.text())
+            if n < self.skip_below:
+                self.skipped += n
+                if not tjunk:
+                    self.skipped_class += n
+                return
+        el = Element(tag, owner, cls, owner.ctx | CTX_OF_TAG.get(tag, 0))
+        el.start = len(self.blocks)
+        el.tjunk, el.cjunk, el.weight, el.klass = tjunk, cjunk, weight, klass
+        el.idx = len(self.els)
+        self.els.append(el)
+        owner.kids.append(el)
+        pre = tag == "pre"
+        self.in_pre += pre
+        self._walk(node, el, depth + 1)
+        self._flush(el)
+        self.in_pre -= pre
+        el.end = len(self.blocks)
+        el.last = len(self.els) - 1
+
+
+def remove_hidden(body) -> None:
+    """Drop elements a browser would not show (hidden, aria-hidden, display:none), unless one
+    holds most of the page's text (content hidden until a script reveals it)."""
+    nodes = body.css(HIDDEN_SELECTOR)
+    if not nodes:
+        return
+    total = None
+    doomed = []
+    for node in nodes:
+        attrs = node.attributes
+        if "hidden" not in attrs and attrs.get("aria-hidden") != "true":
+            style = attrs.get("style") or ""
+            if not HIDDEN_STYLE.search(style.lower()):
+                continue
+        if total is None:
+            total = len(body.text())
+        if len(node.text()) * 2 < total:
+            doomed.append(node)
+    # decompose only the outermost: a node inside a decomposed one is freed with it
+    ids = {node.mem_id for node in doomed}
+    outermost = []
+    for node in doomed:
+        parent = node.parent
+        while parent is not None and parent.mem_id not in ids:
+            parent = parent.parent
+        if parent is None:
+            outermost.append(node)
+    for node in outermost:
+        node.decompose()
