@@ -22,6 +22,7 @@ import sys
 import tempfile
 import threading
 import time
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -91,15 +92,39 @@ def serve(pages: dict[str, bytes]) -> ThreadingHTTPServer:
     return server
 
 
-def raw_model_rate(texts: list[str], batch_size: int) -> float:
-    from app.embeddings.service import Embedder
+def _cpu_seconds(
+    api: subprocess.Popen, worker: subprocess.Popen, servers: list[object]
+) -> dict[str, float]:
+    """CPU seconds used so far by each process of the stack (with their children)."""
 
-    embedder = Embedder(batch_size=batch_size)
-    embedder.load()
-    embedder.encode_sync(texts[:batch_size])  # warm-up
+    def total(pid: int) -> float:
+        try:
+            proc = psutil.Process(pid)
+            procs = [proc, *proc.children(recursive=True)]
+            return sum(p.cpu_times().user + p.cpu_times().system for p in procs)
+        except psutil.Error:
+            return 0.0
+
+    out = {"api": total(api.pid), "worker": total(worker.pid)}
+    for server in servers:
+        child = getattr(server, "child", None)
+        if child is not None and child.pid:
+            out[type(server).__name__.replace("Embedded", "").lower()] = total(child.pid)
+    return out
+
+
+def raw_model_rate(texts: list[str], batch_size: int) -> float:
+    """Plain `model.encode` as anyone would call it: one loop, torch's default threads."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from sentence_transformers import SentenceTransformer
+
+    from app.embeddings.service import model_path
+
+    model = SentenceTransformer(str(model_path()), device="cpu")
+    model.encode(texts[:batch_size], batch_size=batch_size)  # warm-up
     started = time.perf_counter()
     for i in range(0, len(texts), batch_size):
-        embedder.encode_sync(texts[i : i + batch_size])
+        model.encode(texts[i : i + batch_size], batch_size=batch_size, normalize_embeddings=True)
     return len(texts) / (time.perf_counter() - started)
 
 
@@ -187,6 +212,7 @@ async def run(args: argparse.Namespace) -> None:
             # Let the worker load the model first: we time the pipeline, not the model's start.
             await asyncio.sleep(args.warmup)
 
+            cpu_before = _cpu_seconds(api, worker, servers)
             started = time.perf_counter()
             sem = asyncio.Semaphore(16)
 
@@ -217,8 +243,25 @@ async def run(args: argparse.Namespace) -> None:
                     break
                 await asyncio.sleep(1.0)
             elapsed = time.perf_counter() - started
+            counts: dict[str, int] = {}
+            for status in ("ready", "failed"):
+                cursor = None
+                while True:
+                    params = {
+                        "status": status,
+                        "limit": 200,
+                        **({"cursor": cursor} if cursor else {}),
+                    }
+                    page = (
+                        await client.get("/api/bookmarks", headers=headers, params=params)
+                    ).json()
+                    counts[status] = counts.get(status, 0) + len(page["items"])
+                    cursor = page["next_cursor"]
+                    if not cursor:
+                        break
 
             texts = []
+            done_at: list[datetime] = []
             from app.embeddings.service import bookmark_text
 
             cursor = None
@@ -235,6 +278,8 @@ async def run(args: argparse.Namespace) -> None:
                 cursor = page["next_cursor"]
                 if not cursor:
                     break
+        cpu_after = _cpu_seconds(api, worker, servers)
+        cpu = {k: cpu_after[k] - cpu_before.get(k, 0.0) for k in cpu_after}
     finally:
         stop_sampling = True
         api.terminate()
@@ -251,6 +296,9 @@ async def run(args: argparse.Namespace) -> None:
             batches = json.loads(line)
     raw = raw_model_rate(texts, args.batch_size)
     rate = len(pages) / elapsed
+    done_at.sort()
+    window = (done_at[-1] - done_at[0]).total_seconds() if len(done_at) > 1 else 0.0
+    steady = (len(done_at) - 1) / window if window else float("nan")
     print(
         f"pages:                 {len(pages)} ({counts.get('ready', 0)} ready, {counts.get('failed', 0)} failed)"
     )
@@ -260,12 +308,16 @@ async def run(args: argparse.Namespace) -> None:
     print(
         f"raw model rate:        {raw:.1f} texts/s (model.encode, batch {args.batch_size}, same texts)"
     )
-    print(f"pipeline / raw model:  {rate / raw:.0%}")
+    print(f"pipeline / raw model:  {rate / raw:.0%} (end to end, saves included)")
+    print(
+        f"embedding stage rate:  {steady:.1f} pages/s from first to last ready = {steady / raw:.0%} of raw"
+    )
     print(f"worker peak RSS:       {peak / 2**20:.0f} MiB")
+    print("CPU s while timed:     " + ", ".join(f"{k} {v:.1f}" for k, v in cpu.items()))
     if batches:
         print(
             f"pipeline batches:      {batches['batches']} (mean {batches['mean_batch']} texts), "
-            f"model busy {batches['model_seconds']} s = {batches['texts_per_model_second']} texts/s"
+            f"{batches['model_seconds']} model-thread seconds"
         )
 
 

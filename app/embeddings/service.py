@@ -1,9 +1,15 @@
 """all-MiniLM-L6-v2 (384 dims, normalised), loaded once per process, behind a micro-batcher.
 
-Every caller awaits `embed()` for its own text; a single model thread takes whatever is queued
-(up to `batch_size`) and encodes it in one call, so a burst of concurrent jobs runs the model
-on full batches instead of one text at a time. Vectors are cached in Redis by a hash of the
-exact text (and the model), so the same text is never embedded twice.
+Every caller awaits `embed()` for its own text; the batcher takes whatever is queued (up to
+`batch_size`) and encodes it in one call, so a burst of concurrent jobs runs the model on full
+batches instead of one text at a time. Vectors are cached in Redis by a hash of the exact
+text (and the model), so the same text is never embedded twice.
+
+Parallelism is across batches, not inside one: `threads` model threads each encode their own
+batch with one torch thread. Measured on the 2-core machine (SciFact texts, batches of 16):
+two intra-op threads on one batch 20.4 texts/s alone and 13.4 beside a process using half a
+core; two batches with one thread each 23.1 and 19.0. Intra-op threads wait for each other at
+every operator, so any other work on the machine (fetching, extraction, the API) stalls both.
 """
 
 from __future__ import annotations
@@ -55,8 +61,8 @@ class Embedder:
         self.threads = threads or os.cpu_count() or 1
         self.model: Any = None
         self._load_lock = threading.Lock()
-        # One thread owns the model: torch's own intra-op threads do the parallel work.
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embed")
+        self._executor = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="embed")
+        self._slots: asyncio.Semaphore | None = None
         self._queue: asyncio.Queue[tuple[str, asyncio.Future[np.ndarray]]] | None = None
         self._loop_task: asyncio.Task[None] | None = None
         self.stats = BatchStats()
@@ -74,7 +80,7 @@ class Embedder:
             import torch
             from sentence_transformers import SentenceTransformer
 
-            torch.set_num_threads(self.threads)
+            torch.set_num_threads(1)  # see the module docstring
             started = time.perf_counter()
             self.model = SentenceTransformer(str(model_path()), device="cpu")
             log.info(
@@ -110,7 +116,11 @@ class Embedder:
     async def _batch_loop(self) -> None:
         assert self._queue is not None
         loop = asyncio.get_running_loop()
+        self._slots = asyncio.Semaphore(self.threads)
+        running: set[asyncio.Task[None]] = set()
         while True:
+            # Wait for a free model thread first: meanwhile more texts queue up for this batch.
+            await self._slots.acquire()
             batch = [await self._queue.get()]
             deadline = loop.time() + self.max_wait
             while len(batch) < self.batch_size:
@@ -126,22 +136,32 @@ class Embedder:
                     batch.append(await asyncio.wait_for(self._queue.get(), remaining))
                 except TimeoutError:
                     break
-            texts = [t for t, _ in batch]
-            started = time.perf_counter()
-            try:
-                vectors = await loop.run_in_executor(self._executor, self.encode_sync, texts)
-            except Exception as exc:
-                for _, fut in batch:
-                    if not fut.done():
-                        fut.set_exception(exc)
-                continue
-            self.stats.batches += 1
-            self.stats.texts += len(texts)
-            self.stats.seconds += time.perf_counter() - started
-            self.stats.sizes.append(len(texts))
-            for (_, fut), vec in zip(batch, vectors, strict=True):
+            task = asyncio.create_task(self._run_batch(loop, batch))
+            running.add(task)
+            task.add_done_callback(running.discard)
+
+    async def _run_batch(
+        self, loop: asyncio.AbstractEventLoop, batch: list[tuple[str, asyncio.Future[np.ndarray]]]
+    ) -> None:
+        texts = [t for t, _ in batch]
+        started = time.perf_counter()
+        try:
+            vectors = await loop.run_in_executor(self._executor, self.encode_sync, texts)
+        except Exception as exc:
+            for _, fut in batch:
                 if not fut.done():
-                    fut.set_result(vec)
+                    fut.set_exception(exc)
+            return
+        finally:
+            assert self._slots is not None
+            self._slots.release()
+        self.stats.batches += 1
+        self.stats.texts += len(texts)
+        self.stats.seconds += time.perf_counter() - started
+        self.stats.sizes.append(len(texts))
+        for (_, fut), vec in zip(batch, vectors, strict=True):
+            if not fut.done():
+                fut.set_result(vec)
 
     async def stop_batching(self) -> None:
         """Stop this event loop's batcher; the model stays loaded for the next loop."""
