@@ -267,6 +267,21 @@ def _wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> 
     raise RuntimeError(f"{url} did not answer")
 
 
+def live_redis_url(stack: Stack) -> str:
+    """The live API process and pipeline worker use their own Redis database, so their
+    heartbeats and queue never meet the in-process app's (whose database tests flush)."""
+    return stack.redis_url.rsplit("/", 1)[0] + "/2"
+
+
+@pytest.fixture
+async def live_redis(stack: Stack) -> AsyncIterator[Any]:
+    from app.broker import create_redis
+
+    client = create_redis(make_settings(stack), live_redis_url(stack))
+    yield client
+    await client.aclose()
+
+
 PIPELINE_ENV = {
     "FUZE_ALLOW_PRIVATE_NETWORKS": "true",  # the test web server is on 127.0.0.1
     "FUZE_FETCH_TIMEOUT_SECONDS": "1",
@@ -289,7 +304,7 @@ def api_server(stack: Stack) -> Iterator[str]:
     with (stack.data_dir / "api.log").open("ab") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "app.cli", "api", "--port", str(port)],
-            env=service_env(stack, **PIPELINE_ENV),
+            env=service_env(stack, **PIPELINE_ENV, FUZE_REDIS_URL=live_redis_url(stack)),
             cwd=ROOT,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -337,7 +352,8 @@ class WorkerProcess:
 
 @pytest.fixture(scope="session")
 def pipeline_worker(stack: Stack) -> Iterator[WorkerProcess]:
-    worker = WorkerProcess(service_env(stack, **PIPELINE_ENV), stack.data_dir / "worker.log")
+    env = service_env(stack, **PIPELINE_ENV, FUZE_REDIS_URL=live_redis_url(stack))
+    worker = WorkerProcess(env, stack.data_dir / "worker.log")
     worker.start()
     yield worker
     worker.stop()

@@ -26,18 +26,16 @@ async def _read_events(client: httpx.AsyncClient, url: str, headers: dict, want:
     return events
 
 
-async def test_events_reach_only_their_user(api, api_user, app, redis):
-    other = await __import__("tests.conftest", fromlist=["register_and_login"]).register_and_login(
-        api
-    )
+async def test_events_reach_only_their_user(api, api_user, api_user2, live_redis):
+    other = api_user2
     me = (await api.get("/api/users/me", headers=api_user.headers)).json()
     them = (await api.get("/api/users/me", headers=other.headers)).json()
 
     reader = asyncio.create_task(_read_events(api, "/api/events", api_user.headers, want=2))
     await asyncio.sleep(0.5)  # let the stream subscribe
-    await publish(redis, them["id"], "bookmark.status", {"id": "not-yours", "status": "ready"})
-    await publish(redis, me["id"], "bookmark.status", {"id": "b1", "status": "fetching"})
-    await publish(redis, me["id"], "bookmark.status", {"id": "b1", "status": "ready"})
+    await publish(live_redis, them["id"], "bookmark.status", {"id": "not-yours", "status": "ready"})
+    await publish(live_redis, me["id"], "bookmark.status", {"id": "b1", "status": "fetching"})
+    await publish(live_redis, me["id"], "bookmark.status", {"id": "b1", "status": "ready"})
     events = await asyncio.wait_for(reader, 10)
     assert events == [
         ("bookmark.status", {"id": "b1", "status": "fetching"}),
@@ -48,13 +46,13 @@ async def test_events_reach_only_their_user(api, api_user, app, redis):
     )
 
 
-async def test_event_source_can_authenticate_with_a_query_token(api, api_user, redis):
+async def test_event_source_can_authenticate_with_a_query_token(api, api_user, live_redis):
     me = (await api.get("/api/users/me", headers=api_user.headers)).json()
     reader = asyncio.create_task(
         _read_events(api, f"/api/events?access_token={api_user.access_token}", {}, want=1)
     )
     await asyncio.sleep(0.5)
-    await publish(redis, me["id"], "import.progress", {"id": "i1", "processed": 3})
+    await publish(live_redis, me["id"], "import.progress", {"id": "i1", "processed": 3})
     assert await asyncio.wait_for(reader, 10) == [("import.progress", {"id": "i1", "processed": 3})]
 
 
