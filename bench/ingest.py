@@ -275,6 +275,8 @@ async def run(args: argparse.Namespace) -> None:
                     texts.append(
                         bookmark_text(detail["title"], detail["description"], detail["text"])
                     )
+                    if detail["processed_at"]:
+                        done_at.append(datetime.fromisoformat(detail["processed_at"]))
                 cursor = page["next_cursor"]
                 if not cursor:
                     break
