@@ -73,7 +73,9 @@ class Settings(BaseSettings):
     pipeline_retry_base_seconds: float = 5.0
     worker_max_jobs: int = 32
     embed_batch_size: int = 32
-    embed_threads: int | None = None  # torch intra-op threads; default: the cores
+    embed_threads: int | None = None  # parallel model threads; default: the cores
+    # Load the model when the API starts (in the background) rather than at the first search.
+    preload_model: bool = True
     sweep_interval_seconds: float = 30.0
     sweep_stale_seconds: float = 120.0
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -18,12 +19,14 @@ from app.broker import create_redis
 from app.config import Settings, get_settings
 from app.db import create_engine, create_sessionmaker
 from app.deps import rate_limit_ip
+from app.embeddings.service import Embedder
 from app.errors import http_exception_handler, install_error_handlers
 from app.events.router import router as events_router
 from app.health.router import router as health_router
 from app.logs import setup_logging
 from app.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from app.ratelimit import RateLimiter
+from app.search.router import router as search_router
 from app.users.router import router as users_router
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,11 +42,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     setup_logging(settings.log_level, settings.log_json)
 
+    # Clients are lazy: nothing connects until first use, so the app starts even with Redis down.
+    engine = create_engine(settings)
+    redis = create_redis(settings)
+    # Query vectors for search: the model loads once per API process (in the background at
+    # start when preload_model is on, else at the first search).
+    embedder = Embedder(batch_size=16, threads=settings.embed_threads)
+
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        preload = asyncio.create_task(embedder.load_async()) if settings.preload_model else None
         yield
-        await app.state.redis.aclose()
-        await app.state.engine.dispose()
+        if preload is not None and not preload.done():
+            preload.cancel()
+        await embedder.stop_batching()
+        await redis.aclose()
+        await engine.dispose()
 
     app = FastAPI(
         title="Fuze",
@@ -55,13 +69,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url="/docs",
         redoc_url=None,
     )
-    # Clients are lazy: nothing connects until first use, so the app starts even with Redis down.
-    engine = create_engine(settings)
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessionmaker = create_sessionmaker(engine)
-    app.state.redis = create_redis(settings)
-    app.state.limiter = RateLimiter(app.state.redis)
+    app.state.redis = redis
+    app.state.limiter = RateLimiter(redis)
+    app.state.embedder = embedder
 
     install_error_handlers(app)
 
@@ -72,6 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     limited.include_router(users_router)
     limited.include_router(bookmarks_router)
     limited.include_router(events_router)
+    limited.include_router(search_router)
     api.include_router(limited)
     app.include_router(api)
 

@@ -76,6 +76,7 @@ def make_settings(stack: Stack, **overrides: object) -> Settings:
         "argon2_time_cost": 1,
         "argon2_memory_kib": 8 * 1024,
         "log_json": True,
+        "preload_model": False,
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

@@ -1,0 +1,139 @@
+from __future__ import annotations
+
+import base64
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from sqlalchemy import Select, select
+
+from app.bookmarks import service as bookmarks_service
+from app.bookmarks.models import Bookmark
+from app.bookmarks.schemas import BookmarkOut, Status
+from app.deps import CurrentUser, RedisDep, SessionDep
+from app.errors import NotFound, Unauthorized, Unprocessable, responses
+from app.search import service
+from app.search.schemas import Mode, SearchHit, SearchResults, SimilarHit, SimilarResults
+
+router = APIRouter(tags=["search"], responses=responses(Unauthorized))
+
+MAX_QUERY = 1000
+
+
+def _offset(cursor: str | None) -> int:
+    if not cursor:
+        return 0
+    try:
+        value = int(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise Unprocessable("This cursor is not valid.", code="invalid_cursor") from exc
+    if not 0 <= value <= service.CANDIDATES * 2:
+        raise Unprocessable("This cursor is not valid.", code="invalid_cursor")
+    return value
+
+
+@router.get(
+    "/search",
+    response_model=SearchResults,
+    summary="Search your saved items by meaning and keywords",
+    responses=responses(Unprocessable),
+)
+async def search(
+    request: Request,
+    user: CurrentUser,
+    session: SessionDep,
+    redis: RedisDep,
+    q: Annotated[str, Query(max_length=MAX_QUERY, description="What you are looking for.")] = "",
+    mode: Mode = "hybrid",
+    tag: Annotated[str | None, Query(max_length=64)] = None,
+    status: Status | None = None,
+    saved_after: datetime | None = None,
+    saved_before: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(max_length=100)] = None,
+) -> SearchResults:
+    offset = _offset(cursor)
+    query = q.strip()
+    if not query:
+        return SearchResults(items=[], next_cursor=None, mode=mode)
+    filters = service.Filters(
+        tag=tag, status=status, saved_after=saved_after, saved_before=saved_before
+    )
+    semantic: list[uuid.UUID] = []
+    keyword: list[uuid.UUID] = []
+    used = mode
+    if mode in ("hybrid", "semantic"):
+        vector = await service.query_vector(request.app.state.embedder, redis, query)
+        if vector is not None:
+            semantic = [
+                bid
+                for bid, _ in await service.semantic_candidates(session, user.id, vector, filters)
+            ]
+        else:
+            used = "keyword"
+    if used in ("hybrid", "keyword"):
+        keyword = await service.keyword_candidates(session, user.id, query, filters)
+    hits = service.fuse(semantic, keyword)
+    page = hits[offset : offset + limit]
+    ids = [h.bookmark_id for h in page]
+    rows = {b.id: b for b in await session.scalars(select_bookmarks(ids))}
+    tags = await bookmarks_service.tags_of(session, ids)
+    marks = await service.highlights(session, ids, query)
+    items = [
+        SearchHit(
+            bookmark=BookmarkOut(
+                **bookmarks_service.to_out(rows[h.bookmark_id], tags[h.bookmark_id])
+            ),
+            score=round(h.score, 4),
+            highlights=marks[h.bookmark_id],
+            semantic_rank=h.semantic_rank,
+            keyword_rank=h.keyword_rank,
+        )
+        for h in page
+        if h.bookmark_id in rows
+    ]
+    more = offset + limit < len(hits)
+    next_cursor = (
+        base64.urlsafe_b64encode(str(offset + limit).encode()).decode().rstrip("=")
+        if more
+        else None
+    )
+    return SearchResults(items=items, next_cursor=next_cursor, mode=used)
+
+
+def select_bookmarks(ids: list[uuid.UUID]) -> Select[tuple[Bookmark]]:
+    return select(Bookmark).where(Bookmark.id.in_(ids))
+
+
+@router.get(
+    "/bookmarks/{bookmark_id}/similar",
+    response_model=SimilarResults,
+    summary="Your saved items most similar to this one",
+    responses=responses(NotFound),
+)
+async def similar(
+    bookmark_id: uuid.UUID,
+    user: CurrentUser,
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=50)] = 10,
+) -> SimilarResults:
+    vector = await service.bookmark_vector(session, user.id, bookmark_id)
+    if vector is None:  # not embedded yet: nothing to compare with
+        return SimilarResults(items=[])
+    found = await service.semantic_candidates(
+        session, user.id, vector, service.Filters(), limit=limit, exclude=bookmark_id
+    )
+    ids = [bid for bid, _ in found]
+    rows = {b.id: b for b in await session.scalars(select_bookmarks(ids))}
+    tags = await bookmarks_service.tags_of(session, ids)
+    return SimilarResults(
+        items=[
+            SimilarHit(
+                bookmark=BookmarkOut(**bookmarks_service.to_out(rows[bid], tags[bid])),
+                score=round(1 - distance, 4),
+            )
+            for bid, distance in found
+            if bid in rows
+        ]
+    )

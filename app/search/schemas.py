@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from app.bookmarks.schemas import BookmarkOut
+
+Mode = Literal["hybrid", "semantic", "keyword"]
+
+
+class SearchHit(BaseModel):
+    bookmark: BookmarkOut
+    score: float = Field(description="0-1: how well it matches (fused rank for hybrid).")
+    highlights: list[str] = Field(
+        description="Snippets, HTML-escaped, with the matched words in <mark></mark>."
+    )
+    semantic_rank: int | None = Field(description="Its rank by meaning (1 = closest), if found.")
+    keyword_rank: int | None = Field(description="Its rank by keywords, if found.")
+
+
+class SearchResults(BaseModel):
+    items: list[SearchHit]
+    next_cursor: str | None
+    mode: Mode = Field(description="The mode used (hybrid falls back to keyword without a model).")
+
+
+class SimilarHit(BaseModel):
+    bookmark: BookmarkOut
+    score: float = Field(description="Cosine similarity, -1 to 1.")
+
+
+class SimilarResults(BaseModel):
+    items: list[SimilarHit]

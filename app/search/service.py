@@ -1,0 +1,208 @@
+"""Hybrid search: meaning (pgvector HNSW) and keywords (PostgreSQL full text), fused by
+weighted reciprocal rank. Every query is filtered by the user first."""
+
+from __future__ import annotations
+
+import html
+import logging
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+from sqlalchemy import ColumnElement, func, literal_column, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.bookmarks.models import Bookmark, BookmarkTag, Tag
+from app.embeddings.service import Embedder, embed_cached
+
+log = logging.getLogger("fuze.search")
+
+RRF_K = 60
+CANDIDATES = 100
+# Fusion weights; see bench/retrieval.py for how they were chosen.
+SEMANTIC_WEIGHT = 1.0
+KEYWORD_WEIGHT = 1.0
+_START, _STOP = "\x02", "\x03"
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+@dataclass
+class Filters:
+    tag: str | None = None
+    status: str | None = None
+    saved_after: datetime | None = None
+    saved_before: datetime | None = None
+
+
+@dataclass
+class Hit:
+    bookmark_id: uuid.UUID
+    score: float
+    semantic_rank: int | None = None
+    keyword_rank: int | None = None
+
+
+def _conditions(user_id: uuid.UUID, filters: Filters) -> list[ColumnElement[bool]]:
+    conds: list[ColumnElement[bool]] = [Bookmark.user_id == user_id]
+    if filters.status:
+        conds.append(Bookmark.status == filters.status)
+    if filters.saved_after:
+        conds.append(Bookmark.saved_at >= filters.saved_after)
+    if filters.saved_before:
+        conds.append(Bookmark.saved_at < filters.saved_before)
+    if filters.tag:
+        conds.append(
+            Bookmark.id.in_(
+                select(BookmarkTag.bookmark_id)
+                .join(Tag, Tag.id == BookmarkTag.tag_id)
+                .where(Tag.user_id == user_id, func.lower(Tag.name) == filters.tag.strip().lower())
+            )
+        )
+    return conds
+
+
+def ts_query(q: str) -> Any | None:
+    """A tsquery for what people type: quoted phrases, `or`, `-word` (web search syntax);
+    otherwise every word must match and the last one may be a prefix (search as you type)."""
+    if '"' in q or re.search(r"(^|\s)-\w|\sor\s", q, re.IGNORECASE):
+        return func.websearch_to_tsquery("english", q)
+    words = _WORD.findall(q.lower())[:32]
+    if not words:
+        return None
+    terms = [f"{w}:*" if i == len(words) - 1 and len(w) >= 2 else w for i, w in enumerate(words)]
+    # Words are \w+ only, so nothing here can break to_tsquery's syntax.
+    return func.to_tsquery("english", " & ".join(terms))
+
+
+async def keyword_candidates(
+    session: AsyncSession, user_id: uuid.UUID, q: str, filters: Filters, limit: int = CANDIDATES
+) -> list[uuid.UUID]:
+    tsq = ts_query(q)
+    if tsq is None:
+        return []
+    rank = func.ts_rank_cd(Bookmark.search_vector, tsq, 32)
+    rows = await session.execute(
+        select(Bookmark.id)
+        .where(*_conditions(user_id, filters), Bookmark.search_vector.op("@@")(tsq))
+        .order_by(rank.desc(), Bookmark.id)
+        .limit(limit)
+    )
+    return [r[0] for r in rows]
+
+
+async def semantic_candidates(
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    vector: np.ndarray,
+    filters: Filters,
+    limit: int = CANDIDATES,
+    exclude: uuid.UUID | None = None,
+) -> list[tuple[uuid.UUID, float]]:
+    # pgvector 0.8: keep walking the HNSW graph until enough rows pass the user filter,
+    # instead of returning too few when this user's rows are a small part of the index.
+    await session.execute(text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
+    await session.execute(text(f"SET LOCAL hnsw.ef_search = {max(limit, 40)}"))
+    distance = Bookmark.embedding.cosine_distance(vector.tolist())
+    query = (
+        select(Bookmark.id, distance.label("distance"))
+        .where(*_conditions(user_id, filters), Bookmark.embedding.is_not(None))
+        .order_by(distance)
+        .limit(limit)
+    )
+    if exclude is not None:
+        query = query.where(Bookmark.id != exclude)
+    rows = (await session.execute(query)).all()
+    # relaxed_order may return rows slightly out of order: sort them exactly.
+    return sorted(((r[0], float(r[1])) for r in rows), key=lambda r: r[1])
+
+
+def fuse(
+    semantic: list[uuid.UUID],
+    keyword: list[uuid.UUID],
+    semantic_weight: float = SEMANTIC_WEIGHT,
+    keyword_weight: float = KEYWORD_WEIGHT,
+    k: int = RRF_K,
+) -> list[Hit]:
+    """Weighted reciprocal rank fusion, scaled so that first in both lists scores 1."""
+    hits: dict[uuid.UUID, Hit] = {}
+    for rank, bid in enumerate(semantic, 1):
+        hits.setdefault(bid, Hit(bid, 0.0)).semantic_rank = rank
+    for rank, bid in enumerate(keyword, 1):
+        hits.setdefault(bid, Hit(bid, 0.0)).keyword_rank = rank
+    best = (semantic_weight + keyword_weight) / (k + 1)
+    for hit in hits.values():
+        raw = 0.0
+        if hit.semantic_rank:
+            raw += semantic_weight / (k + hit.semantic_rank)
+        if hit.keyword_rank:
+            raw += keyword_weight / (k + hit.keyword_rank)
+        hit.score = raw / best
+    return sorted(hits.values(), key=lambda h: (-h.score, str(h.bookmark_id)))
+
+
+async def query_vector(embedder: Embedder | None, redis: Any, q: str) -> np.ndarray | None:
+    """The query's vector (cached in Redis); None when no model is available here."""
+    if embedder is None:
+        return None
+    try:
+        if not embedder.loaded:
+            await embedder.load_async()
+        return await embed_cached(embedder, redis, q)
+    except Exception:  # no model: degrade to keyword search rather than fail
+        log.warning("query embedding failed; keyword search only", exc_info=True)
+        return None
+
+
+def _mark(fragment: str) -> str:
+    return html.escape(fragment).replace(_START, "<mark>").replace(_STOP, "</mark>")
+
+
+async def highlights(
+    session: AsyncSession, ids: list[uuid.UUID], q: str
+) -> dict[uuid.UUID, list[str]]:
+    """ts_headline snippets for the page of results (never for all candidates: it is costly)."""
+    out: dict[uuid.UUID, list[str]] = {i: [] for i in ids}
+    if not ids:
+        return out
+    tsq = ts_query(q)
+    options = (
+        f"StartSel={_START}, StopSel={_STOP}, MaxFragments=2, MinWords=8, MaxWords=28, "
+        "FragmentDelimiter=\x01"
+    )
+    body = func.left(func.coalesce(Bookmark.text, Bookmark.description, ""), 50_000)
+    columns: list[Any] = [Bookmark.id, Bookmark.description, func.left(Bookmark.text, 300)]
+    if tsq is not None:
+        columns.append(func.ts_headline("english", body, tsq, options))
+        columns.append(Bookmark.search_vector.op("@@")(tsq))
+    else:
+        columns += [literal_column("NULL"), literal_column("false")]
+    rows = await session.execute(select(*columns).where(Bookmark.id.in_(ids)))
+    for bid, description, lead, headline, matched in rows:
+        if matched and headline and _START in headline:
+            out[bid] = [_mark(f.strip()) for f in headline.split("\x01") if f.strip()]
+        else:
+            # Found by meaning alone: show how it begins.
+            snippet = (description or lead or "").strip()
+            out[bid] = [html.escape(snippet[:240])] if snippet else []
+    return out
+
+
+async def bookmark_vector(
+    session: AsyncSession, user_id: uuid.UUID, bookmark_id: uuid.UUID
+) -> np.ndarray | None:
+    """The bookmark's vector; 404 for another user's (or no) bookmark, None if not embedded."""
+    from app.errors import NotFound
+
+    row = (
+        await session.execute(
+            select(Bookmark.embedding).where(
+                Bookmark.id == bookmark_id, Bookmark.user_id == user_id
+            )
+        )
+    ).first()
+    if row is None:
+        raise NotFound("No such bookmark.", code="bookmark_not_found")
+    return None if row[0] is None else np.asarray(row[0], dtype=np.float32)

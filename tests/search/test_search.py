@@ -1,0 +1,213 @@
+"""Hybrid search over real embeddings (the real model) and PostgreSQL full text."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+import pytest
+from sqlalchemy import text
+
+DOCS = {
+    "postgres": (
+        "Tuning PostgreSQL indexes",
+        "B-tree and GIN indexes, connection pooling with PgBouncer, and reading EXPLAIN plans "
+        "to make slow PostgreSQL queries fast.",
+        ["databases"],
+    ),
+    "kubernetes": (
+        "Kubernetes deployments explained",
+        "Pods, ReplicaSets and rolling updates: how a Kubernetes Deployment keeps containers "
+        "running across a cluster.",
+        ["ops"],
+    ),
+    "cats": (
+        "Living with cats",
+        "Cats are independent pets. Kittens need play, scratching posts and regular visits "
+        "to the veterinarian to stay healthy.",
+        ["pets"],
+    ),
+    "bread": (
+        "Sourdough bread at home",
+        "A starter of flour and water, a long fermentation, and a hot oven give sourdough "
+        "its open crumb and crisp crust.",
+        ["cooking"],
+    ),
+    "xss": (
+        "Escaping <script> tags safely",
+        "Never insert <script>alert(1)</script> into a page without escaping; if a < b & c, "
+        "cross-site scripting starts with unescaped user input.",
+        ["security"],
+    ),
+}
+
+
+async def _add(
+    db, app, user_id: str, key: str, title: str, body: str, tags: list[str], status="ready"
+) -> str:  # type: ignore[no-untyped-def]
+    from app.embeddings.service import bookmark_text
+
+    bid = uuid.uuid4()
+    vector = await app.state.embedder.embed(bookmark_text(title, None, body))
+    await db.execute(
+        text(
+            "INSERT INTO bookmarks (id, user_id, url, normalized_url, page_title, text, status,"
+            " embedding, saved_at, updated_at, status_changed_at)"
+            " VALUES (:id, :u, :url, :url, :t, :b, :s, :e, now(), now(), now())"
+        ),
+        {
+            "id": bid, "u": user_id, "url": f"https://example.com/{key}/{bid}", "t": title,
+            "b": body, "s": status, "e": str(vector.tolist()),
+        },
+    )  # fmt: skip
+    for tag in tags:
+        tid = uuid.uuid4()
+        await db.execute(
+            text("INSERT INTO tags (id, user_id, name, created_at) VALUES (:id, :u, :n, now())"
+                 " ON CONFLICT DO NOTHING"),
+            {"id": tid, "u": user_id, "n": tag},
+        )  # fmt: skip
+        await db.execute(
+            text(
+                "INSERT INTO bookmark_tags SELECT :b, id FROM tags WHERE user_id = :u AND name = :n"
+            ),
+            {"b": bid, "u": user_id, "n": tag},
+        )
+    return str(bid)
+
+
+@pytest.fixture
+async def library(client, db, app, alice, bob):  # type: ignore[no-untyped-def]
+    if not app.state.embedder.loaded:
+        await app.state.embedder.load_async()
+    alice_id = (await client.get("/api/users/me", headers=alice.headers)).json()["id"]
+    bob_id = (await client.get("/api/users/me", headers=bob.headers)).json()["id"]
+    ids = {key: await _add(db, app, alice_id, key, *doc) for key, doc in DOCS.items()}
+    ids["pending"] = await _add(
+        db,
+        app,
+        alice_id,
+        "pending",
+        "Kubernetes networking notes",
+        "Services and ingress.",
+        [],
+        "pending",
+    )
+    ids["bob"] = await _add(
+        db, app, bob_id, "bob", "Bob's PostgreSQL secrets", "PostgreSQL indexes and pooling.", []
+    )
+    return ids
+
+
+async def _search(client, account, **params):  # type: ignore[no-untyped-def]
+    r = await client.get("/api/search", headers=account.headers, params=params)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def _ids(results) -> list[str]:  # type: ignore[no-untyped-def]
+    return [h["bookmark"]["id"] for h in results["items"]]
+
+
+async def test_keyword_search_ranks_and_highlights(client, alice, library):
+    res = await _search(client, alice, q="postgresql indexes", mode="keyword")
+    assert _ids(res)[0] == library["postgres"]
+    hit = res["items"][0]
+    assert hit["keyword_rank"] == 1 and hit["semantic_rank"] is None
+    assert any("<mark>" in h for h in hit["highlights"])
+    assert 0 < hit["score"] <= 1
+
+
+async def test_prefix_and_phrase_queries(client, alice, library):
+    assert _ids(await _search(client, alice, q="kuber", mode="keyword"))[:1] == [
+        library["kubernetes"]
+    ]
+    phrase = await _search(client, alice, q='"connection pooling"', mode="keyword")
+    assert _ids(phrase) == [library["postgres"]]
+    none = await _search(client, alice, q='"pooling connection"', mode="keyword")
+    assert _ids(none) == []
+
+
+async def test_meaning_finds_what_words_miss(client, alice, library):
+    q = "feline companions at home"
+    assert _ids(await _search(client, alice, q=q, mode="keyword")) == []
+    semantic = await _search(client, alice, q=q, mode="semantic")
+    assert _ids(semantic)[0] == library["cats"]
+    hybrid = await _search(client, alice, q=q)
+    assert hybrid["mode"] == "hybrid" and _ids(hybrid)[0] == library["cats"]
+
+
+async def test_typos_still_find_the_page(client, alice, library):
+    res = await _search(client, alice, q="kubernets deploymnt")
+    assert _ids(res)[0] in (library["kubernetes"], library["pending"])
+
+
+async def test_hybrid_puts_matches_of_both_first(client, alice, library):
+    res = await _search(client, alice, q="sourdough fermentation")
+    top = res["items"][0]
+    assert top["bookmark"]["id"] == library["bread"]
+    assert top["keyword_rank"] == 1 and top["semantic_rank"] == 1
+    assert top["score"] == 1.0
+
+
+async def test_never_another_users_bookmarks(client, alice, bob, library):
+    for mode in ("hybrid", "semantic", "keyword"):
+        assert library["bob"] not in _ids(
+            await _search(client, alice, q="postgresql pooling", mode=mode)
+        )
+        assert set(_ids(await _search(client, bob, q="postgresql", mode=mode))) <= {library["bob"]}
+
+
+async def test_filters(client, alice, library):
+    assert _ids(await _search(client, alice, q="kubernetes", tag="OPS")) == [library["kubernetes"]]
+    pending = await _search(client, alice, q="kubernetes", status="pending", mode="keyword")
+    assert _ids(pending) == [library["pending"]]
+
+
+async def test_highlights_are_escaped(client, alice, library):
+    res = await _search(client, alice, q="script escaping", mode="keyword")
+    snippet = " ".join(res["items"][0]["highlights"])
+    # Only our own <mark> tags are markup; everything from the page is text.
+    assert "<mark>" in snippet
+    assert {m.group(1) for m in re.finditer(r"</?(\w+)", snippet)} == {"mark"}
+
+
+async def test_empty_and_huge_queries(client, alice, library):
+    assert (await _search(client, alice, q="   "))["items"] == []
+    # Only punctuation: no keywords, but meaning search still answers (never a 500).
+    assert (await _search(client, alice, q="!!! ???"))["mode"] == "hybrid"
+    r = await client.get("/api/search", headers=alice.headers, params={"q": "x" * 10_000})
+    assert r.status_code == 422 and r.json()["error"]["code"] == "validation_error"
+    r = await client.get("/api/search", headers=alice.headers, params={"q": "a", "mode": "magic"})
+    assert r.status_code == 422
+
+
+async def test_pagination_with_a_cursor(client, alice, library):
+    first = await _search(client, alice, q="the", limit=2)
+    seen = _ids(first)
+    cursor = first["next_cursor"]
+    while cursor:
+        page = await _search(client, alice, q="the", limit=2, cursor=cursor)
+        seen += _ids(page)
+        cursor = page["next_cursor"]
+    assert len(seen) == len(set(seen)) and len(seen) >= 4
+
+
+async def test_similar_items(client, alice, bob, library):
+    r = await client.get(f"/api/bookmarks/{library['kubernetes']}/similar", headers=alice.headers)
+    assert r.status_code == 200
+    items = r.json()["items"]
+    ids = [i["bookmark"]["id"] for i in items]
+    assert library["kubernetes"] not in ids and library["bob"] not in ids
+    assert ids[0] == library["pending"]  # the other Kubernetes page
+    assert items[0]["score"] > items[-1]["score"]
+    r = await client.get(f"/api/bookmarks/{library['kubernetes']}/similar", headers=bob.headers)
+    assert r.status_code == 404
+
+
+async def test_search_degrades_to_keywords_without_a_model(
+    client, alice, library, app, monkeypatch
+):
+    monkeypatch.setattr(app.state, "embedder", None)
+    res = await _search(client, alice, q="sourdough")
+    assert res["mode"] == "keyword" and _ids(res) == [library["bread"]]
