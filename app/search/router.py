@@ -62,6 +62,7 @@ async def search(
     )
     semantic: list[uuid.UUID] = []
     keyword: list[uuid.UUID] = []
+    partial: set[uuid.UUID] = set()
     used = mode
     if mode in ("hybrid", "semantic"):
         vector = await service.query_vector(request.app.state.embedder, redis, query)
@@ -73,8 +74,10 @@ async def search(
         else:
             used = "keyword"
     if used in ("hybrid", "keyword"):
-        keyword = await service.keyword_candidates(session, user.id, query, filters)
-    hits = service.fuse(semantic, keyword)
+        matches = await service.keyword_matches(session, user.id, query, filters)
+        keyword = [bid for bid, _ in matches]
+        partial = {bid for bid, every_word in matches if not every_word}
+    hits = service.fuse(semantic, keyword, partial=partial)
     page = hits[offset : offset + limit]
     ids = [h.bookmark_id for h in page]
     rows = {b.id: b for b in await session.scalars(select_bookmarks(ids))}

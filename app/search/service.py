@@ -24,7 +24,8 @@ RRF_K = 60
 CANDIDATES = 100
 # Fusion weights; see bench/retrieval.py for how they were chosen.
 SEMANTIC_WEIGHT = 1.0
-KEYWORD_WEIGHT = 1.0
+KEYWORD_WEIGHT = 0.4
+PARTIAL_SHARE = 0.25
 _START, _STOP = "\x02", "\x03"
 _WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -64,33 +65,59 @@ def _conditions(user_id: uuid.UUID, filters: Filters) -> list[ColumnElement[bool
     return conds
 
 
-def ts_query(q: str) -> Any | None:
+def _uses_syntax(q: str) -> bool:
+    return '"' in q or re.search(r"(^|\s)-\w|\sor\s", q, re.IGNORECASE) is not None
+
+
+def ts_query(q: str, any_word: bool = False) -> Any | None:
     """A tsquery for what people type: quoted phrases, `or`, `-word` (web search syntax);
-    otherwise every word must match and the last one may be a prefix (search as you type)."""
-    if '"' in q or re.search(r"(^|\s)-\w|\sor\s", q, re.IGNORECASE):
+    otherwise every word must match (or, with `any_word`, any of them) and the last one may
+    be a prefix (search as you type)."""
+    if _uses_syntax(q):
         return func.websearch_to_tsquery("english", q)
     words = _WORD.findall(q.lower())[:32]
     if not words:
         return None
     terms = [f"{w}:*" if i == len(words) - 1 and len(w) >= 2 else w for i, w in enumerate(words)]
     # Words are \w+ only, so nothing here can break to_tsquery's syntax.
-    return func.to_tsquery("english", " & ".join(terms))
+    return func.to_tsquery("english", (" | " if any_word else " & ").join(terms))
 
 
 async def keyword_candidates(
     session: AsyncSession, user_id: uuid.UUID, q: str, filters: Filters, limit: int = CANDIDATES
 ) -> list[uuid.UUID]:
-    tsq = ts_query(q)
-    if tsq is None:
-        return []
-    rank = func.ts_rank_cd(Bookmark.search_vector, tsq, 32)
-    rows = await session.execute(
-        select(Bookmark.id)
-        .where(*_conditions(user_id, filters), Bookmark.search_vector.op("@@")(tsq))
-        .order_by(rank.desc(), Bookmark.id)
-        .limit(limit)
-    )
-    return [r[0] for r in rows]
+    return [bid for bid, _ in await keyword_matches(session, user_id, q, filters, limit)]
+
+
+async def keyword_matches(
+    session: AsyncSession, user_id: uuid.UUID, q: str, filters: Filters, limit: int = CANDIDATES
+) -> list[tuple[uuid.UUID, bool]]:
+    """Pages with every word first; when those are few (a long query, a sentence), pages with
+    any of the words follow, ranked by how many and how close together they are."""
+    found: list[tuple[uuid.UUID, bool]] = []
+    for any_word in (False, True):
+        tsq = ts_query(q, any_word)
+        if tsq is None:
+            return []
+        # All words: cover density (how close together). Any word: how often and where (title
+        # words weigh more), length-normalised.
+        rank = (
+            func.ts_rank(Bookmark.search_vector, tsq, 1)
+            if any_word
+            else func.ts_rank_cd(Bookmark.search_vector, tsq, 32)
+        )
+        query = (
+            select(Bookmark.id)
+            .where(*_conditions(user_id, filters), Bookmark.search_vector.op("@@")(tsq))
+            .order_by(rank.desc(), Bookmark.id)
+            .limit(limit)
+        )
+        if found:
+            query = query.where(Bookmark.id.not_in([bid for bid, _ in found]))
+        found += [(r[0], not any_word) for r in await session.execute(query)]
+        if len(found) >= 10 or _uses_syntax(q) or len(_WORD.findall(q)) < 2:
+            break
+    return found[:limit]
 
 
 async def semantic_candidates(
@@ -125,8 +152,12 @@ def fuse(
     semantic_weight: float = SEMANTIC_WEIGHT,
     keyword_weight: float = KEYWORD_WEIGHT,
     k: int = RRF_K,
+    partial: frozenset[uuid.UUID] | set[uuid.UUID] = frozenset(),
 ) -> list[Hit]:
-    """Weighted reciprocal rank fusion, scaled so that first in both lists scores 1."""
+    """Weighted reciprocal rank fusion, scaled so that first in both lists scores 1.
+
+    Keyword hits in `partial` matched only some of the words; they count a quarter, so a page
+    sharing one common word with the query cannot outrank the closest page by meaning."""
     hits: dict[uuid.UUID, Hit] = {}
     for rank, bid in enumerate(semantic, 1):
         hits.setdefault(bid, Hit(bid, 0.0)).semantic_rank = rank
@@ -138,7 +169,8 @@ def fuse(
         if hit.semantic_rank:
             raw += semantic_weight / (k + hit.semantic_rank)
         if hit.keyword_rank:
-            raw += keyword_weight / (k + hit.keyword_rank)
+            share = PARTIAL_SHARE if hit.bookmark_id in partial else 1.0
+            raw += share * keyword_weight / (k + hit.keyword_rank)
         hit.score = raw / best
     return sorted(hits.values(), key=lambda h: (-h.score, str(h.bookmark_id)))
 

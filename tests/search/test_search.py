@@ -129,8 +129,8 @@ async def test_prefix_and_phrase_queries(client, alice, library):
 
 
 async def test_meaning_finds_what_words_miss(client, alice, library):
-    q = "feline companions at home"
-    assert _ids(await _search(client, alice, q=q, mode="keyword")) == []
+    q = "feline companions"
+    assert library["cats"] not in _ids(await _search(client, alice, q=q, mode="keyword"))
     semantic = await _search(client, alice, q=q, mode="semantic")
     assert _ids(semantic)[0] == library["cats"]
     hybrid = await _search(client, alice, q=q)

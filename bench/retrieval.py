@@ -1,0 +1,215 @@
+"""Search quality on BEIR SciFact (../shared/data/retrieval): nDCG@10 and Recall@100 for
+keyword, semantic and hybrid search, run through the search service on real bookmarks.
+
+    .venv/bin/python bench/retrieval.py                # all queries
+    .venv/bin/python bench/retrieval.py --sweep        # fusion weights: chosen on even query
+                                                       # ids, reported on odd ones
+
+The 5,183 abstracts become one user's bookmarks (title -> page title, abstract -> text, the
+embedding of the same text a saved page gets); the first run embeds them (a few minutes on 2
+cores) and caches the vectors in bench/.cache/. Embedded PostgreSQL is started in a temporary
+folder unless FUZE_DATABASE_URL is set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import math
+import os
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+DATA = ROOT.parent / "shared" / "data" / "retrieval"
+CACHE = ROOT / "bench" / ".cache"
+
+
+def load() -> tuple[list[dict], dict[str, str], dict[str, dict[str, int]]]:
+    corpus = [json.loads(line) for line in (DATA / "corpus.jsonl").open()]
+    queries = {}
+    for line in (DATA / "queries.train.jsonl").open():
+        q = json.loads(line)
+        queries[q["_id"]] = q["text"]
+    qrels: dict[str, dict[str, int]] = {}
+    with (DATA / "qrels.train.tsv").open() as f:
+        next(f)
+        for line in f:
+            qid, did, score = line.strip().split("\t")
+            if int(score) > 0:
+                qrels.setdefault(qid, {})[did] = int(score)
+    return corpus, {q: t for q, t in queries.items() if q in qrels}, qrels
+
+
+def ndcg_at_10(ranked: list[str], relevant: dict[str, int]) -> float:
+    dcg = sum(1 / math.log2(i + 2) for i, d in enumerate(ranked[:10]) if d in relevant)
+    ideal = sum(1 / math.log2(i + 2) for i in range(min(10, len(relevant))))
+    return dcg / ideal if ideal else 0.0
+
+
+def recall_at_100(ranked: list[str], relevant: dict[str, int]) -> float:
+    return len(set(ranked[:100]) & set(relevant)) / len(relevant)
+
+
+def embed_corpus(texts: list[str]) -> np.ndarray:
+    from app.embeddings.service import Embedder
+
+    key = hashlib.sha256("\x00".join(texts).encode()).hexdigest()[:16]
+    path = CACHE / f"scifact-{key}.npy"
+    if path.exists():
+        return np.load(path)
+    embedder = Embedder(batch_size=64)
+    embedder.load()
+    started = time.perf_counter()
+    vectors = np.vstack(
+        [embedder.encode_sync(texts[i : i + 256]) for i in range(0, len(texts), 256)]
+    )
+    print(f"embedded {len(texts)} documents in {time.perf_counter() - started:.0f} s", flush=True)
+    CACHE.mkdir(parents=True, exist_ok=True)
+    np.save(path, vectors)
+    return vectors
+
+
+async def run(args: argparse.Namespace) -> None:
+    from sqlalchemy import insert
+
+    from app.bookmarks.models import Bookmark
+    from app.cli import run_migrations
+    from app.config import Settings
+    from app.db import create_engine, create_sessionmaker
+    from app.embedded import EmbeddedPostgres
+    from app.embeddings.service import Embedder, bookmark_text
+    from app.search import service
+    from app.users.models import User
+
+    corpus, queries, qrels = load()
+    database_url = os.environ.get("FUZE_DATABASE_URL")
+    pg = None
+    if not database_url:
+        pg = EmbeddedPostgres(Path(tempfile.mkdtemp(prefix="fuze-retrieval-")))
+        database_url = pg.start()
+    await asyncio.to_thread(run_migrations, database_url)
+    engine = create_engine(Settings(database_url=database_url))
+    maker = create_sessionmaker(engine)
+    try:
+        texts = [bookmark_text(d["title"], None, d["text"]) for d in corpus]
+        vectors = embed_corpus(texts)
+        user_id = uuid.uuid4()
+        async with maker() as session:
+            session.add(
+                User(
+                    id=user_id,
+                    username=f"bench{user_id.hex[:8]}",
+                    email=f"{user_id.hex}@bench.invalid",
+                    password_hash="-",
+                )
+            )
+            await session.flush()
+            rows = [
+                {
+                    "id": uuid.uuid5(user_id, d["_id"]),
+                    "user_id": user_id,
+                    "url": f"https://scifact.invalid/{d['_id']}",
+                    "normalized_url": f"https://scifact.invalid/{d['_id']}",
+                    "page_title": d["title"],
+                    "text": d["text"],
+                    "status": "ready",
+                    "embedding": vectors[i].tolist(),
+                }
+                for i, d in enumerate(corpus)
+            ]
+            for i in range(0, len(rows), 500):
+                await session.execute(insert(Bookmark), rows[i : i + 500])
+            await session.commit()
+        doc_of = {uuid.uuid5(user_id, d["_id"]): d["_id"] for d in corpus}
+
+        embedder = Embedder(batch_size=64)
+        embedder.load()
+        qids = sorted(queries)
+        qvecs = embedder.encode_sync([queries[q] for q in qids])
+        runs: dict[str, tuple[list[str], list[str], set[str]]] = {}
+        started = time.perf_counter()
+        for qid, qvec in zip(qids, qvecs, strict=True):
+            async with maker() as session:
+                matches = await service.keyword_matches(
+                    session, user_id, queries[qid], service.Filters()
+                )
+                kw = [b for b, _ in matches]
+                part = {doc_of[b] for b, every in matches if not every}
+                sem = [
+                    b
+                    for b, _ in await service.semantic_candidates(
+                        session, user_id, qvec, service.Filters()
+                    )
+                ]
+                await session.rollback()
+            runs[qid] = ([doc_of[b] for b in sem], [doc_of[b] for b in kw], part)
+        per_query_ms = (time.perf_counter() - started) / len(qids) * 1000
+
+        def evaluate(subset: list[str], ws: float, wk: float) -> dict[str, tuple[float, float]]:
+            out = {}
+            for name in ("keyword", "semantic", "hybrid"):
+                n = r = 0.0
+                for qid in subset:
+                    sem, kw, part = runs[qid]
+                    if name == "keyword":
+                        ranked = kw
+                    elif name == "semantic":
+                        ranked = sem
+                    else:
+                        ids = service.fuse(sem, kw, ws, wk, partial=part)  # type: ignore[arg-type]
+                        ranked = [h.bookmark_id for h in ids]  # type: ignore[misc]
+                    n += ndcg_at_10(ranked, qrels[qid])  # type: ignore[arg-type]
+                    r += recall_at_100(ranked, qrels[qid])  # type: ignore[arg-type]
+                out[name] = (n / len(subset), r / len(subset))
+            return out
+
+        ws, wk = service.SEMANTIC_WEIGHT, service.KEYWORD_WEIGHT
+        if args.sweep:
+            tune = [q for q in qids if int(q) % 2 == 0]
+            held = [q for q in qids if int(q) % 2 == 1]
+            best = max(
+                ((s, k) for s in (0.4, 0.6, 0.8, 1.0) for k in (0.4, 0.6, 0.8, 1.0, 1.2, 1.5, 2.0)),
+                key=lambda w: evaluate(tune, *w)["hybrid"][0],
+            )
+            print(
+                f"best weights on {len(tune)} even-id queries: semantic {best[0]}, keyword {best[1]}"
+            )
+            for label, subset in (("held-out odd-id", held), ("all", qids)):
+                res = evaluate(subset, *best)
+                print(
+                    f"{label} queries ({len(subset)}): "
+                    + ", ".join(f"{k} nDCG@10 {v[0]:.3f}" for k, v in res.items())
+                )
+        res = evaluate(qids, ws, wk)
+        print(
+            f"SciFact train queries: {len(qids)}, documents: {len(corpus)}; weights semantic {ws}, keyword {wk}"
+        )
+        print(f"{'mode':10} {'nDCG@10':>8} {'Recall@100':>11}")
+        for name, (n, r) in res.items():
+            print(f"{name:10} {n:8.3f} {r:11.3f}")
+        print(
+            f"candidate retrieval: {per_query_ms:.1f} ms per query (keyword + semantic, 100 each)"
+        )
+    finally:
+        await engine.dispose()
+        if pg is not None:
+            pg.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sweep", action="store_true")
+    asyncio.run(run(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()

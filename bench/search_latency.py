@@ -1,0 +1,203 @@
+"""Latency of GET /api/search (hybrid) for one user with N bookmarks: p50/p95/p99, sequential
+and at concurrency 16, through a real uvicorn API process.
+
+    .venv/bin/python bench/search_latency.py --sizes 10000,100000 [--other-rows 200000]
+
+Bookmarks are synthetic but varied (sentences drawn from SciFact's vocabulary) with random
+unit vectors (the index does not care where vectors come from); `--other-rows` adds rows of
+other users to the same table. Queries are distinct, so each request also embeds its query.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+CORPUS = ROOT.parent / "shared" / "data" / "retrieval" / "corpus.jsonl"
+
+
+def vocabulary() -> list[str]:
+    words: set[str] = set()
+    with CORPUS.open() as f:
+        for i, line in enumerate(f):
+            words.update(
+                w for w in json.loads(line)["text"].lower().split() if w.isalpha() and len(w) > 3
+            )
+            if i > 2000:
+                break
+    return sorted(words)
+
+
+async def fill(
+    database_url: str, user_id: uuid.UUID, n: int, vocab: list[str], rng: random.Random
+) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(database_url.replace("postgresql+asyncpg", "postgresql"))
+    try:
+        await conn.execute(
+            "INSERT INTO users (id, username, email, password_hash, is_active, created_at, updated_at)"
+            " VALUES ($1, $2, $3, '-', true, now(), now()) ON CONFLICT DO NOTHING",
+            user_id, f"u{user_id.hex[:12]}", f"{user_id.hex}@bench.invalid",
+        )  # fmt: skip
+        batch = 2000
+        for start in range(0, n, batch):
+            records = []
+            for _ in range(min(batch, n - start)):
+                title = " ".join(rng.choices(vocab, k=rng.randint(3, 8))).capitalize()
+                body = ". ".join(
+                    " ".join(rng.choices(vocab, k=rng.randint(8, 20)))
+                    for _ in range(rng.randint(3, 12))
+                )
+                vec = (
+                    np.random.default_rng(rng.getrandbits(32))
+                    .standard_normal(384)
+                    .astype(np.float32)
+                )
+                vec /= np.linalg.norm(vec)
+                bid = uuid.uuid4()
+                records.append(
+                    (bid, user_id, f"https://bench.invalid/{bid}", f"https://bench.invalid/{bid}", title, body,
+                     "ready", "[" + ",".join(f"{x:.6f}" for x in vec) + "]")
+                )  # fmt: skip
+            await conn.executemany(
+                "INSERT INTO bookmarks (id, user_id, url, normalized_url, page_title, text, status,"
+                " embedding, saved_at, updated_at, status_changed_at)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8::vector, now(), now(), now())",
+                records,
+            )
+        await conn.execute("ANALYZE bookmarks")
+    finally:
+        await conn.close()
+
+
+def percentiles(samples: list[float]) -> str:
+    q = statistics.quantiles(samples, n=100)
+    return f"p50 {q[49]:.1f} ms  p95 {q[94]:.1f} ms  p99 {q[98]:.1f} ms"
+
+
+async def measure(base: str, token: str, queries: list[str], concurrency: int) -> list[float]:
+    headers = {"Authorization": f"Bearer {token}"}
+    samples: list[float] = []
+    sem = asyncio.Semaphore(concurrency)
+    async with httpx.AsyncClient(
+        base_url=base, timeout=60, limits=httpx.Limits(max_connections=32)
+    ) as c:
+
+        async def one(q: str) -> None:
+            async with sem:
+                t = time.perf_counter()
+                r = await c.get("/api/search", headers=headers, params={"q": q, "limit": 20})
+                samples.append((time.perf_counter() - t) * 1000)
+                r.raise_for_status()
+
+        await asyncio.gather(*(one(q) for q in queries))
+    return samples
+
+
+async def run(args: argparse.Namespace) -> None:
+    from app.cli import run_migrations
+    from app.embedded import EmbeddedPostgres, EmbeddedValkey, free_port
+
+    tmp = Path(tempfile.mkdtemp(prefix="fuze-latency-"))
+    pg = EmbeddedPostgres(tmp / "pg")
+    database_url = pg.start()
+    vk = EmbeddedValkey(tmp / "vk")
+    redis_url = vk.start()
+    await asyncio.to_thread(run_migrations, database_url)
+    rng = random.Random(7)
+    vocab = vocabulary()
+    port = free_port()
+    env = {
+        **os.environ, "FUZE_ENV": "test", "FUZE_DATA_DIR": str(tmp), "FUZE_DATABASE_URL": database_url,
+        "FUZE_REDIS_URL": redis_url, "FUZE_SECRET_KEY": "bench-" + "x" * 40, "FUZE_RATE_LIMIT_ENABLED": "false",
+        "FUZE_LOG_LEVEL": "WARNING",
+    }  # fmt: skip
+    api = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "api", "--port", str(port)], env=env, cwd=ROOT,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx.AsyncClient(base_url=base, timeout=60) as c:
+            for _ in range(300):
+                try:
+                    if (await c.get("/api/health")).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                await asyncio.sleep(0.2)
+            await c.post(
+                "/api/auth/register",
+                json={
+                    "username": "latency",
+                    "email": "l@bench.invalid",
+                    "password": "bench password",
+                },
+            )
+            login = await c.post(
+                "/api/auth/login", json={"login": "latency", "password": "bench password"}
+            )
+            token = login.json()["access_token"]
+            me = (await c.get("/api/users/me", headers={"Authorization": f"Bearer {token}"})).json()
+        user_id = uuid.UUID(me["id"])
+        if args.other_rows:
+            started = time.perf_counter()
+            for _ in range(max(1, args.other_rows // 50_000)):
+                await fill(database_url, uuid.uuid4(), min(50_000, args.other_rows), vocab, rng)
+            print(
+                f"other users' rows: {args.other_rows} ({time.perf_counter() - started:.0f} s to insert)",
+                flush=True,
+            )
+        have = 0
+        for size in [int(s) for s in args.sizes.split(",")]:
+            started = time.perf_counter()
+            await fill(database_url, user_id, size - have, vocab, rng)
+            have = size
+            print(
+                f"\n{size} bookmarks for the user ({time.perf_counter() - started:.0f} s to insert)",
+                flush=True,
+            )
+            queries = [
+                " ".join(rng.choices(vocab, k=rng.randint(1, 4)))
+                for _ in range(args.queries * 2 + 20)
+            ]
+            await measure(base, token, queries[:20], 4)  # warm-up: model, caches, connections
+            seq = await measure(base, token, queries[20 : 20 + args.queries], 1)
+            conc = await measure(base, token, queries[20 + args.queries :], 16)
+            print(f"  sequential:     {percentiles(seq)}")
+            print(
+                f"  concurrency 16: {percentiles(conc)}  ({len(conc) / (sum(conc) / 16 / 1000):.0f} req/s approx)"
+            )
+    finally:
+        api.terminate()
+        api.wait(20)
+        vk.stop()
+        pg.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="10000,100000")
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--other-rows", type=int, default=0)
+    asyncio.run(run(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
