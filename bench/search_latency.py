@@ -146,7 +146,7 @@ async def run(args: argparse.Namespace) -> None:
                 "/api/auth/register",
                 json={
                     "username": "latency",
-                    "email": "l@bench.invalid",
+                    "email": "latency@example.com",
                     "password": "bench password",
                 },
             )
