@@ -130,8 +130,13 @@ async def semantic_candidates(
 ) -> list[tuple[uuid.UUID, float]]:
     # pgvector 0.8: keep walking the HNSW graph until enough rows pass the user filter,
     # instead of returning too few when this user's rows are a small part of the index.
-    await session.execute(text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
-    await session.execute(text(f"SET LOCAL hnsw.ef_search = {max(limit, 40)}"))
+    await session.execute(
+        text(
+            "SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true),"
+            " set_config('hnsw.ef_search', :ef, true)"
+        ),
+        {"ef": str(max(limit, 40))},
+    )
     distance = Bookmark.embedding.cosine_distance(vector.tolist())
     query = (
         select(Bookmark.id, distance.label("distance"))
@@ -204,7 +209,9 @@ async def highlights(
         f"StartSel={_START}, StopSel={_STOP}, MaxFragments=2, MinWords=8, MaxWords=28, "
         "FragmentDelimiter=\x01"
     )
-    body = func.left(func.coalesce(Bookmark.text, Bookmark.description, ""), 50_000)
+    # ts_headline re-parses the text it is given: the first 8,000 characters hold the
+    # snippets people read, and keep this from dominating the search's time.
+    body = func.left(func.coalesce(Bookmark.text, Bookmark.description, ""), 8_000)
     columns: list[Any] = [Bookmark.id, Bookmark.description, func.left(Bookmark.text, 300)]
     if tsq is not None:
         columns.append(func.ts_headline("english", body, tsq, options))
