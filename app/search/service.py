@@ -24,7 +24,7 @@ RRF_K = 60
 CANDIDATES = 100
 # Fusion weights; see bench/retrieval.py for how they were chosen.
 SEMANTIC_WEIGHT = 1.0
-KEYWORD_WEIGHT = 0.4
+KEYWORD_WEIGHT = 1.2
 PARTIAL_SHARE = 0.25
 _START, _STOP = "\x02", "\x03"
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -89,35 +89,92 @@ async def keyword_candidates(
     return [bid for bid, _ in await keyword_matches(session, user_id, q, filters, limit)]
 
 
+BM25_K1, BM25_B = 1.2, 0.75
+# Field weights inside BM25's term frequency: a word in the title counts three times.
+BM25_SQL = text(
+    """
+    WITH q AS (
+        SELECT DISTINCT unnest(tsvector_to_array(to_tsvector('english', :q))) AS lexeme
+    ), stats AS (
+        SELECT ndocs, total_length::float8 / greatest(ndocs, 1) AS avgdl
+        FROM search_stats WHERE user_id = :uid
+    ), idf AS (
+        SELECT q.lexeme,
+               ln(1 + (stats.ndocs - coalesce(t.ndoc, 0) + 0.5) / (coalesce(t.ndoc, 0) + 0.5)) AS idf
+        FROM q CROSS JOIN stats
+        LEFT JOIN search_terms t ON t.user_id = :uid AND t.lexeme = q.lexeme
+    )
+    SELECT b.id,
+           sum(idf.idf * tf.f * (:k1 + 1)
+               / (tf.f + :k1 * (1 - :b + :b * length(b.search_vector) / greatest(stats.avgdl, 1)))) AS score,
+           count(*) AS matched,
+           (SELECT count(*) FROM q) AS wanted
+    FROM bookmarks b
+    CROSS JOIN stats
+    CROSS JOIN LATERAL (
+        SELECT u.lexeme,
+               sum(CASE w WHEN 'A' THEN 3 WHEN 'B' THEN 2 ELSE 1 END)::float8 AS f
+        FROM unnest(b.search_vector) u, unnest(u.weights) w
+        GROUP BY u.lexeme
+    ) tf
+    JOIN idf ON idf.lexeme = tf.lexeme
+    WHERE b.id = ANY(:ids) AND b.user_id = :uid
+    GROUP BY b.id
+    ORDER BY score DESC, b.id
+    LIMIT :limit
+    """
+)
+
+
 async def keyword_matches(
     session: AsyncSession, user_id: uuid.UUID, q: str, filters: Filters, limit: int = CANDIDATES
 ) -> list[tuple[uuid.UUID, bool]]:
-    """Pages with every word first; when those are few (a long query, a sentence), pages with
-    any of the words follow, ranked by how many and how close together they are."""
-    found: list[tuple[uuid.UUID, bool]] = []
-    for any_word in (False, True):
-        tsq = ts_query(q, any_word)
-        if tsq is None:
-            return []
-        # All words: cover density (how close together). Any word: how often and where (title
-        # words weigh more), length-normalised.
-        rank = (
-            func.ts_rank(Bookmark.search_vector, tsq, 1)
-            if any_word
-            else func.ts_rank_cd(Bookmark.search_vector, tsq, 32)
-        )
-        query = (
+    """(id, strong) pairs, best first. Pages with every word (the last may be a prefix) come
+    first; then, for queries of several words, pages with some of them ranked by BM25 (term
+    frequency, field weights, and how rare each word is among this user's pages). A page
+    matching fewer than half of the words is not strong."""
+    tsq = ts_query(q)
+    if tsq is None:
+        return []
+    found: list[tuple[uuid.UUID, bool]] = [
+        (r[0], True)
+        for r in await session.execute(
             select(Bookmark.id)
             .where(*_conditions(user_id, filters), Bookmark.search_vector.op("@@")(tsq))
-            .order_by(rank.desc(), Bookmark.id)
+            .order_by(func.ts_rank_cd(Bookmark.search_vector, tsq, 32).desc(), Bookmark.id)
             .limit(limit)
         )
-        if found:
-            query = query.where(Bookmark.id.not_in([bid for bid, _ in found]))
-        found += [(r[0], not any_word) for r in await session.execute(query)]
-        if len(found) >= 10 or _uses_syntax(q) or len(_WORD.findall(q)) < 2:
-            break
-    return found[:limit]
+    ]
+    if len(found) >= limit or _uses_syntax(q) or len(_WORD.findall(q)) < 2:
+        return found
+    any_word = ts_query(q, any_word=True)
+    seen = [bid for bid, _ in found]
+    pool = list(
+        await session.scalars(
+            select(Bookmark.id)
+            .where(
+                *_conditions(user_id, filters),
+                Bookmark.search_vector.op("@@")(any_word),
+                *([Bookmark.id.not_in(seen)] if seen else []),
+            )
+            .order_by(func.ts_rank(Bookmark.search_vector, any_word, 1).desc())
+            .limit(1000)
+        )
+    )
+    if pool:
+        rows = await session.execute(
+            BM25_SQL,
+            {
+                "q": q,
+                "uid": user_id,
+                "ids": pool,
+                "k1": BM25_K1,
+                "b": BM25_B,
+                "limit": limit - len(found),
+            },
+        )
+        found += [(bid, matched * 2 >= wanted) for bid, _, matched, wanted in rows]
+    return found
 
 
 async def semantic_candidates(

@@ -205,9 +205,62 @@ async def test_similar_items(client, alice, bob, library):
     assert r.status_code == 404
 
 
-async def test_search_degrades_to_keywords_without_a_model(
-    client, alice, library, app, monkeypatch
-):
-    monkeypatch.setattr(app.state, "embedder", None)
-    res = await _search(client, alice, q="sourdough")
+async def test_search_degrades_to_keywords_without_a_model(client, alice, library, app):
+    # Not monkeypatch: its undo deletes attributes of Starlette's State instead of restoring.
+    embedder = app.state.embedder
+    app.state.embedder = None
+    try:
+        res = await _search(client, alice, q="sourdough")
+    finally:
+        app.state.embedder = embedder
     assert res["mode"] == "keyword" and _ids(res) == [library["bread"]]
+
+
+async def test_rare_words_weigh_more_than_common_ones(client, db, app, alice):
+    """BM25 over this user's pages: when no page has every word, the one with the rare word
+    wins over pages that only share a word every page has."""
+    uid = (await client.get("/api/users/me", headers=alice.headers)).json()["id"]
+    for i in range(6):
+        await _add(
+            db,
+            app,
+            uid,
+            f"py{i}",
+            f"Python notes {i}",
+            f"Python tips and python tricks, part {i}.",
+            [],
+        )
+    rare = await _add(
+        db, app, uid, "zebra", "Field trip", "We watched a zebra herd cross the river.", []
+    )
+    res = await _search(client, alice, q="python zebra migration", mode="keyword")
+    assert _ids(res)[0] == rare
+
+
+async def test_term_statistics_follow_every_change(client, db, app, alice):
+    uid = (await client.get("/api/users/me", headers=alice.headers)).json()["id"]
+
+    async def ndoc(lexeme: str) -> int:
+        value = await db.scalar(
+            text("SELECT ndoc FROM search_terms WHERE user_id = :u AND lexeme = :l"),
+            {"u": uid, "l": lexeme},
+        )
+        return int(value or 0)
+
+    a = await _add(db, app, uid, "a", "Quokka facts", "The quokka is a small marsupial.", [])
+    await _add(db, app, uid, "b", "More quokka", "Quokkas live on Rottnest Island.", [])
+    assert await ndoc("quokka") == 2
+    await db.execute(
+        text(
+            "UPDATE bookmarks SET page_title = 'Wombat facts', text = 'Wombats dig.' WHERE id = :id"
+        ),
+        {"id": a},
+    )
+    assert await ndoc("quokka") == 1 and await ndoc("wombat") == 1
+    r = await client.delete(f"/api/bookmarks/{a}", headers=alice.headers)
+    assert r.status_code == 204
+    assert await ndoc("wombat") == 0
+    stats = (
+        await db.execute(text("SELECT ndocs FROM search_stats WHERE user_id = :u"), {"u": uid})
+    ).scalar()
+    assert stats == 1
