@@ -90,6 +90,10 @@ async def keyword_candidates(
 
 
 BM25_K1, BM25_B = 1.2, 0.75
+# BM25 re-ranks the best pages by ts_rank among those with some of the words; its cost grows
+# with this pool (measured on SciFact: see bench/retrieval.py and bench/search_latency.py).
+BM25_POOL = 300
+ALL_WORDS_ENOUGH = 20
 # Field weights inside BM25's term frequency: a word in the title counts three times.
 BM25_SQL = text(
     """
@@ -145,7 +149,8 @@ async def keyword_matches(
             .limit(limit)
         )
     ]
-    if len(found) >= limit or _uses_syntax(q) or len(_WORD.findall(q)) < 2:
+    # Enough pages with every word, or a query of one word or with syntax: done.
+    if len(found) >= ALL_WORDS_ENOUGH or _uses_syntax(q) or len(_WORD.findall(q)) < 2:
         return found
     any_word = ts_query(q, any_word=True)
     seen = [bid for bid, _ in found]
@@ -158,7 +163,7 @@ async def keyword_matches(
                 *([Bookmark.id.not_in(seen)] if seen else []),
             )
             .order_by(func.ts_rank(Bookmark.search_vector, any_word, 1).desc())
-            .limit(1000)
+            .limit(BM25_POOL)
         )
     )
     if pool:
