@@ -109,6 +109,3 @@ def status_event(bookmark: Bookmark) -> dict[str, Any]:
 
 async def publish_status(redis: Any, bookmark: Bookmark) -> None:
     await events.publish(redis, bookmark.user_id, "bookmark.status", status_event(bookmark))
-
-
-__all__ = ["EMBEDDING", "EXTRACTING", "FAILED", "FETCHING", "PENDING", "READY"]

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
-from sqlalchemy import Select, select
+from sqlalchemy import select
 
 from app.bookmarks import service as bookmarks_service
 from app.bookmarks.models import Bookmark
@@ -80,21 +80,18 @@ async def search(
     hits = service.fuse(semantic, keyword, partial=partial)
     page = hits[offset : offset + limit]
     ids = [h.bookmark_id for h in page]
-    rows = {b.id: b for b in await session.scalars(select_bookmarks(ids))}
-    tags = await bookmarks_service.tags_of(session, ids)
+    outs = await _bookmarks_out(session, ids)
     marks = await service.highlights(session, ids, query)
     items = [
         SearchHit(
-            bookmark=BookmarkOut(
-                **bookmarks_service.to_out(rows[h.bookmark_id], tags[h.bookmark_id])
-            ),
+            bookmark=outs[h.bookmark_id],
             score=round(h.score, 4),
             highlights=marks[h.bookmark_id],
             semantic_rank=h.semantic_rank,
             keyword_rank=h.keyword_rank,
         )
         for h in page
-        if h.bookmark_id in rows
+        if h.bookmark_id in outs
     ]
     more = offset + limit < len(hits)
     next_cursor = (
@@ -105,8 +102,11 @@ async def search(
     return SearchResults(items=items, next_cursor=next_cursor, mode=used)
 
 
-def select_bookmarks(ids: list[uuid.UUID]) -> Select[tuple[Bookmark]]:
-    return select(Bookmark).where(Bookmark.id.in_(ids))
+async def _bookmarks_out(session: SessionDep, ids: list[uuid.UUID]) -> dict[uuid.UUID, BookmarkOut]:
+    """The listed bookmarks with their tags, in one query each."""
+    rows = list(await session.scalars(select(Bookmark).where(Bookmark.id.in_(ids))))
+    tags = await bookmarks_service.tags_of(session, ids)
+    return {b.id: BookmarkOut(**bookmarks_service.to_out(b, tags[b.id])) for b in rows}
 
 
 @router.get(
@@ -127,16 +127,11 @@ async def similar(
     found = await service.semantic_candidates(
         session, user.id, vector, service.Filters(), limit=limit, exclude=bookmark_id
     )
-    ids = [bid for bid, _ in found]
-    rows = {b.id: b for b in await session.scalars(select_bookmarks(ids))}
-    tags = await bookmarks_service.tags_of(session, ids)
+    outs = await _bookmarks_out(session, [bid for bid, _ in found])
     return SimilarResults(
         items=[
-            SimilarHit(
-                bookmark=BookmarkOut(**bookmarks_service.to_out(rows[bid], tags[bid])),
-                score=round(1 - distance, 4),
-            )
+            SimilarHit(bookmark=outs[bid], score=round(1 - distance, 4))
             for bid, distance in found
-            if bid in rows
+            if bid in outs
         ]
     )
