@@ -66,13 +66,29 @@ async def list_bookmarks(
         Query(max_length=500, description="Words in the title, URL, description or notes."),
     ] = None,
     tag: Annotated[str | None, Query(max_length=64)] = None,
+    url: Annotated[
+        str | None,
+        Query(
+            max_length=4096,
+            description="Only the bookmark of this address, compared after normalisation "
+            "(how the extension asks whether a page is already saved).",
+        ),
+    ] = None,
     status_: Annotated[Status | None, Query(alias="status")] = None,
     sort: Sort = "-saved_at",
     cursor: Annotated[str | None, Query(max_length=500)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> BookmarkPage:
     rows, next_cursor = await service.list_bookmarks(
-        session, user, q=q, tag=tag, status=status_, sort=sort, cursor=cursor, limit=limit
+        session,
+        user,
+        q=q,
+        tag=tag,
+        url=url,
+        status=status_,
+        sort=sort,
+        cursor=cursor,
+        limit=limit,
     )
     tags = await service.tags_of(session, [b.id for b in rows])
     return BookmarkPage(

@@ -216,6 +216,7 @@ async def list_bookmarks(
     *,
     q: str | None = None,
     tag: str | None = None,
+    url: str | None = None,
     status: str | None = None,
     sort: str = "-saved_at",
     cursor: str | None = None,
@@ -223,6 +224,8 @@ async def list_bookmarks(
 ) -> tuple[list[Bookmark], str | None]:
     column, descending = _SORTS[sort]
     query: Select[tuple[Bookmark]] = select(Bookmark).where(Bookmark.user_id == user.id)
+    if url is not None:
+        query = query.where(Bookmark.normalized_url == _normalize(url))
     if status:
         query = query.where(Bookmark.status == status)
     if tag:
