@@ -1,0 +1,4 @@
+// The end-to-end harness, for the web app's tests and the extension's (extension/e2e).
+export * from './browser';
+export * from './fuze';
+export * from './pages';
