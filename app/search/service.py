@@ -12,7 +12,17 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import ColumnElement, func, literal_column, select, text
+from sqlalchemy import (
+    ColumnElement,
+    Float,
+    Integer,
+    Uuid,
+    column,
+    func,
+    literal_column,
+    select,
+    text,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.bookmarks.models import Bookmark, BookmarkTag, Tag
@@ -130,13 +140,106 @@ BM25_SQL = text(
 )
 
 
+# How many of the best pages of each query word BM25 reads from the postings (see the
+# migration "search: ... per-document term impacts"). A page outside every word's best
+# POSTINGS_PER_WORD is not found by keywords (meaning search still sees it); bench/retrieval.py
+# measures what this costs in quality, bench/search_latency.py what it saves in time.
+POSTINGS_PER_WORD = 1000
+# The last word may be a prefix (search as you type): it also stands for its most frequent
+# completions among the user's words.
+PREFIX_COMPLETIONS = 8
+POSTINGS_SQL = text(
+    """
+    WITH w AS (
+        SELECT w.i, w.word, lx.lexeme
+        FROM unnest(CAST(:words AS text[])) WITH ORDINALITY AS w(word, i),
+             unnest(tsvector_to_array(to_tsvector('english', w.word))) AS lx(lexeme)
+    ), wanted AS (
+        SELECT count(DISTINCT i) AS n FROM w
+    ), terms AS (
+        SELECT i, lexeme FROM w
+        UNION
+        -- What the last word may be the beginning of (its stem is not always a prefix of
+        -- what was typed: "query" -> queri, so the typed letters are matched).
+        SELECT w.i, t.lexeme FROM w
+        CROSS JOIN LATERAL (
+            SELECT lexeme FROM search_terms
+            WHERE user_id = :uid AND ndoc > 0
+              AND lexeme ~>=~ w.word AND lexeme ~<~ (w.word || chr(1114111))
+            ORDER BY ndoc DESC
+            LIMIT :completions
+        ) t
+        WHERE :prefix AND w.i = :last
+    ), weights AS (
+        SELECT terms.i, terms.lexeme,
+               ln(1 + (s.ndocs - t.ndoc + 0.5) / (t.ndoc + 0.5)) AS idf
+        FROM terms
+        JOIN search_stats s ON s.user_id = :uid
+        JOIN search_terms t ON t.user_id = :uid AND t.lexeme = terms.lexeme AND t.ndoc > 0
+    ), hits AS (
+        SELECT p.bookmark_id, weights.i, max(weights.idf * p.impact) AS s
+        FROM weights CROSS JOIN LATERAL (
+            SELECT bookmark_id, impact FROM search_postings
+            WHERE user_id = :uid AND lexeme = weights.lexeme
+            ORDER BY impact DESC
+            LIMIT :per_word
+        ) p
+        GROUP BY p.bookmark_id, weights.i
+    )
+    SELECT h.bookmark_id, sum(h.s) AS score, count(*) AS matched, (SELECT n FROM wanted) AS wanted
+    FROM hits h
+    GROUP BY h.bookmark_id
+    """
+).columns(
+    column("bookmark_id", Uuid),
+    column("score", Float),
+    column("matched", Integer),
+    column("wanted", Integer),
+)
+
+
 async def keyword_matches(
     session: AsyncSession, user_id: uuid.UUID, q: str, filters: Filters, limit: int = CANDIDATES
 ) -> list[tuple[uuid.UUID, bool]]:
-    """(id, strong) pairs, best first. Pages with every word (the last may be a prefix) come
-    first; then, for queries of several words, pages with some of them ranked by BM25 (term
-    frequency, field weights, and how rare each word is among this user's pages). A page
-    matching fewer than half of the words is not strong."""
+    """(id, strong) pairs, best first: BM25 (term frequency with field weights, page length,
+    and how rare each word is among this user's pages) over the postings, pages with every
+    word first. A page matching fewer than half of the words is not strong. Web-search syntax
+    (quotes, `or`, `-word`) goes through the full-text index instead."""
+    if _uses_syntax(q):
+        return await _index_matches(session, user_id, q, filters, limit)
+    words = _WORD.findall(q.lower())[:32]
+    if not words:
+        return []
+    ranked = POSTINGS_SQL.bindparams(
+        words=words,
+        uid=user_id,
+        prefix=len(words[-1]) >= 2,
+        last=len(words),
+        completions=PREFIX_COMPLETIONS,
+        per_word=POSTINGS_PER_WORD,
+    ).subquery("ranked")
+    query = select(ranked.c.bookmark_id, ranked.c.matched, ranked.c.wanted).order_by(
+        (ranked.c.matched >= ranked.c.wanted).desc(), ranked.c.score.desc(), ranked.c.bookmark_id
+    )
+    filtered = _conditions(user_id, filters)[1:]
+    if filtered:
+        query = query.join(Bookmark, Bookmark.id == ranked.c.bookmark_id).where(*filtered)
+    rows = (await session.execute(query.limit(limit))).all()
+    found = [(bid, matched * 2 >= wanted) for bid, matched, wanted in rows]
+    if filtered and len(found) < limit:
+        # A narrow filter can leave few of the words' best pages: look through the
+        # full-text index under the filter instead.
+        return await _index_matches(session, user_id, q, filters, limit)
+    return found
+
+
+async def _index_matches(
+    session: AsyncSession, user_id: uuid.UUID, q: str, filters: Filters, limit: int
+) -> list[tuple[uuid.UUID, bool]]:
+    """Through the GIN index: pages matching the whole query (phrases, `or`, `-word`; the
+    last word may be a prefix) by ts_rank_cd, then, for plain queries of several words, pages
+    with some of the words ranked by BM25 over a pool. Exact under any filter, but it reads
+    the vector of every matching page: for web-search syntax and narrow filters only."""
     tsq = ts_query(q)
     if tsq is None:
         return []

@@ -119,9 +119,9 @@ async def test_keyword_search_ranks_and_highlights(client, alice, library):
 
 
 async def test_prefix_and_phrase_queries(client, alice, library):
-    assert _ids(await _search(client, alice, q="kuber", mode="keyword"))[:1] == [
-        library["kubernetes"]
-    ]
+    # Typing the beginning of a word finds both Kubernetes pages, and nothing else.
+    found = _ids(await _search(client, alice, q="kuber", mode="keyword"))
+    assert sorted(found) == sorted([library["kubernetes"], library["pending"]])
     phrase = await _search(client, alice, q='"connection pooling"', mode="keyword")
     assert _ids(phrase) == [library["postgres"]]
     none = await _search(client, alice, q='"pooling connection"', mode="keyword")
@@ -264,3 +264,41 @@ async def test_term_statistics_follow_every_change(client, db, app, alice):
         await db.execute(text("SELECT ndocs FROM search_stats WHERE user_id = :u"), {"u": uid})
     ).scalar()
     assert stats == 1
+
+
+async def test_postings_follow_edits_and_deletes(client, db, app, alice):
+    """What keyword search finds follows every edit: new words found, old ones gone, and a
+    deleted page leaves nothing behind in the postings."""
+    uid = (await client.get("/api/users/me", headers=alice.headers)).json()["id"]
+    bid = await _add(db, app, uid, "z", "Airship history", "Zeppelins crossed the Atlantic.", [])
+
+    async def keyword(q: str) -> list[str]:
+        return _ids(await _search(client, alice, q=q, mode="keyword"))
+
+    assert await keyword("zeppelins atlantic") == [bid]
+    r = await client.patch(
+        f"/api/bookmarks/{bid}", headers=alice.headers, json={"notes": "Ask grandpa about blimps"}
+    )
+    assert r.status_code == 200
+    assert await keyword("grandpa blimps") == [bid]
+    r = await client.patch(f"/api/bookmarks/{bid}", headers=alice.headers, json={"notes": None})
+    assert await keyword("grandpa") == []
+    assert (await client.delete(f"/api/bookmarks/{bid}", headers=alice.headers)).status_code == 204
+    left = await db.scalar(
+        text("SELECT count(*) FROM search_postings WHERE bookmark_id = :b"), {"b": bid}
+    )
+    assert left == 0 and await keyword("zeppelins") == []
+
+
+async def test_tags_are_searched_as_words(client, alice, library):
+    # "ops" is only a tag of the Kubernetes page, never in its text.
+    assert _ids(await _search(client, alice, q="ops", mode="keyword")) == [library["kubernetes"]]
+    r = await client.patch(
+        f"/api/bookmarks/{library['kubernetes']}",
+        headers=alice.headers,
+        json={"tags": ["infrastructure"]},
+    )
+    assert r.status_code == 200
+    assert _ids(await _search(client, alice, q="ops", mode="keyword")) == []
+    found = await _search(client, alice, q="infrastructure", mode="keyword")
+    assert _ids(found) == [library["kubernetes"]]
