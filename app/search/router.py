@@ -60,24 +60,9 @@ async def search(
     filters = service.Filters(
         tag=tag, status=status, saved_after=saved_after, saved_before=saved_before
     )
-    semantic: list[uuid.UUID] = []
-    keyword: list[uuid.UUID] = []
-    partial: set[uuid.UUID] = set()
-    used = mode
-    if mode in ("hybrid", "semantic"):
-        vector = await service.query_vector(request.app.state.embedder, redis, query)
-        if vector is not None:
-            semantic = [
-                bid
-                for bid, _ in await service.semantic_candidates(session, user.id, vector, filters)
-            ]
-        else:
-            used = "keyword"
-    if used in ("hybrid", "keyword"):
-        matches = await service.keyword_matches(session, user.id, query, filters)
-        keyword = [bid for bid, _ in matches]
-        partial = {bid for bid, every_word in matches if not every_word}
-    hits = service.fuse(semantic, keyword, partial=partial)
+    hits, used = await service.hybrid(
+        session, user.id, query, filters, mode, embedder=request.app.state.embedder, redis=redis
+    )
     page = hits[offset : offset + limit]
     ids = [h.bookmark_id for h in page]
     outs = await _bookmarks_out(session, ids)

@@ -3,6 +3,7 @@ weighted reciprocal rank. Every query is filtered by the user first."""
 
 from __future__ import annotations
 
+import asyncio
 import html
 import logging
 import re
@@ -356,6 +357,43 @@ async def query_vector(embedder: Embedder | None, redis: Any, q: str) -> np.ndar
     except Exception:  # no model: degrade to keyword search rather than fail
         log.warning("query embedding failed; keyword search only", exc_info=True)
         return None
+
+
+async def hybrid(
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    q: str,
+    filters: Filters,
+    mode: str = "hybrid",
+    *,
+    embedder: Embedder | None,
+    redis: Any,
+    limit: int = CANDIDATES,
+) -> tuple[list[Hit], str]:
+    """Ranked hits and the mode actually used (keyword alone when no model is available).
+    The query is embedded in a thread while the keyword query runs in the database."""
+    want_meaning = mode in ("hybrid", "semantic")
+    vector_task = asyncio.create_task(query_vector(embedder, redis, q)) if want_meaning else None
+    matches: list[tuple[uuid.UUID, bool]] = []
+    try:
+        if mode in ("hybrid", "keyword"):
+            matches = await keyword_matches(session, user_id, q, filters, limit)
+    finally:
+        vector = await vector_task if vector_task is not None else None
+    semantic: list[uuid.UUID] = []
+    used = mode
+    if want_meaning:
+        if vector is not None:
+            found = await semantic_candidates(session, user_id, vector, filters, limit)
+            semantic = [bid for bid, _ in found]
+        elif mode == "semantic":
+            used = "keyword"
+            matches = await keyword_matches(session, user_id, q, filters, limit)
+        else:
+            used = "keyword"
+    keyword = [bid for bid, _ in matches]
+    partial = {bid for bid, every_word in matches if not every_word}
+    return fuse(semantic, keyword, partial=partial), used
 
 
 def _mark(fragment: str) -> str:
