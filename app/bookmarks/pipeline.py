@@ -71,6 +71,15 @@ def start(session: AsyncSession, bookmark: Bookmark) -> None:
     )
 
 
+def start_new(session: AsyncSession, bookmark_id: uuid.UUID, queue_name: str | None = None) -> None:
+    """Queue the first stage of a bookmark just inserted without a captured page (bulk saves
+    do not load the rows); `queue_name` sends it, and so every later stage, to another queue."""
+    kwargs: dict[str, Any] = {"_job_id": job_id("fetch_bookmark", bookmark_id, 1)}
+    if queue_name is not None:
+        kwargs["_queue_name"] = queue_name
+    enqueue_after_commit(session, "fetch_bookmark", str(bookmark_id), 1, **kwargs)
+
+
 # arq takes jobs in score order (the time they are due). Later stages are queued as if due a
 # little in the past, so a page already fetched is extracted and embedded before the next
 # pages are fetched: the model starts early and stays busy instead of waiting for a whole
