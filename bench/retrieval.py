@@ -136,23 +136,28 @@ async def run(args: argparse.Namespace) -> None:
         qids = sorted(queries)
         qvecs = embedder.encode_sync([queries[q] for q in qids])
         runs: dict[str, tuple[list[str], list[str], set[str]]] = {}
+        scored: dict[str, dict] = {}
         started = time.perf_counter()
         for qid, qvec in zip(qids, qvecs, strict=True):
             async with maker() as session:
                 matches = await service.keyword_matches(
                     session, user_id, queries[qid], service.Filters()
                 )
-                kw = [b for b, _ in matches]
-                part = {doc_of[b] for b, every in matches if not every}
-                sem = [
-                    b
-                    for b, _ in await service.semantic_candidates(
-                        session, user_id, qvec, service.Filters()
-                    )
-                ]
+                kw = [m.bookmark_id for m in matches]
+                part = {doc_of[m.bookmark_id] for m in matches if not m.strong}
+                sem_found = await service.semantic_candidates(
+                    session, user_id, qvec, service.Filters()
+                )
+                sem = [b for b, _ in sem_found]
                 await session.rollback()
+            scored[qid] = {
+                "semantic": [(doc_of[b], 1 - d) for b, d in sem_found],
+                "keyword": [(doc_of[m.bookmark_id], m.strong, m.score) for m in matches],
+            }
             runs[qid] = ([doc_of[b] for b in sem], [doc_of[b] for b in kw], part)
         per_query_ms = (time.perf_counter() - started) / len(qids) * 1000
+        if args.dump:
+            Path(args.dump).write_text(json.dumps({"runs": scored, "qrels": qrels}))
 
         def evaluate(subset: list[str], ws: float, wk: float) -> dict[str, tuple[float, float]]:
             out = {}
@@ -208,6 +213,7 @@ async def run(args: argparse.Namespace) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sweep", action="store_true")
+    parser.add_argument("--dump", help="write each query's scored candidates to this JSON file")
     asyncio.run(run(parser.parse_args()))
 
 

@@ -10,7 +10,7 @@ import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from sqlalchemy import (
@@ -47,6 +47,15 @@ class Filters:
     status: str | None = None
     saved_after: datetime | None = None
     saved_before: datetime | None = None
+
+
+class Match(NamedTuple):
+    """A keyword match: `strong` when it has at least half of the words; `score` is BM25 (or
+    ts_rank for web-search syntax), comparable within one query only."""
+
+    bookmark_id: uuid.UUID
+    strong: bool
+    score: float
 
 
 @dataclass
@@ -97,7 +106,7 @@ def ts_query(q: str, any_word: bool = False) -> Any | None:
 async def keyword_candidates(
     session: AsyncSession, user_id: uuid.UUID, q: str, filters: Filters, limit: int = CANDIDATES
 ) -> list[uuid.UUID]:
-    return [bid for bid, _ in await keyword_matches(session, user_id, q, filters, limit)]
+    return [m.bookmark_id for m in await keyword_matches(session, user_id, q, filters, limit)]
 
 
 BM25_K1, BM25_B = 1.2, 0.75
@@ -200,9 +209,15 @@ POSTINGS_SQL = text(
 
 
 async def keyword_matches(
-    session: AsyncSession, user_id: uuid.UUID, q: str, filters: Filters, limit: int = CANDIDATES
-) -> list[tuple[uuid.UUID, bool]]:
-    """(id, strong) pairs, best first: BM25 (term frequency with field weights, page length,
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    q: str,
+    filters: Filters,
+    limit: int = CANDIDATES,
+    *,
+    prefix: bool = True,
+) -> list[Match]:
+    """Matches, best first: BM25 (term frequency with field weights, page length,
     and how rare each word is among this user's pages) over the postings, pages with every
     word first. A page matching fewer than half of the words is not strong. Web-search syntax
     (quotes, `or`, `-word`) goes through the full-text index instead."""
@@ -214,19 +229,21 @@ async def keyword_matches(
     ranked = POSTINGS_SQL.bindparams(
         words=words,
         uid=user_id,
-        prefix=len(words[-1]) >= 2,
+        prefix=prefix and len(words[-1]) >= 2,
         last=len(words),
         completions=PREFIX_COMPLETIONS,
         per_word=POSTINGS_PER_WORD,
     ).subquery("ranked")
-    query = select(ranked.c.bookmark_id, ranked.c.matched, ranked.c.wanted).order_by(
+    query = select(
+        ranked.c.bookmark_id, ranked.c.matched, ranked.c.wanted, ranked.c.score
+    ).order_by(
         (ranked.c.matched >= ranked.c.wanted).desc(), ranked.c.score.desc(), ranked.c.bookmark_id
     )
     filtered = _conditions(user_id, filters)[1:]
     if filtered:
         query = query.join(Bookmark, Bookmark.id == ranked.c.bookmark_id).where(*filtered)
     rows = (await session.execute(query.limit(limit))).all()
-    found = [(bid, matched * 2 >= wanted) for bid, matched, wanted in rows]
+    found = [Match(bid, matched * 2 >= wanted, score) for bid, matched, wanted, score in rows]
     if filtered and len(found) < limit:
         # A narrow filter can leave few of the words' best pages: look through the
         # full-text index under the filter instead.
@@ -236,7 +253,7 @@ async def keyword_matches(
 
 async def _index_matches(
     session: AsyncSession, user_id: uuid.UUID, q: str, filters: Filters, limit: int
-) -> list[tuple[uuid.UUID, bool]]:
+) -> list[Match]:
     """Through the GIN index: pages matching the whole query (phrases, `or`, `-word`; the
     last word may be a prefix) by ts_rank_cd, then, for plain queries of several words, pages
     with some of the words ranked by BM25 over a pool. Exact under any filter, but it reads
@@ -244,12 +261,13 @@ async def _index_matches(
     tsq = ts_query(q)
     if tsq is None:
         return []
-    found: list[tuple[uuid.UUID, bool]] = [
-        (r[0], True)
+    rank = func.ts_rank_cd(Bookmark.search_vector, tsq, 32)
+    found: list[Match] = [
+        Match(r[0], True, 1.0 + float(r[1]))
         for r in await session.execute(
-            select(Bookmark.id)
+            select(Bookmark.id, rank)
             .where(*_conditions(user_id, filters), Bookmark.search_vector.op("@@")(tsq))
-            .order_by(func.ts_rank_cd(Bookmark.search_vector, tsq, 32).desc(), Bookmark.id)
+            .order_by(rank.desc(), Bookmark.id)
             .limit(limit)
         )
     ]
@@ -257,7 +275,7 @@ async def _index_matches(
     if len(found) >= ALL_WORDS_ENOUGH or _uses_syntax(q) or len(_WORD.findall(q)) < 2:
         return found
     any_word = ts_query(q, any_word=True)
-    seen = [bid for bid, _ in found]
+    seen = [m.bookmark_id for m in found]
     pool = list(
         await session.scalars(
             select(Bookmark.id)
@@ -282,7 +300,11 @@ async def _index_matches(
                 "limit": limit - len(found),
             },
         )
-        found += [(bid, matched * 2 >= wanted) for bid, _, matched, wanted in rows]
+        # Below every page with all the words (their ts_rank_cd scores are offset by 1).
+        top = max((score for _, score, _, _ in rows), default=1.0) or 1.0
+        found += [
+            Match(bid, matched * 2 >= wanted, score / top) for bid, score, matched, wanted in rows
+        ]
     return found
 
 
@@ -374,7 +396,7 @@ async def hybrid(
     The query is embedded in a thread while the keyword query runs in the database."""
     want_meaning = mode in ("hybrid", "semantic")
     vector_task = asyncio.create_task(query_vector(embedder, redis, q)) if want_meaning else None
-    matches: list[tuple[uuid.UUID, bool]] = []
+    matches: list[Match] = []
     try:
         if mode in ("hybrid", "keyword"):
             matches = await keyword_matches(session, user_id, q, filters, limit)
@@ -391,8 +413,8 @@ async def hybrid(
             matches = await keyword_matches(session, user_id, q, filters, limit)
         else:
             used = "keyword"
-    keyword = [bid for bid, _ in matches]
-    partial = {bid for bid, every_word in matches if not every_word}
+    keyword = [m.bookmark_id for m in matches]
+    partial = {m.bookmark_id for m in matches if not m.strong}
     return fuse(semantic, keyword, partial=partial), used
 
 
