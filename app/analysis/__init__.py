@@ -1,0 +1,1 @@
+"""Gemini with each user's own key: bookmark content analysis, project intent, breakdowns."""

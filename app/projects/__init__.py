@@ -1,0 +1,1 @@
+"""Projects, their tasks and subtasks: what the user is working on (recommendations' contexts)."""
