@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import undefer
 
+from app.analysis import jobs as analysis_jobs
 from app.bookmarks import pipeline
 from app.bookmarks.models import (
     EMBEDDING,
@@ -208,8 +209,10 @@ async def embed_bookmark(ctx: dict[str, Any], bookmark_id: str, run: int) -> str
             return "stale"
         current.embedding = vector.tolist()
         pipeline.set_status(current, READY)
+        await analysis_jobs.after_embed(ctx, session, current)
         await session.commit()
     await pipeline.publish_status(ctx["redis"], current)
+    await analysis_jobs.enqueue_analysis(ctx["redis"], bookmark_id, run)
     return "ready"
 
 

@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from app.analysis.schemas import AnalysisOut, AnalysisStatus
 from app.schemas import Input
 
 Status = Literal["pending", "fetching", "extracting", "embedding", "ready", "failed"]
@@ -85,13 +86,26 @@ class BookmarkOut(BaseModel):
     saved_at: datetime
     updated_at: datetime
     processed_at: datetime | None
+    analysis_status: AnalysisStatus | None = Field(
+        default=None,
+        description="Gemini's analysis of the page (with your own key): `pending` (queued or "
+        "retrying), `ready`, `skipped` (no Gemini key, or nothing to analyse) or `failed` "
+        "(see `analysis_error`). Null where a listing did not load it.",
+    )
+    analysis_error: str | None = Field(
+        default=None, description="Why the analysis was skipped, failed, or is retrying."
+    )
 
 
 class BookmarkDetail(BookmarkOut):
     text: str | None = Field(description="The extracted main text.")
     content_hash: str | None
     metadata: dict[str, Any] | None
-    analysis: dict[str, Any] | None = None
+    analysis: AnalysisOut | None = Field(
+        default=None,
+        description="Summary, key concepts, content type, difficulty, technologies, topics and "
+        "suggested tags, once analysed.",
+    )
 
 
 class BookmarkPage(BaseModel):

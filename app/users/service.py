@@ -7,11 +7,13 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import object_session
 
 from app.auth import security
 from app.auth import service as auth_service
 from app.auth.models import ApiToken
 from app.config import Settings
+from app.db import enqueue_after_commit
 from app.errors import Conflict, NotFound, Unauthorized
 from app.users.models import User
 from app.users.schemas import ApiTokenCreate, UserUpdate
@@ -54,6 +56,15 @@ async def update_profile(
 def set_gemini_key(settings: Settings, user: User, api_key: str) -> None:
     user.gemini_key_encrypted = security.encrypt_secret(settings, api_key)
     user.gemini_key_last4 = api_key[-4:]
+    # Once committed: analyse the bookmarks (and project intents) saved without a key.
+    session = object_session(user)
+    if session is not None:
+        enqueue_after_commit(
+            session,  # type: ignore[arg-type]  (only its .info is used)
+            "analyse_backlog",
+            str(user.id),
+            _job_id=f"analyse_backlog:{user.id}",
+        )
 
 
 def clear_gemini_key(user: User) -> None:
