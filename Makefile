@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install up test lint format services clean
+.PHONY: install up test lint format services clean test-extension
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,22 @@ up: install
 
 test: install lint
 	$(BIN)/pytest
+	$(MAKE) test-extension
+
+# The browser extension (extension/): typecheck, build, unit tests, then Debian's Chromium with
+# the unpacked extension against a real `fuze up` (see the README, "Browser extension").
+CHROMIUM ?= /usr/bin/chromium
+EXT      := extension
+
+$(CHROMIUM):
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+
+$(EXT)/node_modules/.installed: $(EXT)/package-lock.json
+	cd $(EXT) && npm ci --no-audit --no-fund
+	touch $@
+
+test-extension: install $(CHROMIUM) $(EXT)/node_modules/.installed
+	cd $(EXT) && npm run typecheck && npm run build && npm test && CHROMIUM_PATH=$(CHROMIUM) npm run e2e
 
 lint: install
 	$(BIN)/ruff check .

@@ -1,10 +1,11 @@
 /**
  * The extension in a real Chromium against a real `fuze up` (the SPA's harness,
  * frontend/e2e/support): sign in through the options page, save the open page from the popup
- * with the text the page rendered by script, save a link from the context menu, and queue a
- * save while the server is stopped, delivered after it restarts. See e2e/README.md for what
- * differs from a person clicking (the popup opened in a tab, the menu handler called from the
- * service worker, the dist-e2e build's host permission).
+ * with the text the page rendered by script, save a link from the context menu and a page
+ * from the shortcut, and queue a save while the server is stopped, delivered after it
+ * restarts. What differs from a person clicking (the popup opened in a tab, the menu and
+ * shortcut handlers called in the service worker, the dist-e2e build's host permission) is
+ * in the README, "Browser extension".
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
@@ -107,6 +108,9 @@ async function openPopup(tabId: number): Promise<Page> {
   return popup;
 }
 
+/** How long a UI state may take to show on this busy 2-core machine. */
+const UI = { timeout: 20_000 };
+
 const badge = () => worker.evaluate(() => chrome.action.getBadgeText({}));
 
 beforeAll(async () => {
@@ -119,6 +123,7 @@ beforeAll(async () => {
   pages = await startPages();
   pages.route('/tidepools', renderedPage('Tide pool notes', 'tide pool'));
   pages.route('/offline', renderedPage('Notes written offline', 'rock pool'));
+  pages.route('/shortcut', renderedPage('Saved with a shortcut', 'kelp forest'));
   pages.route('/nets', LINKED_PAGE);
   pages.route('/links', `<!doctype html><title>Links</title><a id="nets" href="/nets">Nets</a>`);
   [fuze] = await Promise.all([
@@ -162,10 +167,10 @@ describe('the Fuze extension', () => {
     await options.fill('#login', user.username);
     await options.fill('#password', user.password);
     await options.click('#sign-in-button');
-    await expect.poll(() => options.locator('#who').textContent()).toBe(user.username);
+    await expect.poll(() => options.locator('#who').textContent(), UI).toBe(user.username);
     expect(await options.locator('#server-link').textContent()).toBe(fuze.baseUrl);
     // The server's origin, asked for at sign-in (granted without a prompt in this build).
-    await expect.poll(() => options.locator('#access').textContent()).toContain('may talk to this server');
+    await expect.poll(() => options.locator('#access').textContent(), UI).toContain('may talk to this server');
     const stored = await worker.evaluate(() => chrome.storage.local.get(['serverUrl', 'session']));
     expect(stored.serverUrl).toBe(fuze.baseUrl);
     expect(stored.session).toMatchObject({ kind: 'password', username: user.username });
@@ -179,7 +184,7 @@ describe('the Fuze extension', () => {
     await tab.waitForSelector('article');
 
     const popup = await openPopup(await tabIdOf(url));
-    await expect.poll(() => popup.locator('#state').getAttribute('data-status')).toBe('unsaved');
+    await expect.poll(() => popup.locator('#state').getAttribute('data-status'), UI).toBe('unsaved');
     expect(await popup.inputValue('#title')).toBe('Tide pool notes');
     await popup.fill('#tags', 'ocean, Field work');
     await popup.fill('#notes', 'for the reef project');
@@ -202,12 +207,12 @@ describe('the Fuze extension', () => {
     // Opened again, the popup says at once that the page is saved, with its tags.
     await popup.close();
     const again = await openPopup(await tabIdOf(url));
-    await expect.poll(() => again.locator('#state').textContent()).toMatch(/^Saved just now · ready/);
+    await expect.poll(() => again.locator('#state').textContent(), UI).toMatch(/^Saved just now · ready/);
     expect(await again.inputValue('#tags')).toBe('Field work, ocean');
     expect(await again.locator('#save').textContent()).toBe('Update');
     // Tags in use are offered for the next page.
     await again.fill('#tags', 'ocean');
-    await expect.poll(() => again.locator('#tag-suggestions button').allTextContents()).toEqual(['Field work']);
+    await expect.poll(() => again.locator('#tag-suggestions button').allTextContents(), UI).toEqual(['Field work']);
     await again.click('#tag-suggestions button');
     expect(await again.inputValue('#tags')).toBe('ocean, Field work');
     await again.close();
@@ -238,6 +243,25 @@ describe('the Fuze extension', () => {
     await tab.close();
   });
 
+  it('saves the current page from the keyboard shortcut', async () => {
+    const url = pages.url('/shortcut');
+    const tab = await context.newPage();
+    await tab.goto(url);
+    await tab.waitForSelector('article');
+    // What Chrome calls for Alt+Shift+S (the tab is the active one when a person presses it).
+    const result = await worker.evaluate(async (pageUrl) => {
+      const [tab] = await chrome.tabs.query({ url: pageUrl });
+      const bg = (globalThis as unknown as { fuzeBackground: { onCommand: Function } }).fuzeBackground;
+      return bg.onCommand('save-page', tab);
+    }, url);
+    expect(result).toMatchObject({ kind: 'saved', created: true });
+    const saved = await readyBookmark(url);
+    expect(saved.source).toBe('extension');
+    expect(saved.title).toBe('Saved with a shortcut');
+    expect(saved.text).toContain(RENDERED_PHRASE);
+    await tab.close();
+  });
+
   it('queues a save while the server is stopped and delivers it after the restart', async () => {
     const url = pages.url('/offline');
     const tab = await context.newPage();
@@ -247,13 +271,13 @@ describe('the Fuze extension', () => {
 
     const popup = await openPopup(await tabIdOf(url));
     await expect
-      .poll(() => popup.locator('#state').textContent())
+      .poll(() => popup.locator('#state').textContent(), UI)
       .toBe('The server is not reachable; a save will wait and be sent later.');
     await popup.fill('#tags', 'offline');
     await popup.click('#save');
-    await expect.poll(() => popup.locator('#state').getAttribute('data-status')).toBe('queued');
-    await expect.poll(() => popup.locator('#queue-text').textContent()).toBe('1 save waiting for the server.');
-    await expect.poll(badge).toBe('1');
+    await expect.poll(() => popup.locator('#state').getAttribute('data-status'), UI).toBe('queued');
+    await expect.poll(() => popup.locator('#queue-text').textContent(), UI).toBe('1 save waiting for the server.');
+    await expect.poll(badge, UI).toBe('1');
     const alarm = await worker.evaluate(() => chrome.alarms.get('fuze-retry'));
     expect(alarm?.periodInMinutes).toBe(1);
     await popup.close();
@@ -267,7 +291,7 @@ describe('the Fuze extension', () => {
       }),
     );
     expect(flushed).toEqual({ delivered: 1, remaining: 0, failed: 0 });
-    await expect.poll(badge).toBe('');
+    await expect.poll(badge, UI).toBe('');
     expect(await worker.evaluate(() => chrome.alarms.get('fuze-retry'))).toBeFalsy();
 
     const saved = await readyBookmark(url);
