@@ -2,7 +2,7 @@
 keyword, semantic and hybrid search, run through the search service on real bookmarks.
 
     .venv/bin/python bench/retrieval.py                # all queries
-    .venv/bin/python bench/retrieval.py --sweep        # fusion weights: chosen on even query
+    .venv/bin/python bench/retrieval.py --sweep        # the meaning weight: chosen on even query
                                                        # ids, reported on odd ones
 
 The 5,183 abstracts become one user's bookmarks (title -> page title, abstract -> text, the
@@ -135,7 +135,9 @@ async def run(args: argparse.Namespace) -> None:
         embedder.load()
         qids = sorted(queries)
         qvecs = embedder.encode_sync([queries[q] for q in qids])
-        runs: dict[str, tuple[list[str], list[str], set[str]]] = {}
+        # Per query: the keyword matches, the semantic candidates as (id, similarity), and
+        # the looked-up similarity of keyword-only pages: what service.hybrid() combines.
+        runs: dict[str, tuple[list, list, list]] = {}
         scored: dict[str, dict] = {}
         started = time.perf_counter()
         for qid, qvec in zip(qids, qvecs, strict=True):
@@ -143,66 +145,67 @@ async def run(args: argparse.Namespace) -> None:
                 matches = await service.keyword_matches(
                     session, user_id, queries[qid], service.Filters()
                 )
-                kw = [m.bookmark_id for m in matches]
-                part = {doc_of[m.bookmark_id] for m in matches if not m.strong}
-                sem_found = await service.semantic_candidates(
-                    session, user_id, qvec, service.Filters()
+                found = await service.semantic_candidates(session, user_id, qvec, service.Filters())
+                sem = [(b, 1 - d) for b, d in found]
+                seen = {b for b, _ in sem}
+                extra = await service.similarities(
+                    session,
+                    user_id,
+                    qvec,
+                    [m.bookmark_id for m in matches if m.bookmark_id not in seen],
                 )
-                sem = [b for b, _ in sem_found]
                 await session.rollback()
+            runs[qid] = (sem, matches, sorted(extra.items(), key=lambda kv: -kv[1]))
             scored[qid] = {
-                "semantic": [(doc_of[b], 1 - d) for b, d in sem_found],
+                "semantic": [(doc_of[b], s) for b, s in sem],
                 "keyword": [(doc_of[m.bookmark_id], m.strong, m.score) for m in matches],
             }
-            runs[qid] = ([doc_of[b] for b in sem], [doc_of[b] for b in kw], part)
         per_query_ms = (time.perf_counter() - started) / len(qids) * 1000
         if args.dump:
             Path(args.dump).write_text(json.dumps({"runs": scored, "qrels": qrels}))
 
-        def evaluate(subset: list[str], ws: float, wk: float) -> dict[str, tuple[float, float]]:
+        def evaluate(subset: list[str], weight: float) -> dict[str, tuple[float, float]]:
             out = {}
             for name in ("keyword", "semantic", "hybrid"):
                 n = r = 0.0
                 for qid in subset:
-                    sem, kw, part = runs[qid]
+                    sem, matches, extra = runs[qid]
                     if name == "keyword":
-                        ranked = kw
+                        ranked = [doc_of[m.bookmark_id] for m in matches]
                     elif name == "semantic":
-                        ranked = sem
+                        ranked = [doc_of[b] for b, _ in sem]
                     else:
-                        ids = service.fuse(sem, kw, ws, wk, partial=part)  # type: ignore[arg-type]
-                        ranked = [h.bookmark_id for h in ids]  # type: ignore[misc]
-                    n += ndcg_at_10(ranked, qrels[qid])  # type: ignore[arg-type]
-                    r += recall_at_100(ranked, qrels[qid])  # type: ignore[arg-type]
+                        hits = service.combine(sem + extra, matches, weight, ranked=len(sem))
+                        ranked = [doc_of[h.bookmark_id] for h in hits]
+                    n += ndcg_at_10(ranked, qrels[qid])
+                    r += recall_at_100(ranked, qrels[qid])
                 out[name] = (n / len(subset), r / len(subset))
             return out
 
-        ws, wk = service.SEMANTIC_WEIGHT, service.KEYWORD_WEIGHT
+        weight = service.MEANING_WEIGHT
         if args.sweep:
             tune = [q for q in qids if int(q) % 2 == 0]
             held = [q for q in qids if int(q) % 2 == 1]
-            best = max(
-                ((s, k) for s in (0.4, 0.6, 0.8, 1.0) for k in (0.4, 0.6, 0.8, 1.0, 1.2, 1.5, 2.0)),
-                key=lambda w: evaluate(tune, *w)["hybrid"][0],
-            )
-            print(
-                f"best weights on {len(tune)} even-id queries: semantic {best[0]}, keyword {best[1]}"
-            )
+            grid = [round(0.3 + 0.05 * i, 2) for i in range(12)]
+            best = max(grid, key=lambda w: evaluate(tune, w)["hybrid"][0])
+            print(f"best meaning weight on {len(tune)} even-id queries: {best}")
             for label, subset in (("held-out odd-id", held), ("all", qids)):
-                res = evaluate(subset, *best)
+                res = evaluate(subset, best)
                 print(
                     f"{label} queries ({len(subset)}): "
                     + ", ".join(f"{k} nDCG@10 {v[0]:.3f}" for k, v in res.items())
                 )
-        res = evaluate(qids, ws, wk)
+        res = evaluate(qids, weight)
         print(
-            f"SciFact train queries: {len(qids)}, documents: {len(corpus)}; weights semantic {ws}, keyword {wk}"
+            f"SciFact train queries: {len(qids)}, documents: {len(corpus)}; "
+            f"hybrid = {weight} * similarity + {1 - weight:.1f} * BM25/max"
         )
         print(f"{'mode':10} {'nDCG@10':>8} {'Recall@100':>11}")
         for name, (n, r) in res.items():
             print(f"{name:10} {n:8.3f} {r:11.3f}")
         print(
-            f"candidate retrieval: {per_query_ms:.1f} ms per query (keyword + semantic, 100 each)"
+            f"candidate retrieval: {per_query_ms:.1f} ms per query (keyword + semantic, 100 each,"
+            " and the similarity of keyword-only pages)"
         )
     finally:
         await engine.dispose()
