@@ -22,10 +22,15 @@ from app.deps import rate_limit_ip
 from app.embeddings.service import Embedder
 from app.errors import http_exception_handler, install_error_handlers
 from app.events.router import router as events_router
+from app.feedback.router import router as feedback_router
 from app.health.router import router as health_router
+from app.imports.router import exports_router
+from app.imports.router import router as imports_router
 from app.logs import setup_logging
 from app.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from app.projects.router import router as projects_router
 from app.ratelimit import RateLimiter
+from app.recommendations.router import router as recommendations_router
 from app.search.router import router as search_router
 from app.users.router import router as users_router
 
@@ -86,6 +91,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     limited.include_router(bookmarks_router)
     limited.include_router(events_router)
     limited.include_router(search_router)
+    limited.include_router(imports_router)
+    limited.include_router(exports_router)
+    limited.include_router(projects_router)
+    limited.include_router(recommendations_router)
+    limited.include_router(feedback_router)
     api.include_router(limited)
     app.include_router(api)
 
@@ -96,7 +106,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         BodySizeLimitMiddleware,
         max_bytes=settings.max_body_bytes,
         # The extension sends the captured page along with a save.
-        overrides={"/api/bookmarks": settings.max_save_body_bytes},
+        overrides={
+            "/api/bookmarks": settings.max_save_body_bytes,
+            # An uploaded export: the service answers the clear 413 for the file itself; this
+            # cap (with room for the multipart envelope) stops a body that says it is larger.
+            "/api/imports": settings.import_max_bytes + 1024 * 1024,
+        },
     )
     app.add_middleware(
         CORSMiddleware,

@@ -1,8 +1,28 @@
 """Every domain's models, imported in one place for Alembic and for mapper configuration."""
 
+from app.analysis.models import ContentAnalysis
 from app.auth.models import ApiToken, RefreshToken
 from app.bookmarks.models import Bookmark, BookmarkTag, Tag
 from app.db import Base
+from app.feedback.models import Feedback
+from app.imports.models import ImportBatch, ImportChunk, ImportEntry
+from app.projects.models import Project, Subtask, Task
 from app.users.models import User
 
-__all__ = ["ApiToken", "Base", "Bookmark", "BookmarkTag", "RefreshToken", "Tag", "User"]
+__all__ = [
+    "ApiToken",
+    "Base",
+    "Bookmark",
+    "BookmarkTag",
+    "ContentAnalysis",
+    "Feedback",
+    "ImportBatch",
+    "ImportChunk",
+    "ImportEntry",
+    "Project",
+    "RefreshToken",
+    "Subtask",
+    "Tag",
+    "Task",
+    "User",
+]

@@ -18,7 +18,9 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncConnection, async_sessionmaker
+from sqlalchemy.orm import Session
 
 from app.cli import run_migrations
 from app.config import Settings
@@ -101,6 +103,16 @@ async def app(settings: Settings) -> AsyncIterator[FastAPI]:
         yield application
 
 
+class _SavepointSession(Session):
+    """A session whose commit is a savepoint: it fires the deferred constraint triggers (the
+    per-user data version) that a real commit would fire."""
+
+
+@event.listens_for(_SavepointSession, "before_commit")
+def _fire_deferred_triggers(session: Session) -> None:
+    session.execute(text("SET CONSTRAINTS ALL IMMEDIATE"))
+
+
 @pytest.fixture
 async def db(app: FastAPI) -> AsyncIterator[AsyncConnection]:
     """The test's connection: everything the app writes lands in a transaction rolled back
@@ -110,7 +122,10 @@ async def db(app: FastAPI) -> AsyncIterator[AsyncConnection]:
     async with engine.connect() as conn:
         outer = await conn.begin()
         app.state.sessionmaker = async_sessionmaker(
-            bind=conn, expire_on_commit=False, join_transaction_mode="create_savepoint"
+            bind=conn,
+            expire_on_commit=False,
+            join_transaction_mode="create_savepoint",
+            sync_session_class=_SavepointSession,
         )
         try:
             yield conn

@@ -1,0 +1,553 @@
+"""Which saved items help a project, task, subtask or free text, and why.
+
+context -> candidates (the hybrid search: HNSW + BM25 postings, per user, never a scan)
+-> features (similarity, keyword rank, technology overlap, intent fit, quality, recency,
+feedback) -> score -> diversity (MMR) -> reasons a person understands. Works without any LLM:
+Gemini's analysis and the project's intent only add features. Answers are cached in Redis
+under the user's data version, which a database trigger bumps at the commit of any change
+that shapes them (bookmarks, tags, analysis, projects, tasks, subtasks, feedback).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import re
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.analysis.models import ContentAnalysis
+from app.bookmarks import service as bookmarks_service
+from app.bookmarks.models import Bookmark
+from app.embeddings.service import Embedder
+from app.feedback.models import IRRELEVANT, RELEVANT, SAVED_TO_PROJECT, Feedback
+from app.projects import service as projects_service
+from app.projects.models import Project, Subtask, Task
+from app.search import service as search
+from app.users.models import User
+
+log = logging.getLogger("fuze.recommendations")
+
+CANDIDATES = 100
+KEYWORD_WORDS = 24
+# Score weights (bench/recommend.py measures them on SciFact). Relevance is a convex mix of
+# meaning (cosine similarity) and keywords (BM25 over this query's best), which keeps the
+# spread between a close and a distant item that rank fusion flattens; the other features
+# only nudge, and only where the data has them (analysis, technologies, feedback).
+RELEVANCE_MEANING = search.MEANING_WEIGHT
+W_RELEVANCE = 1.0
+W_TECHNOLOGY = 0.15
+W_INTENT = 0.04
+W_QUALITY = 0.03
+W_RECENCY = 0.02
+W_MARKED = 1.0  # marked relevant for this very context
+W_LIKE = 0.35  # close to items marked relevant (this context counts fully, others half)
+W_UNLIKE = 0.2  # close to items marked irrelevant for this context
+MAX_PLAIN = W_RELEVANCE + W_TECHNOLOGY + W_INTENT + W_QUALITY + W_RECENCY
+# Diversity: maximal marginal relevance over the best MMR_POOL, trading this much relevance
+# for novelty (1.0 would be no diversity at all).
+MMR_LAMBDA = 0.8
+MMR_POOL = 40
+CACHE_TTL_SECONDS = 3600
+# Vectors of a subtask's or task's context: itself first, then its parents.
+TASK_MIX = (0.65, 0.35)
+SUBTASK_MIX = (0.5, 0.3, 0.2)
+
+GOAL_TYPES = {
+    "learn": {"tutorial", "course", "documentation", "article", "video"},
+    "build": {"documentation", "reference", "tutorial", "repository", "tool"},
+    "debug": {"discussion", "documentation", "reference", "article"},
+    "research": {"paper", "article", "discussion", "news"},
+}
+GOAL_DIFFICULTY = {"learn": {"beginner", "intermediate"}, "research": {"intermediate", "advanced"}}
+CONTENT_NOUNS = {
+    "documentation": "documentation page",
+    "reference": "reference page",
+    "news": "news story",
+    "tool": "tool page",
+}
+GOAL_ADJECTIVE = {"learn": "learning", "build": "building", "debug": "debugging"}
+_WORDS = re.compile(r"[A-Za-z][A-Za-z0-9+#.-]{2,}")
+_STOP = frozenset(
+    [
+        "the",
+        "and",
+        "for",
+        "with",
+        "from",
+        "this",
+        "that",
+        "into",
+        "your",
+        "what",
+        "how",
+        "why",
+        "when",
+        "use",
+        "using",
+        "about",
+        "are",
+        "was",
+        "can",
+        "will",
+        "not",
+        "but",
+        "all",
+        "any",
+        "our",
+        "out",
+        "get",
+        "set",
+        "has",
+        "have",
+        "had",
+        "its",
+        "it's",
+        "via",
+        "per",
+        "new",
+        "more",
+        "most",
+    ]
+)
+
+
+@dataclass
+class Context:
+    type: str  # project | task | subtask | text
+    key: str  # the id, or the text's hash
+    noun: str  # what the reasons call it
+    title: str
+    query: str  # the keyword query: its most telling words
+    vector: np.ndarray | None
+    technologies: list[str] = field(default_factory=list)
+    goal: str | None = None
+    concepts: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Candidate:
+    bookmark_id: uuid.UUID
+    keyword: float = 0.0  # BM25 / the best BM25 among this context's matches
+    semantic_rank: int | None = None
+    keyword_rank: int | None = None
+    similarity: float = 0.0
+    technologies: list[str] = field(default_factory=list)  # of the context, covered here
+    concepts: list[str] = field(default_factory=list)
+    words: list[str] = field(default_factory=list)
+    intent_fit: float = 0.0
+    quality: float = 0.5
+    recency: float = 0.0
+    marked: bool = False
+    like: float = 0.0
+    liked_count: int = 0
+    unlike: float = 0.0
+    score: float = 0.0
+    reasons: list[str] = field(default_factory=list)
+
+
+def text_key(text: str, technologies: list[str]) -> str:
+    """A free-form context's stable id: the hash of its normalised text and technologies."""
+    norm = " ".join(text.lower().split()) + "|" + ",".join(sorted(t.lower() for t in technologies))
+    return hashlib.sha256(norm.encode()).hexdigest()[:32]
+
+
+def _norm_tech(name: str) -> str:
+    return re.sub(r"[^a-z0-9+#]", "", name.lower())
+
+
+def _telling_words(*parts: str | list[str] | None) -> str:
+    """Up to KEYWORD_WORDS distinct words, in the order given (titles and technologies first)."""
+    seen: dict[str, None] = {}
+    for part in parts:
+        if not part:
+            continue
+        text = " ".join(part) if isinstance(part, list) else part
+        for w in _WORDS.findall(text):
+            lw = w.lower().strip(".-")
+            if lw not in _STOP and len(seen) < KEYWORD_WORDS:
+                seen.setdefault(lw, None)
+    return " ".join(seen)
+
+
+def _unit(v: np.ndarray | None) -> np.ndarray | None:
+    if v is None:
+        return None
+    n = float(np.linalg.norm(v))
+    return v / n if n > 0 else None
+
+
+def _mix(parts: list[tuple[float, np.ndarray | None]]) -> np.ndarray | None:
+    present = [(w, v) for w, v in parts if v is not None]
+    if not present:
+        return None
+    return _unit(sum(w * np.asarray(v, dtype=np.float32) for w, v in present))  # type: ignore[arg-type]
+
+
+async def _vector(
+    stored: Any, text: str, embedder: Embedder | None, redis: Any
+) -> np.ndarray | None:
+    """The stored embedding, or the text embedded now (the job has not run yet)."""
+    if stored is not None:
+        return np.asarray(stored, dtype=np.float32)
+    return await search.query_vector(embedder, redis, text) if text.strip() else None
+
+
+async def _embedding_of(session: AsyncSession, model: Any, row_id: uuid.UUID) -> Any:
+    return await session.scalar(select(model.embedding).where(model.id == row_id))
+
+
+def _intent(project: Project) -> tuple[str | None, list[str]]:
+    intent = project.intent or {}
+    goal = intent.get("goal") if isinstance(intent.get("goal"), str) else None
+    concepts = [
+        str(c)
+        for key in ("concepts", "skills")
+        for c in (intent.get(key) or [])
+        if isinstance(c, str) and c.strip()
+    ]
+    return goal, concepts[:20]
+
+
+async def project_context(
+    session: AsyncSession, user: User, project_id: uuid.UUID, embedder: Embedder | None, redis: Any
+) -> Context:
+    project = await projects_service.get_project(session, user, project_id)
+    text = projects_service.project_text(project.title, project.description, project.technologies)
+    goal, concepts = _intent(project)
+    stored = await _embedding_of(session, Project, project.id)
+    return Context(
+        type="project",
+        key=str(project.id),
+        noun="project",
+        title=project.title,
+        query=_telling_words(project.title, project.technologies, concepts, project.description),
+        vector=_unit(await _vector(stored, text, embedder, redis)),
+        technologies=list(project.technologies or []),
+        goal=goal,
+        concepts=concepts,
+    )
+
+
+async def _task_parts(
+    session: AsyncSession, user: User, task: Task, embedder: Embedder | None, redis: Any
+) -> tuple[Context, np.ndarray | None]:
+    """The task's project context and the task's own vector."""
+    project_ctx = await project_context(session, user, task.project_id, embedder, redis)
+    text = projects_service.task_text(task.title, task.description)
+    own = await _vector(await _embedding_of(session, Task, task.id), text, embedder, redis)
+    return project_ctx, _unit(own)
+
+
+async def task_context(
+    session: AsyncSession, user: User, task_id: uuid.UUID, embedder: Embedder | None, redis: Any
+) -> Context:
+    task = await projects_service.get_task(session, user, task_id)
+    project, own = await _task_parts(session, user, task, embedder, redis)
+    return Context(
+        type="task",
+        key=str(task.id),
+        noun="task",
+        title=task.title,
+        query=_telling_words(task.title, project.technologies, task.description, project.query),
+        vector=_mix([(TASK_MIX[0], own), (TASK_MIX[1], project.vector)]),
+        technologies=project.technologies,
+        goal=project.goal,
+        concepts=project.concepts,
+    )
+
+
+async def subtask_context(
+    session: AsyncSession, user: User, subtask_id: uuid.UUID, embedder: Embedder | None, redis: Any
+) -> Context:
+    subtask = await projects_service.get_subtask(session, user, subtask_id)
+    task = await projects_service.get_task(session, user, subtask.task_id)
+    project, task_vector = await _task_parts(session, user, task, embedder, redis)
+    text = projects_service.subtask_text(subtask.title)
+    own = await _vector(await _embedding_of(session, Subtask, subtask.id), text, embedder, redis)
+    return Context(
+        type="subtask",
+        key=str(subtask.id),
+        noun="subtask",
+        title=subtask.title,
+        query=_telling_words(subtask.title, task.title, project.technologies, project.query),
+        vector=_mix(
+            [
+                (SUBTASK_MIX[0], _unit(own)),
+                (SUBTASK_MIX[1], task_vector),
+                (SUBTASK_MIX[2], project.vector),
+            ]
+        ),
+        technologies=project.technologies,
+        goal=project.goal,
+        concepts=project.concepts,
+    )
+
+
+async def text_context(
+    text: str, technologies: list[str], embedder: Embedder | None, redis: Any
+) -> Context:
+    first_line = text.strip().splitlines()[0] if text.strip() else text
+    return Context(
+        type="text",
+        key=text_key(text, technologies),
+        noun="text",
+        title=first_line[:80],
+        query=_telling_words(technologies, text),
+        vector=_unit(await search.query_vector(embedder, redis, text)),
+        technologies=technologies,
+    )
+
+
+def _fit(goal: str | None, content_type: str | None, difficulty: str | None) -> float:
+    if not goal or goal not in GOAL_TYPES or not content_type:
+        return 0.0
+    fit = 0.7 if content_type in GOAL_TYPES[goal] else 0.0
+    wanted = GOAL_DIFFICULTY.get(goal)
+    if wanted and difficulty:
+        fit += 0.3 if difficulty in wanted else -0.2
+    return max(0.0, min(1.0, fit))
+
+
+def _cos(a: np.ndarray | None, b: np.ndarray | None) -> float:
+    if a is None or b is None:
+        return 0.0
+    return float(np.dot(a, b))
+
+
+async def _feedback(
+    session: AsyncSession, user: User, ctx: Context
+) -> tuple[set[uuid.UUID], set[uuid.UUID], set[uuid.UUID], list[tuple[uuid.UUID, float]]]:
+    """(marked relevant here, dismissed here, attached here, [(item marked relevant
+    anywhere, weight: 1 here, 0.5 elsewhere)]) from this user's feedback."""
+    rows = (
+        await session.execute(
+            select(
+                Feedback.bookmark_id, Feedback.signal, Feedback.context_type, Feedback.context_key
+            )
+            .where(
+                Feedback.user_id == user.id,
+                Feedback.signal.in_((RELEVANT, IRRELEVANT, SAVED_TO_PROJECT)),
+            )
+            .order_by(Feedback.updated_at.desc())
+            .limit(500)
+        )
+    ).all()
+    here = [(b, s) for b, s, t, k in rows if t == ctx.type and k == ctx.key]
+    marked = {b for b, s in here if s == RELEVANT}
+    dismissed = {b for b, s in here if s == IRRELEVANT}
+    attached = {b for b, s in here if s == SAVED_TO_PROJECT}
+    liked: dict[uuid.UUID, float] = {}
+    for b, s, t, k in rows:
+        if s == RELEVANT:
+            weight = 1.0 if (t == ctx.type and k == ctx.key) else 0.5
+            liked[b] = max(liked.get(b, 0.0), weight)
+    return marked, dismissed, attached, list(liked.items())
+
+
+async def recommend(
+    session: AsyncSession,
+    user: User,
+    ctx: Context,
+    limit: int = 10,
+    include_attached: bool = False,
+) -> list[Candidate]:
+    marked, dismissed, attached, liked = await _feedback(session, user, ctx)
+    unliked = dismissed
+    semantic: list[tuple[uuid.UUID, float]] = []
+    if ctx.vector is not None:
+        semantic = await search.semantic_candidates(
+            session, user.id, ctx.vector, search.Filters(), CANDIDATES
+        )
+    matches = (
+        await search.keyword_matches(
+            session, user.id, ctx.query, search.Filters(), CANDIDATES, prefix=False
+        )
+        if ctx.query
+        else []
+    )
+    cands: dict[uuid.UUID, Candidate] = {}
+    for rank, (bid, _) in enumerate(semantic, 1):
+        cands[bid] = Candidate(bid, semantic_rank=rank)
+    best = max((m.score for m in matches), default=0.0) or 1.0
+    for rank, m in enumerate(matches, 1):
+        c = cands.setdefault(m.bookmark_id, Candidate(m.bookmark_id))
+        c.keyword_rank, c.keyword = rank, m.score / best
+    for bid in marked:  # what the user marked relevant here is always a candidate
+        cands.setdefault(bid, Candidate(bid))
+    for bid in dismissed | (set() if include_attached else attached):
+        cands.pop(bid, None)
+    if not cands:
+        return []
+
+    ids = list(cands)
+    feedback_ids = [b for b, _ in liked] + list(unliked)
+    rows = (
+        await session.execute(
+            select(
+                Bookmark.id,
+                Bookmark.quality,
+                Bookmark.saved_at,
+                Bookmark.title,
+                Bookmark.page_title,
+                ContentAnalysis.content_type,
+                ContentAnalysis.difficulty,
+                ContentAnalysis.technologies,
+                ContentAnalysis.key_concepts,
+            )
+            .outerjoin(
+                ContentAnalysis,
+                (ContentAnalysis.bookmark_id == Bookmark.id) & (ContentAnalysis.status == "ready"),
+            )
+            .where(Bookmark.user_id == user.id, Bookmark.id.in_(ids))
+        )
+    ).all()
+    vectors = {
+        bid: np.asarray(vec, dtype=np.float32)
+        for bid, vec in await session.execute(
+            select(Bookmark.id, Bookmark.embedding).where(
+                Bookmark.user_id == user.id,
+                Bookmark.id.in_(set(ids) | set(feedback_ids)),
+                Bookmark.embedding.is_not(None),
+            )
+        )
+    }
+    tags = await bookmarks_service.tags_of(session, ids)
+    now = datetime.now(UTC)
+    ctx_tech = {_norm_tech(t): t for t in ctx.technologies if _norm_tech(t)}
+    ctx_words = set(ctx.query.split())
+    liked_vecs = [(vectors[b], w) for b, w in liked if b in vectors]
+    unliked_vecs = [vectors[b] for b in unliked if b in vectors]
+    present: dict[uuid.UUID, Candidate] = {}
+    for bid, quality, saved_at, title, page_title, ctype, difficulty, techs, concepts in rows:
+        c = cands[bid]
+        v = vectors.get(bid)
+        c.similarity = max(0.0, _cos(ctx.vector, v))
+        item_tech = {_norm_tech(t) for t in [*(techs or []), *tags.get(bid, [])]}
+        c.technologies = [name for key, name in ctx_tech.items() if key in item_tech]
+        lower_concepts = [k.lower() for k in (concepts or [])]
+        c.concepts = [
+            need
+            for need in ctx.concepts
+            if any(need.lower() in k or k in need.lower() for k in lower_concepts)
+        ][:3]
+        shown = f"{title or ''} {page_title or ''} {' '.join(tags.get(bid, []))}".lower()
+        c.words = [w for w in ctx_words if len(w) > 3 and w in shown][:3]
+        c.intent_fit = _fit(ctx.goal, ctype, difficulty)
+        c.quality = (quality if quality is not None else 50) / 100
+        age_days = max(0.0, (now - saved_at).total_seconds() / 86400) if saved_at else 365.0
+        c.recency = math.exp(-age_days / 365)
+        c.marked = bid in marked
+        if v is not None:
+            sims = [(_cos(v, lv), w) for lv, w in liked_vecs if lv is not v]
+            close = [(s, w) for s, w in sims if s >= 0.5 and s < 0.999]
+            c.like = max(((s - 0.5) / 0.5 * w for s, w in close), default=0.0)
+            c.liked_count = len(close)
+            c.unlike = max(
+                ((s - 0.5) / 0.5 for s in (_cos(v, uv) for uv in unliked_vecs) if s >= 0.5),
+                default=0.0,
+            )
+        tech_share = len(c.technologies) / len(ctx_tech) if ctx_tech else 0.0
+        relevance = RELEVANCE_MEANING * c.similarity + (1 - RELEVANCE_MEANING) * c.keyword
+        c.score = (
+            W_RELEVANCE * relevance
+            + W_TECHNOLOGY * tech_share
+            + W_INTENT * c.intent_fit
+            + W_QUALITY * c.quality
+            + W_RECENCY * c.recency
+            + W_MARKED * c.marked
+            + W_LIKE * c.like
+            - W_UNLIKE * c.unlike
+        )
+        c.reasons = _reasons(c, ctx, ctype, difficulty, title or page_title)
+        present[bid] = c
+    ranked = sorted(present.values(), key=lambda c: (-c.score, str(c.bookmark_id)))
+    return _diversify(ranked, vectors, limit)
+
+
+def _diversify(
+    ranked: list[Candidate], vectors: dict[uuid.UUID, np.ndarray], limit: int
+) -> list[Candidate]:
+    """Maximal marginal relevance over the best MMR_POOL: the next item is the one whose
+    score, less its similarity to what was already picked, is highest. Items marked relevant
+    here keep their place at the top."""
+    pool, rest = ranked[:MMR_POOL], ranked[MMR_POOL:]
+    if not pool:
+        return []
+    top = max(c.score for c in pool) or 1.0
+    picked: list[Candidate] = []
+    while pool and len(picked) < limit:
+        best_i, best_v = 0, -math.inf
+        for i, c in enumerate(pool):
+            v = vectors.get(c.bookmark_id)
+            redundancy = max(
+                (_cos(v, vectors.get(p.bookmark_id)) for p in picked if not c.marked), default=0.0
+            )
+            value = MMR_LAMBDA * c.score / top - (1 - MMR_LAMBDA) * redundancy
+            if value > best_v:
+                best_i, best_v = i, value
+        picked.append(pool.pop(best_i))
+    return (picked + pool + rest)[:limit]
+
+
+def _and(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def _reasons(
+    c: Candidate, ctx: Context, ctype: str | None, difficulty: str | None, title: str | None
+) -> list[str]:
+    """Why, in words, strongest first (at most three)."""
+    this = f"this {ctx.noun}" if ctx.type != "text" else "what you described"
+    out: list[str] = []
+    if c.marked:
+        out.append(f"You marked it relevant for {this}.")
+    if c.technologies:
+        out.append(f"Covers {_and(c.technologies[:3])}, which {this} uses.")
+    if c.concepts:
+        out.append(f"Covers {_and(c.concepts)}, which {this} needs.")
+    if c.intent_fit >= 0.7 and ctype and ctx.goal:
+        noun = CONTENT_NOUNS.get(ctype, ctype)
+        kind = f"{difficulty} {noun}" if difficulty else noun
+        article = "an" if kind[0] in "aeiou" else "a"
+        goal = GOAL_ADJECTIVE.get(ctx.goal, ctx.goal)
+        out.append(f"{article.capitalize()} {kind}, matching a {goal} {ctx.noun}.")
+    if c.liked_count and c.like > 0:
+        n = c.liked_count
+        out.append(f"Similar to {n} item{'s' if n > 1 else ''} you marked relevant.")
+    if c.similarity >= 0.45 and ctx.type != "text":
+        out.append(f"Close in meaning to “{ctx.title[:80]}”.")
+    elif c.similarity >= 0.45:
+        out.append("Close in meaning to what you described.")
+    if c.words and c.keyword_rank:
+        out.append(f"Mentions {_and(c.words)}.")
+    if not out:
+        out.append(f"Among your saved items closest to {this}.")
+    return out[:3]
+
+
+def cache_key(user: User, ctx_type: str, ctx_key: str, limit: int, include_attached: bool) -> str:
+    return f"fuze:rec:{user.id}:{user.data_version}:{ctx_type}:{ctx_key}:{limit}:{int(include_attached)}"
+
+
+async def cached(redis: Any, key: str) -> dict[str, Any] | None:
+    try:
+        raw = await redis.get(key)
+    except Exception:  # Redis down: compute instead
+        return None
+    return json.loads(raw) if raw else None
+
+
+async def store(redis: Any, key: str, value: dict[str, Any]) -> None:
+    try:
+        await redis.set(key, json.dumps(value), ex=CACHE_TTL_SECONDS)
+    except Exception:
+        log.debug("caching recommendations failed", exc_info=True)
