@@ -7,6 +7,9 @@ export default defineConfig({
   resolve: {
     // The SPA's generated client (tsconfig.json paths, for esbuild and tsc).
     alias: [
+      // The shared e2e harness (frontend/e2e/support) imports it; ours serves both, so the
+      // extension's tests do not need the web app's node_modules.
+      { find: /^playwright-core$/, replacement: fileURLToPath(import.meta.resolve('playwright-core')) },
       { find: /^@fuze\/client\/client$/, replacement: `${client}/client/index.ts` },
       { find: /^@fuze\/client$/, replacement: `${client}/index.ts` },
     ],

@@ -8,7 +8,7 @@
  * in the README, "Browser extension".
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,12 +16,21 @@ import { fileURLToPath } from 'node:url';
 import { type BrowserContext, chromium, type Page, type Worker } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { freePort, type Fuze, registerUser, startFuze, type TestUser, waitFor } from '../../frontend/e2e/support/fuze';
-import { type Pages, startPages } from '../../frontend/e2e/support/pages';
+import {
+  CHROMIUM_ARGS,
+  ensureChromium,
+  freePort,
+  type Fuze,
+  type Pages,
+  registerUser,
+  startFuze,
+  startPages,
+  type TestUser,
+  waitFor,
+} from '../../frontend/e2e/support';
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
 const DIST = resolve(HERE, '..', 'dist-e2e');
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
 /** A page whose article exists only after its script ran: a server-side fetch would not see it. */
 const RENDERED_PHRASE = 'the periwinkle census counted 4,812 snails';
@@ -114,7 +123,7 @@ const UI = { timeout: 20_000 };
 const badge = () => worker.evaluate(() => chrome.action.getBadgeText({}));
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium (make test-extension does)`);
+  const executablePath = ensureChromium(); // Debian's chromium, apt-get installed if missing
   execFileSync(process.execPath, [join(HERE, '..', 'build.mjs'), '--e2e'], { stdio: 'inherit' });
 
   dataDir = mkdtempSync(join(tmpdir(), 'fuze-ext-e2e-data-'));
@@ -130,19 +139,13 @@ beforeAll(async () => {
     startFuze({ dataDir, port }),
     (async () => {
       context = await chromium.launchPersistentContext(profileDir, {
-        executablePath: CHROMIUM,
+        executablePath,
         headless: false, // the flag below: extensions run only in the new headless mode
         args: [
           '--headless=new',
           `--disable-extensions-except=${DIST}`,
           `--load-extension=${DIST}`,
-          '--no-sandbox',
-          '--disable-gpu',
-          '--disable-quic',
-          '--no-first-run',
-          '--disable-background-networking',
-          '--disable-component-update',
-          '--disable-sync',
+          ...CHROMIUM_ARGS,
         ],
       });
       worker = context.serviceWorkers()[0] ?? (await context.waitForEvent('serviceworker'));
