@@ -6,6 +6,8 @@ and at concurrency 16, through a real uvicorn API process.
 Bookmarks are synthetic but varied (sentences drawn from SciFact's vocabulary) with random
 unit vectors (the index does not care where vectors come from); `--other-rows` adds rows of
 other users to the same table. Queries are distinct, so each request also embeds its query.
+It also prints the HNSW recall under the per-user filter, and the latency of project
+recommendations (each project's first call computed, its second from the cache).
 """
 
 from __future__ import annotations
@@ -153,6 +155,38 @@ async def measure(base: str, token: str, queries: list[str], concurrency: int) -
     return samples
 
 
+async def recommendations(
+    base: str, token: str, vocab: list[str], rng: random.Random, n: int
+) -> tuple[list[float], list[float]]:
+    """GET /api/projects/{id}/recommendations for n new projects: the first call of each is
+    computed, the second served from the cache."""
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(base_url=base, timeout=60) as c:
+        ids = []
+        for _ in range(n + 5):
+            r = await c.post(
+                "/api/projects",
+                headers=headers,
+                json={
+                    "title": " ".join(rng.choices(vocab, k=rng.randint(2, 5))),
+                    "description": " ".join(rng.choices(vocab, k=12)),
+                    "technologies": rng.choices(vocab, k=2),
+                },
+            )
+            r.raise_for_status()
+            ids.append(r.json()["id"])
+        uncached: list[float] = []
+        cached: list[float] = []
+        for i, pid in enumerate(ids):
+            for samples in (uncached, cached):
+                t = time.perf_counter()
+                r = await c.get(f"/api/projects/{pid}/recommendations", headers=headers)
+                if i >= 5:  # the first few warm the process up
+                    samples.append((time.perf_counter() - t) * 1000)
+                r.raise_for_status()
+        return uncached, cached
+
+
 async def run(args: argparse.Namespace) -> None:
     from app.cli import run_migrations
     from app.embedded import EmbeddedPostgres, EmbeddedValkey, free_port
@@ -228,6 +262,10 @@ async def run(args: argparse.Namespace) -> None:
             print(
                 f"  concurrency 16: {percentiles(conc)}  ({len(conc) / (sum(conc) / 16 / 1000):.0f} req/s approx)"
             )
+            if args.projects:
+                uncached, cached = await recommendations(base, token, vocab, rng, args.projects)
+                print(f"  recommendations uncached: {percentiles(uncached)}")
+                print(f"  recommendations cached:   {percentiles(cached)}")
     finally:
         api.terminate()
         api.wait(20)
@@ -240,6 +278,9 @@ def main() -> None:
     parser.add_argument("--sizes", default="10000,100000")
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--other-rows", type=int, default=0)
+    parser.add_argument(
+        "--projects", type=int, default=60, help="projects whose recommendations are timed"
+    )
     asyncio.run(run(parser.parse_args()))
 
 
