@@ -212,7 +212,15 @@ describe('the Fuze extension', () => {
     const again = await openPopup(await tabIdOf(url));
     await expect.poll(() => again.locator('#state').textContent(), UI).toMatch(/^Saved just now · ready/);
     expect(await again.inputValue('#tags')).toBe('Field work, ocean');
+    expect(await again.inputValue('#notes')).toBe('for the reef project');
+    expect(await again.getAttribute('#open-item', 'href')).toBe(fuze.url(`/items/${saved.id}`));
     expect(await again.locator('#save').textContent()).toBe('Update');
+    await again.fill('#notes', 'for the reef project; read the counting method');
+    await again.click('#save');
+    await expect.poll(() => again.locator('#state').textContent(), UI).toMatch(/^Updated · ready/);
+    expect((await api<Bookmark>(`/api/bookmarks/${saved.id}`)).notes).toBe(
+      'for the reef project; read the counting method',
+    );
     // Tags in use are offered for the next page.
     await again.fill('#tags', 'ocean');
     await expect.poll(() => again.locator('#tag-suggestions button').allTextContents(), UI).toEqual(['Field work']);

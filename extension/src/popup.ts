@@ -68,8 +68,13 @@ function ago(iso: string): string {
   return new Date(iso).toLocaleDateString();
 }
 
+let serverUrl: string | null = null;
+
 function showBookmark(bookmark: BookmarkOut, lead: string): void {
   existing = bookmark;
+  const open = $<HTMLAnchorElement>('open-item');
+  open.href = `${serverUrl}/items/${bookmark.id}`;
+  open.hidden = false;
   state.dataset.id = bookmark.id;
   state.dataset.status = bookmark.status;
   state.className = `state ${bookmark.status}`;
@@ -211,7 +216,8 @@ async function main(): Promise<void> {
   });
   form.addEventListener('submit', (e) => void onSubmit(e));
 
-  const [serverUrl, session] = [await fuze.serverUrl(), await fuze.session()];
+  serverUrl = await fuze.serverUrl();
+  const session = await fuze.session();
   if (serverUrl) {
     ($('library') as HTMLAnchorElement).href = `${serverUrl}/`;
     ($('projects') as HTMLAnchorElement).href = `${serverUrl}/projects`;
