@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import random
 import uuid
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -124,43 +125,45 @@ async def _finish(
     return status if code is None else f"{status}: {code}"
 
 
-async def analyse_bookmark(ctx: dict[str, Any], bookmark_id: str, run: int) -> str:
+@dataclass
+class _Ask:
+    """What to ask Gemini for one bookmark, with whose key."""
+
+    user_id: uuid.UUID
+    api_key: str
+    prompt: str
+    tags: list[str]
+    content_hash: str | None
+
+
+Outcome = tuple[str, str | None, str | None]  # (status, error code, message)
+
+
+async def _prepare(ctx: dict[str, Any], bookmark_id: str, run: int) -> _Ask | Outcome | None:
+    """What to ask Gemini; or the outcome without asking; or None when the job is stale."""
     settings = ctx["settings"]
     async with ctx["sessionmaker"]() as session:
         loaded = await _load(session, bookmark_id, run, text=True)
         if loaded is None:
-            await session.commit()
-            return "stale"
+            return None
         bookmark, row = loaded
         user = await session.get_one(User, bookmark.user_id)
-        user_id = user.id
         if user.gemini_key_encrypted is None:
-            await session.commit()
-            return await _finish(
-                ctx,
-                bookmark_id,
-                run,
+            return (
                 SKIPPED,
                 "no_gemini_key",
                 "Add your Gemini API key in your profile to get a summary, tags and more.",
             )
         api_key = users_service.gemini_key(settings, user)
         if api_key is None:
-            await session.commit()
-            return await _finish(
-                ctx,
-                bookmark_id,
-                run,
+            return (
                 FAILED,
                 "gemini_key_unreadable",
                 "Your stored Gemini key can no longer be read (the server's secret changed); "
                 "store it again.",
             )
         if not (bookmark.text or "").strip():
-            await session.commit()
-            return await _finish(
-                ctx, bookmark_id, run, SKIPPED, "no_text", "The page has no text to analyse."
-            )
+            return SKIPPED, "no_text", "The page has no text to analyse."
         if (
             row.analysed_at is not None
             and row.content_hash == bookmark.content_hash
@@ -168,12 +171,27 @@ async def analyse_bookmark(ctx: dict[str, Any], bookmark_id: str, run: int) -> s
         ):
             # A refresh of a page whose text did not change: the analysis still holds, and
             # the user's quota is spared.
-            await session.commit()
-            return await _finish(ctx, bookmark_id, run, READY)
-        tags = await service.user_tags(session, user_id)
+            return READY, None, None
+        tags = await service.user_tags(session, user.id)
         prompt = service.page_prompt(bookmark, tags, settings.gemini_analysis_max_chars)
-        content_hash = bookmark.content_hash
-        await session.commit()
+        await session.commit()  # the pending row, if _load made it
+        return _Ask(user.id, api_key, prompt, tags, bookmark.content_hash)
+
+
+async def analyse_bookmark(ctx: dict[str, Any], bookmark_id: str, run: int) -> str:
+    settings = ctx["settings"]
+    ask = await _prepare(ctx, bookmark_id, run)
+    if ask is None:
+        return "stale"
+    if isinstance(ask, tuple):
+        return await _finish(ctx, bookmark_id, run, *ask)
+    user_id, api_key, prompt, tags, content_hash = (
+        ask.user_id,
+        ask.api_key,
+        ask.prompt,
+        ask.tags,
+        ask.content_hash,
+    )
 
     job_timeout = settings.pipeline_job_timeout_seconds
     token = await service.try_acquire_slot(
