@@ -305,3 +305,28 @@ async def test_every_project_task_and_subtask_gets_a_vector_of_its_text(client, 
     assert _cos(retitled, vectors["other"]) > _cos(vectors["task"], vectors["other"]) + 0.1
     await client.patch(f"/api/subtasks/{sub_id}", headers=alice.headers, json={"title": "Knead"})
     assert await _vector(db, "subtasks", sub_id) != vectors["subtask"]
+
+
+async def test_when_the_api_cannot_embed_a_worker_does(client, alice, db, app, redis, job_ctx):
+    from app.projects import jobs
+    from app.projects.router import get_vectors
+    from app.projects.service import Vectors
+
+    app.dependency_overrides[get_vectors] = lambda: Vectors(None, app.state.redis)
+    try:
+        project = await _project(client, alice, title="Tune the crawler")
+        task = await _task(
+            client, alice, project["id"], "Respect robots.txt", subtasks=[{"title": "Parse it"}]
+        )
+    finally:
+        app.dependency_overrides.pop(get_vectors)
+    sub_id = task["subtasks"][0]["id"]
+    assert await _vector(db, "projects", project["id"]) is None
+    queued = sorted(j.args for j in await redis.queued_jobs() if j.function == "embed_context")
+    assert queued == sorted([("project", project["id"]), ("task", task["id"])])
+
+    for kind, row_id in queued:
+        await jobs.embed_context(job_ctx, kind, row_id)
+    for table, row_id in (("projects", project["id"]), ("tasks", task["id"]), ("subtasks", sub_id)):
+        vector = await _vector(db, table, row_id)
+        assert vector is not None and len(vector) == 384, table
