@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from sqlalchemy import select
 
+from app.analysis.schemas import ContentType
 from app.bookmarks import service as bookmarks_service
 from app.bookmarks.models import Bookmark
 from app.bookmarks.schemas import BookmarkOut, Status
@@ -50,6 +51,9 @@ async def search(
     status: Status | None = None,
     saved_after: datetime | None = None,
     saved_before: datetime | None = None,
+    content_type: Annotated[
+        ContentType | None, Query(description="Only items Gemini analysed as this type.")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(max_length=100)] = None,
 ) -> SearchResults:
@@ -58,7 +62,11 @@ async def search(
     if not query:
         return SearchResults(items=[], next_cursor=None, mode=mode)
     filters = service.Filters(
-        tag=tag, status=status, saved_after=saved_after, saved_before=saved_before
+        tag=tag,
+        status=status,
+        saved_after=saved_after,
+        saved_before=saved_before,
+        content_type=content_type,
     )
     hits, used = await service.hybrid(
         session, user.id, query, filters, mode, embedder=request.app.state.embedder, redis=redis

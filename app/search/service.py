@@ -26,6 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.analysis.models import ContentAnalysis
 from app.bookmarks.models import Bookmark, BookmarkTag, Tag
 from app.embeddings.service import Embedder, embed_cached
 
@@ -48,6 +49,7 @@ class Filters:
     status: str | None = None
     saved_after: datetime | None = None
     saved_before: datetime | None = None
+    content_type: str | None = None
 
 
 class Match(NamedTuple):
@@ -75,6 +77,15 @@ def _conditions(user_id: uuid.UUID, filters: Filters) -> list[ColumnElement[bool
         conds.append(Bookmark.saved_at >= filters.saved_after)
     if filters.saved_before:
         conds.append(Bookmark.saved_at < filters.saved_before)
+    if filters.content_type:
+        conds.append(
+            Bookmark.id.in_(
+                select(ContentAnalysis.bookmark_id).where(
+                    ContentAnalysis.user_id == user_id,
+                    ContentAnalysis.content_type == filters.content_type,
+                )
+            )
+        )
     if filters.tag:
         conds.append(
             Bookmark.id.in_(

@@ -167,6 +167,25 @@ async def test_filters(client, alice, library):
     assert _ids(pending) == [library["pending"]]
 
 
+async def test_content_type_filter(client, db, alice, library):
+    uid = (await client.get("/api/users/me", headers=alice.headers)).json()["id"]
+    await db.execute(
+        text(
+            "INSERT INTO content_analysis (bookmark_id, user_id, status, content_type,"
+            " created_at, updated_at) VALUES (:b, :u, 'ready', 'tutorial', now(), now())"
+        ),
+        {"b": library["kubernetes"], "u": uid},
+    )
+    for mode in ("hybrid", "keyword", "semantic"):
+        res = await _search(client, alice, q="kubernetes", content_type="tutorial", mode=mode)
+        assert _ids(res) == [library["kubernetes"]]
+    assert _ids(await _search(client, alice, q="kubernetes", content_type="paper")) == []
+    r = await client.get(
+        "/api/search", headers=alice.headers, params={"q": "x", "content_type": "poem"}
+    )
+    assert r.status_code == 422
+
+
 async def test_highlights_are_escaped(client, alice, library):
     res = await _search(client, alice, q="script escaping", mode="keyword")
     snippet = " ".join(res["items"][0]["highlights"])
