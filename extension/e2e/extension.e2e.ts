@@ -311,4 +311,27 @@ describe('the Fuze extension', () => {
     expect(saved.text).toContain(RENDERED_PHRASE);
     await tab.close();
   });
+
+  it('signs out: the session is revoked on the server and the popup asks to set up again', async () => {
+    const { session } = await worker.evaluate(() => chrome.storage.local.get('session'));
+    const options = await context.newPage();
+    await options.goto(`chrome-extension://${extensionId}/options.html`);
+    await options.click('#sign-out');
+    await expect.poll(() => options.locator('#message').textContent(), UI).toBe('Signed out.');
+    expect(await options.isVisible('#sign-in')).toBe(true);
+    const refresh = await fetch(fuze.url('/api/auth/refresh'), {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ refresh_token: (session as { refreshToken: string }).refreshToken }),
+    });
+    expect(refresh.status).toBe(401);
+
+    const tab = await context.newPage();
+    await tab.goto(pages.url('/links'));
+    const popup = await openPopup(await tabIdOf(pages.url('/links')));
+    await expect.poll(() => popup.locator('#setup-text').textContent(), UI).toBe(
+      'Your Fuze session has ended; sign in again.',
+    );
+    expect(await popup.isVisible('#save-form')).toBe(false);
+  });
 });
