@@ -82,6 +82,13 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** `fuze up` on a free port; resolves once /api/health/ready answers 200. */
 export async function startFuze(options: StartOptions = {}): Promise<Fuze> {
+  // For iterating on tests: FUZE_E2E_BASE_URL=http://127.0.0.1:8000 reuses a running Fuze
+  // (started with TEST_ENV) instead of starting one; stop() then leaves it running.
+  const reuse = process.env.FUZE_E2E_BASE_URL;
+  if (reuse) {
+    const base = reuse.replace(/\/$/, '');
+    return { baseUrl: base, port: Number(new URL(base).port), dataDir: '', url: (p) => base + p, output: () => '', stop: async () => {} };
+  }
   const fuzeBin = join(REPO_ROOT, '.venv', 'bin', 'fuze');
   if (!existsSync(fuzeBin)) throw new Error(`${fuzeBin} is missing: run \`make install\` first`);
   const port = options.port ?? (await freePort());

@@ -1,0 +1,16 @@
+import { launchChromium } from './support/browser';
+const base = process.env.B!;
+const b = await launchChromium(); const page = await b.newPage({viewport:{width:1280,height:860}});
+page.on('console', m => console.log('console:', m.type(), m.text()));
+page.on('pageerror', e => console.log('pageerror', e));
+page.on('response', r => { if (r.url().includes('/api/')) console.log('resp', r.status(), r.url()); });
+await page.goto(base + '/signup');
+const u = 'dbg' + Date.now().toString(36);
+await page.getByLabel('Username').fill(u);
+await page.getByLabel('Email').fill(u + '@example.com');
+await page.getByLabel('Password').fill('a long enough password');
+await page.getByRole('button', { name: 'Create account' }).click();
+await page.waitForTimeout(3000);
+await page.screenshot({ path: 'test-output/dbg.png' });
+console.log(await page.locator('main').innerText().catch(e=>String(e)));
+await b.close();

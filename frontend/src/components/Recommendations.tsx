@@ -1,0 +1,82 @@
+import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { Link } from 'react-router';
+
+import { hostOf } from '../lib/format';
+import { type ContextType, isMissingRoute, projectsApi, type Signal } from '../lib/pending';
+import { ErrorNotice, InfoNotice, Unavailable } from './Notice';
+
+/** Recommendations for a project, task or subtask, with relevant / not relevant buttons. */
+export function Recommendations({ type, id, label }: { type: ContextType; id: string; label: string }) {
+  const qc = useQueryClient();
+  const key = ['recommendations', type, id];
+  const recs = useQuery({ queryKey: key, queryFn: () => projectsApi.recommendations(type, id, 10) });
+  const feedback = useMutation({
+    mutationFn: ({ bookmarkId, signal }: { bookmarkId: string; signal: Signal }) =>
+      projectsApi.feedback(bookmarkId, signal, { type, id }),
+    onMutate: ({ bookmarkId, signal }) => {
+      // Not relevant: it leaves the list at once; the server's re-ranked list follows.
+      if (signal === 'irrelevant')
+        qc.setQueryData<{ items: { bookmark: { id: string } }[] }>(key, (old) =>
+          old ? { ...old, items: old.items.filter((r) => r.bookmark.id !== bookmarkId) } : old,
+        );
+    },
+    onSettled: () => qc.invalidateQueries({ queryKey: ['recommendations'] }),
+  });
+
+  if (recs.isError && isMissingRoute(recs.error)) return <Unavailable what="Recommendations" />;
+  return (
+    <section className="recs" aria-label={`Recommendations for ${label}`}>
+      <ErrorNotice error={recs.error || feedback.error} />
+      {recs.isPending ? <p className="muted" role="status">Finding what helps…</p> : null}
+      {recs.isSuccess && recs.data.items.length === 0 ? (
+        <InfoNotice>Nothing in your library matches yet. Save pages about it and they will show up here.</InfoNotice>
+      ) : null}
+      <ol className="plain rec-list" aria-busy={recs.isFetching}>
+        {recs.data?.items.map((r, i) => {
+          const title = r.bookmark.title || r.bookmark.url;
+          return (
+            <li key={r.bookmark.id} className="rec" data-rank={i + 1}>
+              <div className="rec-main">
+                <Link
+                  to={`/items/${r.bookmark.id}`}
+                  className="row-title"
+                  onClick={() => projectsApi.feedback(r.bookmark.id, 'opened', { type, id }).catch(() => undefined)}
+                >
+                  {title}
+                </Link>
+                <span className="muted small"> · {hostOf(r.bookmark.url)} · score {r.score.toFixed(2)}</span>
+                {r.reasons.length ? (
+                  <ul className="reasons">
+                    {r.reasons.map((reason, j) => (
+                      <li key={j}>{reason}</li>
+                    ))}
+                  </ul>
+                ) : null}
+              </div>
+              <div className="rec-actions" role="group" aria-label={`Feedback on ${title}`}>
+                <button
+                  type="button"
+                  className="small"
+                  onClick={() => feedback.mutate({ bookmarkId: r.bookmark.id, signal: 'relevant' })}
+                  aria-label={`Relevant: ${title}`}
+                  title="Relevant: show more like this"
+                >
+                  <span aria-hidden="true">＋</span> Relevant
+                </button>
+                <button
+                  type="button"
+                  className="small"
+                  onClick={() => feedback.mutate({ bookmarkId: r.bookmark.id, signal: 'irrelevant' })}
+                  aria-label={`Not relevant: ${title}`}
+                  title="Not relevant: hide it here"
+                >
+                  <span aria-hidden="true">－</span> Not relevant
+                </button>
+              </div>
+            </li>
+          );
+        })}
+      </ol>
+    </section>
+  );
+}

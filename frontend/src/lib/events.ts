@@ -1,0 +1,138 @@
+/**
+ * The live events stream (/api/events, server-sent events). EventSource cannot send headers,
+ * so the access token travels as ?access_token= (refreshed before each connection). Status
+ * changes are written straight into the cached lists and details, so badges change without a
+ * refetch; after a reconnection the lists are refetched, since events sent meanwhile are lost.
+ */
+import { type InfiniteData, type QueryClient, useQueryClient } from '@tanstack/react-query';
+import { useEffect, useState } from 'react';
+
+import type { BookmarkDetail, BookmarkOut, BookmarkPage } from '../client/types.gen';
+import { freshAccessToken } from './api';
+import { useSession } from './auth';
+
+export interface StatusEvent {
+  id: string;
+  status: BookmarkOut['status'];
+  error_code: string | null;
+  error_message: string | null;
+  title: string | null;
+}
+
+export interface ImportProgressEvent {
+  id: string;
+  [key: string]: unknown;
+}
+
+type KeyHead = { _id?: string; path?: Record<string, string> };
+
+export function applyStatusEvent(qc: QueryClient, ev: StatusEvent): void {
+  const patch = <T extends BookmarkOut>(b: T): T =>
+    b.id !== ev.id
+      ? b
+      : {
+          ...b,
+          status: ev.status,
+          error_code: ev.error_code,
+          error_message: ev.error_message,
+          title: ev.title ?? b.title,
+        };
+  qc.setQueriesData<InfiniteData<BookmarkPage>>(
+    { predicate: (q) => (q.queryKey[0] as KeyHead)?._id === 'bookmarksListBookmarks' },
+    (data) => {
+      if (!data?.pages) return data;
+      let changed = false;
+      const pages = data.pages.map((page) => {
+        if (!page.items.some((b) => b.id === ev.id)) return page;
+        changed = true;
+        return { ...page, items: page.items.map(patch) };
+      });
+      return changed ? { ...data, pages } : data;
+    },
+  );
+  const detail = {
+    predicate: (q: { queryKey: readonly unknown[] }) => {
+      const head = q.queryKey[0] as KeyHead;
+      return head?._id === 'bookmarksGetBookmark' && head.path?.bookmark_id === ev.id;
+    },
+  };
+  qc.setQueriesData<BookmarkDetail>(detail, (b) => (b ? patch(b) : b));
+  if (ev.status === 'ready' || ev.status === 'failed') {
+    // The text, analysis and similar items arrive with the final status.
+    void qc.invalidateQueries(detail);
+    void qc.invalidateQueries({
+      predicate: (q) => (q.queryKey[0] as KeyHead)?._id === 'searchSimilar',
+    });
+  }
+}
+
+export type LiveState = 'off' | 'connecting' | 'live' | 'reconnecting';
+
+/** Keep one events connection open while signed in; returns its state for an indicator. */
+export function useLiveEvents(onImport?: (ev: ImportProgressEvent) => void): LiveState {
+  const qc = useQueryClient();
+  const session = useSession();
+  const signedIn = Boolean(session);
+  const [state, setState] = useState<LiveState>('off');
+
+  useEffect(() => {
+    if (!signedIn || typeof EventSource === 'undefined') return;
+    let source: EventSource | null = null;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let closed = false;
+    let everOpened = false;
+    let delay = 1000;
+
+    const connect = async () => {
+      setState(everOpened ? 'reconnecting' : 'connecting');
+      let token: string | null = null;
+      try {
+        token = await freshAccessToken(60);
+      } catch {
+        token = null;
+      }
+      if (closed) return;
+      if (!token) {
+        timer = setTimeout(connect, delay);
+        delay = Math.min(delay * 2, 30_000);
+        return;
+      }
+      source = new EventSource(`/api/events?access_token=${encodeURIComponent(token)}`);
+      source.onopen = () => {
+        if (everOpened) void qc.invalidateQueries({ predicate: (q) => (q.queryKey[0] as KeyHead)?._id === 'bookmarksListBookmarks' });
+        everOpened = true;
+        delay = 1000;
+        setState('live');
+      };
+      source.addEventListener('bookmark.status', (e) => {
+        applyStatusEvent(qc, JSON.parse((e as MessageEvent).data) as StatusEvent);
+      });
+      const onImportEvent = (e: Event) => {
+        const data = JSON.parse((e as MessageEvent).data) as ImportProgressEvent;
+        qc.setQueryData(['import', data.id], (old: object | undefined) => ({ ...old, ...data }));
+        onImport?.(data);
+      };
+      for (const name of ['import.progress', 'import.status', 'import.done']) {
+        source.addEventListener(name, onImportEvent);
+      }
+      source.onerror = () => {
+        // The token may have expired or the server restarted: reconnect with a fresh token.
+        source?.close();
+        source = null;
+        if (closed) return;
+        setState('reconnecting');
+        timer = setTimeout(connect, delay);
+        delay = Math.min(delay * 2, 30_000);
+      };
+    };
+    void connect();
+    return () => {
+      closed = true;
+      clearTimeout(timer);
+      source?.close();
+      setState('off');
+    };
+  }, [signedIn, qc, onImport]);
+
+  return signedIn ? state : 'off';
+}

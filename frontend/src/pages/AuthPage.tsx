@@ -1,0 +1,84 @@
+import { type FormEvent, useState } from 'react';
+import { Link, useNavigate } from 'react-router';
+
+import { ErrorNotice } from '../components/Notice';
+import { signIn, signUp } from '../lib/auth';
+
+export function AuthPage({ mode }: { mode: 'signin' | 'signup' }) {
+  const navigate = useNavigate();
+  const [error, setError] = useState<unknown>(null);
+  const [busy, setBusy] = useState(false);
+  const signup = mode === 'signup';
+
+  async function submit(e: FormEvent<HTMLFormElement>) {
+    e.preventDefault();
+    const form = new FormData(e.currentTarget);
+    setBusy(true);
+    setError(null);
+    try {
+      if (signup) {
+        await signUp(String(form.get('username')), String(form.get('email')), String(form.get('password')));
+      } else {
+        await signIn(String(form.get('login')), String(form.get('password')));
+      }
+      navigate('/', { replace: true });
+    } catch (err) {
+      setError(err);
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  return (
+    <div className="auth-page">
+      <form className="card auth-card" onSubmit={submit} aria-labelledby="auth-title">
+        <div className="brand auth-brand">
+          <span className="brand-mark" aria-hidden="true">◆</span> Fuze
+        </div>
+        <h1 id="auth-title">{signup ? 'Create your account' : 'Sign in'}</h1>
+        <ErrorNotice error={error} />
+        {signup ? (
+          <>
+            <label>
+              Username
+              <input name="username" autoComplete="username" required minLength={3} maxLength={32} />
+            </label>
+            <label>
+              Email
+              <input name="email" type="email" autoComplete="email" required />
+            </label>
+          </>
+        ) : (
+          <label>
+            Username or email
+            <input name="login" autoComplete="username" required />
+          </label>
+        )}
+        <label>
+          Password
+          <input
+            name="password"
+            type="password"
+            autoComplete={signup ? 'new-password' : 'current-password'}
+            required
+            minLength={signup ? 8 : 1}
+          />
+        </label>
+        <button type="submit" className="primary" disabled={busy}>
+          {busy ? 'Please wait…' : signup ? 'Create account' : 'Sign in'}
+        </button>
+        <p className="muted">
+          {signup ? (
+            <>
+              Already have an account? <Link to="/signin">Sign in</Link>
+            </>
+          ) : (
+            <>
+              New here? <Link to="/signup">Create an account</Link>
+            </>
+          )}
+        </p>
+      </form>
+    </div>
+  );
+}

@@ -1,0 +1,225 @@
+import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { type FormEvent, useState } from 'react';
+import { Link, useNavigate, useParams } from 'react-router';
+
+import {
+  bookmarksGetBookmarkOptions,
+  bookmarksGetBookmarkQueryKey,
+  searchSimilarOptions,
+} from '../client/@tanstack/react-query.gen';
+import { bookmarksDeleteBookmark, bookmarksRefreshBookmark, bookmarksUpdateBookmark } from '../client/sdk.gen';
+import type { BookmarkDetail } from '../client/types.gen';
+import { ErrorNotice, InfoNotice } from '../components/Notice';
+import { StatusBadge } from '../components/StatusBadge';
+import { hostOf, parseTags, timeAgo } from '../lib/format';
+
+function Analysis({ analysis }: { analysis: Record<string, unknown> }) {
+  const entries = Object.entries(analysis).filter(([k, v]) => v !== null && v !== '' && k !== 'model' && !(Array.isArray(v) && !v.length));
+  if (!entries.length) return null;
+  const label = (k: string) => k.replace(/_/g, ' ').replace(/^./, (c) => c.toUpperCase());
+  return (
+    <dl className="analysis">
+      {entries.map(([k, v]) => (
+        <div key={k}>
+          <dt>{label(k)}</dt>
+          <dd>
+            {Array.isArray(v) ? (
+              <span className="tags">
+                {v.map((x, i) => (
+                  <span className="tag" key={i}>
+                    {typeof x === 'object' ? JSON.stringify(x) : String(x)}
+                  </span>
+                ))}
+              </span>
+            ) : typeof v === 'object' ? (
+              <code>{JSON.stringify(v)}</code>
+            ) : (
+              String(v)
+            )}
+          </dd>
+        </div>
+      ))}
+    </dl>
+  );
+}
+
+export function BookmarkPage() {
+  const { id = '' } = useParams();
+  const qc = useQueryClient();
+  const navigate = useNavigate();
+  const options = { path: { bookmark_id: id } };
+  const query = useQuery(bookmarksGetBookmarkOptions(options));
+  const b = query.data;
+  const similar = useQuery({ ...searchSimilarOptions({ ...options, query: { limit: 8 } }), enabled: b?.status === 'ready' });
+  const [editing, setEditing] = useState(false);
+  const [showText, setShowText] = useState(false);
+
+  const setDetail = (d: BookmarkDetail) => qc.setQueryData(bookmarksGetBookmarkQueryKey(options), d);
+  const invalidateLists = () =>
+    qc.invalidateQueries({ predicate: (q) => (q.queryKey[0] as { _id?: string })?._id === 'bookmarksListBookmarks' });
+
+  const update = useMutation({
+    mutationFn: async (body: { title?: string | null; notes?: string | null; tags?: string[] }) =>
+      (await bookmarksUpdateBookmark({ path: { bookmark_id: id }, body: { ...body, version: b?.version }, throwOnError: true })).data,
+    onSuccess: (d) => {
+      setDetail(d as BookmarkDetail);
+      void invalidateLists();
+      setEditing(false);
+    },
+  });
+  const refresh = useMutation({
+    mutationFn: async () => (await bookmarksRefreshBookmark({ path: { bookmark_id: id }, throwOnError: true })).data,
+    onSuccess: () => qc.invalidateQueries({ queryKey: bookmarksGetBookmarkQueryKey(options) }),
+  });
+  const remove = useMutation({
+    mutationFn: async () => bookmarksDeleteBookmark({ path: { bookmark_id: id }, throwOnError: true }),
+    onSuccess: async () => {
+      await invalidateLists();
+      navigate('/');
+    },
+  });
+
+  if (query.isPending) return <p className="muted" role="status">Loading…</p>;
+  if (query.isError || !b) return <ErrorNotice error={query.error} />;
+
+  function submit(e: FormEvent<HTMLFormElement>) {
+    e.preventDefault();
+    const form = new FormData(e.currentTarget);
+    update.mutate({
+      title: String(form.get('title')).trim() || null,
+      notes: String(form.get('notes')).trim() || null,
+      tags: parseTags(String(form.get('tags'))),
+    });
+  }
+
+  const analysis = (b.analysis ?? null) as Record<string, unknown> | null;
+  const text = b.text ?? '';
+  return (
+    <article className="page detail" aria-labelledby="detail-title">
+      <p>
+        <Link to="/">← Library</Link>
+      </p>
+      <header className="detail-head">
+        <h1 id="detail-title">{b.title || b.url}</h1>
+        <StatusBadge status={b.status} error={b.error_message} />
+      </header>
+      <p className="row-meta">
+        <a href={b.url} target="_blank" rel="noreferrer noopener">
+          {hostOf(b.url)} ↗
+        </a>
+        {b.author ? <span>· {b.author}</span> : null}
+        {b.reading_time_minutes ? <span>· {b.reading_time_minutes} min read</span> : null}
+        <span>· saved {timeAgo(b.saved_at)}</span>
+      </p>
+      {b.status === 'failed' ? (
+        <ErrorNotice>
+          Processing failed{b.error_code ? ` (${b.error_code})` : ''}: {b.error_message || 'no reason given'}.
+        </ErrorNotice>
+      ) : null}
+      {b.status !== 'ready' && b.status !== 'failed' ? (
+        <InfoNotice>Fuze is fetching and reading this page ({b.status}); this updates by itself.</InfoNotice>
+      ) : null}
+      <div className="actions">
+        <button type="button" onClick={() => setEditing((v) => !v)} aria-expanded={editing}>
+          {editing ? 'Cancel edit' : 'Edit'}
+        </button>
+        <button type="button" onClick={() => refresh.mutate()} disabled={refresh.isPending}>
+          Process again
+        </button>
+        <button
+          type="button"
+          className="danger"
+          onClick={() => window.confirm('Delete this item?') && remove.mutate()}
+          disabled={remove.isPending}
+        >
+          Delete
+        </button>
+      </div>
+      <ErrorNotice error={update.error || refresh.error || remove.error} />
+      {editing ? (
+        <form className="card stack" onSubmit={submit} aria-label="Edit item">
+          <label>
+            Title
+            <input name="title" defaultValue={b.title ?? ''} />
+          </label>
+          <label>
+            Tags
+            <input name="tags" defaultValue={b.tags.join(', ')} placeholder="comma, separated" />
+          </label>
+          <label>
+            Notes
+            <textarea name="notes" defaultValue={b.notes ?? ''} rows={4} />
+          </label>
+          <button type="submit" className="primary" disabled={update.isPending}>
+            Save changes
+          </button>
+        </form>
+      ) : (
+        <div className="card stack">
+          <div>
+            <h2 className="h-small">Tags</h2>
+            {b.tags.length ? (
+              <span className="tags">
+                {b.tags.map((t) => (
+                  <Link key={t} className="tag" to={`/?tag=${encodeURIComponent(t)}`}>
+                    {t}
+                  </Link>
+                ))}
+              </span>
+            ) : (
+              <span className="muted">No tags</span>
+            )}
+          </div>
+          <div>
+            <h2 className="h-small">Notes</h2>
+            {b.notes ? <p className="notes">{b.notes}</p> : <span className="muted">No notes</span>}
+          </div>
+        </div>
+      )}
+      {b.description ? <p className="lead">{b.description}</p> : null}
+      {analysis ? (
+        <section aria-labelledby="analysis-title">
+          <h2 id="analysis-title">Analysis</h2>
+          <Analysis analysis={analysis} />
+        </section>
+      ) : null}
+      <div className="detail-grid">
+        <section aria-labelledby="text-title" className="text-section">
+          <h2 id="text-title">Text {b.word_count ? <span className="muted">({b.word_count.toLocaleString()} words)</span> : null}</h2>
+          {text ? (
+            <>
+              <div className={`extracted${showText ? ' open' : ''}`}>
+                {(showText ? text : text.slice(0, 3000)).split(/\n{2,}/).map((p, i) => (
+                  <p key={i}>{p}</p>
+                ))}
+              </div>
+              {text.length > 3000 ? (
+                <button type="button" className="link" onClick={() => setShowText((v) => !v)} aria-expanded={showText}>
+                  {showText ? 'Show less' : 'Show all text'}
+                </button>
+              ) : null}
+            </>
+          ) : (
+            <p className="muted">No text yet.</p>
+          )}
+        </section>
+        <aside aria-labelledby="similar-title" className="similar">
+          <h2 id="similar-title">Similar items</h2>
+          {similar.data?.items.length ? (
+            <ul className="plain">
+              {similar.data.items.map((s) => (
+                <li key={s.bookmark.id}>
+                  <Link to={`/items/${s.bookmark.id}`}>{s.bookmark.title || s.bookmark.url}</Link>
+                  <span className="muted"> · {hostOf(s.bookmark.url)}</span>
+                </li>
+              ))}
+            </ul>
+          ) : (
+            <p className="muted">{b.status === 'ready' ? (similar.isPending ? 'Looking…' : 'Nothing similar yet.') : 'Once it is ready.'}</p>
+          )}
+          <ErrorNotice error={similar.error} />
+        </aside>
+      </div>
+    </article>
+  );
+}

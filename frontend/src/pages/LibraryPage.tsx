@@ -1,0 +1,236 @@
+import { useInfiniteQuery, useQueryClient } from '@tanstack/react-query';
+import { type FormEvent, useCallback, useMemo, useRef, useState } from 'react';
+import { useSearchParams } from 'react-router';
+
+import { bookmarksListBookmarksInfiniteOptions } from '../client/@tanstack/react-query.gen';
+import { bookmarksDeleteBookmark, bookmarksUpdateBookmark } from '../client/sdk.gen';
+import type { BookmarkOut, BookmarksListBookmarksData } from '../client/types.gen';
+import { BookmarkList } from '../components/BookmarkList';
+import { ErrorNotice, InfoNotice } from '../components/Notice';
+import { SaveForm } from '../components/SaveForm';
+import { mapLimit, parseTags } from '../lib/format';
+
+type Query = NonNullable<BookmarksListBookmarksData['query']>;
+type Status = NonNullable<Query['status']>;
+type Sort = NonNullable<Query['sort']>;
+
+const STATUSES: [Status | '', string][] = [
+  ['', 'Any status'],
+  ['pending', 'Pending'],
+  ['fetching', 'Fetching'],
+  ['extracting', 'Extracting'],
+  ['embedding', 'Embedding'],
+  ['ready', 'Ready'],
+  ['failed', 'Failed'],
+];
+const SORTS: [Sort, string][] = [
+  ['-saved_at', 'Newest first'],
+  ['saved_at', 'Oldest first'],
+  ['title', 'Title A–Z'],
+  ['-title', 'Title Z–A'],
+  ['-quality', 'Best quality'],
+];
+
+export const PAGE_SIZE = 200;
+
+export function LibraryPage() {
+  const [params, setParams] = useSearchParams();
+  const qc = useQueryClient();
+  const tag = params.get('tag') || undefined;
+  const status = (params.get('status') as Status) || undefined;
+  const sort = (params.get('sort') as Sort) || '-saved_at';
+  const q = params.get('q') || undefined;
+
+  const query = useInfiniteQuery({
+    ...bookmarksListBookmarksInfiniteOptions({ query: { tag, status, sort, q, limit: PAGE_SIZE } }),
+    initialPageParam: { query: {} },
+    getNextPageParam: (last) => last.next_cursor ?? undefined,
+  });
+  const items = useMemo(() => query.data?.pages.flatMap((p) => p.items) ?? [], [query.data]);
+
+  const [selected, setSelected] = useState<Set<string>>(() => new Set());
+  const anchor = useRef<string | null>(null);
+  const debounce = useRef<number | undefined>(undefined);
+  const itemsRef = useRef(items);
+  itemsRef.current = items;
+  const toggle = useCallback((id: string, shift: boolean) => {
+    setSelected((prev) => {
+      const next = new Set(prev);
+      const list = itemsRef.current;
+      if (shift && anchor.current) {
+        const a = list.findIndex((b) => b.id === anchor.current);
+        const z = list.findIndex((b) => b.id === id);
+        if (a >= 0 && z >= 0) {
+          for (let i = Math.min(a, z); i <= Math.max(a, z); i++) next.add(list[i].id);
+          return next;
+        }
+      }
+      if (next.has(id)) next.delete(id);
+      else next.add(id);
+      anchor.current = id;
+      return next;
+    });
+  }, []);
+
+  const [bulk, setBulk] = useState<{ label: string; done: number; total: number } | null>(null);
+  const [bulkError, setBulkError] = useState<string | null>(null);
+  const { fetchNextPage } = query;
+  const loadMore = useCallback(() => void fetchNextPage(), [fetchNextPage]);
+
+  function setParam(name: string, value: string | undefined) {
+    const next = new URLSearchParams(params);
+    if (value) next.set(name, value);
+    else next.delete(name);
+    setParams(next, { replace: true });
+    setSelected(new Set());
+  }
+
+  const refresh = () =>
+    qc.invalidateQueries({ predicate: (qq) => (qq.queryKey[0] as { _id?: string })?._id === 'bookmarksListBookmarks' });
+
+  async function runBulk(label: string, fn: (b: BookmarkOut) => Promise<unknown>) {
+    const targets = items.filter((b) => selected.has(b.id));
+    setBulkError(null);
+    setBulk({ label, done: 0, total: targets.length });
+    const results = await mapLimit(targets, 6, fn, (done) => setBulk({ label, done, total: targets.length }));
+    const failed = results.filter((r) => r.status === 'rejected').length;
+    if (failed) setBulkError(`${failed} of ${targets.length} could not be changed.`);
+    setBulk(null);
+    setSelected(new Set());
+    await refresh();
+  }
+
+  function bulkTag(e: FormEvent<HTMLFormElement>) {
+    e.preventDefault();
+    const input = e.currentTarget.elements.namedItem('bulk-tags') as HTMLInputElement;
+    const add = parseTags(input.value);
+    if (!add.length) return;
+    input.value = '';
+    void runBulk('Tagging', (b) =>
+      bookmarksUpdateBookmark({
+        path: { bookmark_id: b.id },
+        body: { tags: [...new Set([...b.tags, ...add])] },
+        throwOnError: true,
+      }),
+    );
+  }
+
+  function bulkDelete() {
+    if (!window.confirm(`Delete ${selected.size} item${selected.size === 1 ? '' : 's'}? This cannot be undone.`)) return;
+    void runBulk('Deleting', (b) => bookmarksDeleteBookmark({ path: { bookmark_id: b.id }, throwOnError: true }));
+  }
+
+  const allSelected = items.length > 0 && selected.size === items.length;
+  return (
+    <section className="page library" aria-labelledby="library-title">
+      <div className="page-head">
+        <h1 id="library-title">Library</h1>
+        <span className="muted count" aria-live="polite">
+          {query.isSuccess ? `${items.length.toLocaleString()}${query.hasNextPage ? '+' : ''} item${items.length === 1 ? '' : 's'}` : ''}
+        </span>
+      </div>
+      <SaveForm />
+      <form className="filters" role="search" aria-label="Filter the library" onSubmit={(e) => e.preventDefault()}>
+        <label>
+          Filter
+          <input
+            type="search"
+            defaultValue={q}
+            placeholder="Title or URL"
+            onChange={(e) => {
+              const v = e.currentTarget.value;
+              window.clearTimeout(debounce.current);
+              debounce.current = window.setTimeout(() => setParam('q', v.trim() || undefined), 250);
+            }}
+          />
+        </label>
+        <label>
+          Tag
+          <input
+            defaultValue={tag}
+            key={tag ?? ''}
+            placeholder="any"
+            onKeyDown={(e) => {
+              if (e.key === 'Enter') setParam('tag', e.currentTarget.value.trim() || undefined);
+            }}
+            onBlur={(e) => setParam('tag', e.currentTarget.value.trim() || undefined)}
+          />
+        </label>
+        <label>
+          Status
+          <select value={status ?? ''} onChange={(e) => setParam('status', e.currentTarget.value || undefined)}>
+            {STATUSES.map(([v, l]) => (
+              <option key={v} value={v}>
+                {l}
+              </option>
+            ))}
+          </select>
+        </label>
+        <label>
+          Sort
+          <select value={sort} onChange={(e) => setParam('sort', e.currentTarget.value === '-saved_at' ? undefined : e.currentTarget.value)}>
+            {SORTS.map(([v, l]) => (
+              <option key={v} value={v}>
+                {l}
+              </option>
+            ))}
+          </select>
+        </label>
+      </form>
+      <div className="bulkbar" role="toolbar" aria-label="Selection">
+        <label className="inline">
+          <input
+            type="checkbox"
+            checked={allSelected}
+            ref={(el) => {
+              if (el) el.indeterminate = selected.size > 0 && !allSelected;
+            }}
+            onChange={() => setSelected(allSelected ? new Set() : new Set(items.map((b) => b.id)))}
+            disabled={!items.length}
+          />
+          {selected.size ? `${selected.size.toLocaleString()} selected` : 'Select all loaded'}
+        </label>
+        {selected.size > 0 ? (
+          <>
+            <form className="inline" onSubmit={bulkTag}>
+              <label className="visually-hidden" htmlFor="bulk-tags">
+                Tags to add to the selected items
+              </label>
+              <input id="bulk-tags" name="bulk-tags" placeholder="add tags" />
+              <button type="submit" disabled={Boolean(bulk)}>
+                Add tags
+              </button>
+            </form>
+            <button type="button" className="danger" onClick={bulkDelete} disabled={Boolean(bulk)}>
+              Delete selected
+            </button>
+          </>
+        ) : null}
+        {bulk ? (
+          <span className="inline" role="status">
+            {bulk.label} {bulk.done}/{bulk.total}
+            <progress max={bulk.total} value={bulk.done} aria-label={`${bulk.label} progress`} />
+          </span>
+        ) : null}
+      </div>
+      {bulkError ? <ErrorNotice>{bulkError}</ErrorNotice> : null}
+      <ErrorNotice error={query.error} />
+      {query.isSuccess && items.length === 0 ? (
+        <InfoNotice>
+          {tag || status || q ? 'Nothing matches these filters.' : 'Nothing saved yet. Paste a URL above to save your first page.'}
+        </InfoNotice>
+      ) : null}
+      {query.isPending ? <p className="muted" role="status">Loading…</p> : null}
+      {items.length > 0 ? (
+        <BookmarkList
+          items={items}
+          hasMore={Boolean(query.hasNextPage)}
+          loadingMore={query.isFetchingNextPage}
+          loadMore={loadMore}
+          selected={selected}
+          toggle={toggle}
+        />
+      ) : null}
+    </section>
+  );
+}

@@ -1,0 +1,128 @@
+import { useQuery } from '@tanstack/react-query';
+import { useEffect, useRef, useState } from 'react';
+import { Link, useSearchParams } from 'react-router';
+
+import { searchSearchOptions } from '../client/@tanstack/react-query.gen';
+import type { SearchSearchData } from '../client/types.gen';
+import { ErrorNotice, InfoNotice } from '../components/Notice';
+import { StatusBadge } from '../components/StatusBadge';
+import { hostOf, safeHighlight } from '../lib/format';
+
+type Mode = NonNullable<NonNullable<SearchSearchData['query']>['mode']>;
+const MODES: [Mode, string, string][] = [
+  ['hybrid', 'Hybrid', 'Meaning and keywords together'],
+  ['semantic', 'Meaning', 'Finds pages about the same thing in other words'],
+  ['keyword', 'Keywords', 'Exact words, ranked with BM25'],
+];
+
+export function SearchPage() {
+  const [params, setParams] = useSearchParams();
+  const q = params.get('q') ?? '';
+  const mode = (params.get('mode') as Mode) || 'hybrid';
+  const tag = params.get('tag') || undefined;
+  const [draft, setDraft] = useState(q);
+  const input = useRef<HTMLInputElement>(null);
+
+  useEffect(() => input.current?.focus(), []);
+  useEffect(() => setDraft(q), [q]);
+  useEffect(() => {
+    const t = window.setTimeout(() => {
+      if (draft.trim() === q) return;
+      const next = new URLSearchParams(params);
+      if (draft.trim()) next.set('q', draft.trim());
+      else next.delete('q');
+      setParams(next, { replace: true });
+    }, 300);
+    return () => window.clearTimeout(t);
+  }, [draft]); // eslint-disable-line react-hooks/exhaustive-deps
+
+  const search = useQuery({
+    ...searchSearchOptions({ query: { q, mode, tag, limit: 30 } }),
+    enabled: q.length > 0,
+    placeholderData: (prev) => prev,
+  });
+
+  function setMode(m: Mode) {
+    const next = new URLSearchParams(params);
+    next.set('mode', m);
+    setParams(next, { replace: true });
+  }
+
+  return (
+    <section className="page" aria-labelledby="search-title">
+      <h1 id="search-title">Search</h1>
+      <form
+        className="search-form"
+        role="search"
+        onSubmit={(e) => {
+          e.preventDefault();
+          const next = new URLSearchParams(params);
+          if (draft.trim()) next.set('q', draft.trim());
+          setParams(next, { replace: true });
+        }}
+      >
+        <label className="grow">
+          <span className="visually-hidden">Search your library</span>
+          <input
+            ref={input}
+            type="search"
+            value={draft}
+            onChange={(e) => setDraft(e.currentTarget.value)}
+            placeholder="Search everything you saved…"
+            aria-describedby="search-hint"
+          />
+        </label>
+        <fieldset className="segmented">
+          <legend className="visually-hidden">Search mode</legend>
+          {MODES.map(([m, label, hint]) => (
+            <label key={m} title={hint} className={m === mode ? 'on' : ''}>
+              <input type="radio" name="mode" value={m} checked={m === mode} onChange={() => setMode(m)} />
+              {label}
+            </label>
+          ))}
+        </fieldset>
+        {tag ? (
+          <span className="tag">
+            tag: {tag}{' '}
+            <button type="button" className="link" onClick={() => { const n = new URLSearchParams(params); n.delete('tag'); setParams(n); }} aria-label={`Remove tag filter ${tag}`}>
+              ×
+            </button>
+          </span>
+        ) : null}
+      </form>
+      <p id="search-hint" className="muted small">
+        {MODES.find(([m]) => m === mode)?.[2]}. Press <kbd>/</kbd> anywhere to come here.
+      </p>
+      <ErrorNotice error={search.error} />
+      {q && search.isSuccess && search.data.items.length === 0 ? <InfoNotice>No results for “{q}”.</InfoNotice> : null}
+      <ol className="results" aria-label="Search results" aria-busy={search.isFetching}>
+        {q
+          ? search.data?.items.map((hit) => (
+              <li key={hit.bookmark.id} className="result card">
+                <div className="result-head">
+                  <Link to={`/items/${hit.bookmark.id}`} className="row-title">
+                    {hit.bookmark.title || hit.bookmark.url}
+                  </Link>
+                  {hit.bookmark.status !== 'ready' ? <StatusBadge status={hit.bookmark.status} error={hit.bookmark.error_message} /> : null}
+                </div>
+                <div className="row-meta">
+                  <span className="host">{hostOf(hit.bookmark.url)}</span>
+                  {hit.bookmark.tags.map((t) => (
+                    <span className="tag" key={t}>
+                      {t}
+                    </span>
+                  ))}
+                  <span className="muted small" title="Relevance score">
+                    {hit.score.toFixed(3)}
+                  </span>
+                </div>
+                {hit.highlights.map((h, i) => (
+                  <p key={i} className="snippet" dangerouslySetInnerHTML={{ __html: safeHighlight(h) }} />
+                ))}
+              </li>
+            ))
+          : null}
+      </ol>
+    </section>
+  );
+}
