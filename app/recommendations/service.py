@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.analysis.models import ContentAnalysis
 from app.bookmarks import service as bookmarks_service
 from app.bookmarks.models import Bookmark
-from app.embeddings.service import Embedder
+from app.embeddings.service import DIM, Embedder
 from app.feedback.models import IRRELEVANT, RELEVANT, SAVED_TO_PROJECT, Feedback
 from app.projects import service as projects_service
 from app.projects.models import Project, Subtask, Task
@@ -37,7 +37,9 @@ from app.users.models import User
 log = logging.getLogger("fuze.recommendations")
 
 CANDIDATES = 100
-KEYWORD_WORDS = 24
+KEYWORD_WORDS = 16
+# Postings read per context word: contexts are long, and the meaning search carries more.
+POSTINGS_PER_WORD = 300
 # Score weights (bench/recommend.py measures them on SciFact). Relevance is a convex mix of
 # meaning (cosine similarity) and keywords (BM25 over this query's best), which keeps the
 # spread between a close and a distant item that rank fusion flattens; the other features
@@ -369,7 +371,13 @@ async def recommend(
         )
     matches = (
         await search.keyword_matches(
-            session, user.id, ctx.query, search.Filters(), CANDIDATES, prefix=False
+            session,
+            user.id,
+            ctx.query,
+            search.Filters(),
+            CANDIDATES,
+            prefix=False,
+            per_word=POSTINGS_PER_WORD,
         )
         if ctx.query
         else []
@@ -478,24 +486,28 @@ def _diversify(
 ) -> list[Candidate]:
     """Maximal marginal relevance over the best MMR_POOL: the next item is the one whose
     score, less its similarity to what was already picked, is highest. Items marked relevant
-    here keep their place at the top."""
+    here are never pushed down for resembling others."""
     pool, rest = ranked[:MMR_POOL], ranked[MMR_POOL:]
     if not pool:
         return []
-    top = max(c.score for c in pool) or 1.0
-    picked: list[Candidate] = []
-    while pool and len(picked) < limit:
-        best_i, best_v = 0, -math.inf
-        for i, c in enumerate(pool):
-            v = vectors.get(c.bookmark_id)
-            redundancy = max(
-                (_cos(v, vectors.get(p.bookmark_id)) for p in picked if not c.marked), default=0.0
-            )
-            value = MMR_LAMBDA * c.score / top - (1 - MMR_LAMBDA) * redundancy
-            if value > best_v:
-                best_i, best_v = i, value
-        picked.append(pool.pop(best_i))
-    return (picked + pool + rest)[:limit]
+    zero = np.zeros(DIM, dtype=np.float32)
+    matrix = np.stack([vectors.get(c.bookmark_id, zero) for c in pool])
+    sims = matrix @ matrix.T  # pairwise cosine (vectors are unit length; missing ones are 0)
+    scores = np.array([c.score for c in pool]) / (max(c.score for c in pool) or 1.0)
+    exempt = np.array([c.marked for c in pool])
+    redundancy = np.zeros(len(pool))
+    left = np.ones(len(pool), dtype=bool)
+    order: list[int] = []
+    while left.any() and len(order) < limit:
+        value = MMR_LAMBDA * scores - (1 - MMR_LAMBDA) * np.where(exempt, 0.0, redundancy)
+        value[~left] = -np.inf
+        i = int(np.argmax(value))
+        order.append(i)
+        left[i] = False
+        redundancy = np.maximum(redundancy, sims[i])
+    picked = [pool[i] for i in order]
+    unpicked = [pool[i] for i in range(len(pool)) if left[i]]
+    return (picked + unpicked + rest)[:limit]
 
 
 def _and(items: list[str]) -> str:

@@ -228,6 +228,7 @@ async def keyword_matches(
     limit: int = CANDIDATES,
     *,
     prefix: bool = True,
+    per_word: int = POSTINGS_PER_WORD,
 ) -> list[Match]:
     """Matches, best first: BM25 (term frequency with field weights, page length,
     and how rare each word is among this user's pages) over the postings, pages with every
@@ -244,7 +245,7 @@ async def keyword_matches(
         prefix=prefix and len(words[-1]) >= 2,
         last=len(words),
         completions=PREFIX_COMPLETIONS,
-        per_word=POSTINGS_PER_WORD,
+        per_word=per_word,
     ).subquery("ranked")
     query = select(
         ranked.c.bookmark_id, ranked.c.matched, ranked.c.wanted, ranked.c.score

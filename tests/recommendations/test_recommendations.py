@@ -307,3 +307,30 @@ async def test_diversity_keeps_one_topic_from_filling_the_list(client, db, app, 
     res = (await client.post("/api/recommendations", headers=alice.headers, json=body)).json()
     assert helm in _ids(res)
     assert len(_ids(res)) == 3
+
+
+async def test_a_real_commit_bumps_the_version_and_invalidates(api, api_user, api_user2):
+    """Against the real API process (real commits, where the deferred trigger fires): any
+    save of the user's makes the next answer fresh, and another user's save does not."""
+    h = api_user.headers
+    page = "<html><head><title>Async FastAPI</title></head><body><p>{}</p></body></html>"
+    body = page.format("FastAPI routes, dependencies and async database sessions. " * 20)
+    r = await api.post(
+        "/api/bookmarks", headers=h, json={"url": "https://example.com/a", "html": body}
+    )
+    assert r.status_code == 201, r.text
+    r = await api.post("/api/projects", headers=h, json={"title": "Learn FastAPI"})
+    assert r.status_code == 201, r.text
+    path = f"/api/projects/{r.json()['id']}/recommendations"
+    first = (await api.get(path, headers=h)).json()
+    second = (await api.get(path, headers=h)).json()
+    assert first["cached"] is False and second["cached"] is True
+    r = await api.post(
+        "/api/bookmarks", headers=api_user2.headers, json={"url": "https://example.com/b"}
+    )
+    assert r.status_code == 201
+    assert (await api.get(path, headers=h)).json()["cached"] is True
+    r = await api.post("/api/bookmarks", headers=h, json={"url": "https://example.com/c"})
+    assert r.status_code == 201
+    third = (await api.get(path, headers=h)).json()
+    assert third["cached"] is False and third["data_version"] > first["data_version"]
