@@ -56,6 +56,11 @@ const Row = memo(function Row({
           <time dateTime={b.saved_at} title={new Date(b.saved_at).toLocaleString()}>
             {timeAgo(b.saved_at)}
           </time>
+          {b.status === 'failed' && b.error_message ? (
+            <span className="row-error" title={b.error_message}>
+              {b.error_message}
+            </span>
+          ) : null}
           {b.tags.length ? (
             <span className="tags">
               {b.tags.slice(0, 4).map((t) => (

@@ -1,4 +1,5 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { useState } from 'react';
 import { Link } from 'react-router';
 
 import { hostOf } from '../lib/format';
@@ -9,11 +10,13 @@ import { ErrorNotice, InfoNotice, Unavailable } from './Notice';
 export function Recommendations({ type, id, label }: { type: ContextType; id: string; label: string }) {
   const qc = useQueryClient();
   const key = ['recommendations', type, id];
+  const [marked, setMarked] = useState<ReadonlySet<string>>(() => new Set());
   const recs = useQuery({ queryKey: key, queryFn: () => projectsApi.recommendations(type, id, 10) });
   const feedback = useMutation({
     mutationFn: ({ bookmarkId, signal }: { bookmarkId: string; signal: Signal }) =>
       projectsApi.feedback(bookmarkId, signal, { type, id }),
     onMutate: ({ bookmarkId, signal }) => {
+      if (signal === 'relevant') setMarked((m) => new Set(m).add(bookmarkId));
       // Not relevant: it leaves the list at once; the server's re-ranked list follows.
       if (signal === 'irrelevant')
         qc.setQueryData<{ items: { bookmark: { id: string } }[] }>(key, (old) =>
@@ -58,10 +61,11 @@ export function Recommendations({ type, id, label }: { type: ContextType; id: st
                   type="button"
                   className="small"
                   onClick={() => feedback.mutate({ bookmarkId: r.bookmark.id, signal: 'relevant' })}
+                  aria-pressed={marked.has(r.bookmark.id)}
                   aria-label={`Relevant: ${title}`}
                   title="Relevant: show more like this"
                 >
-                  <span aria-hidden="true">＋</span> Relevant
+                  <span aria-hidden="true">✓</span> Relevant
                 </button>
                 <button
                   type="button"
@@ -70,7 +74,7 @@ export function Recommendations({ type, id, label }: { type: ContextType; id: st
                   aria-label={`Not relevant: ${title}`}
                   title="Not relevant: hide it here"
                 >
-                  <span aria-hidden="true">－</span> Not relevant
+                  <span aria-hidden="true">✕</span> Not relevant
                 </button>
               </div>
             </li>

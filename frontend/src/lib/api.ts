@@ -149,12 +149,15 @@ export function createAuthFetch(baseFetch: typeof fetch = (...a) => fetch(...a))
 }
 
 let configured = false;
+let intercepting = false;
 
 /** Point the generated client at this origin with the session-aware fetch (once). */
 export function configureClient(baseFetch?: typeof fetch): void {
   if (configured && !baseFetch) return;
   configured = true;
   client.setConfig({ baseUrl: location.origin, fetch: createAuthFetch(baseFetch) });
+  if (intercepting) return;
+  intercepting = true;
   client.interceptors.error.use((error, response) => {
     if (error instanceof ApiError) return error;
     if (!response) return new ApiError(UNREACHABLE, 0, 'unreachable');

@@ -8,7 +8,7 @@ import { type InfiniteData, type QueryClient, useQueryClient } from '@tanstack/r
 import { useEffect, useState } from 'react';
 
 import type { BookmarkDetail, BookmarkOut, BookmarkPage } from '../client/types.gen';
-import { freshAccessToken } from './api';
+import { freshAccessToken, refreshSession } from './api';
 import { useSession } from './auth';
 
 export interface StatusEvent {
@@ -82,12 +82,14 @@ export function useLiveEvents(onImport?: (ev: ImportProgressEvent) => void): Liv
     let closed = false;
     let everOpened = false;
     let delay = 1000;
+    let failedBeforeOpen = 0;
 
     const connect = async () => {
       setState(everOpened ? 'reconnecting' : 'connecting');
       let token: string | null = null;
       try {
-        token = await freshAccessToken(60);
+        // Refused twice before opening: the token may be revoked though unexpired; refresh it.
+        token = failedBeforeOpen >= 2 ? ((await refreshSession())?.access_token ?? null) : await freshAccessToken(60);
       } catch {
         token = null;
       }
@@ -98,7 +100,10 @@ export function useLiveEvents(onImport?: (ev: ImportProgressEvent) => void): Liv
         return;
       }
       source = new EventSource(`/api/events?access_token=${encodeURIComponent(token)}`);
+      let opened = false;
       source.onopen = () => {
+        opened = true;
+        failedBeforeOpen = 0;
         if (everOpened) void qc.invalidateQueries({ predicate: (q) => (q.queryKey[0] as KeyHead)?._id === 'bookmarksListBookmarks' });
         everOpened = true;
         delay = 1000;
@@ -119,6 +124,7 @@ export function useLiveEvents(onImport?: (ev: ImportProgressEvent) => void): Liv
         // The token may have expired or the server restarted: reconnect with a fresh token.
         source?.close();
         source = null;
+        if (!opened) failedBeforeOpen += 1;
         if (closed) return;
         setState('reconnecting');
         timer = setTimeout(connect, delay);

@@ -60,12 +60,12 @@ if (typeof window !== 'undefined') {
   });
 }
 
-/** Seconds until a JWT expires (Infinity when it carries no exp, e.g. a personal token). */
+/** Seconds until a JWT expires (0 when it cannot be read: treat it as spent). */
 export function secondsLeft(token: string, now = Date.now()): number {
   try {
     const payload = JSON.parse(atob(token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/')));
-    return typeof payload.exp === 'number' ? payload.exp - now / 1000 : Infinity;
+    return typeof payload.exp === 'number' ? payload.exp - now / 1000 : 0;
   } catch {
-    return Infinity;
+    return 0;
   }
 }

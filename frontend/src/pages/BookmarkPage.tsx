@@ -13,33 +13,71 @@ import { ErrorNotice, InfoNotice } from '../components/Notice';
 import { StatusBadge } from '../components/StatusBadge';
 import { hostOf, parseTags, timeAgo } from '../lib/format';
 
-function Analysis({ analysis }: { analysis: Record<string, unknown> }) {
-  const entries = Object.entries(analysis).filter(([k, v]) => v !== null && v !== '' && k !== 'model' && !(Array.isArray(v) && !v.length));
-  if (!entries.length) return null;
+const HIDDEN = new Set(['status', 'error_code', 'error_message', 'model', 'summary', 'suggested_tags', 'analyzed_at', 'analysed_at', 'updated_at', 'created_at']);
+
+function Analysis({
+  analysis,
+  tags,
+  onAddTags,
+}: {
+  analysis: Record<string, unknown>;
+  tags: string[];
+  onAddTags: (tags: string[]) => void;
+}) {
+  const status = typeof analysis.status === 'string' ? analysis.status : 'ready';
+  if (status === 'skipped' || status === 'failed' || status === 'pending') {
+    const why = typeof analysis.error_message === 'string' ? analysis.error_message : null;
+    return (
+      <p className="muted" data-analysis={status}>
+        {status === 'pending' ? 'Gemini is reading this page…' : why || `No analysis (${status}).`}{' '}
+        {analysis.error_code === 'no_gemini_key' ? <Link to="/settings">Add a key in Settings.</Link> : null}
+      </p>
+    );
+  }
   const label = (k: string) => k.replace(/_/g, ' ').replace(/^./, (c) => c.toUpperCase());
+  const entries = Object.entries(analysis).filter(([k, v]) =>
+    HIDDEN.has(k) ? false : Array.isArray(v) ? v.length > 0 : v !== null && v !== '' && typeof v !== 'object',
+  );
+  const suggested = Array.isArray(analysis.suggested_tags)
+    ? (analysis.suggested_tags as unknown[]).map(String).filter((t) => !tags.includes(t))
+    : [];
   return (
-    <dl className="analysis">
-      {entries.map(([k, v]) => (
-        <div key={k}>
-          <dt>{label(k)}</dt>
-          <dd>
-            {Array.isArray(v) ? (
-              <span className="tags">
-                {v.map((x, i) => (
-                  <span className="tag" key={i}>
-                    {typeof x === 'object' ? JSON.stringify(x) : String(x)}
-                  </span>
-                ))}
-              </span>
-            ) : typeof v === 'object' ? (
-              <code>{JSON.stringify(v)}</code>
-            ) : (
-              String(v)
-            )}
-          </dd>
-        </div>
-      ))}
-    </dl>
+    <div className="stack">
+      {typeof analysis.summary === 'string' ? <p className="summary">{analysis.summary}</p> : null}
+      <dl className="analysis">
+        {entries.map(([k, v]) => (
+          <div key={k}>
+            <dt>{label(k)}</dt>
+            <dd>
+              {Array.isArray(v) ? (
+                <span className="tags">
+                  {v.map((x, i) => (
+                    <span className="tag" key={i}>
+                      {String(x)}
+                    </span>
+                  ))}
+                </span>
+              ) : (
+                String(v)
+              )}
+            </dd>
+          </div>
+        ))}
+      </dl>
+      {suggested.length ? (
+        <p className="inline">
+          <span className="muted small">Suggested tags:</span>
+          {suggested.map((t) => (
+            <span className="tag" key={t}>
+              {t}
+            </span>
+          ))}
+          <button type="button" className="small" onClick={() => onAddTags(suggested)}>
+            Add these tags
+          </button>
+        </p>
+      ) : null}
+    </div>
   );
 }
 
@@ -180,7 +218,7 @@ export function BookmarkPage() {
       {analysis ? (
         <section aria-labelledby="analysis-title">
           <h2 id="analysis-title">Analysis</h2>
-          <Analysis analysis={analysis} />
+          <Analysis analysis={analysis} tags={b.tags} onAddTags={(add) => update.mutate({ tags: [...b.tags, ...add] })} />
         </section>
       ) : null}
       <div className="detail-grid">

@@ -106,7 +106,10 @@ export function ProjectPage() {
         </h1>
         <label className="inline">
           <span className="visually-hidden">Project status</span>
-          <select value={p.status} onChange={(e) => run.mutate(() => projectsApi.update(id, { status: e.currentTarget.value as typeof p.status }))}>
+          <select value={p.status} onChange={(e) => {
+            const status = e.currentTarget.value as typeof p.status;
+            run.mutate(() => projectsApi.update(id, { status }));
+          }}>
             {['active', 'paused', 'done', 'archived'].map((s) => (
               <option key={s}>{s}</option>
             ))}
@@ -192,7 +195,10 @@ export function ProjectPage() {
                   <input
                     type="checkbox"
                     checked={t.status === 'done'}
-                    onChange={(e) => run.mutate(() => projectsApi.updateTask(t.id, { status: e.currentTarget.checked ? 'done' : 'todo' }))}
+                    onChange={(e) => {
+                      const status = e.currentTarget.checked ? 'done' : 'todo';
+                      run.mutate(() => projectsApi.updateTask(t.id, { status }));
+                    }}
                     aria-label={`Done: ${t.title}`}
                   />
                   <InlineEdit value={t.title} label={`task ${t.title}`} onSave={(title) => run.mutate(() => projectsApi.updateTask(t.id, { title }))} />
@@ -227,7 +233,10 @@ export function ProjectPage() {
                       <input
                         type="checkbox"
                         checked={s.done}
-                        onChange={(e) => run.mutate(() => projectsApi.updateSubtask(s.id, { done: e.currentTarget.checked }))}
+                        onChange={(e) => {
+                          const done = e.currentTarget.checked;
+                          run.mutate(() => projectsApi.updateSubtask(s.id, { done }));
+                        }}
                         aria-label={`Done: ${s.title}`}
                       />
                       <InlineEdit value={s.title} label={`subtask ${s.title}`} onSave={(title) => run.mutate(() => projectsApi.updateSubtask(s.id, { title }))} />
