@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install up test lint format services clean test-extension
+.PHONY: install up test lint format services clean test-extension spa test-frontend
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,12 +17,13 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-up: install
+up: install spa
 	$(BIN)/fuze up
 
 test: install lint
 	$(BIN)/pytest
 	$(MAKE) test-extension
+	$(MAKE) test-frontend
 
 # The browser extension (extension/): typecheck, build, unit tests, then Debian's Chromium
 # (apt-get installed by the e2e harness when missing) with the unpacked extension against a
@@ -35,6 +36,26 @@ $(EXT)/node_modules/.installed: $(EXT)/package-lock.json
 
 test-extension: install $(EXT)/node_modules/.installed
 	cd $(EXT) && npm run typecheck && npm run build && npm test && npm run e2e
+
+# The web app (frontend/): `fuze up` serves frontend/dist at /. Rebuilt only when its sources,
+# dependencies or generated client change.
+WEB     := frontend
+WEB_SRC := $(shell find $(WEB)/src -type f 2>/dev/null) $(WEB)/index.html $(WEB)/vite.config.ts
+
+$(WEB)/node_modules/.installed: $(WEB)/package-lock.json
+	cd $(WEB) && npm ci --no-audit --no-fund
+	touch $@
+
+$(WEB)/dist/index.html: $(WEB)/node_modules/.installed $(WEB_SRC)
+	cd $(WEB) && npm run build
+
+spa: $(WEB)/dist/index.html
+
+# Generated client up to date, typecheck, component tests, then Debian's Chromium against a
+# real `fuze up` (see the README, "Web app").
+test-frontend: install $(WEB)/node_modules/.installed
+	test -x /usr/bin/chromium || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+	cd $(WEB) && npm run check:client && npm run typecheck && npm test && npm run build && npm run test:e2e
 
 lint: install
 	$(BIN)/ruff check .
