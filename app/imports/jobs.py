@@ -19,9 +19,11 @@ from datetime import timedelta
 from typing import Any
 
 import psutil
+from arq.constants import job_key_prefix
+from arq.jobs import serialize_job
 from sqlalchemy import delete, select
 
-from app.db import send_pending_jobs, utcnow
+from app.db import utcnow
 from app.imports import parsers, service
 from app.imports.models import DONE, FAILED, PARSING, PROCESSING, QUEUED, ImportBatch, ImportChunk
 from app.users.models import User
@@ -31,6 +33,26 @@ log = logging.getLogger("fuze.imports")
 
 def _take(entries: Iterator[parsers.Entry], n: int) -> list[parsers.Entry]:
     return list(itertools.islice(entries, n))
+
+
+async def send_jobs(redis: Any, jobs: list[tuple[str, tuple[Any, ...], dict[str, Any]]]) -> None:
+    """Queue a batch's pipeline jobs in one round trip (arq's enqueue_job takes several per
+    job). Only for new ids: nothing checks for a job already queued under the same id."""
+    if not jobs:
+        return
+    now_ms = int(time.time() * 1000)
+    try:
+        async with redis.pipeline(transaction=False) as pipe:
+            for function, args, kwargs in jobs:
+                job_id = kwargs["_job_id"]
+                data = serialize_job(
+                    function, args, {}, None, now_ms, serializer=redis.job_serializer
+                )
+                pipe.set(job_key_prefix + job_id, data, px=redis.expires_extra_ms, nx=True)
+                pipe.zadd(kwargs.get("_queue_name") or redis.default_queue_name, {job_id: now_ms})
+            await pipe.execute()
+    except Exception as exc:  # Redis down: the bookmarks are saved; the sweeper queues them
+        log.warning("could not queue %d pipeline jobs: %s", len(jobs), exc)
 
 
 async def _fail(ctx: dict[str, Any], import_id: uuid.UUID, code: str, message: str) -> str:
@@ -105,7 +127,7 @@ async def parse_import(ctx: dict[str, Any], import_id: str) -> str:
                     batch.invalid += counts["invalid"]
                     batch.updated_at = utcnow()
                     await session.commit()
-                    await send_pending_jobs(session, ctx["redis"])
+                    await send_jobs(ctx["redis"], session.info.pop("pending_jobs", []))
                 await service.publish_progress(ctx["redis"], batch, None)
                 peak_rss = max(peak_rss, process.memory_info().rss)
         except parsers.MalformedFile as exc:

@@ -362,7 +362,7 @@ async def save_entries(
             row["reason_code"] = "already_saved"
             row["reason"] = "Already in your library (its tags were added to it)."
     if rows:
-        await session.execute(insert(ImportEntry).values(list(rows.values())))
+        await session.execute(insert(ImportEntry.__table__), list(rows.values()))
     return Counter(row["outcome"] for row in rows.values())
 
 
