@@ -178,6 +178,25 @@ async def _prepare(ctx: dict[str, Any], bookmark_id: str, run: int) -> _Ask | Ou
         return _Ask(user.id, api_key, prompt, tags, bookmark.content_hash)
 
 
+async def _start_attempt(ctx: dict[str, Any], bookmark_id: str, run: int) -> int | Outcome | None:
+    """Count a Gemini call (before making it, so a crash counts too): its number; the outcome
+    when the tries are used up; None when the job is stale."""
+    async with ctx["sessionmaker"]() as session:
+        loaded = await _load(session, bookmark_id, run)
+        if loaded is None:
+            return None
+        _, row = loaded
+        if row.attempts >= ctx["settings"].gemini_max_tries:
+            return (
+                FAILED,
+                row.error_code or "gemini_unavailable",
+                f"Analysis kept failing (gave up after {row.attempts} tries).",
+            )
+        row.attempts += 1
+        await session.commit()
+        return row.attempts
+
+
 async def analyse_bookmark(ctx: dict[str, Any], bookmark_id: str, run: int) -> str:
     settings = ctx["settings"]
     ask = await _prepare(ctx, bookmark_id, run)
@@ -185,46 +204,25 @@ async def analyse_bookmark(ctx: dict[str, Any], bookmark_id: str, run: int) -> s
         return "stale"
     if isinstance(ask, tuple):
         return await _finish(ctx, bookmark_id, run, *ask)
-    user_id, api_key, prompt, tags, content_hash = (
-        ask.user_id,
-        ask.api_key,
-        ask.prompt,
-        ask.tags,
-        ask.content_hash,
-    )
 
     job_timeout = settings.pipeline_job_timeout_seconds
     token = await service.try_acquire_slot(
-        ctx["redis"], user_id, settings.gemini_concurrency_per_user, job_timeout + 5
+        ctx["redis"], ask.user_id, settings.gemini_concurrency_per_user, job_timeout + 5
     )
-    if token is None:
+    if token is None:  # the user's other analyses hold every slot: wait, without using a try
         raise Retry(defer=busy_delay(ctx.get("job_try", 1)))
     try:
-        async with ctx["sessionmaker"]() as session:
-            loaded = await _load(session, bookmark_id, run)
-            if loaded is None:
-                await session.commit()
-                return "stale"
-            _, row = loaded
-            if row.attempts >= settings.gemini_max_tries:
-                await session.commit()
-                return await _finish(
-                    ctx,
-                    bookmark_id,
-                    run,
-                    FAILED,
-                    row.error_code or "gemini_unavailable",
-                    f"Analysis kept failing (gave up after {row.attempts} tries).",
-                )
-            row.attempts += 1
-            attempt = row.attempts
-            await session.commit()
+        attempt = await _start_attempt(ctx, bookmark_id, run)
+        if attempt is None:
+            return "stale"
+        if isinstance(attempt, tuple):
+            return await _finish(ctx, bookmark_id, run, *attempt)
         try:
             answer = await service.generate(
                 settings,
-                api_key,
+                ask.api_key,
                 system=service.PAGE_SYSTEM,
-                prompt=prompt,
+                prompt=ask.prompt,
                 schema=PageAnalysis,
                 time_limit=max(1.0, min(settings.gemini_timeout_seconds, job_timeout - 3)),
             )
@@ -244,9 +242,9 @@ async def analyse_bookmark(ctx: dict[str, Any], bookmark_id: str, run: int) -> s
             await _note_retry(ctx, bookmark_id, run, exc, delay)
             raise Retry(defer=delay) from exc
     finally:
-        await service.release_slot(ctx["redis"], user_id, token)
-    result = service.page_result(answer, tags, settings.gemini_max_new_tags)
-    return await _finish(ctx, bookmark_id, run, READY, result=result, content_hash=content_hash)
+        await service.release_slot(ctx["redis"], ask.user_id, token)
+    result = service.page_result(answer, ask.tags, settings.gemini_max_new_tags)
+    return await _finish(ctx, bookmark_id, run, READY, result=result, content_hash=ask.content_hash)
 
 
 async def _note_retry(
