@@ -207,7 +207,7 @@ async def analyse_bookmark(ctx: dict[str, Any], bookmark_id: str, run: int) -> s
 
     job_timeout = settings.pipeline_job_timeout_seconds
     token = await service.try_acquire_slot(
-        ctx["redis"], ask.user_id, settings.gemini_concurrency_per_user, job_timeout + 5
+        ctx["redis"], ask.user_id, service.background_limit(settings), job_timeout + 5
     )
     if token is None:  # the user's other analyses hold every slot: wait, without using a try
         raise Retry(defer=busy_delay(ctx.get("job_try", 1)))
@@ -346,7 +346,7 @@ async def analyse_backlog(ctx: dict[str, Any], user_id: str) -> int:
             )
         await session.commit()
     await projects_jobs.queue_intents(ctx, uid)
-    spacing = 2.0 / max(1, settings.gemini_concurrency_per_user)
+    spacing = 2.0 / service.background_limit(settings)
     for i, (bid, run) in enumerate(rows):
         if not await enqueue_analysis(
             ctx["redis"], bid, run, _defer_by=timedelta(seconds=i * spacing)

@@ -286,6 +286,12 @@ async def release_slot(redis: Any, user_id: uuid.UUID | str, token: str) -> None
         await redis.zrem(_slot_key(user_id), token)
 
 
+def background_limit(settings: Settings) -> int:
+    """Slots that background jobs may take: one is kept for what the user is waiting on (a
+    breakdown), so a backlog of analyses never makes them wait."""
+    return max(1, settings.gemini_concurrency_per_user - 1)
+
+
 @contextlib.asynccontextmanager
 async def slot(
     redis: Any, user_id: uuid.UUID | str, settings: Settings, *, wait: float, lease: float

@@ -88,7 +88,7 @@ async def analyse_project(ctx: dict[str, Any], project_id: str, text_version: in
         return await _finish(ctx, project_id, text_version, INTENT_SKIPPED, None, None)
     lease = settings.pipeline_job_timeout_seconds + 5
     token = await analysis.try_acquire_slot(
-        ctx["redis"], user_id, settings.gemini_concurrency_per_user, lease
+        ctx["redis"], user_id, analysis.background_limit(settings), lease
     )
     if token is None:
         from app.analysis.jobs import busy_delay

@@ -147,7 +147,8 @@ async def test_a_users_burst_keeps_to_the_concurrency_limit(
         b = await _analysis_settled(api, api_user, bookmark_id, within=90)
         assert b["analysis_status"] == "ready", b
     assert len(gemini_fake.calls_with(key)) == 5
-    assert gemini_fake.max_in_flight[key] <= 2  # FUZE_GEMINI_CONCURRENCY_PER_USER's default
+    # FUZE_GEMINI_CONCURRENCY_PER_USER is 2; background jobs leave one slot for breakdowns.
+    assert gemini_fake.max_in_flight[key] == 1
 
 
 async def test_a_refused_key_fails_the_analysis_not_the_bookmark(
