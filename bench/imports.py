@@ -257,9 +257,6 @@ def main() -> None:
     if args.serve_import_queue:
         serve_import_queue()
         return
-    import faulthandler
-
-    faulthandler.dump_traceback_later(float(os.environ.get("BENCH_DUMP_AFTER", "3600")), exit=True)
     asyncio.run(run(args))
 
 
