@@ -38,7 +38,7 @@ before(async () => {
   paths = new Set(Object.keys(spec.paths));
   context = await browser.newContext({ viewport: { width: 1280, height: 860 }, colorScheme: 'light' });
   page = await context.newPage();
-  page.setDefaultTimeout(Number(process.env.FUZE_E2E_TIMEOUT_MS ?? 20_000));
+  page.setDefaultTimeout(Number(process.env.FUZE_E2E_TIMEOUT_MS ?? 30_000));
   page.on('pageerror', (err) => console.error('page error:', err));
 });
 

@@ -1,5 +1,5 @@
 import { type QueryClient, QueryClientProvider } from '@tanstack/react-query';
-import { useEffect } from 'react';
+import { lazy, Suspense, useEffect } from 'react';
 import { Navigate, Route, Routes, useLocation, useNavigate } from 'react-router';
 
 import { Layout } from './components/Layout';
@@ -7,18 +7,21 @@ import { setSignedOutHandler } from './lib/api';
 import { useSession } from './lib/auth';
 import { useLiveEvents } from './lib/events';
 import { AuthPage } from './pages/AuthPage';
-import { BookmarkPage } from './pages/BookmarkPage';
-import { ImportPage } from './pages/ImportPage';
 import { LibraryPage } from './pages/LibraryPage';
-import { ProjectPage } from './pages/ProjectPage';
-import { ProjectsPage } from './pages/ProjectsPage';
-import { SearchPage } from './pages/SearchPage';
-import { SettingsPage } from './pages/SettingsPage';
+
+// The library and sign-in come with the first load; the other pages when first opened.
+const BookmarkPage = lazy(() => import('./pages/BookmarkPage').then((m) => ({ default: m.BookmarkPage })));
+const SearchPage = lazy(() => import('./pages/SearchPage').then((m) => ({ default: m.SearchPage })));
+const ProjectsPage = lazy(() => import('./pages/ProjectsPage').then((m) => ({ default: m.ProjectsPage })));
+const ProjectPage = lazy(() => import('./pages/ProjectPage').then((m) => ({ default: m.ProjectPage })));
+const ImportPage = lazy(() => import('./pages/ImportPage').then((m) => ({ default: m.ImportPage })));
+const SettingsPage = lazy(() => import('./pages/SettingsPage').then((m) => ({ default: m.SettingsPage })));
 
 function SignedIn() {
   const live = useLiveEvents();
   return (
     <Layout live={live}>
+      <Suspense fallback={<p className="muted" role="status">Loading…</p>}>
       <Routes>
         <Route path="/" element={<LibraryPage />} />
         <Route path="/items/:id" element={<BookmarkPage />} />
@@ -31,6 +34,7 @@ function SignedIn() {
         <Route path="/signup" element={<Navigate to="/" replace />} />
         <Route path="*" element={<p role="alert">There is nothing here.</p>} />
       </Routes>
+      </Suspense>
     </Layout>
   );
 }

@@ -5,6 +5,64 @@ export type ClientOptions = {
 };
 
 /**
+ * AnalysisOut
+ *
+ * Gemini's reading of a bookmark (with your own key).
+ */
+export type AnalysisOut = {
+    /**
+     * Status
+     */
+    status: 'pending' | 'ready' | 'skipped' | 'failed';
+    /**
+     * Error Code
+     */
+    error_code?: string | null;
+    /**
+     * Error Message
+     */
+    error_message?: string | null;
+    /**
+     * Summary
+     */
+    summary?: string | null;
+    /**
+     * Key Concepts
+     */
+    key_concepts?: Array<string>;
+    /**
+     * Content Type
+     */
+    content_type?: 'article' | 'tutorial' | 'documentation' | 'reference' | 'video' | 'paper' | 'repository' | 'discussion' | 'news' | 'course' | 'tool' | 'other' | null;
+    /**
+     * Difficulty
+     */
+    difficulty?: 'beginner' | 'intermediate' | 'advanced' | null;
+    /**
+     * Technologies
+     */
+    technologies?: Array<string>;
+    /**
+     * Topics
+     */
+    topics?: Array<string>;
+    /**
+     * Suggested Tags
+     *
+     * Tags for this bookmark, mostly ones you already use; not applied until you add them (PATCH /api/bookmarks/{id} with `tags`).
+     */
+    suggested_tags?: Array<string>;
+    /**
+     * Model
+     */
+    model?: string | null;
+    /**
+     * Analysed At
+     */
+    analysed_at?: string | null;
+};
+
+/**
  * ApiTokenCreate
  */
 export type ApiTokenCreate = {
@@ -116,6 +174,18 @@ export type BodyAuthToken = {
      * Client Secret
      */
     client_secret?: string | null;
+};
+
+/**
+ * Body_imports-create_import
+ */
+export type BodyImportsCreateImport = {
+    /**
+     * File
+     *
+     * The exported file.
+     */
+    file: Blob | File;
 };
 
 /**
@@ -253,6 +323,18 @@ export type BookmarkDetail = {
      */
     processed_at: string | null;
     /**
+     * Analysis Status
+     *
+     * Gemini's analysis of the page (with your own key): `pending` (queued or retrying), `ready`, `skipped` (no Gemini key, or nothing to analyse) or `failed` (see `analysis_error`). Null where a listing did not load it.
+     */
+    analysis_status?: 'pending' | 'ready' | 'skipped' | 'failed' | null;
+    /**
+     * Analysis Error
+     *
+     * Why the analysis was skipped, failed, or is retrying.
+     */
+    analysis_error?: string | null;
+    /**
      * Text
      *
      * The extracted main text.
@@ -269,11 +351,9 @@ export type BookmarkDetail = {
         [key: string]: unknown;
     } | null;
     /**
-     * Analysis
+     * Summary, key concepts, content type, difficulty, technologies, topics and suggested tags, once analysed.
      */
-    analysis?: {
-        [key: string]: unknown;
-    } | null;
+    analysis?: AnalysisOut | null;
 };
 
 /**
@@ -382,6 +462,18 @@ export type BookmarkOut = {
      * Processed At
      */
     processed_at: string | null;
+    /**
+     * Analysis Status
+     *
+     * Gemini's analysis of the page (with your own key): `pending` (queued or retrying), `ready`, `skipped` (no Gemini key, or nothing to analyse) or `failed` (see `analysis_error`). Null where a listing did not load it.
+     */
+    analysis_status?: 'pending' | 'ready' | 'skipped' | 'failed' | null;
+    /**
+     * Analysis Error
+     *
+     * Why the analysis was skipped, failed, or is retrying.
+     */
+    analysis_error?: string | null;
 };
 
 /**
@@ -423,6 +515,54 @@ export type BookmarkUpdate = {
 };
 
 /**
+ * BreakdownAccept
+ */
+export type BreakdownAccept = {
+    /**
+     * Tasks
+     *
+     * The proposed tasks you keep, in order, each with its subtasks; they are added after the project's existing tasks.
+     */
+    tasks: Array<TaskCreate>;
+};
+
+/**
+ * BreakdownProposal
+ */
+export type BreakdownProposal = {
+    /**
+     * Project Id
+     */
+    project_id: string;
+    /**
+     * Tasks
+     *
+     * Nothing is saved yet: send the ones you keep (edited as you like) to POST /api/projects/{id}/breakdown/accept.
+     */
+    tasks: Array<ProposedTaskOut>;
+    /**
+     * Model
+     */
+    model: string;
+};
+
+/**
+ * BreakdownRequest
+ */
+export type BreakdownRequest = {
+    /**
+     * Instructions
+     *
+     * Anything Gemini should know, e.g. "I have two weekends".
+     */
+    instructions?: string | null;
+    /**
+     * Max Tasks
+     */
+    max_tasks?: number;
+};
+
+/**
  * Check
  */
 export type Check = {
@@ -434,6 +574,16 @@ export type Check = {
      * Detail
      */
     detail: string;
+};
+
+/**
+ * CreatedTasks
+ */
+export type CreatedTasks = {
+    /**
+     * Items
+     */
+    items: Array<TaskOut>;
 };
 
 /**
@@ -461,6 +611,77 @@ export type ErrorBody = {
  */
 export type ErrorResponse = {
     error: ErrorBody;
+};
+
+/**
+ * FeedbackContext
+ */
+export type FeedbackContext = {
+    /**
+     * Type
+     */
+    type: 'project' | 'task' | 'subtask' | 'text';
+    /**
+     * Id
+     *
+     * The project, task or subtask id; for `text`, the `context.id` that POST /api/recommendations returned.
+     */
+    id: string;
+};
+
+/**
+ * FeedbackCreate
+ */
+export type FeedbackCreate = {
+    /**
+     * Bookmark Id
+     */
+    bookmark_id: string;
+    /**
+     * Where the item was recommended; none: about the item itself.
+     */
+    context?: FeedbackContext | null;
+    /**
+     * Signal
+     */
+    signal: 'relevant' | 'irrelevant' | 'opened' | 'saved_to_project';
+};
+
+/**
+ * FeedbackList
+ */
+export type FeedbackList = {
+    /**
+     * Items
+     */
+    items: Array<FeedbackOut>;
+};
+
+/**
+ * FeedbackOut
+ */
+export type FeedbackOut = {
+    /**
+     * Id
+     */
+    id: string;
+    /**
+     * Bookmark Id
+     */
+    bookmark_id: string;
+    context: FeedbackContext | null;
+    /**
+     * Signal
+     */
+    signal: 'relevant' | 'irrelevant' | 'opened' | 'saved_to_project';
+    /**
+     * Created At
+     */
+    created_at: string;
+    /**
+     * Updated At
+     */
+    updated_at: string;
 };
 
 /**
@@ -495,6 +716,338 @@ export type HttpValidationError = {
      * Detail
      */
     detail?: Array<ValidationError>;
+};
+
+/**
+ * ImportDetail
+ */
+export type ImportDetail = {
+    /**
+     * Id
+     */
+    id: string;
+    /**
+     * Filename
+     */
+    filename: string | null;
+    /**
+     * Format
+     */
+    format: string;
+    /**
+     * Format Name
+     */
+    format_name: string;
+    /**
+     * Status
+     */
+    status: 'queued' | 'parsing' | 'processing' | 'done' | 'failed';
+    /**
+     * Size Bytes
+     */
+    size_bytes: number;
+    /**
+     * Total
+     *
+     * Entries in the file.
+     */
+    total: number;
+    /**
+     * Parsed
+     *
+     * Entries read and saved so far.
+     */
+    parsed: number;
+    /**
+     * Imported
+     *
+     * Entries that made a new bookmark.
+     */
+    imported: number;
+    /**
+     * Duplicates
+     *
+     * Entries already in your library, or twice in the file.
+     */
+    duplicates: number;
+    /**
+     * Invalid
+     *
+     * Entries that cannot be a bookmark (see their reasons).
+     */
+    invalid: number;
+    /**
+     * Pending
+     *
+     * Imported bookmarks still being fetched and indexed.
+     */
+    pending: number;
+    /**
+     * Ready
+     *
+     * Imported bookmarks ready.
+     */
+    ready: number;
+    /**
+     * Failed
+     *
+     * Invalid entries plus imported pages that failed to process.
+     */
+    failed: number;
+    /**
+     * Processed
+     *
+     * Entries with a final outcome; equals total when done.
+     */
+    processed: number;
+    /**
+     * Error Code
+     */
+    error_code: string | null;
+    /**
+     * Error Message
+     */
+    error_message: string | null;
+    /**
+     * Created At
+     */
+    created_at: string;
+    /**
+     * Started At
+     */
+    started_at: string | null;
+    /**
+     * Parsed At
+     */
+    parsed_at: string | null;
+    /**
+     * Finished At
+     */
+    finished_at: string | null;
+    /**
+     * The first failed entries with their reasons; GET /api/imports/{id}/entries?outcome=failed pages through the rest.
+     */
+    failed_entries: ImportEntryPage;
+};
+
+/**
+ * ImportEntryOut
+ */
+export type ImportEntryOut = {
+    /**
+     * Position
+     *
+     * The entry's number in the file, from 1.
+     */
+    position: number;
+    /**
+     * Line
+     *
+     * Its line in the file, where the format has lines.
+     */
+    line: number | null;
+    /**
+     * Url
+     */
+    url: string | null;
+    /**
+     * Title
+     */
+    title: string | null;
+    /**
+     * Outcome
+     */
+    outcome: 'imported' | 'duplicate' | 'invalid';
+    /**
+     * Reason Code
+     */
+    reason_code: string | null;
+    /**
+     * Reason
+     *
+     * Why it was not imported, or why its page failed to process.
+     */
+    reason: string | null;
+    /**
+     * Bookmark Id
+     *
+     * The bookmark it made (imported) or matched (duplicate).
+     */
+    bookmark_id: string | null;
+    /**
+     * Bookmark Status
+     */
+    bookmark_status: string | null;
+};
+
+/**
+ * ImportEntryPage
+ */
+export type ImportEntryPage = {
+    /**
+     * Items
+     */
+    items: Array<ImportEntryOut>;
+    /**
+     * Next Cursor
+     */
+    next_cursor: string | null;
+};
+
+/**
+ * ImportOut
+ */
+export type ImportOut = {
+    /**
+     * Id
+     */
+    id: string;
+    /**
+     * Filename
+     */
+    filename: string | null;
+    /**
+     * Format
+     */
+    format: string;
+    /**
+     * Format Name
+     */
+    format_name: string;
+    /**
+     * Status
+     */
+    status: 'queued' | 'parsing' | 'processing' | 'done' | 'failed';
+    /**
+     * Size Bytes
+     */
+    size_bytes: number;
+    /**
+     * Total
+     *
+     * Entries in the file.
+     */
+    total: number;
+    /**
+     * Parsed
+     *
+     * Entries read and saved so far.
+     */
+    parsed: number;
+    /**
+     * Imported
+     *
+     * Entries that made a new bookmark.
+     */
+    imported: number;
+    /**
+     * Duplicates
+     *
+     * Entries already in your library, or twice in the file.
+     */
+    duplicates: number;
+    /**
+     * Invalid
+     *
+     * Entries that cannot be a bookmark (see their reasons).
+     */
+    invalid: number;
+    /**
+     * Pending
+     *
+     * Imported bookmarks still being fetched and indexed.
+     */
+    pending: number;
+    /**
+     * Ready
+     *
+     * Imported bookmarks ready.
+     */
+    ready: number;
+    /**
+     * Failed
+     *
+     * Invalid entries plus imported pages that failed to process.
+     */
+    failed: number;
+    /**
+     * Processed
+     *
+     * Entries with a final outcome; equals total when done.
+     */
+    processed: number;
+    /**
+     * Error Code
+     */
+    error_code: string | null;
+    /**
+     * Error Message
+     */
+    error_message: string | null;
+    /**
+     * Created At
+     */
+    created_at: string;
+    /**
+     * Started At
+     */
+    started_at: string | null;
+    /**
+     * Parsed At
+     */
+    parsed_at: string | null;
+    /**
+     * Finished At
+     */
+    finished_at: string | null;
+};
+
+/**
+ * ImportPage
+ */
+export type ImportPage = {
+    /**
+     * Items
+     */
+    items: Array<ImportOut>;
+    /**
+     * Next Cursor
+     */
+    next_cursor: string | null;
+};
+
+/**
+ * Intent
+ */
+export type Intent = {
+    /**
+     * Goal
+     *
+     * What you are trying to do.
+     */
+    goal: 'learn' | 'build' | 'debug' | 'research';
+    /**
+     * Summary
+     */
+    summary?: string | null;
+    /**
+     * Skills
+     */
+    skills?: Array<string>;
+    /**
+     * Concepts
+     */
+    concepts?: Array<string>;
+    /**
+     * Technologies
+     */
+    technologies?: Array<string>;
+    /**
+     * Source
+     *
+     * `gemini` (with your key) or `rules` (keywords, when there is no key).
+     */
+    source: 'rules' | 'gemini';
 };
 
 /**
@@ -534,6 +1087,150 @@ export type LogoutRequest = {
 };
 
 /**
+ * ProjectCreate
+ */
+export type ProjectCreate = {
+    /**
+     * Title
+     */
+    title: string;
+    /**
+     * Description
+     */
+    description?: string | null;
+    /**
+     * Technologies
+     *
+     * e.g. ["FastAPI", "Postgres"]
+     */
+    technologies?: Array<string>;
+    /**
+     * Status
+     */
+    status?: 'active' | 'paused' | 'done' | 'archived';
+};
+
+/**
+ * ProjectOut
+ */
+export type ProjectOut = {
+    /**
+     * Id
+     */
+    id: string;
+    /**
+     * Title
+     */
+    title: string;
+    /**
+     * Description
+     */
+    description: string | null;
+    /**
+     * Technologies
+     */
+    technologies: Array<string>;
+    /**
+     * Status
+     */
+    status: 'active' | 'paused' | 'done' | 'archived';
+    /**
+     * What the project is about, for recommendations.
+     */
+    intent: Intent | null;
+    /**
+     * Intent Status
+     *
+     * `pending`: Gemini is reading it; `ready`: read by Gemini; `skipped`: no Gemini key (intent from keywords); `failed`: see `intent_error` (intent from keywords).
+     */
+    intent_status: 'pending' | 'ready' | 'skipped' | 'failed';
+    /**
+     * Intent Error
+     */
+    intent_error: string | null;
+    /**
+     * Task Count
+     */
+    task_count?: number;
+    /**
+     * Done Task Count
+     */
+    done_task_count?: number;
+    /**
+     * Created At
+     */
+    created_at: string;
+    /**
+     * Updated At
+     */
+    updated_at: string;
+};
+
+/**
+ * ProjectPage
+ */
+export type ProjectPage = {
+    /**
+     * Items
+     */
+    items: Array<ProjectOut>;
+    /**
+     * Next Cursor
+     */
+    next_cursor: string | null;
+};
+
+/**
+ * ProjectUpdate
+ */
+export type ProjectUpdate = {
+    /**
+     * Title
+     */
+    title?: string | null;
+    /**
+     * Description
+     */
+    description?: string | null;
+    /**
+     * Technologies
+     */
+    technologies?: Array<string> | null;
+    /**
+     * Status
+     */
+    status?: 'active' | 'paused' | 'done' | 'archived' | null;
+};
+
+/**
+ * ProposedSubtaskOut
+ */
+export type ProposedSubtaskOut = {
+    /**
+     * Title
+     */
+    title: string;
+};
+
+/**
+ * ProposedTaskOut
+ */
+export type ProposedTaskOut = {
+    /**
+     * Title
+     */
+    title: string;
+    /**
+     * Description
+     */
+    description: string | null;
+    /**
+     * Subtasks
+     */
+    subtasks: Array<ProposedSubtaskOut>;
+};
+
+/**
  * Readiness
  */
 export type Readiness = {
@@ -547,6 +1244,94 @@ export type Readiness = {
     checks: {
         [key: string]: Check;
     };
+};
+
+/**
+ * Recommendation
+ */
+export type Recommendation = {
+    bookmark: BookmarkOut;
+    /**
+     * Score
+     *
+     * 0-1 before feedback; feedback can lift it above 1.
+     */
+    score: number;
+    /**
+     * Reasons
+     */
+    reasons: Array<string>;
+    features: RecommendationFeatures;
+};
+
+/**
+ * RecommendationFeatures
+ *
+ * What the score was made of, for people who want to see the arithmetic.
+ */
+export type RecommendationFeatures = {
+    /**
+     * Similarity
+     *
+     * Cosine similarity of meaning with the context.
+     */
+    similarity: number;
+    /**
+     * Semantic Rank
+     */
+    semantic_rank: number | null;
+    /**
+     * Keyword Rank
+     */
+    keyword_rank: number | null;
+    /**
+     * Technologies
+     *
+     * The context's technologies this item covers.
+     */
+    technologies: Array<string>;
+    /**
+     * Intent Fit
+     *
+     * 0-1: how its type and difficulty suit the goal.
+     */
+    intent_fit: number;
+    /**
+     * Marked Relevant
+     */
+    marked_relevant: boolean;
+    /**
+     * Similar To Relevant
+     *
+     * Items you marked relevant that it resembles.
+     */
+    similar_to_relevant: number;
+};
+
+/**
+ * Recommendations
+ */
+export type Recommendations = {
+    /**
+     * Items
+     */
+    items: Array<Recommendation>;
+    /**
+     * Send it back with POST /api/feedback.
+     */
+    context: FeedbackContext;
+    /**
+     * Cached
+     *
+     * Served from the cache (still current: see data_version).
+     */
+    cached: boolean;
+    /**
+     * Data Version
+     *
+     * Your data's version these were computed for.
+     */
+    data_version: number;
 };
 
 /**
@@ -631,6 +1416,228 @@ export type SimilarResults = {
      * Items
      */
     items: Array<SimilarHit>;
+};
+
+/**
+ * SubtaskCreate
+ */
+export type SubtaskCreate = {
+    /**
+     * Title
+     */
+    title: string;
+    /**
+     * Done
+     */
+    done?: boolean;
+    /**
+     * Position
+     *
+     * Where to insert it (0 = first); default: at the end.
+     */
+    position?: number | null;
+};
+
+/**
+ * SubtaskOut
+ */
+export type SubtaskOut = {
+    /**
+     * Id
+     */
+    id: string;
+    /**
+     * Task Id
+     */
+    task_id: string;
+    /**
+     * Title
+     */
+    title: string;
+    /**
+     * Done
+     */
+    done: boolean;
+    /**
+     * Position
+     */
+    position: number;
+    /**
+     * Created At
+     */
+    created_at: string;
+    /**
+     * Updated At
+     */
+    updated_at: string;
+};
+
+/**
+ * SubtaskPage
+ */
+export type SubtaskPage = {
+    /**
+     * Items
+     */
+    items: Array<SubtaskOut>;
+    /**
+     * Next Cursor
+     */
+    next_cursor: string | null;
+};
+
+/**
+ * SubtaskUpdate
+ */
+export type SubtaskUpdate = {
+    /**
+     * Title
+     */
+    title?: string | null;
+    /**
+     * Done
+     */
+    done?: boolean | null;
+    /**
+     * Position
+     *
+     * Move it to this place.
+     */
+    position?: number | null;
+};
+
+/**
+ * TaskCreate
+ */
+export type TaskCreate = {
+    /**
+     * Title
+     */
+    title: string;
+    /**
+     * Description
+     */
+    description?: string | null;
+    /**
+     * Status
+     */
+    status?: 'todo' | 'in_progress' | 'done';
+    /**
+     * Position
+     *
+     * Where to insert it (0 = first); default: at the end.
+     */
+    position?: number | null;
+    /**
+     * Subtasks
+     *
+     * Subtasks to create with it, in order.
+     */
+    subtasks?: Array<SubtaskCreate>;
+};
+
+/**
+ * TaskOut
+ */
+export type TaskOut = {
+    /**
+     * Id
+     */
+    id: string;
+    /**
+     * Project Id
+     */
+    project_id: string;
+    /**
+     * Title
+     */
+    title: string;
+    /**
+     * Description
+     */
+    description: string | null;
+    /**
+     * Status
+     */
+    status: 'todo' | 'in_progress' | 'done';
+    /**
+     * Position
+     */
+    position: number;
+    /**
+     * Subtasks
+     */
+    subtasks?: Array<SubtaskOut>;
+    /**
+     * Created At
+     */
+    created_at: string;
+    /**
+     * Updated At
+     */
+    updated_at: string;
+};
+
+/**
+ * TaskPage
+ */
+export type TaskPage = {
+    /**
+     * Items
+     */
+    items: Array<TaskOut>;
+    /**
+     * Next Cursor
+     */
+    next_cursor: string | null;
+};
+
+/**
+ * TaskUpdate
+ */
+export type TaskUpdate = {
+    /**
+     * Title
+     */
+    title?: string | null;
+    /**
+     * Description
+     */
+    description?: string | null;
+    /**
+     * Status
+     */
+    status?: 'todo' | 'in_progress' | 'done' | null;
+    /**
+     * Position
+     *
+     * Move it to this place.
+     */
+    position?: number | null;
+};
+
+/**
+ * TextContext
+ */
+export type TextContext = {
+    /**
+     * Text
+     *
+     * What you are working on.
+     */
+    text: string;
+    /**
+     * Technologies
+     */
+    technologies?: Array<string>;
+    /**
+     * Limit
+     */
+    limit?: number;
+    /**
+     * Include Attached
+     */
+    include_attached?: boolean;
 };
 
 /**
@@ -1223,6 +2230,12 @@ export type BookmarksListBookmarksData = {
          */
         tag?: string | null;
         /**
+         * Url
+         *
+         * Only the bookmark of this address, compared after normalisation (how the extension asks whether a page is already saved).
+         */
+        url?: string | null;
+        /**
          * Status
          */
         status?: 'pending' | 'fetching' | 'extracting' | 'embedding' | 'ready' | 'failed' | null;
@@ -1522,6 +2535,12 @@ export type SearchSearchData = {
          */
         saved_before?: string | null;
         /**
+         * Content Type
+         *
+         * Only items Gemini analysed as this type.
+         */
+        content_type?: 'article' | 'tutorial' | 'documentation' | 'reference' | 'video' | 'paper' | 'repository' | 'discussion' | 'news' | 'course' | 'tool' | 'other' | null;
+        /**
          * Limit
          */
         limit?: number;
@@ -1597,3 +2616,1172 @@ export type SearchSimilarResponses = {
 };
 
 export type SearchSimilarResponse = SearchSimilarResponses[keyof SearchSimilarResponses];
+
+export type ImportsListImportsData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Cursor
+         */
+        cursor?: string | null;
+        /**
+         * Limit
+         */
+        limit?: number;
+    };
+    url: '/api/imports';
+};
+
+export type ImportsListImportsErrors = {
+    /**
+     * Authentication is required.
+     */
+    401: ErrorResponse;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type ImportsListImportsError = ImportsListImportsErrors[keyof ImportsListImportsErrors];
+
+export type ImportsListImportsResponses = {
+    /**
+     * Successful Response
+     */
+    200: ImportPage;
+};
+
+export type ImportsListImportsResponse = ImportsListImportsResponses[keyof ImportsListImportsResponses];
+
+export type ImportsCreateImportData = {
+    body: BodyImportsCreateImport;
+    path?: never;
+    query?: never;
+    url: '/api/imports';
+};
+
+export type ImportsCreateImportErrors = {
+    /**
+     * Authentication is required.
+     */
+    401: ErrorResponse;
+    /**
+     * The request body is too large.
+     */
+    413: ErrorResponse;
+    /**
+     * The request is not valid.
+     */
+    422: ErrorResponse;
+};
+
+export type ImportsCreateImportError = ImportsCreateImportErrors[keyof ImportsCreateImportErrors];
+
+export type ImportsCreateImportResponses = {
+    /**
+     * Successful Response
+     */
+    202: ImportOut;
+};
+
+export type ImportsCreateImportResponse = ImportsCreateImportResponses[keyof ImportsCreateImportResponses];
+
+export type ImportsGetImportData = {
+    body?: never;
+    path: {
+        /**
+         * Import Id
+         */
+        import_id: string;
+    };
+    query?: never;
+    url: '/api/imports/{import_id}';
+};
+
+export type ImportsGetImportErrors = {
+    /**
+     * Authentication is required.
+     */
+    401: ErrorResponse;
+    /**
+     * Not found.
+     */
+    404: ErrorResponse;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type ImportsGetImportError = ImportsGetImportErrors[keyof ImportsGetImportErrors];
+
+export type ImportsGetImportResponses = {
+    /**
+     * Successful Response
+     */
+    200: ImportDetail;
+};
+
+export type ImportsGetImportResponse = ImportsGetImportResponses[keyof ImportsGetImportResponses];
+
+export type ImportsListImportEntriesData = {
+    body?: never;
+    path: {
+        /**
+         * Import Id
+         */
+        import_id: string;
+    };
+    query?: {
+        /**
+         * Outcome
+         *
+         * `failed`: invalid entries and imported pages that failed.
+         */
+        outcome?: 'imported' | 'duplicate' | 'invalid' | 'failed' | null;
+        /**
+         * Cursor
+         */
+        cursor?: string | null;
+        /**
+         * Limit
+         */
+        limit?: number;
+    };
+    url: '/api/imports/{import_id}/entries';
+};
+
+export type ImportsListImportEntriesErrors = {
+    /**
+     * Authentication is required.
+     */
+    401: ErrorResponse;
+    /**
+     * Not found.
+     */
+    404: ErrorResponse;
+    /**
+     * The request is not valid.
+     */
+    422: ErrorResponse;
+};
+
+export type ImportsListImportEntriesError = ImportsListImportEntriesErrors[keyof ImportsListImportEntriesErrors];
+
+export type ImportsListImportEntriesResponses = {
+    /**
+     * Successful Response
+     */
+    200: ImportEntryPage;
+};
+
+export type ImportsListImportEntriesResponse = ImportsListImportEntriesResponses[keyof ImportsListImportEntriesResponses];
+
+export type ExportsExportBookmarksData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Format
+         */
+        format?: 'html' | 'json' | 'csv';
+    };
+    url: '/api/exports';
+};
+
+export type ExportsExportBookmarksErrors = {
+    /**
+     * Authentication is required.
+     */
+    401: ErrorResponse;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type ExportsExportBookmarksError = ExportsExportBookmarksErrors[keyof ExportsExportBookmarksErrors];
+
+export type ExportsExportBookmarksResponses = {
+    /**
+     * The file, streamed.
+     */
+    200: unknown;
+};
+
+export type ProjectsListProjectsData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Status
+         */
+        status?: 'active' | 'paused' | 'done' | 'archived' | null;
+        /**
+         * Cursor
+         */
+        cursor?: string | null;
+        /**
+         * Limit
+         */
+        limit?: number;
+    };
+    url: '/api/projects';
+};
+
+export type ProjectsListProjectsErrors = {
+    /**
+     * Authentication is required.
+     */
+    401: ErrorResponse;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type ProjectsListProjectsError = ProjectsListProjectsErrors[keyof ProjectsListProjectsErrors];
+
+export type ProjectsListProjectsResponses = {
+    /**
+     * Successful Response
+     */
+    200: ProjectPage;
+};
+
+export type ProjectsListProjectsResponse = ProjectsListProjectsResponses[keyof ProjectsListProjectsResponses];
+
+export type ProjectsCreateProjectData = {
+    body: ProjectCreate;
+    path?: never;
+    query?: never;
+    url: '/api/projects';
+};
+
+export type ProjectsCreateProjectErrors = {
+    /**
+     * Authentication is required.
+     */
+    401: ErrorResponse;
+    /**
+     * The request is not valid.
+     */
+    422: ErrorResponse;
+};
+
+export type ProjectsCreateProjectError = ProjectsCreateProjectErrors[keyof ProjectsCreateProjectErrors];
+
+export type ProjectsCreateProjectResponses = {
+    /**
+     * Successful Response
+     */
+    201: ProjectOut;
+};
+
+export type ProjectsCreateProjectResponse = ProjectsCreateProjectResponses[keyof ProjectsCreateProjectResponses];
+
+export type ProjectsDeleteProjectData = {
+    body?: never;
+    path: {
+        /**
+         * Project Id
+         */
+        project_id: string;
+    };
+    query?: never;
+    url: '/api/projects/{project_id}';
+};
+
+export type ProjectsDeleteProjectErrors = {
+    /**
+     * Authentication is required.
+     */
+    401: ErrorResponse;
+    /**
+     * Not found.
+     */
+    404: ErrorResponse;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type ProjectsDeleteProjectError = ProjectsDeleteProjectErrors[keyof ProjectsDeleteProjectErrors];
+
+export type ProjectsDeleteProjectResponses = {
+    /**
+     * Successful Response
+     */
+    204: void;
+};
+
+export type ProjectsDeleteProjectResponse = ProjectsDeleteProjectResponses[keyof ProjectsDeleteProjectResponses];
+
+export type ProjectsGetProjectData = {
+    body?: never;
+    path: {
+        /**
+         * Project Id
+         */
+        project_id: string;
+    };
+    query?: never;
+    url: '/api/projects/{project_id}';
+};
+
+export type ProjectsGetProjectErrors = {
+    /**
+     * Authentication is required.
+     */
+    401: ErrorResponse;
+    /**
+     * Not found.
+     */
+    404: ErrorResponse;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type ProjectsGetProjectError = ProjectsGetProjectErrors[keyof ProjectsGetProjectErrors];
+
+export type ProjectsGetProjectResponses = {
+    /**
+     * Successful Response
+     */
+    200: ProjectOut;
+};
+
+export type ProjectsGetProjectResponse = ProjectsGetProjectResponses[keyof ProjectsGetProjectResponses];
+
+export type ProjectsUpdateProjectData = {
+    body: ProjectUpdate;
+    path: {
+        /**
+         * Project Id
+         */
+        project_id: string;
+    };
+    query?: never;
+    url: '/api/projects/{project_id}';
+};
+
+export type ProjectsUpdateProjectErrors = {
+    /**
+     * Authentication is required.
+     */
+    401: ErrorResponse;
+    /**
+     * Not found.
+     */
+    404: ErrorResponse;
+    /**
+     * The request is not valid.
+     */
+    422: ErrorResponse;
+};
+
+export type ProjectsUpdateProjectError = ProjectsUpdateProjectErrors[keyof ProjectsUpdateProjectErrors];
+
+export type ProjectsUpdateProjectResponses = {
+    /**
+     * Successful Response
+     */
+    200: ProjectOut;
+};
+
+export type ProjectsUpdateProjectResponse = ProjectsUpdateProjectResponses[keyof ProjectsUpdateProjectResponses];
+
+export type ProjectsProposeBreakdownData = {
+    /**
+     * Data
+     */
+    body?: BreakdownRequest | null;
+    path: {
+        /**
+         * Project Id
+         */
+        project_id: string;
+    };
+    query?: never;
+    url: '/api/projects/{project_id}/breakdown';
+};
+
+export type ProjectsProposeBreakdownErrors = {
+    /**
+     * The request could not be processed.
+     */
+    400: ErrorResponse;
+    /**
+     * Authentication is required.
+     */
+    401: ErrorResponse;
+    /**
+     * Not found.
+     */
+    404: ErrorResponse;
+    /**
+     * The request is not valid.
+     */
+    422: ErrorResponse;
+    /**
+     * Too many requests; try again later.
+     */
+    429: ErrorResponse;
+    /**
+     * A service Fuze depends on is unavailable.
+     */
+    503: ErrorResponse;
+};
+
+export type ProjectsProposeBreakdownError = ProjectsProposeBreakdownErrors[keyof ProjectsProposeBreakdownErrors];
+
+export type ProjectsProposeBreakdownResponses = {
+    /**
+     * Successful Response
+     */
+    200: BreakdownProposal;
+};
+
+export type ProjectsProposeBreakdownResponse = ProjectsProposeBreakdownResponses[keyof ProjectsProposeBreakdownResponses];
+
+export type ProjectsAcceptBreakdownData = {
+    body: BreakdownAccept;
+    path: {
+        /**
+         * Project Id
+         */
+        project_id: string;
+    };
+    query?: never;
+    url: '/api/projects/{project_id}/breakdown/accept';
+};
+
+export type ProjectsAcceptBreakdownErrors = {
+    /**
+     * Authentication is required.
+     */
+    401: ErrorResponse;
+    /**
+     * Not found.
+     */
+    404: ErrorResponse;
+    /**
+     * The request is not valid.
+     */
+    422: ErrorResponse;
+};
+
+export type ProjectsAcceptBreakdownError = ProjectsAcceptBreakdownErrors[keyof ProjectsAcceptBreakdownErrors];
+
+export type ProjectsAcceptBreakdownResponses = {
+    /**
+     * Successful Response
+     */
+    201: CreatedTasks;
+};
+
+export type ProjectsAcceptBreakdownResponse = ProjectsAcceptBreakdownResponses[keyof ProjectsAcceptBreakdownResponses];
+
+export type ProjectsListTasksData = {
+    body?: never;
+    path: {
+        /**
+         * Project Id
+         */
+        project_id: string;
+    };
+    query?: {
+        /**
+         * Status
+         */
+        status?: 'todo' | 'in_progress' | 'done' | null;
+        /**
+         * Cursor
+         */
+        cursor?: string | null;
+        /**
+         * Limit
+         */
+        limit?: number;
+    };
+    url: '/api/projects/{project_id}/tasks';
+};
+
+export type ProjectsListTasksErrors = {
+    /**
+     * Authentication is required.
+     */
+    401: ErrorResponse;
+    /**
+     * Not found.
+     */
+    404: ErrorResponse;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type ProjectsListTasksError = ProjectsListTasksErrors[keyof ProjectsListTasksErrors];
+
+export type ProjectsListTasksResponses = {
+    /**
+     * Successful Response
+     */
+    200: TaskPage;
+};
+
+export type ProjectsListTasksResponse = ProjectsListTasksResponses[keyof ProjectsListTasksResponses];
+
+export type ProjectsCreateTaskData = {
+    body: TaskCreate;
+    path: {
+        /**
+         * Project Id
+         */
+        project_id: string;
+    };
+    query?: never;
+    url: '/api/projects/{project_id}/tasks';
+};
+
+export type ProjectsCreateTaskErrors = {
+    /**
+     * Authentication is required.
+     */
+    401: ErrorResponse;
+    /**
+     * Not found.
+     */
+    404: ErrorResponse;
+    /**
+     * The request is not valid.
+     */
+    422: ErrorResponse;
+};
+
+export type ProjectsCreateTaskError = ProjectsCreateTaskErrors[keyof ProjectsCreateTaskErrors];
+
+export type ProjectsCreateTaskResponses = {
+    /**
+     * Successful Response
+     */
+    201: TaskOut;
+};
+
+export type ProjectsCreateTaskResponse = ProjectsCreateTaskResponses[keyof ProjectsCreateTaskResponses];
+
+export type ProjectsDeleteTaskData = {
+    body?: never;
+    path: {
+        /**
+         * Task Id
+         */
+        task_id: string;
+    };
+    query?: never;
+    url: '/api/tasks/{task_id}';
+};
+
+export type ProjectsDeleteTaskErrors = {
+    /**
+     * Authentication is required.
+     */
+    401: ErrorResponse;
+    /**
+     * Not found.
+     */
+    404: ErrorResponse;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type ProjectsDeleteTaskError = ProjectsDeleteTaskErrors[keyof ProjectsDeleteTaskErrors];
+
+export type ProjectsDeleteTaskResponses = {
+    /**
+     * Successful Response
+     */
+    204: void;
+};
+
+export type ProjectsDeleteTaskResponse = ProjectsDeleteTaskResponses[keyof ProjectsDeleteTaskResponses];
+
+export type ProjectsGetTaskData = {
+    body?: never;
+    path: {
+        /**
+         * Task Id
+         */
+        task_id: string;
+    };
+    query?: never;
+    url: '/api/tasks/{task_id}';
+};
+
+export type ProjectsGetTaskErrors = {
+    /**
+     * Authentication is required.
+     */
+    401: ErrorResponse;
+    /**
+     * Not found.
+     */
+    404: ErrorResponse;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type ProjectsGetTaskError = ProjectsGetTaskErrors[keyof ProjectsGetTaskErrors];
+
+export type ProjectsGetTaskResponses = {
+    /**
+     * Successful Response
+     */
+    200: TaskOut;
+};
+
+export type ProjectsGetTaskResponse = ProjectsGetTaskResponses[keyof ProjectsGetTaskResponses];
+
+export type ProjectsUpdateTaskData = {
+    body: TaskUpdate;
+    path: {
+        /**
+         * Task Id
+         */
+        task_id: string;
+    };
+    query?: never;
+    url: '/api/tasks/{task_id}';
+};
+
+export type ProjectsUpdateTaskErrors = {
+    /**
+     * Authentication is required.
+     */
+    401: ErrorResponse;
+    /**
+     * Not found.
+     */
+    404: ErrorResponse;
+    /**
+     * The request is not valid.
+     */
+    422: ErrorResponse;
+};
+
+export type ProjectsUpdateTaskError = ProjectsUpdateTaskErrors[keyof ProjectsUpdateTaskErrors];
+
+export type ProjectsUpdateTaskResponses = {
+    /**
+     * Successful Response
+     */
+    200: TaskOut;
+};
+
+export type ProjectsUpdateTaskResponse = ProjectsUpdateTaskResponses[keyof ProjectsUpdateTaskResponses];
+
+export type ProjectsListSubtasksData = {
+    body?: never;
+    path: {
+        /**
+         * Task Id
+         */
+        task_id: string;
+    };
+    query?: {
+        /**
+         * Cursor
+         */
+        cursor?: string | null;
+        /**
+         * Limit
+         */
+        limit?: number;
+    };
+    url: '/api/tasks/{task_id}/subtasks';
+};
+
+export type ProjectsListSubtasksErrors = {
+    /**
+     * Authentication is required.
+     */
+    401: ErrorResponse;
+    /**
+     * Not found.
+     */
+    404: ErrorResponse;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type ProjectsListSubtasksError = ProjectsListSubtasksErrors[keyof ProjectsListSubtasksErrors];
+
+export type ProjectsListSubtasksResponses = {
+    /**
+     * Successful Response
+     */
+    200: SubtaskPage;
+};
+
+export type ProjectsListSubtasksResponse = ProjectsListSubtasksResponses[keyof ProjectsListSubtasksResponses];
+
+export type ProjectsCreateSubtaskData = {
+    body: SubtaskCreate;
+    path: {
+        /**
+         * Task Id
+         */
+        task_id: string;
+    };
+    query?: never;
+    url: '/api/tasks/{task_id}/subtasks';
+};
+
+export type ProjectsCreateSubtaskErrors = {
+    /**
+     * Authentication is required.
+     */
+    401: ErrorResponse;
+    /**
+     * Not found.
+     */
+    404: ErrorResponse;
+    /**
+     * The request is not valid.
+     */
+    422: ErrorResponse;
+};
+
+export type ProjectsCreateSubtaskError = ProjectsCreateSubtaskErrors[keyof ProjectsCreateSubtaskErrors];
+
+export type ProjectsCreateSubtaskResponses = {
+    /**
+     * Successful Response
+     */
+    201: SubtaskOut;
+};
+
+export type ProjectsCreateSubtaskResponse = ProjectsCreateSubtaskResponses[keyof ProjectsCreateSubtaskResponses];
+
+export type ProjectsDeleteSubtaskData = {
+    body?: never;
+    path: {
+        /**
+         * Subtask Id
+         */
+        subtask_id: string;
+    };
+    query?: never;
+    url: '/api/subtasks/{subtask_id}';
+};
+
+export type ProjectsDeleteSubtaskErrors = {
+    /**
+     * Authentication is required.
+     */
+    401: ErrorResponse;
+    /**
+     * Not found.
+     */
+    404: ErrorResponse;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type ProjectsDeleteSubtaskError = ProjectsDeleteSubtaskErrors[keyof ProjectsDeleteSubtaskErrors];
+
+export type ProjectsDeleteSubtaskResponses = {
+    /**
+     * Successful Response
+     */
+    204: void;
+};
+
+export type ProjectsDeleteSubtaskResponse = ProjectsDeleteSubtaskResponses[keyof ProjectsDeleteSubtaskResponses];
+
+export type ProjectsGetSubtaskData = {
+    body?: never;
+    path: {
+        /**
+         * Subtask Id
+         */
+        subtask_id: string;
+    };
+    query?: never;
+    url: '/api/subtasks/{subtask_id}';
+};
+
+export type ProjectsGetSubtaskErrors = {
+    /**
+     * Authentication is required.
+     */
+    401: ErrorResponse;
+    /**
+     * Not found.
+     */
+    404: ErrorResponse;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type ProjectsGetSubtaskError = ProjectsGetSubtaskErrors[keyof ProjectsGetSubtaskErrors];
+
+export type ProjectsGetSubtaskResponses = {
+    /**
+     * Successful Response
+     */
+    200: SubtaskOut;
+};
+
+export type ProjectsGetSubtaskResponse = ProjectsGetSubtaskResponses[keyof ProjectsGetSubtaskResponses];
+
+export type ProjectsUpdateSubtaskData = {
+    body: SubtaskUpdate;
+    path: {
+        /**
+         * Subtask Id
+         */
+        subtask_id: string;
+    };
+    query?: never;
+    url: '/api/subtasks/{subtask_id}';
+};
+
+export type ProjectsUpdateSubtaskErrors = {
+    /**
+     * Authentication is required.
+     */
+    401: ErrorResponse;
+    /**
+     * Not found.
+     */
+    404: ErrorResponse;
+    /**
+     * The request is not valid.
+     */
+    422: ErrorResponse;
+};
+
+export type ProjectsUpdateSubtaskError = ProjectsUpdateSubtaskErrors[keyof ProjectsUpdateSubtaskErrors];
+
+export type ProjectsUpdateSubtaskResponses = {
+    /**
+     * Successful Response
+     */
+    200: SubtaskOut;
+};
+
+export type ProjectsUpdateSubtaskResponse = ProjectsUpdateSubtaskResponses[keyof ProjectsUpdateSubtaskResponses];
+
+export type RecommendationsProjectRecommendationsData = {
+    body?: never;
+    path: {
+        /**
+         * Project Id
+         */
+        project_id: string;
+    };
+    query?: {
+        /**
+         * Limit
+         */
+        limit?: number;
+        /**
+         * Include Attached
+         *
+         * Also list items already saved to this context.
+         */
+        include_attached?: boolean;
+    };
+    url: '/api/projects/{project_id}/recommendations';
+};
+
+export type RecommendationsProjectRecommendationsErrors = {
+    /**
+     * Authentication is required.
+     */
+    401: ErrorResponse;
+    /**
+     * Not found.
+     */
+    404: ErrorResponse;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type RecommendationsProjectRecommendationsError = RecommendationsProjectRecommendationsErrors[keyof RecommendationsProjectRecommendationsErrors];
+
+export type RecommendationsProjectRecommendationsResponses = {
+    /**
+     * Successful Response
+     */
+    200: Recommendations;
+};
+
+export type RecommendationsProjectRecommendationsResponse = RecommendationsProjectRecommendationsResponses[keyof RecommendationsProjectRecommendationsResponses];
+
+export type RecommendationsTaskRecommendationsData = {
+    body?: never;
+    path: {
+        /**
+         * Task Id
+         */
+        task_id: string;
+    };
+    query?: {
+        /**
+         * Limit
+         */
+        limit?: number;
+        /**
+         * Include Attached
+         *
+         * Also list items already saved to this context.
+         */
+        include_attached?: boolean;
+    };
+    url: '/api/tasks/{task_id}/recommendations';
+};
+
+export type RecommendationsTaskRecommendationsErrors = {
+    /**
+     * Authentication is required.
+     */
+    401: ErrorResponse;
+    /**
+     * Not found.
+     */
+    404: ErrorResponse;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type RecommendationsTaskRecommendationsError = RecommendationsTaskRecommendationsErrors[keyof RecommendationsTaskRecommendationsErrors];
+
+export type RecommendationsTaskRecommendationsResponses = {
+    /**
+     * Successful Response
+     */
+    200: Recommendations;
+};
+
+export type RecommendationsTaskRecommendationsResponse = RecommendationsTaskRecommendationsResponses[keyof RecommendationsTaskRecommendationsResponses];
+
+export type RecommendationsSubtaskRecommendationsData = {
+    body?: never;
+    path: {
+        /**
+         * Subtask Id
+         */
+        subtask_id: string;
+    };
+    query?: {
+        /**
+         * Limit
+         */
+        limit?: number;
+        /**
+         * Include Attached
+         *
+         * Also list items already saved to this context.
+         */
+        include_attached?: boolean;
+    };
+    url: '/api/subtasks/{subtask_id}/recommendations';
+};
+
+export type RecommendationsSubtaskRecommendationsErrors = {
+    /**
+     * Authentication is required.
+     */
+    401: ErrorResponse;
+    /**
+     * Not found.
+     */
+    404: ErrorResponse;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type RecommendationsSubtaskRecommendationsError = RecommendationsSubtaskRecommendationsErrors[keyof RecommendationsSubtaskRecommendationsErrors];
+
+export type RecommendationsSubtaskRecommendationsResponses = {
+    /**
+     * Successful Response
+     */
+    200: Recommendations;
+};
+
+export type RecommendationsSubtaskRecommendationsResponse = RecommendationsSubtaskRecommendationsResponses[keyof RecommendationsSubtaskRecommendationsResponses];
+
+export type RecommendationsTextRecommendationsData = {
+    body: TextContext;
+    path?: never;
+    query?: never;
+    url: '/api/recommendations';
+};
+
+export type RecommendationsTextRecommendationsErrors = {
+    /**
+     * Authentication is required.
+     */
+    401: ErrorResponse;
+    /**
+     * The request is not valid.
+     */
+    422: ErrorResponse;
+};
+
+export type RecommendationsTextRecommendationsError = RecommendationsTextRecommendationsErrors[keyof RecommendationsTextRecommendationsErrors];
+
+export type RecommendationsTextRecommendationsResponses = {
+    /**
+     * Successful Response
+     */
+    200: Recommendations;
+};
+
+export type RecommendationsTextRecommendationsResponse = RecommendationsTextRecommendationsResponses[keyof RecommendationsTextRecommendationsResponses];
+
+export type RecommendationsListFeedbackData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Context Type
+         */
+        context_type?: 'project' | 'task' | 'subtask' | 'text' | null;
+        /**
+         * Context Id
+         */
+        context_id?: string | null;
+        /**
+         * Bookmark Id
+         */
+        bookmark_id?: string | null;
+    };
+    url: '/api/feedback';
+};
+
+export type RecommendationsListFeedbackErrors = {
+    /**
+     * Authentication is required.
+     */
+    401: ErrorResponse;
+    /**
+     * Not found.
+     */
+    404: ErrorResponse;
+    /**
+     * The request is not valid.
+     */
+    422: ErrorResponse;
+};
+
+export type RecommendationsListFeedbackError = RecommendationsListFeedbackErrors[keyof RecommendationsListFeedbackErrors];
+
+export type RecommendationsListFeedbackResponses = {
+    /**
+     * Successful Response
+     */
+    200: FeedbackList;
+};
+
+export type RecommendationsListFeedbackResponse = RecommendationsListFeedbackResponses[keyof RecommendationsListFeedbackResponses];
+
+export type RecommendationsGiveFeedbackData = {
+    body: FeedbackCreate;
+    path?: never;
+    query?: never;
+    url: '/api/feedback';
+};
+
+export type RecommendationsGiveFeedbackErrors = {
+    /**
+     * Authentication is required.
+     */
+    401: ErrorResponse;
+    /**
+     * Not found.
+     */
+    404: ErrorResponse;
+    /**
+     * The request is not valid.
+     */
+    422: ErrorResponse;
+};
+
+export type RecommendationsGiveFeedbackError = RecommendationsGiveFeedbackErrors[keyof RecommendationsGiveFeedbackErrors];
+
+export type RecommendationsGiveFeedbackResponses = {
+    /**
+     * OK
+     */
+    200: FeedbackOut;
+    /**
+     * Successful Response
+     */
+    201: FeedbackOut;
+};
+
+export type RecommendationsGiveFeedbackResponse = RecommendationsGiveFeedbackResponses[keyof RecommendationsGiveFeedbackResponses];
+
+export type RecommendationsWithdrawFeedbackData = {
+    body?: never;
+    path: {
+        /**
+         * Feedback Id
+         */
+        feedback_id: string;
+    };
+    query?: never;
+    url: '/api/feedback/{feedback_id}';
+};
+
+export type RecommendationsWithdrawFeedbackErrors = {
+    /**
+     * Authentication is required.
+     */
+    401: ErrorResponse;
+    /**
+     * Not found.
+     */
+    404: ErrorResponse;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type RecommendationsWithdrawFeedbackError = RecommendationsWithdrawFeedbackErrors[keyof RecommendationsWithdrawFeedbackErrors];
+
+export type RecommendationsWithdrawFeedbackResponses = {
+    /**
+     * Successful Response
+     */
+    204: void;
+};
+
+export type RecommendationsWithdrawFeedbackResponse = RecommendationsWithdrawFeedbackResponses[keyof RecommendationsWithdrawFeedbackResponses];

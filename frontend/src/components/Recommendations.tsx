@@ -3,7 +3,7 @@ import { useState } from 'react';
 import { Link } from 'react-router';
 
 import { hostOf } from '../lib/format';
-import { type ContextType, isMissingRoute, projectsApi, type Signal } from '../lib/pending';
+import { type ContextType, isMissingRoute, projectsApi, type Signal } from '../lib/work';
 import { ErrorNotice, InfoNotice, Unavailable } from './Notice';
 
 /** Recommendations for a project, task or subtask, with relevant / not relevant buttons. */

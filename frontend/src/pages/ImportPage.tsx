@@ -3,7 +3,7 @@ import { type FormEvent, useState } from 'react';
 
 import { ErrorNotice, Unavailable } from '../components/Notice';
 import { describeError } from '../lib/api';
-import { type ExportFormat, fetchExport, type ImportStatus, importsApi, isMissingRoute } from '../lib/pending';
+import { type ExportFormat, fetchExport, type ImportStatus, importsApi, isMissingRoute } from '../lib/work';
 
 const FINAL = new Set(['done', 'failed']);
 

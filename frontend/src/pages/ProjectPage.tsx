@@ -6,7 +6,7 @@ import { usersGetMeOptions } from '../client/@tanstack/react-query.gen';
 import { ErrorNotice, Unavailable } from '../components/Notice';
 import { Recommendations } from '../components/Recommendations';
 import { parseTags } from '../lib/format';
-import { type ContextType, isMissingRoute, type ProposedTask, projectsApi, type Subtask, type Task } from '../lib/pending';
+import { type ContextType, isMissingRoute, type ProposedTask, projectsApi, type Subtask, type Task } from '../lib/work';
 
 interface Ctx {
   type: ContextType;

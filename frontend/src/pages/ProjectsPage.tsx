@@ -4,7 +4,7 @@ import { Link, useNavigate } from 'react-router';
 
 import { ErrorNotice, InfoNotice, Unavailable } from '../components/Notice';
 import { parseTags } from '../lib/format';
-import { isMissingRoute, projectsApi } from '../lib/pending';
+import { isMissingRoute, projectsApi } from '../lib/work';
 
 export function ProjectsPage() {
   const qc = useQueryClient();

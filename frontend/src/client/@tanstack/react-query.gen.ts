@@ -3,8 +3,8 @@
 import { type DefaultError, type InfiniteData, infiniteQueryOptions, queryOptions, type UseMutationOptions } from '@tanstack/react-query';
 
 import { client } from '../client.gen';
-import { authLogin, authLogout, authRefresh, authRegister, authToken, bookmarksCreateBookmark, bookmarksDeleteBookmark, bookmarksGetBookmark, bookmarksListBookmarks, bookmarksRefreshBookmark, bookmarksUpdateBookmark, healthHealth, healthReady, type Options, searchSearch, searchSimilar, usersCreateToken, usersDeleteGeminiKey, usersDeleteToken, usersGetMe, usersListTokens, usersPutGeminiKey, usersTestGeminiKey, usersUpdateMe } from '../sdk.gen';
-import type { AuthLoginData, AuthLoginError, AuthLoginResponse, AuthLogoutData, AuthLogoutError, AuthLogoutResponse, AuthRefreshData, AuthRefreshError, AuthRefreshResponse, AuthRegisterData, AuthRegisterError, AuthRegisterResponse, AuthTokenData, AuthTokenError, AuthTokenResponse, BookmarksCreateBookmarkData, BookmarksCreateBookmarkError, BookmarksCreateBookmarkResponse, BookmarksDeleteBookmarkData, BookmarksDeleteBookmarkError, BookmarksDeleteBookmarkResponse, BookmarksGetBookmarkData, BookmarksGetBookmarkError, BookmarksGetBookmarkResponse, BookmarksListBookmarksData, BookmarksListBookmarksError, BookmarksListBookmarksResponse, BookmarksRefreshBookmarkData, BookmarksRefreshBookmarkError, BookmarksRefreshBookmarkResponse, BookmarksUpdateBookmarkData, BookmarksUpdateBookmarkError, BookmarksUpdateBookmarkResponse, HealthHealthData, HealthHealthResponse, HealthReadyData, HealthReadyError, HealthReadyResponse, SearchSearchData, SearchSearchError, SearchSearchResponse, SearchSimilarData, SearchSimilarError, SearchSimilarResponse, UsersCreateTokenData, UsersCreateTokenError, UsersCreateTokenResponse, UsersDeleteGeminiKeyData, UsersDeleteGeminiKeyError, UsersDeleteGeminiKeyResponse, UsersDeleteTokenData, UsersDeleteTokenError, UsersDeleteTokenResponse, UsersGetMeData, UsersGetMeError, UsersGetMeResponse, UsersListTokensData, UsersListTokensError, UsersListTokensResponse, UsersPutGeminiKeyData, UsersPutGeminiKeyError, UsersPutGeminiKeyResponse, UsersTestGeminiKeyData, UsersTestGeminiKeyError, UsersTestGeminiKeyResponse, UsersUpdateMeData, UsersUpdateMeError, UsersUpdateMeResponse } from '../types.gen';
+import { authLogin, authLogout, authRefresh, authRegister, authToken, bookmarksCreateBookmark, bookmarksDeleteBookmark, bookmarksGetBookmark, bookmarksListBookmarks, bookmarksRefreshBookmark, bookmarksUpdateBookmark, exportsExportBookmarks, healthHealth, healthReady, importsCreateImport, importsGetImport, importsListImportEntries, importsListImports, type Options, projectsAcceptBreakdown, projectsCreateProject, projectsCreateSubtask, projectsCreateTask, projectsDeleteProject, projectsDeleteSubtask, projectsDeleteTask, projectsGetProject, projectsGetSubtask, projectsGetTask, projectsListProjects, projectsListSubtasks, projectsListTasks, projectsProposeBreakdown, projectsUpdateProject, projectsUpdateSubtask, projectsUpdateTask, recommendationsGiveFeedback, recommendationsListFeedback, recommendationsProjectRecommendations, recommendationsSubtaskRecommendations, recommendationsTaskRecommendations, recommendationsTextRecommendations, recommendationsWithdrawFeedback, searchSearch, searchSimilar, usersCreateToken, usersDeleteGeminiKey, usersDeleteToken, usersGetMe, usersListTokens, usersPutGeminiKey, usersTestGeminiKey, usersUpdateMe } from '../sdk.gen';
+import type { AuthLoginData, AuthLoginError, AuthLoginResponse, AuthLogoutData, AuthLogoutError, AuthLogoutResponse, AuthRefreshData, AuthRefreshError, AuthRefreshResponse, AuthRegisterData, AuthRegisterError, AuthRegisterResponse, AuthTokenData, AuthTokenError, AuthTokenResponse, BookmarksCreateBookmarkData, BookmarksCreateBookmarkError, BookmarksCreateBookmarkResponse, BookmarksDeleteBookmarkData, BookmarksDeleteBookmarkError, BookmarksDeleteBookmarkResponse, BookmarksGetBookmarkData, BookmarksGetBookmarkError, BookmarksGetBookmarkResponse, BookmarksListBookmarksData, BookmarksListBookmarksError, BookmarksListBookmarksResponse, BookmarksRefreshBookmarkData, BookmarksRefreshBookmarkError, BookmarksRefreshBookmarkResponse, BookmarksUpdateBookmarkData, BookmarksUpdateBookmarkError, BookmarksUpdateBookmarkResponse, ExportsExportBookmarksData, ExportsExportBookmarksError, HealthHealthData, HealthHealthResponse, HealthReadyData, HealthReadyError, HealthReadyResponse, ImportsCreateImportData, ImportsCreateImportError, ImportsCreateImportResponse, ImportsGetImportData, ImportsGetImportError, ImportsGetImportResponse, ImportsListImportEntriesData, ImportsListImportEntriesError, ImportsListImportEntriesResponse, ImportsListImportsData, ImportsListImportsError, ImportsListImportsResponse, ProjectsAcceptBreakdownData, ProjectsAcceptBreakdownError, ProjectsAcceptBreakdownResponse, ProjectsCreateProjectData, ProjectsCreateProjectError, ProjectsCreateProjectResponse, ProjectsCreateSubtaskData, ProjectsCreateSubtaskError, ProjectsCreateSubtaskResponse, ProjectsCreateTaskData, ProjectsCreateTaskError, ProjectsCreateTaskResponse, ProjectsDeleteProjectData, ProjectsDeleteProjectError, ProjectsDeleteProjectResponse, ProjectsDeleteSubtaskData, ProjectsDeleteSubtaskError, ProjectsDeleteSubtaskResponse, ProjectsDeleteTaskData, ProjectsDeleteTaskError, ProjectsDeleteTaskResponse, ProjectsGetProjectData, ProjectsGetProjectError, ProjectsGetProjectResponse, ProjectsGetSubtaskData, ProjectsGetSubtaskError, ProjectsGetSubtaskResponse, ProjectsGetTaskData, ProjectsGetTaskError, ProjectsGetTaskResponse, ProjectsListProjectsData, ProjectsListProjectsError, ProjectsListProjectsResponse, ProjectsListSubtasksData, ProjectsListSubtasksError, ProjectsListSubtasksResponse, ProjectsListTasksData, ProjectsListTasksError, ProjectsListTasksResponse, ProjectsProposeBreakdownData, ProjectsProposeBreakdownError, ProjectsProposeBreakdownResponse, ProjectsUpdateProjectData, ProjectsUpdateProjectError, ProjectsUpdateProjectResponse, ProjectsUpdateSubtaskData, ProjectsUpdateSubtaskError, ProjectsUpdateSubtaskResponse, ProjectsUpdateTaskData, ProjectsUpdateTaskError, ProjectsUpdateTaskResponse, RecommendationsGiveFeedbackData, RecommendationsGiveFeedbackError, RecommendationsGiveFeedbackResponse, RecommendationsListFeedbackData, RecommendationsListFeedbackError, RecommendationsListFeedbackResponse, RecommendationsProjectRecommendationsData, RecommendationsProjectRecommendationsError, RecommendationsProjectRecommendationsResponse, RecommendationsSubtaskRecommendationsData, RecommendationsSubtaskRecommendationsError, RecommendationsSubtaskRecommendationsResponse, RecommendationsTaskRecommendationsData, RecommendationsTaskRecommendationsError, RecommendationsTaskRecommendationsResponse, RecommendationsTextRecommendationsData, RecommendationsTextRecommendationsError, RecommendationsTextRecommendationsResponse, RecommendationsWithdrawFeedbackData, RecommendationsWithdrawFeedbackError, RecommendationsWithdrawFeedbackResponse, SearchSearchData, SearchSearchError, SearchSearchResponse, SearchSimilarData, SearchSimilarError, SearchSimilarResponse, UsersCreateTokenData, UsersCreateTokenError, UsersCreateTokenResponse, UsersDeleteGeminiKeyData, UsersDeleteGeminiKeyError, UsersDeleteGeminiKeyResponse, UsersDeleteTokenData, UsersDeleteTokenError, UsersDeleteTokenResponse, UsersGetMeData, UsersGetMeError, UsersGetMeResponse, UsersListTokensData, UsersListTokensError, UsersListTokensResponse, UsersPutGeminiKeyData, UsersPutGeminiKeyError, UsersPutGeminiKeyResponse, UsersTestGeminiKeyData, UsersTestGeminiKeyError, UsersTestGeminiKeyResponse, UsersUpdateMeData, UsersUpdateMeError, UsersUpdateMeResponse } from '../types.gen';
 
 export type QueryKey<TOptions extends Options> = [
     Pick<TOptions, 'baseUrl' | 'body' | 'headers' | 'path' | 'query'> & {
@@ -520,3 +520,659 @@ export const searchSimilarOptions = (options: Options<SearchSimilarData>) => que
     },
     queryKey: searchSimilarQueryKey(options)
 });
+
+export const importsListImportsQueryKey = (options?: Options<ImportsListImportsData>) => createQueryKey('importsListImports', options);
+
+/**
+ * Your imports, newest first
+ */
+export const importsListImportsOptions = (options?: Options<ImportsListImportsData>) => queryOptions<ImportsListImportsResponse, ImportsListImportsError, ImportsListImportsResponse, ReturnType<typeof importsListImportsQueryKey>>({
+    queryFn: async ({ queryKey, signal }) => {
+        const { data } = await importsListImports({
+            ...options,
+            ...queryKey[0],
+            signal,
+            throwOnError: true
+        });
+        return data;
+    },
+    queryKey: importsListImportsQueryKey(options)
+});
+
+export const importsListImportsInfiniteQueryKey = (options?: Options<ImportsListImportsData>): QueryKey<Options<ImportsListImportsData>> => createQueryKey('importsListImports', options, true);
+
+/**
+ * Your imports, newest first
+ */
+export const importsListImportsInfiniteOptions = (options?: Options<ImportsListImportsData>) => infiniteQueryOptions<ImportsListImportsResponse, ImportsListImportsError, InfiniteData<ImportsListImportsResponse>, QueryKey<Options<ImportsListImportsData>>, string | null | Pick<QueryKey<Options<ImportsListImportsData>>[0], 'body' | 'headers' | 'path' | 'query'>>(
+// @ts-ignore
+{
+    queryFn: async ({ pageParam, queryKey, signal }) => {
+        // @ts-ignore
+        const page: Pick<QueryKey<Options<ImportsListImportsData>>[0], 'body' | 'headers' | 'path' | 'query'> = typeof pageParam === 'object' ? pageParam : {
+            query: {
+                cursor: pageParam
+            }
+        };
+        const params = createInfiniteParams(queryKey, page);
+        const { data } = await importsListImports({
+            ...options,
+            ...params,
+            signal,
+            throwOnError: true
+        });
+        return data;
+    },
+    queryKey: importsListImportsInfiniteQueryKey(options)
+});
+
+/**
+ * Import a bookmark file; its format is detected, its entries saved in the background
+ *
+ * Netscape bookmark HTML (Chrome, Firefox, Edge, Safari), Pocket (HTML, CSV), Raindrop CSV, Instapaper CSV, Karakeep JSON, Linkwarden JSON, Omnivore JSON, Pinboard JSON, Chrome/Firefox JSON, Fuze's own exports, or a list of URLs. The file is checked first: a malformed one is refused with 422 saying where. Follow the import with GET /api/imports/{id} or the `import.progress` events of /api/events.
+ */
+export const importsCreateImportMutation = (options?: Partial<Options<ImportsCreateImportData>>): UseMutationOptions<ImportsCreateImportResponse, ImportsCreateImportError, Options<ImportsCreateImportData>> => {
+    const mutationOptions: UseMutationOptions<ImportsCreateImportResponse, ImportsCreateImportError, Options<ImportsCreateImportData>> = {
+        mutationFn: async (fnOptions) => {
+            const { data } = await importsCreateImport({
+                ...options,
+                ...fnOptions,
+                throwOnError: true
+            });
+            return data;
+        }
+    };
+    return mutationOptions;
+};
+
+export const importsGetImportQueryKey = (options: Options<ImportsGetImportData>) => createQueryKey('importsGetImport', options);
+
+/**
+ * One import's progress, counted now, with the first failed entries and why
+ */
+export const importsGetImportOptions = (options: Options<ImportsGetImportData>) => queryOptions<ImportsGetImportResponse, ImportsGetImportError, ImportsGetImportResponse, ReturnType<typeof importsGetImportQueryKey>>({
+    queryFn: async ({ queryKey, signal }) => {
+        const { data } = await importsGetImport({
+            ...options,
+            ...queryKey[0],
+            signal,
+            throwOnError: true
+        });
+        return data;
+    },
+    queryKey: importsGetImportQueryKey(options)
+});
+
+export const importsListImportEntriesQueryKey = (options: Options<ImportsListImportEntriesData>) => createQueryKey('importsListImportEntries', options);
+
+/**
+ * The entries of an import in file order, with what became of each
+ */
+export const importsListImportEntriesOptions = (options: Options<ImportsListImportEntriesData>) => queryOptions<ImportsListImportEntriesResponse, ImportsListImportEntriesError, ImportsListImportEntriesResponse, ReturnType<typeof importsListImportEntriesQueryKey>>({
+    queryFn: async ({ queryKey, signal }) => {
+        const { data } = await importsListImportEntries({
+            ...options,
+            ...queryKey[0],
+            signal,
+            throwOnError: true
+        });
+        return data;
+    },
+    queryKey: importsListImportEntriesQueryKey(options)
+});
+
+export const importsListImportEntriesInfiniteQueryKey = (options: Options<ImportsListImportEntriesData>): QueryKey<Options<ImportsListImportEntriesData>> => createQueryKey('importsListImportEntries', options, true);
+
+/**
+ * The entries of an import in file order, with what became of each
+ */
+export const importsListImportEntriesInfiniteOptions = (options: Options<ImportsListImportEntriesData>) => infiniteQueryOptions<ImportsListImportEntriesResponse, ImportsListImportEntriesError, InfiniteData<ImportsListImportEntriesResponse>, QueryKey<Options<ImportsListImportEntriesData>>, string | null | Pick<QueryKey<Options<ImportsListImportEntriesData>>[0], 'body' | 'headers' | 'path' | 'query'>>(
+// @ts-ignore
+{
+    queryFn: async ({ pageParam, queryKey, signal }) => {
+        // @ts-ignore
+        const page: Pick<QueryKey<Options<ImportsListImportEntriesData>>[0], 'body' | 'headers' | 'path' | 'query'> = typeof pageParam === 'object' ? pageParam : {
+            query: {
+                cursor: pageParam
+            }
+        };
+        const params = createInfiniteParams(queryKey, page);
+        const { data } = await importsListImportEntries({
+            ...options,
+            ...params,
+            signal,
+            throwOnError: true
+        });
+        return data;
+    },
+    queryKey: importsListImportEntriesInfiniteQueryKey(options)
+});
+
+export const exportsExportBookmarksQueryKey = (options?: Options<ExportsExportBookmarksData>) => createQueryKey('exportsExportBookmarks', options);
+
+/**
+ * All your bookmarks with tags, notes and dates, as a download
+ *
+ * `html`: a Netscape bookmark file that browsers and Fuze import (tags in TAGS, notes in <DD>, saved dates in ADD_DATE); `json`: Fuze's export; `csv`: one row per bookmark.
+ */
+export const exportsExportBookmarksOptions = (options?: Options<ExportsExportBookmarksData>) => queryOptions<unknown, ExportsExportBookmarksError, unknown, ReturnType<typeof exportsExportBookmarksQueryKey>>({
+    queryFn: async ({ queryKey, signal }) => {
+        const { data } = await exportsExportBookmarks({
+            ...options,
+            ...queryKey[0],
+            signal,
+            throwOnError: true
+        });
+        return data;
+    },
+    queryKey: exportsExportBookmarksQueryKey(options)
+});
+
+export const projectsListProjectsQueryKey = (options?: Options<ProjectsListProjectsData>) => createQueryKey('projectsListProjects', options);
+
+/**
+ * Your projects, newest first
+ */
+export const projectsListProjectsOptions = (options?: Options<ProjectsListProjectsData>) => queryOptions<ProjectsListProjectsResponse, ProjectsListProjectsError, ProjectsListProjectsResponse, ReturnType<typeof projectsListProjectsQueryKey>>({
+    queryFn: async ({ queryKey, signal }) => {
+        const { data } = await projectsListProjects({
+            ...options,
+            ...queryKey[0],
+            signal,
+            throwOnError: true
+        });
+        return data;
+    },
+    queryKey: projectsListProjectsQueryKey(options)
+});
+
+export const projectsListProjectsInfiniteQueryKey = (options?: Options<ProjectsListProjectsData>): QueryKey<Options<ProjectsListProjectsData>> => createQueryKey('projectsListProjects', options, true);
+
+/**
+ * Your projects, newest first
+ */
+export const projectsListProjectsInfiniteOptions = (options?: Options<ProjectsListProjectsData>) => infiniteQueryOptions<ProjectsListProjectsResponse, ProjectsListProjectsError, InfiniteData<ProjectsListProjectsResponse>, QueryKey<Options<ProjectsListProjectsData>>, string | null | Pick<QueryKey<Options<ProjectsListProjectsData>>[0], 'body' | 'headers' | 'path' | 'query'>>(
+// @ts-ignore
+{
+    queryFn: async ({ pageParam, queryKey, signal }) => {
+        // @ts-ignore
+        const page: Pick<QueryKey<Options<ProjectsListProjectsData>>[0], 'body' | 'headers' | 'path' | 'query'> = typeof pageParam === 'object' ? pageParam : {
+            query: {
+                cursor: pageParam
+            }
+        };
+        const params = createInfiniteParams(queryKey, page);
+        const { data } = await projectsListProjects({
+            ...options,
+            ...params,
+            signal,
+            throwOnError: true
+        });
+        return data;
+    },
+    queryKey: projectsListProjectsInfiniteQueryKey(options)
+});
+
+/**
+ * Create a project
+ *
+ * Its text is embedded at once (for recommendations). Its intent (learn, build, debug or research) is guessed from keywords at once and, if you stored a Gemini key, read by Gemini in the background (`intent_status` goes `pending` -> `ready`).
+ */
+export const projectsCreateProjectMutation = (options?: Partial<Options<ProjectsCreateProjectData>>): UseMutationOptions<ProjectsCreateProjectResponse, ProjectsCreateProjectError, Options<ProjectsCreateProjectData>> => {
+    const mutationOptions: UseMutationOptions<ProjectsCreateProjectResponse, ProjectsCreateProjectError, Options<ProjectsCreateProjectData>> = {
+        mutationFn: async (fnOptions) => {
+            const { data } = await projectsCreateProject({
+                ...options,
+                ...fnOptions,
+                throwOnError: true
+            });
+            return data;
+        }
+    };
+    return mutationOptions;
+};
+
+/**
+ * Delete a project with its tasks and subtasks
+ */
+export const projectsDeleteProjectMutation = (options?: Partial<Options<ProjectsDeleteProjectData>>): UseMutationOptions<ProjectsDeleteProjectResponse, ProjectsDeleteProjectError, Options<ProjectsDeleteProjectData>> => {
+    const mutationOptions: UseMutationOptions<ProjectsDeleteProjectResponse, ProjectsDeleteProjectError, Options<ProjectsDeleteProjectData>> = {
+        mutationFn: async (fnOptions) => {
+            const { data } = await projectsDeleteProject({
+                ...options,
+                ...fnOptions,
+                throwOnError: true
+            });
+            return data;
+        }
+    };
+    return mutationOptions;
+};
+
+export const projectsGetProjectQueryKey = (options: Options<ProjectsGetProjectData>) => createQueryKey('projectsGetProject', options);
+
+/**
+ * One project with its intent and task counts
+ */
+export const projectsGetProjectOptions = (options: Options<ProjectsGetProjectData>) => queryOptions<ProjectsGetProjectResponse, ProjectsGetProjectError, ProjectsGetProjectResponse, ReturnType<typeof projectsGetProjectQueryKey>>({
+    queryFn: async ({ queryKey, signal }) => {
+        const { data } = await projectsGetProject({
+            ...options,
+            ...queryKey[0],
+            signal,
+            throwOnError: true
+        });
+        return data;
+    },
+    queryKey: projectsGetProjectQueryKey(options)
+});
+
+/**
+ * Edit a project (a changed text is embedded and its intent read again)
+ */
+export const projectsUpdateProjectMutation = (options?: Partial<Options<ProjectsUpdateProjectData>>): UseMutationOptions<ProjectsUpdateProjectResponse, ProjectsUpdateProjectError, Options<ProjectsUpdateProjectData>> => {
+    const mutationOptions: UseMutationOptions<ProjectsUpdateProjectResponse, ProjectsUpdateProjectError, Options<ProjectsUpdateProjectData>> = {
+        mutationFn: async (fnOptions) => {
+            const { data } = await projectsUpdateProject({
+                ...options,
+                ...fnOptions,
+                throwOnError: true
+            });
+            return data;
+        }
+    };
+    return mutationOptions;
+};
+
+/**
+ * Ask Gemini to propose tasks and subtasks (needs your Gemini key; saves nothing)
+ *
+ * Gemini reads the project (title, description, technologies, the tasks it already has, and your `instructions`) with **your own key** and proposes tasks, each with subtasks. Nothing is saved: keep the ones you want, edit them as you like, and send them to `POST /api/projects/{id}/breakdown/accept` (or create tasks one by one with `POST /api/projects/{id}/tasks`). Without a stored key the answer is 400 `no_gemini_key`; a key Gemini refuses is 400 `gemini_key_invalid`; an exhausted quota is 429; Gemini down, slow or answering nonsense is 503.
+ */
+export const projectsProposeBreakdownMutation = (options?: Partial<Options<ProjectsProposeBreakdownData>>): UseMutationOptions<ProjectsProposeBreakdownResponse, ProjectsProposeBreakdownError, Options<ProjectsProposeBreakdownData>> => {
+    const mutationOptions: UseMutationOptions<ProjectsProposeBreakdownResponse, ProjectsProposeBreakdownError, Options<ProjectsProposeBreakdownData>> = {
+        mutationFn: async (fnOptions) => {
+            const { data } = await projectsProposeBreakdown({
+                ...options,
+                ...fnOptions,
+                throwOnError: true
+            });
+            return data;
+        }
+    };
+    return mutationOptions;
+};
+
+/**
+ * Add the proposed tasks you keep (with their subtasks) to the project
+ *
+ * Send the tasks of a proposal from `POST /api/projects/{id}/breakdown` that you keep, edited or not, in order. They are created after the project's existing tasks, each with its subtasks, and embedded like any task.
+ */
+export const projectsAcceptBreakdownMutation = (options?: Partial<Options<ProjectsAcceptBreakdownData>>): UseMutationOptions<ProjectsAcceptBreakdownResponse, ProjectsAcceptBreakdownError, Options<ProjectsAcceptBreakdownData>> => {
+    const mutationOptions: UseMutationOptions<ProjectsAcceptBreakdownResponse, ProjectsAcceptBreakdownError, Options<ProjectsAcceptBreakdownData>> = {
+        mutationFn: async (fnOptions) => {
+            const { data } = await projectsAcceptBreakdown({
+                ...options,
+                ...fnOptions,
+                throwOnError: true
+            });
+            return data;
+        }
+    };
+    return mutationOptions;
+};
+
+export const projectsListTasksQueryKey = (options: Options<ProjectsListTasksData>) => createQueryKey('projectsListTasks', options);
+
+/**
+ * The project's tasks in order, each with its subtasks
+ */
+export const projectsListTasksOptions = (options: Options<ProjectsListTasksData>) => queryOptions<ProjectsListTasksResponse, ProjectsListTasksError, ProjectsListTasksResponse, ReturnType<typeof projectsListTasksQueryKey>>({
+    queryFn: async ({ queryKey, signal }) => {
+        const { data } = await projectsListTasks({
+            ...options,
+            ...queryKey[0],
+            signal,
+            throwOnError: true
+        });
+        return data;
+    },
+    queryKey: projectsListTasksQueryKey(options)
+});
+
+export const projectsListTasksInfiniteQueryKey = (options: Options<ProjectsListTasksData>): QueryKey<Options<ProjectsListTasksData>> => createQueryKey('projectsListTasks', options, true);
+
+/**
+ * The project's tasks in order, each with its subtasks
+ */
+export const projectsListTasksInfiniteOptions = (options: Options<ProjectsListTasksData>) => infiniteQueryOptions<ProjectsListTasksResponse, ProjectsListTasksError, InfiniteData<ProjectsListTasksResponse>, QueryKey<Options<ProjectsListTasksData>>, string | null | Pick<QueryKey<Options<ProjectsListTasksData>>[0], 'body' | 'headers' | 'path' | 'query'>>(
+// @ts-ignore
+{
+    queryFn: async ({ pageParam, queryKey, signal }) => {
+        // @ts-ignore
+        const page: Pick<QueryKey<Options<ProjectsListTasksData>>[0], 'body' | 'headers' | 'path' | 'query'> = typeof pageParam === 'object' ? pageParam : {
+            query: {
+                cursor: pageParam
+            }
+        };
+        const params = createInfiniteParams(queryKey, page);
+        const { data } = await projectsListTasks({
+            ...options,
+            ...params,
+            signal,
+            throwOnError: true
+        });
+        return data;
+    },
+    queryKey: projectsListTasksInfiniteQueryKey(options)
+});
+
+/**
+ * Add a task (at the end, or at `position`), optionally with subtasks
+ */
+export const projectsCreateTaskMutation = (options?: Partial<Options<ProjectsCreateTaskData>>): UseMutationOptions<ProjectsCreateTaskResponse, ProjectsCreateTaskError, Options<ProjectsCreateTaskData>> => {
+    const mutationOptions: UseMutationOptions<ProjectsCreateTaskResponse, ProjectsCreateTaskError, Options<ProjectsCreateTaskData>> = {
+        mutationFn: async (fnOptions) => {
+            const { data } = await projectsCreateTask({
+                ...options,
+                ...fnOptions,
+                throwOnError: true
+            });
+            return data;
+        }
+    };
+    return mutationOptions;
+};
+
+/**
+ * Delete a task with its subtasks
+ */
+export const projectsDeleteTaskMutation = (options?: Partial<Options<ProjectsDeleteTaskData>>): UseMutationOptions<ProjectsDeleteTaskResponse, ProjectsDeleteTaskError, Options<ProjectsDeleteTaskData>> => {
+    const mutationOptions: UseMutationOptions<ProjectsDeleteTaskResponse, ProjectsDeleteTaskError, Options<ProjectsDeleteTaskData>> = {
+        mutationFn: async (fnOptions) => {
+            const { data } = await projectsDeleteTask({
+                ...options,
+                ...fnOptions,
+                throwOnError: true
+            });
+            return data;
+        }
+    };
+    return mutationOptions;
+};
+
+export const projectsGetTaskQueryKey = (options: Options<ProjectsGetTaskData>) => createQueryKey('projectsGetTask', options);
+
+/**
+ * One task with its subtasks
+ */
+export const projectsGetTaskOptions = (options: Options<ProjectsGetTaskData>) => queryOptions<ProjectsGetTaskResponse, ProjectsGetTaskError, ProjectsGetTaskResponse, ReturnType<typeof projectsGetTaskQueryKey>>({
+    queryFn: async ({ queryKey, signal }) => {
+        const { data } = await projectsGetTask({
+            ...options,
+            ...queryKey[0],
+            signal,
+            throwOnError: true
+        });
+        return data;
+    },
+    queryKey: projectsGetTaskQueryKey(options)
+});
+
+/**
+ * Edit a task, or move it (`position`) within its project
+ */
+export const projectsUpdateTaskMutation = (options?: Partial<Options<ProjectsUpdateTaskData>>): UseMutationOptions<ProjectsUpdateTaskResponse, ProjectsUpdateTaskError, Options<ProjectsUpdateTaskData>> => {
+    const mutationOptions: UseMutationOptions<ProjectsUpdateTaskResponse, ProjectsUpdateTaskError, Options<ProjectsUpdateTaskData>> = {
+        mutationFn: async (fnOptions) => {
+            const { data } = await projectsUpdateTask({
+                ...options,
+                ...fnOptions,
+                throwOnError: true
+            });
+            return data;
+        }
+    };
+    return mutationOptions;
+};
+
+export const projectsListSubtasksQueryKey = (options: Options<ProjectsListSubtasksData>) => createQueryKey('projectsListSubtasks', options);
+
+/**
+ * The task's subtasks in order
+ */
+export const projectsListSubtasksOptions = (options: Options<ProjectsListSubtasksData>) => queryOptions<ProjectsListSubtasksResponse, ProjectsListSubtasksError, ProjectsListSubtasksResponse, ReturnType<typeof projectsListSubtasksQueryKey>>({
+    queryFn: async ({ queryKey, signal }) => {
+        const { data } = await projectsListSubtasks({
+            ...options,
+            ...queryKey[0],
+            signal,
+            throwOnError: true
+        });
+        return data;
+    },
+    queryKey: projectsListSubtasksQueryKey(options)
+});
+
+export const projectsListSubtasksInfiniteQueryKey = (options: Options<ProjectsListSubtasksData>): QueryKey<Options<ProjectsListSubtasksData>> => createQueryKey('projectsListSubtasks', options, true);
+
+/**
+ * The task's subtasks in order
+ */
+export const projectsListSubtasksInfiniteOptions = (options: Options<ProjectsListSubtasksData>) => infiniteQueryOptions<ProjectsListSubtasksResponse, ProjectsListSubtasksError, InfiniteData<ProjectsListSubtasksResponse>, QueryKey<Options<ProjectsListSubtasksData>>, string | null | Pick<QueryKey<Options<ProjectsListSubtasksData>>[0], 'body' | 'headers' | 'path' | 'query'>>(
+// @ts-ignore
+{
+    queryFn: async ({ pageParam, queryKey, signal }) => {
+        // @ts-ignore
+        const page: Pick<QueryKey<Options<ProjectsListSubtasksData>>[0], 'body' | 'headers' | 'path' | 'query'> = typeof pageParam === 'object' ? pageParam : {
+            query: {
+                cursor: pageParam
+            }
+        };
+        const params = createInfiniteParams(queryKey, page);
+        const { data } = await projectsListSubtasks({
+            ...options,
+            ...params,
+            signal,
+            throwOnError: true
+        });
+        return data;
+    },
+    queryKey: projectsListSubtasksInfiniteQueryKey(options)
+});
+
+/**
+ * Add a subtask (at the end, or at `position`)
+ */
+export const projectsCreateSubtaskMutation = (options?: Partial<Options<ProjectsCreateSubtaskData>>): UseMutationOptions<ProjectsCreateSubtaskResponse, ProjectsCreateSubtaskError, Options<ProjectsCreateSubtaskData>> => {
+    const mutationOptions: UseMutationOptions<ProjectsCreateSubtaskResponse, ProjectsCreateSubtaskError, Options<ProjectsCreateSubtaskData>> = {
+        mutationFn: async (fnOptions) => {
+            const { data } = await projectsCreateSubtask({
+                ...options,
+                ...fnOptions,
+                throwOnError: true
+            });
+            return data;
+        }
+    };
+    return mutationOptions;
+};
+
+/**
+ * Delete a subtask
+ */
+export const projectsDeleteSubtaskMutation = (options?: Partial<Options<ProjectsDeleteSubtaskData>>): UseMutationOptions<ProjectsDeleteSubtaskResponse, ProjectsDeleteSubtaskError, Options<ProjectsDeleteSubtaskData>> => {
+    const mutationOptions: UseMutationOptions<ProjectsDeleteSubtaskResponse, ProjectsDeleteSubtaskError, Options<ProjectsDeleteSubtaskData>> = {
+        mutationFn: async (fnOptions) => {
+            const { data } = await projectsDeleteSubtask({
+                ...options,
+                ...fnOptions,
+                throwOnError: true
+            });
+            return data;
+        }
+    };
+    return mutationOptions;
+};
+
+export const projectsGetSubtaskQueryKey = (options: Options<ProjectsGetSubtaskData>) => createQueryKey('projectsGetSubtask', options);
+
+/**
+ * One subtask
+ */
+export const projectsGetSubtaskOptions = (options: Options<ProjectsGetSubtaskData>) => queryOptions<ProjectsGetSubtaskResponse, ProjectsGetSubtaskError, ProjectsGetSubtaskResponse, ReturnType<typeof projectsGetSubtaskQueryKey>>({
+    queryFn: async ({ queryKey, signal }) => {
+        const { data } = await projectsGetSubtask({
+            ...options,
+            ...queryKey[0],
+            signal,
+            throwOnError: true
+        });
+        return data;
+    },
+    queryKey: projectsGetSubtaskQueryKey(options)
+});
+
+/**
+ * Edit a subtask, tick it off (`done`), or move it (`position`)
+ */
+export const projectsUpdateSubtaskMutation = (options?: Partial<Options<ProjectsUpdateSubtaskData>>): UseMutationOptions<ProjectsUpdateSubtaskResponse, ProjectsUpdateSubtaskError, Options<ProjectsUpdateSubtaskData>> => {
+    const mutationOptions: UseMutationOptions<ProjectsUpdateSubtaskResponse, ProjectsUpdateSubtaskError, Options<ProjectsUpdateSubtaskData>> = {
+        mutationFn: async (fnOptions) => {
+            const { data } = await projectsUpdateSubtask({
+                ...options,
+                ...fnOptions,
+                throwOnError: true
+            });
+            return data;
+        }
+    };
+    return mutationOptions;
+};
+
+export const recommendationsProjectRecommendationsQueryKey = (options: Options<RecommendationsProjectRecommendationsData>) => createQueryKey('recommendationsProjectRecommendations', options);
+
+/**
+ * Your saved items that help this project, with reasons
+ */
+export const recommendationsProjectRecommendationsOptions = (options: Options<RecommendationsProjectRecommendationsData>) => queryOptions<RecommendationsProjectRecommendationsResponse, RecommendationsProjectRecommendationsError, RecommendationsProjectRecommendationsResponse, ReturnType<typeof recommendationsProjectRecommendationsQueryKey>>({
+    queryFn: async ({ queryKey, signal }) => {
+        const { data } = await recommendationsProjectRecommendations({
+            ...options,
+            ...queryKey[0],
+            signal,
+            throwOnError: true
+        });
+        return data;
+    },
+    queryKey: recommendationsProjectRecommendationsQueryKey(options)
+});
+
+export const recommendationsTaskRecommendationsQueryKey = (options: Options<RecommendationsTaskRecommendationsData>) => createQueryKey('recommendationsTaskRecommendations', options);
+
+/**
+ * Your saved items that help this task (and its project), with reasons
+ */
+export const recommendationsTaskRecommendationsOptions = (options: Options<RecommendationsTaskRecommendationsData>) => queryOptions<RecommendationsTaskRecommendationsResponse, RecommendationsTaskRecommendationsError, RecommendationsTaskRecommendationsResponse, ReturnType<typeof recommendationsTaskRecommendationsQueryKey>>({
+    queryFn: async ({ queryKey, signal }) => {
+        const { data } = await recommendationsTaskRecommendations({
+            ...options,
+            ...queryKey[0],
+            signal,
+            throwOnError: true
+        });
+        return data;
+    },
+    queryKey: recommendationsTaskRecommendationsQueryKey(options)
+});
+
+export const recommendationsSubtaskRecommendationsQueryKey = (options: Options<RecommendationsSubtaskRecommendationsData>) => createQueryKey('recommendationsSubtaskRecommendations', options);
+
+/**
+ * Your saved items that help this subtask (its task and project too), with reasons
+ */
+export const recommendationsSubtaskRecommendationsOptions = (options: Options<RecommendationsSubtaskRecommendationsData>) => queryOptions<RecommendationsSubtaskRecommendationsResponse, RecommendationsSubtaskRecommendationsError, RecommendationsSubtaskRecommendationsResponse, ReturnType<typeof recommendationsSubtaskRecommendationsQueryKey>>({
+    queryFn: async ({ queryKey, signal }) => {
+        const { data } = await recommendationsSubtaskRecommendations({
+            ...options,
+            ...queryKey[0],
+            signal,
+            throwOnError: true
+        });
+        return data;
+    },
+    queryKey: recommendationsSubtaskRecommendationsQueryKey(options)
+});
+
+/**
+ * Your saved items that help with what you describe
+ *
+ * For a free-form context. The answer's `context` identifies this text for POST /api/feedback.
+ */
+export const recommendationsTextRecommendationsMutation = (options?: Partial<Options<RecommendationsTextRecommendationsData>>): UseMutationOptions<RecommendationsTextRecommendationsResponse, RecommendationsTextRecommendationsError, Options<RecommendationsTextRecommendationsData>> => {
+    const mutationOptions: UseMutationOptions<RecommendationsTextRecommendationsResponse, RecommendationsTextRecommendationsError, Options<RecommendationsTextRecommendationsData>> = {
+        mutationFn: async (fnOptions) => {
+            const { data } = await recommendationsTextRecommendations({
+                ...options,
+                ...fnOptions,
+                throwOnError: true
+            });
+            return data;
+        }
+    };
+    return mutationOptions;
+};
+
+export const recommendationsListFeedbackQueryKey = (options?: Options<RecommendationsListFeedbackData>) => createQueryKey('recommendationsListFeedback', options);
+
+/**
+ * Your feedback, for one context or one item
+ */
+export const recommendationsListFeedbackOptions = (options?: Options<RecommendationsListFeedbackData>) => queryOptions<RecommendationsListFeedbackResponse, RecommendationsListFeedbackError, RecommendationsListFeedbackResponse, ReturnType<typeof recommendationsListFeedbackQueryKey>>({
+    queryFn: async ({ queryKey, signal }) => {
+        const { data } = await recommendationsListFeedback({
+            ...options,
+            ...queryKey[0],
+            signal,
+            throwOnError: true
+        });
+        return data;
+    },
+    queryKey: recommendationsListFeedbackQueryKey(options)
+});
+
+/**
+ * Say whether a recommended item helps (relevant, irrelevant) or that you used it
+ *
+ * `irrelevant` removes the item from that context's recommendations at once; `relevant` lifts it and items like it. Relevant and irrelevant replace each other; the same signal again answers 200 with the existing feedback.
+ */
+export const recommendationsGiveFeedbackMutation = (options?: Partial<Options<RecommendationsGiveFeedbackData>>): UseMutationOptions<RecommendationsGiveFeedbackResponse, RecommendationsGiveFeedbackError, Options<RecommendationsGiveFeedbackData>> => {
+    const mutationOptions: UseMutationOptions<RecommendationsGiveFeedbackResponse, RecommendationsGiveFeedbackError, Options<RecommendationsGiveFeedbackData>> = {
+        mutationFn: async (fnOptions) => {
+            const { data } = await recommendationsGiveFeedback({
+                ...options,
+                ...fnOptions,
+                throwOnError: true
+            });
+            return data;
+        }
+    };
+    return mutationOptions;
+};
+
+/**
+ * Take feedback back
+ */
+export const recommendationsWithdrawFeedbackMutation = (options?: Partial<Options<RecommendationsWithdrawFeedbackData>>): UseMutationOptions<RecommendationsWithdrawFeedbackResponse, RecommendationsWithdrawFeedbackError, Options<RecommendationsWithdrawFeedbackData>> => {
+    const mutationOptions: UseMutationOptions<RecommendationsWithdrawFeedbackResponse, RecommendationsWithdrawFeedbackError, Options<RecommendationsWithdrawFeedbackData>> = {
+        mutationFn: async (fnOptions) => {
+            const { data } = await recommendationsWithdrawFeedback({
+                ...options,
+                ...fnOptions,
+                throwOnError: true
+            });
+            return data;
+        }
+    };
+    return mutationOptions;
+};
