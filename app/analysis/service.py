@@ -17,6 +17,7 @@ import ssl
 import uuid
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any, TypeVar
 
 import certifi
@@ -216,10 +217,15 @@ async def generate(
 # genai.Client builds two TLS contexts (about 100 ms of CPU each) unless it is handed its HTTP
 # clients: one client per user key and call would cost ~230 ms of CPU against ~10 ms for the
 # call itself. So the HTTP clients (and the TLS context) are shared by the process, per event
-# loop; the key travels in each request's header, never in the shared client.
+# loop; the key travels in each request's header, never in the shared client, and the clients
+# keep no cookies, so nothing of one user's calls rides along with another's.
 _TLS: ssl.SSLContext | None = None
 _SYNC_HTTP: httpx.Client | None = None
 _ASYNC_HTTP: dict[asyncio.AbstractEventLoop, httpx.AsyncClient] = {}
+
+
+def _no_cookies() -> CookieJar:
+    return CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
 
 
 def _client(settings: Settings, api_key: str) -> genai.Client:
@@ -227,14 +233,14 @@ def _client(settings: Settings, api_key: str) -> genai.Client:
     if _TLS is None:
         _TLS = ssl.create_default_context(cafile=certifi.where())
     if _SYNC_HTTP is None:
-        _SYNC_HTTP = httpx.Client(verify=_TLS)
+        _SYNC_HTTP = httpx.Client(verify=_TLS, cookies=_no_cookies())
     loop = asyncio.get_running_loop()
     async_http = _ASYNC_HTTP.get(loop)
     if async_http is None or async_http.is_closed:
         for old in [lp for lp in _ASYNC_HTTP if lp.is_closed()]:
             del _ASYNC_HTTP[old]
         async_http = _ASYNC_HTTP[loop] = httpx.AsyncClient(
-            verify=_TLS, timeout=settings.gemini_timeout_seconds
+            verify=_TLS, timeout=settings.gemini_timeout_seconds, cookies=_no_cookies()
         )
     options = types.HttpOptions(
         base_url=settings.gemini_base_url,

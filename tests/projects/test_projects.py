@@ -3,6 +3,7 @@ and the embedding of their text (the real model)."""
 
 from __future__ import annotations
 
+import asyncio
 import math
 import uuid
 
@@ -330,3 +331,26 @@ async def test_when_the_api_cannot_embed_a_worker_does(client, alice, db, app, r
     for table, row_id in (("projects", project["id"]), ("tasks", task["id"]), ("subtasks", sub_id)):
         vector = await _vector(db, table, row_id)
         assert vector is not None and len(vector) == 384, table
+
+
+async def test_concurrent_adds_and_moves_keep_positions_dense(live_client):
+    from tests.conftest import register_and_login
+
+    account = await register_and_login(live_client)
+    project = await _project(live_client, account)
+    created = await asyncio.gather(
+        *(_task(live_client, account, project["id"], f"T{i}") for i in range(8))
+    )
+    assert sorted(t["position"] for t in created) == list(range(8))
+    # Moves and deletes racing each other still leave 0..n-1.
+    await asyncio.gather(
+        *(
+            live_client.patch(
+                f"/api/tasks/{t['id']}", headers=account.headers, json={"position": 7 - i}
+            )
+            for i, t in enumerate(created[:4])
+        ),
+        live_client.delete(f"/api/tasks/{created[5]['id']}", headers=account.headers),
+    )
+    titles = await _titles(live_client, account, project["id"])  # asserts 0..n-1
+    assert len(titles) == 7
