@@ -164,6 +164,9 @@ async def _prepare(ctx: dict[str, Any], bookmark_id: str, run: int) -> _Ask | Ou
             )
         if not (bookmark.text or "").strip():
             return SKIPPED, "no_text", "The page has no text to analyse."
+        known = await service.refused(ctx["redis"], user.id, api_key)
+        if known is not None:
+            return FAILED, *known
         if (
             row.analysed_at is not None
             and row.content_hash == bookmark.content_hash
@@ -228,6 +231,8 @@ async def analyse_bookmark(ctx: dict[str, Any], bookmark_id: str, run: int) -> s
             )
         except service.GeminiError as exc:
             if not exc.transient:
+                if exc.code in ("gemini_key_invalid", "gemini_forbidden"):
+                    await service.remember_refused(ctx["redis"], ask.user_id, ask.api_key, exc)
                 return await _finish(ctx, bookmark_id, run, FAILED, exc.code, exc.message)
             if attempt >= settings.gemini_max_tries:
                 return await _finish(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import logging
 import re
@@ -316,6 +317,40 @@ async def slot(
     finally:
         if token is not None:
             await release_slot(redis, user_id, token)
+
+
+# --- a refused key is remembered for a while --------------------------------------------
+
+REFUSED_TTL_SECONDS = 600
+
+
+def _refused_key(user_id: uuid.UUID | str, api_key: str) -> str:
+    digest = hashlib.sha256(api_key.encode()).hexdigest()[:24]
+    return f"fuze:gemini:refused:{user_id}:{digest}"
+
+
+async def remember_refused(
+    redis: Any, user_id: uuid.UUID | str, api_key: str, error: GeminiError
+) -> None:
+    """After Gemini refuses a key, the user's other queued analyses fail without asking again
+    (a backlog of a thousand pages must not send a thousand calls with a revoked key)."""
+    with contextlib.suppress(Exception):
+        await redis.set(
+            _refused_key(user_id, api_key),
+            json.dumps([error.code, error.message]),
+            ex=REFUSED_TTL_SECONDS,
+        )
+
+
+async def refused(redis: Any, user_id: uuid.UUID | str, api_key: str) -> tuple[str, str] | None:
+    try:
+        raw = await redis.get(_refused_key(user_id, api_key))
+    except Exception:
+        return None
+    if not raw:
+        return None
+    code, message = json.loads(raw)
+    return code, message
 
 
 # --- cleaning answers -----------------------------------------------------------------------

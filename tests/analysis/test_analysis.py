@@ -198,6 +198,24 @@ async def test_a_key_gemini_does_not_know_is_refused(client, alice, db, job_ctx,
     assert gemini.calls_with("not-a-real-key-1234")
 
 
+async def test_a_refused_key_is_not_tried_again_for_every_queued_page(
+    client, alice, db, job_ctx, gemini
+):
+    r = await client.put(
+        "/api/users/me/gemini-key", headers=alice.headers, json={"api_key": "revoked-key-5678"}
+    )
+    assert r.status_code == 200
+    pages = [await ready_bookmark(client, db, alice) for _ in range(3)]
+    for page in pages:
+        assert await _run(job_ctx, page["id"]) == "failed: gemini_key_invalid"
+    assert len(gemini.calls_with("revoked-key-5678")) == 1
+    # A new key is tried at once.
+    key = await store_key(client, alice, gemini)
+    another = await ready_bookmark(client, db, alice)
+    assert await _run(job_ctx, another["id"]) == "ready"
+    assert len(gemini.calls_with(key)) == 1
+
+
 async def test_malformed_output_is_retried_then_the_good_answer_kept(
     client, alice, db, job_ctx, gemini
 ):
