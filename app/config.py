@@ -67,6 +67,11 @@ class Settings(BaseSettings):
     gemini_base_url: str | None = None
     gemini_model: str = "gemini-2.5-flash"
     gemini_timeout_seconds: float = 20.0
+    # Content analysis and project breakdowns (app/analysis).
+    gemini_analysis_max_chars: int = 24_000  # page text sent to Gemini per bookmark
+    gemini_concurrency_per_user: int = 2  # Gemini calls of one user at once, across workers
+    gemini_max_tries: int = 4  # tries of one analysis on 429/5xx/timeouts before it fails
+    gemini_max_new_tags: int = 2  # suggested tags the user does not have yet, at most
 
     # The pipeline's jobs.
     pipeline_job_timeout_seconds: int = 120

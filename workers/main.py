@@ -18,6 +18,7 @@ from arq import func
 from arq.connections import RedisSettings
 
 import app.models  # noqa: F401  (every mapper, so relationships and foreign keys resolve)
+from app.analysis import jobs as analysis_jobs
 from app.bookmarks import jobs as bookmark_jobs
 from app.config import get_settings
 from app.db import create_engine, create_sessionmaker
@@ -25,6 +26,7 @@ from app.embeddings.service import Embedder
 from app.extraction.fetch import make_http_client
 from app.health.service import MODEL_KEY, WORKERS_KEY
 from app.logs import setup_logging
+from app.projects import jobs as projects_jobs
 
 log = logging.getLogger("fuze.worker")
 SWEEP_LOCK = "fuze:sweeper:lock"
@@ -64,6 +66,7 @@ async def _sweep(ctx: dict[str, Any]) -> None:
     # One sweeper at a time across all workers.
     if await ctx["redis"].set(SWEEP_LOCK, ctx["worker_id"], nx=True, px=int(interval * 1000)):
         await bookmark_jobs.sweep(ctx)
+        await analysis_jobs.sweep(ctx)
 
 
 async def startup(ctx: dict[str, Any]) -> None:
@@ -149,6 +152,27 @@ class WorkerSettings:
         _pipeline_job(bookmark_jobs.fetch_bookmark),
         _pipeline_job(bookmark_jobs.extract_bookmark),
         _pipeline_job(bookmark_jobs.embed_bookmark),
+        func(
+            analysis_jobs.analyse_bookmark,
+            timeout=get_settings().pipeline_job_timeout_seconds,
+            keep_result=0,
+            max_tries=analysis_jobs.ARQ_MAX_TRIES,
+        ),
+        # No longer than the pipeline's timeout: arq keeps a dead worker's jobs "in progress"
+        # for the longest timeout of any function (+10 s).
+        func(
+            analysis_jobs.analyse_backlog,
+            timeout=get_settings().pipeline_job_timeout_seconds,
+            keep_result=0,
+            max_tries=3,
+        ),
+        func(
+            projects_jobs.analyse_project,
+            timeout=get_settings().pipeline_job_timeout_seconds,
+            keep_result=0,
+            max_tries=analysis_jobs.ARQ_MAX_TRIES,
+        ),
+        _pipeline_job(projects_jobs.embed_context),
     ]
     on_startup = startup
     on_shutdown = shutdown

@@ -16,6 +16,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import undefer
 
+from app.analysis import service as analysis_service
 from app.bookmarks import pipeline
 from app.bookmarks.models import PENDING, Bookmark, BookmarkTag, Tag
 from app.bookmarks.schemas import BookmarkCreate, BookmarkUpdate
@@ -150,6 +151,7 @@ async def create(
         assert existing is not None
         if data.tags:
             await _add_tags(session, user.id, existing.id, data.tags)
+        await with_analysis(session, [existing])
         return existing, False
     if data.tags:
         await _add_tags(session, user.id, new_id, data.tags)
@@ -168,7 +170,20 @@ async def get_owned(
     bookmark = await session.scalar(query)
     if bookmark is None:
         raise NotFound("No such bookmark.", code="bookmark_not_found")
+    if detail:
+        await with_analysis(session, [bookmark])
     return bookmark
+
+
+_ANALYSIS = "_fuze_analysis"  # where with_analysis() leaves a bookmark's analysis for to_out()
+
+
+async def with_analysis(session: AsyncSession, bookmarks: list[Bookmark]) -> None:
+    """Load these bookmarks' analyses, so to_out() shows `analysis_status` (and, in detail,
+    the analysis)."""
+    rows = await analysis_service.analyses_of(session, [b.id for b in bookmarks])
+    for bookmark in bookmarks:
+        setattr(bookmark, _ANALYSIS, rows.get(bookmark.id))
 
 
 _SORTS: dict[str, tuple[Any, bool]] = {
@@ -263,6 +278,7 @@ async def list_bookmarks(
     if len(rows) > limit:
         rows = rows[:limit]
         next_cursor = _encode_cursor(_sort_value(rows[-1], sort), rows[-1].id)
+    await with_analysis(session, rows)
     return rows, next_cursor
 
 
@@ -343,4 +359,10 @@ def to_out(bookmark: Bookmark, tags: list[str], *, detail: bool = False) -> dict
         out.update(
             text=bookmark.text, content_hash=bookmark.content_hash, metadata=bookmark.page_metadata
         )
+    if hasattr(bookmark, _ANALYSIS) or bookmark.status != "ready":
+        row = getattr(bookmark, _ANALYSIS, None)
+        status, _, message = analysis_service.state_of(bookmark, row)
+        out.update(analysis_status=status, analysis_error=message)
+        if detail:
+            out["analysis"] = analysis_service.analysis_out(bookmark, row)
     return out
