@@ -22,7 +22,7 @@ export default defineConfig({
     chunkSizeWarningLimit: 400,
   },
   test: {
-    environment: 'jsdom',
+    environment: 'happy-dom',
     globals: true,
     setupFiles: ['./src/test/setup.ts'],
     include: ['src/**/*.test.{ts,tsx}'],

@@ -59,7 +59,7 @@ describe('the library', () => {
         return new Response(null, { status: 204 });
       },
     });
-    vi.spyOn(window, 'confirm').mockReturnValue(true);
+    window.confirm = vi.fn(() => true);
     renderApp('/');
     const list = await screen.findByRole('list', { name: 'Saved items' });
     const rows = within(list).getAllByRole('listitem');

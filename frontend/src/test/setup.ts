@@ -8,7 +8,7 @@ afterEach(() => {
   localStorage.clear();
 });
 
-// jsdom has no layout: give elements the size of a laptop window so that the virtualised list
+// The test DOM (happy-dom) has no layout: give elements the size of a laptop window so that the virtualised list
 // has a viewport to fill.
 Object.defineProperty(HTMLElement.prototype, 'clientHeight', { configurable: true, get: () => 600 });
 Object.defineProperty(HTMLElement.prototype, 'clientWidth', { configurable: true, get: () => 800 });
