@@ -166,6 +166,12 @@ def upgrade() -> None:
         unique=False,
         postgresql_where="status = 'pending'",
     )
+    # Pages that were ready before analysis existed are queued for it: the worker's sweeper
+    # finds pending analyses and runs them (skipped at once for users without a key).
+    op.execute(
+        "INSERT INTO content_analysis (bookmark_id, user_id, status, run, created_at, updated_at)"
+        " SELECT id, user_id, 'pending', run, now(), now() FROM bookmarks WHERE status = 'ready'"
+    )
 
 
 def downgrade() -> None:
