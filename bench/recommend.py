@@ -147,6 +147,15 @@ async def run(args: argparse.Namespace) -> None:
                 before = ranked_docs(await recs.recommend(session, user, ctx, limit=100))
                 uncached.append((time.perf_counter() - t) * 1000)
                 add("recommender", before, rel)
+                for variant in args.variants.split(",") if args.variants else []:
+                    lam, floor = (float(x) for x in variant.split(":"))
+                    saved = recs.MMR_LAMBDA, recs.MMR_FLOOR
+                    recs.MMR_LAMBDA, recs.MMR_FLOOR = lam, floor
+                    try:
+                        ranked = ranked_docs(await recs.recommend(session, user, ctx, limit=100))
+                    finally:
+                        recs.MMR_LAMBDA, recs.MMR_FLOOR = saved
+                    add(f"recommender, MMR lambda {lam} floor {floor}", ranked, rel)
                 # Simulated feedback.
                 first_rel = next((i for i, d in enumerate(before[:10]) if d in rel), 10)
                 irrelevant = [d for d in before[:first_rel] if d not in rel][:3]
@@ -192,6 +201,9 @@ async def run(args: argparse.Namespace) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--queries", type=int, default=300)
+    parser.add_argument(
+        "--variants", default="", help="other MMR settings to score, e.g. 1.0:0,0.7:0.5"
+    )
     asyncio.run(run(parser.parse_args()))
 
 
