@@ -288,6 +288,8 @@ def detect(f: BinaryIO, filename: str | None = None) -> str:
             return "pocket_html"
         return "html"
     first_line = stripped.splitlines()[0]
+    if first_line.strip().strip('"').lower() in _CSV_URL_COLUMNS:  # a one-column CSV
+        return "csv"
     if "," in first_line and not re.match(r"https?://", first_line, re.I):
         try:
             header = next(csv.reader([first_line]))
@@ -513,6 +515,8 @@ def _json_error(f: BinaryIO, exc: Exception) -> MalformedFile:
 
 
 def _entry_from_object(fmt: str, item: Any, number: int, folder: str | None = None) -> Entry:
+    if isinstance(item, str) and fmt == "json":  # a JSON list of addresses
+        return Entry(url=item.strip())
     if not isinstance(item, dict):
         return Entry(url=None, error=f"entry {number} is not an object")
     if fmt == "karakeep":

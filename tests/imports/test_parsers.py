@@ -243,3 +243,15 @@ def test_parsing_streams_memory_stays_flat_on_a_large_file() -> None:
     assert count == 40_000
     # Holding the entries would take tens of megabytes; the parser holds a piece at a time.
     assert peak < 2_000_000, peak
+
+
+def test_a_one_column_csv_and_a_json_list_of_addresses() -> None:
+    fmt, entries = _parse_bytes(b"url\nhttps://a.example/1\nhttps://a.example/2\n")
+    assert fmt == "csv" and [e.url for e in entries] == [
+        "https://a.example/1",
+        "https://a.example/2",
+    ]
+    fmt, entries = _parse_bytes(b'["https://a.example/1", {"url": "https://a.example/2"}, 3]')
+    assert fmt == "json"
+    assert [e.url for e in entries] == ["https://a.example/1", "https://a.example/2", None]
+    assert entries[2].error == "entry 3 is not an object"
