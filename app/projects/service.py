@@ -44,6 +44,8 @@ from app.users.models import User
 log = logging.getLogger("fuze.projects")
 
 MAX_EMBED_CHARS = 2000  # the model reads at most 256 word pieces
+# How long a breakdown waits for one of the user's Gemini slots before answering 429.
+BREAKDOWN_SLOT_WAIT_SECONDS = 10.0
 
 
 # --- embeddings of the text of projects, tasks and subtasks --------------------------------
@@ -598,7 +600,9 @@ async def propose_breakdown(
         data.max_tasks,
     )
     timeout = settings.gemini_timeout_seconds
-    async with analysis.slot(redis, user.id, settings, wait=10.0, lease=timeout + 5) as got:
+    async with analysis.slot(
+        redis, user.id, settings, wait=BREAKDOWN_SLOT_WAIT_SECONDS, lease=timeout + 5
+    ) as got:
         if not got:
             raise TooManyRequests(
                 5,

@@ -142,6 +142,26 @@ async def test_gemini_failures_answer_clearly(client, alice, gemini, answer, sta
         assert "quota" in r.json()["error"]["message"].lower()
 
 
+async def test_a_breakdown_waits_for_a_free_slot_then_says_busy(
+    client, alice, gemini, settings, redis, monkeypatch
+):
+    from app.analysis import service as analysis
+    from app.projects import service
+
+    await store_key(client, alice, gemini)
+    project = await _project(client, alice)
+    alice_id = (await client.get("/api/users/me", headers=alice.headers)).json()["id"]
+    limit = settings.gemini_concurrency_per_user
+    held = [await analysis.try_acquire_slot(redis, alice_id, limit, 30) for _ in range(limit)]
+    monkeypatch.setattr(service, "BREAKDOWN_SLOT_WAIT_SECONDS", 0.3)
+    r = await client.post(f"/api/projects/{project['id']}/breakdown", headers=alice.headers)
+    assert r.status_code == 429 and r.json()["error"]["code"] == "gemini_busy"
+    assert r.headers["Retry-After"]
+    await analysis.release_slot(redis, alice_id, held[0])
+    r = await client.post(f"/api/projects/{project['id']}/breakdown", headers=alice.headers)
+    assert r.status_code == 200
+
+
 async def test_a_slow_gemini_is_a_503_not_a_hang(client, alice, gemini, settings, monkeypatch):
     key = await store_key(client, alice, gemini)
     project = await _project(client, alice)
