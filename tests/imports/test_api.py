@@ -316,3 +316,36 @@ async def test_exports_are_per_user(client, alice, bob):  # type: ignore[no-unty
     assert "secret" not in r.text
     r = await client.get("/api/exports?format=html")
     assert r.status_code == 401
+
+
+async def test_a_parse_cut_short_resumes_after_its_last_saved_batch(
+    app, client, alice, monkeypatch
+):  # type: ignore[no-untyped-def]
+    lines = "".join(f"https://resume.example/{i}\n" for i in range(10)).encode()
+    r = await upload(client, alice, "links.txt", lines)
+    import_id = r.json()["id"]
+    settings = app.state.settings.model_copy(update={"import_batch_size": 3})
+    ctx = {"settings": settings, "sessionmaker": app.state.sessionmaker, "redis": app.state.redis}
+    real = jobs.service.save_entries
+    calls = 0
+
+    async def crash_on_the_third_batch(*args, **kwargs):  # type: ignore[no-untyped-def]
+        nonlocal calls
+        calls += 1
+        if calls == 3:
+            raise RuntimeError("worker killed")
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(jobs.service, "save_entries", crash_on_the_third_batch)
+    with pytest.raises(RuntimeError):
+        await jobs.parse_import(ctx, import_id)
+    body = (await client.get(f"/api/imports/{import_id}", headers=alice.headers)).json()
+    assert (body["status"], body["parsed"], body["imported"]) == ("parsing", 6, 6)
+
+    monkeypatch.setattr(jobs.service, "save_entries", real)
+    await jobs.parse_import(ctx, import_id)  # arq runs it again
+    body = (await client.get(f"/api/imports/{import_id}", headers=alice.headers)).json()
+    assert (body["parsed"], body["imported"], body["duplicates"]) == (10, 10, 0)
+    entries = (await client.get(f"/api/imports/{import_id}/entries", headers=alice.headers)).json()
+    assert [e["position"] for e in entries["items"]] == list(range(1, 11))
+    assert len(await all_bookmarks(client, alice)) == 10
