@@ -360,7 +360,8 @@ def clean_list(values: Iterable[str], limit: int, max_chars: int = 80) -> list[s
     """Trimmed, one space between words, no duplicates (case-insensitively), at most `limit`."""
     out: dict[str, str] = {}
     for value in values:
-        text = " ".join(str(value).split()).strip(" .,;:#")
+        # Trailing punctuation goes; leading dots and inner marks stay (.NET, C#, Node.js).
+        text = " ".join(str(value).split()).rstrip(".,;:")
         if text and len(text) <= max_chars:
             out.setdefault(text.lower(), text)
         if len(out) >= limit:
@@ -369,8 +370,9 @@ def clean_list(values: Iterable[str], limit: int, max_chars: int = 80) -> list[s
 
 
 def _tag_key(name: str) -> str:
-    """ "Machine learning", "machine-learning" and "#MachineLearning" are one tag."""
-    return re.sub(r"[\s_\-./#]+", "", name.lower())
+    """'Machine learning', 'machine-learning' and 'machine_learning' are one tag; 'C#' and
+    'C' are not."""
+    return re.sub(r"[\s_\-/]+", "", name.lower())
 
 
 def map_tags(suggested: Iterable[str], existing: Iterable[str], max_new: int) -> list[str]:
@@ -381,7 +383,7 @@ def map_tags(suggested: Iterable[str], existing: Iterable[str], max_new: int) ->
     mine: dict[str, str] = {}
     new: dict[str, str] = {}
     for raw in suggested:
-        name = " ".join(str(raw).split()).strip(" .,;:#")[:64]
+        name = " ".join(str(raw).split()).lstrip("#").rstrip(".,;:")[:64]
         key = _tag_key(name)
         if not key:
             continue

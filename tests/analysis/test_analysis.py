@@ -424,3 +424,11 @@ def test_suggested_tags_prefer_the_users_own():
         "wasm",
     ]
     assert service.map_tags(["new one"], [], max_new=0) == []
+    # Names whose marks matter survive, as tags and as technologies.
+    assert service.map_tags(["#C#", "c", ".NET"], ["C#", "C"], max_new=1) == ["C#", "C", ".net"]
+    assert service.clean_list(["C#", ".NET", "Node.js", "node.js", "Rust."], 10) == [
+        "C#",
+        ".NET",
+        "Node.js",
+        "Rust",
+    ]
