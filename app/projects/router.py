@@ -126,7 +126,12 @@ async def create_project(
     return (await _projects_out(session, [project]))[0]
 
 
-@router.get("/projects", response_model=ProjectPage, summary="Your projects, newest first")
+@router.get(
+    "/projects",
+    response_model=ProjectPage,
+    summary="Your projects, newest first",
+    responses=responses(Unprocessable),
+)
 async def list_projects(
     user: CurrentUser,
     session: SessionDep,
@@ -256,7 +261,7 @@ async def create_task(
     "/projects/{project_id}/tasks",
     response_model=TaskPage,
     summary="The project's tasks in order, each with its subtasks",
-    responses=responses(NotFound),
+    responses=responses(NotFound, Unprocessable),
 )
 async def list_tasks(
     project: ValidProject,
@@ -332,7 +337,7 @@ async def create_subtask(
     "/tasks/{task_id}/subtasks",
     response_model=SubtaskPage,
     summary="The task's subtasks in order",
-    responses=responses(NotFound),
+    responses=responses(NotFound, Unprocessable),
 )
 async def list_subtasks(
     task: ValidTask,
