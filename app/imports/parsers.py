@@ -14,6 +14,7 @@ import csv
 import io
 import json
 import re
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -37,6 +38,7 @@ FORMATS: dict[str, str] = {
     "karakeep": "Karakeep (Hoarder) export (JSON)",
     "linkwarden": "Linkwarden backup (JSON)",
     "omnivore": "Omnivore export (JSON)",
+    "omnivore_zip": "Omnivore export (ZIP)",
     "pinboard": "Pinboard export (JSON)",
     "fuze_json": "Fuze export (JSON)",
     "chrome_json": "Chrome Bookmarks file (JSON)",
@@ -271,7 +273,27 @@ def _json_format(f: BinaryIO) -> str:
     )
 
 
+_OMNIVORE_MEMBER = re.compile(r"(^|/)metadata_(\d+)_to_\d+\.json$")
+
+
+def _omnivore_members(f: BinaryIO) -> list[str]:
+    try:
+        names = zipfile.ZipFile(f).namelist()
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise MalformedFile(f"this ZIP file is damaged ({exc})") from exc
+    found = [(int(m.group(2)), n) for n in names if (m := _OMNIVORE_MEMBER.search(n))]
+    return [n for _, n in sorted(found)]
+
+
 def detect(f: BinaryIO, filename: str | None = None) -> str:
+    f.seek(0)
+    if f.read(4) == b"PK\x03\x04":
+        if not _omnivore_members(f):
+            raise MalformedFile(
+                "this ZIP file is not an Omnivore export (no metadata_*_to_*.json inside)"
+            )
+        f.seek(0)
+        return "omnivore_zip"
     head = _head(f)
     stripped = head.lstrip()
     if not stripped:
@@ -644,6 +666,21 @@ def parse_json(f: BinaryIO, fmt: str) -> Iterator[Entry]:
         raise _json_error(f, exc) from exc
 
 
+def parse_omnivore_zip(f: BinaryIO) -> Iterator[Entry]:
+    """Omnivore's export: metadata_0_to_20.json, metadata_20_to_40.json ... in a ZIP, each
+    streamed from the archive in turn."""
+    number = 0
+    archive = zipfile.ZipFile(f)
+    for name in _omnivore_members(f):
+        with archive.open(name) as member:
+            try:
+                for item in ijson.items(member, "item", use_float=True):
+                    number += 1
+                    yield _entry_from_object("omnivore", item, number)
+            except ijson.JSONError as exc:
+                raise MalformedFile(f"{name} is not valid JSON ({exc})", entry=number + 1) from exc
+
+
 # --- a plain list of URLs ---------------------------------------------------------------------
 
 
@@ -690,6 +727,8 @@ def parse(f: BinaryIO, fmt: str) -> Iterator[Entry]:
         parser = parse_csv(f, fmt)
     elif fmt == "urls":
         parser = parse_urls(f)
+    elif fmt == "omnivore_zip":
+        parser = parse_omnivore_zip(f)
     elif fmt in FORMATS:
         parser = parse_json(f, fmt)
     else:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import tracemalloc
+import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -255,3 +256,21 @@ def test_a_one_column_csv_and_a_json_list_of_addresses() -> None:
     assert fmt == "json"
     assert [e.url for e in entries] == ["https://a.example/1", "https://a.example/2", None]
     assert entries[2].error == "entry 3 is not an object"
+
+
+def test_omnivore_zip_export_and_other_zips() -> None:
+    items = json.loads((DATA / "omnivore.json").read_text())
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        # Out of order on purpose: entries come in the order of the metadata files' ranges.
+        archive.writestr("metadata_12_to_20.json", json.dumps(items[12:]))
+        archive.writestr("metadata_0_to_12.json", json.dumps(items[:12]))
+        archive.writestr("content/some-slug.html", "<p>page</p>")
+    fmt, entries = _parse_bytes(buffer.getvalue(), "omnivore.zip")
+    assert fmt == "omnivore_zip"
+    assert [e.url for e in entries] == [i["url"] for i in items]
+    other = io.BytesIO()
+    with zipfile.ZipFile(other, "w") as archive:
+        archive.writestr("photo.jpg", b"not bookmarks")
+    with pytest.raises(parsers.MalformedFile, match="not an Omnivore export"):
+        parsers.inspect(io.BytesIO(other.getvalue()), "x.zip")
