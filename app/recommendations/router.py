@@ -4,7 +4,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from sqlalchemy import select
 
 from app.bookmarks import service as bookmarks_service
@@ -80,77 +80,63 @@ async def _answer(
     return out
 
 
-@router.get(
-    "/projects/{project_id}/recommendations",
-    response_model=Recommendations,
-    summary="Your saved items that help this project, with reasons",
-    responses=responses(NotFound),
-)
-async def project_recommendations(
-    project_id: uuid.UUID,
-    request: Request,
-    user: CurrentUser,
-    session: SessionDep,
-    redis: RedisDep,
-    limit: Limit = 10,
-    include_attached: IncludeAttached = False,
-) -> Recommendations:
-    embedder = request.app.state.embedder
-    # Ownership first: another user's project is a 404 even when a cache entry could exist.
-    await projects_service.get_project(session, user, project_id)
-    return await _answer(
-        request, user, session, redis, "project", str(project_id),
-        lambda: service.project_context(session, user, project_id, embedder, redis),
-        limit, include_attached,
-    )  # fmt: skip
+# One route per kind of context: the id is checked against the user first (another user's
+# project, task or subtask is a 404 even where a cache entry could exist).
+_CONTEXTS = {
+    "project": (
+        projects_service.get_project,
+        service.project_context,
+        "Your saved items that help this project, with reasons",
+    ),
+    "task": (
+        projects_service.get_task,
+        service.task_context,
+        "Your saved items that help this task (and its project), with reasons",
+    ),
+    "subtask": (
+        projects_service.get_subtask,
+        service.subtask_context,
+        "Your saved items that help this subtask (its task and project too), with reasons",
+    ),
+}
 
 
-@router.get(
-    "/tasks/{task_id}/recommendations",
-    response_model=Recommendations,
-    summary="Your saved items that help this task (and its project), with reasons",
-    responses=responses(NotFound),
-)
-async def task_recommendations(
-    task_id: uuid.UUID,
-    request: Request,
-    user: CurrentUser,
-    session: SessionDep,
-    redis: RedisDep,
-    limit: Limit = 10,
-    include_attached: IncludeAttached = False,
-) -> Recommendations:
-    embedder = request.app.state.embedder
-    await projects_service.get_task(session, user, task_id)
-    return await _answer(
-        request, user, session, redis, "task", str(task_id),
-        lambda: service.task_context(session, user, task_id, embedder, redis),
-        limit, include_attached,
-    )  # fmt: skip
+def _context_route(kind: str) -> None:
+    owned, build, summary = _CONTEXTS[kind]
+
+    async def endpoint(
+        context_id: uuid.UUID,
+        request: Request,
+        user: CurrentUser,
+        session: SessionDep,
+        redis: RedisDep,
+        limit: Limit = 10,
+        include_attached: IncludeAttached = False,
+    ) -> Recommendations:
+        embedder = request.app.state.embedder
+        await owned(session, user, context_id)
+        return await _answer(
+            request, user, session, redis, kind, str(context_id),
+            lambda: build(session, user, context_id, embedder, redis),
+            limit, include_attached,
+        )  # fmt: skip
+
+    # The path names the id after its kind (project_id, ...), as the other routes do; set
+    # here as an object, since this module's annotations are strings.
+    endpoint.__annotations__["context_id"] = Annotated[uuid.UUID, Path(alias=f"{kind}_id")]
+    router.add_api_route(
+        f"/{kind}s/{{{kind}_id}}/recommendations",
+        endpoint,
+        methods=["GET"],
+        name=f"{kind}_recommendations",
+        response_model=Recommendations,
+        summary=summary,
+        responses=responses(NotFound),
+    )
 
 
-@router.get(
-    "/subtasks/{subtask_id}/recommendations",
-    response_model=Recommendations,
-    summary="Your saved items that help this subtask (its task and project too), with reasons",
-    responses=responses(NotFound),
-)
-async def subtask_recommendations(
-    subtask_id: uuid.UUID,
-    request: Request,
-    user: CurrentUser,
-    session: SessionDep,
-    redis: RedisDep,
-    limit: Limit = 10,
-    include_attached: IncludeAttached = False,
-) -> Recommendations:
-    embedder = request.app.state.embedder
-    await projects_service.get_subtask(session, user, subtask_id)
-    return await _answer(
-        request, user, session, redis, "subtask", str(subtask_id),
-        lambda: service.subtask_context(session, user, subtask_id, embedder, redis),
-        limit, include_attached,
-    )  # fmt: skip
+for _kind in _CONTEXTS:
+    _context_route(_kind)
 
 
 @router.post(
