@@ -349,3 +349,28 @@ async def test_a_parse_cut_short_resumes_after_its_last_saved_batch(
     entries = (await client.get(f"/api/imports/{import_id}/entries", headers=alice.headers)).json()
     assert [e["position"] for e in entries["items"]] == list(range(1, 11))
     assert len(await all_bookmarks(client, alice)) == 10
+
+
+async def test_an_import_whose_parse_job_was_lost_is_queued_again(app, client, alice, redis):  # type: ignore[no-untyped-def]
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from app.imports.models import ImportBatch
+
+    r = await upload(client, alice, "links.txt", b"https://lost.example/1\n")
+    import_id = r.json()["id"]
+    await redis.flushdb()  # Redis lost the job
+    async with app.state.sessionmaker() as session:
+        await session.execute(
+            update(ImportBatch)
+            .where(ImportBatch.id == import_id)
+            .values(updated_at=datetime.now(UTC) - timedelta(minutes=5))
+        )
+        await session.commit()
+    ctx = {"settings": app.state.settings, "sessionmaker": app.state.sessionmaker, "redis": redis}
+    assert await jobs.requeue_lost_imports(ctx) >= 1
+    assert f"parse_import:{import_id}".encode() in await redis.zrange(IMPORT_QUEUE, 0, -1)
+    await run_parse(app, import_id)
+    body = (await client.get(f"/api/imports/{import_id}", headers=alice.headers)).json()
+    assert (body["parsed"], body["imported"]) == (1, 1)
