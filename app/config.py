@@ -84,6 +84,15 @@ class Settings(BaseSettings):
     sweep_interval_seconds: float = 30.0
     sweep_stale_seconds: float = 120.0
 
+    # Imports: the file size cap, and the lower-priority queue (its own arq worker, inside each
+    # worker process unless import_worker_inline is off) that saves and processes their entries.
+    import_max_bytes: int = 64 * 1024 * 1024
+    import_batch_size: int = 500
+    import_worker_inline: bool = True
+    import_worker_max_jobs: int = 4
+    import_job_timeout_seconds: int = 1800
+    import_watch_interval_seconds: float = 2.0
+
     worker_heartbeat_seconds: int = 10
     worker_heartbeat_ttl_seconds: int = 45
 

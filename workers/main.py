@@ -14,8 +14,9 @@ import socket
 import time
 from typing import Any
 
-from arq import func
+from arq import cron, func
 from arq.connections import RedisSettings
+from arq.worker import Worker
 
 import app.models  # noqa: F401  (every mapper, so relationships and foreign keys resolve)
 from app.analysis import jobs as analysis_jobs
@@ -25,6 +26,8 @@ from app.db import create_engine, create_sessionmaker
 from app.embeddings.service import Embedder
 from app.extraction.fetch import make_http_client
 from app.health.service import MODEL_KEY, WORKERS_KEY
+from app.imports import jobs as import_jobs
+from app.imports.service import IMPORT_QUEUE
 from app.logs import setup_logging
 from app.projects import jobs as projects_jobs
 
@@ -97,10 +100,16 @@ async def startup(ctx: dict[str, Any]) -> None:
             _every(settings.sweep_interval_seconds, "sweeper", lambda: _sweep(ctx))
         ),
     ]
+    if settings.import_worker_inline:
+        ctx["import_worker"] = _import_worker(ctx)
+        ctx["import_task"] = asyncio.create_task(ctx["import_worker"].async_run())
     log.info("worker started", extra={"worker_id": ctx["worker_id"]})
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
+    if "import_worker" in ctx:  # jobs it cuts short are retried (all are idempotent)
+        with contextlib.suppress(Exception, asyncio.CancelledError):
+            await ctx["import_worker"].close()
     for task in ctx.get("tasks", []):
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -182,3 +191,33 @@ class WorkerSettings:
     job_timeout = get_settings().pipeline_job_timeout_seconds
     keep_result = 3600
     health_check_interval = 30
+
+
+def _import_worker(ctx: dict[str, Any]) -> Worker:
+    """A second arq worker in this process for the lower-priority import queue: parsing imports
+    and the pipeline of imported pages (each stage queues the next on the queue it ran from).
+    It has fewer job slots than the interactive worker, and the interactive queue never waits
+    behind it. It shares this process's database engine, HTTP client and model."""
+    settings = ctx["settings"]
+    shared = ("settings", "worker_id", "engine", "sessionmaker", "http", "embedder")
+    return Worker(
+        functions=[
+            *WorkerSettings.functions,
+            func(
+                import_jobs.parse_import,
+                timeout=settings.import_job_timeout_seconds,
+                keep_result=0,
+                max_tries=5,
+            ),
+            func(import_jobs.watch_import, timeout=60, keep_result=0, max_tries=3),
+        ],
+        cron_jobs=[cron(import_jobs.requeue_lost_imports, second=0, timeout=60)],
+        queue_name=IMPORT_QUEUE,
+        redis_settings=_redis_settings(),
+        handle_signals=False,
+        max_jobs=settings.import_worker_max_jobs,
+        job_timeout=settings.pipeline_job_timeout_seconds,
+        keep_result=3600,
+        health_check_interval=30,
+        ctx={key: ctx[key] for key in shared},
+    )

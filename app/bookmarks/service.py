@@ -7,11 +7,12 @@ import ipaddress
 import json
 import uuid
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import Select, and_, delete, func, or_, select, tuple_, update
+from sqlalchemy import Select, and_, delete, func, or_, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import undefer
@@ -366,3 +367,151 @@ def to_out(bookmark: Bookmark, tags: list[str], *, detail: bool = False) -> dict
         if detail:
             out["analysis"] = analysis_service.analysis_out(bookmark, row)
     return out
+
+
+@dataclass(slots=True)
+class BulkItem:
+    data: BookmarkCreate
+    saved_at: datetime | None = None  # when it was first saved elsewhere (an import)
+
+
+@dataclass(slots=True)
+class BulkResult:
+    bookmark_id: uuid.UUID | None
+    created: bool
+    error: Unprocessable | None = None
+
+
+async def create_many(
+    session: AsyncSession,
+    settings: Settings,
+    user: User,
+    items: list[BulkItem],
+    *,
+    source: str = "import",
+    queue_name: str | None = None,
+) -> list[BulkResult]:
+    """`create` for many pages in a few statements, with the same rules: the same URL after
+    normalisation is one bookmark (an existing one, or the first of the list, gets the tags of
+    the others), literal internal addresses are refused. Pages are never captured here. The
+    first pipeline stage of each new bookmark is queued (on `queue_name`) after the commit.
+    Keep the list to a few hundred items (one INSERT carries them all)."""
+    results: list[BulkResult | None] = [None] * len(items)
+    normalized_of: list[str | None] = [None] * len(items)
+    tags_for: dict[str, dict[str, str]] = {}
+    rows: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    now = utcnow()
+    for i, item in enumerate(items):
+        try:
+            normalized = _normalize(item.data.url)
+            _refuse_blocked_literal(normalized, settings.allow_private_networks)
+        except Unprocessable as exc:
+            results[i] = BulkResult(None, False, exc)
+            continue
+        normalized_of[i] = normalized
+        names = tags_for.setdefault(normalized, {})
+        for name in item.data.tags or ():
+            names.setdefault(name.lower(), name)
+        if normalized in seen:
+            continue
+        seen.add(normalized)
+        rows.append(
+            {
+                "id": uuid.uuid4(),
+                "user_id": user.id,
+                "url": item.data.url.strip(),
+                "normalized_url": normalized,
+                "title": item.data.title.strip()
+                if item.data.title and item.data.title.strip()
+                else None,
+                "notes": item.data.notes,
+                "html_captured": False,
+                "source": source,
+                "status": PENDING,
+                "saved_at": item.saved_at or now,
+                "updated_at": now,
+                "status_changed_at": now,
+            }
+        )
+    tags = await _ensure_tags_many(session, user.id, tags_for)
+    for row in rows:
+        # What the bookmark_tags trigger will write: given at once, its per-tag updates find
+        # the text unchanged and leave the search vector (and its postings) alone.
+        stored = sorted(tags[k][1] for k in tags_for[row["normalized_url"]] if k in tags)
+        row["tags_text"] = " ".join(stored) or None
+    ids: dict[str, uuid.UUID] = {}
+    created: set[uuid.UUID] = set()
+    if rows:
+        # Core executemany: SQLAlchemy batches the rows into multi-row VALUES with one cached
+        # statement (an ORM .values(list) is compiled afresh each time, and slowly).
+        table = Bookmark.__table__
+        inserted = await session.execute(
+            insert(table)
+            .on_conflict_do_nothing(index_elements=["user_id", "normalized_url"])
+            .returning(table.c.id, table.c.normalized_url),
+            rows,
+        )
+        for bookmark_id, normalized in inserted:
+            ids[normalized] = bookmark_id
+            created.add(bookmark_id)
+        missing = [r["normalized_url"] for r in rows if r["normalized_url"] not in ids]
+        if missing:
+            existing = await session.execute(
+                select(Bookmark.id, Bookmark.normalized_url).where(
+                    Bookmark.user_id == user.id, Bookmark.normalized_url.in_(missing)
+                )
+            )
+            ids.update({normalized: bookmark_id for bookmark_id, normalized in existing})
+    links = [
+        (ids[n], tags[k][0])
+        for n, names in tags_for.items()
+        if n in ids
+        for k in names
+        if k in tags
+    ]
+    if links:
+        # One statement (not executemany): the row triggers on bookmark_tags then all see the
+        # bookmark's full set of tags, which matches tags_text as inserted.
+        await session.execute(
+            text(
+                "INSERT INTO bookmark_tags (bookmark_id, tag_id)"
+                " SELECT * FROM unnest(CAST(:b AS uuid[]), CAST(:t AS uuid[]))"
+                " ON CONFLICT DO NOTHING"
+            ),
+            {"b": [b for b, _ in links], "t": [t for _, t in links]},
+        )
+    first_seen: set[str] = set()
+    for i, normalized in enumerate(normalized_of):
+        if normalized is None:
+            continue
+        bookmark_id = ids[normalized]
+        is_new = bookmark_id in created and normalized not in first_seen
+        first_seen.add(normalized)
+        results[i] = BulkResult(bookmark_id, is_new)
+    for bookmark_id in created:
+        pipeline.start_new(session, bookmark_id, queue_name)
+    return [r for r in results if r is not None]
+
+
+async def _ensure_tags_many(
+    session: AsyncSession, user_id: uuid.UUID, tags_for: dict[str, dict[str, str]]
+) -> dict[str, tuple[uuid.UUID, str]]:
+    """{lower-cased name: (tag id, the name as stored)} for every name, creating the new ones."""
+    names: dict[str, str] = {}
+    for by_lower in tags_for.values():
+        for lower, name in by_lower.items():
+            names.setdefault(lower, name)
+    if not names:
+        return {}
+    await session.execute(
+        insert(Tag)
+        .values([{"id": uuid.uuid4(), "user_id": user_id, "name": n} for n in names.values()])
+        .on_conflict_do_nothing()
+    )
+    rows = await session.execute(
+        select(Tag.id, Tag.name).where(
+            Tag.user_id == user_id, func.lower(Tag.name).in_(list(names))
+        )
+    )
+    return {name.lower(): (tag_id, name) for tag_id, name in rows}
