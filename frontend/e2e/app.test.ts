@@ -34,7 +34,9 @@ const has = (path: string) => paths.has(path);
 
 before(async () => {
   [fuze, pages, browser] = await Promise.all([startFuze(), startPages(), launchChromium()]);
-  const spec = (await (await fetch(fuze.url('/openapi.json'))).json()) as { paths: Record<string, unknown> };
+  const res = await fetch(fuze.url('/openapi.json'));
+  if (!res.ok) throw new Error(`GET /openapi.json answered ${res.status}: ${(await res.text()).slice(0, 500)}`);
+  const spec = (await res.json()) as { paths: Record<string, unknown> };
   paths = new Set(Object.keys(spec.paths));
   context = await browser.newContext({ viewport: { width: 1280, height: 860 }, colorScheme: 'light' });
   page = await context.newPage();
@@ -143,7 +145,9 @@ describe('Fuze web app', () => {
     await results.getByRole('link', { name: 'Keeping a sourdough starter alive' }).waitFor();
     await page.getByText('Meaning', { exact: true }).click();
     await box.fill('how to bake bread with wild yeast');
-    await results.getByRole('link').first().filter({ hasText: 'sourdough' }).waitFor();
+    await waitFor(() => decodeURIComponent(page.url()).includes('q=how+to+bake'), { what: 'the new query' });
+    await waitFor(async () => (await results.getAttribute('aria-busy')) === 'false', { what: 'the new results' });
+    assert.match((await results.locator('.row-title').first().textContent()) ?? '', /sourdough/);
   });
 
   it('creates a project with tasks and subtasks, and gives feedback on recommendations', async (t) => {

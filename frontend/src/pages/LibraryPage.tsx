@@ -1,5 +1,5 @@
 import { useInfiniteQuery, useQueryClient } from '@tanstack/react-query';
-import { type FormEvent, useCallback, useMemo, useRef, useState } from 'react';
+import { type FormEvent, useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import { useSearchParams } from 'react-router';
 
 import { bookmarksListBookmarksInfiniteOptions } from '../client/@tanstack/react-query.gen';
@@ -51,6 +51,7 @@ export function LibraryPage() {
   const [selected, setSelected] = useState<Set<string>>(() => new Set());
   const anchor = useRef<string | null>(null);
   const debounce = useRef<number | undefined>(undefined);
+  useEffect(() => () => window.clearTimeout(debounce.current), []);
   const itemsRef = useRef(items);
   itemsRef.current = items;
   const toggle = useCallback((id: string, shift: boolean) => {
@@ -140,7 +141,9 @@ export function LibraryPage() {
             onChange={(e) => {
               const v = e.currentTarget.value;
               window.clearTimeout(debounce.current);
-              debounce.current = window.setTimeout(() => setParam('q', v.trim() || undefined), 250);
+              debounce.current = window.setTimeout(() => {
+                if (window.location.pathname === '/') setParam('q', v.trim() || undefined); // not after leaving
+              }, 250);
             }}
           />
         </label>

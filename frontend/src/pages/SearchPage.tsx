@@ -17,36 +17,33 @@ const MODES: [Mode, string, string][] = [
 
 export function SearchPage() {
   const [params, setParams] = useSearchParams();
-  const q = params.get('q') ?? '';
-  const mode = (params.get('mode') as Mode) || 'hybrid';
   const tag = params.get('tag') || undefined;
-  const [draft, setDraft] = useState(q);
+  const [draft, setDraft] = useState(() => params.get('q') ?? '');
+  const [q, setQ] = useState(() => (params.get('q') ?? '').trim());
+  const [mode, setMode] = useState<Mode>(() => (params.get('mode') as Mode) || 'hybrid');
   const input = useRef<HTMLInputElement>(null);
 
   useEffect(() => input.current?.focus(), []);
-  useEffect(() => setDraft(q), [q]);
   useEffect(() => {
-    const t = window.setTimeout(() => {
-      if (draft.trim() === q) return;
-      const next = new URLSearchParams(params);
-      if (draft.trim()) next.set('q', draft.trim());
-      else next.delete('q');
-      setParams(next, { replace: true });
-    }, 300);
+    const t = window.setTimeout(() => setQ(draft.trim()), 300);
     return () => window.clearTimeout(t);
-  }, [draft]); // eslint-disable-line react-hooks/exhaustive-deps
+  }, [draft]);
+  useEffect(() => {
+    // Keep the address shareable without a router navigation, which could land after the user
+    // has already moved to another page.
+    if (window.location.pathname !== '/search') return;
+    const next = new URLSearchParams(window.location.search);
+    if (q) next.set('q', q);
+    else next.delete('q');
+    next.set('mode', mode);
+    window.history.replaceState(window.history.state, '', `/search?${next}`);
+  }, [q, mode]);
 
   const search = useQuery({
     ...searchSearchOptions({ query: { q, mode, tag, limit: 30 } }),
     enabled: q.length > 0,
     placeholderData: (prev) => prev,
   });
-
-  function setMode(m: Mode) {
-    const next = new URLSearchParams(params);
-    next.set('mode', m);
-    setParams(next, { replace: true });
-  }
 
   return (
     <section className="page" aria-labelledby="search-title">
@@ -56,9 +53,7 @@ export function SearchPage() {
         role="search"
         onSubmit={(e) => {
           e.preventDefault();
-          const next = new URLSearchParams(params);
-          if (draft.trim()) next.set('q', draft.trim());
-          setParams(next, { replace: true });
+          setQ(draft.trim());
         }}
       >
         <label className="grow">
