@@ -96,8 +96,9 @@ async def search(
 
 
 async def _bookmarks_out(session: SessionDep, ids: list[uuid.UUID]) -> dict[uuid.UUID, BookmarkOut]:
-    """The listed bookmarks with their tags, in one query each."""
+    """The listed bookmarks with their tags and analysis status, in one query each."""
     rows = list(await session.scalars(select(Bookmark).where(Bookmark.id.in_(ids))))
+    await bookmarks_service.with_analysis(session, rows)
     tags = await bookmarks_service.tags_of(session, ids)
     return {b.id: BookmarkOut(**bookmarks_service.to_out(b, tags[b.id])) for b in rows}
 

@@ -179,6 +179,7 @@ async def test_content_type_filter(client, db, alice, library):
     for mode in ("hybrid", "keyword", "semantic"):
         res = await _search(client, alice, q="kubernetes", content_type="tutorial", mode=mode)
         assert _ids(res) == [library["kubernetes"]]
+        assert res["items"][0]["bookmark"]["analysis_status"] == "ready"
     assert _ids(await _search(client, alice, q="kubernetes", content_type="paper")) == []
     r = await client.get(
         "/api/search", headers=alice.headers, params={"q": "x", "content_type": "poem"}
