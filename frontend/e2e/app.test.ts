@@ -97,6 +97,13 @@ describe('Fuze web app', () => {
     });
     for (const f of fixtures) await list.getByRole('link', { name: f.title }).waitFor();
     assert.equal(await list.locator('.badge[data-status="failed"]').count(), 0);
+
+    // A page that answers 404 turns Failed, with the reason on its row.
+    await page.getByLabel('URL', { exact: true }).fill(pages.url('/gone'));
+    await page.getByRole('button', { name: 'Save', exact: true }).click();
+    const failed = list.getByRole('listitem').filter({ has: page.locator('.badge[data-status="failed"]') });
+    await failed.waitFor({ timeout: 60_000 });
+    assert.match((await failed.locator('.row-error').textContent()) ?? '', /404/);
     await shot('02-library');
   });
 
@@ -237,6 +244,7 @@ describe('Fuze web app', () => {
     const me = await fetch(fuze.url('/api/users/me'), { headers: { Authorization: `Bearer ${token}` } });
     assert.equal(me.status, 200, 'the new token works against the API');
     await page.getByRole('cell', { name: 'e2e token', exact: true }).waitFor();
+    await page.locator('main').evaluate((el) => el.scrollTo(0, 0));
     await shot('07-settings');
   });
 
@@ -258,6 +266,7 @@ describe('Fuze web app', () => {
     await page.setViewportSize({ width: 390, height: 844 });
     await shot('09-library-phone-dark');
     await page.getByRole('button', { name: 'Menu' }).click();
+    await shot('10-phone-menu');
     await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Search' }).click();
     await page.getByRole('searchbox').waitFor();
     await page.setViewportSize({ width: 1280, height: 860 });
@@ -330,7 +339,7 @@ describe('Fuze web app', () => {
     assert.ok(stats.maxRows < 100, `only the visible rows are rendered (saw ${stats.maxRows})`);
     await scroller.evaluate((el) => el.scrollTo(0, 0));
     await page.getByRole('link', { name: 'Synthetic item 0', exact: true }).waitFor();
-    await shot('10-library-50k');
+    await shot('11-library-50k');
     await page.unroute('**/api/bookmarks?*');
   });
 });

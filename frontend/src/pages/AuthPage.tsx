@@ -1,11 +1,12 @@
 import { type FormEvent, useState } from 'react';
-import { Link, useNavigate } from 'react-router';
+import { Link, useLocation, useNavigate } from 'react-router';
 
-import { ErrorNotice } from '../components/Notice';
+import { ErrorNotice, InfoNotice } from '../components/Notice';
 import { signIn, signUp } from '../lib/auth';
 
 export function AuthPage({ mode }: { mode: 'signin' | 'signup' }) {
   const navigate = useNavigate();
+  const expired = Boolean((useLocation().state as { expired?: boolean } | null)?.expired);
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
   const signup = mode === 'signup';
@@ -36,6 +37,7 @@ export function AuthPage({ mode }: { mode: 'signin' | 'signup' }) {
           <span className="brand-mark" aria-hidden="true">◆</span> Fuze
         </div>
         <h1 id="auth-title">{signup ? 'Create your account' : 'Sign in'}</h1>
+        {expired && !error ? <InfoNotice>Your session has ended. Sign in again.</InfoNotice> : null}
         <ErrorNotice error={error} />
         {signup ? (
           <>

@@ -111,7 +111,9 @@ export function SettingsPage() {
           <input name="email" type="email" defaultValue={user.email} required />
         </label>
         <label>
-          Current password <span className="muted small">(only to change your email)</span>
+          <span>
+            Current password <span className="muted small">(only to change your email)</span>
+          </span>
           <input name="profile_password" type="password" autoComplete="current-password" />
         </label>
         <div className="actions">
