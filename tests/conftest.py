@@ -312,7 +312,7 @@ PIPELINE_ENV = {
 
 
 @pytest.fixture(scope="session")
-def api_server(stack: Stack) -> Iterator[str]:
+def api_server(stack: Stack, gemini_fake: FakeGemini) -> Iterator[str]:
     """A real uvicorn API process (for streaming responses, which ASGITransport buffers)."""
     from app.embedded import free_port
 
@@ -320,7 +320,12 @@ def api_server(stack: Stack) -> Iterator[str]:
     with (stack.data_dir / "api.log").open("ab") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "app.cli", "api", "--port", str(port)],
-            env=service_env(stack, **PIPELINE_ENV, FUZE_REDIS_URL=live_redis_url(stack)),
+            env=service_env(
+                stack,
+                **PIPELINE_ENV,
+                FUZE_REDIS_URL=live_redis_url(stack),
+                FUZE_GEMINI_BASE_URL=gemini_fake.base_url,
+            ),
             cwd=ROOT,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -367,8 +372,14 @@ class WorkerProcess:
 
 
 @pytest.fixture(scope="session")
-def pipeline_worker(stack: Stack) -> Iterator[WorkerProcess]:
-    env = service_env(stack, **PIPELINE_ENV, FUZE_REDIS_URL=live_redis_url(stack))
+def pipeline_worker(stack: Stack, gemini_fake: FakeGemini) -> Iterator[WorkerProcess]:
+    # Gemini is the local fake for every live process, so analysis tests need no restart.
+    env = service_env(
+        stack,
+        **PIPELINE_ENV,
+        FUZE_REDIS_URL=live_redis_url(stack),
+        FUZE_GEMINI_BASE_URL=gemini_fake.base_url,
+    )
     worker = WorkerProcess(env, stack.data_dir / "worker.log")
     worker.start()
     yield worker

@@ -6,6 +6,8 @@ API app that really commits, so nothing here disturbs the shared test services.
 
 from __future__ import annotations
 
+import asyncio
+import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -13,6 +15,7 @@ import httpx
 import pytest
 from sqlalchemy import text
 
+from app.cli import run_migrations
 from app.embedded import EmbeddedValkey, free_port
 from app.main import create_app
 from tests.conftest import (
@@ -93,13 +96,40 @@ async def test_saving_while_redis_is_down_is_saved_and_processed_once_it_is_back
             await _cleanup(app, account.username)
 
 
-async def test_names_that_resolve_to_internal_addresses_are_never_fetched(stack, tmp_path, web):
+@pytest.fixture
+async def own_database(stack: Stack) -> AsyncIterator[str]:
+    """A database of this test's own (migrated), which the session's permissive worker and
+    its sweeper never see."""
+    import asyncpg
+
+    name = f"fuze_strict_{secrets.token_hex(4)}"
+    admin = await asyncpg.connect(stack.database_url.replace("postgresql+asyncpg", "postgresql"))
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    url = stack.database_url.rsplit("/", 1)[0] + "/" + name
+    try:
+        await asyncio.to_thread(run_migrations, url)
+        yield url
+    finally:
+        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+async def test_names_that_resolve_to_internal_addresses_are_never_fetched(
+    stack, tmp_path, web, own_database
+):
     """A strict worker (private networks off, the default): `localhost` passes the save-time
-    check (it is a name) but the fetcher resolves it and refuses."""
+    check (it is a name) but the fetcher resolves it and refuses. Its own database and Redis:
+    the session's worker allows loopback (for the test web server), and its sweeper would
+    otherwise pick this bookmark up while the strict worker is still starting."""
     redis_url = stack.redis_url.rsplit("/", 1)[0] + "/3"
-    app = create_app(make_settings(stack, redis_url=redis_url, rate_limit_enabled=False))
+    app = create_app(
+        make_settings(
+            stack, database_url=own_database, redis_url=redis_url, rate_limit_enabled=False
+        )
+    )
     env = service_env(stack, **{**PIPELINE_ENV, "FUZE_ALLOW_PRIVATE_NETWORKS": "false"})
     env["FUZE_REDIS_URL"] = redis_url
+    env["FUZE_DATABASE_URL"] = own_database
     worker = WorkerProcess(env, tmp_path / "worker.log")
     worker.start()
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
