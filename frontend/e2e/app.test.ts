@@ -15,12 +15,14 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 
 import { launchChromium } from './support/browser';
 import { type Fuze, startFuze, waitFor } from './support/fuze';
+import { type GeminiFake, startGeminiFake } from './support/gemini';
 import { fixturePages, type Pages, realArticles, startPages } from './support/pages';
 
 const OUT = join(import.meta.dirname, '..', 'test-output');
 mkdirSync(OUT, { recursive: true });
 
 let fuze: Fuze;
+let gemini: GeminiFake;
 let pages: Pages;
 let browser: Browser;
 let context: BrowserContext;
@@ -33,7 +35,12 @@ const shot = (name: string) => page.screenshot({ path: join(OUT, `${name}.png`),
 const has = (path: string) => paths.has(path);
 
 before(async () => {
-  [fuze, pages, browser] = await Promise.all([startFuze(), startPages(), launchChromium()]);
+  gemini = await startGeminiFake();
+  [fuze, pages, browser] = await Promise.all([
+    startFuze({ env: { FUZE_GEMINI_BASE_URL: gemini.baseUrl } }),
+    startPages(),
+    launchChromium(),
+  ]);
   const res = await fetch(fuze.url('/openapi.json'));
   if (!res.ok) throw new Error(`GET /openapi.json answered ${res.status}: ${(await res.text()).slice(0, 500)}`);
   const spec = (await res.json()) as { paths: Record<string, unknown> };
@@ -59,6 +66,7 @@ after(async () => {
   await browser?.close();
   await pages?.stop();
   await fuze?.stop();
+  await gemini?.stop();
 });
 
 describe('Fuze web app', () => {
@@ -195,6 +203,34 @@ describe('Fuze web app', () => {
     });
   });
 
+  it('sets, tests and removes a Gemini key, and breaks a project down with it', async (t) => {
+    if (!has('/api/users/me/gemini-key/test') || !has('/api/projects/{project_id}/breakdown')) {
+      t.skip('skipped until the Gemini key and breakdown API is available (issue 5)');
+      return;
+    }
+    await nav('Settings').click();
+    await page.getByRole('textbox', { name: 'Gemini API key' }).fill(gemini.key);
+    await page.getByRole('button', { name: 'Set key' }).click();
+    await page.getByText(`A key ending in`).waitFor();
+    await page.getByRole('button', { name: 'Test key' }).click();
+    await page.locator('.notice-ok').waitFor();
+
+    await nav('Projects').click();
+    await page.getByRole('link', { name: 'Fast search for my notes app' }).click();
+    await page.getByRole('button', { name: 'Break it down with AI' }).click();
+    const proposal = page.getByLabel('Proposed tasks');
+    await proposal.getByText('Design the search index').waitFor();
+    await shot('06-breakdown');
+    await proposal.getByRole('button', { name: 'Add these tasks' }).click();
+    const tasks = page.getByRole('list', { name: 'Tasks' });
+    await tasks.getByText('Design the search index', { exact: true }).waitFor();
+    await page.getByRole('list', { name: 'Subtasks of Design the search index' }).getByText('Create a GIN index', { exact: true }).waitFor();
+
+    await nav('Settings').click();
+    await page.getByRole('button', { name: 'Remove key' }).click();
+    await page.getByText('No key set').waitFor();
+  });
+
   it('imports a bookmarks file with a progress bar', async (t) => {
     if (!has('/api/imports') || !has('/api/imports/{import_id}')) {
       t.skip('skipped until the imports API is available (issue 7)');
@@ -208,7 +244,7 @@ describe('Fuze web app', () => {
     const file = join(OUT, 'import.html');
     writeFileSync(file, `<!DOCTYPE NETSCAPE-Bookmark-file-1>\n<TITLE>Bookmarks</TITLE>\n<H1>Bookmarks</H1>\n<DL><p>\n${links}\n</DL><p>\n`);
     await nav('Import & export').click();
-    await page.getByLabel('File').setInputFiles(file);
+    await page.getByLabel('File', { exact: true }).setInputFiles(file);
     await page.getByRole('button', { name: 'Import', exact: true }).click();
     const bar = page.getByRole('progressbar', { name: 'Import progress' }).first();
     await bar.waitFor();
@@ -217,7 +253,7 @@ describe('Fuze web app', () => {
       what: 'the import to finish',
     });
     assert.equal(await bar.getAttribute('aria-valuetext'), '100%');
-    await shot('06-import');
+    await shot('07-import');
   });
 
   it('keeps the session with a silent refresh when the access token is refused', async () => {
@@ -245,7 +281,7 @@ describe('Fuze web app', () => {
     assert.equal(me.status, 200, 'the new token works against the API');
     await page.getByRole('cell', { name: 'e2e token', exact: true }).waitFor();
     await page.locator('main').evaluate((el) => el.scrollTo(0, 0));
-    await shot('07-settings');
+    await shot('08-settings');
   });
 
   it('says so when the server cannot be reached', async () => {
@@ -262,11 +298,11 @@ describe('Fuze web app', () => {
     assert.equal(await page.evaluate(() => document.documentElement.dataset.theme), 'dark');
     await nav('Library').click();
     await page.getByRole('list', { name: 'Saved items' }).waitFor();
-    await shot('08-library-dark');
+    await shot('09-library-dark');
     await page.setViewportSize({ width: 390, height: 844 });
-    await shot('09-library-phone-dark');
+    await shot('10-library-phone-dark');
     await page.getByRole('button', { name: 'Menu' }).click();
-    await shot('10-phone-menu');
+    await shot('11-phone-menu');
     await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Search' }).click();
     await page.getByRole('searchbox').waitFor();
     await page.setViewportSize({ width: 1280, height: 860 });
@@ -339,7 +375,7 @@ describe('Fuze web app', () => {
     assert.ok(stats.maxRows < 100, `only the visible rows are rendered (saw ${stats.maxRows})`);
     await scroller.evaluate((el) => el.scrollTo(0, 0));
     await page.getByRole('link', { name: 'Synthetic item 0', exact: true }).waitFor();
-    await shot('11-library-50k');
+    await shot('12-library-50k');
     await page.unroute('**/api/bookmarks?*');
   });
 });

@@ -158,7 +158,7 @@ export function ProjectPage() {
                 {proposal.map((t, i) => (
                   <li key={i}>
                     {t.title}
-                    {t.subtasks.length ? <span className="muted small"> ({t.subtasks.length} subtasks)</span> : null}
+                    {t.subtasks.length ? <span className="muted small"> ({t.subtasks.length} subtask{t.subtasks.length === 1 ? "" : "s"})</span> : null}
                   </li>
                 ))}
               </ol>
