@@ -274,7 +274,7 @@ export const importsListImports = <ThrowOnError extends boolean = false>(options
 /**
  * Import a bookmark file; its format is detected, its entries saved in the background
  *
- * Netscape bookmark HTML (Chrome, Firefox, Edge, Safari), Pocket (HTML, CSV), Raindrop CSV, Instapaper CSV, Karakeep JSON, Linkwarden JSON, Omnivore JSON, Pinboard JSON, Chrome/Firefox JSON, Fuze's own exports, or a list of URLs. The file is checked first: a malformed one is refused with 422 saying where. Follow the import with GET /api/imports/{id} or the `import.progress` events of /api/events.
+ * Netscape bookmark HTML (Chrome, Firefox, Edge, Safari), Pocket (HTML, CSV), Raindrop CSV, Instapaper CSV, Karakeep JSON, Linkwarden JSON, Omnivore (ZIP or JSON), Pinboard JSON, Chrome/Firefox JSON, Fuze's own exports, or a list of URLs. The file is checked first: a malformed one is refused with 422 saying where. Follow the import with GET /api/imports/{id} or the `import.progress` events of /api/events.
  */
 export const importsCreateImport = <ThrowOnError extends boolean = false>(options: Options<ImportsCreateImportData, ThrowOnError>) => (options.client ?? client).post<ImportsCreateImportResponses, ImportsCreateImportErrors, ThrowOnError>({
     ...formDataBodySerializer,

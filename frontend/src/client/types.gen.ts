@@ -2837,9 +2837,9 @@ export type ProjectsListProjectsErrors = {
      */
     401: ErrorResponse;
     /**
-     * Validation Error
+     * The request is not valid.
      */
-    422: HttpValidationError;
+    422: ErrorResponse;
 };
 
 export type ProjectsListProjectsError = ProjectsListProjectsErrors[keyof ProjectsListProjectsErrors];
@@ -3122,9 +3122,9 @@ export type ProjectsListTasksErrors = {
      */
     404: ErrorResponse;
     /**
-     * Validation Error
+     * The request is not valid.
      */
-    422: HttpValidationError;
+    422: ErrorResponse;
 };
 
 export type ProjectsListTasksError = ProjectsListTasksErrors[keyof ProjectsListTasksErrors];
@@ -3321,9 +3321,9 @@ export type ProjectsListSubtasksErrors = {
      */
     404: ErrorResponse;
     /**
-     * Validation Error
+     * The request is not valid.
      */
-    422: HttpValidationError;
+    422: ErrorResponse;
 };
 
 export type ProjectsListSubtasksError = ProjectsListSubtasksErrors[keyof ProjectsListSubtasksErrors];

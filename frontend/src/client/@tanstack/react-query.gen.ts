@@ -569,7 +569,7 @@ export const importsListImportsInfiniteOptions = (options?: Options<ImportsListI
 /**
  * Import a bookmark file; its format is detected, its entries saved in the background
  *
- * Netscape bookmark HTML (Chrome, Firefox, Edge, Safari), Pocket (HTML, CSV), Raindrop CSV, Instapaper CSV, Karakeep JSON, Linkwarden JSON, Omnivore JSON, Pinboard JSON, Chrome/Firefox JSON, Fuze's own exports, or a list of URLs. The file is checked first: a malformed one is refused with 422 saying where. Follow the import with GET /api/imports/{id} or the `import.progress` events of /api/events.
+ * Netscape bookmark HTML (Chrome, Firefox, Edge, Safari), Pocket (HTML, CSV), Raindrop CSV, Instapaper CSV, Karakeep JSON, Linkwarden JSON, Omnivore (ZIP or JSON), Pinboard JSON, Chrome/Firefox JSON, Fuze's own exports, or a list of URLs. The file is checked first: a malformed one is refused with 422 saying where. Follow the import with GET /api/imports/{id} or the `import.progress` events of /api/events.
  */
 export const importsCreateImportMutation = (options?: Partial<Options<ImportsCreateImportData>>): UseMutationOptions<ImportsCreateImportResponse, ImportsCreateImportError, Options<ImportsCreateImportData>> => {
     const mutationOptions: UseMutationOptions<ImportsCreateImportResponse, ImportsCreateImportError, Options<ImportsCreateImportData>> = {
