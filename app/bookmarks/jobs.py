@@ -250,7 +250,7 @@ async def sweep(ctx: dict[str, Any], batch: int = 1000, limit: int = 100_000) ->
         for bookmark in rows:
             function = pipeline.job_for(bookmark)
             if function and not await pipeline.enqueue(
-                ctx["redis"], function, bookmark.id, bookmark.run
+                ctx["redis"], function, bookmark.id, bookmark.run, **pipeline.queue_for(bookmark)
             ):
                 return seen  # Redis is down again: try on the next pass
         seen += len(rows)

@@ -71,6 +71,15 @@ def start(session: AsyncSession, bookmark: Bookmark) -> None:
     )
 
 
+# The lower-priority queue of imports (app/imports): their pages are processed there.
+IMPORT_QUEUE = "fuze:imports"
+
+
+def queue_for(bookmark: Bookmark) -> dict[str, Any]:
+    """Where the sweeper re-queues a lost stage: an imported page back on the import queue."""
+    return {"_queue_name": IMPORT_QUEUE} if bookmark.source == "import" else {}
+
+
 def start_new(session: AsyncSession, bookmark_id: uuid.UUID, queue_name: str | None = None) -> None:
     """Queue the first stage of a bookmark just inserted without a captured page (bulk saves
     do not load the rows); `queue_name` sends it, and so every later stage, to another queue."""

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from sqlalchemy import and_, func, insert, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.bookmarks import pipeline
 from app.bookmarks import service as bookmarks_service
 from app.bookmarks.models import FAILED as BOOKMARK_FAILED
 from app.bookmarks.models import READY, Bookmark
@@ -40,7 +41,7 @@ from app.users.models import User
 
 # The lower-priority arq queue: parsing imports and processing their pages. Interactive saves
 # use arq's default queue, served by its own worker, so they never wait behind an import.
-IMPORT_QUEUE = "fuze:imports"
+IMPORT_QUEUE = pipeline.IMPORT_QUEUE
 CHUNK_BYTES = 1024 * 1024
 
 

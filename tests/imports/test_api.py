@@ -374,3 +374,36 @@ async def test_an_import_whose_parse_job_was_lost_is_queued_again(app, client, a
     await run_parse(app, import_id)
     body = (await client.get(f"/api/imports/{import_id}", headers=alice.headers)).json()
     assert (body["parsed"], body["imported"]) == (1, 1)
+
+
+async def test_the_sweeper_requeues_a_lost_imported_page_on_the_import_queue(
+    app, client, alice, redis
+):  # type: ignore[no-untyped-def]
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from app.bookmarks import jobs as bookmark_jobs
+    from app.bookmarks.models import Bookmark
+
+    await import_file(app, client, alice, "links.txt", b"https://swept.example/1\n")
+    r = await client.post(
+        "/api/bookmarks", headers=alice.headers, json={"url": "https://swept.example/2"}
+    )
+    await redis.flushdb()  # every job lost
+    async with app.state.sessionmaker() as session:
+        await session.execute(
+            update(Bookmark)
+            .where(Bookmark.url.like("https://swept.example/%"))
+            .values(status_changed_at=datetime.now(UTC) - timedelta(hours=1))
+        )
+        await session.commit()
+    ctx = {"settings": app.state.settings, "sessionmaker": app.state.sessionmaker, "redis": redis}
+    await bookmark_jobs.sweep(ctx)
+    by_url = {b["url"]: b["id"] for b in await all_bookmarks(client, alice)}
+    imported, saved = by_url["https://swept.example/1"], r.json()["id"]
+    on_imports = [j.decode() for j in await redis.zrange(IMPORT_QUEUE, 0, -1)]
+    interactive = [j.decode() for j in await redis.zrange("arq:queue", 0, -1)]
+    assert f"fetch_bookmark:{imported}:1" in on_imports
+    assert f"fetch_bookmark:{saved}:1" in interactive
+    assert not any(imported in j for j in interactive)
