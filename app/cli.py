@@ -59,10 +59,10 @@ def cmd_api(args: argparse.Namespace) -> int:
     return 0  # not reached
 
 
-def cmd_worker(_: argparse.Namespace) -> int:
+def cmd_worker(args: argparse.Namespace) -> int:
     from workers.__main__ import main
 
-    main()
+    main(imports_only=args.imports)
     return 0
 
 
@@ -270,6 +270,11 @@ def main(argv: list[str] | None = None) -> int:
     api.set_defaults(func=cmd_api)
 
     worker = sub.add_parser("worker", help="run one arq worker")
+    worker.add_argument(
+        "--imports",
+        action="store_true",
+        help="serve only the import queue (see FUZE_IMPORT_WORKER_INLINE)",
+    )
     worker.set_defaults(func=cmd_worker)
 
     migrate = sub.add_parser("migrate", help="migrate the database to head")

@@ -14,17 +14,18 @@ from arq import run_worker
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from workers.main import WorkerSettings
+from workers.main import ImportWorkerSettings, WorkerSettings
 
 log = logging.getLogger("fuze.worker")
 
 
-def main() -> None:
+def main(imports_only: bool = False) -> None:
+    settings = ImportWorkerSettings if imports_only else WorkerSettings
     delay = 1.0
     while True:
         started = time.monotonic()
         try:
-            run_worker(WorkerSettings)  # type: ignore[arg-type]
+            run_worker(settings)  # type: ignore[arg-type]
             return  # stopped by SIGINT/SIGTERM
         except (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError) as exc:
             if time.monotonic() - started > 60:
@@ -35,4 +36,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+
+    main(imports_only="--imports" in sys.argv[1:])

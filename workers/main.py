@@ -100,7 +100,7 @@ async def startup(ctx: dict[str, Any]) -> None:
             _every(settings.sweep_interval_seconds, "sweeper", lambda: _sweep(ctx))
         ),
     ]
-    if settings.import_worker_inline:
+    if settings.import_worker_inline and not ctx.get("imports_only"):
         ctx["import_worker"] = _import_worker(ctx)
         ctx["import_task"] = asyncio.create_task(ctx["import_worker"].async_run())
     log.info("worker started", extra={"worker_id": ctx["worker_id"]})
@@ -193,6 +193,20 @@ class WorkerSettings:
     health_check_interval = 30
 
 
+def _import_functions() -> list[Any]:
+    settings = get_settings()
+    return [
+        *WorkerSettings.functions,
+        func(
+            import_jobs.parse_import,
+            timeout=settings.import_job_timeout_seconds,
+            keep_result=0,
+            max_tries=5,
+        ),
+        func(import_jobs.watch_import, timeout=60, keep_result=0, max_tries=3),
+    ]
+
+
 def _import_worker(ctx: dict[str, Any]) -> Worker:
     """A second arq worker in this process for the lower-priority import queue: parsing imports
     and the pipeline of imported pages (each stage queues the next on the queue it ran from).
@@ -201,16 +215,7 @@ def _import_worker(ctx: dict[str, Any]) -> Worker:
     settings = ctx["settings"]
     shared = ("settings", "worker_id", "engine", "sessionmaker", "http", "embedder")
     return Worker(
-        functions=[
-            *WorkerSettings.functions,
-            func(
-                import_jobs.parse_import,
-                timeout=settings.import_job_timeout_seconds,
-                keep_result=0,
-                max_tries=5,
-            ),
-            func(import_jobs.watch_import, timeout=60, keep_result=0, max_tries=3),
-        ],
+        functions=_import_functions(),
         cron_jobs=[cron(import_jobs.requeue_lost_imports, second=0, timeout=60)],
         queue_name=IMPORT_QUEUE,
         redis_settings=_redis_settings(),
@@ -221,3 +226,24 @@ def _import_worker(ctx: dict[str, Any]) -> Worker:
         health_check_interval=30,
         ctx={key: ctx[key] for key in shared},
     )
+
+
+async def _imports_only_startup(ctx: dict[str, Any]) -> None:
+    ctx["imports_only"] = True
+    await startup(ctx)
+
+
+class ImportWorkerSettings:
+    """`fuze worker --imports`: a process serving only the import queue, for deployments that
+    give imports machines of their own (set FUZE_IMPORT_WORKER_INLINE=false on the others)."""
+
+    functions = _import_functions()
+    cron_jobs = [cron(import_jobs.requeue_lost_imports, second=0, timeout=60)]
+    queue_name = IMPORT_QUEUE
+    on_startup = _imports_only_startup
+    on_shutdown = shutdown
+    redis_settings = _redis_settings()
+    max_jobs = get_settings().import_worker_max_jobs
+    job_timeout = get_settings().pipeline_job_timeout_seconds
+    keep_result = 3600
+    health_check_interval = 30
