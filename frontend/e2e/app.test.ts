@@ -7,7 +7,8 @@
  * not failed.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
 
@@ -31,7 +32,25 @@ let paths = new Set<string>();
 const username = `e2e${Date.now().toString(36)}`;
 const password = 'a long enough password';
 
-const shot = (name: string) => page.screenshot({ path: join(OUT, `${name}.png`), fullPage: false });
+const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+const a11y: string[] = [];
+
+/** A screenshot, and an axe-core accessibility check of the page as it is. */
+async function shot(name: string) {
+  await page.screenshot({ path: join(OUT, `${name}.png`), fullPage: false });
+  if (!(await page.evaluate(() => 'axe' in window))) await page.addScriptTag({ content: AXE });
+  const violations = await page.evaluate(async () => {
+    // @ts-expect-error axe is injected above
+    const result = await window.axe.run(document, { resultTypes: ['violations'] });
+    return (result.violations as { id: string; impact: string; nodes: { target: string[] }[] }[]).map(
+      (v) => `${v.id} (${v.impact}): ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(', ')}`,
+    );
+  });
+  for (const v of violations) {
+    if (/\((serious|critical)\)/.test(v)) a11y.push(`${name}: ${v}`);
+    else console.log(`axe, ${name}: ${v}`);
+  }
+}
 const has = (path: string) => paths.has(path);
 
 before(async () => {
@@ -306,6 +325,10 @@ describe('Fuze web app', () => {
     await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Search' }).click();
     await page.getByRole('searchbox').waitFor();
     await page.setViewportSize({ width: 1280, height: 860 });
+  });
+
+  it('has no serious accessibility violations on the pages it visited (axe-core)', () => {
+    assert.deepEqual(a11y, []);
   });
 
   it('keeps the DOM small and scrolls smoothly through 50,000 items', async () => {

@@ -31,7 +31,7 @@ export function AuthPage({ mode }: { mode: 'signin' | 'signup' }) {
   }
 
   return (
-    <div className="auth-page">
+    <main className="auth-page">
       <form className="card auth-card" onSubmit={submit} aria-labelledby="auth-title">
         <div className="brand auth-brand">
           <span className="brand-mark" aria-hidden="true">◆</span> Fuze
@@ -81,6 +81,6 @@ export function AuthPage({ mode }: { mode: 'signin' | 'signup' }) {
           )}
         </p>
       </form>
-    </div>
+    </main>
   );
 }

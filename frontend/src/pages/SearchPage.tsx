@@ -9,6 +9,8 @@ import { StatusBadge } from '../components/StatusBadge';
 import { hostOf, safeHighlight } from '../lib/format';
 
 type Mode = NonNullable<NonNullable<SearchSearchData['query']>['mode']>;
+type ContentType = NonNullable<NonNullable<SearchSearchData['query']>['content_type']>;
+const TYPES: ContentType[] = ['article', 'tutorial', 'documentation', 'reference', 'video', 'paper', 'repository', 'discussion', 'news', 'course', 'tool', 'other'];
 const MODES: [Mode, string, string][] = [
   ['hybrid', 'Hybrid', 'Meaning and keywords together'],
   ['semantic', 'Meaning', 'Finds pages about the same thing in other words'],
@@ -21,6 +23,7 @@ export function SearchPage() {
   const [draft, setDraft] = useState(() => params.get('q') ?? '');
   const [q, setQ] = useState(() => (params.get('q') ?? '').trim());
   const [mode, setMode] = useState<Mode>(() => (params.get('mode') as Mode) || 'hybrid');
+  const [type, setType] = useState<ContentType | ''>(() => (params.get('type') as ContentType) || '');
   const input = useRef<HTMLInputElement>(null);
 
   useEffect(() => input.current?.focus(), []);
@@ -36,11 +39,13 @@ export function SearchPage() {
     if (q) next.set('q', q);
     else next.delete('q');
     next.set('mode', mode);
+    if (type) next.set('type', type);
+    else next.delete('type');
     window.history.replaceState(window.history.state, '', `/search?${next}`);
-  }, [q, mode]);
+  }, [q, mode, type]);
 
   const search = useQuery({
-    ...searchSearchOptions({ query: { q, mode, tag, limit: 30 } }),
+    ...searchSearchOptions({ query: { q, mode, tag, content_type: type || undefined, limit: 30 } }),
     enabled: q.length > 0,
     placeholderData: (prev) => prev,
   });
@@ -76,6 +81,17 @@ export function SearchPage() {
             </label>
           ))}
         </fieldset>
+        <label className="inline type-filter">
+          Type
+          <select value={type} onChange={(e) => setType(e.currentTarget.value as ContentType | '')}>
+            <option value="">any</option>
+            {TYPES.map((t) => (
+              <option key={t} value={t}>
+                {t}
+              </option>
+            ))}
+          </select>
+        </label>
         {tag ? (
           <span className="tag">
             tag: {tag}{' '}
