@@ -149,6 +149,17 @@ describe('Fuze web app', () => {
       titles.findIndex((x) => x.startsWith(t)),
     );
     assert.deepEqual([...order].sort((a, b) => a - b), order, `sorted by title: ${titles.join(' | ')}`);
+
+    // Keyboard: arrows move between rows, x selects the focused one.
+    await list.locator('[data-row-link="0"]').focus();
+    await page.keyboard.press('ArrowDown');
+    await waitFor(async () => (await page.evaluate(() => document.activeElement?.getAttribute('data-row-link'))) === '1', {
+      what: 'focus on the second row',
+    });
+    await page.keyboard.press('x');
+    await page.getByText('1 selected').waitFor();
+    await page.keyboard.press('x');
+    await page.getByText('Select all loaded').waitFor();
     await page.getByLabel('Sort').selectOption('-saved_at');
   });
 
