@@ -105,12 +105,14 @@ async def app(settings: Settings) -> AsyncIterator[FastAPI]:
 
 class _SavepointSession(Session):
     """A session whose commit is a savepoint: it fires the deferred constraint triggers (the
-    per-user data version) that a real commit would fire."""
+    per-user data version) that a real commit would fire, then forgets which users it bumped
+    (a real transaction would end there), so the next request's changes bump again."""
 
 
 @event.listens_for(_SavepointSession, "before_commit")
 def _fire_deferred_triggers(session: Session) -> None:
     session.execute(text("SET CONSTRAINTS ALL IMMEDIATE"))
+    session.execute(text("SELECT set_config('fuze.bumped', '', true)"))
 
 
 @pytest.fixture

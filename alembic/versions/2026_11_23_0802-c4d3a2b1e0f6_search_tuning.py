@@ -119,14 +119,23 @@ CREATE FUNCTION fuze_bookmark_tags_text(bid uuid) RETURNS void LANGUAGE sql AS $
     ) WHERE id = bid
 $$
 """,
+    # Statement-level, over the transition tables: a statement that links many tags (an
+    # import, a PATCH replacing tags) rewrites each bookmark's tags_text once, not once per
+    # tag (every rewrite regenerates the vector and its postings).
     """
 CREATE FUNCTION fuze_bookmark_tags_changed() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    IF TG_OP IN ('UPDATE', 'DELETE') THEN
-        PERFORM fuze_bookmark_tags_text(OLD.bookmark_id);
-    END IF;
-    IF TG_OP IN ('INSERT', 'UPDATE') AND (TG_OP = 'INSERT' OR NEW.bookmark_id <> OLD.bookmark_id) THEN
-        PERFORM fuze_bookmark_tags_text(NEW.bookmark_id);
+    -- Each branch names only the transition tables its event has.
+    IF TG_OP = 'INSERT' THEN
+        PERFORM fuze_bookmark_tags_text(t.bookmark_id)
+        FROM (SELECT DISTINCT bookmark_id FROM new_rows ORDER BY 1) t;
+    ELSIF TG_OP = 'DELETE' THEN
+        PERFORM fuze_bookmark_tags_text(t.bookmark_id)
+        FROM (SELECT DISTINCT bookmark_id FROM old_rows ORDER BY 1) t;
+    ELSE
+        PERFORM fuze_bookmark_tags_text(t.bookmark_id)
+        FROM (SELECT bookmark_id FROM old_rows UNION SELECT bookmark_id FROM new_rows
+              ORDER BY 1) t;
     END IF;
     RETURN NULL;
 END $$
@@ -140,8 +149,19 @@ BEGIN
 END $$
 """,
     """
-CREATE TRIGGER tr_bookmark_tags_text AFTER INSERT OR UPDATE OR DELETE ON bookmark_tags
-    FOR EACH ROW EXECUTE FUNCTION fuze_bookmark_tags_changed()
+CREATE TRIGGER tr_bookmark_tags_text_insert AFTER INSERT ON bookmark_tags
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION fuze_bookmark_tags_changed()
+""",
+    """
+CREATE TRIGGER tr_bookmark_tags_text_delete AFTER DELETE ON bookmark_tags
+    REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION fuze_bookmark_tags_changed()
+""",
+    """
+CREATE TRIGGER tr_bookmark_tags_text_update AFTER UPDATE ON bookmark_tags
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION fuze_bookmark_tags_changed()
 """,
     """
 CREATE TRIGGER tr_tags_renamed AFTER UPDATE OF name ON tags
@@ -238,7 +258,8 @@ def downgrade() -> None:
     op.execute("DROP FUNCTION fuze_rebuild_search(uuid)")
     op.execute("DROP INDEX ix_search_terms_user_prefix")
     op.execute("DROP TRIGGER tr_tags_renamed ON tags")
-    op.execute("DROP TRIGGER tr_bookmark_tags_text ON bookmark_tags")
+    for event in ("insert", "delete", "update"):
+        op.execute(f"DROP TRIGGER tr_bookmark_tags_text_{event} ON bookmark_tags")
     op.execute("DROP FUNCTION fuze_tag_renamed()")
     op.execute("DROP FUNCTION fuze_bookmark_tags_changed()")
     op.execute("DROP FUNCTION fuze_bookmark_tags_text(uuid)")
