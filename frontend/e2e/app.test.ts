@@ -131,6 +131,18 @@ describe('Fuze web app', () => {
     const failed = list.getByRole('listitem').filter({ has: page.locator('.badge[data-status="failed"]') });
     await failed.waitFor({ timeout: 60_000 });
     assert.match((await failed.locator('.row-error').textContent()) ?? '', /404/);
+
+    // Saved elsewhere (the extension, a script): the library offers to show it.
+    pages.route('/elsewhere', '<!doctype html><title>Saved elsewhere</title><article><h1>Saved elsewhere</h1><p>From another client.</p></article>');
+    const token = await page.evaluate(() => JSON.parse(localStorage.getItem('fuze.session') ?? '{}').access_token as string);
+    const res = await fetch(fuze.url('/api/bookmarks'), {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ url: pages.url('/elsewhere'), title: 'Saved elsewhere' }),
+    });
+    assert.equal(res.status, 201);
+    await page.getByRole('button', { name: 'Show 1 new item' }).click();
+    await list.getByRole('link', { name: 'Saved elsewhere' }).waitFor();
     await shot('02-library');
   });
 

@@ -3,6 +3,7 @@ import { type FormEvent, useState } from 'react';
 
 import { bookmarksCreateBookmarkMutation } from '../client/@tanstack/react-query.gen';
 import type { BookmarkOut } from '../client/types.gen';
+import { markSeen } from '../lib/events';
 import { parseTags } from '../lib/format';
 import { ErrorNotice } from './Notice';
 
@@ -25,6 +26,7 @@ export function SaveForm({ onSaved }: { onSaved?: (b: BookmarkOut, created: bool
     const before = Date.now();
     const saved = await save.mutateAsync({ body: { url, tags, notes: notes || null } }).catch(() => null);
     if (!saved) return;
+    markSeen(saved.id);
     const created = new Date(saved.saved_at).getTime() >= before - 60_000 && saved.status === 'pending';
     setMessage(created ? 'Saved. It will be ready in a moment.' : 'Already in your library.');
     formEl.reset();

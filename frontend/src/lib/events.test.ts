@@ -16,4 +16,11 @@ describe('applyStatusEvent', () => {
     expect(data.pages[1].items[0]).toMatchObject({ status: 'failed', error_message: 'HTTP 404', title: 'Gone' });
     expect(data.pages[0].items[0]).toBe(b); // untouched
   });
+
+  it('says when no loaded list holds the item (saved elsewhere)', () => {
+    const qc = new QueryClient();
+    const key = bookmarksListBookmarksInfiniteQueryKey({ query: { sort: '-saved_at' } });
+    qc.setQueryData(key, { pages: [{ items: [bookmark()] }], pageParams: [null] });
+    expect(applyStatusEvent(qc, { id: 'elsewhere', status: 'pending', error_code: null, error_message: null, title: null })).toBe(false);
+  });
 });

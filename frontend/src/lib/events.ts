@@ -5,7 +5,7 @@
  * refetch; after a reconnection the lists are refetched, since events sent meanwhile are lost.
  */
 import { type InfiniteData, type QueryClient, useQueryClient } from '@tanstack/react-query';
-import { useEffect, useState } from 'react';
+import { useEffect, useState, useSyncExternalStore } from 'react';
 
 import type { BookmarkDetail, BookmarkOut, BookmarkPage } from '../client/types.gen';
 import { freshAccessToken, refreshSession } from './api';
@@ -26,7 +26,49 @@ export interface ImportProgressEvent {
 
 type KeyHead = { _id?: string; path?: Record<string, string> };
 
-export function applyStatusEvent(qc: QueryClient, ev: StatusEvent): void {
+// Items saved elsewhere (the extension, an import, another tab) that no loaded list shows yet:
+// the library offers to show them rather than refetching every loaded page by itself.
+let unseen = new Set<string>();
+const unseenListeners = new Set<() => void>();
+let unseenCount = 0;
+const notifyUnseen = () => {
+  unseenCount = unseen.size;
+  unseenListeners.forEach((l) => l());
+};
+
+export function useUnseenItems(): number {
+  return useSyncExternalStore(
+    (l) => {
+      unseenListeners.add(l);
+      return () => unseenListeners.delete(l);
+    },
+    () => unseenCount,
+  );
+}
+
+const known = new Set<string>();
+
+/** An item this tab saved itself: its events never count as "new elsewhere". */
+export function markSeen(id: string): void {
+  known.add(id);
+  if (unseen.delete(id)) notifyUnseen();
+}
+
+/** Items now on screen are not new any more. */
+export function forgetUnseen(ids: Iterable<string>): void {
+  let changed = false;
+  for (const id of ids) changed = unseen.delete(id) || changed;
+  if (changed) notifyUnseen();
+}
+
+export function clearUnseenItems(): void {
+  unseen = new Set();
+  notifyUnseen();
+}
+
+/** Write a status change into the cache; false when no cached list holds the item. */
+export function applyStatusEvent(qc: QueryClient, ev: StatusEvent): boolean {
+  let found = false;
   const patch = <T extends BookmarkOut>(b: T): T =>
     b.id !== ev.id
       ? b
@@ -45,6 +87,7 @@ export function applyStatusEvent(qc: QueryClient, ev: StatusEvent): void {
       const pages = data.pages.map((page) => {
         if (!page.items.some((b) => b.id === ev.id)) return page;
         changed = true;
+        found = true;
         return { ...page, items: page.items.map(patch) };
       });
       return changed ? { ...data, pages } : data;
@@ -64,6 +107,7 @@ export function applyStatusEvent(qc: QueryClient, ev: StatusEvent): void {
       predicate: (q) => (q.queryKey[0] as KeyHead)?._id === 'searchSimilar',
     });
   }
+  return found;
 }
 
 export type LiveState = 'off' | 'connecting' | 'live' | 'reconnecting';
@@ -110,7 +154,11 @@ export function useLiveEvents(onImport?: (ev: ImportProgressEvent) => void): Liv
         setState('live');
       };
       source.addEventListener('bookmark.status', (e) => {
-        applyStatusEvent(qc, JSON.parse((e as MessageEvent).data) as StatusEvent);
+        const ev = JSON.parse((e as MessageEvent).data) as StatusEvent;
+        if (!applyStatusEvent(qc, ev) && !known.has(ev.id) && !unseen.has(ev.id)) {
+          unseen.add(ev.id);
+          notifyUnseen();
+        }
       });
       const onImportEvent = (e: Event) => {
         const data = JSON.parse((e as MessageEvent).data) as ImportProgressEvent;

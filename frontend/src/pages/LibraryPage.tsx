@@ -8,6 +8,7 @@ import type { BookmarkOut, BookmarksListBookmarksData } from '../client/types.ge
 import { BookmarkList } from '../components/BookmarkList';
 import { ErrorNotice, InfoNotice } from '../components/Notice';
 import { SaveForm } from '../components/SaveForm';
+import { clearUnseenItems, forgetUnseen, useUnseenItems } from '../lib/events';
 import { mapLimit, parseTags } from '../lib/format';
 
 type Query = NonNullable<BookmarksListBookmarksData['query']>;
@@ -48,6 +49,10 @@ export function LibraryPage() {
   });
   const items = useMemo(() => query.data?.pages.flatMap((p) => p.items) ?? [], [query.data]);
 
+  const unseen = useUnseenItems();
+  useEffect(() => {
+    if (unseen > 0) forgetUnseen(items.map((b) => b.id));
+  }, [items, unseen]);
   const [selected, setSelected] = useState<Set<string>>(() => new Set());
   const anchor = useRef<string | null>(null);
   const debounce = useRef<number | undefined>(undefined);
@@ -216,6 +221,19 @@ export function LibraryPage() {
           </span>
         ) : null}
       </div>
+      {unseen > 0 ? (
+        <button
+          type="button"
+          className="new-items"
+          onClick={() => {
+            clearUnseenItems();
+            // Back to the first page, with what was saved meanwhile.
+            void qc.resetQueries({ predicate: (qq) => (qq.queryKey[0] as { _id?: string })?._id === 'bookmarksListBookmarks' });
+          }}
+        >
+          Show {unseen.toLocaleString()} new item{unseen === 1 ? '' : 's'}
+        </button>
+      ) : null}
       {bulkError ? <ErrorNotice>{bulkError}</ErrorNotice> : null}
       <ErrorNotice error={query.error} />
       {query.isSuccess && items.length === 0 ? (
