@@ -296,6 +296,11 @@ describe('Fuze web app', () => {
     });
     assert.equal(await bar.getAttribute('aria-valuetext'), '100%');
     await shot('07-import');
+    if (has('/api/exports')) {
+      const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Export JSON' }).click()]);
+      const text = readFileSync((await download.path())!, 'utf8');
+      assert.match(text, /Keeping a sourdough starter alive/);
+    }
   });
 
   it('keeps the session with a silent refresh when the access token is refused', async () => {
