@@ -109,7 +109,7 @@ def serve_import_queue() -> None:
         from app.broker import create_redis
 
         redis = create_redis(get_settings())
-        while not await redis.zcard(IMPORT_QUEUE):
+        while not await redis.zcard(IMPORT_QUEUE):  # noqa: ASYNC110 (polls Redis, not a flag)
             await asyncio.sleep(0.005)
         await redis.aclose()
 

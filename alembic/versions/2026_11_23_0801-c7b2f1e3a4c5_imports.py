@@ -61,7 +61,9 @@ def upgrade() -> None:
         sa.Column(
             "import_id",
             postgresql.UUID(as_uuid=True),
-            sa.ForeignKey("imports.id", ondelete="CASCADE", name="fk_import_chunks_import_id_imports"),
+            sa.ForeignKey(
+                "imports.id", ondelete="CASCADE", name="fk_import_chunks_import_id_imports"
+            ),
             nullable=False,
         ),
         sa.Column("seq", sa.Integer(), nullable=False),
