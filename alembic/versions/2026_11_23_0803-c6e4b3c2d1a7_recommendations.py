@@ -26,6 +26,9 @@ VERSIONED = ("bookmarks", "content_analysis", "projects", "tasks", "subtasks", "
 # for the user's row cannot deadlock with another transaction. A transaction bumps each user
 # once, however many rows it touched (a transaction-local list of the users bumped), so an
 # import batch of a thousand rows costs one update of the user's row, not a thousand.
+# The version lives in its own table with no foreign key: deleting a user locks the users row
+# and then cascades to the bookmarks, so a job committing a bookmark change must not need the
+# users row (that would be a lock-order deadlock); it only ever locks its version row.
 BUMP_FUNCTION = """
 CREATE FUNCTION fuze_bump_data_version() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
@@ -43,20 +46,35 @@ BEGIN
     IF uid IS NULL THEN
         RETURN NULL;
     END IF;
+    IF NOT EXISTS (SELECT 1 FROM users WHERE id = uid) THEN
+        RETURN NULL;  -- the user was deleted in this transaction: nothing to version
+    END IF;
     bumped := coalesce(current_setting('fuze.bumped', true), '');
     IF strpos(bumped, uid::text) > 0 THEN
         RETURN NULL;
     END IF;
     PERFORM set_config('fuze.bumped', bumped || uid::text || ',', true);
-    UPDATE users SET data_version = data_version + 1 WHERE id = uid;
+    INSERT INTO user_data_versions AS v (user_id, version) VALUES (uid, 1)
+    ON CONFLICT (user_id) DO UPDATE SET version = v.version + 1;
+    RETURN NULL;
+END $$
+"""
+
+FORGET_FUNCTION = """
+CREATE FUNCTION fuze_forget_data_version() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM user_data_versions WHERE user_id = OLD.id;
     RETURN NULL;
 END $$
 """
 
 
 def upgrade() -> None:
-    op.add_column(
-        "users", sa.Column("data_version", sa.BigInteger(), server_default="0", nullable=False)
+    op.create_table(
+        "user_data_versions",
+        sa.Column("user_id", sa.Uuid(), nullable=False),
+        sa.Column("version", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("user_id", name=op.f("pk_user_data_versions")),
     )
     op.create_table(
         "feedback",
@@ -94,6 +112,11 @@ def upgrade() -> None:
     op.create_index("ix_feedback_user_id_signal", "feedback", ["user_id", "signal"])
     op.create_index("ix_feedback_bookmark_id", "feedback", ["bookmark_id"])
     op.execute(BUMP_FUNCTION)
+    op.execute(FORGET_FUNCTION)
+    op.execute(
+        "CREATE TRIGGER tr_users_forget_data_version AFTER DELETE ON users"
+        " FOR EACH ROW EXECUTE FUNCTION fuze_forget_data_version()"
+    )
     for table in (*VERSIONED, "bookmark_tags"):
         op.execute(
             f"CREATE CONSTRAINT TRIGGER tr_{table}_data_version AFTER INSERT OR UPDATE OR DELETE"
@@ -105,6 +128,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     for table in (*VERSIONED, "bookmark_tags"):
         op.execute(f"DROP TRIGGER tr_{table}_data_version ON {table}")
+    op.execute("DROP TRIGGER tr_users_forget_data_version ON users")
+    op.execute("DROP FUNCTION fuze_forget_data_version()")
     op.execute("DROP FUNCTION fuze_bump_data_version()")
     op.drop_table("feedback")
-    op.drop_column("users", "data_version")
+    op.drop_table("user_data_versions")

@@ -40,7 +40,8 @@ async def _answer(
     limit: int,
     include_attached: bool,
 ) -> Recommendations:
-    key = service.cache_key(user, ctx_type, ctx_key, limit, include_attached)
+    version = await service.data_version(session, user)
+    key = service.cache_key(user, version, ctx_type, ctx_key, limit, include_attached)
     hit = await service.cached(redis, key)
     if hit is not None:
         return Recommendations(**{**hit, "cached": True})
@@ -74,7 +75,7 @@ async def _answer(
         items=items,
         context={"type": ctx.type, "id": ctx.key},  # type: ignore[arg-type]
         cached=False,
-        data_version=user.data_version,
+        data_version=version,
     )
     await service.store(redis, key, out.model_dump(mode="json"))
     return out

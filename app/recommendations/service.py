@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import select
+from sqlalchemy import text as sql_text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.analysis.models import ContentAnalysis
@@ -549,8 +550,19 @@ def _reasons(
     return out[:3]
 
 
-def cache_key(user: User, ctx_type: str, ctx_key: str, limit: int, include_attached: bool) -> str:
-    return f"fuze:rec:{user.id}:{user.data_version}:{ctx_type}:{ctx_key}:{limit}:{int(include_attached)}"
+async def data_version(session: AsyncSession, user: User) -> int:
+    """The user's data version: bumped at the commit of any change that shapes their
+    recommendations (see the migration "feedback and recommendation state")."""
+    value = await session.scalar(
+        sql_text("SELECT version FROM user_data_versions WHERE user_id = :u"), {"u": user.id}
+    )
+    return int(value or 0)
+
+
+def cache_key(
+    user: User, version: int, ctx_type: str, ctx_key: str, limit: int, include_attached: bool
+) -> str:
+    return f"fuze:rec:{user.id}:{version}:{ctx_type}:{ctx_key}:{limit}:{int(include_attached)}"
 
 
 async def cached(redis: Any, key: str) -> dict[str, Any] | None:

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Boolean, Index, LargeBinary, String, func
+from sqlalchemy import Boolean, Index, LargeBinary, String, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, IdMixin, TimestampMixin
@@ -17,10 +17,6 @@ class User(IdMixin, TimestampMixin, Base):
     # Fernet token of the user's own Gemini API key; never returned by the API.
     gemini_key_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
     gemini_key_last4: Mapped[str | None] = mapped_column(String(4))
-    # Bumped at commit by a database trigger whenever anything that shapes this user's
-    # recommendations changes (see the migration "feedback and recommendation state");
-    # cached recommendations are keyed by it. Never written by the application.
-    data_version: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
     __table_args__ = (
         # Logins are case-insensitive, so uniqueness is too.
