@@ -112,11 +112,15 @@ TRIGGER_FUNCTION_BEFORE = (
 TAGS_FUNCTIONS = [
     """
 CREATE FUNCTION fuze_bookmark_tags_text(bid uuid) RETURNS void LANGUAGE sql AS $$
-    UPDATE bookmarks SET tags_text = (
-        SELECT string_agg(t.name, ' ' ORDER BY t.name)
+    -- Only a real change rewrites the row (and so its vector and postings): a bulk insert
+    -- that wrote the final tags_text itself costs nothing here.
+    WITH now_tags AS (
+        SELECT string_agg(t.name, ' ' ORDER BY t.name) AS text
         FROM bookmark_tags bt JOIN tags t ON t.id = bt.tag_id
         WHERE bt.bookmark_id = bid
-    ) WHERE id = bid
+    )
+    UPDATE bookmarks SET tags_text = now_tags.text FROM now_tags
+    WHERE id = bid AND tags_text IS DISTINCT FROM now_tags.text
 $$
 """,
     # Statement-level, over the transition tables: a statement that links many tags (an
