@@ -443,7 +443,10 @@ async def recommend(
         c = cands[bid]
         v = vectors.get(bid)
         c.similarity = max(0.0, _cos(ctx.vector, v))
-        item_tech = {_norm_tech(t) for t in [*(techs or []), *tags.get(bid, [])]}
+        # Analysed technologies and tags, and without an analysis the title's own words
+        # ("Full-text search in PostgreSQL" covers PostgreSQL).
+        title_words = _WORDS.findall(f"{title or ''} {page_title or ''}")
+        item_tech = {_norm_tech(t) for t in [*(techs or []), *tags.get(bid, []), *title_words]}
         c.technologies = [name for key, name in ctx_tech.items() if key in item_tech]
         lower_concepts = [k.lower() for k in (concepts or [])]
         c.concepts = [

@@ -335,3 +335,21 @@ async def test_a_real_commit_bumps_the_version_and_invalidates(api, api_user, ap
     assert r.status_code == 201
     third = (await api.get(path, headers=h)).json()
     assert third["cached"] is False and third["data_version"] > first["data_version"]
+
+
+async def test_technologies_named_in_a_title_count_without_any_analysis(client, db, app, alice):
+    uid = await _uid(client, alice)
+    pg = await _add(
+        db,
+        app,
+        uid,
+        "Full-text search in PostgreSQL",
+        "tsvector columns and GIN indexes.",
+        [],
+        None,
+    )
+    project = await _project(client, alice, title="Search for notes", technologies=["PostgreSQL"])
+    res = await _recs(client, alice, f"/api/projects/{project['id']}/recommendations")
+    item = next(i for i in res["items"] if i["bookmark"]["id"] == pg)
+    assert item["features"]["technologies"] == ["PostgreSQL"]
+    assert "Covers PostgreSQL, which this project uses." in item["reasons"]
