@@ -4,7 +4,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request, Response
 from sqlalchemy import select
 
 from app.bookmarks import service as bookmarks_service
@@ -39,12 +39,13 @@ async def _answer(
     build: Callable[[], Awaitable[service.Context]],
     limit: int,
     include_attached: bool,
-) -> Recommendations:
+) -> Response:
     version = await service.data_version(session, user)
     key = service.cache_key(user, version, ctx_type, ctx_key, limit, include_attached)
     hit = await service.cached(redis, key)
     if hit is not None:
-        return Recommendations(**{**hit, "cached": True})
+        # The stored JSON as it is (validated when it was made), marked as cached.
+        return Response(b'{"cached":true,' + hit[1:], media_type="application/json")
     ctx = await build()
     found = await service.recommend(session, user, ctx, limit, include_attached)
     ids = [c.bookmark_id for c in found]
@@ -77,8 +78,8 @@ async def _answer(
         cached=False,
         data_version=version,
     )
-    await service.store(redis, key, out.model_dump(mode="json"))
-    return out
+    await service.store(redis, key, out.model_dump_json(exclude={"cached"}).encode())
+    return Response(out.model_dump_json().encode(), media_type="application/json")
 
 
 # One route per kind of context: the id is checked against the user first (another user's
@@ -113,7 +114,7 @@ def _context_route(kind: str) -> None:
         redis: RedisDep,
         limit: Limit = 10,
         include_attached: IncludeAttached = False,
-    ) -> Recommendations:
+    ) -> Response:
         embedder = request.app.state.embedder
         await owned(session, user, context_id)
         return await _answer(
@@ -154,7 +155,7 @@ async def text_recommendations(
     user: CurrentUser,
     session: SessionDep,
     redis: RedisDep,
-) -> Recommendations:
+) -> Response:
     embedder = request.app.state.embedder
     key = service.text_key(data.text, data.technologies)
     return await _answer(

@@ -11,7 +11,6 @@ that shapes them (bookmarks, tags, analysis, projects, tasks, subtasks, feedback
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import math
 import re
@@ -568,16 +567,17 @@ def cache_key(
     return f"fuze:rec:{user.id}:{version}:{ctx_type}:{ctx_key}:{limit}:{int(include_attached)}"
 
 
-async def cached(redis: Any, key: str) -> dict[str, Any] | None:
+async def cached(redis: Any, key: str) -> bytes | None:
+    """The stored answer's JSON (an object), or None."""
     try:
         raw = await redis.get(key)
     except Exception:  # Redis down: compute instead
         return None
-    return json.loads(raw) if raw else None
+    return raw if raw and raw[:1] == b"{" else None
 
 
-async def store(redis: Any, key: str, value: dict[str, Any]) -> None:
+async def store(redis: Any, key: str, value: bytes) -> None:
     try:
-        await redis.set(key, json.dumps(value), ex=CACHE_TTL_SECONDS)
+        await redis.set(key, value, ex=CACHE_TTL_SECONDS)
     except Exception:
         log.debug("caching recommendations failed", exc_info=True)

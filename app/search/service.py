@@ -18,6 +18,7 @@ from sqlalchemy import (
     Float,
     Integer,
     Uuid,
+    case,
     column,
     func,
     literal_column,
@@ -463,13 +464,16 @@ async def highlights(
         f"StartSel={_START}, StopSel={_STOP}, MaxFragments=2, MinWords=8, MaxWords=28, "
         "FragmentDelimiter=\x01"
     )
-    # ts_headline re-parses the text it is given: the first 8,000 characters hold the
+    # ts_headline re-parses the text it is given: the first 5,000 characters hold the
     # snippets people read, and keep this from dominating the search's time.
-    body = func.left(func.coalesce(Bookmark.text, Bookmark.description, ""), 8_000)
+    body = func.left(func.coalesce(Bookmark.text, Bookmark.description, ""), 5_000)
     columns: list[Any] = [Bookmark.id, Bookmark.description, func.left(Bookmark.text, 300)]
     if tsq is not None:
-        columns.append(func.ts_headline("english", body, tsq, options))
-        columns.append(Bookmark.search_vector.op("@@")(tsq))
+        matched = Bookmark.search_vector.op("@@")(tsq)
+        # Only pages that have the words get a headline (it re-parses the text: the costliest
+        # part of a search); the others show how they begin.
+        columns.append(case((matched, func.ts_headline("english", body, tsq, options))))
+        columns.append(matched)
     else:
         columns += [literal_column("NULL"), literal_column("false")]
     rows = await session.execute(select(*columns).where(Bookmark.id.in_(ids)))
