@@ -12,7 +12,6 @@ from app.bookmarks.models import Bookmark
 from app.bookmarks.schemas import BookmarkOut
 from app.deps import CurrentUser, RedisDep, SessionDep
 from app.errors import NotFound, Unauthorized, Unprocessable, responses
-from app.projects import service as projects_service
 from app.recommendations import service
 from app.recommendations.schemas import (
     Recommendation,
@@ -44,9 +43,11 @@ async def _answer(
     key = service.cache_key(user, version, ctx_type, ctx_key, limit, include_attached)
     hit = await service.cached(redis, key)
     if hit is not None:
-        # The stored JSON as it is (validated when it was made), marked as cached.
+        # The stored JSON as it is (validated when it was made), marked as cached. The key
+        # holds this user's id and current data version, so the context was theirs when it
+        # was made and still is (deleting it would have bumped the version).
         return Response(b'{"cached":true,' + hit[1:], media_type="application/json")
-    ctx = await build()
+    ctx = await build()  # checks that the context is this user's (404 otherwise)
     found = await service.recommend(session, user, ctx, limit, include_attached)
     ids = [c.bookmark_id for c in found]
     rows = {b.id: b for b in await session.scalars(select(Bookmark).where(Bookmark.id.in_(ids)))}
@@ -82,21 +83,19 @@ async def _answer(
     return Response(out.model_dump_json().encode(), media_type="application/json")
 
 
-# One route per kind of context: the id is checked against the user first (another user's
-# project, task or subtask is a 404 even where a cache entry could exist).
+# One route per kind of context. Its id is checked against the user when the answer is
+# computed (the context builders load it for this user: another user's id is a 404); a cached
+# answer exists only for an id that passed that check under the current data version.
 _CONTEXTS = {
     "project": (
-        projects_service.get_project,
         service.project_context,
         "Your saved items that help this project, with reasons",
     ),
     "task": (
-        projects_service.get_task,
         service.task_context,
         "Your saved items that help this task (and its project), with reasons",
     ),
     "subtask": (
-        projects_service.get_subtask,
         service.subtask_context,
         "Your saved items that help this subtask (its task and project too), with reasons",
     ),
@@ -104,7 +103,7 @@ _CONTEXTS = {
 
 
 def _context_route(kind: str) -> None:
-    owned, build, summary = _CONTEXTS[kind]
+    build, summary = _CONTEXTS[kind]
 
     async def endpoint(
         context_id: uuid.UUID,
@@ -116,7 +115,6 @@ def _context_route(kind: str) -> None:
         include_attached: IncludeAttached = False,
     ) -> Response:
         embedder = request.app.state.embedder
-        await owned(session, user, context_id)
         return await _answer(
             request, user, session, redis, kind, str(context_id),
             lambda: build(session, user, context_id, embedder, redis),
