@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import text
 
 from app.embeddings.service import bookmark_text
+from tests.conftest import wait_for
 
 # key: (title, text, tags, analysis: (content_type, difficulty, technologies, key_concepts))
 LIBRARY = {
@@ -309,7 +310,9 @@ async def test_diversity_keeps_one_topic_from_filling_the_list(client, db, app, 
     assert len(_ids(res)) == 3
 
 
-async def test_a_real_commit_bumps_the_version_and_invalidates(api, api_user, api_user2):
+async def test_a_real_commit_bumps_the_version_and_invalidates(
+    api, api_user, api_user2, pipeline_worker
+):
     """Against the real API process (real commits, where the deferred trigger fires): any
     save of the user's makes the next answer fresh, and another user's save does not."""
     h = api_user.headers
@@ -319,10 +322,25 @@ async def test_a_real_commit_bumps_the_version_and_invalidates(api, api_user, ap
         "/api/bookmarks", headers=h, json={"url": "https://example.com/a", "html": body}
     )
     assert r.status_code == 201, r.text
+    saved = r.json()["id"]
     # The API process loads the model on first use: slow on a busy machine.
     r = await api.post("/api/projects", headers=h, json={"title": "Learn FastAPI"}, timeout=180)
     assert r.status_code == 201, r.text
-    path = f"/api/projects/{r.json()['id']}/recommendations"
+    project = r.json()["id"]
+
+    async def settled() -> bool:
+        # The worker's processing of the page (and the project's intent) commits too, and each
+        # of those commits is a change of this user's data: wait until they are done.
+        b = (await api.get(f"/api/bookmarks/{saved}", headers=h)).json()
+        p = (await api.get(f"/api/projects/{project}", headers=h)).json()
+        return (
+            b["status"] in ("ready", "failed")
+            and b["analysis_status"] not in (None, "pending")
+            and p["intent_status"] != "pending"
+        )
+
+    await wait_for(settled, within=120)
+    path = f"/api/projects/{project}/recommendations"
     first = (await api.get(path, headers=h)).json()
     second = (await api.get(path, headers=h)).json()
     assert first["cached"] is False and second["cached"] is True
