@@ -58,6 +58,11 @@ class TimestampMixin:
     )
 
 
+# Candidates an HNSW scan collects before the per-user filter and the LIMIT (pgvector's
+# default is 40); 100 is the number of semantic candidates search and recommendations read.
+HNSW_EF_SEARCH = 100
+
+
 def asyncpg_url(url: str) -> str:
     """Accept postgres://, postgresql:// or postgresql+asyncpg:// and use asyncpg."""
     for prefix in (
@@ -80,7 +85,17 @@ def create_engine(settings: Settings, url: str | None = None, **overrides: Any) 
         "max_overflow": settings.db_max_overflow,
         "pool_pre_ping": settings.db_pool_pre_ping,
         "pool_recycle": settings.db_pool_recycle,
-        "connect_args": {"server_settings": {"application_name": "fuze"}},
+        "connect_args": {
+            "server_settings": {
+                "application_name": "fuze",
+                # pgvector 0.8 (read when the extension loads in the session): HNSW scans keep
+                # walking the graph until enough rows pass the per-user filter, instead of
+                # returning too few when this user's rows are a small part of the index; set
+                # per connection, so that no search pays a round trip for it.
+                "hnsw.iterative_scan": "relaxed_order",
+                "hnsw.ef_search": str(HNSW_EF_SEARCH),
+            }
+        },
     }
     options.update(overrides)
     return create_async_engine(asyncpg_url(target), **options)

@@ -52,7 +52,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     redis = create_redis(settings)
     # Query vectors for search: the model loads once per API process (in the background at
     # start when preload_model is on, else at the first search).
-    embedder = Embedder(batch_size=16, threads=settings.embed_threads)
+    # No waiting for a batch to fill: a query is encoded at once, and queries that arrive
+    # while the model is busy still go together in the next batch.
+    embedder = Embedder(batch_size=16, max_wait_ms=0, threads=settings.embed_threads)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
