@@ -145,15 +145,14 @@ async def run(args: argparse.Namespace) -> None:
                 matches = await service.keyword_matches(
                     session, user_id, queries[qid], service.Filters()
                 )
-                found = await service.semantic_candidates(session, user_id, qvec, service.Filters())
-                sem = [(b, 1 - d) for b, d in found]
-                seen = {b for b, _ in sem}
-                extra = await service.similarities(
+                found, extra = await service.meaning(
                     session,
                     user_id,
                     qvec,
-                    [m.bookmark_id for m in matches if m.bookmark_id not in seen],
+                    service.Filters(),
+                    also=[m.bookmark_id for m in matches],
                 )
+                sem = [(b, 1 - d) for b, d in found]
                 await session.rollback()
             runs[qid] = (sem, matches, sorted(extra.items(), key=lambda kv: -kv[1]))
             scored[qid] = {

@@ -7,17 +7,33 @@ import ipaddress
 import json
 import uuid
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import Select, and_, delete, func, or_, select, text, tuple_, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import (
+    Select,
+    Uuid,
+    and_,
+    any_,
+    bindparam,
+    delete,
+    func,
+    or_,
+    select,
+    text,
+    tuple_,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import undefer
 
 from app.analysis import service as analysis_service
+from app.analysis.models import ContentAnalysis
 from app.bookmarks import pipeline
 from app.bookmarks.models import PENDING, Bookmark, BookmarkTag, Tag
 from app.bookmarks.schemas import BookmarkCreate, BookmarkUpdate
@@ -367,6 +383,58 @@ def to_out(bookmark: Bookmark, tags: list[str], *, detail: bool = False) -> dict
         if detail:
             out["analysis"] = analysis_service.analysis_out(bookmark, row)
     return out
+
+
+# What to_out() reads of a bookmark (and `run`, which the analysis status compares).
+_OUT_FIELDS = (
+    "id", "url", "normalized_url", "title", "page_title", "description", "notes", "site_name",
+    "author", "published_at", "language", "canonical_url", "image_url", "favicon_url",
+    "word_count", "reading_time_minutes", "quality", "status", "error_code", "error_message",
+    "source", "version", "saved_at", "updated_at", "processed_at", "run",
+)  # fmt: skip
+
+
+async def outs_of(
+    session: AsyncSession, ids: list[uuid.UUID], extra: Sequence[Any] = ()
+) -> dict[uuid.UUID, tuple[dict[str, Any], tuple[Any, ...]]]:
+    """{id: (to_out() with tags and analysis status, the `extra` columns of that row)} for
+    these bookmarks, in one query and without loading them as objects: what lists of search
+    results and recommendations show. The caller has checked that the ids are the user's."""
+    if not ids:
+        return {}
+    tag_names = (
+        select(func.array_agg(aggregate_order_by(Tag.name, func.lower(Tag.name))))
+        .join_from(BookmarkTag, Tag, Tag.id == BookmarkTag.tag_id)
+        .where(BookmarkTag.bookmark_id == Bookmark.id)
+        .correlate(Bookmark)
+        .scalar_subquery()
+    )
+    analysis = (
+        ContentAnalysis.run,
+        ContentAnalysis.status,
+        ContentAnalysis.error_code,
+        ContentAnalysis.error_message,
+    )
+    rows = await session.execute(
+        select(*(getattr(Bookmark, f) for f in _OUT_FIELDS), tag_names, *analysis, *extra)
+        .outerjoin(ContentAnalysis, ContentAnalysis.bookmark_id == Bookmark.id)
+        .where(Bookmark.id == any_(bindparam("ids", ids, type_=ARRAY(Uuid))))
+    )
+    n = len(_OUT_FIELDS)
+    found: dict[uuid.UUID, tuple[dict[str, Any], tuple[Any, ...]]] = {}
+    for row in rows:
+        bookmark = SimpleNamespace(**dict(zip(_OUT_FIELDS, row[:n], strict=True)))
+        a_run, a_status, a_code, a_message = row[n + 1 : n + 5]
+        row_analysis = (
+            None
+            if a_status is None
+            else SimpleNamespace(
+                run=a_run, status=a_status, error_code=a_code, error_message=a_message
+            )
+        )
+        setattr(bookmark, _ANALYSIS, row_analysis)
+        found[bookmark.id] = (to_out(bookmark, list(row[n] or [])), tuple(row[n + 5 :]))  # type: ignore[arg-type]
+    return found
 
 
 @dataclass(slots=True)

@@ -6,11 +6,9 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
-from sqlalchemy import select
 
 from app.analysis.schemas import ContentType
 from app.bookmarks import service as bookmarks_service
-from app.bookmarks.models import Bookmark
 from app.bookmarks.schemas import BookmarkOut, Status
 from app.deps import CurrentUser, RedisDep, SessionDep
 from app.errors import NotFound, Unauthorized, Unprocessable, responses
@@ -72,19 +70,22 @@ async def search(
         session, user.id, query, filters, mode, embedder=request.app.state.embedder, redis=redis
     )
     page = hits[offset : offset + limit]
-    ids = [h.bookmark_id for h in page]
-    outs = await _bookmarks_out(session, ids)
-    marks = await service.highlights(session, ids, query)
+    # The page of results with their tags, analysis status and highlights, in one query.
+    found = await bookmarks_service.outs_of(
+        session, [h.bookmark_id for h in page], service.highlight_columns(query)
+    )
     items = [
         SearchHit(
-            bookmark=outs[h.bookmark_id],
+            bookmark=BookmarkOut(**found[h.bookmark_id][0]),
             score=round(h.score, 4),
-            highlights=marks[h.bookmark_id],
+            highlights=service.snippets(
+                found[h.bookmark_id][0]["description"], *found[h.bookmark_id][1]
+            ),
             semantic_rank=h.semantic_rank,
             keyword_rank=h.keyword_rank,
         )
         for h in page
-        if h.bookmark_id in outs
+        if h.bookmark_id in found
     ]
     more = offset + limit < len(hits)
     next_cursor = (
@@ -93,14 +94,6 @@ async def search(
         else None
     )
     return SearchResults(items=items, next_cursor=next_cursor, mode=used)
-
-
-async def _bookmarks_out(session: SessionDep, ids: list[uuid.UUID]) -> dict[uuid.UUID, BookmarkOut]:
-    """The listed bookmarks with their tags and analysis status, in one query each."""
-    rows = list(await session.scalars(select(Bookmark).where(Bookmark.id.in_(ids))))
-    await bookmarks_service.with_analysis(session, rows)
-    tags = await bookmarks_service.tags_of(session, ids)
-    return {b.id: BookmarkOut(**bookmarks_service.to_out(b, tags[b.id])) for b in rows}
 
 
 @router.get(
@@ -121,10 +114,10 @@ async def similar(
     found = await service.semantic_candidates(
         session, user.id, vector, service.Filters(), limit=limit, exclude=bookmark_id
     )
-    outs = await _bookmarks_out(session, [bid for bid, _ in found])
+    outs = await bookmarks_service.outs_of(session, [bid for bid, _ in found])
     return SimilarResults(
         items=[
-            SimilarHit(bookmark=outs[bid], score=round(1 - distance, 4))
+            SimilarHit(bookmark=BookmarkOut(**outs[bid][0]), score=round(1 - distance, 4))
             for bid, distance in found
             if bid in outs
         ]

@@ -18,17 +18,23 @@ from sqlalchemy import (
     Float,
     Integer,
     Uuid,
+    any_,
+    bindparam,
     case,
     column,
     func,
+    literal,
     literal_column,
     select,
     text,
+    union_all,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.analysis.models import ContentAnalysis
 from app.bookmarks.models import Bookmark, BookmarkTag, Tag
+from app.db import HNSW_EF_SEARCH
 from app.embeddings.service import Embedder, embed_cached
 
 log = logging.getLogger("fuze.search")
@@ -330,27 +336,60 @@ async def semantic_candidates(
     limit: int = CANDIDATES,
     exclude: uuid.UUID | None = None,
 ) -> list[tuple[uuid.UUID, float]]:
-    # pgvector 0.8: keep walking the HNSW graph until enough rows pass the user filter,
-    # instead of returning too few when this user's rows are a small part of the index.
-    await session.execute(
-        text(
-            "SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true),"
-            " set_config('hnsw.ef_search', :ef, true)"
-        ),
-        {"ef": str(max(limit, 40))},
-    )
-    distance = Bookmark.embedding.cosine_distance(vector.tolist())
-    query = (
-        select(Bookmark.id, distance.label("distance"))
+    """The user's pages nearest to the vector, as (id, cosine distance), nearest first."""
+    return (await meaning(session, user_id, vector, filters, limit, exclude=exclude))[0]
+
+
+async def meaning(
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    vector: np.ndarray,
+    filters: Filters,
+    limit: int = CANDIDATES,
+    *,
+    exclude: uuid.UUID | None = None,
+    also: list[uuid.UUID] | tuple[()] = (),
+) -> tuple[list[tuple[uuid.UUID, float]], dict[uuid.UUID, float]]:
+    """([(id, cosine distance)] of the `limit` nearest pages under the filters, nearest first;
+    {id: cosine similarity} of the pages in `also` that are not among them), in one
+    statement: the HNSW index (per user, with pgvector's iterative scan, set per connection
+    in app.db) and an exact lookup of the pages keyword search found."""
+    if limit > HNSW_EF_SEARCH:
+        await session.execute(
+            text("SELECT set_config('hnsw.ef_search', :ef, true)"), {"ef": str(limit)}
+        )
+    qv = bindparam("qv", vector.tolist(), type_=Bookmark.embedding.type)
+    distance = Bookmark.embedding.cosine_distance(qv)
+    near = (
+        select(Bookmark.id, distance.label("distance"), literal(True).label("near"))
         .where(*_conditions(user_id, filters), Bookmark.embedding.is_not(None))
         .order_by(distance)
         .limit(limit)
     )
     if exclude is not None:
-        query = query.where(Bookmark.id != exclude)
-    rows = (await session.execute(query)).all()
+        near = near.where(Bookmark.id != exclude)
+    query: Any = near
+    if also:
+        found = near.cte("found")
+        query = union_all(
+            select(found.c.id, found.c.distance, found.c.near),
+            select(Bookmark.id, distance, literal(False)).where(
+                Bookmark.user_id == user_id,
+                Bookmark.id == any_(bindparam("also", list(also), type_=ARRAY(Uuid))),
+                Bookmark.embedding.is_not(None),
+                Bookmark.id.not_in(select(found.c.id)),
+            ),
+        )
+    ranked: list[tuple[uuid.UUID, float]] = []
+    looked_up: dict[uuid.UUID, float] = {}
+    for bid, dist, is_near in await session.execute(query):
+        if is_near:
+            ranked.append((bid, float(dist)))
+        else:
+            looked_up[bid] = 1 - float(dist)
     # relaxed_order may return rows slightly out of order: sort them exactly.
-    return sorted(((r[0], float(r[1])) for r in rows), key=lambda r: r[1])
+    ranked.sort(key=lambda r: r[1])
+    return ranked, looked_up
 
 
 def combine(
@@ -377,21 +416,6 @@ def combine(
     for bid, rank in ranks.items():
         hits[bid].semantic_rank = rank
     return sorted(hits.values(), key=lambda h: (-h.score, str(h.bookmark_id)))
-
-
-async def similarities(
-    session: AsyncSession, user_id: uuid.UUID, vector: np.ndarray, ids: list[uuid.UUID]
-) -> dict[uuid.UUID, float]:
-    """Exact cosine similarity of the given pages (of this user) to the vector."""
-    if not ids:
-        return {}
-    sim = 1 - Bookmark.embedding.cosine_distance(vector.tolist())
-    rows = await session.execute(
-        select(Bookmark.id, sim).where(
-            Bookmark.user_id == user_id, Bookmark.id.in_(ids), Bookmark.embedding.is_not(None)
-        )
-    )
-    return {bid: float(value) for bid, value in rows}
 
 
 async def query_vector(embedder: Embedder | None, redis: Any, q: str) -> np.ndarray | None:
@@ -436,14 +460,13 @@ async def hybrid(
         if mode == "semantic":
             matches = await keyword_matches(session, user_id, q, filters, limit)
     elif vector is not None:
-        found = await semantic_candidates(session, user_id, vector, filters, limit)
+        # The nearest pages and the similarity of the pages keywords found, in one statement.
+        found, looked_up = await meaning(
+            session, user_id, vector, filters, limit, also=[m.bookmark_id for m in matches]
+        )
         semantic = [(bid, 1 - distance) for bid, distance in found]
         ranked = len(semantic)
-        if mode == "hybrid":
-            seen = {bid for bid, _ in semantic}
-            missing = [m.bookmark_id for m in matches if m.bookmark_id not in seen]
-            looked_up = await similarities(session, user_id, vector, missing)
-            semantic += sorted(looked_up.items(), key=lambda kv: -kv[1])
+        semantic += sorted(looked_up.items(), key=lambda kv: -kv[1])
     weight = {"hybrid": MEANING_WEIGHT, "semantic": 1.0, "keyword": 0.0}[used]
     return combine(semantic, matches, weight, ranked=ranked), used
 
@@ -452,39 +475,35 @@ def _mark(fragment: str) -> str:
     return html.escape(fragment).replace(_START, "<mark>").replace(_STOP, "</mark>")
 
 
-async def highlights(
-    session: AsyncSession, ids: list[uuid.UUID], q: str
-) -> dict[uuid.UUID, list[str]]:
-    """ts_headline snippets for the page of results (never for all candidates: it is costly)."""
-    out: dict[uuid.UUID, list[str]] = {i: [] for i in ids}
-    if not ids:
-        return out
+def highlight_columns(q: str) -> list[Any]:
+    """Columns to read with each result (app.bookmarks.service.outs_of's `extra`) from which
+    snippets() makes its highlights: how the text begins, the ts_headline of pages that have
+    the words (never of all candidates: it re-parses the text, the costliest part of a
+    search), and whether the page has them."""
+    lead = func.left(Bookmark.text, 300)
     tsq = ts_query(q)
+    if tsq is None:
+        return [lead, literal_column("NULL"), literal(False)]
     options = (
         f"StartSel={_START}, StopSel={_STOP}, MaxFragments=2, MinWords=8, MaxWords=28, "
         "FragmentDelimiter=\x01"
     )
-    # ts_headline re-parses the text it is given: the first 5,000 characters hold the
-    # snippets people read, and keep this from dominating the search's time.
+    # The first 5,000 characters hold the snippets people read, and keep ts_headline from
+    # dominating the search's time.
     body = func.left(func.coalesce(Bookmark.text, Bookmark.description, ""), 5_000)
-    columns: list[Any] = [Bookmark.id, Bookmark.description, func.left(Bookmark.text, 300)]
-    if tsq is not None:
-        matched = Bookmark.search_vector.op("@@")(tsq)
-        # Only pages that have the words get a headline (it re-parses the text: the costliest
-        # part of a search); the others show how they begin.
-        columns.append(case((matched, func.ts_headline("english", body, tsq, options))))
-        columns.append(matched)
-    else:
-        columns += [literal_column("NULL"), literal_column("false")]
-    rows = await session.execute(select(*columns).where(Bookmark.id.in_(ids)))
-    for bid, description, lead, headline, matched in rows:
-        if matched and headline and _START in headline:
-            out[bid] = [_mark(f.strip()) for f in headline.split("\x01") if f.strip()]
-        else:
-            # Found by meaning alone: show how it begins.
-            snippet = (description or lead or "").strip()
-            out[bid] = [html.escape(snippet[:240])] if snippet else []
-    return out
+    matched = Bookmark.search_vector.op("@@")(tsq)
+    return [lead, case((matched, func.ts_headline("english", body, tsq, options))), matched]
+
+
+def snippets(
+    description: str | None, lead: str | None, headline: str | None, matched: bool
+) -> list[str]:
+    """Highlighted fragments (HTML-escaped, words in <mark>) where the page has the words;
+    otherwise how it begins (found by meaning alone)."""
+    if matched and headline and _START in headline:
+        return [_mark(f.strip()) for f in headline.split("\x01") if f.strip()]
+    snippet = (description or lead or "").strip()
+    return [html.escape(snippet[:240])] if snippet else []
 
 
 async def bookmark_vector(
