@@ -188,6 +188,21 @@ async def measure(base: str, token: str, queries: list[str], concurrency: int) -
     return samples
 
 
+async def floor(base: str, token: str, n: int = 200) -> list[float]:
+    """GET /api/users/me, sequentially: what any authenticated request costs here (HTTP,
+    FastAPI, token check and one query), the floor under the figures above."""
+    headers = {"Authorization": f"Bearer {token}"}
+    samples: list[float] = []
+    async with httpx.AsyncClient(base_url=base, timeout=60) as c:
+        for i in range(n + 20):
+            t = time.perf_counter()
+            r = await c.get("/api/users/me", headers=headers)
+            if i >= 20:
+                samples.append((time.perf_counter() - t) * 1000)
+            r.raise_for_status()
+    return samples
+
+
 async def recommendations(
     base: str, token: str, vocab: list[str], rng: random.Random, n: int
 ) -> tuple[list[float], list[float]]:
@@ -299,6 +314,7 @@ async def run(args: argparse.Namespace) -> None:
                 uncached, cached = await recommendations(base, token, vocab, rng, args.projects)
                 print(f"  recommendations uncached: {percentiles(uncached)}")
                 print(f"  recommendations cached:   {percentiles(cached)}")
+            print(f"  floor (GET /api/users/me): {percentiles(await floor(base, token))}")
     finally:
         api.terminate()
         api.wait(20)
