@@ -17,7 +17,7 @@ from app.auth.router import router as auth_router
 from app.bookmarks.router import router as bookmarks_router
 from app.broker import create_redis
 from app.config import Settings, get_settings
-from app.db import create_engine, create_sessionmaker
+from app.db import ReadPool, create_engine, create_sessionmaker
 from app.deps import rate_limit_ip
 from app.embeddings.service import Embedder
 from app.errors import http_exception_handler, install_error_handlers
@@ -49,12 +49,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     # Clients are lazy: nothing connects until first use, so the app starts even with Redis down.
     engine = create_engine(settings)
+    reads = ReadPool(settings)
     redis = create_redis(settings)
     # Query vectors for search: the model loads once per API process (in the background at
     # start when preload_model is on, else at the first search).
     # No waiting for a batch to fill: a query is encoded at once, and queries that arrive
     # while the model is busy still go together in the next batch.
-    embedder = Embedder(batch_size=16, max_wait_ms=0, threads=settings.embed_threads)
+    embedder = Embedder(
+        batch_size=16, max_wait_ms=0, threads=settings.embed_threads, trace_queries=True
+    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -64,6 +67,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             preload.cancel()
         await embedder.stop_batching()
         await redis.aclose()
+        await reads.close()
         await engine.dispose()
 
     app = FastAPI(
@@ -78,6 +82,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.engine = engine
+    app.state.reads = reads
     app.state.sessionmaker = create_sessionmaker(engine)
     app.state.redis = redis
     app.state.limiter = RateLimiter(redis)

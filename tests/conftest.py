@@ -115,24 +115,50 @@ def _fire_deferred_triggers(session: Session) -> None:
     session.execute(text("SELECT set_config('fuze.bumped', '', true)"))
 
 
+class ConnectionReads:
+    """The read pool's statements (app.db.ReadPool) on the test's connection, inside its
+    transaction, where the test's users are (the real pool sees committed rows only: the
+    `live_client` tests and the API processes use it)."""
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+
+    async def fetchrow(self, sql: str, *args: object) -> object:
+        row = (await self.conn.exec_driver_sql(sql, tuple(args))).first()
+        return None if row is None else row._mapping
+
+    async def close(self) -> None:
+        pass
+
+
+def bind_to(application: FastAPI, conn: AsyncConnection, **options: object) -> None:
+    """Point an app's sessions (as savepoints) and its read pool at the test's connection."""
+    application.state.sessionmaker = async_sessionmaker(
+        bind=conn, expire_on_commit=False, join_transaction_mode="create_savepoint", **options
+    )
+    application.state.reads = ConnectionReads(conn)
+
+
+async def close_app(application: FastAPI) -> None:
+    """What the lifespan closes, for an app made without it."""
+    await application.state.redis.aclose()
+    await application.state.reads.close()
+    await application.state.engine.dispose()
+
+
 @pytest.fixture
 async def db(app: FastAPI) -> AsyncIterator[AsyncConnection]:
     """The test's connection: everything the app writes lands in a transaction rolled back
     at the end; the app's sessions commit to savepoints inside it."""
     engine = app.state.engine
-    real_maker = app.state.sessionmaker
+    real_maker, real_reads = app.state.sessionmaker, app.state.reads
     async with engine.connect() as conn:
         outer = await conn.begin()
-        app.state.sessionmaker = async_sessionmaker(
-            bind=conn,
-            expire_on_commit=False,
-            join_transaction_mode="create_savepoint",
-            sync_session_class=_SavepointSession,
-        )
+        bind_to(app, conn, sync_session_class=_SavepointSession)
         try:
             yield conn
         finally:
-            app.state.sessionmaker = real_maker
+            app.state.sessionmaker, app.state.reads = real_maker, real_reads
             await outer.rollback()
 
 
@@ -259,14 +285,9 @@ async def app_without_redis(stack: Stack, db: AsyncConnection) -> AsyncIterator[
             stack, redis_url=f"redis://127.0.0.1:{free_port()}/0", rate_limit_auth_ip_per_minute=3
         )
     )
-    from sqlalchemy.ext.asyncio import async_sessionmaker
-
-    application.state.sessionmaker = async_sessionmaker(
-        bind=db, expire_on_commit=False, join_transaction_mode="create_savepoint"
-    )
+    bind_to(application, db)
     yield application
-    await application.state.redis.aclose()
-    await application.state.engine.dispose()
+    await close_app(application)
 
 
 def _wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:

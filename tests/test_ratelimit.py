@@ -49,6 +49,7 @@ async def test_replicas_share_the_counters(app, db, redis, monkeypatch, stack, s
             _assert_429(await two.post("/api/auth/login", json={"login": "x", "password": "y"}))
     finally:
         await replica.state.redis.aclose()
+        await replica.state.reads.close()
         await replica.state.engine.dispose()
 
 

@@ -6,15 +6,18 @@ import asyncio
 import logging
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import make_transient_to_detached
 
 from app.auth import security
 from app.auth.models import ApiToken, RefreshToken
 from app.auth.schemas import TokenPair
 from app.config import Settings
+from app.db import ReadPool
 from app.errors import Conflict, TooManyRequests, Unauthorized
 from app.ratelimit import RateLimiter
 from app.users.models import User
@@ -192,24 +195,54 @@ async def revoke_all_sessions(session: AsyncSession, user_id: uuid.UUID) -> None
     )
 
 
-async def user_from_token(session: AsyncSession, settings: Settings, token: str) -> User:
+# Who a token belongs to, with the user's data version (app.recommendations.service), read
+# in one round trip through the read pool (app.db.ReadPool) on every authenticated request.
+_USER_COLUMNS = [c.name for c in User.__table__.columns]
+_USER_SELECT = ", ".join(f"u.{c}" for c in _USER_COLUMNS)
+_USER_BY_ID = (
+    f"SELECT {_USER_SELECT}, coalesce(v.version, 0) AS data_version FROM users u"
+    " LEFT JOIN user_data_versions v ON v.user_id = u.id WHERE u.id = $1"
+)
+_USER_BY_API_TOKEN = (
+    f"SELECT {_USER_SELECT}, coalesce(v.version, 0) AS data_version,"
+    " t.id AS token_id, t.expires_at AS token_expires_at, t.last_used_at AS token_last_used_at"
+    " FROM api_tokens t JOIN users u ON u.id = t.user_id"
+    " LEFT JOIN user_data_versions v ON v.user_id = u.id WHERE t.token_hash = $1"
+)
+
+
+def _attach(session: AsyncSession, row: Any) -> User:
+    """The row as the session's User, as if the session had loaded it: routes read it and may
+    change it (the change is flushed at commit like any other)."""
+    values = {c: row[c] for c in _USER_COLUMNS}
+    values["id"] = uuid.UUID(bytes=row["id"].bytes)  # asyncpg's own UUID type -> uuid.UUID
+    user = User(**values)
+    make_transient_to_detached(user)
+    session.add(user)
+    session.info["data_version"] = int(row["data_version"])
+    return user
+
+
+async def user_from_token(
+    session: AsyncSession, reads: ReadPool, settings: Settings, token: str
+) -> User:
     """The active user a bearer token (access JWT or personal API token) belongs to."""
     if token.startswith(security.API_TOKEN_PREFIX):
-        row = await session.execute(
-            select(ApiToken, User)
-            .join(User, User.id == ApiToken.user_id)
-            .where(ApiToken.token_hash == security.token_digest(token))
-        )
-        found = row.first()
-        if found is None:
+        row = await reads.fetchrow(_USER_BY_API_TOKEN, security.token_digest(token))
+        if row is None:
             raise Unauthorized("This API token is not valid.", code="invalid_token")
-        api_token, user = found
         now = datetime.now(UTC)
-        if api_token.expires_at is not None and api_token.expires_at <= now:
+        expires_at, last_used_at = row["token_expires_at"], row["token_last_used_at"]
+        if expires_at is not None and expires_at <= now:
             raise Unauthorized("This API token has expired.", code="token_expired")
+        user = _attach(session, row)
         # Record use at most once a minute: no write on every request.
-        if api_token.last_used_at is None or now - api_token.last_used_at > timedelta(minutes=1):
-            api_token.last_used_at = now
+        if last_used_at is None or now - last_used_at > timedelta(minutes=1):
+            await session.execute(
+                update(ApiToken)
+                .where(ApiToken.id == uuid.UUID(bytes=row["token_id"].bytes))
+                .values(last_used_at=now)
+            )
     else:
         try:
             user_id = security.decode_access_token(settings, token)
@@ -219,9 +252,10 @@ async def user_from_token(session: AsyncSession, settings: Settings, token: str)
                 "The access token has expired." if expired else "The access token is not valid.",
                 code="token_expired" if expired else "invalid_token",
             ) from exc
-        user = await session.get(User, user_id)
-        if user is None:
+        row = await reads.fetchrow(_USER_BY_ID, user_id)
+        if row is None:
             raise Unauthorized("The access token is not valid.", code="invalid_token")
+        user = _attach(session, row)
     if not user.is_active:
         raise Unauthorized("This account is disabled.", code="account_disabled")
     return user

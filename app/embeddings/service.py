@@ -21,6 +21,7 @@ import logging
 import os
 import threading
 import time
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,12 +56,21 @@ class BatchStats:
 
 
 class Embedder:
-    def __init__(self, batch_size: int = 32, max_wait_ms: float = 5.0, threads: int | None = None):
+    def __init__(
+        self,
+        batch_size: int = 32,
+        max_wait_ms: float = 5.0,
+        threads: int | None = None,
+        *,
+        trace_queries: bool = False,
+    ):
         self.batch_size = batch_size
+        self.trace_queries = trace_queries  # the API's: see _trace_one
         self.max_wait = max_wait_ms / 1000
         self.threads = threads or os.cpu_count() or 1
         self.model: Any = None
         self._plain: bool | None = None
+        self._one: Any = None  # the traced model for one text (see _trace_one)
         self._load_lock = threading.Lock()
         self._executor = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="embed")
         self._slots: asyncio.Semaphore | None = None
@@ -84,6 +94,8 @@ class Embedder:
             torch.set_num_threads(1)  # see the module docstring
             started = time.perf_counter()
             self.model = SentenceTransformer(str(model_path()), device="cpu")
+            if self.trace_queries and self._plain_mean_pooling():
+                self._one = self._trace_one()
             log.info(
                 "embedding model loaded",
                 extra={"model": MODEL_NAME, "seconds": round(time.perf_counter() - started, 2)},
@@ -103,8 +115,43 @@ class Embedder:
             self._plain = names == ["Transformer", "Pooling", "Normalize"] and mode == "mean"
         return self._plain
 
+    def _trace_one(self) -> Any:
+        """The transformer traced and frozen by TorchScript for one unpadded text (a search
+        query): the same vectors (max difference 0.0 on SciFact queries) about a third sooner
+        than eager PyTorch (short queries on this 2-core machine: 10-11 ms against 15-16 ms);
+        frozen, its operators are fused and its weights are constants. Only for one text: the
+        trace was taken with an attention mask of ones, which is what one text without padding
+        has, so it leaves the mask out. None (eager PyTorch) when tracing fails."""
+        import torch
+
+        transformer = self.model[0]
+
+        class LastHidden(torch.nn.Module):
+            def __init__(self, model: Any) -> None:
+                super().__init__()
+                self.model = model
+
+            def forward(self, ids: Any, mask: Any) -> Any:
+                return self.model(input_ids=ids, attention_mask=mask).last_hidden_state
+
+        try:
+            sample = transformer.tokenizer(["an example search query"], return_tensors="pt")
+            args = (sample["input_ids"], sample["attention_mask"])
+            with torch.inference_mode(), warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # the tracer's notes on Python branches
+                traced = torch.jit.trace(
+                    LastHidden(transformer.auto_model).eval(), args, check_trace=False, strict=False
+                )
+                frozen = torch.jit.freeze(traced)
+                for _ in range(3):  # TorchScript optimises a graph on its first runs
+                    frozen(*args)
+            return frozen
+        except Exception:
+            log.warning("could not trace the model; queries use eager PyTorch", exc_info=True)
+            return None
+
     def _encode_one(self, text: str) -> np.ndarray:
-        """One text (a search query): what model.encode gives, about 2 ms sooner."""
+        """One text (a search query): what model.encode gives, sooner (see _trace_one)."""
         import torch
 
         transformer = self.model[0]
@@ -116,7 +163,10 @@ class Embedder:
             return_tensors="pt",
         )
         with torch.inference_mode():
-            hidden = transformer.auto_model(**features).last_hidden_state
+            if self._one is not None:
+                hidden = self._one(features["input_ids"], features["attention_mask"])
+            else:
+                hidden = transformer.auto_model(**features).last_hidden_state
             mask = features["attention_mask"].unsqueeze(-1).to(hidden.dtype)
             mean = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
             vector = torch.nn.functional.normalize(mean, p=2, dim=1)
@@ -229,6 +279,21 @@ async def embed_cached(embedder: Embedder, redis: Any, text: str) -> np.ndarray:
     except Exception:
         log.debug("could not cache an embedding", exc_info=True)
     return vector
+
+
+def binary(column: Any) -> Any:
+    """A vector column read in pgvector's binary form (`vector_send`): the driver hands over
+    a vector as text otherwise, and parsing 384 numbers from text for each of the 150 or so
+    vectors a recommendation reads was most of its Python time. Decode with from_binary."""
+    from sqlalchemy import LargeBinary, func
+
+    return func.vector_send(column, type_=LargeBinary)
+
+
+def from_binary(raw: bytes) -> np.ndarray:
+    """A vector from `vector_send`: dimensions and a reserved word (two int16), then the
+    values as big-endian float32."""
+    return np.frombuffer(raw, dtype=">f4", offset=4).astype(np.float32)
 
 
 def bookmark_text(

@@ -54,7 +54,7 @@ async def valid_subtask(subtask_id: uuid.UUID, user: CurrentUser, session: Sessi
     return await service.get_subtask(session, user, subtask_id)
 
 
-def get_vectors(request: Request) -> service.Vectors:
+async def get_vectors(request: Request) -> service.Vectors:
     return service.Vectors(getattr(request.app.state, "embedder", None), request.app.state.redis)
 
 

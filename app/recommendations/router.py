@@ -5,10 +5,8 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
-from sqlalchemy import select
 
 from app.bookmarks import service as bookmarks_service
-from app.bookmarks.models import Bookmark
 from app.bookmarks.schemas import BookmarkOut
 from app.deps import CurrentUser, RedisDep, SessionDep
 from app.errors import NotFound, Unauthorized, Unprocessable, responses
@@ -49,15 +47,11 @@ async def _answer(
         return Response(b'{"cached":true,' + hit[1:], media_type="application/json")
     ctx = await build()  # checks that the context is this user's (404 otherwise)
     found = await service.recommend(session, user, ctx, limit, include_attached)
-    ids = [c.bookmark_id for c in found]
-    rows = {b.id: b for b in await session.scalars(select(Bookmark).where(Bookmark.id.in_(ids)))}
-    await bookmarks_service.with_analysis(session, list(rows.values()))
-    tags = await bookmarks_service.tags_of(session, ids)
+    # The items with their tags and analysis status, in one query.
+    rows = await bookmarks_service.outs_of(session, [c.bookmark_id for c in found])
     items = [
         Recommendation(
-            bookmark=BookmarkOut(
-                **bookmarks_service.to_out(rows[c.bookmark_id], tags[c.bookmark_id])
-            ),
+            bookmark=BookmarkOut(**rows[c.bookmark_id][0]),
             score=round(c.score / service.MAX_PLAIN, 4),
             reasons=c.reasons,
             features=RecommendationFeatures(

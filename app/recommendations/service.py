@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.analysis.models import ContentAnalysis
 from app.bookmarks import service as bookmarks_service
 from app.bookmarks.models import Bookmark
-from app.embeddings.service import DIM, Embedder
+from app.embeddings.service import DIM, Embedder, binary, from_binary
 from app.feedback.models import IRRELEVANT, RELEVANT, SAVED_TO_PROJECT, Feedback
 from app.projects import service as projects_service
 from app.projects.models import Project, Subtask, Task
@@ -422,9 +422,9 @@ async def recommend(
         )
     ).all()
     vectors = {
-        bid: np.asarray(vec, dtype=np.float32)
-        for bid, vec in await session.execute(
-            select(Bookmark.id, Bookmark.embedding).where(
+        bid: from_binary(raw)
+        for bid, raw in await session.execute(
+            select(Bookmark.id, binary(Bookmark.embedding)).where(
                 Bookmark.user_id == user.id,
                 Bookmark.id.in_(set(ids) | set(feedback_ids)),
                 Bookmark.embedding.is_not(None),
@@ -554,7 +554,10 @@ def _reasons(
 
 async def data_version(session: AsyncSession, user: User) -> int:
     """The user's data version: bumped at the commit of any change that shapes their
-    recommendations (see the migration "feedback and recommendation state")."""
+    recommendations (see the migration "feedback and recommendation state"). Read with the
+    user when the request was authenticated (app.auth.service.user_from_token)."""
+    if "data_version" in session.info:
+        return int(session.info["data_version"])
     value = await session.scalar(
         sql_text("SELECT version FROM user_data_versions WHERE user_id = :u"), {"u": user.id}
     )

@@ -102,3 +102,26 @@ async def test_garbage_is_refused(client):
         "/api/users/me", headers={"Authorization": "Bearer \xe9t\xe9".encode("latin-1")}
     )
     assert r.status_code == 401
+
+
+async def test_with_its_database_down_a_replica_answers_503_in_the_error_shape(stack):  # type: ignore[no-untyped-def]
+    import uuid
+
+    import httpx
+
+    from app.auth.security import create_access_token
+    from app.embedded import free_port
+    from app.main import create_app
+    from tests.conftest import close_app, make_settings
+
+    gone = f"postgresql://fuze:x@127.0.0.1:{free_port()}/fuze"
+    replica = create_app(make_settings(stack, database_url=gone))
+    token, _ = create_access_token(replica.state.settings, uuid.uuid4())
+    try:
+        transport = httpx.ASGITransport(app=replica, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+            r = await c.get("/api/users/me", headers={"Authorization": f"Bearer {token}"})
+        assert r.status_code == 503
+        assert r.json()["error"]["code"] == "database_unavailable"
+    finally:
+        await close_app(replica)

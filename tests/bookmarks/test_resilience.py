@@ -60,6 +60,7 @@ async def outage(stack: Stack, tmp_path: Path) -> AsyncIterator[dict]:
         worker.stop()
         state["valkey"].stop()
         await app.state.redis.aclose()
+        await app.state.reads.close()
         await app.state.engine.dispose()
 
 
@@ -158,4 +159,5 @@ async def test_names_that_resolve_to_internal_addresses_are_never_fetched(
     finally:
         worker.stop()
         await app.state.redis.aclose()
+        await app.state.reads.close()
         await app.state.engine.dispose()

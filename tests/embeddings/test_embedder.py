@@ -73,3 +73,21 @@ def test_bookmark_text_leads_with_title_and_description():
     assert text.startswith("Title\nA description.\nBody")
     assert len(text) < 2100
     assert bookmark_text(None, None, "   ") == ""
+
+
+def test_the_api_s_traced_query_model_gives_the_same_vectors(embedder):
+    """The API embeds queries with a TorchScript trace of the model (faster); a search must
+    find what the stored document vectors (eager PyTorch, in batches) say it should."""
+    traced = Embedder(trace_queries=True)
+    traced.load()
+    assert traced._one is not None, "tracing failed: queries fall back to eager PyTorch"
+    queries = [
+        "postgres",
+        "FastAPI dependency injection",
+        "how do I make full-text search in PostgreSQL rank titles above body text? " * 3,
+        "éàü 日本語 émoji 🚀",
+    ]
+    batch = embedder.model.encode(queries, normalize_embeddings=True, convert_to_numpy=True)
+    for text, expected in zip(queries, batch, strict=True):
+        got = traced.encode_sync([text])[0]
+        assert float(np.abs(got - expected).max()) < 1e-4, text

@@ -81,6 +81,7 @@ async def test_ready_reports_a_database_behind_the_migrations(stack):
         assert migrations["ok"] is False and "database at nothing" in migrations["detail"]
     finally:
         await replica.state.redis.aclose()
+        await replica.state.reads.close()
         await replica.state.engine.dispose()
         async with admin.connect() as conn:
             await (await conn.execution_options(isolation_level="AUTOCOMMIT")).execute(

@@ -12,12 +12,12 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy.ext.asyncio import AsyncConnection, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.imports import jobs
 from app.imports.service import IMPORT_QUEUE
 from app.main import create_app
-from tests.conftest import Account, make_settings, register_and_login
+from tests.conftest import Account, bind_to, close_app, make_settings, register_and_login
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "imports"
 
@@ -200,12 +200,9 @@ async def test_another_users_import_is_404(app, client, alice, bob):  # type: ig
 @pytest.fixture
 async def small_cap_app(stack, db: AsyncConnection):  # type: ignore[no-untyped-def]
     application = create_app(make_settings(stack, import_max_bytes=2000))
-    application.state.sessionmaker = async_sessionmaker(
-        bind=db, expire_on_commit=False, join_transaction_mode="create_savepoint"
-    )
+    bind_to(application, db)
     yield application
-    await application.state.redis.aclose()
-    await application.state.engine.dispose()
+    await close_app(application)
 
 
 async def test_a_file_over_the_cap_gets_a_clear_413(small_cap_app):  # type: ignore[no-untyped-def]

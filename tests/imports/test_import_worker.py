@@ -86,4 +86,5 @@ async def test_a_dedicated_import_worker_runs_imports_and_nothing_else(  # type:
                 )
         await app.state.redis.flushdb()
         await app.state.redis.aclose()
+        await app.state.reads.close()
         await app.state.engine.dispose()
