@@ -5,7 +5,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 
 from app.analysis.schemas import ContentType
 from app.bookmarks import service as bookmarks_service
@@ -54,11 +54,11 @@ async def search(
     ] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(max_length=100)] = None,
-) -> SearchResults:
+) -> Response:
     offset = _offset(cursor)
     query = q.strip()
     if not query:
-        return SearchResults(items=[], next_cursor=None, mode=mode)
+        return _json(SearchResults(items=[], next_cursor=None, mode=mode))
     filters = service.Filters(
         tag=tag,
         status=status,
@@ -93,7 +93,14 @@ async def search(
         if more
         else None
     )
-    return SearchResults(items=items, next_cursor=next_cursor, mode=used)
+    return _json(SearchResults(items=items, next_cursor=next_cursor, mode=used))
+
+
+def _json(results: SearchResults) -> Response:
+    """The results as JSON, built and checked once: returned as a model, FastAPI would
+    validate them again against the response model before serialising them (about 1 ms for
+    a page of 20)."""
+    return Response(results.model_dump_json().encode(), media_type="application/json")
 
 
 @router.get(
