@@ -143,13 +143,19 @@ class ReadPool:
         return self._pool
 
     async def fetchrow(self, sql: str, *args: Any) -> Any:
+        return await self._run("fetchrow", sql, args)
+
+    async def fetch(self, sql: str, *args: Any) -> list[Any]:
+        return await self._run("fetch", sql, args)
+
+    async def _run(self, method: str, sql: str, args: tuple[Any, ...]) -> Any:
         import asyncpg
 
         broken = (OSError, TimeoutError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError)
         for attempt in (1, 2):
             try:
                 pool = await self._get()
-                return await pool.fetchrow(sql, *args)
+                return await getattr(pool, method)(sql, *args)
             except broken as exc:
                 # asyncpg drops a broken connection; the second try gets a new one.
                 if attempt == 2:

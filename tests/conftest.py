@@ -122,13 +122,32 @@ class ConnectionReads:
 
     def __init__(self, conn: AsyncConnection) -> None:
         self.conn = conn
+        self.lock = asyncio.Lock()
 
     async def fetchrow(self, sql: str, *args: object) -> object:
-        row = (await self.conn.exec_driver_sql(sql, tuple(args))).first()
-        return None if row is None else row._mapping
+        rows = await self.fetch(sql, *args)
+        return rows[0] if rows else None
+
+    async def fetch(self, sql: str, *args: object) -> list[object]:
+        # One statement at a time on the one connection (the app runs some concurrently).
+        async with self.lock:
+            result = await self.conn.exec_driver_sql(sql, tuple(args))
+            return [_Record(row) for row in result]
 
     async def close(self) -> None:
         pass
+
+
+class _Record:
+    """A result row read by position or by name, as asyncpg's records are."""
+
+    __slots__ = ("_row",)
+
+    def __init__(self, row: Any) -> None:
+        self._row = row
+
+    def __getitem__(self, key: int | str) -> object:
+        return self._row._mapping[key] if isinstance(key, str) else self._row[key]
 
 
 def bind_to(application: FastAPI, conn: AsyncConnection, **options: object) -> None:

@@ -7,19 +7,15 @@ import ipaddress
 import json
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 from sqlalchemy import (
     Select,
-    Uuid,
     and_,
-    any_,
-    bindparam,
     delete,
     func,
     or_,
@@ -28,18 +24,17 @@ from sqlalchemy import (
     tuple_,
     update,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by, insert
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import undefer
 
 from app.analysis import service as analysis_service
-from app.analysis.models import ContentAnalysis
 from app.bookmarks import pipeline
 from app.bookmarks.models import PENDING, Bookmark, BookmarkTag, Tag
 from app.bookmarks.schemas import BookmarkCreate, BookmarkUpdate
 from app.bookmarks.urls import InvalidUrl, normalize_url
 from app.config import Settings
-from app.db import utcnow
+from app.db import ReadPool, utcnow
 from app.errors import Conflict, NotFound, Unprocessable
 from app.extraction.fetch import address_block_reason
 from app.users.models import User
@@ -394,37 +389,63 @@ _OUT_FIELDS = (
 )  # fmt: skip
 
 
+_OUTS_SQL = f"""
+    WITH q AS (
+        SELECT CASE WHEN $2::text IS NULL THEN NULL
+                    WHEN $3 THEN websearch_to_tsquery('english', $2)
+                    ELSE to_tsquery('english', $2) END AS tsq
+    )
+    SELECT {", ".join(f"b.{Bookmark.__mapper__.columns[f].name}" for f in _OUT_FIELDS)},
+           (SELECT array_agg(t.name ORDER BY lower(t.name))
+            FROM bookmark_tags bt JOIN tags t ON t.id = bt.tag_id
+            WHERE bt.bookmark_id = b.id) AS tags,
+           a.run, a.status, a.error_code, a.error_message,
+           left(b.text, 300) AS lead,
+           CASE WHEN b.search_vector @@ q.tsq THEN ts_headline(
+               'english', left(coalesce(b.text, b.description, ''), $5), q.tsq, $4
+           ) END AS headline,
+           coalesce(b.search_vector @@ q.tsq, false) AS matched
+    FROM bookmarks b CROSS JOIN q
+    LEFT JOIN content_analysis a ON a.bookmark_id = b.id
+    WHERE b.id = ANY($1::uuid[])
+"""
+
+
+class Highlight(NamedTuple):
+    """What outs_of() reads for a result's highlights: the text of a tsquery (websearch
+    syntax or to_tsquery's), and ts_headline's options."""
+
+    query: str
+    websearch: bool
+    options: str
+    # The first 5,000 characters hold the snippets people read, and keep ts_headline (it
+    # re-parses the text, the costliest part of hydrating a page of results) short.
+    max_chars: int = 5_000
+
+
 async def outs_of(
-    session: AsyncSession, ids: list[uuid.UUID], extra: Sequence[Any] = ()
-) -> dict[uuid.UUID, tuple[dict[str, Any], tuple[Any, ...]]]:
-    """{id: (to_out() with tags and analysis status, the `extra` columns of that row)} for
-    these bookmarks, in one query and without loading them as objects: what lists of search
+    reads: ReadPool, ids: list[uuid.UUID], highlight: Highlight | None = None
+) -> dict[uuid.UUID, tuple[dict[str, Any], tuple[str | None, str | None, bool]]]:
+    """{id: (to_out() with tags and analysis status, (how the text begins, the ts_headline
+    of a page that has the words, whether it has them))} for these bookmarks, in one
+    statement through the read pool, without loading them as objects: what lists of search
     results and recommendations show. The caller has checked that the ids are the user's."""
     if not ids:
         return {}
-    tag_names = (
-        select(func.array_agg(aggregate_order_by(Tag.name, func.lower(Tag.name))))
-        .join_from(BookmarkTag, Tag, Tag.id == BookmarkTag.tag_id)
-        .where(BookmarkTag.bookmark_id == Bookmark.id)
-        .correlate(Bookmark)
-        .scalar_subquery()
-    )
-    analysis = (
-        ContentAnalysis.run,
-        ContentAnalysis.status,
-        ContentAnalysis.error_code,
-        ContentAnalysis.error_message,
-    )
-    rows = await session.execute(
-        select(*(getattr(Bookmark, f) for f in _OUT_FIELDS), tag_names, *analysis, *extra)
-        .outerjoin(ContentAnalysis, ContentAnalysis.bookmark_id == Bookmark.id)
-        .where(Bookmark.id == any_(bindparam("ids", ids, type_=ARRAY(Uuid))))
+    h = highlight
+    rows = await reads.fetch(
+        _OUTS_SQL,
+        ids,
+        h.query if h else None,
+        h.websearch if h else False,
+        h.options if h else "",
+        h.max_chars if h else 0,
     )
     n = len(_OUT_FIELDS)
-    found: dict[uuid.UUID, tuple[dict[str, Any], tuple[Any, ...]]] = {}
+    found: dict[uuid.UUID, tuple[dict[str, Any], tuple[str | None, str | None, bool]]] = {}
     for row in rows:
-        bookmark = SimpleNamespace(**dict(zip(_OUT_FIELDS, row[:n], strict=True)))
-        a_run, a_status, a_code, a_message = row[n + 1 : n + 5]
+        bookmark = SimpleNamespace(**{f: row[i] for i, f in enumerate(_OUT_FIELDS)})
+        a_run, a_status, a_code, a_message = (row[n + i] for i in range(1, 5))
         row_analysis = (
             None
             if a_status is None
@@ -433,7 +454,8 @@ async def outs_of(
             )
         )
         setattr(bookmark, _ANALYSIS, row_analysis)
-        found[bookmark.id] = (to_out(bookmark, list(row[n] or [])), tuple(row[n + 5 :]))  # type: ignore[arg-type]
+        out = to_out(bookmark, list(row[n] or []))  # type: ignore[arg-type]
+        found[bookmark.id] = (out, (row[n + 5], row[n + 6], bool(row[n + 7])))
     return found
 
 

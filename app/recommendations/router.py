@@ -48,7 +48,7 @@ async def _answer(
     ctx = await build()  # checks that the context is this user's (404 otherwise)
     found = await service.recommend(session, user, ctx, limit, include_attached)
     # The items with their tags and analysis status, in one query.
-    rows = await bookmarks_service.outs_of(session, [c.bookmark_id for c in found])
+    rows = await bookmarks_service.outs_of(request.app.state.reads, [c.bookmark_id for c in found])
     items = [
         Recommendation(
             bookmark=BookmarkOut(**rows[c.bookmark_id][0]),

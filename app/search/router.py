@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request, Response
 from app.analysis.schemas import ContentType
 from app.bookmarks import service as bookmarks_service
 from app.bookmarks.schemas import BookmarkOut, Status
-from app.deps import CurrentUser, RedisDep, SessionDep
+from app.deps import CurrentUser, ReadsDep, RedisDep, SessionDep
 from app.errors import NotFound, Unauthorized, Unprocessable, responses
 from app.search import service
 from app.search.schemas import Mode, SearchHit, SearchResults, SimilarHit, SimilarResults
@@ -42,6 +42,7 @@ async def search(
     request: Request,
     user: CurrentUser,
     session: SessionDep,
+    reads: ReadsDep,
     redis: RedisDep,
     q: Annotated[str, Query(max_length=MAX_QUERY, description="What you are looking for.")] = "",
     mode: Mode = "hybrid",
@@ -67,12 +68,19 @@ async def search(
         content_type=content_type,
     )
     hits, used = await service.hybrid(
-        session, user.id, query, filters, mode, embedder=request.app.state.embedder, redis=redis
+        session,
+        user.id,
+        query,
+        filters,
+        mode,
+        embedder=request.app.state.embedder,
+        redis=redis,
+        reads=reads,
     )
     page = hits[offset : offset + limit]
     # The page of results with their tags, analysis status and highlights, in one query.
     found = await bookmarks_service.outs_of(
-        session, [h.bookmark_id for h in page], service.highlight_columns(query)
+        reads, [h.bookmark_id for h in page], service.highlight(query)
     )
     items = [
         SearchHit(
@@ -113,6 +121,7 @@ async def similar(
     bookmark_id: uuid.UUID,
     user: CurrentUser,
     session: SessionDep,
+    reads: ReadsDep,
     limit: Annotated[int, Query(ge=1, le=50)] = 10,
 ) -> SimilarResults:
     vector = await service.bookmark_vector(session, user.id, bookmark_id)
@@ -121,7 +130,7 @@ async def similar(
     found = await service.semantic_candidates(
         session, user.id, vector, service.Filters(), limit=limit, exclude=bookmark_id
     )
-    outs = await bookmarks_service.outs_of(session, [bid for bid, _ in found])
+    outs = await bookmarks_service.outs_of(reads, [bid for bid, _ in found])
     return SimilarResults(
         items=[
             SimilarHit(bookmark=BookmarkOut(**outs[bid][0]), score=round(1 - distance, 4))

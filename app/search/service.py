@@ -20,11 +20,9 @@ from sqlalchemy import (
     Uuid,
     any_,
     bindparam,
-    case,
     column,
     func,
     literal,
-    literal_column,
     select,
     text,
     union_all,
@@ -34,7 +32,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.analysis.models import ContentAnalysis
 from app.bookmarks.models import Bookmark, BookmarkTag, Tag
-from app.db import HNSW_EF_SEARCH
+from app.bookmarks.service import Highlight
+from app.db import HNSW_EF_SEARCH, ReadPool
 from app.embeddings.service import Embedder, embed_cached
 
 log = logging.getLogger("fuze.search")
@@ -108,18 +107,28 @@ def _uses_syntax(q: str) -> bool:
     return '"' in q or re.search(r"(^|\s)-\w|\sor\s", q, re.IGNORECASE) is not None
 
 
-def ts_query(q: str, any_word: bool = False) -> Any | None:
-    """A tsquery for what people type: quoted phrases, `or`, `-word` (web search syntax);
-    otherwise every word must match (or, with `any_word`, any of them) and the last one may
-    be a prefix (search as you type)."""
+def ts_text(q: str, any_word: bool = False) -> tuple[str, bool] | None:
+    """What people type as a tsquery's text and whether it is web-search syntax (quoted
+    phrases, `or`, `-word`: websearch_to_tsquery's); otherwise to_tsquery's text, in which
+    every word must match (or, with `any_word`, any of them) and the last one may be a prefix
+    (search as you type). None when there is no word."""
     if _uses_syntax(q):
-        return func.websearch_to_tsquery("english", q)
+        return q, True
     words = _WORD.findall(q.lower())[:32]
     if not words:
         return None
     terms = [f"{w}:*" if i == len(words) - 1 and len(w) >= 2 else w for i, w in enumerate(words)]
     # Words are \w+ only, so nothing here can break to_tsquery's syntax.
-    return func.to_tsquery("english", (" | " if any_word else " & ").join(terms))
+    return (" | " if any_word else " & ").join(terms), False
+
+
+def ts_query(q: str, any_word: bool = False) -> Any | None:
+    """ts_text() as a tsquery expression."""
+    found = ts_text(q, any_word)
+    if found is None:
+        return None
+    body, websearch = found
+    return (func.websearch_to_tsquery if websearch else func.to_tsquery)("english", body)
 
 
 async def keyword_candidates(
@@ -177,8 +186,7 @@ POSTINGS_PER_WORD = 1000
 # The last word may be a prefix (search as you type): it also stands for its most frequent
 # completions among the user's words.
 PREFIX_COMPLETIONS = 8
-POSTINGS_SQL = text(
-    """
+_POSTINGS = """
     WITH w AS (
         SELECT w.i, w.word, lx.lexeme
         FROM unnest(CAST(:words AS text[])) WITH ORDINALITY AS w(word, i),
@@ -222,11 +230,31 @@ POSTINGS_SQL = text(
     FROM hits h
     GROUP BY h.bookmark_id
     """
-).columns(
+POSTINGS_SQL = text(_POSTINGS).columns(
     column("bookmark_id", Uuid),
     column("score", Float),
     column("matched", Integer),
     column("wanted", Integer),
+)
+
+
+def numbered(sql: str) -> tuple[str, list[str]]:
+    """A statement written with :named parameters (for text()) in asyncpg's $1, $2...
+    form, and the names in their order: one text for the ORM's and the read pool's use."""
+    names: list[str] = []
+
+    def number(match: re.Match[str]) -> str:
+        if match.group(1) not in names:
+            names.append(match.group(1))
+        return f"${names.index(match.group(1)) + 1}"
+
+    return re.sub(r"(?<![:\w]):(\w+)", number, sql), names
+
+
+# The same ranking, best first, for the read pool (plain queries, no filter).
+_POSTINGS_RANKED, _POSTINGS_ARGS = numbered(
+    f"SELECT bookmark_id, matched, wanted, score FROM ({_POSTINGS}) ranked"
+    " ORDER BY (matched >= wanted) DESC, score DESC, bookmark_id LIMIT :limit"
 )
 
 
@@ -272,6 +300,24 @@ async def keyword_matches(
         # full-text index under the filter instead.
         return await _index_matches(session, user_id, q, filters, limit)
     return found
+
+
+async def _keyword_fast(reads: ReadPool, user_id: uuid.UUID, q: str, limit: int) -> list[Match]:
+    """keyword_matches for a plain query without filters, through the read pool."""
+    words = _WORD.findall(q.lower())[:32]
+    if not words:
+        return []
+    values = {
+        "words": words,
+        "uid": user_id,
+        "prefix": len(words[-1]) >= 2,
+        "last": len(words),
+        "completions": PREFIX_COMPLETIONS,
+        "per_word": POSTINGS_PER_WORD,
+        "limit": limit,
+    }
+    rows = await reads.fetch(_POSTINGS_RANKED, *(values[n] for n in _POSTINGS_ARGS))
+    return [Match(r[0], r[1] * 2 >= r[2], float(r[3])) for r in rows]
 
 
 async def _index_matches(
@@ -395,6 +441,75 @@ async def meaning(
     return ranked, looked_up
 
 
+_NEAREST = (
+    "SELECT id, embedding <=> $2 FROM bookmarks WHERE user_id = $1 AND embedding IS NOT NULL"
+    " ORDER BY embedding <=> $2 LIMIT $3"
+)
+_SIMILARITY = (
+    "SELECT id, 1 - (embedding <=> $2) FROM bookmarks"
+    " WHERE user_id = $1 AND id = ANY($3::uuid[]) AND embedding IS NOT NULL"
+)
+
+
+def vector_text(vector: np.ndarray) -> str:
+    """pgvector's text form of a vector (what a query parameter of type vector takes)."""
+    return "[" + ",".join(map(str, vector.tolist())) + "]"
+
+
+async def _hybrid_fast(
+    reads: ReadPool,
+    user_id: uuid.UUID,
+    q: str,
+    mode: str,
+    embedder: Embedder | None,
+    redis: Any,
+    limit: int,
+) -> tuple[list[Hit], str]:
+    """hybrid() for a plain query without filters (what people type, nearly every search),
+    through the read pool, each statement on its own connection: keywords while the query
+    is embedded, then the nearest pages and the similarity of the keyword matches at once."""
+    want_meaning = mode in ("hybrid", "semantic")
+    tasks: list[asyncio.Task[Any]] = []
+
+    def start(coro: Any) -> asyncio.Task[Any]:
+        task = asyncio.create_task(coro)
+        tasks.append(task)
+        return task
+
+    try:
+        vector_task = start(query_vector(embedder, redis, q)) if want_meaning else None
+        words = start(_keyword_fast(reads, user_id, q, limit)) if mode != "semantic" else None
+        vector = await vector_task if vector_task is not None else None
+        if vector is None:  # keyword mode, or no model here: keywords alone
+            used = "keyword"
+            matches = await (words or start(_keyword_fast(reads, user_id, q, limit)))
+            return combine([], matches, 0.0), used
+        qv = vector_text(vector)
+        near = start(reads.fetch(_NEAREST, user_id, qv, limit))
+        matches = await words if words is not None else []
+        sims = (
+            start(reads.fetch(_SIMILARITY, user_id, qv, [m.bookmark_id for m in matches]))
+            if matches
+            else None
+        )
+        # relaxed_order may return rows slightly out of order: sort them exactly.
+        found = sorted(((r[0], float(r[1])) for r in await near), key=lambda r: r[1])
+        nearest = {bid for bid, _ in found}
+        looked_up = [
+            (r[0], float(r[1])) for r in (await sims if sims else []) if r[0] not in nearest
+        ]
+    finally:
+        for task in tasks:
+            if not task.done():
+                task.cancel()
+            elif not task.cancelled():
+                task.exception()  # seen: a failure beside the one raised is not logged again
+    semantic = [(bid, 1 - distance) for bid, distance in found]
+    semantic += sorted(looked_up, key=lambda kv: -kv[1])
+    weight = {"hybrid": MEANING_WEIGHT, "semantic": 1.0}[mode]
+    return combine(semantic, matches, weight, ranked=len(found)), mode
+
+
 def combine(
     semantic: list[tuple[uuid.UUID, float]],
     matches: list[Match],
@@ -444,9 +559,13 @@ async def hybrid(
     embedder: Embedder | None,
     redis: Any,
     limit: int = CANDIDATES,
+    reads: ReadPool | None = None,
 ) -> tuple[list[Hit], str]:
     """Ranked hits and the mode actually used (keyword alone when no model is available).
-    The query is embedded in a thread while the keyword query runs in the database."""
+    The query is embedded in a thread while the keyword query runs in the database. With a
+    read pool, plain queries without filters take the fast path (_hybrid_fast)."""
+    if reads is not None and filters == Filters() and not _uses_syntax(q):
+        return await _hybrid_fast(reads, user_id, q, mode, embedder, redis, limit)
     want_meaning = mode in ("hybrid", "semantic")
     vector_task = asyncio.create_task(query_vector(embedder, redis, q)) if want_meaning else None
     matches: list[Match] = []
@@ -478,24 +597,18 @@ def _mark(fragment: str) -> str:
     return html.escape(fragment).replace(_START, "<mark>").replace(_STOP, "</mark>")
 
 
-def highlight_columns(q: str) -> list[Any]:
-    """Columns to read with each result (app.bookmarks.service.outs_of's `extra`) from which
-    snippets() makes its highlights: how the text begins, the ts_headline of pages that have
-    the words (never of all candidates: it re-parses the text, the costliest part of a
-    search), and whether the page has them."""
-    lead = func.left(Bookmark.text, 300)
-    tsq = ts_query(q)
-    if tsq is None:
-        return [lead, literal_column("NULL"), literal(False)]
-    options = (
-        f"StartSel={_START}, StopSel={_STOP}, MaxFragments=2, MinWords=8, MaxWords=28, "
-        "FragmentDelimiter=\x01"
-    )
-    # The first 5,000 characters hold the snippets people read, and keep ts_headline from
-    # dominating the search's time.
-    body = func.left(func.coalesce(Bookmark.text, Bookmark.description, ""), 5_000)
-    matched = Bookmark.search_vector.op("@@")(tsq)
-    return [lead, case((matched, func.ts_headline("english", body, tsq, options))), matched]
+_HEADLINE_OPTIONS = (
+    f"StartSel={_START}, StopSel={_STOP}, MaxFragments=2, MinWords=8, MaxWords=28, "
+    "FragmentDelimiter=\x01"
+)
+
+
+def highlight(q: str) -> Highlight | None:
+    """What app.bookmarks.service.outs_of reads with each result for snippets(): the
+    ts_headline of pages that have the words (never of all candidates: it re-parses the
+    text), and whether the page has them."""
+    found = ts_text(q)
+    return None if found is None else Highlight(found[0], found[1], _HEADLINE_OPTIONS)
 
 
 def snippets(

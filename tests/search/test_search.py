@@ -325,3 +325,30 @@ async def test_tags_are_searched_as_words(client, alice, library):
     assert _ids(await _search(client, alice, q="ops", mode="keyword")) == []
     found = await _search(client, alice, q="infrastructure", mode="keyword")
     assert _ids(found) == [library["kubernetes"]]
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "semantic", "keyword"])
+async def test_the_fast_path_ranks_as_the_general_one(client, db, app, alice, library, mode):
+    """Plain queries without filters go through the read pool, several statements at once;
+    filtered ones through the ORM session. Both must rank every page alike."""
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from app.search import service
+
+    uid = uuid.UUID((await client.get("/api/users/me", headers=alice.headers)).json()["id"])
+    async with AsyncSession(bind=db) as session:
+        for q in ["postgres indexes", "pets", "kubernetes dep", "how to bake", "zzqx"]:
+            common = {"embedder": app.state.embedder, "redis": app.state.redis}
+            fast, fast_mode = await service.hybrid(
+                session, uid, q, service.Filters(), mode, reads=app.state.reads, **common
+            )
+            slow, slow_mode = await service.hybrid(
+                session, uid, q, service.Filters(), mode, **common
+            )
+            assert fast_mode == slow_mode == mode
+            assert [(h.bookmark_id, h.semantic_rank, h.keyword_rank) for h in fast] == [
+                (h.bookmark_id, h.semantic_rank, h.keyword_rank) for h in slow
+            ], q
+            assert [h.score for h in fast] == pytest.approx([h.score for h in slow], abs=1e-6)
+            if q != "zzqx" and mode != "keyword":
+                assert fast, q
