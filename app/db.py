@@ -135,7 +135,9 @@ class ReadPool:
                         self._dsn,
                         min_size=1,
                         max_size=self._size,
-                        server_settings=SERVER_SETTINGS,
+                        # Small statements only: no parallel workers (the nearest-pages
+                        # statement's unused branch would start them for nothing).
+                        server_settings={**SERVER_SETTINGS, "max_parallel_workers_per_gather": "0"},
                         reset=_no_reset,
                         timeout=10,
                         max_inactive_connection_lifetime=300,

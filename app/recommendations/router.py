@@ -46,7 +46,9 @@ async def _answer(
         # was made and still is (deleting it would have bumped the version).
         return Response(b'{"cached":true,' + hit[1:], media_type="application/json")
     ctx = await build()  # checks that the context is this user's (404 otherwise)
-    found = await service.recommend(session, user, ctx, limit, include_attached)
+    found = await service.recommend(
+        session, user, ctx, limit, include_attached, reads=request.app.state.reads
+    )
     # The items with their tags and analysis status, in one query.
     rows = await bookmarks_service.outs_of(request.app.state.reads, [c.bookmark_id for c in found])
     items = [

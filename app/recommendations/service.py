@@ -10,6 +10,7 @@ that shapes them (bookmarks, tags, analysis, projects, tasks, subtasks, feedback
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import math
@@ -27,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.analysis.models import ContentAnalysis
 from app.bookmarks import service as bookmarks_service
 from app.bookmarks.models import Bookmark
+from app.db import ReadPool
 from app.embeddings.service import DIM, Embedder, binary, from_binary
 from app.feedback.models import IRRELEVANT, RELEVANT, SAVED_TO_PROJECT, Feedback
 from app.projects import service as projects_service
@@ -364,16 +366,28 @@ async def recommend(
     ctx: Context,
     limit: int = 10,
     include_attached: bool = False,
+    reads: ReadPool | None = None,
 ) -> list[Candidate]:
-    marked, dismissed, attached, liked = await _feedback(session, user, ctx)
-    unliked = dismissed
-    semantic: list[tuple[uuid.UUID, float]] = []
-    if ctx.vector is not None:
-        semantic = await search.semantic_candidates(
+    """The user's items for this context, best first. With a read pool, the feedback, the
+    nearest items and the keyword matches are read at once, each on its own connection."""
+
+    async def semantic_of() -> list[tuple[uuid.UUID, float]]:
+        if ctx.vector is None:
+            return []
+        if reads is not None:
+            return await search.nearest(reads, user.id, ctx.vector, CANDIDATES)
+        return await search.semantic_candidates(
             session, user.id, ctx.vector, search.Filters(), CANDIDATES
         )
-    matches = (
-        await search.keyword_matches(
+
+    async def matches_of() -> list[search.Match]:
+        if not ctx.query:
+            return []
+        if reads is not None:
+            return await search.keyword_fast(
+                reads, user.id, ctx.query, CANDIDATES, prefix=False, per_word=POSTINGS_PER_WORD
+            )
+        return await search.keyword_matches(
             session,
             user.id,
             ctx.query,
@@ -382,9 +396,23 @@ async def recommend(
             prefix=False,
             per_word=POSTINGS_PER_WORD,
         )
-        if ctx.query
-        else []
-    )
+
+    if reads is not None:
+        reading = [
+            asyncio.ensure_future(c)
+            for c in (_feedback(session, user, ctx), semantic_of(), matches_of())
+        ]
+        try:
+            (marked, dismissed, attached, liked), semantic, matches = await asyncio.gather(*reading)
+        except BaseException:
+            for task in reading:  # none is left running on a connection that is handed back
+                task.cancel()
+            await asyncio.gather(*reading, return_exceptions=True)
+            raise
+    else:
+        marked, dismissed, attached, liked = await _feedback(session, user, ctx)
+        semantic, matches = await semantic_of(), await matches_of()
+    unliked = dismissed
     cands: dict[uuid.UUID, Candidate] = {}
     for rank, (bid, _) in enumerate(semantic, 1):
         cands[bid] = Candidate(bid, semantic_rank=rank)

@@ -371,3 +371,34 @@ async def test_technologies_named_in_a_title_count_without_any_analysis(client, 
     item = next(i for i in res["items"] if i["bookmark"]["id"] == pg)
     assert item["features"]["technologies"] == ["PostgreSQL"]
     assert "Covers PostgreSQL, which this project uses." in item["reasons"]
+
+
+async def test_reading_at_once_ranks_as_reading_in_turn(client, db, app, alice, api_project):
+    """The API reads feedback, nearest items and keyword matches at once through the read
+    pool; the same context read one statement after another must rank the same."""
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from app.recommendations import service
+    from app.users.models import User
+
+    await client.post(
+        "/api/feedback",
+        headers=alice.headers,
+        json={
+            "bookmark_id": (await _recs(client, alice, f"/api/projects/{api_project['id']}/recommendations"))["items"][0]["bookmark"]["id"],
+            "signal": "relevant",
+            "context": {"type": "project", "id": api_project["id"]},
+        },
+    )  # fmt: skip
+    async with AsyncSession(bind=db) as session:
+        user = await session.get(User, uuid.UUID(await _uid(client, alice)))
+        ctx = await service.project_context(
+            session, user, uuid.UUID(api_project["id"]), app.state.embedder, app.state.redis
+        )
+        at_once = await service.recommend(session, user, ctx, 10, reads=app.state.reads)
+        in_turn = await service.recommend(session, user, ctx, 10)
+    assert len(at_once) >= 3
+    assert [(c.bookmark_id, c.reasons) for c in at_once] == [
+        (c.bookmark_id, c.reasons) for c in in_turn
+    ]
+    assert [c.score for c in at_once] == pytest.approx([c.score for c in in_turn], abs=1e-6)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 
+import numpy as np
 import pytest
 from sqlalchemy import text
 
@@ -336,6 +337,9 @@ async def test_the_fast_path_ranks_as_the_general_one(client, db, app, alice, li
     from app.search import service
 
     uid = uuid.UUID((await client.get("/api/users/me", headers=alice.headers)).json()["id"])
+    # Statistics as on a running server: alice's pages are a small share of the table, so
+    # the fast path reads them exactly rather than through the HNSW index.
+    await db.execute(text("ANALYZE bookmarks"))
     async with AsyncSession(bind=db) as session:
         for q in ["postgres indexes", "pets", "kubernetes dep", "how to bake", "zzqx"]:
             common = {"embedder": app.state.embedder, "redis": app.state.redis}
@@ -352,3 +356,51 @@ async def test_the_fast_path_ranks_as_the_general_one(client, db, app, alice, li
             assert [h.score for h in fast] == pytest.approx([h.score for h in slow], abs=1e-6)
             if q != "zzqx" and mode != "keyword":
                 assert fast, q
+
+
+async def test_a_user_with_a_small_share_of_the_pages_is_searched_exactly(client, db, app, alice):
+    """The HNSW index holds every user's pages; for a user who owns few of them an exact scan
+    of their own is quicker than walking past everyone else's (app.search.service._NEAREST)."""
+    from app.search import service
+
+    uid = (await client.get("/api/users/me", headers=alice.headers)).json()["id"]
+    other = uuid.uuid4()
+    await db.execute(
+        text(
+            "INSERT INTO users (id, username, email, password_hash, created_at, updated_at)"
+            " VALUES (:id, 'crowd', 'crowd@example.com', '-', now(), now())"
+        ),
+        {"id": other},
+    )
+    rng = np.random.default_rng(1)
+    vectors = rng.standard_normal((400, 384)).astype(np.float32)
+    await db.execute(
+        text(
+            "INSERT INTO bookmarks (id, user_id, url, normalized_url, status, embedding, saved_at,"
+            " updated_at, status_changed_at)"
+            " SELECT gen_random_uuid(), :u, 'https://c.example/' || i, 'https://c.example/' || i,"
+            " 'ready', CAST(:v AS vector), now(), now(), now() FROM generate_series(1, 400) i"
+        ),
+        {"u": other, "v": service.vector_text(vectors[0])},
+    )
+    mine = [await _add(db, app, uid, f"k{i}", f"Page {i}", f"Body {i}", []) for i in range(3)]
+    await db.execute(text("ANALYZE bookmarks"))
+
+    async def exact(user_id):  # type: ignore[no-untyped-def]
+        sql = "SELECT " + service.EXACT_SCAN.replace("$1", ":u")
+        return (await db.execute(text(sql), {"u": user_id})).scalar_one()
+
+    assert await exact(uid) is True
+    found = await service.nearest(app.state.reads, uuid.UUID(uid), vectors[1], 10)
+    assert sorted(str(bid) for bid, _ in found) == sorted(mine)
+    # A user with a large share of a large table goes through the index (statistics as if
+    # the crowd had 100,000 pages).
+    await db.execute(
+        text(
+            "INSERT INTO search_stats (user_id, ndocs, total_length) VALUES (:u, 100000, 0)"
+            " ON CONFLICT (user_id) DO UPDATE SET ndocs = 100000"
+        ),
+        {"u": other},
+    )
+    assert await exact(other) is False
+    assert len(await service.nearest(app.state.reads, other, vectors[1], 10)) == 10
