@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -68,9 +69,30 @@ class InvalidAccessToken(Exception):
     pass
 
 
+# Access tokens already verified here: (token, key, issuer, algorithm) -> (user id, expiry).
+# A token is immutable and signed, so the same string verified once needs no second signature
+# check (about 0.2 ms of every request), only its expiry; bounded, emptied when full.
+_VERIFIED: dict[tuple[str, str, str, str], tuple[uuid.UUID, float]] = {}
+_VERIFIED_MAX = 10_000
+
+
 def decode_access_token(settings: Settings, token: str) -> uuid.UUID:
     """The user id of a valid access token. Only our one HMAC algorithm is accepted, so
     `alg: none` and algorithm-confusion tokens fail signature checks."""
+    key = (token, settings.resolved_secret_key(), settings.jwt_issuer, settings.jwt_algorithm)
+    seen = _VERIFIED.get(key)
+    if seen is not None:
+        if seen[1] <= time.time():
+            raise InvalidAccessToken("Signature has expired.")
+        return seen[0]
+    user_id, expires = _verify_access_token(settings, token)
+    if len(_VERIFIED) >= _VERIFIED_MAX:
+        _VERIFIED.clear()
+    _VERIFIED[key] = (user_id, expires)
+    return user_id
+
+
+def _verify_access_token(settings: Settings, token: str) -> tuple[uuid.UUID, float]:
     try:
         header = jwt.get_unverified_header(token)
     except JWTError as exc:
@@ -90,7 +112,7 @@ def decode_access_token(settings: Settings, token: str) -> uuid.UUID:
     if claims.get("type") != "access":
         raise InvalidAccessToken("not an access token")
     try:
-        return uuid.UUID(claims["sub"])
+        return uuid.UUID(claims["sub"]), float(claims["exp"])
     except (ValueError, TypeError) as exc:
         raise InvalidAccessToken("bad subject") from exc
 

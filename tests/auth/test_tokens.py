@@ -68,6 +68,20 @@ async def test_an_expired_token_is_refused_as_expired(client, alice, settings):
     assert await _status(client, expired) == (401, "token_expired")
 
 
+async def test_a_token_that_worked_is_refused_once_it_expires(client, alice, settings):
+    """Verified tokens are remembered (no second signature check); their expiry is not."""
+    import asyncio
+
+    uid = await _user_id(client, alice)
+    now = int(time.time())
+    short = jwt.encode(
+        _claims(uid, iat=now, nbf=now, exp=now + 2), settings.resolved_secret_key(), "HS256"
+    )
+    assert await _status(client, short) == (200, "")
+    await asyncio.sleep(max(0.0, now + 2.2 - time.time()))
+    assert await _status(client, short) == (401, "token_expired")
+
+
 async def test_a_tampered_payload_is_refused(client, alice, bob):
     bob_id = await _user_id(client, bob)
     header, _, signature = alice.access_token.split(".")
