@@ -89,6 +89,9 @@ SERVER_SETTINGS = {
     # pays a round trip for it.
     "hnsw.iterative_scan": "relaxed_order",
     "hnsw.ef_search": str(HNSW_EF_SEARCH),
+    # Every statement here is short; LLVM compilation of one whose cost estimate crosses
+    # jit_above_cost takes longer than running it (hundreds of ms).
+    "jit": "off",
 }
 
 
