@@ -29,10 +29,40 @@ export const healthHealth = <ThrowOnError extends boolean = false>(options?: Opt
 export const healthReady = <ThrowOnError extends boolean = false>(options?: Options<HealthReadyData, ThrowOnError>) => (options?.client ?? client).get<HealthReadyResponses, HealthReadyErrors, ThrowOnError>({ url: '/api/health/ready', ...options });
 
 /**
- * Create an account
+ * Your saved items that help this project, with reasons
  */
-export const authRegister = <ThrowOnError extends boolean = false>(options: Options<AuthRegisterData, ThrowOnError>) => (options.client ?? client).post<AuthRegisterResponses, AuthRegisterErrors, ThrowOnError>({
-    url: '/api/auth/register',
+export const recommendationsProjectRecommendations = <ThrowOnError extends boolean = false>(options: Options<RecommendationsProjectRecommendationsData, ThrowOnError>) => (options.client ?? client).get<RecommendationsProjectRecommendationsResponses, RecommendationsProjectRecommendationsErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/projects/{project_id}/recommendations',
+    ...options
+});
+
+/**
+ * Your saved items that help this task (and its project), with reasons
+ */
+export const recommendationsTaskRecommendations = <ThrowOnError extends boolean = false>(options: Options<RecommendationsTaskRecommendationsData, ThrowOnError>) => (options.client ?? client).get<RecommendationsTaskRecommendationsResponses, RecommendationsTaskRecommendationsErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/tasks/{task_id}/recommendations',
+    ...options
+});
+
+/**
+ * Your saved items that help this subtask (its task and project too), with reasons
+ */
+export const recommendationsSubtaskRecommendations = <ThrowOnError extends boolean = false>(options: Options<RecommendationsSubtaskRecommendationsData, ThrowOnError>) => (options.client ?? client).get<RecommendationsSubtaskRecommendationsResponses, RecommendationsSubtaskRecommendationsErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/subtasks/{subtask_id}/recommendations',
+    ...options
+});
+
+/**
+ * Your saved items that help with what you describe
+ *
+ * For a free-form context. The answer's `context` identifies this text for POST /api/feedback.
+ */
+export const recommendationsTextRecommendations = <ThrowOnError extends boolean = false>(options: Options<RecommendationsTextRecommendationsData, ThrowOnError>) => (options.client ?? client).post<RecommendationsTextRecommendationsResponses, RecommendationsTextRecommendationsErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/recommendations',
     ...options,
     headers: {
         'Content-Type': 'application/json',
@@ -41,10 +71,38 @@ export const authRegister = <ThrowOnError extends boolean = false>(options: Opti
 });
 
 /**
- * Sign in with a username or email and a password
+ * Search your saved items by meaning and keywords
  */
-export const authLogin = <ThrowOnError extends boolean = false>(options: Options<AuthLoginData, ThrowOnError>) => (options.client ?? client).post<AuthLoginResponses, AuthLoginErrors, ThrowOnError>({
-    url: '/api/auth/login',
+export const searchSearch = <ThrowOnError extends boolean = false>(options?: Options<SearchSearchData, ThrowOnError>) => (options?.client ?? client).get<SearchSearchResponses, SearchSearchErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/search',
+    ...options
+});
+
+/**
+ * Your saved items most similar to this one
+ */
+export const searchSimilar = <ThrowOnError extends boolean = false>(options: Options<SearchSimilarData, ThrowOnError>) => (options.client ?? client).get<SearchSimilarResponses, SearchSimilarErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/bookmarks/{bookmark_id}/similar',
+    ...options
+});
+
+/**
+ * Your saved items, newest first by default
+ */
+export const bookmarksListBookmarks = <ThrowOnError extends boolean = false>(options?: Options<BookmarksListBookmarksData, ThrowOnError>) => (options?.client ?? client).get<BookmarksListBookmarksResponses, BookmarksListBookmarksErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/bookmarks',
+    ...options
+});
+
+/**
+ * Save a page (201 new, pending; 200 when this URL is already saved)
+ */
+export const bookmarksCreateBookmark = <ThrowOnError extends boolean = false>(options: Options<BookmarksCreateBookmarkData, ThrowOnError>) => (options.client ?? client).post<BookmarksCreateBookmarkResponses, BookmarksCreateBookmarkErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/bookmarks',
     ...options,
     headers: {
         'Content-Type': 'application/json',
@@ -53,23 +111,29 @@ export const authLogin = <ThrowOnError extends boolean = false>(options: Options
 });
 
 /**
- * Sign in with an OAuth2 password form (the docs' Authorize button)
+ * Delete a bookmark
  */
-export const authToken = <ThrowOnError extends boolean = false>(options: Options<AuthTokenData, ThrowOnError>) => (options.client ?? client).post<AuthTokenResponses, AuthTokenErrors, ThrowOnError>({
-    ...urlSearchParamsBodySerializer,
-    url: '/api/auth/token',
-    ...options,
-    headers: {
-        'Content-Type': 'application/x-www-form-urlencoded',
-        ...options.headers
-    }
+export const bookmarksDeleteBookmark = <ThrowOnError extends boolean = false>(options: Options<BookmarksDeleteBookmarkData, ThrowOnError>) => (options.client ?? client).delete<BookmarksDeleteBookmarkResponses, BookmarksDeleteBookmarkErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/bookmarks/{bookmark_id}',
+    ...options
 });
 
 /**
- * Trade a refresh token for a new pair (the old one is spent)
+ * One bookmark with its extracted text and processing status
  */
-export const authRefresh = <ThrowOnError extends boolean = false>(options: Options<AuthRefreshData, ThrowOnError>) => (options.client ?? client).post<AuthRefreshResponses, AuthRefreshErrors, ThrowOnError>({
-    url: '/api/auth/refresh',
+export const bookmarksGetBookmark = <ThrowOnError extends boolean = false>(options: Options<BookmarksGetBookmarkData, ThrowOnError>) => (options.client ?? client).get<BookmarksGetBookmarkResponses, BookmarksGetBookmarkErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/bookmarks/{bookmark_id}',
+    ...options
+});
+
+/**
+ * Edit the title, notes or tags
+ */
+export const bookmarksUpdateBookmark = <ThrowOnError extends boolean = false>(options: Options<BookmarksUpdateBookmarkData, ThrowOnError>) => (options.client ?? client).patch<BookmarksUpdateBookmarkResponses, BookmarksUpdateBookmarkErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/bookmarks/{bookmark_id}',
     ...options,
     headers: {
         'Content-Type': 'application/json',
@@ -78,15 +142,12 @@ export const authRefresh = <ThrowOnError extends boolean = false>(options: Optio
 });
 
 /**
- * Sign out: revoke this refresh token and every token rotated from the same login
+ * Fetch, extract and embed again
  */
-export const authLogout = <ThrowOnError extends boolean = false>(options: Options<AuthLogoutData, ThrowOnError>) => (options.client ?? client).post<AuthLogoutResponses, AuthLogoutErrors, ThrowOnError>({
-    url: '/api/auth/logout',
-    ...options,
-    headers: {
-        'Content-Type': 'application/json',
-        ...options.headers
-    }
+export const bookmarksRefreshBookmark = <ThrowOnError extends boolean = false>(options: Options<BookmarksRefreshBookmarkData, ThrowOnError>) => (options.client ?? client).post<BookmarksRefreshBookmarkResponses, BookmarksRefreshBookmarkErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/bookmarks/{bookmark_id}/refresh',
+    ...options
 });
 
 /**
@@ -170,149 +231,6 @@ export const usersCreateToken = <ThrowOnError extends boolean = false>(options: 
 export const usersDeleteToken = <ThrowOnError extends boolean = false>(options: Options<UsersDeleteTokenData, ThrowOnError>) => (options.client ?? client).delete<UsersDeleteTokenResponses, UsersDeleteTokenErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
     url: '/api/users/me/tokens/{token_id}',
-    ...options
-});
-
-/**
- * Your saved items, newest first by default
- */
-export const bookmarksListBookmarks = <ThrowOnError extends boolean = false>(options?: Options<BookmarksListBookmarksData, ThrowOnError>) => (options?.client ?? client).get<BookmarksListBookmarksResponses, BookmarksListBookmarksErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }],
-    url: '/api/bookmarks',
-    ...options
-});
-
-/**
- * Save a page (201 new, pending; 200 when this URL is already saved)
- */
-export const bookmarksCreateBookmark = <ThrowOnError extends boolean = false>(options: Options<BookmarksCreateBookmarkData, ThrowOnError>) => (options.client ?? client).post<BookmarksCreateBookmarkResponses, BookmarksCreateBookmarkErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }],
-    url: '/api/bookmarks',
-    ...options,
-    headers: {
-        'Content-Type': 'application/json',
-        ...options.headers
-    }
-});
-
-/**
- * Delete a bookmark
- */
-export const bookmarksDeleteBookmark = <ThrowOnError extends boolean = false>(options: Options<BookmarksDeleteBookmarkData, ThrowOnError>) => (options.client ?? client).delete<BookmarksDeleteBookmarkResponses, BookmarksDeleteBookmarkErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }],
-    url: '/api/bookmarks/{bookmark_id}',
-    ...options
-});
-
-/**
- * One bookmark with its extracted text and processing status
- */
-export const bookmarksGetBookmark = <ThrowOnError extends boolean = false>(options: Options<BookmarksGetBookmarkData, ThrowOnError>) => (options.client ?? client).get<BookmarksGetBookmarkResponses, BookmarksGetBookmarkErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }],
-    url: '/api/bookmarks/{bookmark_id}',
-    ...options
-});
-
-/**
- * Edit the title, notes or tags
- */
-export const bookmarksUpdateBookmark = <ThrowOnError extends boolean = false>(options: Options<BookmarksUpdateBookmarkData, ThrowOnError>) => (options.client ?? client).patch<BookmarksUpdateBookmarkResponses, BookmarksUpdateBookmarkErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }],
-    url: '/api/bookmarks/{bookmark_id}',
-    ...options,
-    headers: {
-        'Content-Type': 'application/json',
-        ...options.headers
-    }
-});
-
-/**
- * Fetch, extract and embed again
- */
-export const bookmarksRefreshBookmark = <ThrowOnError extends boolean = false>(options: Options<BookmarksRefreshBookmarkData, ThrowOnError>) => (options.client ?? client).post<BookmarksRefreshBookmarkResponses, BookmarksRefreshBookmarkErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }],
-    url: '/api/bookmarks/{bookmark_id}/refresh',
-    ...options
-});
-
-/**
- * Server-sent events: your bookmarks' status changes and import progress
- */
-export const eventsEvents = <ThrowOnError extends boolean = false>(options?: Options<EventsEventsData, ThrowOnError, unknown>) => (options?.client ?? client).sse.get<EventsEventsResponses, EventsEventsErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }],
-    url: '/api/events',
-    ...options
-});
-
-/**
- * Search your saved items by meaning and keywords
- */
-export const searchSearch = <ThrowOnError extends boolean = false>(options?: Options<SearchSearchData, ThrowOnError>) => (options?.client ?? client).get<SearchSearchResponses, SearchSearchErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }],
-    url: '/api/search',
-    ...options
-});
-
-/**
- * Your saved items most similar to this one
- */
-export const searchSimilar = <ThrowOnError extends boolean = false>(options: Options<SearchSimilarData, ThrowOnError>) => (options.client ?? client).get<SearchSimilarResponses, SearchSimilarErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }],
-    url: '/api/bookmarks/{bookmark_id}/similar',
-    ...options
-});
-
-/**
- * Your imports, newest first
- */
-export const importsListImports = <ThrowOnError extends boolean = false>(options?: Options<ImportsListImportsData, ThrowOnError>) => (options?.client ?? client).get<ImportsListImportsResponses, ImportsListImportsErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }],
-    url: '/api/imports',
-    ...options
-});
-
-/**
- * Import a bookmark file; its format is detected, its entries saved in the background
- *
- * Netscape bookmark HTML (Chrome, Firefox, Edge, Safari), Pocket (HTML, CSV), Raindrop CSV, Instapaper CSV, Karakeep JSON, Linkwarden JSON, Omnivore (ZIP or JSON), Pinboard JSON, Chrome/Firefox JSON, Fuze's own exports, or a list of URLs. The file is checked first: a malformed one is refused with 422 saying where. Follow the import with GET /api/imports/{id} or the `import.progress` events of /api/events.
- */
-export const importsCreateImport = <ThrowOnError extends boolean = false>(options: Options<ImportsCreateImportData, ThrowOnError>) => (options.client ?? client).post<ImportsCreateImportResponses, ImportsCreateImportErrors, ThrowOnError>({
-    ...formDataBodySerializer,
-    security: [{ scheme: 'bearer', type: 'http' }],
-    url: '/api/imports',
-    ...options,
-    headers: {
-        'Content-Type': null,
-        ...options.headers
-    }
-});
-
-/**
- * One import's progress, counted now, with the first failed entries and why
- */
-export const importsGetImport = <ThrowOnError extends boolean = false>(options: Options<ImportsGetImportData, ThrowOnError>) => (options.client ?? client).get<ImportsGetImportResponses, ImportsGetImportErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }],
-    url: '/api/imports/{import_id}',
-    ...options
-});
-
-/**
- * The entries of an import in file order, with what became of each
- */
-export const importsListImportEntries = <ThrowOnError extends boolean = false>(options: Options<ImportsListImportEntriesData, ThrowOnError>) => (options.client ?? client).get<ImportsListImportEntriesResponses, ImportsListImportEntriesErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }],
-    url: '/api/imports/{import_id}/entries',
-    ...options
-});
-
-/**
- * All your bookmarks with tags, notes and dates, as a download
- *
- * `html`: a Netscape bookmark file that browsers and Fuze import (tags in TAGS, notes in <DD>, saved dates in ADD_DATE); `json`: Fuze's export; `csv`: one row per bookmark.
- */
-export const exportsExportBookmarks = <ThrowOnError extends boolean = false>(options?: Options<ExportsExportBookmarksData, ThrowOnError>) => (options?.client ?? client).get<ExportsExportBookmarksResponses, ExportsExportBookmarksErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }],
-    url: '/api/exports',
     ...options
 });
 
@@ -508,48 +426,6 @@ export const projectsUpdateSubtask = <ThrowOnError extends boolean = false>(opti
 });
 
 /**
- * Your saved items that help this project, with reasons
- */
-export const recommendationsProjectRecommendations = <ThrowOnError extends boolean = false>(options: Options<RecommendationsProjectRecommendationsData, ThrowOnError>) => (options.client ?? client).get<RecommendationsProjectRecommendationsResponses, RecommendationsProjectRecommendationsErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }],
-    url: '/api/projects/{project_id}/recommendations',
-    ...options
-});
-
-/**
- * Your saved items that help this task (and its project), with reasons
- */
-export const recommendationsTaskRecommendations = <ThrowOnError extends boolean = false>(options: Options<RecommendationsTaskRecommendationsData, ThrowOnError>) => (options.client ?? client).get<RecommendationsTaskRecommendationsResponses, RecommendationsTaskRecommendationsErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }],
-    url: '/api/tasks/{task_id}/recommendations',
-    ...options
-});
-
-/**
- * Your saved items that help this subtask (its task and project too), with reasons
- */
-export const recommendationsSubtaskRecommendations = <ThrowOnError extends boolean = false>(options: Options<RecommendationsSubtaskRecommendationsData, ThrowOnError>) => (options.client ?? client).get<RecommendationsSubtaskRecommendationsResponses, RecommendationsSubtaskRecommendationsErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }],
-    url: '/api/subtasks/{subtask_id}/recommendations',
-    ...options
-});
-
-/**
- * Your saved items that help with what you describe
- *
- * For a free-form context. The answer's `context` identifies this text for POST /api/feedback.
- */
-export const recommendationsTextRecommendations = <ThrowOnError extends boolean = false>(options: Options<RecommendationsTextRecommendationsData, ThrowOnError>) => (options.client ?? client).post<RecommendationsTextRecommendationsResponses, RecommendationsTextRecommendationsErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }],
-    url: '/api/recommendations',
-    ...options,
-    headers: {
-        'Content-Type': 'application/json',
-        ...options.headers
-    }
-});
-
-/**
  * Your feedback, for one context or one item
  */
 export const recommendationsListFeedback = <ThrowOnError extends boolean = false>(options?: Options<RecommendationsListFeedbackData, ThrowOnError>) => (options?.client ?? client).get<RecommendationsListFeedbackResponses, RecommendationsListFeedbackErrors, ThrowOnError>({
@@ -579,5 +455,129 @@ export const recommendationsGiveFeedback = <ThrowOnError extends boolean = false
 export const recommendationsWithdrawFeedback = <ThrowOnError extends boolean = false>(options: Options<RecommendationsWithdrawFeedbackData, ThrowOnError>) => (options.client ?? client).delete<RecommendationsWithdrawFeedbackResponses, RecommendationsWithdrawFeedbackErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
     url: '/api/feedback/{feedback_id}',
+    ...options
+});
+
+/**
+ * Create an account
+ */
+export const authRegister = <ThrowOnError extends boolean = false>(options: Options<AuthRegisterData, ThrowOnError>) => (options.client ?? client).post<AuthRegisterResponses, AuthRegisterErrors, ThrowOnError>({
+    url: '/api/auth/register',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Sign in with a username or email and a password
+ */
+export const authLogin = <ThrowOnError extends boolean = false>(options: Options<AuthLoginData, ThrowOnError>) => (options.client ?? client).post<AuthLoginResponses, AuthLoginErrors, ThrowOnError>({
+    url: '/api/auth/login',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Sign in with an OAuth2 password form (the docs' Authorize button)
+ */
+export const authToken = <ThrowOnError extends boolean = false>(options: Options<AuthTokenData, ThrowOnError>) => (options.client ?? client).post<AuthTokenResponses, AuthTokenErrors, ThrowOnError>({
+    ...urlSearchParamsBodySerializer,
+    url: '/api/auth/token',
+    ...options,
+    headers: {
+        'Content-Type': 'application/x-www-form-urlencoded',
+        ...options.headers
+    }
+});
+
+/**
+ * Trade a refresh token for a new pair (the old one is spent)
+ */
+export const authRefresh = <ThrowOnError extends boolean = false>(options: Options<AuthRefreshData, ThrowOnError>) => (options.client ?? client).post<AuthRefreshResponses, AuthRefreshErrors, ThrowOnError>({
+    url: '/api/auth/refresh',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Sign out: revoke this refresh token and every token rotated from the same login
+ */
+export const authLogout = <ThrowOnError extends boolean = false>(options: Options<AuthLogoutData, ThrowOnError>) => (options.client ?? client).post<AuthLogoutResponses, AuthLogoutErrors, ThrowOnError>({
+    url: '/api/auth/logout',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Server-sent events: your bookmarks' status changes and import progress
+ */
+export const eventsEvents = <ThrowOnError extends boolean = false>(options?: Options<EventsEventsData, ThrowOnError, unknown>) => (options?.client ?? client).sse.get<EventsEventsResponses, EventsEventsErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/events',
+    ...options
+});
+
+/**
+ * Your imports, newest first
+ */
+export const importsListImports = <ThrowOnError extends boolean = false>(options?: Options<ImportsListImportsData, ThrowOnError>) => (options?.client ?? client).get<ImportsListImportsResponses, ImportsListImportsErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/imports',
+    ...options
+});
+
+/**
+ * Import a bookmark file; its format is detected, its entries saved in the background
+ *
+ * Netscape bookmark HTML (Chrome, Firefox, Edge, Safari), Pocket (HTML, CSV), Raindrop CSV, Instapaper CSV, Karakeep JSON, Linkwarden JSON, Omnivore (ZIP or JSON), Pinboard JSON, Chrome/Firefox JSON, Fuze's own exports, or a list of URLs. The file is checked first: a malformed one is refused with 422 saying where. Follow the import with GET /api/imports/{id} or the `import.progress` events of /api/events.
+ */
+export const importsCreateImport = <ThrowOnError extends boolean = false>(options: Options<ImportsCreateImportData, ThrowOnError>) => (options.client ?? client).post<ImportsCreateImportResponses, ImportsCreateImportErrors, ThrowOnError>({
+    ...formDataBodySerializer,
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/imports',
+    ...options,
+    headers: {
+        'Content-Type': null,
+        ...options.headers
+    }
+});
+
+/**
+ * One import's progress, counted now, with the first failed entries and why
+ */
+export const importsGetImport = <ThrowOnError extends boolean = false>(options: Options<ImportsGetImportData, ThrowOnError>) => (options.client ?? client).get<ImportsGetImportResponses, ImportsGetImportErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/imports/{import_id}',
+    ...options
+});
+
+/**
+ * The entries of an import in file order, with what became of each
+ */
+export const importsListImportEntries = <ThrowOnError extends boolean = false>(options: Options<ImportsListImportEntriesData, ThrowOnError>) => (options.client ?? client).get<ImportsListImportEntriesResponses, ImportsListImportEntriesErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/imports/{import_id}/entries',
+    ...options
+});
+
+/**
+ * All your bookmarks with tags, notes and dates, as a download
+ *
+ * `html`: a Netscape bookmark file that browsers and Fuze import (tags in TAGS, notes in <DD>, saved dates in ADD_DATE); `json`: Fuze's export; `csv`: one row per bookmark.
+ */
+export const exportsExportBookmarks = <ThrowOnError extends boolean = false>(options?: Options<ExportsExportBookmarksData, ThrowOnError>) => (options?.client ?? client).get<ExportsExportBookmarksResponses, ExportsExportBookmarksErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/exports',
     ...options
 });

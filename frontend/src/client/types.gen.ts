@@ -1811,385 +1811,30 @@ export type HealthReadyResponses = {
 
 export type HealthReadyResponse = HealthReadyResponses[keyof HealthReadyResponses];
 
-export type AuthRegisterData = {
-    body: UserCreate;
-    path?: never;
-    query?: never;
-    url: '/api/auth/register';
-};
-
-export type AuthRegisterErrors = {
-    /**
-     * This conflicts with something that already exists.
-     */
-    409: ErrorResponse;
-    /**
-     * The request is not valid.
-     */
-    422: ErrorResponse;
-    /**
-     * Too many requests; try again later.
-     */
-    429: ErrorResponse;
-};
-
-export type AuthRegisterError = AuthRegisterErrors[keyof AuthRegisterErrors];
-
-export type AuthRegisterResponses = {
-    /**
-     * Successful Response
-     */
-    201: UserOut;
-};
-
-export type AuthRegisterResponse = AuthRegisterResponses[keyof AuthRegisterResponses];
-
-export type AuthLoginData = {
-    body: LoginRequest;
-    path?: never;
-    query?: never;
-    url: '/api/auth/login';
-};
-
-export type AuthLoginErrors = {
-    /**
-     * Authentication is required.
-     */
-    401: ErrorResponse;
-    /**
-     * The request is not valid.
-     */
-    422: ErrorResponse;
-    /**
-     * Too many requests; try again later.
-     */
-    429: ErrorResponse;
-};
-
-export type AuthLoginError = AuthLoginErrors[keyof AuthLoginErrors];
-
-export type AuthLoginResponses = {
-    /**
-     * Successful Response
-     */
-    200: TokenPair;
-};
-
-export type AuthLoginResponse = AuthLoginResponses[keyof AuthLoginResponses];
-
-export type AuthTokenData = {
-    body: BodyAuthToken;
-    path?: never;
-    query?: never;
-    url: '/api/auth/token';
-};
-
-export type AuthTokenErrors = {
-    /**
-     * Authentication is required.
-     */
-    401: ErrorResponse;
-    /**
-     * The request is not valid.
-     */
-    422: ErrorResponse;
-    /**
-     * Too many requests; try again later.
-     */
-    429: ErrorResponse;
-};
-
-export type AuthTokenError = AuthTokenErrors[keyof AuthTokenErrors];
-
-export type AuthTokenResponses = {
-    /**
-     * Successful Response
-     */
-    200: TokenPair;
-};
-
-export type AuthTokenResponse = AuthTokenResponses[keyof AuthTokenResponses];
-
-export type AuthRefreshData = {
-    body: RefreshRequest;
-    path?: never;
-    query?: never;
-    url: '/api/auth/refresh';
-};
-
-export type AuthRefreshErrors = {
-    /**
-     * Authentication is required.
-     */
-    401: ErrorResponse;
-    /**
-     * The request is not valid.
-     */
-    422: ErrorResponse;
-    /**
-     * Too many requests; try again later.
-     */
-    429: ErrorResponse;
-};
-
-export type AuthRefreshError = AuthRefreshErrors[keyof AuthRefreshErrors];
-
-export type AuthRefreshResponses = {
-    /**
-     * Successful Response
-     */
-    200: TokenPair;
-};
-
-export type AuthRefreshResponse = AuthRefreshResponses[keyof AuthRefreshResponses];
-
-export type AuthLogoutData = {
-    body: LogoutRequest;
-    path?: never;
-    query?: never;
-    url: '/api/auth/logout';
-};
-
-export type AuthLogoutErrors = {
-    /**
-     * The request is not valid.
-     */
-    422: ErrorResponse;
-    /**
-     * Too many requests; try again later.
-     */
-    429: ErrorResponse;
-};
-
-export type AuthLogoutError = AuthLogoutErrors[keyof AuthLogoutErrors];
-
-export type AuthLogoutResponses = {
-    /**
-     * Successful Response
-     */
-    204: void;
-};
-
-export type AuthLogoutResponse = AuthLogoutResponses[keyof AuthLogoutResponses];
-
-export type UsersGetMeData = {
-    body?: never;
-    path?: never;
-    query?: never;
-    url: '/api/users/me';
-};
-
-export type UsersGetMeErrors = {
-    /**
-     * Authentication is required.
-     */
-    401: ErrorResponse;
-};
-
-export type UsersGetMeError = UsersGetMeErrors[keyof UsersGetMeErrors];
-
-export type UsersGetMeResponses = {
-    /**
-     * Successful Response
-     */
-    200: UserOut;
-};
-
-export type UsersGetMeResponse = UsersGetMeResponses[keyof UsersGetMeResponses];
-
-export type UsersUpdateMeData = {
-    body: UserUpdate;
-    path?: never;
-    query?: never;
-    url: '/api/users/me';
-};
-
-export type UsersUpdateMeErrors = {
-    /**
-     * Authentication is required.
-     */
-    401: ErrorResponse;
-    /**
-     * This conflicts with something that already exists.
-     */
-    409: ErrorResponse;
-    /**
-     * The request is not valid.
-     */
-    422: ErrorResponse;
-};
-
-export type UsersUpdateMeError = UsersUpdateMeErrors[keyof UsersUpdateMeErrors];
-
-export type UsersUpdateMeResponses = {
-    /**
-     * Successful Response
-     */
-    200: UserOut;
-};
-
-export type UsersUpdateMeResponse = UsersUpdateMeResponses[keyof UsersUpdateMeResponses];
-
-export type UsersDeleteGeminiKeyData = {
-    body?: never;
-    path?: never;
-    query?: never;
-    url: '/api/users/me/gemini-key';
-};
-
-export type UsersDeleteGeminiKeyErrors = {
-    /**
-     * Authentication is required.
-     */
-    401: ErrorResponse;
-};
-
-export type UsersDeleteGeminiKeyError = UsersDeleteGeminiKeyErrors[keyof UsersDeleteGeminiKeyErrors];
-
-export type UsersDeleteGeminiKeyResponses = {
-    /**
-     * Successful Response
-     */
-    204: void;
-};
-
-export type UsersDeleteGeminiKeyResponse = UsersDeleteGeminiKeyResponses[keyof UsersDeleteGeminiKeyResponses];
-
-export type UsersPutGeminiKeyData = {
-    body: GeminiKeyIn;
-    path?: never;
-    query?: never;
-    url: '/api/users/me/gemini-key';
-};
-
-export type UsersPutGeminiKeyErrors = {
-    /**
-     * Authentication is required.
-     */
-    401: ErrorResponse;
-    /**
-     * The request is not valid.
-     */
-    422: ErrorResponse;
-};
-
-export type UsersPutGeminiKeyError = UsersPutGeminiKeyErrors[keyof UsersPutGeminiKeyErrors];
-
-export type UsersPutGeminiKeyResponses = {
-    /**
-     * Successful Response
-     */
-    200: UserOut;
-};
-
-export type UsersPutGeminiKeyResponse = UsersPutGeminiKeyResponses[keyof UsersPutGeminiKeyResponses];
-
-export type UsersTestGeminiKeyData = {
-    body?: never;
-    path?: never;
-    query?: never;
-    url: '/api/users/me/gemini-key/test';
-};
-
-export type UsersTestGeminiKeyErrors = {
-    /**
-     * The request could not be processed.
-     */
-    400: ErrorResponse;
-    /**
-     * Authentication is required.
-     */
-    401: ErrorResponse;
-    /**
-     * A service Fuze depends on is unavailable.
-     */
-    503: ErrorResponse;
-};
-
-export type UsersTestGeminiKeyError = UsersTestGeminiKeyErrors[keyof UsersTestGeminiKeyErrors];
-
-export type UsersTestGeminiKeyResponses = {
-    /**
-     * Successful Response
-     */
-    200: GeminiKeyTestResult;
-};
-
-export type UsersTestGeminiKeyResponse = UsersTestGeminiKeyResponses[keyof UsersTestGeminiKeyResponses];
-
-export type UsersListTokensData = {
-    body?: never;
-    path?: never;
-    query?: never;
-    url: '/api/users/me/tokens';
-};
-
-export type UsersListTokensErrors = {
-    /**
-     * Authentication is required.
-     */
-    401: ErrorResponse;
-};
-
-export type UsersListTokensError = UsersListTokensErrors[keyof UsersListTokensErrors];
-
-export type UsersListTokensResponses = {
-    /**
-     * Response Users-List Tokens
-     *
-     * Successful Response
-     */
-    200: Array<ApiTokenOut>;
-};
-
-export type UsersListTokensResponse = UsersListTokensResponses[keyof UsersListTokensResponses];
-
-export type UsersCreateTokenData = {
-    body: ApiTokenCreate;
-    path?: never;
-    query?: never;
-    url: '/api/users/me/tokens';
-};
-
-export type UsersCreateTokenErrors = {
-    /**
-     * Authentication is required.
-     */
-    401: ErrorResponse;
-    /**
-     * This conflicts with something that already exists.
-     */
-    409: ErrorResponse;
-    /**
-     * The request is not valid.
-     */
-    422: ErrorResponse;
-};
-
-export type UsersCreateTokenError = UsersCreateTokenErrors[keyof UsersCreateTokenErrors];
-
-export type UsersCreateTokenResponses = {
-    /**
-     * Successful Response
-     */
-    201: ApiTokenCreated;
-};
-
-export type UsersCreateTokenResponse = UsersCreateTokenResponses[keyof UsersCreateTokenResponses];
-
-export type UsersDeleteTokenData = {
+export type RecommendationsProjectRecommendationsData = {
     body?: never;
     path: {
         /**
-         * Token Id
+         * Project Id
          */
-        token_id: string;
+        project_id: string;
     };
-    query?: never;
-    url: '/api/users/me/tokens/{token_id}';
+    query?: {
+        /**
+         * Limit
+         */
+        limit?: number;
+        /**
+         * Include Attached
+         *
+         * Also list items already saved to this context.
+         */
+        include_attached?: boolean;
+    };
+    url: '/api/projects/{project_id}/recommendations';
 };
 
-export type UsersDeleteTokenErrors = {
+export type RecommendationsProjectRecommendationsErrors = {
     /**
      * Authentication is required.
      */
@@ -2204,16 +1849,256 @@ export type UsersDeleteTokenErrors = {
     422: HttpValidationError;
 };
 
-export type UsersDeleteTokenError = UsersDeleteTokenErrors[keyof UsersDeleteTokenErrors];
+export type RecommendationsProjectRecommendationsError = RecommendationsProjectRecommendationsErrors[keyof RecommendationsProjectRecommendationsErrors];
 
-export type UsersDeleteTokenResponses = {
+export type RecommendationsProjectRecommendationsResponses = {
     /**
      * Successful Response
      */
-    204: void;
+    200: Recommendations;
 };
 
-export type UsersDeleteTokenResponse = UsersDeleteTokenResponses[keyof UsersDeleteTokenResponses];
+export type RecommendationsProjectRecommendationsResponse = RecommendationsProjectRecommendationsResponses[keyof RecommendationsProjectRecommendationsResponses];
+
+export type RecommendationsTaskRecommendationsData = {
+    body?: never;
+    path: {
+        /**
+         * Task Id
+         */
+        task_id: string;
+    };
+    query?: {
+        /**
+         * Limit
+         */
+        limit?: number;
+        /**
+         * Include Attached
+         *
+         * Also list items already saved to this context.
+         */
+        include_attached?: boolean;
+    };
+    url: '/api/tasks/{task_id}/recommendations';
+};
+
+export type RecommendationsTaskRecommendationsErrors = {
+    /**
+     * Authentication is required.
+     */
+    401: ErrorResponse;
+    /**
+     * Not found.
+     */
+    404: ErrorResponse;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type RecommendationsTaskRecommendationsError = RecommendationsTaskRecommendationsErrors[keyof RecommendationsTaskRecommendationsErrors];
+
+export type RecommendationsTaskRecommendationsResponses = {
+    /**
+     * Successful Response
+     */
+    200: Recommendations;
+};
+
+export type RecommendationsTaskRecommendationsResponse = RecommendationsTaskRecommendationsResponses[keyof RecommendationsTaskRecommendationsResponses];
+
+export type RecommendationsSubtaskRecommendationsData = {
+    body?: never;
+    path: {
+        /**
+         * Subtask Id
+         */
+        subtask_id: string;
+    };
+    query?: {
+        /**
+         * Limit
+         */
+        limit?: number;
+        /**
+         * Include Attached
+         *
+         * Also list items already saved to this context.
+         */
+        include_attached?: boolean;
+    };
+    url: '/api/subtasks/{subtask_id}/recommendations';
+};
+
+export type RecommendationsSubtaskRecommendationsErrors = {
+    /**
+     * Authentication is required.
+     */
+    401: ErrorResponse;
+    /**
+     * Not found.
+     */
+    404: ErrorResponse;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type RecommendationsSubtaskRecommendationsError = RecommendationsSubtaskRecommendationsErrors[keyof RecommendationsSubtaskRecommendationsErrors];
+
+export type RecommendationsSubtaskRecommendationsResponses = {
+    /**
+     * Successful Response
+     */
+    200: Recommendations;
+};
+
+export type RecommendationsSubtaskRecommendationsResponse = RecommendationsSubtaskRecommendationsResponses[keyof RecommendationsSubtaskRecommendationsResponses];
+
+export type RecommendationsTextRecommendationsData = {
+    body: TextContext;
+    path?: never;
+    query?: never;
+    url: '/api/recommendations';
+};
+
+export type RecommendationsTextRecommendationsErrors = {
+    /**
+     * Authentication is required.
+     */
+    401: ErrorResponse;
+    /**
+     * The request is not valid.
+     */
+    422: ErrorResponse;
+};
+
+export type RecommendationsTextRecommendationsError = RecommendationsTextRecommendationsErrors[keyof RecommendationsTextRecommendationsErrors];
+
+export type RecommendationsTextRecommendationsResponses = {
+    /**
+     * Successful Response
+     */
+    200: Recommendations;
+};
+
+export type RecommendationsTextRecommendationsResponse = RecommendationsTextRecommendationsResponses[keyof RecommendationsTextRecommendationsResponses];
+
+export type SearchSearchData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Q
+         *
+         * What you are looking for.
+         */
+        q?: string;
+        /**
+         * Mode
+         */
+        mode?: 'hybrid' | 'semantic' | 'keyword';
+        /**
+         * Tag
+         */
+        tag?: string | null;
+        /**
+         * Status
+         */
+        status?: 'pending' | 'fetching' | 'extracting' | 'embedding' | 'ready' | 'failed' | null;
+        /**
+         * Saved After
+         */
+        saved_after?: string | null;
+        /**
+         * Saved Before
+         */
+        saved_before?: string | null;
+        /**
+         * Content Type
+         *
+         * Only items Gemini analysed as this type.
+         */
+        content_type?: 'article' | 'tutorial' | 'documentation' | 'reference' | 'video' | 'paper' | 'repository' | 'discussion' | 'news' | 'course' | 'tool' | 'other' | null;
+        /**
+         * Limit
+         */
+        limit?: number;
+        /**
+         * Cursor
+         */
+        cursor?: string | null;
+    };
+    url: '/api/search';
+};
+
+export type SearchSearchErrors = {
+    /**
+     * Authentication is required.
+     */
+    401: ErrorResponse;
+    /**
+     * The request is not valid.
+     */
+    422: ErrorResponse;
+};
+
+export type SearchSearchError = SearchSearchErrors[keyof SearchSearchErrors];
+
+export type SearchSearchResponses = {
+    /**
+     * Successful Response
+     */
+    200: SearchResults;
+};
+
+export type SearchSearchResponse = SearchSearchResponses[keyof SearchSearchResponses];
+
+export type SearchSimilarData = {
+    body?: never;
+    path: {
+        /**
+         * Bookmark Id
+         */
+        bookmark_id: string;
+    };
+    query?: {
+        /**
+         * Limit
+         */
+        limit?: number;
+    };
+    url: '/api/bookmarks/{bookmark_id}/similar';
+};
+
+export type SearchSimilarErrors = {
+    /**
+     * Authentication is required.
+     */
+    401: ErrorResponse;
+    /**
+     * Not found.
+     */
+    404: ErrorResponse;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type SearchSimilarError = SearchSimilarErrors[keyof SearchSimilarErrors];
+
+export type SearchSimilarResponses = {
+    /**
+     * Successful Response
+     */
+    200: SimilarResults;
+};
+
+export type SearchSimilarResponse = SearchSimilarResponses[keyof SearchSimilarResponses];
 
 export type BookmarksListBookmarksData = {
     body?: never;
@@ -2470,346 +2355,248 @@ export type BookmarksRefreshBookmarkResponses = {
 
 export type BookmarksRefreshBookmarkResponse = BookmarksRefreshBookmarkResponses[keyof BookmarksRefreshBookmarkResponses];
 
-export type EventsEventsData = {
+export type UsersGetMeData = {
     body?: never;
-    path?: never;
-    query?: {
-        /**
-         * Access Token
-         *
-         * For EventSource, which cannot send headers: the access token.
-         */
-        access_token?: string | null;
-    };
-    url: '/api/events';
-};
-
-export type EventsEventsErrors = {
-    /**
-     * Authentication is required.
-     */
-    401: ErrorResponse;
-    /**
-     * Validation Error
-     */
-    422: HttpValidationError;
-};
-
-export type EventsEventsError = EventsEventsErrors[keyof EventsEventsErrors];
-
-export type EventsEventsResponses = {
-    /**
-     * An event stream.
-     */
-    200: unknown;
-};
-
-export type SearchSearchData = {
-    body?: never;
-    path?: never;
-    query?: {
-        /**
-         * Q
-         *
-         * What you are looking for.
-         */
-        q?: string;
-        /**
-         * Mode
-         */
-        mode?: 'hybrid' | 'semantic' | 'keyword';
-        /**
-         * Tag
-         */
-        tag?: string | null;
-        /**
-         * Status
-         */
-        status?: 'pending' | 'fetching' | 'extracting' | 'embedding' | 'ready' | 'failed' | null;
-        /**
-         * Saved After
-         */
-        saved_after?: string | null;
-        /**
-         * Saved Before
-         */
-        saved_before?: string | null;
-        /**
-         * Content Type
-         *
-         * Only items Gemini analysed as this type.
-         */
-        content_type?: 'article' | 'tutorial' | 'documentation' | 'reference' | 'video' | 'paper' | 'repository' | 'discussion' | 'news' | 'course' | 'tool' | 'other' | null;
-        /**
-         * Limit
-         */
-        limit?: number;
-        /**
-         * Cursor
-         */
-        cursor?: string | null;
-    };
-    url: '/api/search';
-};
-
-export type SearchSearchErrors = {
-    /**
-     * Authentication is required.
-     */
-    401: ErrorResponse;
-    /**
-     * The request is not valid.
-     */
-    422: ErrorResponse;
-};
-
-export type SearchSearchError = SearchSearchErrors[keyof SearchSearchErrors];
-
-export type SearchSearchResponses = {
-    /**
-     * Successful Response
-     */
-    200: SearchResults;
-};
-
-export type SearchSearchResponse = SearchSearchResponses[keyof SearchSearchResponses];
-
-export type SearchSimilarData = {
-    body?: never;
-    path: {
-        /**
-         * Bookmark Id
-         */
-        bookmark_id: string;
-    };
-    query?: {
-        /**
-         * Limit
-         */
-        limit?: number;
-    };
-    url: '/api/bookmarks/{bookmark_id}/similar';
-};
-
-export type SearchSimilarErrors = {
-    /**
-     * Authentication is required.
-     */
-    401: ErrorResponse;
-    /**
-     * Not found.
-     */
-    404: ErrorResponse;
-    /**
-     * Validation Error
-     */
-    422: HttpValidationError;
-};
-
-export type SearchSimilarError = SearchSimilarErrors[keyof SearchSimilarErrors];
-
-export type SearchSimilarResponses = {
-    /**
-     * Successful Response
-     */
-    200: SimilarResults;
-};
-
-export type SearchSimilarResponse = SearchSimilarResponses[keyof SearchSimilarResponses];
-
-export type ImportsListImportsData = {
-    body?: never;
-    path?: never;
-    query?: {
-        /**
-         * Cursor
-         */
-        cursor?: string | null;
-        /**
-         * Limit
-         */
-        limit?: number;
-    };
-    url: '/api/imports';
-};
-
-export type ImportsListImportsErrors = {
-    /**
-     * Authentication is required.
-     */
-    401: ErrorResponse;
-    /**
-     * Validation Error
-     */
-    422: HttpValidationError;
-};
-
-export type ImportsListImportsError = ImportsListImportsErrors[keyof ImportsListImportsErrors];
-
-export type ImportsListImportsResponses = {
-    /**
-     * Successful Response
-     */
-    200: ImportPage;
-};
-
-export type ImportsListImportsResponse = ImportsListImportsResponses[keyof ImportsListImportsResponses];
-
-export type ImportsCreateImportData = {
-    body: BodyImportsCreateImport;
     path?: never;
     query?: never;
-    url: '/api/imports';
+    url: '/api/users/me';
 };
 
-export type ImportsCreateImportErrors = {
+export type UsersGetMeErrors = {
     /**
      * Authentication is required.
      */
     401: ErrorResponse;
-    /**
-     * The request body is too large.
-     */
-    413: ErrorResponse;
-    /**
-     * The request is not valid.
-     */
-    422: ErrorResponse;
 };
 
-export type ImportsCreateImportError = ImportsCreateImportErrors[keyof ImportsCreateImportErrors];
+export type UsersGetMeError = UsersGetMeErrors[keyof UsersGetMeErrors];
 
-export type ImportsCreateImportResponses = {
+export type UsersGetMeResponses = {
     /**
      * Successful Response
      */
-    202: ImportOut;
+    200: UserOut;
 };
 
-export type ImportsCreateImportResponse = ImportsCreateImportResponses[keyof ImportsCreateImportResponses];
+export type UsersGetMeResponse = UsersGetMeResponses[keyof UsersGetMeResponses];
 
-export type ImportsGetImportData = {
-    body?: never;
-    path: {
-        /**
-         * Import Id
-         */
-        import_id: string;
-    };
+export type UsersUpdateMeData = {
+    body: UserUpdate;
+    path?: never;
     query?: never;
-    url: '/api/imports/{import_id}';
+    url: '/api/users/me';
 };
 
-export type ImportsGetImportErrors = {
+export type UsersUpdateMeErrors = {
     /**
      * Authentication is required.
      */
     401: ErrorResponse;
     /**
-     * Not found.
+     * This conflicts with something that already exists.
      */
-    404: ErrorResponse;
-    /**
-     * Validation Error
-     */
-    422: HttpValidationError;
-};
-
-export type ImportsGetImportError = ImportsGetImportErrors[keyof ImportsGetImportErrors];
-
-export type ImportsGetImportResponses = {
-    /**
-     * Successful Response
-     */
-    200: ImportDetail;
-};
-
-export type ImportsGetImportResponse = ImportsGetImportResponses[keyof ImportsGetImportResponses];
-
-export type ImportsListImportEntriesData = {
-    body?: never;
-    path: {
-        /**
-         * Import Id
-         */
-        import_id: string;
-    };
-    query?: {
-        /**
-         * Outcome
-         *
-         * `failed`: invalid entries and imported pages that failed.
-         */
-        outcome?: 'imported' | 'duplicate' | 'invalid' | 'failed' | null;
-        /**
-         * Cursor
-         */
-        cursor?: string | null;
-        /**
-         * Limit
-         */
-        limit?: number;
-    };
-    url: '/api/imports/{import_id}/entries';
-};
-
-export type ImportsListImportEntriesErrors = {
-    /**
-     * Authentication is required.
-     */
-    401: ErrorResponse;
-    /**
-     * Not found.
-     */
-    404: ErrorResponse;
+    409: ErrorResponse;
     /**
      * The request is not valid.
      */
     422: ErrorResponse;
 };
 
-export type ImportsListImportEntriesError = ImportsListImportEntriesErrors[keyof ImportsListImportEntriesErrors];
+export type UsersUpdateMeError = UsersUpdateMeErrors[keyof UsersUpdateMeErrors];
 
-export type ImportsListImportEntriesResponses = {
+export type UsersUpdateMeResponses = {
     /**
      * Successful Response
      */
-    200: ImportEntryPage;
+    200: UserOut;
 };
 
-export type ImportsListImportEntriesResponse = ImportsListImportEntriesResponses[keyof ImportsListImportEntriesResponses];
+export type UsersUpdateMeResponse = UsersUpdateMeResponses[keyof UsersUpdateMeResponses];
 
-export type ExportsExportBookmarksData = {
+export type UsersDeleteGeminiKeyData = {
     body?: never;
     path?: never;
-    query?: {
-        /**
-         * Format
-         */
-        format?: 'html' | 'json' | 'csv';
-    };
-    url: '/api/exports';
+    query?: never;
+    url: '/api/users/me/gemini-key';
 };
 
-export type ExportsExportBookmarksErrors = {
+export type UsersDeleteGeminiKeyErrors = {
     /**
      * Authentication is required.
      */
     401: ErrorResponse;
+};
+
+export type UsersDeleteGeminiKeyError = UsersDeleteGeminiKeyErrors[keyof UsersDeleteGeminiKeyErrors];
+
+export type UsersDeleteGeminiKeyResponses = {
+    /**
+     * Successful Response
+     */
+    204: void;
+};
+
+export type UsersDeleteGeminiKeyResponse = UsersDeleteGeminiKeyResponses[keyof UsersDeleteGeminiKeyResponses];
+
+export type UsersPutGeminiKeyData = {
+    body: GeminiKeyIn;
+    path?: never;
+    query?: never;
+    url: '/api/users/me/gemini-key';
+};
+
+export type UsersPutGeminiKeyErrors = {
+    /**
+     * Authentication is required.
+     */
+    401: ErrorResponse;
+    /**
+     * The request is not valid.
+     */
+    422: ErrorResponse;
+};
+
+export type UsersPutGeminiKeyError = UsersPutGeminiKeyErrors[keyof UsersPutGeminiKeyErrors];
+
+export type UsersPutGeminiKeyResponses = {
+    /**
+     * Successful Response
+     */
+    200: UserOut;
+};
+
+export type UsersPutGeminiKeyResponse = UsersPutGeminiKeyResponses[keyof UsersPutGeminiKeyResponses];
+
+export type UsersTestGeminiKeyData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/api/users/me/gemini-key/test';
+};
+
+export type UsersTestGeminiKeyErrors = {
+    /**
+     * The request could not be processed.
+     */
+    400: ErrorResponse;
+    /**
+     * Authentication is required.
+     */
+    401: ErrorResponse;
+    /**
+     * A service Fuze depends on is unavailable.
+     */
+    503: ErrorResponse;
+};
+
+export type UsersTestGeminiKeyError = UsersTestGeminiKeyErrors[keyof UsersTestGeminiKeyErrors];
+
+export type UsersTestGeminiKeyResponses = {
+    /**
+     * Successful Response
+     */
+    200: GeminiKeyTestResult;
+};
+
+export type UsersTestGeminiKeyResponse = UsersTestGeminiKeyResponses[keyof UsersTestGeminiKeyResponses];
+
+export type UsersListTokensData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/api/users/me/tokens';
+};
+
+export type UsersListTokensErrors = {
+    /**
+     * Authentication is required.
+     */
+    401: ErrorResponse;
+};
+
+export type UsersListTokensError = UsersListTokensErrors[keyof UsersListTokensErrors];
+
+export type UsersListTokensResponses = {
+    /**
+     * Response Users-List Tokens
+     *
+     * Successful Response
+     */
+    200: Array<ApiTokenOut>;
+};
+
+export type UsersListTokensResponse = UsersListTokensResponses[keyof UsersListTokensResponses];
+
+export type UsersCreateTokenData = {
+    body: ApiTokenCreate;
+    path?: never;
+    query?: never;
+    url: '/api/users/me/tokens';
+};
+
+export type UsersCreateTokenErrors = {
+    /**
+     * Authentication is required.
+     */
+    401: ErrorResponse;
+    /**
+     * This conflicts with something that already exists.
+     */
+    409: ErrorResponse;
+    /**
+     * The request is not valid.
+     */
+    422: ErrorResponse;
+};
+
+export type UsersCreateTokenError = UsersCreateTokenErrors[keyof UsersCreateTokenErrors];
+
+export type UsersCreateTokenResponses = {
+    /**
+     * Successful Response
+     */
+    201: ApiTokenCreated;
+};
+
+export type UsersCreateTokenResponse = UsersCreateTokenResponses[keyof UsersCreateTokenResponses];
+
+export type UsersDeleteTokenData = {
+    body?: never;
+    path: {
+        /**
+         * Token Id
+         */
+        token_id: string;
+    };
+    query?: never;
+    url: '/api/users/me/tokens/{token_id}';
+};
+
+export type UsersDeleteTokenErrors = {
+    /**
+     * Authentication is required.
+     */
+    401: ErrorResponse;
+    /**
+     * Not found.
+     */
+    404: ErrorResponse;
     /**
      * Validation Error
      */
     422: HttpValidationError;
 };
 
-export type ExportsExportBookmarksError = ExportsExportBookmarksErrors[keyof ExportsExportBookmarksErrors];
+export type UsersDeleteTokenError = UsersDeleteTokenErrors[keyof UsersDeleteTokenErrors];
 
-export type ExportsExportBookmarksResponses = {
+export type UsersDeleteTokenResponses = {
     /**
-     * The file, streamed.
+     * Successful Response
      */
-    200: unknown;
+    204: void;
 };
+
+export type UsersDeleteTokenResponse = UsersDeleteTokenResponses[keyof UsersDeleteTokenResponses];
 
 export type ProjectsListProjectsData = {
     body?: never;
@@ -3489,182 +3276,6 @@ export type ProjectsUpdateSubtaskResponses = {
 
 export type ProjectsUpdateSubtaskResponse = ProjectsUpdateSubtaskResponses[keyof ProjectsUpdateSubtaskResponses];
 
-export type RecommendationsProjectRecommendationsData = {
-    body?: never;
-    path: {
-        /**
-         * Project Id
-         */
-        project_id: string;
-    };
-    query?: {
-        /**
-         * Limit
-         */
-        limit?: number;
-        /**
-         * Include Attached
-         *
-         * Also list items already saved to this context.
-         */
-        include_attached?: boolean;
-    };
-    url: '/api/projects/{project_id}/recommendations';
-};
-
-export type RecommendationsProjectRecommendationsErrors = {
-    /**
-     * Authentication is required.
-     */
-    401: ErrorResponse;
-    /**
-     * Not found.
-     */
-    404: ErrorResponse;
-    /**
-     * Validation Error
-     */
-    422: HttpValidationError;
-};
-
-export type RecommendationsProjectRecommendationsError = RecommendationsProjectRecommendationsErrors[keyof RecommendationsProjectRecommendationsErrors];
-
-export type RecommendationsProjectRecommendationsResponses = {
-    /**
-     * Successful Response
-     */
-    200: Recommendations;
-};
-
-export type RecommendationsProjectRecommendationsResponse = RecommendationsProjectRecommendationsResponses[keyof RecommendationsProjectRecommendationsResponses];
-
-export type RecommendationsTaskRecommendationsData = {
-    body?: never;
-    path: {
-        /**
-         * Task Id
-         */
-        task_id: string;
-    };
-    query?: {
-        /**
-         * Limit
-         */
-        limit?: number;
-        /**
-         * Include Attached
-         *
-         * Also list items already saved to this context.
-         */
-        include_attached?: boolean;
-    };
-    url: '/api/tasks/{task_id}/recommendations';
-};
-
-export type RecommendationsTaskRecommendationsErrors = {
-    /**
-     * Authentication is required.
-     */
-    401: ErrorResponse;
-    /**
-     * Not found.
-     */
-    404: ErrorResponse;
-    /**
-     * Validation Error
-     */
-    422: HttpValidationError;
-};
-
-export type RecommendationsTaskRecommendationsError = RecommendationsTaskRecommendationsErrors[keyof RecommendationsTaskRecommendationsErrors];
-
-export type RecommendationsTaskRecommendationsResponses = {
-    /**
-     * Successful Response
-     */
-    200: Recommendations;
-};
-
-export type RecommendationsTaskRecommendationsResponse = RecommendationsTaskRecommendationsResponses[keyof RecommendationsTaskRecommendationsResponses];
-
-export type RecommendationsSubtaskRecommendationsData = {
-    body?: never;
-    path: {
-        /**
-         * Subtask Id
-         */
-        subtask_id: string;
-    };
-    query?: {
-        /**
-         * Limit
-         */
-        limit?: number;
-        /**
-         * Include Attached
-         *
-         * Also list items already saved to this context.
-         */
-        include_attached?: boolean;
-    };
-    url: '/api/subtasks/{subtask_id}/recommendations';
-};
-
-export type RecommendationsSubtaskRecommendationsErrors = {
-    /**
-     * Authentication is required.
-     */
-    401: ErrorResponse;
-    /**
-     * Not found.
-     */
-    404: ErrorResponse;
-    /**
-     * Validation Error
-     */
-    422: HttpValidationError;
-};
-
-export type RecommendationsSubtaskRecommendationsError = RecommendationsSubtaskRecommendationsErrors[keyof RecommendationsSubtaskRecommendationsErrors];
-
-export type RecommendationsSubtaskRecommendationsResponses = {
-    /**
-     * Successful Response
-     */
-    200: Recommendations;
-};
-
-export type RecommendationsSubtaskRecommendationsResponse = RecommendationsSubtaskRecommendationsResponses[keyof RecommendationsSubtaskRecommendationsResponses];
-
-export type RecommendationsTextRecommendationsData = {
-    body: TextContext;
-    path?: never;
-    query?: never;
-    url: '/api/recommendations';
-};
-
-export type RecommendationsTextRecommendationsErrors = {
-    /**
-     * Authentication is required.
-     */
-    401: ErrorResponse;
-    /**
-     * The request is not valid.
-     */
-    422: ErrorResponse;
-};
-
-export type RecommendationsTextRecommendationsError = RecommendationsTextRecommendationsErrors[keyof RecommendationsTextRecommendationsErrors];
-
-export type RecommendationsTextRecommendationsResponses = {
-    /**
-     * Successful Response
-     */
-    200: Recommendations;
-};
-
-export type RecommendationsTextRecommendationsResponse = RecommendationsTextRecommendationsResponses[keyof RecommendationsTextRecommendationsResponses];
-
 export type RecommendationsListFeedbackData = {
     body?: never;
     path?: never;
@@ -3785,3 +3396,392 @@ export type RecommendationsWithdrawFeedbackResponses = {
 };
 
 export type RecommendationsWithdrawFeedbackResponse = RecommendationsWithdrawFeedbackResponses[keyof RecommendationsWithdrawFeedbackResponses];
+
+export type AuthRegisterData = {
+    body: UserCreate;
+    path?: never;
+    query?: never;
+    url: '/api/auth/register';
+};
+
+export type AuthRegisterErrors = {
+    /**
+     * This conflicts with something that already exists.
+     */
+    409: ErrorResponse;
+    /**
+     * The request is not valid.
+     */
+    422: ErrorResponse;
+    /**
+     * Too many requests; try again later.
+     */
+    429: ErrorResponse;
+};
+
+export type AuthRegisterError = AuthRegisterErrors[keyof AuthRegisterErrors];
+
+export type AuthRegisterResponses = {
+    /**
+     * Successful Response
+     */
+    201: UserOut;
+};
+
+export type AuthRegisterResponse = AuthRegisterResponses[keyof AuthRegisterResponses];
+
+export type AuthLoginData = {
+    body: LoginRequest;
+    path?: never;
+    query?: never;
+    url: '/api/auth/login';
+};
+
+export type AuthLoginErrors = {
+    /**
+     * Authentication is required.
+     */
+    401: ErrorResponse;
+    /**
+     * The request is not valid.
+     */
+    422: ErrorResponse;
+    /**
+     * Too many requests; try again later.
+     */
+    429: ErrorResponse;
+};
+
+export type AuthLoginError = AuthLoginErrors[keyof AuthLoginErrors];
+
+export type AuthLoginResponses = {
+    /**
+     * Successful Response
+     */
+    200: TokenPair;
+};
+
+export type AuthLoginResponse = AuthLoginResponses[keyof AuthLoginResponses];
+
+export type AuthTokenData = {
+    body: BodyAuthToken;
+    path?: never;
+    query?: never;
+    url: '/api/auth/token';
+};
+
+export type AuthTokenErrors = {
+    /**
+     * Authentication is required.
+     */
+    401: ErrorResponse;
+    /**
+     * The request is not valid.
+     */
+    422: ErrorResponse;
+    /**
+     * Too many requests; try again later.
+     */
+    429: ErrorResponse;
+};
+
+export type AuthTokenError = AuthTokenErrors[keyof AuthTokenErrors];
+
+export type AuthTokenResponses = {
+    /**
+     * Successful Response
+     */
+    200: TokenPair;
+};
+
+export type AuthTokenResponse = AuthTokenResponses[keyof AuthTokenResponses];
+
+export type AuthRefreshData = {
+    body: RefreshRequest;
+    path?: never;
+    query?: never;
+    url: '/api/auth/refresh';
+};
+
+export type AuthRefreshErrors = {
+    /**
+     * Authentication is required.
+     */
+    401: ErrorResponse;
+    /**
+     * The request is not valid.
+     */
+    422: ErrorResponse;
+    /**
+     * Too many requests; try again later.
+     */
+    429: ErrorResponse;
+};
+
+export type AuthRefreshError = AuthRefreshErrors[keyof AuthRefreshErrors];
+
+export type AuthRefreshResponses = {
+    /**
+     * Successful Response
+     */
+    200: TokenPair;
+};
+
+export type AuthRefreshResponse = AuthRefreshResponses[keyof AuthRefreshResponses];
+
+export type AuthLogoutData = {
+    body: LogoutRequest;
+    path?: never;
+    query?: never;
+    url: '/api/auth/logout';
+};
+
+export type AuthLogoutErrors = {
+    /**
+     * The request is not valid.
+     */
+    422: ErrorResponse;
+    /**
+     * Too many requests; try again later.
+     */
+    429: ErrorResponse;
+};
+
+export type AuthLogoutError = AuthLogoutErrors[keyof AuthLogoutErrors];
+
+export type AuthLogoutResponses = {
+    /**
+     * Successful Response
+     */
+    204: void;
+};
+
+export type AuthLogoutResponse = AuthLogoutResponses[keyof AuthLogoutResponses];
+
+export type EventsEventsData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Access Token
+         *
+         * For EventSource, which cannot send headers: the access token.
+         */
+        access_token?: string | null;
+    };
+    url: '/api/events';
+};
+
+export type EventsEventsErrors = {
+    /**
+     * Authentication is required.
+     */
+    401: ErrorResponse;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type EventsEventsError = EventsEventsErrors[keyof EventsEventsErrors];
+
+export type EventsEventsResponses = {
+    /**
+     * An event stream.
+     */
+    200: unknown;
+};
+
+export type ImportsListImportsData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Cursor
+         */
+        cursor?: string | null;
+        /**
+         * Limit
+         */
+        limit?: number;
+    };
+    url: '/api/imports';
+};
+
+export type ImportsListImportsErrors = {
+    /**
+     * Authentication is required.
+     */
+    401: ErrorResponse;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type ImportsListImportsError = ImportsListImportsErrors[keyof ImportsListImportsErrors];
+
+export type ImportsListImportsResponses = {
+    /**
+     * Successful Response
+     */
+    200: ImportPage;
+};
+
+export type ImportsListImportsResponse = ImportsListImportsResponses[keyof ImportsListImportsResponses];
+
+export type ImportsCreateImportData = {
+    body: BodyImportsCreateImport;
+    path?: never;
+    query?: never;
+    url: '/api/imports';
+};
+
+export type ImportsCreateImportErrors = {
+    /**
+     * Authentication is required.
+     */
+    401: ErrorResponse;
+    /**
+     * The request body is too large.
+     */
+    413: ErrorResponse;
+    /**
+     * The request is not valid.
+     */
+    422: ErrorResponse;
+};
+
+export type ImportsCreateImportError = ImportsCreateImportErrors[keyof ImportsCreateImportErrors];
+
+export type ImportsCreateImportResponses = {
+    /**
+     * Successful Response
+     */
+    202: ImportOut;
+};
+
+export type ImportsCreateImportResponse = ImportsCreateImportResponses[keyof ImportsCreateImportResponses];
+
+export type ImportsGetImportData = {
+    body?: never;
+    path: {
+        /**
+         * Import Id
+         */
+        import_id: string;
+    };
+    query?: never;
+    url: '/api/imports/{import_id}';
+};
+
+export type ImportsGetImportErrors = {
+    /**
+     * Authentication is required.
+     */
+    401: ErrorResponse;
+    /**
+     * Not found.
+     */
+    404: ErrorResponse;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type ImportsGetImportError = ImportsGetImportErrors[keyof ImportsGetImportErrors];
+
+export type ImportsGetImportResponses = {
+    /**
+     * Successful Response
+     */
+    200: ImportDetail;
+};
+
+export type ImportsGetImportResponse = ImportsGetImportResponses[keyof ImportsGetImportResponses];
+
+export type ImportsListImportEntriesData = {
+    body?: never;
+    path: {
+        /**
+         * Import Id
+         */
+        import_id: string;
+    };
+    query?: {
+        /**
+         * Outcome
+         *
+         * `failed`: invalid entries and imported pages that failed.
+         */
+        outcome?: 'imported' | 'duplicate' | 'invalid' | 'failed' | null;
+        /**
+         * Cursor
+         */
+        cursor?: string | null;
+        /**
+         * Limit
+         */
+        limit?: number;
+    };
+    url: '/api/imports/{import_id}/entries';
+};
+
+export type ImportsListImportEntriesErrors = {
+    /**
+     * Authentication is required.
+     */
+    401: ErrorResponse;
+    /**
+     * Not found.
+     */
+    404: ErrorResponse;
+    /**
+     * The request is not valid.
+     */
+    422: ErrorResponse;
+};
+
+export type ImportsListImportEntriesError = ImportsListImportEntriesErrors[keyof ImportsListImportEntriesErrors];
+
+export type ImportsListImportEntriesResponses = {
+    /**
+     * Successful Response
+     */
+    200: ImportEntryPage;
+};
+
+export type ImportsListImportEntriesResponse = ImportsListImportEntriesResponses[keyof ImportsListImportEntriesResponses];
+
+export type ExportsExportBookmarksData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Format
+         */
+        format?: 'html' | 'json' | 'csv';
+    };
+    url: '/api/exports';
+};
+
+export type ExportsExportBookmarksErrors = {
+    /**
+     * Authentication is required.
+     */
+    401: ErrorResponse;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type ExportsExportBookmarksError = ExportsExportBookmarksErrors[keyof ExportsExportBookmarksErrors];
+
+export type ExportsExportBookmarksResponses = {
+    /**
+     * The file, streamed.
+     */
+    200: unknown;
+};

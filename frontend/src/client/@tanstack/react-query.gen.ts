@@ -75,13 +75,223 @@ export const healthReadyOptions = (options?: Options<HealthReadyData>) => queryO
     queryKey: healthReadyQueryKey(options)
 });
 
+export const recommendationsProjectRecommendationsQueryKey = (options: Options<RecommendationsProjectRecommendationsData>) => createQueryKey('recommendationsProjectRecommendations', options);
+
 /**
- * Create an account
+ * Your saved items that help this project, with reasons
  */
-export const authRegisterMutation = (options?: Partial<Options<AuthRegisterData>>): UseMutationOptions<AuthRegisterResponse, AuthRegisterError, Options<AuthRegisterData>> => {
-    const mutationOptions: UseMutationOptions<AuthRegisterResponse, AuthRegisterError, Options<AuthRegisterData>> = {
+export const recommendationsProjectRecommendationsOptions = (options: Options<RecommendationsProjectRecommendationsData>) => queryOptions<RecommendationsProjectRecommendationsResponse, RecommendationsProjectRecommendationsError, RecommendationsProjectRecommendationsResponse, ReturnType<typeof recommendationsProjectRecommendationsQueryKey>>({
+    queryFn: async ({ queryKey, signal }) => {
+        const { data } = await recommendationsProjectRecommendations({
+            ...options,
+            ...queryKey[0],
+            signal,
+            throwOnError: true
+        });
+        return data;
+    },
+    queryKey: recommendationsProjectRecommendationsQueryKey(options)
+});
+
+export const recommendationsTaskRecommendationsQueryKey = (options: Options<RecommendationsTaskRecommendationsData>) => createQueryKey('recommendationsTaskRecommendations', options);
+
+/**
+ * Your saved items that help this task (and its project), with reasons
+ */
+export const recommendationsTaskRecommendationsOptions = (options: Options<RecommendationsTaskRecommendationsData>) => queryOptions<RecommendationsTaskRecommendationsResponse, RecommendationsTaskRecommendationsError, RecommendationsTaskRecommendationsResponse, ReturnType<typeof recommendationsTaskRecommendationsQueryKey>>({
+    queryFn: async ({ queryKey, signal }) => {
+        const { data } = await recommendationsTaskRecommendations({
+            ...options,
+            ...queryKey[0],
+            signal,
+            throwOnError: true
+        });
+        return data;
+    },
+    queryKey: recommendationsTaskRecommendationsQueryKey(options)
+});
+
+export const recommendationsSubtaskRecommendationsQueryKey = (options: Options<RecommendationsSubtaskRecommendationsData>) => createQueryKey('recommendationsSubtaskRecommendations', options);
+
+/**
+ * Your saved items that help this subtask (its task and project too), with reasons
+ */
+export const recommendationsSubtaskRecommendationsOptions = (options: Options<RecommendationsSubtaskRecommendationsData>) => queryOptions<RecommendationsSubtaskRecommendationsResponse, RecommendationsSubtaskRecommendationsError, RecommendationsSubtaskRecommendationsResponse, ReturnType<typeof recommendationsSubtaskRecommendationsQueryKey>>({
+    queryFn: async ({ queryKey, signal }) => {
+        const { data } = await recommendationsSubtaskRecommendations({
+            ...options,
+            ...queryKey[0],
+            signal,
+            throwOnError: true
+        });
+        return data;
+    },
+    queryKey: recommendationsSubtaskRecommendationsQueryKey(options)
+});
+
+/**
+ * Your saved items that help with what you describe
+ *
+ * For a free-form context. The answer's `context` identifies this text for POST /api/feedback.
+ */
+export const recommendationsTextRecommendationsMutation = (options?: Partial<Options<RecommendationsTextRecommendationsData>>): UseMutationOptions<RecommendationsTextRecommendationsResponse, RecommendationsTextRecommendationsError, Options<RecommendationsTextRecommendationsData>> => {
+    const mutationOptions: UseMutationOptions<RecommendationsTextRecommendationsResponse, RecommendationsTextRecommendationsError, Options<RecommendationsTextRecommendationsData>> = {
         mutationFn: async (fnOptions) => {
-            const { data } = await authRegister({
+            const { data } = await recommendationsTextRecommendations({
+                ...options,
+                ...fnOptions,
+                throwOnError: true
+            });
+            return data;
+        }
+    };
+    return mutationOptions;
+};
+
+export const searchSearchQueryKey = (options?: Options<SearchSearchData>) => createQueryKey('searchSearch', options);
+
+/**
+ * Search your saved items by meaning and keywords
+ */
+export const searchSearchOptions = (options?: Options<SearchSearchData>) => queryOptions<SearchSearchResponse, SearchSearchError, SearchSearchResponse, ReturnType<typeof searchSearchQueryKey>>({
+    queryFn: async ({ queryKey, signal }) => {
+        const { data } = await searchSearch({
+            ...options,
+            ...queryKey[0],
+            signal,
+            throwOnError: true
+        });
+        return data;
+    },
+    queryKey: searchSearchQueryKey(options)
+});
+
+const createInfiniteParams = <K extends Pick<QueryKey<Options>[0], 'body' | 'headers' | 'path' | 'query'>>(queryKey: QueryKey<Options>, page: K) => {
+    const params = { ...queryKey[0] };
+    if (page.body) {
+        params.body = {
+            ...queryKey[0].body as any,
+            ...page.body as any
+        };
+    }
+    if (page.headers) {
+        params.headers = {
+            ...queryKey[0].headers,
+            ...page.headers
+        };
+    }
+    if (page.path) {
+        params.path = {
+            ...queryKey[0].path as any,
+            ...page.path as any
+        };
+    }
+    if (page.query) {
+        params.query = {
+            ...queryKey[0].query as any,
+            ...page.query as any
+        };
+    }
+    return params as unknown as typeof page;
+};
+
+export const searchSearchInfiniteQueryKey = (options?: Options<SearchSearchData>): QueryKey<Options<SearchSearchData>> => createQueryKey('searchSearch', options, true);
+
+/**
+ * Search your saved items by meaning and keywords
+ */
+export const searchSearchInfiniteOptions = (options?: Options<SearchSearchData>) => infiniteQueryOptions<SearchSearchResponse, SearchSearchError, InfiniteData<SearchSearchResponse>, QueryKey<Options<SearchSearchData>>, string | null | Pick<QueryKey<Options<SearchSearchData>>[0], 'body' | 'headers' | 'path' | 'query'>>(
+// @ts-ignore
+{
+    queryFn: async ({ pageParam, queryKey, signal }) => {
+        // @ts-ignore
+        const page: Pick<QueryKey<Options<SearchSearchData>>[0], 'body' | 'headers' | 'path' | 'query'> = typeof pageParam === 'object' ? pageParam : {
+            query: {
+                cursor: pageParam
+            }
+        };
+        const params = createInfiniteParams(queryKey, page);
+        const { data } = await searchSearch({
+            ...options,
+            ...params,
+            signal,
+            throwOnError: true
+        });
+        return data;
+    },
+    queryKey: searchSearchInfiniteQueryKey(options)
+});
+
+export const searchSimilarQueryKey = (options: Options<SearchSimilarData>) => createQueryKey('searchSimilar', options);
+
+/**
+ * Your saved items most similar to this one
+ */
+export const searchSimilarOptions = (options: Options<SearchSimilarData>) => queryOptions<SearchSimilarResponse, SearchSimilarError, SearchSimilarResponse, ReturnType<typeof searchSimilarQueryKey>>({
+    queryFn: async ({ queryKey, signal }) => {
+        const { data } = await searchSimilar({
+            ...options,
+            ...queryKey[0],
+            signal,
+            throwOnError: true
+        });
+        return data;
+    },
+    queryKey: searchSimilarQueryKey(options)
+});
+
+export const bookmarksListBookmarksQueryKey = (options?: Options<BookmarksListBookmarksData>) => createQueryKey('bookmarksListBookmarks', options);
+
+/**
+ * Your saved items, newest first by default
+ */
+export const bookmarksListBookmarksOptions = (options?: Options<BookmarksListBookmarksData>) => queryOptions<BookmarksListBookmarksResponse, BookmarksListBookmarksError, BookmarksListBookmarksResponse, ReturnType<typeof bookmarksListBookmarksQueryKey>>({
+    queryFn: async ({ queryKey, signal }) => {
+        const { data } = await bookmarksListBookmarks({
+            ...options,
+            ...queryKey[0],
+            signal,
+            throwOnError: true
+        });
+        return data;
+    },
+    queryKey: bookmarksListBookmarksQueryKey(options)
+});
+
+export const bookmarksListBookmarksInfiniteQueryKey = (options?: Options<BookmarksListBookmarksData>): QueryKey<Options<BookmarksListBookmarksData>> => createQueryKey('bookmarksListBookmarks', options, true);
+
+/**
+ * Your saved items, newest first by default
+ */
+export const bookmarksListBookmarksInfiniteOptions = (options?: Options<BookmarksListBookmarksData>) => infiniteQueryOptions<BookmarksListBookmarksResponse, BookmarksListBookmarksError, InfiniteData<BookmarksListBookmarksResponse>, QueryKey<Options<BookmarksListBookmarksData>>, string | null | Pick<QueryKey<Options<BookmarksListBookmarksData>>[0], 'body' | 'headers' | 'path' | 'query'>>(
+// @ts-ignore
+{
+    queryFn: async ({ pageParam, queryKey, signal }) => {
+        // @ts-ignore
+        const page: Pick<QueryKey<Options<BookmarksListBookmarksData>>[0], 'body' | 'headers' | 'path' | 'query'> = typeof pageParam === 'object' ? pageParam : {
+            query: {
+                cursor: pageParam
+            }
+        };
+        const params = createInfiniteParams(queryKey, page);
+        const { data } = await bookmarksListBookmarks({
+            ...options,
+            ...params,
+            signal,
+            throwOnError: true
+        });
+        return data;
+    },
+    queryKey: bookmarksListBookmarksInfiniteQueryKey(options)
+});
+
+/**
+ * Save a page (201 new, pending; 200 when this URL is already saved)
+ */
+export const bookmarksCreateBookmarkMutation = (options?: Partial<Options<BookmarksCreateBookmarkData>>): UseMutationOptions<BookmarksCreateBookmarkResponse, BookmarksCreateBookmarkError, Options<BookmarksCreateBookmarkData>> => {
+    const mutationOptions: UseMutationOptions<BookmarksCreateBookmarkResponse, BookmarksCreateBookmarkError, Options<BookmarksCreateBookmarkData>> = {
+        mutationFn: async (fnOptions) => {
+            const { data } = await bookmarksCreateBookmark({
                 ...options,
                 ...fnOptions,
                 throwOnError: true
@@ -93,12 +303,47 @@ export const authRegisterMutation = (options?: Partial<Options<AuthRegisterData>
 };
 
 /**
- * Sign in with a username or email and a password
+ * Delete a bookmark
  */
-export const authLoginMutation = (options?: Partial<Options<AuthLoginData>>): UseMutationOptions<AuthLoginResponse, AuthLoginError, Options<AuthLoginData>> => {
-    const mutationOptions: UseMutationOptions<AuthLoginResponse, AuthLoginError, Options<AuthLoginData>> = {
+export const bookmarksDeleteBookmarkMutation = (options?: Partial<Options<BookmarksDeleteBookmarkData>>): UseMutationOptions<BookmarksDeleteBookmarkResponse, BookmarksDeleteBookmarkError, Options<BookmarksDeleteBookmarkData>> => {
+    const mutationOptions: UseMutationOptions<BookmarksDeleteBookmarkResponse, BookmarksDeleteBookmarkError, Options<BookmarksDeleteBookmarkData>> = {
         mutationFn: async (fnOptions) => {
-            const { data } = await authLogin({
+            const { data } = await bookmarksDeleteBookmark({
+                ...options,
+                ...fnOptions,
+                throwOnError: true
+            });
+            return data;
+        }
+    };
+    return mutationOptions;
+};
+
+export const bookmarksGetBookmarkQueryKey = (options: Options<BookmarksGetBookmarkData>) => createQueryKey('bookmarksGetBookmark', options);
+
+/**
+ * One bookmark with its extracted text and processing status
+ */
+export const bookmarksGetBookmarkOptions = (options: Options<BookmarksGetBookmarkData>) => queryOptions<BookmarksGetBookmarkResponse, BookmarksGetBookmarkError, BookmarksGetBookmarkResponse, ReturnType<typeof bookmarksGetBookmarkQueryKey>>({
+    queryFn: async ({ queryKey, signal }) => {
+        const { data } = await bookmarksGetBookmark({
+            ...options,
+            ...queryKey[0],
+            signal,
+            throwOnError: true
+        });
+        return data;
+    },
+    queryKey: bookmarksGetBookmarkQueryKey(options)
+});
+
+/**
+ * Edit the title, notes or tags
+ */
+export const bookmarksUpdateBookmarkMutation = (options?: Partial<Options<BookmarksUpdateBookmarkData>>): UseMutationOptions<BookmarksUpdateBookmarkResponse, BookmarksUpdateBookmarkError, Options<BookmarksUpdateBookmarkData>> => {
+    const mutationOptions: UseMutationOptions<BookmarksUpdateBookmarkResponse, BookmarksUpdateBookmarkError, Options<BookmarksUpdateBookmarkData>> = {
+        mutationFn: async (fnOptions) => {
+            const { data } = await bookmarksUpdateBookmark({
                 ...options,
                 ...fnOptions,
                 throwOnError: true
@@ -110,46 +355,12 @@ export const authLoginMutation = (options?: Partial<Options<AuthLoginData>>): Us
 };
 
 /**
- * Sign in with an OAuth2 password form (the docs' Authorize button)
+ * Fetch, extract and embed again
  */
-export const authTokenMutation = (options?: Partial<Options<AuthTokenData>>): UseMutationOptions<AuthTokenResponse, AuthTokenError, Options<AuthTokenData>> => {
-    const mutationOptions: UseMutationOptions<AuthTokenResponse, AuthTokenError, Options<AuthTokenData>> = {
+export const bookmarksRefreshBookmarkMutation = (options?: Partial<Options<BookmarksRefreshBookmarkData>>): UseMutationOptions<BookmarksRefreshBookmarkResponse, BookmarksRefreshBookmarkError, Options<BookmarksRefreshBookmarkData>> => {
+    const mutationOptions: UseMutationOptions<BookmarksRefreshBookmarkResponse, BookmarksRefreshBookmarkError, Options<BookmarksRefreshBookmarkData>> = {
         mutationFn: async (fnOptions) => {
-            const { data } = await authToken({
-                ...options,
-                ...fnOptions,
-                throwOnError: true
-            });
-            return data;
-        }
-    };
-    return mutationOptions;
-};
-
-/**
- * Trade a refresh token for a new pair (the old one is spent)
- */
-export const authRefreshMutation = (options?: Partial<Options<AuthRefreshData>>): UseMutationOptions<AuthRefreshResponse, AuthRefreshError, Options<AuthRefreshData>> => {
-    const mutationOptions: UseMutationOptions<AuthRefreshResponse, AuthRefreshError, Options<AuthRefreshData>> = {
-        mutationFn: async (fnOptions) => {
-            const { data } = await authRefresh({
-                ...options,
-                ...fnOptions,
-                throwOnError: true
-            });
-            return data;
-        }
-    };
-    return mutationOptions;
-};
-
-/**
- * Sign out: revoke this refresh token and every token rotated from the same login
- */
-export const authLogoutMutation = (options?: Partial<Options<AuthLogoutData>>): UseMutationOptions<AuthLogoutResponse, AuthLogoutError, Options<AuthLogoutData>> => {
-    const mutationOptions: UseMutationOptions<AuthLogoutResponse, AuthLogoutError, Options<AuthLogoutData>> = {
-        mutationFn: async (fnOptions) => {
-            const { data } = await authLogout({
+            const { data } = await bookmarksRefreshBookmark({
                 ...options,
                 ...fnOptions,
                 throwOnError: true
@@ -297,376 +508,6 @@ export const usersDeleteTokenMutation = (options?: Partial<Options<UsersDeleteTo
     };
     return mutationOptions;
 };
-
-export const bookmarksListBookmarksQueryKey = (options?: Options<BookmarksListBookmarksData>) => createQueryKey('bookmarksListBookmarks', options);
-
-/**
- * Your saved items, newest first by default
- */
-export const bookmarksListBookmarksOptions = (options?: Options<BookmarksListBookmarksData>) => queryOptions<BookmarksListBookmarksResponse, BookmarksListBookmarksError, BookmarksListBookmarksResponse, ReturnType<typeof bookmarksListBookmarksQueryKey>>({
-    queryFn: async ({ queryKey, signal }) => {
-        const { data } = await bookmarksListBookmarks({
-            ...options,
-            ...queryKey[0],
-            signal,
-            throwOnError: true
-        });
-        return data;
-    },
-    queryKey: bookmarksListBookmarksQueryKey(options)
-});
-
-const createInfiniteParams = <K extends Pick<QueryKey<Options>[0], 'body' | 'headers' | 'path' | 'query'>>(queryKey: QueryKey<Options>, page: K) => {
-    const params = { ...queryKey[0] };
-    if (page.body) {
-        params.body = {
-            ...queryKey[0].body as any,
-            ...page.body as any
-        };
-    }
-    if (page.headers) {
-        params.headers = {
-            ...queryKey[0].headers,
-            ...page.headers
-        };
-    }
-    if (page.path) {
-        params.path = {
-            ...queryKey[0].path as any,
-            ...page.path as any
-        };
-    }
-    if (page.query) {
-        params.query = {
-            ...queryKey[0].query as any,
-            ...page.query as any
-        };
-    }
-    return params as unknown as typeof page;
-};
-
-export const bookmarksListBookmarksInfiniteQueryKey = (options?: Options<BookmarksListBookmarksData>): QueryKey<Options<BookmarksListBookmarksData>> => createQueryKey('bookmarksListBookmarks', options, true);
-
-/**
- * Your saved items, newest first by default
- */
-export const bookmarksListBookmarksInfiniteOptions = (options?: Options<BookmarksListBookmarksData>) => infiniteQueryOptions<BookmarksListBookmarksResponse, BookmarksListBookmarksError, InfiniteData<BookmarksListBookmarksResponse>, QueryKey<Options<BookmarksListBookmarksData>>, string | null | Pick<QueryKey<Options<BookmarksListBookmarksData>>[0], 'body' | 'headers' | 'path' | 'query'>>(
-// @ts-ignore
-{
-    queryFn: async ({ pageParam, queryKey, signal }) => {
-        // @ts-ignore
-        const page: Pick<QueryKey<Options<BookmarksListBookmarksData>>[0], 'body' | 'headers' | 'path' | 'query'> = typeof pageParam === 'object' ? pageParam : {
-            query: {
-                cursor: pageParam
-            }
-        };
-        const params = createInfiniteParams(queryKey, page);
-        const { data } = await bookmarksListBookmarks({
-            ...options,
-            ...params,
-            signal,
-            throwOnError: true
-        });
-        return data;
-    },
-    queryKey: bookmarksListBookmarksInfiniteQueryKey(options)
-});
-
-/**
- * Save a page (201 new, pending; 200 when this URL is already saved)
- */
-export const bookmarksCreateBookmarkMutation = (options?: Partial<Options<BookmarksCreateBookmarkData>>): UseMutationOptions<BookmarksCreateBookmarkResponse, BookmarksCreateBookmarkError, Options<BookmarksCreateBookmarkData>> => {
-    const mutationOptions: UseMutationOptions<BookmarksCreateBookmarkResponse, BookmarksCreateBookmarkError, Options<BookmarksCreateBookmarkData>> = {
-        mutationFn: async (fnOptions) => {
-            const { data } = await bookmarksCreateBookmark({
-                ...options,
-                ...fnOptions,
-                throwOnError: true
-            });
-            return data;
-        }
-    };
-    return mutationOptions;
-};
-
-/**
- * Delete a bookmark
- */
-export const bookmarksDeleteBookmarkMutation = (options?: Partial<Options<BookmarksDeleteBookmarkData>>): UseMutationOptions<BookmarksDeleteBookmarkResponse, BookmarksDeleteBookmarkError, Options<BookmarksDeleteBookmarkData>> => {
-    const mutationOptions: UseMutationOptions<BookmarksDeleteBookmarkResponse, BookmarksDeleteBookmarkError, Options<BookmarksDeleteBookmarkData>> = {
-        mutationFn: async (fnOptions) => {
-            const { data } = await bookmarksDeleteBookmark({
-                ...options,
-                ...fnOptions,
-                throwOnError: true
-            });
-            return data;
-        }
-    };
-    return mutationOptions;
-};
-
-export const bookmarksGetBookmarkQueryKey = (options: Options<BookmarksGetBookmarkData>) => createQueryKey('bookmarksGetBookmark', options);
-
-/**
- * One bookmark with its extracted text and processing status
- */
-export const bookmarksGetBookmarkOptions = (options: Options<BookmarksGetBookmarkData>) => queryOptions<BookmarksGetBookmarkResponse, BookmarksGetBookmarkError, BookmarksGetBookmarkResponse, ReturnType<typeof bookmarksGetBookmarkQueryKey>>({
-    queryFn: async ({ queryKey, signal }) => {
-        const { data } = await bookmarksGetBookmark({
-            ...options,
-            ...queryKey[0],
-            signal,
-            throwOnError: true
-        });
-        return data;
-    },
-    queryKey: bookmarksGetBookmarkQueryKey(options)
-});
-
-/**
- * Edit the title, notes or tags
- */
-export const bookmarksUpdateBookmarkMutation = (options?: Partial<Options<BookmarksUpdateBookmarkData>>): UseMutationOptions<BookmarksUpdateBookmarkResponse, BookmarksUpdateBookmarkError, Options<BookmarksUpdateBookmarkData>> => {
-    const mutationOptions: UseMutationOptions<BookmarksUpdateBookmarkResponse, BookmarksUpdateBookmarkError, Options<BookmarksUpdateBookmarkData>> = {
-        mutationFn: async (fnOptions) => {
-            const { data } = await bookmarksUpdateBookmark({
-                ...options,
-                ...fnOptions,
-                throwOnError: true
-            });
-            return data;
-        }
-    };
-    return mutationOptions;
-};
-
-/**
- * Fetch, extract and embed again
- */
-export const bookmarksRefreshBookmarkMutation = (options?: Partial<Options<BookmarksRefreshBookmarkData>>): UseMutationOptions<BookmarksRefreshBookmarkResponse, BookmarksRefreshBookmarkError, Options<BookmarksRefreshBookmarkData>> => {
-    const mutationOptions: UseMutationOptions<BookmarksRefreshBookmarkResponse, BookmarksRefreshBookmarkError, Options<BookmarksRefreshBookmarkData>> = {
-        mutationFn: async (fnOptions) => {
-            const { data } = await bookmarksRefreshBookmark({
-                ...options,
-                ...fnOptions,
-                throwOnError: true
-            });
-            return data;
-        }
-    };
-    return mutationOptions;
-};
-
-export const searchSearchQueryKey = (options?: Options<SearchSearchData>) => createQueryKey('searchSearch', options);
-
-/**
- * Search your saved items by meaning and keywords
- */
-export const searchSearchOptions = (options?: Options<SearchSearchData>) => queryOptions<SearchSearchResponse, SearchSearchError, SearchSearchResponse, ReturnType<typeof searchSearchQueryKey>>({
-    queryFn: async ({ queryKey, signal }) => {
-        const { data } = await searchSearch({
-            ...options,
-            ...queryKey[0],
-            signal,
-            throwOnError: true
-        });
-        return data;
-    },
-    queryKey: searchSearchQueryKey(options)
-});
-
-export const searchSearchInfiniteQueryKey = (options?: Options<SearchSearchData>): QueryKey<Options<SearchSearchData>> => createQueryKey('searchSearch', options, true);
-
-/**
- * Search your saved items by meaning and keywords
- */
-export const searchSearchInfiniteOptions = (options?: Options<SearchSearchData>) => infiniteQueryOptions<SearchSearchResponse, SearchSearchError, InfiniteData<SearchSearchResponse>, QueryKey<Options<SearchSearchData>>, string | null | Pick<QueryKey<Options<SearchSearchData>>[0], 'body' | 'headers' | 'path' | 'query'>>(
-// @ts-ignore
-{
-    queryFn: async ({ pageParam, queryKey, signal }) => {
-        // @ts-ignore
-        const page: Pick<QueryKey<Options<SearchSearchData>>[0], 'body' | 'headers' | 'path' | 'query'> = typeof pageParam === 'object' ? pageParam : {
-            query: {
-                cursor: pageParam
-            }
-        };
-        const params = createInfiniteParams(queryKey, page);
-        const { data } = await searchSearch({
-            ...options,
-            ...params,
-            signal,
-            throwOnError: true
-        });
-        return data;
-    },
-    queryKey: searchSearchInfiniteQueryKey(options)
-});
-
-export const searchSimilarQueryKey = (options: Options<SearchSimilarData>) => createQueryKey('searchSimilar', options);
-
-/**
- * Your saved items most similar to this one
- */
-export const searchSimilarOptions = (options: Options<SearchSimilarData>) => queryOptions<SearchSimilarResponse, SearchSimilarError, SearchSimilarResponse, ReturnType<typeof searchSimilarQueryKey>>({
-    queryFn: async ({ queryKey, signal }) => {
-        const { data } = await searchSimilar({
-            ...options,
-            ...queryKey[0],
-            signal,
-            throwOnError: true
-        });
-        return data;
-    },
-    queryKey: searchSimilarQueryKey(options)
-});
-
-export const importsListImportsQueryKey = (options?: Options<ImportsListImportsData>) => createQueryKey('importsListImports', options);
-
-/**
- * Your imports, newest first
- */
-export const importsListImportsOptions = (options?: Options<ImportsListImportsData>) => queryOptions<ImportsListImportsResponse, ImportsListImportsError, ImportsListImportsResponse, ReturnType<typeof importsListImportsQueryKey>>({
-    queryFn: async ({ queryKey, signal }) => {
-        const { data } = await importsListImports({
-            ...options,
-            ...queryKey[0],
-            signal,
-            throwOnError: true
-        });
-        return data;
-    },
-    queryKey: importsListImportsQueryKey(options)
-});
-
-export const importsListImportsInfiniteQueryKey = (options?: Options<ImportsListImportsData>): QueryKey<Options<ImportsListImportsData>> => createQueryKey('importsListImports', options, true);
-
-/**
- * Your imports, newest first
- */
-export const importsListImportsInfiniteOptions = (options?: Options<ImportsListImportsData>) => infiniteQueryOptions<ImportsListImportsResponse, ImportsListImportsError, InfiniteData<ImportsListImportsResponse>, QueryKey<Options<ImportsListImportsData>>, string | null | Pick<QueryKey<Options<ImportsListImportsData>>[0], 'body' | 'headers' | 'path' | 'query'>>(
-// @ts-ignore
-{
-    queryFn: async ({ pageParam, queryKey, signal }) => {
-        // @ts-ignore
-        const page: Pick<QueryKey<Options<ImportsListImportsData>>[0], 'body' | 'headers' | 'path' | 'query'> = typeof pageParam === 'object' ? pageParam : {
-            query: {
-                cursor: pageParam
-            }
-        };
-        const params = createInfiniteParams(queryKey, page);
-        const { data } = await importsListImports({
-            ...options,
-            ...params,
-            signal,
-            throwOnError: true
-        });
-        return data;
-    },
-    queryKey: importsListImportsInfiniteQueryKey(options)
-});
-
-/**
- * Import a bookmark file; its format is detected, its entries saved in the background
- *
- * Netscape bookmark HTML (Chrome, Firefox, Edge, Safari), Pocket (HTML, CSV), Raindrop CSV, Instapaper CSV, Karakeep JSON, Linkwarden JSON, Omnivore (ZIP or JSON), Pinboard JSON, Chrome/Firefox JSON, Fuze's own exports, or a list of URLs. The file is checked first: a malformed one is refused with 422 saying where. Follow the import with GET /api/imports/{id} or the `import.progress` events of /api/events.
- */
-export const importsCreateImportMutation = (options?: Partial<Options<ImportsCreateImportData>>): UseMutationOptions<ImportsCreateImportResponse, ImportsCreateImportError, Options<ImportsCreateImportData>> => {
-    const mutationOptions: UseMutationOptions<ImportsCreateImportResponse, ImportsCreateImportError, Options<ImportsCreateImportData>> = {
-        mutationFn: async (fnOptions) => {
-            const { data } = await importsCreateImport({
-                ...options,
-                ...fnOptions,
-                throwOnError: true
-            });
-            return data;
-        }
-    };
-    return mutationOptions;
-};
-
-export const importsGetImportQueryKey = (options: Options<ImportsGetImportData>) => createQueryKey('importsGetImport', options);
-
-/**
- * One import's progress, counted now, with the first failed entries and why
- */
-export const importsGetImportOptions = (options: Options<ImportsGetImportData>) => queryOptions<ImportsGetImportResponse, ImportsGetImportError, ImportsGetImportResponse, ReturnType<typeof importsGetImportQueryKey>>({
-    queryFn: async ({ queryKey, signal }) => {
-        const { data } = await importsGetImport({
-            ...options,
-            ...queryKey[0],
-            signal,
-            throwOnError: true
-        });
-        return data;
-    },
-    queryKey: importsGetImportQueryKey(options)
-});
-
-export const importsListImportEntriesQueryKey = (options: Options<ImportsListImportEntriesData>) => createQueryKey('importsListImportEntries', options);
-
-/**
- * The entries of an import in file order, with what became of each
- */
-export const importsListImportEntriesOptions = (options: Options<ImportsListImportEntriesData>) => queryOptions<ImportsListImportEntriesResponse, ImportsListImportEntriesError, ImportsListImportEntriesResponse, ReturnType<typeof importsListImportEntriesQueryKey>>({
-    queryFn: async ({ queryKey, signal }) => {
-        const { data } = await importsListImportEntries({
-            ...options,
-            ...queryKey[0],
-            signal,
-            throwOnError: true
-        });
-        return data;
-    },
-    queryKey: importsListImportEntriesQueryKey(options)
-});
-
-export const importsListImportEntriesInfiniteQueryKey = (options: Options<ImportsListImportEntriesData>): QueryKey<Options<ImportsListImportEntriesData>> => createQueryKey('importsListImportEntries', options, true);
-
-/**
- * The entries of an import in file order, with what became of each
- */
-export const importsListImportEntriesInfiniteOptions = (options: Options<ImportsListImportEntriesData>) => infiniteQueryOptions<ImportsListImportEntriesResponse, ImportsListImportEntriesError, InfiniteData<ImportsListImportEntriesResponse>, QueryKey<Options<ImportsListImportEntriesData>>, string | null | Pick<QueryKey<Options<ImportsListImportEntriesData>>[0], 'body' | 'headers' | 'path' | 'query'>>(
-// @ts-ignore
-{
-    queryFn: async ({ pageParam, queryKey, signal }) => {
-        // @ts-ignore
-        const page: Pick<QueryKey<Options<ImportsListImportEntriesData>>[0], 'body' | 'headers' | 'path' | 'query'> = typeof pageParam === 'object' ? pageParam : {
-            query: {
-                cursor: pageParam
-            }
-        };
-        const params = createInfiniteParams(queryKey, page);
-        const { data } = await importsListImportEntries({
-            ...options,
-            ...params,
-            signal,
-            throwOnError: true
-        });
-        return data;
-    },
-    queryKey: importsListImportEntriesInfiniteQueryKey(options)
-});
-
-export const exportsExportBookmarksQueryKey = (options?: Options<ExportsExportBookmarksData>) => createQueryKey('exportsExportBookmarks', options);
-
-/**
- * All your bookmarks with tags, notes and dates, as a download
- *
- * `html`: a Netscape bookmark file that browsers and Fuze import (tags in TAGS, notes in <DD>, saved dates in ADD_DATE); `json`: Fuze's export; `csv`: one row per bookmark.
- */
-export const exportsExportBookmarksOptions = (options?: Options<ExportsExportBookmarksData>) => queryOptions<unknown, ExportsExportBookmarksError, unknown, ReturnType<typeof exportsExportBookmarksQueryKey>>({
-    queryFn: async ({ queryKey, signal }) => {
-        const { data } = await exportsExportBookmarks({
-            ...options,
-            ...queryKey[0],
-            signal,
-            throwOnError: true
-        });
-        return data;
-    },
-    queryKey: exportsExportBookmarksQueryKey(options)
-});
 
 export const projectsListProjectsQueryKey = (options?: Options<ProjectsListProjectsData>) => createQueryKey('projectsListProjects', options);
 
@@ -1050,79 +891,6 @@ export const projectsUpdateSubtaskMutation = (options?: Partial<Options<Projects
     return mutationOptions;
 };
 
-export const recommendationsProjectRecommendationsQueryKey = (options: Options<RecommendationsProjectRecommendationsData>) => createQueryKey('recommendationsProjectRecommendations', options);
-
-/**
- * Your saved items that help this project, with reasons
- */
-export const recommendationsProjectRecommendationsOptions = (options: Options<RecommendationsProjectRecommendationsData>) => queryOptions<RecommendationsProjectRecommendationsResponse, RecommendationsProjectRecommendationsError, RecommendationsProjectRecommendationsResponse, ReturnType<typeof recommendationsProjectRecommendationsQueryKey>>({
-    queryFn: async ({ queryKey, signal }) => {
-        const { data } = await recommendationsProjectRecommendations({
-            ...options,
-            ...queryKey[0],
-            signal,
-            throwOnError: true
-        });
-        return data;
-    },
-    queryKey: recommendationsProjectRecommendationsQueryKey(options)
-});
-
-export const recommendationsTaskRecommendationsQueryKey = (options: Options<RecommendationsTaskRecommendationsData>) => createQueryKey('recommendationsTaskRecommendations', options);
-
-/**
- * Your saved items that help this task (and its project), with reasons
- */
-export const recommendationsTaskRecommendationsOptions = (options: Options<RecommendationsTaskRecommendationsData>) => queryOptions<RecommendationsTaskRecommendationsResponse, RecommendationsTaskRecommendationsError, RecommendationsTaskRecommendationsResponse, ReturnType<typeof recommendationsTaskRecommendationsQueryKey>>({
-    queryFn: async ({ queryKey, signal }) => {
-        const { data } = await recommendationsTaskRecommendations({
-            ...options,
-            ...queryKey[0],
-            signal,
-            throwOnError: true
-        });
-        return data;
-    },
-    queryKey: recommendationsTaskRecommendationsQueryKey(options)
-});
-
-export const recommendationsSubtaskRecommendationsQueryKey = (options: Options<RecommendationsSubtaskRecommendationsData>) => createQueryKey('recommendationsSubtaskRecommendations', options);
-
-/**
- * Your saved items that help this subtask (its task and project too), with reasons
- */
-export const recommendationsSubtaskRecommendationsOptions = (options: Options<RecommendationsSubtaskRecommendationsData>) => queryOptions<RecommendationsSubtaskRecommendationsResponse, RecommendationsSubtaskRecommendationsError, RecommendationsSubtaskRecommendationsResponse, ReturnType<typeof recommendationsSubtaskRecommendationsQueryKey>>({
-    queryFn: async ({ queryKey, signal }) => {
-        const { data } = await recommendationsSubtaskRecommendations({
-            ...options,
-            ...queryKey[0],
-            signal,
-            throwOnError: true
-        });
-        return data;
-    },
-    queryKey: recommendationsSubtaskRecommendationsQueryKey(options)
-});
-
-/**
- * Your saved items that help with what you describe
- *
- * For a free-form context. The answer's `context` identifies this text for POST /api/feedback.
- */
-export const recommendationsTextRecommendationsMutation = (options?: Partial<Options<RecommendationsTextRecommendationsData>>): UseMutationOptions<RecommendationsTextRecommendationsResponse, RecommendationsTextRecommendationsError, Options<RecommendationsTextRecommendationsData>> => {
-    const mutationOptions: UseMutationOptions<RecommendationsTextRecommendationsResponse, RecommendationsTextRecommendationsError, Options<RecommendationsTextRecommendationsData>> = {
-        mutationFn: async (fnOptions) => {
-            const { data } = await recommendationsTextRecommendations({
-                ...options,
-                ...fnOptions,
-                throwOnError: true
-            });
-            return data;
-        }
-    };
-    return mutationOptions;
-};
-
 export const recommendationsListFeedbackQueryKey = (options?: Options<RecommendationsListFeedbackData>) => createQueryKey('recommendationsListFeedback', options);
 
 /**
@@ -1176,3 +944,235 @@ export const recommendationsWithdrawFeedbackMutation = (options?: Partial<Option
     };
     return mutationOptions;
 };
+
+/**
+ * Create an account
+ */
+export const authRegisterMutation = (options?: Partial<Options<AuthRegisterData>>): UseMutationOptions<AuthRegisterResponse, AuthRegisterError, Options<AuthRegisterData>> => {
+    const mutationOptions: UseMutationOptions<AuthRegisterResponse, AuthRegisterError, Options<AuthRegisterData>> = {
+        mutationFn: async (fnOptions) => {
+            const { data } = await authRegister({
+                ...options,
+                ...fnOptions,
+                throwOnError: true
+            });
+            return data;
+        }
+    };
+    return mutationOptions;
+};
+
+/**
+ * Sign in with a username or email and a password
+ */
+export const authLoginMutation = (options?: Partial<Options<AuthLoginData>>): UseMutationOptions<AuthLoginResponse, AuthLoginError, Options<AuthLoginData>> => {
+    const mutationOptions: UseMutationOptions<AuthLoginResponse, AuthLoginError, Options<AuthLoginData>> = {
+        mutationFn: async (fnOptions) => {
+            const { data } = await authLogin({
+                ...options,
+                ...fnOptions,
+                throwOnError: true
+            });
+            return data;
+        }
+    };
+    return mutationOptions;
+};
+
+/**
+ * Sign in with an OAuth2 password form (the docs' Authorize button)
+ */
+export const authTokenMutation = (options?: Partial<Options<AuthTokenData>>): UseMutationOptions<AuthTokenResponse, AuthTokenError, Options<AuthTokenData>> => {
+    const mutationOptions: UseMutationOptions<AuthTokenResponse, AuthTokenError, Options<AuthTokenData>> = {
+        mutationFn: async (fnOptions) => {
+            const { data } = await authToken({
+                ...options,
+                ...fnOptions,
+                throwOnError: true
+            });
+            return data;
+        }
+    };
+    return mutationOptions;
+};
+
+/**
+ * Trade a refresh token for a new pair (the old one is spent)
+ */
+export const authRefreshMutation = (options?: Partial<Options<AuthRefreshData>>): UseMutationOptions<AuthRefreshResponse, AuthRefreshError, Options<AuthRefreshData>> => {
+    const mutationOptions: UseMutationOptions<AuthRefreshResponse, AuthRefreshError, Options<AuthRefreshData>> = {
+        mutationFn: async (fnOptions) => {
+            const { data } = await authRefresh({
+                ...options,
+                ...fnOptions,
+                throwOnError: true
+            });
+            return data;
+        }
+    };
+    return mutationOptions;
+};
+
+/**
+ * Sign out: revoke this refresh token and every token rotated from the same login
+ */
+export const authLogoutMutation = (options?: Partial<Options<AuthLogoutData>>): UseMutationOptions<AuthLogoutResponse, AuthLogoutError, Options<AuthLogoutData>> => {
+    const mutationOptions: UseMutationOptions<AuthLogoutResponse, AuthLogoutError, Options<AuthLogoutData>> = {
+        mutationFn: async (fnOptions) => {
+            const { data } = await authLogout({
+                ...options,
+                ...fnOptions,
+                throwOnError: true
+            });
+            return data;
+        }
+    };
+    return mutationOptions;
+};
+
+export const importsListImportsQueryKey = (options?: Options<ImportsListImportsData>) => createQueryKey('importsListImports', options);
+
+/**
+ * Your imports, newest first
+ */
+export const importsListImportsOptions = (options?: Options<ImportsListImportsData>) => queryOptions<ImportsListImportsResponse, ImportsListImportsError, ImportsListImportsResponse, ReturnType<typeof importsListImportsQueryKey>>({
+    queryFn: async ({ queryKey, signal }) => {
+        const { data } = await importsListImports({
+            ...options,
+            ...queryKey[0],
+            signal,
+            throwOnError: true
+        });
+        return data;
+    },
+    queryKey: importsListImportsQueryKey(options)
+});
+
+export const importsListImportsInfiniteQueryKey = (options?: Options<ImportsListImportsData>): QueryKey<Options<ImportsListImportsData>> => createQueryKey('importsListImports', options, true);
+
+/**
+ * Your imports, newest first
+ */
+export const importsListImportsInfiniteOptions = (options?: Options<ImportsListImportsData>) => infiniteQueryOptions<ImportsListImportsResponse, ImportsListImportsError, InfiniteData<ImportsListImportsResponse>, QueryKey<Options<ImportsListImportsData>>, string | null | Pick<QueryKey<Options<ImportsListImportsData>>[0], 'body' | 'headers' | 'path' | 'query'>>(
+// @ts-ignore
+{
+    queryFn: async ({ pageParam, queryKey, signal }) => {
+        // @ts-ignore
+        const page: Pick<QueryKey<Options<ImportsListImportsData>>[0], 'body' | 'headers' | 'path' | 'query'> = typeof pageParam === 'object' ? pageParam : {
+            query: {
+                cursor: pageParam
+            }
+        };
+        const params = createInfiniteParams(queryKey, page);
+        const { data } = await importsListImports({
+            ...options,
+            ...params,
+            signal,
+            throwOnError: true
+        });
+        return data;
+    },
+    queryKey: importsListImportsInfiniteQueryKey(options)
+});
+
+/**
+ * Import a bookmark file; its format is detected, its entries saved in the background
+ *
+ * Netscape bookmark HTML (Chrome, Firefox, Edge, Safari), Pocket (HTML, CSV), Raindrop CSV, Instapaper CSV, Karakeep JSON, Linkwarden JSON, Omnivore (ZIP or JSON), Pinboard JSON, Chrome/Firefox JSON, Fuze's own exports, or a list of URLs. The file is checked first: a malformed one is refused with 422 saying where. Follow the import with GET /api/imports/{id} or the `import.progress` events of /api/events.
+ */
+export const importsCreateImportMutation = (options?: Partial<Options<ImportsCreateImportData>>): UseMutationOptions<ImportsCreateImportResponse, ImportsCreateImportError, Options<ImportsCreateImportData>> => {
+    const mutationOptions: UseMutationOptions<ImportsCreateImportResponse, ImportsCreateImportError, Options<ImportsCreateImportData>> = {
+        mutationFn: async (fnOptions) => {
+            const { data } = await importsCreateImport({
+                ...options,
+                ...fnOptions,
+                throwOnError: true
+            });
+            return data;
+        }
+    };
+    return mutationOptions;
+};
+
+export const importsGetImportQueryKey = (options: Options<ImportsGetImportData>) => createQueryKey('importsGetImport', options);
+
+/**
+ * One import's progress, counted now, with the first failed entries and why
+ */
+export const importsGetImportOptions = (options: Options<ImportsGetImportData>) => queryOptions<ImportsGetImportResponse, ImportsGetImportError, ImportsGetImportResponse, ReturnType<typeof importsGetImportQueryKey>>({
+    queryFn: async ({ queryKey, signal }) => {
+        const { data } = await importsGetImport({
+            ...options,
+            ...queryKey[0],
+            signal,
+            throwOnError: true
+        });
+        return data;
+    },
+    queryKey: importsGetImportQueryKey(options)
+});
+
+export const importsListImportEntriesQueryKey = (options: Options<ImportsListImportEntriesData>) => createQueryKey('importsListImportEntries', options);
+
+/**
+ * The entries of an import in file order, with what became of each
+ */
+export const importsListImportEntriesOptions = (options: Options<ImportsListImportEntriesData>) => queryOptions<ImportsListImportEntriesResponse, ImportsListImportEntriesError, ImportsListImportEntriesResponse, ReturnType<typeof importsListImportEntriesQueryKey>>({
+    queryFn: async ({ queryKey, signal }) => {
+        const { data } = await importsListImportEntries({
+            ...options,
+            ...queryKey[0],
+            signal,
+            throwOnError: true
+        });
+        return data;
+    },
+    queryKey: importsListImportEntriesQueryKey(options)
+});
+
+export const importsListImportEntriesInfiniteQueryKey = (options: Options<ImportsListImportEntriesData>): QueryKey<Options<ImportsListImportEntriesData>> => createQueryKey('importsListImportEntries', options, true);
+
+/**
+ * The entries of an import in file order, with what became of each
+ */
+export const importsListImportEntriesInfiniteOptions = (options: Options<ImportsListImportEntriesData>) => infiniteQueryOptions<ImportsListImportEntriesResponse, ImportsListImportEntriesError, InfiniteData<ImportsListImportEntriesResponse>, QueryKey<Options<ImportsListImportEntriesData>>, string | null | Pick<QueryKey<Options<ImportsListImportEntriesData>>[0], 'body' | 'headers' | 'path' | 'query'>>(
+// @ts-ignore
+{
+    queryFn: async ({ pageParam, queryKey, signal }) => {
+        // @ts-ignore
+        const page: Pick<QueryKey<Options<ImportsListImportEntriesData>>[0], 'body' | 'headers' | 'path' | 'query'> = typeof pageParam === 'object' ? pageParam : {
+            query: {
+                cursor: pageParam
+            }
+        };
+        const params = createInfiniteParams(queryKey, page);
+        const { data } = await importsListImportEntries({
+            ...options,
+            ...params,
+            signal,
+            throwOnError: true
+        });
+        return data;
+    },
+    queryKey: importsListImportEntriesInfiniteQueryKey(options)
+});
+
+export const exportsExportBookmarksQueryKey = (options?: Options<ExportsExportBookmarksData>) => createQueryKey('exportsExportBookmarks', options);
+
+/**
+ * All your bookmarks with tags, notes and dates, as a download
+ *
+ * `html`: a Netscape bookmark file that browsers and Fuze import (tags in TAGS, notes in <DD>, saved dates in ADD_DATE); `json`: Fuze's export; `csv`: one row per bookmark.
+ */
+export const exportsExportBookmarksOptions = (options?: Options<ExportsExportBookmarksData>) => queryOptions<unknown, ExportsExportBookmarksError, unknown, ReturnType<typeof exportsExportBookmarksQueryKey>>({
+    queryFn: async ({ queryKey, signal }) => {
+        const { data } = await exportsExportBookmarks({
+            ...options,
+            ...queryKey[0],
+            signal,
+            throwOnError: true
+        });
+        return data;
+    },
+    queryKey: exportsExportBookmarksQueryKey(options)
+});
