@@ -173,7 +173,33 @@ class Embedder:
         return vector.numpy().astype(np.float32)
 
     async def load_async(self) -> None:
-        await asyncio.get_running_loop().run_in_executor(self._executor, self.load)
+        """load() in a daemon thread: a process asked to stop while the model is still
+        loading (and, in the API, being traced) exits at once instead of waiting for it, as
+        it would for a thread of the executor."""
+        if self.model is not None:
+            return
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+
+        def settle(error: BaseException | None) -> None:
+            if done.done():
+                return
+            if error is None:
+                done.set_result(None)
+            else:
+                done.set_exception(error)
+
+        def run() -> None:
+            error: BaseException | None = None
+            try:
+                self.load()
+            except BaseException as exc:  # handed to the awaiting task
+                error = exc
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                loop.call_soon_threadsafe(settle, error)
+
+        threading.Thread(target=run, name="embed-load", daemon=True).start()
+        await done
 
     def encode_sync(self, texts: list[str]) -> np.ndarray:
         self.load()
