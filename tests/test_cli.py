@@ -165,3 +165,28 @@ def test_fuze_up_refuses_a_busy_port(tmp_path, clean_env):
         )
     assert result.returncode == 2
     assert "in use" in result.stderr
+
+
+def test_an_orphaned_worker_that_cannot_reach_redis_stops(tmp_path: Path, stack: Stack):
+    """A worker outlives Redis outages by starting again, but not once its parent is gone:
+    `fuze up` killed outright takes Valkey down with it, and arq may have taken the stop
+    signal while its connection was breaking."""
+    env = service_env(stack, FUZE_REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
+    log = tmp_path / "worker.log"
+    spawn = (
+        "import subprocess, sys, time;"
+        f"p = subprocess.Popen([sys.executable, '-m', 'workers'], stderr=open({str(log)!r}, 'w'));"
+        "print(p.pid, flush=True); time.sleep(600)"
+    )
+    parent = subprocess.Popen(
+        [sys.executable, "-c", spawn], cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True
+    )
+    assert parent.stdout is not None
+    worker = psutil.Process(int(parent.stdout.readline()))
+    deadline = time.monotonic() + 60
+    while "redis connection error" not in log.read_text() and time.monotonic() < deadline:
+        time.sleep(0.2)  # up and waiting for Redis
+    parent.kill()
+    parent.wait(30)
+    parent.stdout.close()
+    _assert_gone([worker], within=60)

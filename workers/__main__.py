@@ -7,20 +7,50 @@ in Redis, and bookmarks saved meanwhile are picked up by the sweeper.
 
 from __future__ import annotations
 
-import logging
-import time
+import os
 
-from arq import run_worker
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+# Before the slow imports below: the process that started this worker (see main()).
+_PARENT = os.getppid()
 
-from workers.main import ImportWorkerSettings, WorkerSettings
+import logging  # noqa: E402
+import signal  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+
+from arq import run_worker  # noqa: E402
+from redis.exceptions import ConnectionError as RedisConnectionError  # noqa: E402
+from redis.exceptions import TimeoutError as RedisTimeoutError  # noqa: E402
+
+from workers.main import ImportWorkerSettings, WorkerSettings  # noqa: E402
 
 log = logging.getLogger("fuze.worker")
 
 
+def _stop_when_orphaned(parent: int) -> None:
+    """Stop once the process that started this worker is gone. `fuze up` gives its children
+    a parent-death signal, but killed outright it also takes Valkey down, and the one SIGTERM
+    can land in an arq worker that is losing its connection, which then starts again here and
+    waits for a Redis that will not return. So: SIGTERM again, and exit if that is not enough.
+    A worker whose parent is init (a container's supervisor) is never orphaned."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1)
+        try:  # its output may have gone with the parent
+            log.warning("the process that started this worker is gone: stopping")
+        finally:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(10)
+            os._exit(1)
+
+    if parent != 1:
+        threading.Thread(target=watch, name="orphan-watch", daemon=True).start()
+
+
 def main(imports_only: bool = False) -> None:
     settings = ImportWorkerSettings if imports_only else WorkerSettings
+    parent = _PARENT
+    _stop_when_orphaned(parent)
     delay = 1.0
     while True:
         started = time.monotonic()
@@ -28,6 +58,11 @@ def main(imports_only: bool = False) -> None:
             run_worker(settings)  # type: ignore[arg-type]
             return  # stopped by SIGINT/SIGTERM
         except (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError) as exc:
+            # Orphaned (`fuze up` or a supervisor died; its stop signal may have been taken
+            # by arq while Redis was going away with it): waiting for Redis would be forever.
+            if os.getppid() != parent:
+                log.warning("lost Redis (%s) and my parent process: stopping", exc)
+                return
             if time.monotonic() - started > 60:
                 delay = 1.0
             log.warning("lost Redis (%s); starting the worker again in %.0f s", exc, delay)
