@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
+import asyncpg
 from fastapi import Request
 from sqlalchemy import DateTime, MetaData, func
 from sqlalchemy.ext.asyncio import (
@@ -130,8 +131,6 @@ class ReadPool:
 
     async def _get(self) -> Any:
         if self._pool is None:
-            import asyncpg
-
             async with self._lock:
                 if self._pool is None:
                     self._pool = await asyncpg.create_pool(
@@ -154,8 +153,6 @@ class ReadPool:
         return await self._run("fetch", sql, args)
 
     async def _run(self, method: str, sql: str, args: tuple[Any, ...]) -> Any:
-        import asyncpg
-
         broken = (OSError, TimeoutError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError)
         for attempt in (1, 2):
             try:

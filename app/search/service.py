@@ -258,6 +258,23 @@ _POSTINGS_RANKED, _POSTINGS_ARGS = numbered(
 )
 
 
+def _postings_values(
+    user_id: uuid.UUID, q: str, prefix: bool, per_word: int
+) -> dict[str, Any] | None:
+    """The postings statement's parameters for a plain query; None when it has no word."""
+    words = _WORD.findall(q.lower())[:32]
+    if not words:
+        return None
+    return {
+        "words": words,
+        "uid": user_id,
+        "prefix": prefix and len(words[-1]) >= 2,
+        "last": len(words),
+        "completions": PREFIX_COMPLETIONS,
+        "per_word": per_word,
+    }
+
+
 async def keyword_matches(
     session: AsyncSession,
     user_id: uuid.UUID,
@@ -274,17 +291,10 @@ async def keyword_matches(
     (quotes, `or`, `-word`) goes through the full-text index instead."""
     if _uses_syntax(q):
         return await _index_matches(session, user_id, q, filters, limit)
-    words = _WORD.findall(q.lower())[:32]
-    if not words:
+    values = _postings_values(user_id, q, prefix, per_word)
+    if values is None:
         return []
-    ranked = POSTINGS_SQL.bindparams(
-        words=words,
-        uid=user_id,
-        prefix=prefix and len(words[-1]) >= 2,
-        last=len(words),
-        completions=PREFIX_COMPLETIONS,
-        per_word=per_word,
-    ).subquery("ranked")
+    ranked = POSTINGS_SQL.bindparams(**values).subquery("ranked")
     query = select(
         ranked.c.bookmark_id, ranked.c.matched, ranked.c.wanted, ranked.c.score
     ).order_by(
@@ -312,18 +322,10 @@ async def keyword_fast(
     per_word: int = POSTINGS_PER_WORD,
 ) -> list[Match]:
     """keyword_matches for a plain query without filters, through the read pool."""
-    words = _WORD.findall(q.lower())[:32]
-    if not words:
+    values = _postings_values(user_id, q, prefix, per_word)
+    if values is None:
         return []
-    values = {
-        "words": words,
-        "uid": user_id,
-        "prefix": prefix and len(words[-1]) >= 2,
-        "last": len(words),
-        "completions": PREFIX_COMPLETIONS,
-        "per_word": per_word,
-        "limit": limit,
-    }
+    values["limit"] = limit
     rows = await reads.fetch(_POSTINGS_RANKED, *(values[n] for n in _POSTINGS_ARGS))
     return [Match(r[0], r[1] * 2 >= r[2], float(r[3])) for r in rows]
 
