@@ -129,6 +129,20 @@ async def test_prefix_and_phrase_queries(client, alice, library):
     assert _ids(none) == []
 
 
+async def test_a_completion_reads_its_best_pages_a_typed_word_all(
+    client, alice, library, monkeypatch
+):  # type: ignore[no-untyped-def]
+    # What a prefix may complete to is read to its best PREFIX_POSTINGS pages only (here
+    # one): the start of a word shows the best Kubernetes page, the whole word shows both.
+    from app.search import service
+
+    monkeypatch.setattr(service, "PREFIX_POSTINGS", 1)
+    typing = _ids(await _search(client, alice, q="kuber", mode="keyword"))
+    assert len(typing) == 1 and typing[0] in (library["kubernetes"], library["pending"])
+    typed = _ids(await _search(client, alice, q="kubernetes", mode="keyword"))
+    assert sorted(typed) == sorted([library["kubernetes"], library["pending"]])
+
+
 async def test_meaning_finds_what_words_miss(client, alice, library):
     q = "feline companions"
     assert library["cats"] not in _ids(await _search(client, alice, q=q, mode="keyword"))
