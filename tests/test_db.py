@@ -54,3 +54,19 @@ async def test_jobs_are_sent_after_commit_and_never_after_a_rollback(app, db, re
         select(func.count()).select_from(User).where(User.username.in_(["jobber", "ghost"]))
     )
     assert count == 1  # the failed request's row was rolled back
+
+
+async def test_the_embedded_server_keeps_a_quarter_of_memory_for_its_buffers(db):
+    # Searches walk the HNSW index at random: the embedded PostgreSQL is started with
+    # shared buffers sized to the machine (app.embedded.shared_buffers_mb), not a fixed 256 MB.
+    from sqlalchemy import text
+
+    from app.embedded import shared_buffers_mb
+
+    size = (
+        await db.execute(
+            text("SELECT setting::bigint * 8192 FROM pg_settings WHERE name = 'shared_buffers'")
+        )
+    ).scalar_one()
+    assert size == shared_buffers_mb() * 2**20
+    assert 256 <= shared_buffers_mb() <= 8192
