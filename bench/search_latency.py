@@ -389,15 +389,10 @@ async def run(args: argparse.Namespace) -> None:
             raise SystemExit(f"{tmp} holds {state['other_rows']} other rows, not {args.other_rows}")
         if args.other_rows and not state.get("other_rows"):
             started = time.perf_counter()
-            for _ in range(max(1, args.other_rows // 50_000)):
-                await fill(
-                    database_url,
-                    uuid.uuid4(),
-                    min(50_000, args.other_rows),
-                    vocab,
-                    rng,
-                    others=True,
-                )
+            left = args.other_rows
+            while left > 0:  # 50k rows per other user
+                await fill(database_url, uuid.uuid4(), min(50_000, left), vocab, rng, others=True)
+                left -= 50_000
             print(
                 f"other users' rows: {args.other_rows} ({time.perf_counter() - started:.0f} s to insert)",
                 flush=True,
