@@ -2,7 +2,7 @@
 
 from app.analysis.models import ContentAnalysis
 from app.auth.models import ApiToken, RefreshToken
-from app.bookmarks.models import Bookmark, BookmarkTag, Tag
+from app.bookmarks.models import Bookmark, BookmarkTag, BookmarkVector, Tag
 from app.db import Base
 from app.feedback.models import Feedback
 from app.imports.models import ImportBatch, ImportChunk, ImportEntry
@@ -14,6 +14,7 @@ __all__ = [
     "Base",
     "Bookmark",
     "BookmarkTag",
+    "BookmarkVector",
     "ContentAnalysis",
     "Feedback",
     "ImportBatch",

@@ -70,3 +70,92 @@ async def test_the_embedded_server_keeps_a_quarter_of_memory_for_its_buffers(db)
     ).scalar_one()
     assert size == shared_buffers_mb() * 2**20
     assert 256 <= shared_buffers_mb() <= 8192
+
+
+async def test_upgrading_moves_saved_vectors_to_the_per_user_table_and_back(stack):
+    """A server upgraded from before the vectors were partitioned by user keeps every page's
+    vector (what search and recommendations read), and a downgrade puts them back."""
+    import asyncio
+    import secrets
+
+    import asyncpg
+    from alembic.config import Config
+
+    from alembic import command
+    from app.cli import ROOT
+
+    name = f"fuze_upgrade_{secrets.token_hex(4)}"
+    admin = await asyncpg.connect(stack.database_url)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    url = stack.database_url.rsplit("/", 1)[0] + "/" + name
+    config = Config(str(ROOT / "alembic.ini"))
+    config.set_main_option("script_location", str(ROOT / "alembic"))
+    config.attributes["url"] = url
+    config.attributes["configure_logger"] = False
+    try:
+        await asyncio.to_thread(command.upgrade, config, "d1e2f3a4b5c6")
+        conn = await asyncpg.connect(url)
+        try:
+            users = [await conn.fetchval(
+                "INSERT INTO users (id, username, email, password_hash, created_at, updated_at)"
+                " VALUES (gen_random_uuid(), $1::text, $1::text || '@example.com', '-', now(), now())"
+                " RETURNING id", f"u{i}",
+            ) for i in range(3)]  # fmt: skip
+            vectors = {}
+            for i, user in enumerate(users):
+                for j in range(4):
+                    vec = [0.0] * 384
+                    vec[i * 4 + j] = 1.0
+                    bid = await conn.fetchval(
+                        "INSERT INTO bookmarks (id, user_id, url, normalized_url, status, embedding,"
+                        " saved_at, updated_at, status_changed_at) VALUES (gen_random_uuid(), $1,"
+                        " $2, $2, 'ready', $3::vector, now(), now(), now()) RETURNING id",
+                        user, f"https://example.com/{i}/{j}", str(vec),
+                    )  # fmt: skip
+                    vectors[bid] = (user, vec)
+            # A page still being processed has no vector yet.
+            await conn.execute(
+                "INSERT INTO bookmarks (id, user_id, url, normalized_url, status, saved_at,"
+                " updated_at, status_changed_at) VALUES (gen_random_uuid(), $1, 'https://p.example',"
+                " 'https://p.example', 'pending', now(), now(), now())",
+                users[0],
+            )
+            await asyncio.to_thread(command.upgrade, config, "head")
+            moved = {
+                r["bookmark_id"]: (r["user_id"], [float(x) for x in r["e"].strip("[]").split(",")])
+                for r in await conn.fetch(
+                    "SELECT bookmark_id, user_id, embedding::text AS e FROM bookmark_vectors"
+                )
+            }
+            assert moved == vectors
+            columns = await conn.fetch(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = 'bookmarks'"
+            )
+            assert "embedding" not in {c["column_name"] for c in columns}
+            # Each user's nearest page comes from that user's own rows, by the index.
+            for i, user in enumerate(users):
+                probe = [0.0] * 384
+                probe[i * 4 + 2] = 1.0
+                async with conn.transaction():
+                    await conn.execute("SET LOCAL enable_seqscan = off")
+                    nearest = await conn.fetchval(
+                        "SELECT bookmark_id FROM bookmark_vectors WHERE user_id = $1"
+                        " ORDER BY embedding <=> $2::vector LIMIT 1",
+                        user, str(probe),
+                    )  # fmt: skip
+                assert vectors[nearest] == (user, probe)
+
+            await asyncio.to_thread(command.downgrade, config, "d1e2f3a4b5c6")
+            back = {
+                r["id"]: (r["user_id"], [float(x) for x in r["e"].strip("[]").split(",")])
+                for r in await conn.fetch(
+                    "SELECT id, user_id, embedding::text AS e FROM bookmarks"
+                    " WHERE embedding IS NOT NULL"
+                )
+            }
+            assert back == vectors
+        finally:
+            await conn.close()
+    finally:
+        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        await admin.close()

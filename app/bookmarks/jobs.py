@@ -10,6 +10,7 @@ from typing import Any
 
 from arq import Retry
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import undefer
 
@@ -23,6 +24,7 @@ from app.bookmarks.models import (
     PENDING,
     READY,
     Bookmark,
+    BookmarkVector,
 )
 from app.embeddings.service import bookmark_text, embed_cached
 from app.extraction.extract import ExtractionError, extract
@@ -195,6 +197,17 @@ async def extract_bookmark(ctx: dict[str, Any], bookmark_id: str, run: int) -> s
     return "extracted"
 
 
+def upsert_vector(bookmark: Bookmark, vector: list[float]) -> Any:
+    """The statement that stores the bookmark's vector, or replaces it (a refresh)."""
+    stmt = pg_insert(BookmarkVector).values(
+        bookmark_id=bookmark.id, user_id=bookmark.user_id, embedding=vector
+    )
+    return stmt.on_conflict_do_update(
+        index_elements=[BookmarkVector.user_id, BookmarkVector.bookmark_id],
+        set_={"embedding": stmt.excluded.embedding},
+    )
+
+
 async def embed_bookmark(ctx: dict[str, Any], bookmark_id: str, run: int) -> str:
     bookmark = await _begin(ctx, bookmark_id, run, (EMBEDDING,), EMBEDDING, Bookmark.text)
     if bookmark is None:
@@ -207,7 +220,7 @@ async def embed_bookmark(ctx: dict[str, Any], bookmark_id: str, run: int) -> str
         current = await _current(session, bookmark_id, run)
         if current is None:
             return "stale"
-        current.embedding = vector.tolist()
+        await session.execute(upsert_vector(current, vector.tolist()))
         pipeline.set_status(current, READY)
         await analysis_jobs.after_embed(ctx, session, current)
         await session.commit()

@@ -84,7 +84,7 @@ class Bookmark(IdMixin, Base):
     # Bumped by every edit: PATCH with `version` refuses to overwrite a newer edit.
     version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
 
-    embedding: Mapped[list[float] | None] = deferred(mapped_column(Vector(EMBEDDING_DIM)))
+    # The page's vector is in BookmarkVector (a table partitioned by user).
     # The tag names, kept by triggers on bookmark_tags and tags (so the generated vector can
     # search them); never written by the application.
     tags_text: Mapped[str | None] = deferred(mapped_column(Text))
@@ -112,13 +112,33 @@ class Bookmark(IdMixin, Base):
             postgresql_where="status IN ('pending', 'fetching', 'extracting', 'embedding')",
         ),
         Index("ix_bookmarks_search_vector", "search_vector", postgresql_using="gin"),
+    )
+
+
+class BookmarkVector(Base):
+    """A bookmark's embedding, in a table hash-partitioned by user (16 partitions, see the
+    migration "bookmark vectors by user"), each partition with its own HNSW graph: a user's
+    nearest-neighbour search reads one partition, never a graph over every user's pages.
+    Written when the page is embedded; gone with its bookmark."""
+
+    __tablename__ = "bookmark_vectors"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    bookmark_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("bookmarks.id", ondelete="CASCADE"), primary_key=True
+    )
+    embedding: Mapped[list[float]] = mapped_column(Vector(EMBEDDING_DIM))
+
+    __table_args__ = (
+        Index("ix_bookmark_vectors_bookmark_id", "bookmark_id"),
         Index(
-            "ix_bookmarks_embedding_hnsw",
+            "ix_bookmark_vectors_embedding_hnsw",
             "embedding",
             postgresql_using="hnsw",
-            postgresql_with={"m": 16, "ef_construction": 64},
+            postgresql_with={"m": 16, "ef_construction": 128},
             postgresql_ops={"embedding": "vector_cosine_ops"},
         ),
+        {"postgresql_partition_by": "HASH (user_id)"},
     )
 
 

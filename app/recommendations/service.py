@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.analysis.models import ContentAnalysis
 from app.bookmarks import service as bookmarks_service
-from app.bookmarks.models import Bookmark
+from app.bookmarks.models import Bookmark, BookmarkVector
 from app.db import ReadPool
 from app.embeddings.service import DIM, Embedder, binary, from_binary
 from app.feedback.models import IRRELEVANT, RELEVANT, SAVED_TO_PROJECT, Feedback
@@ -452,10 +452,9 @@ async def recommend(
     vectors = {
         bid: from_binary(raw)
         for bid, raw in await session.execute(
-            select(Bookmark.id, binary(Bookmark.embedding)).where(
-                Bookmark.user_id == user.id,
-                Bookmark.id.in_(set(ids) | set(feedback_ids)),
-                Bookmark.embedding.is_not(None),
+            select(BookmarkVector.bookmark_id, binary(BookmarkVector.embedding)).where(
+                BookmarkVector.user_id == user.id,
+                BookmarkVector.bookmark_id.in_(set(ids) | set(feedback_ids)),
             )
         )
     }

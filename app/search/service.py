@@ -31,7 +31,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.analysis.models import ContentAnalysis
-from app.bookmarks.models import Bookmark, BookmarkTag, Tag
+from app.bookmarks.models import Bookmark, BookmarkTag, BookmarkVector, Tag
 from app.bookmarks.service import Highlight
 from app.db import HNSW_EF_SEARCH, ReadPool
 from app.embeddings.service import Embedder, embed_cached
@@ -427,26 +427,30 @@ async def meaning(
         await session.execute(
             text("SELECT set_config('hnsw.ef_search', :ef, true)"), {"ef": str(limit)}
         )
-    qv = bindparam("qv", vector.tolist(), type_=Bookmark.embedding.type)
-    distance = Bookmark.embedding.cosine_distance(qv)
+    vec = BookmarkVector
+    qv = bindparam("qv", vector.tolist(), type_=vec.embedding.type)
+    distance = vec.embedding.cosine_distance(qv)
     near = (
-        select(Bookmark.id, distance.label("distance"), literal(True).label("near"))
-        .where(*_conditions(user_id, filters), Bookmark.embedding.is_not(None))
+        select(vec.bookmark_id.label("id"), distance.label("distance"), literal(True).label("near"))
+        .where(vec.user_id == user_id)
         .order_by(distance)
         .limit(limit)
     )
+    if filters != Filters():
+        near = near.join(Bookmark, Bookmark.id == vec.bookmark_id).where(
+            *_conditions(user_id, filters)
+        )
     if exclude is not None:
-        near = near.where(Bookmark.id != exclude)
+        near = near.where(vec.bookmark_id != exclude)
     query: Any = near
     if also:
         found = near.cte("found")
         query = union_all(
             select(found.c.id, found.c.distance, found.c.near),
-            select(Bookmark.id, distance, literal(False)).where(
-                Bookmark.user_id == user_id,
-                Bookmark.id == any_(bindparam("also", list(also), type_=ARRAY(Uuid))),
-                Bookmark.embedding.is_not(None),
-                Bookmark.id.not_in(select(found.c.id)),
+            select(vec.bookmark_id, distance, literal(False)).where(
+                vec.user_id == user_id,
+                vec.bookmark_id == any_(bindparam("also", list(also), type_=ARRAY(Uuid))),
+                vec.bookmark_id.not_in(select(found.c.id)),
             ),
         )
     ranked: list[tuple[uuid.UUID, float]] = []
@@ -461,30 +465,33 @@ async def meaning(
     return ranked, looked_up
 
 
-# The nearest pages of one user. The HNSW index holds every user's pages: for a user who
-# owns a small share of them, the iterative scan walks past many others' rows (10k pages
-# among 110k: 35-40 ms), and reading all of the user's own vectors is quicker (16-19 ms) and
-# exact. Reading n pages costs about 1.7 us each; the index scan costs about 5 ms over the
-# share n/N of the table: so the exact scan when n^2 < 3,000 N (n from the user's search
-# statistics, N the table's estimated row count). One statement: the branch not chosen is
-# cut by its one-time filter and never runs.
+# The nearest pages of one user. Vectors are hash-partitioned by user, each partition with
+# its own HNSW graph; a user who owns a small share of their partition's rows makes the
+# iterative scan walk past many others' (10k pages among 110k: 35-40 ms), and reading all of
+# the user's own vectors is quicker (16-19 ms) and exact. Reading n pages costs about 1.7 us
+# each; the index scan costs about 5 ms over the share n/N of the partition: so the exact
+# scan when n^2 < 3,000 N (n from the user's search statistics, N the partitions' mean
+# estimated row count, from the catalog: finding the user's own partition would mean reading
+# it). One statement: the branch not chosen is cut by its one-time filter and never runs.
 EXACT_SCAN = """
     coalesce((SELECT s.ndocs FROM search_stats s WHERE s.user_id = $1), 0)::float8 ^ 2
-    < 3000 * (SELECT greatest(c.reltuples, 0) FROM pg_class c WHERE c.oid = 'bookmarks'::regclass)
+    < 3000 * (SELECT coalesce(avg(greatest(c.reltuples, 0)), 0) FROM pg_inherits i
+              JOIN pg_class c ON c.oid = i.inhrelid
+              WHERE i.inhparent = 'bookmark_vectors'::regclass)
 """
 _NEAREST = f"""
     WITH exact AS (SELECT {EXACT_SCAN} AS yes)
-    (SELECT id, embedding <=> $2 FROM bookmarks
-     WHERE user_id = $1 AND embedding IS NOT NULL AND NOT (SELECT yes FROM exact)
+    (SELECT bookmark_id, embedding <=> $2 FROM bookmark_vectors
+     WHERE user_id = $1 AND NOT (SELECT yes FROM exact)
      ORDER BY embedding <=> $2 LIMIT $3)
     UNION ALL
-    (SELECT id, embedding <=> $2 FROM bookmarks
-     WHERE user_id = $1 AND embedding IS NOT NULL AND (SELECT yes FROM exact)
+    (SELECT bookmark_id, embedding <=> $2 FROM bookmark_vectors
+     WHERE user_id = $1 AND (SELECT yes FROM exact)
      ORDER BY (embedding <=> $2) + 0 LIMIT $3)
 """
 _SIMILARITY = (
-    "SELECT id, 1 - (embedding <=> $2) FROM bookmarks"
-    " WHERE user_id = $1 AND id = ANY($3::uuid[]) AND embedding IS NOT NULL"
+    "SELECT bookmark_id, 1 - (embedding <=> $2) FROM bookmark_vectors"
+    " WHERE user_id = $1 AND bookmark_id = ANY($3::uuid[])"
 )
 
 
@@ -677,9 +684,14 @@ async def bookmark_vector(
 
     row = (
         await session.execute(
-            select(Bookmark.embedding).where(
-                Bookmark.id == bookmark_id, Bookmark.user_id == user_id
+            select(BookmarkVector.embedding)
+            .select_from(Bookmark)
+            .outerjoin(
+                BookmarkVector,
+                (BookmarkVector.bookmark_id == Bookmark.id)
+                & (BookmarkVector.user_id == Bookmark.user_id),
             )
+            .where(Bookmark.id == bookmark_id, Bookmark.user_id == user_id)
         )
     ).first()
     if row is None:

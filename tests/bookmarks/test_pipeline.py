@@ -46,7 +46,8 @@ async def _settled(api, user, bookmark_id: str, within: float = 60) -> dict:  # 
 async def _vector(db_url_engine, bookmark_id: str):  # type: ignore[no-untyped-def]
     async with db_url_engine.connect() as conn:
         row = await conn.execute(
-            text("SELECT embedding::text FROM bookmarks WHERE id = :id"), {"id": bookmark_id}
+            text("SELECT embedding::text FROM bookmark_vectors WHERE bookmark_id = :id"),
+            {"id": bookmark_id},
         )
         value = row.scalar()
     return None if value is None else [float(x) for x in value.strip("[]").split(",")]
@@ -207,7 +208,7 @@ async def test_markup_without_text_fails_clearly(api, api_user, web):
     assert b["error_message"]
 
 
-async def test_refresh_processes_the_page_again(api, api_user, web):
+async def test_refresh_processes_the_page_again(api, api_user, web, engine):
     def page(word: str) -> str:
         return (
             f"<html><head><title>{word}</title></head><body><article>"
@@ -218,11 +219,18 @@ async def test_refresh_processes_the_page_again(api, api_user, web):
     web.route("/changing", page("Alpha"))
     saved = await _save(api, api_user, web.url("/changing"))
     assert (await _settled(api, api_user, saved["id"]))["title"] == "Alpha"
+    before = await _vector(engine, saved["id"])
     web.route("/changing", page("Bravo"))
     r = await api.post(f"/api/bookmarks/{saved['id']}/refresh", headers=api_user.headers)
     assert r.status_code == 202
     b = await _settled(api, api_user, saved["id"])
     assert b["title"] == "Bravo" and "Bravo" in b["text"]
+    # The new text is embedded in place of the old (what search and recommendations read).
+    after = await _vector(engine, saved["id"])
+    assert before is not None and after is not None and after != before
+    r = await api.delete(f"/api/bookmarks/{saved['id']}", headers=api_user.headers)
+    assert r.status_code == 204
+    assert await _vector(engine, saved["id"]) is None  # the vector goes with its bookmark
 
 
 async def test_a_burst_of_saves_all_become_ready(api, api_user, web):

@@ -60,12 +60,15 @@ async def _add(db, app, user_id, title, body, tags, analysis):  # type: ignore[n
     await db.execute(
         text(
             "INSERT INTO bookmarks (id, user_id, url, normalized_url, page_title, text, status,"
-            " embedding, quality, saved_at, updated_at, status_changed_at)"
-            " VALUES (:id, :u, :url, :url, :t, :b, 'ready', :e, 70, now(), now(), now())"
+            " quality, saved_at, updated_at, status_changed_at)"
+            " VALUES (:id, :u, :url, :url, :t, :b, 'ready', 70, now(), now(), now())"
         ),
-        {"id": bid, "u": user_id, "url": f"https://example.com/{bid}", "t": title, "b": body,
-         "e": str(vector.tolist())},
+        {"id": bid, "u": user_id, "url": f"https://example.com/{bid}", "t": title, "b": body},
     )  # fmt: skip
+    await db.execute(
+        text("INSERT INTO bookmark_vectors (bookmark_id, user_id, embedding) VALUES (:id, :u, :e)"),
+        {"id": bid, "u": user_id, "e": str(vector.tolist())},
+    )
     for tag in tags:
         await db.execute(
             text("INSERT INTO tags (id, user_id, name, created_at) VALUES (:id, :u, :n, now())"

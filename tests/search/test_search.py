@@ -53,14 +53,18 @@ async def _add(
     await db.execute(
         text(
             "INSERT INTO bookmarks (id, user_id, url, normalized_url, page_title, text, status,"
-            " embedding, saved_at, updated_at, status_changed_at)"
-            " VALUES (:id, :u, :url, :url, :t, :b, :s, :e, now(), now(), now())"
+            " saved_at, updated_at, status_changed_at)"
+            " VALUES (:id, :u, :url, :url, :t, :b, :s, now(), now(), now())"
         ),
         {
             "id": bid, "u": user_id, "url": f"https://example.com/{key}/{bid}", "t": title,
-            "b": body, "s": status, "e": str(vector.tolist()),
+            "b": body, "s": status,
         },
     )  # fmt: skip
+    await db.execute(
+        text("INSERT INTO bookmark_vectors (bookmark_id, user_id, embedding) VALUES (:id, :u, :e)"),
+        {"id": bid, "u": user_id, "e": str(vector.tolist())},
+    )
     for tag in tags:
         tid = uuid.uuid4()
         await db.execute(
@@ -373,8 +377,9 @@ async def test_the_fast_path_ranks_as_the_general_one(client, db, app, alice, li
 
 
 async def test_a_user_with_a_small_share_of_the_pages_is_searched_exactly(client, db, app, alice):
-    """The HNSW index holds every user's pages; for a user who owns few of them an exact scan
-    of their own is quicker than walking past everyone else's (app.search.service._NEAREST)."""
+    """A partition's HNSW index holds the pages of every user hashed to it; for a user who owns
+    few of them an exact scan of their own is quicker than walking past everyone else's
+    (app.search.service._NEAREST)."""
     from app.search import service
 
     uid = (await client.get("/api/users/me", headers=alice.headers)).json()["id"]
@@ -390,15 +395,22 @@ async def test_a_user_with_a_small_share_of_the_pages_is_searched_exactly(client
     vectors = rng.standard_normal((400, 384)).astype(np.float32)
     await db.execute(
         text(
-            "INSERT INTO bookmarks (id, user_id, url, normalized_url, status, embedding, saved_at,"
+            "INSERT INTO bookmarks (id, user_id, url, normalized_url, status, saved_at,"
             " updated_at, status_changed_at)"
             " SELECT gen_random_uuid(), :u, 'https://c.example/' || i, 'https://c.example/' || i,"
-            " 'ready', CAST(:v AS vector), now(), now(), now() FROM generate_series(1, 400) i"
+            " 'ready', now(), now(), now() FROM generate_series(1, 400) i"
+        ),
+        {"u": other},
+    )
+    await db.execute(
+        text(
+            "INSERT INTO bookmark_vectors (bookmark_id, user_id, embedding)"
+            " SELECT id, user_id, CAST(:v AS vector) FROM bookmarks WHERE user_id = :u"
         ),
         {"u": other, "v": service.vector_text(vectors[0])},
     )
     mine = [await _add(db, app, uid, f"k{i}", f"Page {i}", f"Body {i}", []) for i in range(3)]
-    await db.execute(text("ANALYZE bookmarks"))
+    await db.execute(text("ANALYZE bookmark_vectors"))
 
     async def exact(user_id):  # type: ignore[no-untyped-def]
         sql = "SELECT " + service.EXACT_SCAN.replace("$1", ":u")
