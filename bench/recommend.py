@@ -43,7 +43,7 @@ async def run(args: argparse.Namespace) -> None:
     import asyncpg
     from sqlalchemy import delete, insert, text
 
-    from app.bookmarks.models import Bookmark
+    from app.bookmarks.models import Bookmark, BookmarkVector
     from app.broker import create_redis
     from app.cli import run_migrations
     from app.config import Settings
@@ -91,12 +91,16 @@ async def run(args: argparse.Namespace) -> None:
                     "url": f"https://scifact.invalid/{d['_id']}",
                     "normalized_url": f"https://scifact.invalid/{d['_id']}",
                     "page_title": d["title"], "text": d["text"], "status": "ready",
-                    "embedding": vectors[i].tolist(),
                 }
-                for i, d in enumerate(corpus)
+                for d in corpus
             ]  # fmt: skip
+            vecs = [
+                {"bookmark_id": r["id"], "user_id": user_id, "embedding": vectors[i].tolist()}
+                for i, r in enumerate(rows)
+            ]
             for i in range(0, len(rows), 500):
                 await session.execute(insert(Bookmark), rows[i : i + 500])
+                await session.execute(insert(BookmarkVector), vecs[i : i + 500])
             await session.commit()
         conn = await asyncpg.connect(database_url.replace("postgresql+asyncpg", "postgresql"))
         await conn.execute("SELECT fuze_rebuild_search($1)", user_id)

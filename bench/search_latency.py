@@ -68,7 +68,7 @@ def synthetic_vector(rng: random.Random) -> np.ndarray:
 
 
 BULK_BEFORE = [
-    "DROP INDEX IF EXISTS ix_bookmarks_embedding_hnsw",
+    "DROP INDEX IF EXISTS ix_bookmark_vectors_embedding_hnsw",
     "DROP INDEX IF EXISTS ix_search_postings_user_lexeme_impact",
     "DROP INDEX IF EXISTS ix_search_postings_bookmark_id",
 ]
@@ -76,8 +76,8 @@ BULK_AFTER = [
     "CREATE INDEX ix_search_postings_user_lexeme_impact ON search_postings"
     " (user_id, lexeme, impact DESC) INCLUDE (bookmark_id)",
     "CREATE INDEX ix_search_postings_bookmark_id ON search_postings (bookmark_id)",
-    "CREATE INDEX ix_bookmarks_embedding_hnsw ON bookmarks USING hnsw"
-    " (embedding vector_cosine_ops) WITH (m = 16, ef_construction = 64)",
+    "CREATE INDEX ix_bookmark_vectors_embedding_hnsw ON bookmark_vectors USING hnsw"
+    " (embedding vector_cosine_ops) WITH (m = 16, ef_construction = 128)",
 ]
 
 
@@ -91,7 +91,8 @@ async def fill(
     others: bool = False,
 ) -> None:
     """n synthetic bookmarks for this user. `others`: rows of another user, there only to
-    share the table and its HNSW graph with the measured user: loaded with the indexes
+    share the tables (and, for users hashed to the measured user's partition of the vectors,
+    its HNSW graph) with the measured user: loaded with the indexes
     dropped and left so (the measured user's fill builds them once over every row), and
     without BM25 postings (another user's postings only deepen the btree that this user's
     keyword search reads under its own user_id prefix; building 100 million of them for a
@@ -114,6 +115,7 @@ async def fill(
         batch = 2000
         for start in range(0, n, batch):
             records = []
+            vectors = []
             for _ in range(min(batch, n - start)):
                 title = " ".join(rng.choices(vocab, k=rng.randint(3, 8))).capitalize()
                 body = ". ".join(
@@ -124,13 +126,19 @@ async def fill(
                 bid = uuid.uuid4()
                 records.append(
                     (bid, user_id, f"https://bench.invalid/{bid}", f"https://bench.invalid/{bid}", title, body,
-                     "ready", "[" + ",".join(f"{x:.6f}" for x in vec) + "]")
+                     "ready")
                 )  # fmt: skip
+                vectors.append((bid, user_id, "[" + ",".join(f"{x:.6f}" for x in vec) + "]"))
             await conn.executemany(
                 "INSERT INTO bookmarks (id, user_id, url, normalized_url, page_title, text, status,"
-                " embedding, saved_at, updated_at, status_changed_at)"
-                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8::vector, now(), now(), now())",
+                " saved_at, updated_at, status_changed_at)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7, now(), now(), now())",
                 records,
+            )
+            await conn.executemany(
+                "INSERT INTO bookmark_vectors (bookmark_id, user_id, embedding)"
+                " VALUES ($1, $2, $3::vector)",
+                vectors,
             )
         await conn.execute("SET session_replication_role = DEFAULT")
         if others:
@@ -142,6 +150,7 @@ async def fill(
         for statement in BULK_AFTER:
             await conn.execute(statement)
         await conn.execute("VACUUM ANALYZE bookmarks")
+        await conn.execute("VACUUM ANALYZE bookmark_vectors")
         await conn.execute("VACUUM ANALYZE search_postings")
         await conn.execute("VACUUM ANALYZE search_terms")
     finally:
@@ -178,8 +187,8 @@ async def semantic_recall(
     }
     conn = await asyncpg.connect(database_url.replace("postgresql+asyncpg", "postgresql"))
     sql = (
-        "SELECT id, embedding <=> $2::vector FROM bookmarks"
-        " WHERE user_id = $1 AND embedding IS NOT NULL ORDER BY embedding <=> $2::vector LIMIT $3"
+        "SELECT bookmark_id, embedding <=> $2::vector FROM bookmark_vectors"
+        " WHERE user_id = $1 ORDER BY embedding <=> $2::vector LIMIT $3"
     )
     found = []
     try:
@@ -251,7 +260,13 @@ async def prewarm(database_url: str) -> None:
     conn = await asyncpg.connect(database_url.replace("postgresql+asyncpg", "postgresql"))
     try:
         await conn.execute("CREATE EXTENSION IF NOT EXISTS pg_prewarm")
-        await conn.execute("SELECT pg_prewarm('ix_bookmarks_embedding_hnsw')")
+        # Every partition's graph: the measured user's and the others' (as on a server whose
+        # users all search).
+        for (index,) in await conn.fetch(
+            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+            " WHERE i.inhparent = 'ix_bookmark_vectors_embedding_hnsw'::regclass"
+        ):
+            await conn.execute("SELECT pg_prewarm($1::regclass)", index)
     except asyncpg.PostgresError as exc:  # not built with contrib: warm by searching
         print(f"  (no pg_prewarm: {exc})", flush=True)
     finally:
