@@ -5,7 +5,8 @@ and at concurrency 16, through a real uvicorn API process.
 
 Bookmarks are synthetic but varied (sentences drawn from SciFact's vocabulary); their vectors
 are SciFact embeddings moved by random noise (see synthetic_vector); `--other-rows` adds rows
-of other users to the same table. Queries are distinct, so each request also embeds its query
+of other users (50k each) to the same tables: those hashed to the measured user's partition of
+`bookmark_vectors` share its HNSW graph (the run prints how many). Queries are distinct, so each request also embeds its query
 (then the same queries once more: their vectors from the Redis cache, as for a query asked
 before).
 It also prints the HNSW recall under the per-user filter, and the latency of project
@@ -213,9 +214,18 @@ async def semantic_recall(
                     f"{kind} ({len(at10)}) @10 {statistics.mean(at10):.3f},"
                     f" @100 {statistics.mean(at100):.3f}"
                 )
+        partition, mine = await conn.fetchrow(
+            "SELECT count(*), count(*) FILTER (WHERE user_id = $1) FROM bookmark_vectors"
+            " WHERE tableoid = (SELECT tableoid FROM bookmark_vectors WHERE user_id = $1 LIMIT 1)",
+            user_id,
+        )
     finally:
         await conn.close()
-    return "HNSW recall under the user filter: " + "; ".join(found)
+    return (
+        "HNSW recall under the user filter: "
+        + "; ".join(found)
+        + f" (the user's partition of the vectors: {partition} rows, {mine} of them the user's)"
+    )
 
 
 def percentiles(samples: list[float]) -> str:

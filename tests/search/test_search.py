@@ -383,7 +383,19 @@ async def test_a_user_with_a_small_share_of_the_pages_is_searched_exactly(client
     from app.search import service
 
     uid = (await client.get("/api/users/me", headers=alice.headers)).json()["id"]
-    other = uuid.uuid4()
+    # The crowd's pages share alice's partition of the vectors, and so its HNSW graph.
+    other = (
+        await db.execute(
+            text(
+                "SELECT u FROM (SELECT gen_random_uuid() AS u FROM generate_series(1, 2000)) x"
+                " WHERE satisfies_hash_partition('bookmark_vectors'::regclass, 16,"
+                "  (SELECT r FROM generate_series(0, 15) r WHERE satisfies_hash_partition("
+                "   'bookmark_vectors'::regclass, 16, r, CAST(:me AS uuid))), u)"
+                " LIMIT 1"
+            ),
+            {"me": uid},
+        )
+    ).scalar_one()
     await db.execute(
         text(
             "INSERT INTO users (id, username, email, password_hash, created_at, updated_at)"
@@ -429,4 +441,6 @@ async def test_a_user_with_a_small_share_of_the_pages_is_searched_exactly(client
         {"u": other},
     )
     assert await exact(other) is False
-    assert len(await service.nearest(app.state.reads, other, vectors[1], 10)) == 10
+    crowds = await service.nearest(app.state.reads, other, vectors[1], 10)
+    assert len(crowds) == 10
+    assert not {str(bid) for bid, _ in crowds} & set(mine)  # the same graph, not alice's pages
