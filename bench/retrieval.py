@@ -81,7 +81,7 @@ def embed_corpus(texts: list[str]) -> np.ndarray:
 async def run(args: argparse.Namespace) -> None:
     from sqlalchemy import insert
 
-    from app.bookmarks.models import Bookmark
+    from app.bookmarks.models import Bookmark, BookmarkVector
     from app.cli import run_migrations
     from app.config import Settings
     from app.db import create_engine, create_sessionmaker
@@ -122,12 +122,16 @@ async def run(args: argparse.Namespace) -> None:
                     "page_title": d["title"],
                     "text": d["text"],
                     "status": "ready",
-                    "embedding": vectors[i].tolist(),
                 }
-                for i, d in enumerate(corpus)
+                for d in corpus
+            ]
+            vecs = [
+                {"bookmark_id": r["id"], "user_id": user_id, "embedding": vectors[i].tolist()}
+                for i, r in enumerate(rows)
             ]
             for i in range(0, len(rows), 500):
                 await session.execute(insert(Bookmark), rows[i : i + 500])
+                await session.execute(insert(BookmarkVector), vecs[i : i + 500])
             await session.commit()
         doc_of = {uuid.uuid5(user_id, d["_id"]): d["_id"] for d in corpus}
 
