@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+import numpy as np
 from fastapi import FastAPI
 from sqlalchemy import func, select
 
@@ -159,3 +160,58 @@ async def test_upgrading_moves_saved_vectors_to_the_per_user_table_and_back(stac
     finally:
         await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
         await admin.close()
+
+
+async def test_a_new_users_search_beside_a_large_library_reads_only_their_own_rows(stack):
+    """Prepared statements are planned for the user at hand (app.db.SERVER_SETTINGS): a plan
+    made once for every user (plan_cache_mode = force_generic_plan fails this test) reads a
+    new user's rows the way it reads a large library's, by scanning the whole partition."""
+    import asyncpg
+
+    from app.db import SERVER_SETTINGS
+    from app.search.service import vector_text
+
+    conn = await asyncpg.connect(stack.database_url, server_settings=dict(SERVER_SETTINGS))
+    tr = conn.transaction()
+    await tr.start()
+    try:
+        big, new = await conn.fetchrow(
+            "WITH p AS (SELECT gen_random_uuid() AS u FROM generate_series(1, 2000))"
+            " SELECT a.u, b.u FROM p a, p b WHERE a.u <> b.u"
+            " AND satisfies_hash_partition('bookmark_vectors'::regclass, 16, 0, a.u)"
+            " AND satisfies_hash_partition('bookmark_vectors'::regclass, 16, 0, b.u) LIMIT 1"
+        )
+        for i, user in enumerate((big, new)):
+            await conn.execute(
+                "INSERT INTO users (id, username, email, password_hash, created_at, updated_at)"
+                " VALUES ($1, $2::text, $2::text || '@example.com', '-', now(), now())",
+                user, f"plan{i}",
+            )  # fmt: skip
+        await conn.execute(
+            "INSERT INTO bookmarks (id, user_id, url, normalized_url, status, saved_at,"
+            " updated_at, status_changed_at) SELECT gen_random_uuid(), $1,"
+            " 'https://l.example/' || i, 'https://l.example/' || i, 'ready', now(), now(), now()"
+            " FROM generate_series(1, 3000) i",
+            big,
+        )
+        probe = vector_text(np.ones(384, dtype=np.float32) / np.sqrt(384))
+        await conn.execute(
+            "INSERT INTO bookmark_vectors (bookmark_id, user_id, embedding)"
+            " SELECT id, user_id, $2::vector FROM bookmarks WHERE user_id = $1",
+            big, probe,
+        )  # fmt: skip
+        await conn.execute("ANALYZE bookmark_vectors")
+        await conn.execute(
+            "PREPARE own(uuid, vector) AS SELECT bookmark_id FROM bookmark_vectors"
+            " WHERE user_id = $1 ORDER BY (embedding <=> $2) + 0 LIMIT 100"
+        )
+        for _ in range(8):  # the library's owner searches, again and again
+            await conn.execute(f"EXECUTE own('{big}', '{probe}')")
+        plan = "\n".join(
+            r[0] for r in await conn.fetch(f"EXPLAIN (COSTS OFF) EXECUTE own('{new}', '{probe}')")
+        )
+        assert "Seq Scan" not in plan, plan
+        assert "pkey" in plan, plan
+    finally:
+        await tr.rollback()
+        await conn.close()
