@@ -13,8 +13,9 @@ the user's partition holds 250k rows rather than 1M (with a thousand small users
 large one, about 1M/16 others). A user's search reads one partition and its index.
 
 The vectors leave `bookmarks`: its rows shrink by 1.5 kB, and there is one copy of each vector.
-The graph is built with ef_construction 128 rather than 64: for a 100k-page user, recall@10 of
-real queries went from 0.78 to 0.82 at the service's ef_search, for a build twice as long.
+The graphs are built with ef_construction 128 rather than 64, for a build twice as long: the
+same 100k user among 1M rows then gets p50 5.9 ms, p95 8.0 ms, recall@10 0.86 (0.77 with 64)
+and recall@100 0.73. Upgrading 1M bookmarks took 520 s on the 2-core machine.
 """
 
 from collections.abc import Sequence
