@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from app.config import Settings, get_settings
 
@@ -22,16 +23,21 @@ ROOT = Path(__file__).resolve().parents[1]
 log = logging.getLogger("fuze.up")
 
 
-def run_migrations(database_url: str) -> None:
+def alembic_config(database_url: str) -> Any:
+    """Alembic's configuration for this database (the repository's migrations, our logging)."""
     from alembic.config import Config
-
-    from alembic import command
 
     config = Config(str(ROOT / "alembic.ini"))
     config.set_main_option("script_location", str(ROOT / "alembic"))
     config.attributes["url"] = database_url
     config.attributes["configure_logger"] = False
-    command.upgrade(config, "head")
+    return config
+
+
+def run_migrations(database_url: str) -> None:
+    from alembic import command
+
+    command.upgrade(alembic_config(database_url), "head")
 
 
 def _api_argv(host: str, port: int, workers: int = 1) -> list[str]:

@@ -80,19 +80,19 @@ async def test_upgrading_moves_saved_vectors_to_the_per_user_table_and_back(stac
     import secrets
 
     import asyncpg
-    from alembic.config import Config
 
     from alembic import command
-    from app.cli import ROOT
+    from app.cli import alembic_config
 
     name = f"fuze_upgrade_{secrets.token_hex(4)}"
     admin = await asyncpg.connect(stack.database_url)
     await admin.execute(f'CREATE DATABASE "{name}"')
     url = stack.database_url.rsplit("/", 1)[0] + "/" + name
-    config = Config(str(ROOT / "alembic.ini"))
-    config.set_main_option("script_location", str(ROOT / "alembic"))
-    config.attributes["url"] = url
-    config.attributes["configure_logger"] = False
+    config = alembic_config(url)
+
+    def parse(text: str) -> list[float]:
+        return [float(x) for x in text.strip("[]").split(",")]
+
     try:
         await asyncio.to_thread(command.upgrade, config, "d1e2f3a4b5c6")
         conn = await asyncpg.connect(url)
@@ -123,7 +123,7 @@ async def test_upgrading_moves_saved_vectors_to_the_per_user_table_and_back(stac
             )
             await asyncio.to_thread(command.upgrade, config, "head")
             moved = {
-                r["bookmark_id"]: (r["user_id"], [float(x) for x in r["e"].strip("[]").split(",")])
+                r["bookmark_id"]: (r["user_id"], parse(r["e"]))
                 for r in await conn.fetch(
                     "SELECT bookmark_id, user_id, embedding::text AS e FROM bookmark_vectors"
                 )
@@ -148,7 +148,7 @@ async def test_upgrading_moves_saved_vectors_to_the_per_user_table_and_back(stac
 
             await asyncio.to_thread(command.downgrade, config, "d1e2f3a4b5c6")
             back = {
-                r["id"]: (r["user_id"], [float(x) for x in r["e"].strip("[]").split(",")])
+                r["id"]: (r["user_id"], parse(r["e"]))
                 for r in await conn.fetch(
                     "SELECT id, user_id, embedding::text AS e FROM bookmarks"
                     " WHERE embedding IS NOT NULL"
