@@ -50,7 +50,7 @@ def shared_buffers_mb() -> int:
     machine (or its cgroup) has, PostgreSQL's usual advice, between 256 MB and 8 GB. Searches
     walk the HNSW index at random, so it must stay in shared buffers: a user with 100k pages
     among 1M rows (an index of about 2 GB) searched in p50 50 ms with 256 MB and 28 ms with
-    4 GB (bench/search_latency.py). Pages are only taken as they are read."""
+    6 GB (bench/search_latency.py). Pages are only taken as they are read."""
     try:
         total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError):
