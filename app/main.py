@@ -66,7 +66,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # No waiting for a batch to fill: a query is encoded at once, and queries that arrive
     # while the model is busy still go together in the next batch.
     embedder = Embedder(
-        batch_size=16, max_wait_ms=0, threads=settings.embed_threads, trace_queries=True
+        batch_size=16,
+        max_wait_ms=0,
+        threads=settings.embed_threads,
+        fast_queries=True,
+        cache_dir=settings.data_dir / "models",
     )
 
     @asynccontextmanager

@@ -7,7 +7,15 @@ import asyncio
 import numpy as np
 import pytest
 
-from app.embeddings.service import DIM, Embedder, bookmark_text, cache_key, embed_cached
+from app.embeddings.query_encoder import graph_file
+from app.embeddings.service import (
+    DIM,
+    Embedder,
+    bookmark_text,
+    cache_key,
+    embed_cached,
+    model_path,
+)
 
 
 @pytest.fixture(scope="module")
@@ -75,19 +83,47 @@ def test_bookmark_text_leads_with_title_and_description():
     assert bookmark_text(None, None, "   ") == ""
 
 
-def test_the_api_s_traced_query_model_gives_the_same_vectors(embedder):
-    """The API embeds queries with a TorchScript trace of the model (faster); a search must
-    find what the stored document vectors (eager PyTorch, in batches) say it should."""
-    traced = Embedder(trace_queries=True)
+QUERIES = [
+    "postgres",
+    "FastAPI dependency injection",
+    "how do I make full-text search in PostgreSQL rank titles above body text? " * 3,
+    "éàü 日本語 émoji 🚀",
+    "word " * 400,  # past the model's 256 word pieces: truncated as model.encode truncates
+]
+
+
+def test_the_api_s_query_encoder_gives_the_stored_vectors(embedder, tmp_path):
+    """The API embeds queries with ONNX Runtime (faster, and without PyTorch in the
+    process); a search must find what the stored document vectors (PyTorch, in batches) say
+    it should: alone and in a padded batch of queries that arrived together."""
+    fast = Embedder(fast_queries=True, cache_dir=tmp_path)
+    fast.load()
+    assert fast._onnx is not None, "the ONNX export failed: queries fall back to TorchScript"
+    assert fast.model is None  # the PyTorch model is not loaded in the API
+    batch = embedder.model.encode(QUERIES, normalize_embeddings=True, convert_to_numpy=True)
+    together = fast.encode_sync(QUERIES)
+    for i, (text, expected) in enumerate(zip(QUERIES, batch, strict=True)):
+        got = fast.encode_sync([text])[0]
+        assert got.dtype == np.float32 and abs(float(np.linalg.norm(got)) - 1) < 1e-5
+        assert float(np.abs(got - expected).max()) < 1e-4, text
+        assert float(np.abs(together[i] - expected).max()) < 1e-4, text
+    # Exported once per data directory: the next process opens the same file.
+    [graph] = tmp_path.glob("*.onnx")
+    exported = graph.stat().st_mtime_ns
+    again = Embedder(fast_queries=True, cache_dir=tmp_path)
+    again.load()
+    assert again._onnx is not None and graph.stat().st_mtime_ns == exported
+
+
+def test_a_damaged_graph_leaves_queries_to_the_traced_model(embedder, tmp_path):
+    """Where ONNX Runtime cannot run the model (here a damaged graph file), the API falls
+    back to a TorchScript trace of it, with the same vectors."""
+    graph = graph_file(tmp_path, model_path())
+    graph.write_bytes(b"not an onnx graph")
+    traced = Embedder(fast_queries=True, cache_dir=tmp_path)
     traced.load()
-    assert traced._one is not None, "tracing failed: queries fall back to eager PyTorch"
-    queries = [
-        "postgres",
-        "FastAPI dependency injection",
-        "how do I make full-text search in PostgreSQL rank titles above body text? " * 3,
-        "éàü 日本語 émoji 🚀",
-    ]
-    batch = embedder.model.encode(queries, normalize_embeddings=True, convert_to_numpy=True)
-    for text, expected in zip(queries, batch, strict=True):
+    assert traced._onnx is None and traced._one is not None, "tracing failed: eager PyTorch"
+    batch = embedder.model.encode(QUERIES, normalize_embeddings=True, convert_to_numpy=True)
+    for text, expected in zip(QUERIES, batch, strict=True):
         got = traced.encode_sync([text])[0]
         assert float(np.abs(got - expected).max()) < 1e-4, text
