@@ -135,7 +135,8 @@ async def run(args: argparse.Namespace) -> None:
             await session.commit()
         doc_of = {uuid.uuid5(user_id, d["_id"]): d["_id"] for d in corpus}
 
-        embedder = Embedder(batch_size=64)
+        # The queries through the API's query encoder (ONNX Runtime), as a search embeds them.
+        embedder = Embedder(batch_size=64, fast_queries=True, cache_dir=CACHE)
         embedder.load()
         qids = sorted(queries)
         qvecs = embedder.encode_sync([queries[q] for q in qids])

@@ -11,7 +11,8 @@ app.embeddings.query_encoder FILE`): PyTorch's exporter keeps about 230 MB it ne
 no API process should carry. The exporter checks the graph's output against PyTorch's on
 padded texts before it writes the file, and writes it under a name that holds the versions it
 depends on, so a new model or PyTorch makes a new file. The workers keep PyTorch: they embed
-whole pages in batches, where its kernels do well.
+whole pages in batches, where its kernels do better (batches of 16 SciFact abstracts: 11
+texts/s against 9 for ONNX Runtime).
 """
 
 from __future__ import annotations
@@ -149,6 +150,8 @@ def open_encoder(cache_dir: Path, model_dir: Path, timeout: float = 300) -> Quer
 def export(out: Path, model_dir: Path) -> None:
     """Export the transformer to `out` (atomically), after checking that ONNX Runtime's
     vectors for padded texts are PyTorch's."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the model is a local folder: no hub
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     import torch
     from sentence_transformers import SentenceTransformer
 
