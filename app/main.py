@@ -46,8 +46,9 @@ def _operation_id(route: APIRoute) -> str:
 
 def _freeze_after_load(task: asyncio.Task[None]) -> None:
     """Once the model is loaded, move everything alive to the collector's permanent
-    generation: the model and its libraries are millions of objects that never die, and a
-    full collection walking them all paused a request for 0.8 s now and then."""
+    generation: what loading leaves alive never dies (with PyTorch, where queries fall back
+    to it, millions of objects: a full collection walking them all paused a request for 0.8 s
+    now and then)."""
     if not task.cancelled() and task.exception() is None:
         gc.collect()
         gc.freeze()
