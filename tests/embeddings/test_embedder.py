@@ -127,3 +127,22 @@ def test_a_damaged_graph_leaves_queries_to_the_traced_model(embedder, tmp_path):
     for text, expected in zip(QUERIES, batch, strict=True):
         got = traced.encode_sync([text])[0]
         assert float(np.abs(got - expected).max()) < 1e-4, text
+
+
+def test_a_failed_export_leaves_queries_to_the_traced_model(
+    embedder, tmp_path, monkeypatch, caplog
+):
+    """Where the graph cannot be exported (here the exporter process exits with an error),
+    the API says why in its log and embeds queries with PyTorch."""
+    import app.embeddings.query_encoder as query_encoder
+
+    monkeypatch.setattr(query_encoder.sys, "executable", "/bin/false")
+    traced = Embedder(fast_queries=True, cache_dir=tmp_path)
+    with caplog.at_level("WARNING", logger="fuze.embeddings"):
+        traced.load()
+    assert traced._onnx is None and traced._one is not None
+    assert "could not export the query encoder" in caplog.text
+    assert not list(tmp_path.glob("*.onnx"))
+    vector = traced.encode_sync(["postgres"])[0]
+    expected = embedder.model.encode(["postgres"], normalize_embeddings=True)[0]
+    assert float(np.abs(vector - expected).max()) < 1e-4
