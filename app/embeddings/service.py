@@ -1,4 +1,5 @@
 """all-MiniLM-L6-v2 (384 dims, normalised), loaded once per process, behind a micro-batcher.
+(The API's search queries go through ONNX Runtime instead: see app.embeddings.query_encoder.)
 
 Every caller awaits `embed()` for its own text; the batcher takes whatever is queued (up to
 `batch_size`) and encodes it in one call, so a burst of concurrent jobs runs the model on full
@@ -156,9 +157,10 @@ class Embedder:
         return self._plain
 
     def _trace_one(self) -> Any:
-        """The API's query encoder when ONNX Runtime cannot be used: the transformer
-        traced and frozen by TorchScript for one unpadded text (a search query): the same vectors (max difference 0.0 on SciFact queries) about a third sooner
-        than eager PyTorch (short queries on this 2-core machine: 10-11 ms against 15-16 ms);
+        """The API's query encoder when ONNX Runtime cannot be used: the transformer traced
+        and frozen by TorchScript for one unpadded text (a search query): the same vectors
+        (max difference 0.0 on SciFact queries) about a third sooner than eager PyTorch
+        (short queries on this 2-core machine: 10-11 ms against 15-16 ms);
         frozen, its operators are fused and its weights are constants. Only for one text: the
         trace was taken with an attention mask of ones, which is what one text without padding
         has, so it leaves the mask out. None (eager PyTorch) when tracing fails."""
