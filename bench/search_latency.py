@@ -5,10 +5,10 @@ and at concurrency 16, through a real uvicorn API process.
 
 Bookmarks are synthetic but varied (sentences drawn from SciFact's vocabulary); their vectors
 are SciFact embeddings moved by random noise (see synthetic_vector); `--other-rows` adds rows
-of other users (50k each) to the same tables: those hashed to the measured user's partition of
-`bookmark_vectors` share its HNSW graph (the run prints how many). Queries are distinct, so each request also embeds its query
-(then the same queries once more: their vectors from the Redis cache, as for a query asked
-before).
+of other users (50k each) to the same tables: those hashed to the measured user's partition
+of `bookmark_vectors` share its HNSW graph (the run prints how many). Queries are distinct, so
+each request also embeds its query (then the same queries once more: their vectors from the
+Redis cache, as for a query asked before).
 It also prints the HNSW recall under the per-user filter, and the latency of project
 recommendations (each project's first call computed, its second from the cache). Requests go
 through httpx, and again through a minimal keep-alive HTTP/1.1 client ("minimal client"):

@@ -27,6 +27,7 @@ import tempfile
 import warnings
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -56,8 +57,9 @@ def graph_file(cache_dir: Path, model_dir: Path) -> Path:
     return cache_dir / f"all-MiniLM-L6-v2-{hashlib.sha256(key.encode()).hexdigest()[:16]}.onnx"
 
 
-def _plain_mean_pooling(model_dir: Path) -> bool:
-    """Transformer, mean pooling and normalisation: what QueryEncoder reproduces."""
+def plain_mean_pooling(model_dir: Path) -> bool:
+    """Whether the model in model_dir is a transformer, mean pooling and normalisation:
+    what QueryEncoder (and the API's TorchScript fallback) reproduce."""
     try:
         modules = json.loads((model_dir / "modules.json").read_text())
         kinds = [m["type"].rsplit(".", 1)[-1] for m in modules]
@@ -68,6 +70,22 @@ def _plain_mean_pooling(model_dir: Path) -> bool:
         return False
     modes = [k for k, v in pooling.items() if k.startswith("pooling_mode") and v]
     return modes == ["pooling_mode_mean_tokens"] or pooling.get("pooling_mode") == "mean"
+
+
+def last_hidden(auto_model: Any) -> Any:
+    """The Hugging Face transformer as a module of (input ids, attention mask) returning
+    its last hidden state: what the ONNX export and the TorchScript trace take."""
+    import torch
+
+    class LastHidden(torch.nn.Module):
+        def __init__(self, model: Any) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, ids: Any, mask: Any) -> Any:
+            return self.model(input_ids=ids, attention_mask=mask).last_hidden_state
+
+    return LastHidden(auto_model).eval()
 
 
 def _max_tokens(model_dir: Path) -> int:
@@ -123,7 +141,7 @@ def open_encoder(cache_dir: Path, model_dir: Path, timeout: float = 300) -> Quer
         import onnxruntime  # noqa: F401
     except ImportError:
         return None
-    if not _plain_mean_pooling(model_dir):
+    if not plain_mean_pooling(model_dir):
         return None
     graph = graph_file(cache_dir, model_dir)
     if not graph.exists():
@@ -158,8 +176,6 @@ def export(out: Path, model_dir: Path) -> None:
     import torch
     from sentence_transformers import SentenceTransformer
 
-    from app.embeddings.service import _last_hidden
-
     torch.set_num_threads(1)
     model = SentenceTransformer(str(model_dir), device="cpu")
     transformer = model[0]
@@ -173,7 +189,7 @@ def export(out: Path, model_dir: Path) -> None:
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the exporter's notes on Python branches
             torch.onnx.export(
-                _last_hidden(transformer.auto_model),
+                last_hidden(transformer.auto_model),
                 (sample["input_ids"], sample["attention_mask"]),
                 str(tmp),
                 input_names=list(_INPUTS),

@@ -30,7 +30,12 @@ from typing import Any
 
 import numpy as np
 
-from app.embeddings.query_encoder import QueryEncoder, open_encoder
+from app.embeddings.query_encoder import (
+    QueryEncoder,
+    last_hidden,
+    open_encoder,
+    plain_mean_pooling,
+)
 
 log = logging.getLogger("fuze.embeddings")
 
@@ -47,22 +52,6 @@ def model_path() -> Path:
 
 def cache_key(text: str) -> str:
     return "fuze:emb:" + hashlib.sha256(f"{MODEL_NAME}\x00{text}".encode()).hexdigest()
-
-
-def _last_hidden(auto_model: Any) -> Any:
-    """The Hugging Face transformer as a module of (input ids, attention mask) returning
-    its last hidden state: what tracing and the ONNX export take."""
-    import torch
-
-    class LastHidden(torch.nn.Module):
-        def __init__(self, model: Any) -> None:
-            super().__init__()
-            self.model = model
-
-        def forward(self, ids: Any, mask: Any) -> Any:
-            return self.model(input_ids=ids, attention_mask=mask).last_hidden_state
-
-    return LastHidden(auto_model).eval()
 
 
 @dataclass
@@ -113,47 +102,36 @@ class Embedder:
             started = time.perf_counter()
             if self.fast_queries and self.cache_dir is not None:
                 self._onnx = open_encoder(self.cache_dir, model_path())
-                if self._onnx is not None:  # no PyTorch in this process
-                    log.info(
-                        "embedding model loaded",
-                        extra={
-                            "model": MODEL_NAME,
-                            "seconds": round(time.perf_counter() - started, 2),
-                            "queries": "onnxruntime",
-                        },
-                    )
-                    return
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
-            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-            import torch
-            from sentence_transformers import SentenceTransformer
+            if self._onnx is None:  # else no PyTorch in this process
+                self._load_torch()
+            extra: dict[str, Any] = {
+                "model": MODEL_NAME,
+                "seconds": round(time.perf_counter() - started, 2),
+            }
+            if self.fast_queries:
+                extra["queries"] = "pytorch"
+                if self._onnx is not None:
+                    extra["queries"] = "onnxruntime"
+                elif self._one is not None:
+                    extra["queries"] = "torchscript"
+            log.info("embedding model loaded", extra=extra)
 
-            torch.set_num_threads(1)  # see the module docstring
-            self.model = SentenceTransformer(str(model_path()), device="cpu")
-            if self.fast_queries and self._plain_mean_pooling():
-                self._one = self._trace_one()
-            queries = "torchscript" if self._one is not None else "pytorch"
-            log.info(
-                "embedding model loaded",
-                extra={
-                    "model": MODEL_NAME,
-                    "seconds": round(time.perf_counter() - started, 2),
-                    **({"queries": queries} if self.fast_queries else {}),
-                },
-            )
+    def _load_torch(self) -> None:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        import torch
+        from sentence_transformers import SentenceTransformer
+
+        torch.set_num_threads(1)  # see the module docstring
+        self.model = SentenceTransformer(str(model_path()), device="cpu")
+        if self.fast_queries and self._plain_mean_pooling():
+            self._one = self._trace_one()
 
     def _plain_mean_pooling(self) -> bool:
         """Whether the model is the usual transformer, mean pooling and normalisation, so that
         one text can skip sentence-transformers' batching (sorting, padding, tensor copies)."""
         if self._plain is None:
-            names = [type(m).__name__ for m in self.model]
-            pooling = self.model[1] if len(names) > 1 else None
-            mode = getattr(pooling, "pooling_mode", None)  # sentence-transformers 5
-            if mode is None and pooling is not None:  # earlier: one flag per mode
-                flags = ("cls_token", "max_tokens", "mean_tokens", "mean_sqrt_len_tokens")
-                on = [f for f in flags if getattr(pooling, f"pooling_mode_{f}", False)]
-                mode = "mean" if on == ["mean_tokens"] else None
-            self._plain = names == ["Transformer", "Pooling", "Normalize"] and mode == "mean"
+            self._plain = plain_mean_pooling(model_path())
         return self._plain
 
     def _trace_one(self) -> Any:
@@ -173,7 +151,7 @@ class Embedder:
             with torch.inference_mode(), warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # the tracer's notes on Python branches
                 traced = torch.jit.trace(
-                    _last_hidden(transformer.auto_model), args, check_trace=False, strict=False
+                    last_hidden(transformer.auto_model), args, check_trace=False, strict=False
                 )
                 frozen = torch.jit.freeze(traced)
                 for _ in range(3):  # TorchScript optimises a graph on its first runs
