@@ -389,26 +389,42 @@ _OUT_FIELDS = (
 )  # fmt: skip
 
 
-_OUTS_SQL = f"""
-    WITH q AS (
-        SELECT CASE WHEN $2::text IS NULL THEN NULL
-                    WHEN $3 THEN websearch_to_tsquery('english', $2)
-                    ELSE to_tsquery('english', $2) END AS tsq
+def outs_sql(first: int = 1, page: str | None = None, extra: str = "") -> str:
+    """outs_of()'s statement, after the WITH keyword, its parameters numbered from `first`:
+    the ids, then the highlight's (highlight_args). With `page`, the name of a relation
+    (id, ...) in the caller's earlier CTEs, it reads that relation's pages instead of an ids
+    parameter (the highlight's parameters come first then), and `extra` names more columns
+    ahead of the page's own (`page.score, `)."""
+    names = [f"${first + i}" for i in range(5 if page is None else 4)]
+    source = (
+        f"JOIN {page} ON {page}.id = b.id" if page else f"WHERE b.id = ANY({names.pop(0)}::uuid[])"
     )
-    SELECT {", ".join(f"b.{Bookmark.__mapper__.columns[f].name}" for f in _OUT_FIELDS)},
+    query, websearch, options, chars = names
+    return f"""
+    q AS (
+        SELECT CASE WHEN {query}::text IS NULL THEN NULL
+                    WHEN {websearch} THEN websearch_to_tsquery('english', {query})
+                    ELSE to_tsquery('english', {query}) END AS tsq
+    )
+    SELECT {extra}{", ".join(f"b.{Bookmark.__mapper__.columns[f].name}" for f in _OUT_FIELDS)},
            (SELECT array_agg(t.name ORDER BY lower(t.name))
             FROM bookmark_tags bt JOIN tags t ON t.id = bt.tag_id
             WHERE bt.bookmark_id = b.id) AS tags,
            a.run, a.status, a.error_code, a.error_message,
            left(b.text, 300) AS lead,
            CASE WHEN b.search_vector @@ q.tsq THEN ts_headline(
-               'english', left(coalesce(b.text, b.description, ''), $5), q.tsq, $4
+               'english', left(coalesce(b.text, b.description, ''), {chars}), q.tsq, {options}
            ) END AS headline,
            coalesce(b.search_vector @@ q.tsq, false) AS matched
     FROM bookmarks b CROSS JOIN q
     LEFT JOIN content_analysis a ON a.bookmark_id = b.id
-    WHERE b.id = ANY($1::uuid[])
+    {source}
 """
+
+
+_OUTS_SQL = "WITH " + outs_sql()
+
+Out = tuple[dict[str, Any], tuple[str | None, str | None, bool]]
 
 
 class Highlight(NamedTuple):
@@ -423,40 +439,38 @@ class Highlight(NamedTuple):
     max_chars: int = 5_000
 
 
+def highlight_args(highlight: Highlight | None) -> tuple[str | None, bool, str, int]:
+    """outs_sql()'s parameters after the ids, for this highlight (or none)."""
+    h = highlight
+    return (h.query, h.websearch, h.options, h.max_chars) if h else (None, False, "", 0)
+
+
 async def outs_of(
     reads: ReadPool, ids: list[uuid.UUID], highlight: Highlight | None = None
-) -> dict[uuid.UUID, tuple[dict[str, Any], tuple[str | None, str | None, bool]]]:
+) -> dict[uuid.UUID, Out]:
     """{id: (to_out() with tags and analysis status, (how the text begins, the ts_headline
     of a page that has the words, whether it has them))} for these bookmarks, in one
     statement through the read pool, without loading them as objects: what lists of search
     results and recommendations show. The caller has checked that the ids are the user's."""
     if not ids:
         return {}
-    h = highlight
-    rows = await reads.fetch(
-        _OUTS_SQL,
-        ids,
-        h.query if h else None,
-        h.websearch if h else False,
-        h.options if h else "",
-        h.max_chars if h else 0,
+    rows = await reads.fetch(_OUTS_SQL, ids, *highlight_args(highlight))
+    return {out[0]["id"]: out for out in map(out_of_row, rows)}
+
+
+def out_of_row(row: Any, start: int = 0) -> Out:
+    """One row of outs_sql() (its columns from `start` on) as outs_of() gives it."""
+    n = start + len(_OUT_FIELDS)
+    bookmark = SimpleNamespace(**{f: row[start + i] for i, f in enumerate(_OUT_FIELDS)})
+    a_run, a_status, a_code, a_message = (row[n + i] for i in range(1, 5))
+    row_analysis = (
+        None
+        if a_status is None
+        else SimpleNamespace(run=a_run, status=a_status, error_code=a_code, error_message=a_message)
     )
-    n = len(_OUT_FIELDS)
-    found: dict[uuid.UUID, tuple[dict[str, Any], tuple[str | None, str | None, bool]]] = {}
-    for row in rows:
-        bookmark = SimpleNamespace(**{f: row[i] for i, f in enumerate(_OUT_FIELDS)})
-        a_run, a_status, a_code, a_message = (row[n + i] for i in range(1, 5))
-        row_analysis = (
-            None
-            if a_status is None
-            else SimpleNamespace(
-                run=a_run, status=a_status, error_code=a_code, error_message=a_message
-            )
-        )
-        setattr(bookmark, _ANALYSIS, row_analysis)
-        out = to_out(bookmark, list(row[n] or []))  # type: ignore[arg-type]
-        found[bookmark.id] = (out, (row[n + 5], row[n + 6], bool(row[n + 7])))
-    return found
+    setattr(bookmark, _ANALYSIS, row_analysis)
+    out = to_out(bookmark, list(row[n] or []))  # type: ignore[arg-type]
+    return out, (row[n + 5], row[n + 6], bool(row[n + 7]))
 
 
 @dataclass(slots=True)

@@ -67,7 +67,7 @@ async def search(
         saved_before=saved_before,
         content_type=content_type,
     )
-    hits, used = await service.hybrid(
+    found = await service.search_page(
         session,
         user.id,
         query,
@@ -76,32 +76,28 @@ async def search(
         embedder=request.app.state.embedder,
         redis=redis,
         reads=reads,
-    )
-    page = hits[offset : offset + limit]
-    # The page of results with their tags, analysis status and highlights, in one query.
-    found = await bookmarks_service.outs_of(
-        reads, [h.bookmark_id for h in page], service.highlight(query)
+        offset=offset,
+        limit=limit,
     )
     items = [
         SearchHit(
-            bookmark=BookmarkOut(**found[h.bookmark_id][0]),
+            bookmark=BookmarkOut(**found.outs[h.bookmark_id][0]),
             score=round(h.score, 4),
             highlights=service.snippets(
-                found[h.bookmark_id][0]["description"], *found[h.bookmark_id][1]
+                found.outs[h.bookmark_id][0]["description"], *found.outs[h.bookmark_id][1]
             ),
             semantic_rank=h.semantic_rank,
             keyword_rank=h.keyword_rank,
         )
-        for h in page
-        if h.bookmark_id in found
+        for h in found.hits
+        if h.bookmark_id in found.outs
     ]
-    more = offset + limit < len(hits)
     next_cursor = (
         base64.urlsafe_b64encode(str(offset + limit).encode()).decode().rstrip("=")
-        if more
+        if found.more
         else None
     )
-    return _json(SearchResults(items=items, next_cursor=next_cursor, mode=used))
+    return _json(SearchResults(items=items, next_cursor=next_cursor, mode=found.mode))
 
 
 def _json(results: SearchResults) -> Response:

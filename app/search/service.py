@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.analysis.models import ContentAnalysis
 from app.bookmarks.models import Bookmark, BookmarkTag, BookmarkVector, Tag
-from app.bookmarks.service import Highlight
+from app.bookmarks.service import Highlight, Out, highlight_args, out_of_row, outs_of, outs_sql
 from app.db import HNSW_EF_SEARCH, ReadPool
 from app.embeddings.service import Embedder, embed_cached
 
@@ -460,8 +460,9 @@ async def meaning(
             ranked.append((bid, float(dist)))
         else:
             looked_up[bid] = 1 - float(dist)
-    # relaxed_order may return rows slightly out of order: sort them exactly.
-    ranked.sort(key=lambda r: r[1])
+    # relaxed_order may return rows slightly out of order: sort them exactly (equal
+    # distances by id).
+    ranked.sort(key=lambda r: (r[1], r[0]))
     return ranked, looked_up
 
 
@@ -479,9 +480,8 @@ EXACT_SCAN = """
               JOIN pg_class c ON c.oid = i.inhrelid
               WHERE i.inhparent = 'bookmark_vectors'::regclass)
 """
-_NEAREST = f"""
-    WITH exact AS (SELECT {EXACT_SCAN} AS yes)
-    (SELECT bookmark_id, embedding <=> $2 FROM bookmark_vectors
+_NEAREST_BRANCHES = """
+    (SELECT bookmark_id, embedding <=> $2 AS distance FROM bookmark_vectors
      WHERE user_id = $1 AND NOT (SELECT yes FROM exact)
      ORDER BY embedding <=> $2 LIMIT $3)
     UNION ALL
@@ -489,10 +489,52 @@ _NEAREST = f"""
      WHERE user_id = $1 AND (SELECT yes FROM exact)
      ORDER BY (embedding <=> $2) + 0 LIMIT $3)
 """
-_SIMILARITY = (
-    "SELECT bookmark_id, 1 - (embedding <=> $2) FROM bookmark_vectors"
-    " WHERE user_id = $1 AND bookmark_id = ANY($3::uuid[])"
+_NEAREST = f"WITH exact AS (SELECT {EXACT_SCAN} AS yes) {_NEAREST_BRANCHES}"
+# Search's fast path in one statement: the nearest pages (as _NEAREST), the similarity of
+# the keyword matches ($4, their BM25 scores $5) that are not among them, and the fusion of
+# the two exactly as combine() computes it (meaning weight $6, the best BM25 score $7), ranks
+# and order included; each statement less on a search's critical path saves its round trip,
+# its planning and the Python between them.
+_FUSED_CTES = f"""
+    exact AS (SELECT {EXACT_SCAN} AS yes),
+    near AS MATERIALIZED ({_NEAREST_BRANCHES}),
+    kw AS (
+        SELECT id, score, rank
+        FROM unnest($4::uuid[], $5::float8[]) WITH ORDINALITY AS k(id, score, rank)
+    ),
+    sem AS (
+        SELECT bookmark_id AS id, 1 - distance AS similarity,
+               row_number() OVER (ORDER BY distance, bookmark_id) AS rank
+        FROM near
+        UNION ALL
+        SELECT bookmark_id, 1 - (embedding <=> $2), NULL FROM bookmark_vectors
+        WHERE user_id = $1 AND bookmark_id = ANY($4::uuid[])
+          AND bookmark_id NOT IN (SELECT bookmark_id FROM near)
+    ),
+    hits AS (
+        SELECT coalesce(sem.id, kw.id) AS id,
+               CAST($6 AS float8) * greatest(coalesce(sem.similarity, 0), 0)
+               + (1 - CAST($6 AS float8)) * greatest(coalesce(kw.score, 0), 0)
+                 / CAST($7 AS float8) AS score,
+               sem.rank AS semantic_rank, kw.rank AS keyword_rank
+        FROM sem FULL JOIN kw ON kw.id = sem.id
+    )
+"""
+_FUSED = (
+    f"WITH {_FUSED_CTES} SELECT id, score, semantic_rank, keyword_rank FROM hits"
+    " ORDER BY score DESC, id"
 )
+# ...and one page of it ($8 pages from $9 on) with what outs_of() reads of each, and how many
+# hits there are in all.
+_FUSED_PAGE = f"""
+    WITH {_FUSED_CTES},
+    page AS (
+        SELECT *, count(*) OVER () AS total FROM hits ORDER BY score DESC, id LIMIT $8 OFFSET $9
+    ),
+    {outs_sql(10, "page", "page.score, page.semantic_rank, page.keyword_rank, page.total, ")}
+    ORDER BY page.score DESC, page.id
+"""
+_PAGE_COLUMNS = 4  # the page's columns ahead of outs_sql()'s
 
 
 def vector_text(vector: np.ndarray) -> str:
@@ -507,8 +549,54 @@ async def nearest(
     nearest first."""
     qv = vector if isinstance(vector, str) else vector_text(vector)
     rows = await reads.fetch(_NEAREST, user_id, qv, limit)
-    # relaxed_order may return rows slightly out of order: sort them exactly.
-    return sorted(((r[0], float(r[1])) for r in rows), key=lambda r: r[1])
+    # relaxed_order may return rows slightly out of order: sort them exactly (equal
+    # distances, of pages with the same text, by id).
+    return sorted(((r[0], float(r[1])) for r in rows), key=lambda r: (r[1], r[0]))
+
+
+async def _fast_inputs(
+    reads: ReadPool,
+    user_id: uuid.UUID,
+    q: str,
+    mode: str,
+    embedder: Embedder | None,
+    redis: Any,
+    limit: int,
+) -> tuple[str | None, list[Match]]:
+    """For a plain query without filters (what people type, nearly every search), through
+    the read pool: the query's vector as pgvector's text (None in keyword mode, or with no
+    model here) and its keyword matches (none in semantic mode with a vector), the keywords
+    read while the query is embedded."""
+    tasks: list[asyncio.Task[Any]] = []
+
+    def start(coro: Any) -> asyncio.Task[Any]:
+        task = asyncio.create_task(coro)
+        tasks.append(task)
+        return task
+
+    try:
+        vector_task = start(query_vector(embedder, redis, q)) if mode != "keyword" else None
+        words = start(keyword_fast(reads, user_id, q, limit)) if mode != "semantic" else None
+        vector = await vector_task if vector_task is not None else None
+        if vector is None:  # keyword mode, or no model here: keywords alone
+            return None, await (words or start(keyword_fast(reads, user_id, q, limit)))
+        return vector_text(vector), await words if words is not None else []
+    finally:
+        for task in tasks:
+            if not task.done():
+                task.cancel()
+            elif not task.cancelled():
+                task.exception()  # seen: a failure beside the one raised is not logged again
+
+
+def _fused_args(
+    user_id: uuid.UUID, qv: str, matches: list[Match], mode: str, limit: int
+) -> tuple[Any, ...]:
+    """_FUSED's parameters."""
+    best = max((m.score for m in matches), default=0.0) or 1.0
+    weight = {"hybrid": MEANING_WEIGHT, "semantic": 1.0}[mode]
+    ids = [m.bookmark_id for m in matches]
+    return user_id, qv, limit, ids, [m.score for m in matches], weight, best
 
 
 async def _hybrid_fast(
@@ -520,48 +608,65 @@ async def _hybrid_fast(
     redis: Any,
     limit: int,
 ) -> tuple[list[Hit], str]:
-    """hybrid() for a plain query without filters (what people type, nearly every search),
-    through the read pool, each statement on its own connection: keywords while the query
-    is embedded, then the nearest pages and the similarity of the keyword matches at once."""
-    want_meaning = mode in ("hybrid", "semantic")
-    tasks: list[asyncio.Task[Any]] = []
+    """hybrid() for a plain query without filters: _fast_inputs(), then the nearest pages
+    and their fusion with the keyword matches in one statement (_FUSED)."""
+    qv, matches = await _fast_inputs(reads, user_id, q, mode, embedder, redis, limit)
+    if qv is None:
+        return combine([], matches, 0.0), "keyword"
+    rows = await reads.fetch(_FUSED, *_fused_args(user_id, qv, matches, mode, limit))
+    return [Hit(r[0], float(r[1]), r[2], r[3]) for r in rows], mode
 
-    def start(coro: Any) -> asyncio.Task[Any]:
-        task = asyncio.create_task(coro)
-        tasks.append(task)
-        return task
 
-    try:
-        vector_task = start(query_vector(embedder, redis, q)) if want_meaning else None
-        words = start(keyword_fast(reads, user_id, q, limit)) if mode != "semantic" else None
-        vector = await vector_task if vector_task is not None else None
-        if vector is None:  # keyword mode, or no model here: keywords alone
-            used = "keyword"
-            matches = await (words or start(keyword_fast(reads, user_id, q, limit)))
-            return combine([], matches, 0.0), used
-        qv = vector_text(vector)
-        near = start(nearest(reads, user_id, qv, limit))
-        matches = await words if words is not None else []
-        sims = (
-            start(reads.fetch(_SIMILARITY, user_id, qv, [m.bookmark_id for m in matches]))
-            if matches
-            else None
+class Page(NamedTuple):
+    """One page of search results, best first, with what the results show of each page
+    (outs_of()), whether more follow, and the mode actually used."""
+
+    hits: list[Hit]
+    outs: dict[uuid.UUID, Out]
+    more: bool
+    mode: str
+
+
+async def search_page(
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    q: str,
+    filters: Filters,
+    mode: str,
+    *,
+    embedder: Embedder | None,
+    redis: Any,
+    reads: ReadPool,
+    offset: int,
+    limit: int,
+) -> Page:
+    """The hits of hybrid() from `offset` on, `limit` of them, with outs_of() of each. A
+    plain query without filters takes one statement after its inputs (_FUSED_PAGE): the
+    nearest pages, the fusion, the page and what it shows."""
+    marks = highlight(q)
+    if filters == Filters() and not _uses_syntax(q):
+        qv, matches = await _fast_inputs(reads, user_id, q, mode, embedder, redis, CANDIDATES)
+        if qv is not None:
+            rows = await reads.fetch(
+                _FUSED_PAGE,
+                *_fused_args(user_id, qv, matches, mode, CANDIDATES),
+                limit,
+                offset,
+                *highlight_args(marks),
+            )
+            hits = [Hit(r[_PAGE_COLUMNS], float(r[0]), r[1], r[2]) for r in rows]
+            outs = {
+                h.bookmark_id: out_of_row(r, _PAGE_COLUMNS) for h, r in zip(hits, rows, strict=True)
+            }
+            return Page(hits, outs, bool(rows) and offset + limit < rows[0][3], mode)
+        hits, used = combine([], matches, 0.0), "keyword"
+    else:
+        hits, used = await hybrid(
+            session, user_id, q, filters, mode, embedder=embedder, redis=redis
         )
-        found = await near
-        near_ids = {bid for bid, _ in found}
-        looked_up = [
-            (r[0], float(r[1])) for r in (await sims if sims else []) if r[0] not in near_ids
-        ]
-    finally:
-        for task in tasks:
-            if not task.done():
-                task.cancel()
-            elif not task.cancelled():
-                task.exception()  # seen: a failure beside the one raised is not logged again
-    semantic = [(bid, 1 - distance) for bid, distance in found]
-    semantic += sorted(looked_up, key=lambda kv: -kv[1])
-    weight = {"hybrid": MEANING_WEIGHT, "semantic": 1.0}[mode]
-    return combine(semantic, matches, weight, ranked=len(found)), mode
+    page = hits[offset : offset + limit]
+    outs = await outs_of(reads, [h.bookmark_id for h in page], marks)
+    return Page(page, outs, offset + limit < len(hits), used)
 
 
 def combine(

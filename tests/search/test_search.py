@@ -348,10 +348,12 @@ async def test_tags_are_searched_as_words(client, alice, library):
 
 @pytest.mark.parametrize("mode", ["hybrid", "semantic", "keyword"])
 async def test_the_fast_path_ranks_as_the_general_one(client, db, app, alice, library, mode):
-    """Plain queries without filters go through the read pool, several statements at once;
-    filtered ones through the ORM session. Both must rank every page alike."""
+    """Plain queries without filters go through the read pool, several statements at once,
+    the fusion in SQL; filtered ones through the ORM session, the fusion in Python. Both must
+    rank every page alike, and a page of results must show the same."""
     from sqlalchemy.ext.asyncio import AsyncSession
 
+    from app.bookmarks import service as bookmarks_service
     from app.search import service
 
     uid = uuid.UUID((await client.get("/api/users/me", headers=alice.headers)).json()["id"])
@@ -374,6 +376,22 @@ async def test_the_fast_path_ranks_as_the_general_one(client, db, app, alice, li
             assert [h.score for h in fast] == pytest.approx([h.score for h in slow], abs=1e-6)
             if q != "zzqx" and mode != "keyword":
                 assert fast, q
+            # A page of results, as the API reads it (in one statement after the inputs):
+            # the same slice of the same ranking, with what each result shows.
+            for offset in (0, 2):
+                page = await service.search_page(
+                    session, uid, q, service.Filters(), mode,
+                    reads=app.state.reads, offset=offset, limit=2, **common,
+                )  # fmt: skip
+                want = slow[offset : offset + 2]
+                assert page.mode == mode
+                assert [(h.bookmark_id, h.semantic_rank, h.keyword_rank) for h in page.hits] == [
+                    (h.bookmark_id, h.semantic_rank, h.keyword_rank) for h in want
+                ], (q, offset)
+                assert page.more == (offset + 2 < len(slow)), (q, offset)
+                assert page.outs == await bookmarks_service.outs_of(
+                    app.state.reads, [h.bookmark_id for h in want], service.highlight(q)
+                )
 
 
 async def test_a_user_with_a_small_share_of_the_pages_is_searched_exactly(client, db, app, alice):
