@@ -592,7 +592,7 @@ async def _fast_inputs(
 def _fused_args(
     user_id: uuid.UUID, qv: str, matches: list[Match], mode: str, limit: int
 ) -> tuple[Any, ...]:
-    """_FUSED's parameters."""
+    """_FUSED's parameters, the first seven of _FUSED_PAGE's."""
     best = max((m.score for m in matches), default=0.0) or 1.0
     weight = {"hybrid": MEANING_WEIGHT, "semantic": 1.0}[mode]
     ids = [m.bookmark_id for m in matches]
