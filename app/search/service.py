@@ -599,24 +599,6 @@ def _fused_args(
     return user_id, qv, limit, ids, [m.score for m in matches], weight, best
 
 
-async def _hybrid_fast(
-    reads: ReadPool,
-    user_id: uuid.UUID,
-    q: str,
-    mode: str,
-    embedder: Embedder | None,
-    redis: Any,
-    limit: int,
-) -> tuple[list[Hit], str]:
-    """hybrid() for a plain query without filters: _fast_inputs(), then the nearest pages
-    and their fusion with the keyword matches in one statement (_FUSED)."""
-    qv, matches = await _fast_inputs(reads, user_id, q, mode, embedder, redis, limit)
-    if qv is None:
-        return combine([], matches, 0.0), "keyword"
-    rows = await reads.fetch(_FUSED, *_fused_args(user_id, qv, matches, mode, limit))
-    return [Hit(r[0], float(r[1]), r[2], r[3]) for r in rows], mode
-
-
 class Page(NamedTuple):
     """One page of search results, best first, with what the results show of each page
     (outs_of()), whether more follow, and the mode actually used."""
@@ -722,9 +704,14 @@ async def hybrid(
 ) -> tuple[list[Hit], str]:
     """Ranked hits and the mode actually used (keyword alone when no model is available).
     The query is embedded in a thread while the keyword query runs in the database. With a
-    read pool, plain queries without filters take the fast path (_hybrid_fast)."""
+    read pool, plain queries without filters take the fast path: _fast_inputs(), then the
+    nearest pages and their fusion with the keyword matches in one statement (_FUSED)."""
     if reads is not None and filters == Filters() and not _uses_syntax(q):
-        return await _hybrid_fast(reads, user_id, q, mode, embedder, redis, limit)
+        qv, found = await _fast_inputs(reads, user_id, q, mode, embedder, redis, limit)
+        if qv is None:
+            return combine([], found, 0.0), "keyword"
+        rows = await reads.fetch(_FUSED, *_fused_args(user_id, qv, found, mode, limit))
+        return [Hit(r[0], float(r[1]), r[2], r[3]) for r in rows], mode
     want_meaning = mode in ("hybrid", "semantic")
     vector_task = asyncio.create_task(query_vector(embedder, redis, q)) if want_meaning else None
     matches: list[Match] = []
