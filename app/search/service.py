@@ -589,14 +589,26 @@ async def _fast_inputs(
                 task.exception()  # seen: a failure beside the one raised is not logged again
 
 
+def _plain(q: str, filters: Filters) -> bool:
+    """Whether a search takes the fast path: no filter and no web-search syntax."""
+    return filters == Filters() and not _uses_syntax(q)
+
+
 def _fused_args(
     user_id: uuid.UUID, qv: str, matches: list[Match], mode: str, limit: int
 ) -> tuple[Any, ...]:
     """_FUSED's parameters, the first seven of _FUSED_PAGE's."""
     best = max((m.score for m in matches), default=0.0) or 1.0
     weight = {"hybrid": MEANING_WEIGHT, "semantic": 1.0}[mode]
-    ids = [m.bookmark_id for m in matches]
-    return user_id, qv, limit, ids, [m.score for m in matches], weight, best
+    return (
+        user_id,
+        qv,
+        limit,
+        [m.bookmark_id for m in matches],
+        [m.score for m in matches],
+        weight,
+        best,
+    )
 
 
 class Page(NamedTuple):
@@ -626,7 +638,7 @@ async def search_page(
     plain query without filters takes one statement after its inputs (_FUSED_PAGE): the
     nearest pages, the fusion, the page and what it shows."""
     marks = highlight(q)
-    if filters == Filters() and not _uses_syntax(q):
+    if _plain(q, filters):
         qv, matches = await _fast_inputs(reads, user_id, q, mode, embedder, redis, CANDIDATES)
         if qv is not None:
             rows = await reads.fetch(
@@ -706,7 +718,7 @@ async def hybrid(
     The query is embedded in a thread while the keyword query runs in the database. With a
     read pool, plain queries without filters take the fast path: _fast_inputs(), then the
     nearest pages and their fusion with the keyword matches in one statement (_FUSED)."""
-    if reads is not None and filters == Filters() and not _uses_syntax(q):
+    if reads is not None and _plain(q, filters):
         qv, found = await _fast_inputs(reads, user_id, q, mode, embedder, redis, limit)
         if qv is None:
             return combine([], found, 0.0), "keyword"
