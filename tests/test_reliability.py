@@ -1,0 +1,101 @@
+"""Under load and faults: concurrent writes never deadlock into a 500, a transaction that
+loses a deadlock is retried, a lost database answers 503 (reads retry once), and an error
+never costs the client its keep-alive connection."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import text
+
+from app.bookmarks import jobs
+from app.main import create_app
+from tests.conftest import Account, Stack, make_settings, register_and_login
+
+WORDS = [
+    *("postgres", "vector", "search", "index", "query", "plan", "lock", "order", "tag"),
+    *("deadlock", "retry", "worker", "save", "page", "notes", "extract", "embed", "token"),
+    *("commit", "rollback", "latency", "queue", "python", "async"),
+]
+TAGS = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta"]
+
+
+def _page(rng: random.Random) -> str:
+    body = " ".join(rng.choice(WORDS) for _ in range(120))
+    return f"<html><head><title>{rng.choice(WORDS)}</title></head><body><p>{body}</p></body></html>"
+
+
+@pytest.fixture
+async def live_app(stack: Stack) -> AsyncIterator[FastAPI]:
+    """An app of its own whose requests really commit, with no rate limits (one client IP
+    sends hundreds of requests); its users are deleted afterwards."""
+    application = create_app(make_settings(stack, rate_limit_enabled=False, db_pool_size=10))
+    async with application.router.lifespan_context(application):
+        yield application
+        async with application.state.engine.begin() as conn:
+            await conn.execute(text("DELETE FROM users WHERE username LIKE 'rel%'"))
+
+
+async def _extract(app: FastAPI, bookmark_id: str) -> None:
+    """The worker's extraction step, run here on the app's own pool."""
+    ctx = {"sessionmaker": app.state.sessionmaker, "redis": app.state.redis, "job_try": 1}
+    ctx["settings"] = app.state.settings
+    await jobs.extract_bookmark(ctx, bookmark_id, 1)
+
+
+async def test_concurrent_saves_patches_and_extraction_never_answer_500(live_app: FastAPI) -> None:
+    transport = httpx.ASGITransport(app=live_app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        users: list[Account] = [
+            await register_and_login(client, f"rel{uuid.uuid4().hex[:8]}") for _ in range(3)
+        ]
+        ids: dict[str, list[str]] = {u.username: [] for u in users}
+        statuses: Counter[tuple[str, int]] = Counter()
+        job_errors: list[BaseException] = []
+
+        async def one(rng: random.Random) -> None:
+            user = rng.choice(users)
+            mine = ids[user.username]
+            tags = rng.sample(TAGS, rng.randint(1, 3))
+            if mine and rng.random() < 0.45:
+                bookmark_id = rng.choice(mine)
+                notes = " ".join(rng.choice(WORDS) for _ in range(8))
+                r = await client.patch(
+                    f"/api/bookmarks/{bookmark_id}",
+                    json={"notes": notes, "tags": tags},
+                    headers=user.headers,
+                )
+                statuses["patch", r.status_code] += 1
+                return
+            url = f"https://example.com/{user.username}/{rng.randint(0, 11)}"
+            r = await client.post(
+                "/api/bookmarks",
+                json={"url": url, "tags": tags, "html": _page(rng)},
+                headers=user.headers,
+            )
+            statuses["save", r.status_code] += 1
+            if r.status_code == 201:
+                mine.append(r.json()["id"])
+                try:  # the worker extracts while the others keep saving and editing
+                    await _extract(live_app, r.json()["id"])
+                except Exception as exc:
+                    job_errors.append(exc)
+
+        async def client_loop(seed: int) -> None:
+            rng = random.Random(seed)
+            for _ in range(30):
+                await one(rng)
+
+        await asyncio.gather(*(client_loop(seed) for seed in range(8)))
+
+    errors = {k: v for k, v in statuses.items() if k[1] >= 500}
+    assert not errors, statuses
+    assert not job_errors, job_errors[:3]
+    assert sum(statuses.values()) == 240
