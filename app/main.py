@@ -28,7 +28,11 @@ from app.health.router import router as health_router
 from app.imports.router import exports_router
 from app.imports.router import router as imports_router
 from app.logs import setup_logging
-from app.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from app.middleware import (
+    BodySizeLimitMiddleware,
+    ErrorBoundaryMiddleware,
+    RequestContextMiddleware,
+)
 from app.projects.router import router as projects_router
 from app.ratelimit import RateLimiter
 from app.recommendations.router import router as recommendations_router
@@ -127,7 +131,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     _mount_spa(app)
 
-    # Outermost last: request id -> CORS (so even a 413 carries CORS headers) -> body cap.
+    # Outermost last: request id -> CORS (so even a 413 or a 500 carries CORS headers) ->
+    # error boundary (retries, 503s, 500s) -> body cap.
     app.add_middleware(
         BodySizeLimitMiddleware,
         max_bytes=settings.max_body_bytes,
@@ -138,6 +143,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             # cap (with room for the multipart envelope) stops a body that says it is larger.
             "/api/imports": settings.import_max_bytes + 1024 * 1024,
         },
+    )
+    app.add_middleware(
+        ErrorBoundaryMiddleware,
+        # Every save (a captured page) can be run again; a large import upload is not kept.
+        max_replay_bytes=max(settings.max_body_bytes, settings.max_save_body_bytes),
     )
     app.add_middleware(
         CORSMiddleware,

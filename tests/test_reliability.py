@@ -99,3 +99,82 @@ async def test_concurrent_saves_patches_and_extraction_never_answer_500(live_app
     assert not errors, statuses
     assert not job_errors, job_errors[:3]
     assert sum(statuses.values()) == 240
+
+
+FORCE_CONFLICT = """
+CREATE FUNCTION fuze_test_conflict() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF nextval('fuze_test_conflicts') <= {times} THEN
+        RAISE EXCEPTION 'deadlock detected (forced by a test)' USING ERRCODE = '{sqlstate}';
+    END IF;
+    RETURN NULL;
+END $$
+"""
+
+
+async def _force_conflicts(app: FastAPI, times: int, sqlstate: str = "40P01") -> None:
+    """The next `times` commits that saved a page whose URL says force-conflict lose a race,
+    at commit (a deferred trigger), as a deadlock lost on the data version would."""
+    async with app.state.engine.begin() as conn:
+        await conn.execute(text("CREATE SEQUENCE fuze_test_conflicts"))
+        await conn.execute(text(FORCE_CONFLICT.format(times=times, sqlstate=sqlstate)))
+        await conn.execute(
+            text(
+                "CREATE CONSTRAINT TRIGGER tr_test_conflict AFTER INSERT ON bookmarks"
+                " DEFERRABLE INITIALLY DEFERRED FOR EACH ROW"
+                " WHEN (NEW.url LIKE '%force-conflict%') EXECUTE FUNCTION fuze_test_conflict()"
+            )
+        )
+
+
+async def _conflicts_raised(app: FastAPI) -> int:
+    async with app.state.engine.begin() as conn:
+        return int(await conn.scalar(text("SELECT last_value FROM fuze_test_conflicts")))
+
+
+@pytest.fixture
+async def forced_conflicts(live_app: FastAPI) -> AsyncIterator[FastAPI]:
+    yield live_app
+    async with live_app.state.engine.begin() as conn:
+        await conn.execute(text("DROP TRIGGER IF EXISTS tr_test_conflict ON bookmarks"))
+        await conn.execute(text("DROP FUNCTION IF EXISTS fuze_test_conflict()"))
+        await conn.execute(text("DROP SEQUENCE IF EXISTS fuze_test_conflicts"))
+
+
+@pytest.mark.parametrize("sqlstate", ["40P01", "40001"])
+async def test_a_transaction_that_loses_a_race_once_is_run_again(
+    forced_conflicts: FastAPI, sqlstate: str
+) -> None:
+    app = forced_conflicts
+    await _force_conflicts(app, times=1, sqlstate=sqlstate)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        user = await register_and_login(client, f"rel{uuid.uuid4().hex[:8]}")
+        r = await client.post(
+            "/api/bookmarks",
+            json={"url": "https://example.com/force-conflict", "tags": ["Retry"], "notes": "n"},
+            headers=user.headers,
+        )
+        assert r.status_code == 201, r.text  # the body was replayed to the second run
+        assert r.json()["tags"] == ["Retry"] and r.json()["notes"] == "n"
+        assert await _conflicts_raised(app) == 2  # failed once, then committed
+        r = await client.get("/api/bookmarks", headers=user.headers)
+        assert [b["url"] for b in r.json()["items"]] == ["https://example.com/force-conflict"]
+
+
+async def test_a_race_lost_twice_is_a_503_with_retry_after(forced_conflicts: FastAPI) -> None:
+    app = forced_conflicts
+    await _force_conflicts(app, times=2)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        user = await register_and_login(client, f"rel{uuid.uuid4().hex[:8]}")
+        r = await client.post(
+            "/api/bookmarks",
+            json={"url": "https://example.com/force-conflict"},
+            headers=user.headers,
+        )
+        assert r.status_code == 503
+        assert r.headers["retry-after"] == "1"
+        assert r.json()["error"]["code"] == "database_busy"
+        r = await client.get("/api/bookmarks", headers=user.headers)
+        assert r.json()["items"] == []  # nothing half-saved
