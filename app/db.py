@@ -203,6 +203,7 @@ _DB_ERRORS = (
     sa_exc.SQLAlchemyError,
     asyncpg.PostgresError,
     asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
     ConnectionError,
     TimeoutError,
 )
@@ -234,6 +235,10 @@ def is_unavailable(exc: BaseException) -> bool:
         if isinstance(e, (ConnectionError, TimeoutError, sa_exc.TimeoutError)):
             return True
         if isinstance(e, asyncpg.InterfaceError) and "closed" in str(e):
+            return True
+        # A connection the server cut while asyncpg was between two messages is left in a
+        # protocol state it cannot leave ("another operation is in progress").
+        if isinstance(e, asyncpg.InternalClientError) and "in progress" in str(e):
             return True
     return any(s.startswith(_UNAVAILABLE_STATES) for s in _sqlstates(exc))
 

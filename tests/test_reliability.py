@@ -9,13 +9,16 @@ import random
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
+import uvicorn
+from fastapi import FastAPI, Request
 from sqlalchemy import text
 
 from app.bookmarks import jobs
+from app.embedded import free_port
 from app.main import create_app
 from tests.conftest import Account, Stack, make_settings, register_and_login
 
@@ -178,3 +181,162 @@ async def test_a_race_lost_twice_is_a_503_with_retry_after(forced_conflicts: Fas
         assert r.json()["error"]["code"] == "database_busy"
         r = await client.get("/api/bookmarks", headers=user.headers)
         assert r.json()["items"] == []  # nothing half-saved
+
+
+# -- the database goes away -------------------------------------------------------------
+
+READS = ("/api/bookmarks", "/api/search?q=example&mode=keyword", "/api/users/me")
+
+
+async def _terminate_app_backends(database_url: str) -> int:
+    """What a restarting server or a failover does to every connection of the app's pools,
+    done from an admin connection of its own."""
+    import asyncpg
+
+    conn = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        return int(
+            await conn.fetchval(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                " WHERE application_name = 'fuze' AND datname = current_database()"
+                " AND pid <> pg_backend_pid()"
+            )
+        )
+    finally:
+        await conn.close()
+
+
+async def _library(client: httpx.AsyncClient) -> Account:
+    user = await register_and_login(client, f"rel{uuid.uuid4().hex[:8]}")
+    for i in range(3):
+        r = await client.post(
+            "/api/bookmarks",
+            json={"url": f"https://example.com/{i}", "title": f"Example {i}"},
+            headers=user.headers,
+        )
+        assert r.status_code == 201, r.text
+    return user
+
+
+async def test_reads_after_every_connection_was_cut_answer_200(
+    live_app: FastAPI, stack: Stack
+) -> None:
+    transport = httpx.ASGITransport(app=live_app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        user = await _library(client)
+        for _ in range(3):
+            # Both pools hold idle connections, then lose them all between two requests.
+            for path in READS:
+                assert (await client.get(path, headers=user.headers)).status_code == 200
+            assert await _terminate_app_backends(stack.database_url) > 0
+            for path in READS:
+                r = await client.get(path, headers=user.headers)
+                assert r.status_code == 200, (path, r.text)
+
+
+async def test_reads_while_connections_are_cut_never_answer_500(
+    live_app: FastAPI, stack: Stack
+) -> None:
+    transport = httpx.ASGITransport(app=live_app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        user = await _library(client)
+        statuses: Counter[int] = Counter()
+        retry_after: set[str | None] = set()
+        done = asyncio.Event()
+
+        async def reader(seed: int) -> None:
+            for i in range(30):
+                r = await client.get(READS[(seed + i) % 3], headers=user.headers)
+                statuses[r.status_code] += 1
+                if r.status_code == 503:
+                    retry_after.add(r.headers.get("retry-after"))
+
+        async def cutter() -> None:
+            while not done.is_set():
+                await _terminate_app_backends(stack.database_url)
+                await asyncio.sleep(0.3)
+
+        cutting = asyncio.create_task(cutter())
+        try:
+            await asyncio.gather(*(reader(seed) for seed in range(6)))
+        finally:
+            done.set()
+            await cutting
+    assert set(statuses) <= {200, 503}, statuses
+    assert retry_after <= {"2"}
+    assert statuses[200] > statuses[503], statuses
+
+
+async def test_with_the_server_down_reads_answer_503_then_recover(
+    stack: Stack, tmp_path: Any
+) -> None:
+    from app.cli import run_migrations
+    from app.embedded import EmbeddedPostgres
+
+    pg = EmbeddedPostgres(tmp_path / "pg")
+    await asyncio.to_thread(pg.start)
+    try:
+        await asyncio.to_thread(run_migrations, pg.url())
+        application = create_app(
+            make_settings(stack, database_url=pg.url(), rate_limit_enabled=False)
+        )
+        async with application.router.lifespan_context(application):
+            transport = httpx.ASGITransport(app=application, raise_app_exceptions=False)
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+                user = await _library(client)
+                await asyncio.to_thread(pg.stop)
+                for path in READS:
+                    r = await client.get(path, headers=user.headers)
+                    assert r.status_code == 503, (path, r.text)
+                    assert r.headers["retry-after"] == "2"
+                    assert r.json()["error"]["code"] == "database_unavailable"
+                r = await client.post(
+                    "/api/bookmarks", json={"url": "https://example.com/x"}, headers=user.headers
+                )
+                assert r.status_code == 503, r.text
+                await asyncio.to_thread(pg.start)
+                for path in READS:
+                    r = await client.get(path, headers=user.headers)
+                    assert r.status_code == 200, (path, r.text)
+    finally:
+        await asyncio.to_thread(pg.stop)
+
+
+# -- an error costs nothing but its answer ----------------------------------------------
+
+
+async def test_a_500_keeps_the_keep_alive_connection(stack: Stack) -> None:
+    application = create_app(make_settings(stack, rate_limit_enabled=False))
+
+    async def boom() -> None:
+        raise RuntimeError("a bug")
+
+    async def port(request: Request) -> dict[str, int]:
+        assert request.client is not None
+        return {"port": request.client.port}
+
+    application.add_api_route("/test/boom", boom)
+    application.add_api_route("/test/port", port)
+    server = uvicorn.Server(
+        uvicorn.Config(application, host="127.0.0.1", port=free_port(), log_level="critical")
+    )
+    serving = asyncio.create_task(server.serve())
+    try:
+        for _ in range(300):
+            if server.started:
+                break
+            await asyncio.sleep(0.1)
+        base = f"http://127.0.0.1:{server.config.port}"
+        limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+        async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as client:
+            first = (await client.get("/test/port")).json()["port"]
+            r = await client.get("/test/boom")
+            assert r.status_code == 500
+            assert r.json()["error"]["code"] == "internal_error"
+            # The same connection (the same client port) answers the next request.
+            r2 = await client.get("/test/port")
+            assert r2.status_code == 200 and r2.json()["port"] == first
+            assert "x-request-id" in r.headers  # the 500 went through every layer
+    finally:
+        server.should_exit = True
+        await serving
