@@ -243,6 +243,12 @@ def is_unavailable(exc: BaseException) -> bool:
     return any(s.startswith(_UNAVAILABLE_STATES) for s in _sqlstates(exc))
 
 
+def is_timeout(exc: BaseException) -> bool:
+    """Whether waiting (for a connection, for the pool) is what failed: trying again at once
+    would only wait as long once more."""
+    return any(isinstance(e, (TimeoutError, sa_exc.TimeoutError)) for e in _causes(exc))
+
+
 def is_conflict(exc: BaseException) -> bool:
     """Whether this error is a deadlock or serialization failure, which a retry resolves."""
     if not isinstance(exc, (sa_exc.SQLAlchemyError, asyncpg.PostgresError)):

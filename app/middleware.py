@@ -8,11 +8,11 @@ import logging
 import re
 import time
 import uuid
-from typing import Any
 
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.db import is_conflict, is_unavailable
+from app.db import is_conflict, is_timeout, is_unavailable
 from app.errors import AppError, DatabaseBusy, DatabaseUnavailable, error_json
 from app.logs import request_id_var, user_id_var
 
@@ -86,12 +86,13 @@ class ErrorBoundaryMiddleware:
     - A transaction that lost a deadlock or a serialization race (40P01, 40001) rolled back
       whole, so the request runs once more, its body replayed, when nothing of the answer
       has been sent yet; so does a GET or HEAD that lost its database connection (the
-      second run gets a fresh one: the pools drop connections a restart has cut).
+      second run gets a fresh one: the pools drop connections a restart has cut), but not
+      one that timed out waiting for a connection, which would only wait as long again.
     - What is still a database outage is a 503 with Retry-After; a race lost twice, a 503
       too; anything else a 500; all in the one error shape.
     - Nothing is raised further once the answer is out: Starlette's last handler sends its
-      500 and then re-raises, and uvicorn closes the connection on any exception, so the
-      client's next request on that keep-alive connection was reset.
+      500 and then re-raises, and uvicorn closes the connection on any exception that reaches
+      it, which would reset the client's next request on that keep-alive connection.
     """
 
     def __init__(self, app: ASGIApp, max_replay_bytes: int) -> None:
@@ -142,7 +143,8 @@ class ErrorBoundaryMiddleware:
                         return
                     raise  # a cut-off answer: only closing the connection tells the client
                 conflict, unavailable = is_conflict(exc), is_unavailable(exc)
-                if attempt == 1 and replayable and (conflict or (unavailable and idempotent)):
+                again = conflict or (unavailable and idempotent and not is_timeout(exc))
+                if attempt == 1 and replayable and again:
                     error_log.info(
                         "retrying the request",
                         extra={"reason": "conflict" if conflict else "database_unavailable"},
@@ -164,7 +166,7 @@ def _replay(messages: list[Message], receive: Receive) -> Receive:
     return replay_receive
 
 
-def _error_response(exc: Exception, conflict: bool, unavailable: bool) -> Any:
+def _error_response(exc: Exception, conflict: bool, unavailable: bool) -> Response:
     error: AppError | None = None
     if unavailable:
         error = DatabaseUnavailable()

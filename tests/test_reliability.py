@@ -340,3 +340,41 @@ async def test_a_500_keeps_the_keep_alive_connection(stack: Stack) -> None:
     finally:
         server.should_exit = True
         await serving
+
+
+def _wrapped(orig: Exception, invalidated: bool = False) -> Exception:
+    """As SQLAlchemy raises what asyncpg raised."""
+    from sqlalchemy import exc as sa_exc
+
+    return sa_exc.DBAPIError("SELECT 1", None, orig, connection_invalidated=invalidated)
+
+
+@pytest.mark.parametrize(
+    ("error", "unavailable", "conflict"),
+    [
+        (lambda: asyncpg_errors().CannotConnectNowError("starting up"), True, False),
+        (lambda: _wrapped(asyncpg_errors().AdminShutdownError("terminated")), True, False),
+        (lambda: _wrapped(asyncpg_errors().ConnectionDoesNotExistError("gone")), True, False),
+        (lambda: _wrapped(RuntimeError("closed"), invalidated=True), True, False),
+        (lambda: ConnectionRefusedError(111, "refused"), True, False),
+        (lambda: _wrapped(asyncpg_errors().DeadlockDetectedError("deadlock")), False, True),
+        (lambda: _wrapped(asyncpg_errors().SerializationError("race")), False, True),
+        (lambda: _wrapped(asyncpg_errors().UniqueViolationError("dup")), False, False),
+        (lambda: ValueError("a bug"), False, False),
+        (lambda: FileNotFoundError("not the database"), False, False),
+    ],
+)
+def test_which_errors_mean_unavailable_or_a_lost_race(
+    error: Any, unavailable: bool, conflict: bool
+) -> None:
+    from app.db import is_conflict, is_unavailable
+
+    exc = error()
+    assert is_unavailable(exc) is unavailable
+    assert is_conflict(exc) is conflict
+
+
+def asyncpg_errors() -> Any:
+    import asyncpg
+
+    return asyncpg.exceptions

@@ -618,7 +618,8 @@ async def _ensure_tags_many(
         return {}
     await session.execute(
         insert(Tag)
-        .values([{"id": uuid.uuid4(), "user_id": user_id, "name": n} for n in names.values()])
+        # In the same order as _ensure_tags(), so an import and a save never cross.
+        .values([{"id": uuid.uuid4(), "user_id": user_id, "name": names[k]} for k in sorted(names)])
         .on_conflict_do_nothing()
     )
     rows = await session.execute(
