@@ -292,8 +292,9 @@ async def run(args: argparse.Namespace) -> int:
     print("  API    " + " ".join(f"{a / mib:.0f}" for a, _ in rss))
     print("  worker " + " ".join(f"{w / mib:.0f}" for _, w in rss))
     print("bookmarks by status at the end: " + ", ".join(f"{k} {v}" for k, v in pipeline))
-    for folder in ("pg", "vk"):
-        shutil.rmtree(tmp / folder, ignore_errors=True)
+    for folder in tmp.iterdir():  # the servers' data and the model cache; the logs stay
+        if folder.is_dir():
+            shutil.rmtree(folder, ignore_errors=True)
     print(f"logs: {tmp}")
     return 1 if errors else 0
 
