@@ -293,6 +293,9 @@ def _run_backup(name: str, work: Callable[[Settings], object]) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # as `fuze up` does: one line, not a traceback
+        log.error("%s failed: %s", name, exc)
+        return 1
     return 0
 
 

@@ -22,10 +22,12 @@ from typing import Any
 
 import httpx
 import pytest
+from alembic.script import ScriptDirectory
 from fastapi import FastAPI
 
+from alembic import command
 from app.bookmarks.jobs import embed_bookmark, extract_bookmark
-from app.cli import run_migrations
+from app.cli import alembic_config, run_migrations
 from app.config import Settings
 from app.embedded import EmbeddedPostgres, EmbeddedValkey
 from app.main import create_app
@@ -306,3 +308,26 @@ def test_restore_refuses_a_damaged_or_foreign_archive_in_one_line(tmp_path: Path
         assert last.startswith("fuze restore | restore failed: ") and message in last, last
         assert "Traceback" not in result.stderr
         assert not target.exists()  # checked before anything was written
+
+
+def test_an_older_backup_is_migrated_to_head_on_restore(folder: Path):
+    source, restored = folder / "source", folder / "restored"
+    with _postgres(source) as url:
+        run_migrations(url)
+        command.downgrade(alembic_config(url), "-1")
+        result = _fuze("backup", "--data-dir", str(source), "--output", str(folder / "old.tar"))
+        assert result.returncode == 0, result.stderr
+    head = ScriptDirectory.from_config(alembic_config("")).get_current_head()
+    with tarfile.open(folder / "old.tar") as tar:
+        older = json.load(tar.extractfile("manifest.json"))["alembic_revision"]  # type: ignore[arg-type]
+    assert older != head
+
+    result = _fuze("restore", str(folder / "old.tar"), "--data-dir", str(restored))
+    assert result.returncode == 0, result.stderr
+    assert f"migrating the database from {older}" in result.stderr
+    pg = EmbeddedPostgres(restored / "postgres")
+    pg.start()
+    try:
+        assert pg.psql("SELECT version_num FROM alembic_version", database="fuze") == head
+    finally:
+        pg.stop()
