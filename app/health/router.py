@@ -32,12 +32,15 @@ async def health() -> Liveness:
 @router.get(
     "/ready",
     response_model=Readiness,
-    summary="Readiness: database, Redis, migrations at head, a worker, the embedding model",
+    summary=(
+        "Readiness: database, Redis, migrations at head, a worker with the embedding model, "
+        "and this process's query encoder"
+    ),
     responses={503: {"model": ErrorResponse, "description": "Something Fuze needs is down."}},
 )
 async def ready(request: Request) -> Readiness | JSONResponse:
     state = request.app.state
-    checks = await service.readiness(state.engine, state.redis, state.settings)
+    checks = await service.readiness(state.engine, state.redis, state.embedder, state.settings)
     down = [name for name, c in checks.items() if not c["ok"]]
     if down:
         return error_json(503, "not_ready", f"Not ready: {', '.join(down)}.", {"checks": checks})

@@ -88,3 +88,79 @@ async def test_ready_reports_a_database_behind_the_migrations(stack):
                 text(f'DROP DATABASE "{name}"')
             )
         await admin.dispose()
+
+
+async def test_a_fresh_api_process_is_ready_only_once_it_can_embed_a_query(
+    tmp_path, stack, pipeline_worker
+):
+    """The query encoder starts loading when the process starts, and readiness waits for it:
+    a fresh data folder has no ONNX graph yet, so the process exports one first (seconds),
+    and a search sent as soon as the process said ready must not wait for that."""
+    import subprocess
+    import sys
+
+    import httpx
+
+    from app.embedded import free_port
+    from tests.conftest import (
+        PIPELINE_ENV,
+        ROOT,
+        _drop_user,
+        _wait_http,
+        live_redis_url,
+        register_and_login,
+        service_env,
+    )
+
+    env = service_env(
+        stack,
+        **PIPELINE_ENV,
+        FUZE_REDIS_URL=live_redis_url(stack),
+        FUZE_DATA_DIR=str(tmp_path / "data"),  # no exported graph yet
+        FUZE_PRELOAD_MODEL="true",
+    )
+    port = free_port()
+    with (tmp_path / "api.log").open("ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "api", "--port", str(port)],
+            env=env,
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    account = None
+    try:
+        _wait_http(f"http://127.0.0.1:{port}/api/health", proc)
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as api:
+            r = await api.get("/api/health/ready")
+            assert r.status_code == 503
+            assert r.json()["error"]["details"]["checks"]["query_encoder"] == {
+                "ok": False,
+                "detail": "loading",
+            }
+            assert "query_encoder" in r.json()["error"]["message"]
+
+            async def ready():  # type: ignore[no-untyped-def]
+                r = await api.get("/api/health/ready")
+                return r if r.status_code == 200 else None
+
+            r = await wait_for(ready, within=300, interval=0.25)
+            assert r.json()["checks"]["query_encoder"] == {
+                "ok": True,
+                "detail": "loaded (onnxruntime)",
+            }
+            account = await register_and_login(api)
+            found = await api.get(
+                "/api/search",
+                params={"q": "how to tune postgres", "mode": "semantic"},
+                headers=account.headers,
+            )
+            assert found.status_code == 200, found.text
+            assert found.json()["mode"] == "semantic"
+        # Loaded once, at start: the search found it loaded.
+        assert (tmp_path / "api.log").read_text().count("embedding model loaded") == 1
+    finally:
+        proc.terminate()
+        proc.wait(30)
+        if account is not None:
+            await _drop_user(stack, account)
