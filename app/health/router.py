@@ -32,10 +32,7 @@ async def health() -> Liveness:
 @router.get(
     "/ready",
     response_model=Readiness,
-    summary=(
-        "Readiness: database, Redis, migrations at head, a worker with the embedding model, "
-        "and this process's query encoder"
-    ),
+    summary="Readiness: database, Redis, migrations at head, a worker, the embedding model",
     responses={503: {"model": ErrorResponse, "description": "Something Fuze needs is down."}},
 )
 async def ready(request: Request) -> Readiness | JSONResponse:
