@@ -63,7 +63,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     reads = ReadPool(settings)
     redis = create_redis(settings)
     # Query vectors for search: the model loads once per API process (in the background at
-    # start when preload_model is on, else at the first search).
+    # start when preload_model is on, and /api/health/ready waits for it; else at the first
+    # search).
     # No waiting for a batch to fill: a query is encoded at once, and queries that arrive
     # while the model is busy still go together in the next batch.
     embedder = Embedder(
