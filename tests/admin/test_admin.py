@@ -378,3 +378,52 @@ async def test_concurrent_saves_cannot_pass_the_quota_together(stack, redis):  #
         async with application.state.engine.begin() as conn:
             await conn.execute(text("DELETE FROM users WHERE username = :u"), {"u": name})
         await close_app(application)
+
+
+async def test_upgrading_makes_the_oldest_account_admin_and_keeps_disabled_ones(stack):  # type: ignore[no-untyped-def]
+    from alembic import command
+    from app.cli import alembic_config
+
+    name = f"fuze_upgrade_{secrets.token_hex(4)}"
+    base = stack.database_url.rsplit("/", 1)[0]
+    admin = await asyncpg.connect(stack.database_url)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    url = f"{base}/{name}"
+    config = alembic_config(url)
+    try:
+        await asyncio.to_thread(command.upgrade, config, "e2f3a4b5c6d7")
+        conn = await asyncpg.connect(url)
+        try:
+            for i, active in enumerate((True, False, True)):
+                await conn.execute(
+                    "INSERT INTO users (id, username, email, password_hash, is_active,"
+                    " created_at, updated_at) VALUES (gen_random_uuid(), $1::text,"
+                    " $1::text || '@example.com', '-', $2, now() + $3 * interval '1 s', now())",
+                    f"u{i}", active, i,
+                )  # fmt: skip
+        finally:
+            await conn.close()
+        await asyncio.to_thread(command.upgrade, config, "f2b3c4d5e6f7")
+        conn = await asyncpg.connect(url)
+        try:
+            rows = await conn.fetch(
+                "SELECT username, is_admin, disabled_at IS NOT NULL AS disabled FROM users"
+                " ORDER BY username"
+            )
+            assert [tuple(r) for r in rows] == [
+                ("u0", True, False),
+                ("u1", False, True),
+                ("u2", False, False),
+            ]
+        finally:
+            await conn.close()
+        await asyncio.to_thread(command.downgrade, config, "e2f3a4b5c6d7")
+        conn = await asyncpg.connect(url)
+        try:
+            rows = await conn.fetch("SELECT username, is_active FROM users ORDER BY username")
+            assert [tuple(r) for r in rows] == [("u0", True), ("u1", False), ("u2", True)]
+        finally:
+            await conn.close()
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
