@@ -123,28 +123,30 @@ function Users({ meId }: { meId: string }) {
                 <td>{formatBytes(u.storage_bytes)}</td>
                 <td>{u.last_seen_at ? timeAgo(u.last_seen_at) : 'never'}</td>
                 <td>{u.disabled_at ? 'Disabled' : 'Active'}</td>
-                <td className="actions">
-                  {u.id === meId ? null : u.disabled_at ? (
-                    <button type="button" className="small" onClick={() => set(u, { disabled: false })} aria-label={`Enable ${u.username}`}>
-                      Enable
-                    </button>
-                  ) : (
-                    <button
-                      type="button"
-                      className="small danger"
-                      onClick={() => {
-                        if (window.confirm(`Disable ${u.username}? Every session and API token of theirs stops at once.`)) set(u, { disabled: true });
-                      }}
-                      aria-label={`Disable ${u.username}`}
-                    >
-                      Disable
-                    </button>
-                  )}
-                  {u.id === meId ? null : (
-                    <button type="button" className="small" onClick={() => set(u, { is_admin: !u.is_admin })} aria-label={`${u.is_admin ? 'Remove admin from' : 'Make admin'} ${u.username}`}>
-                      {u.is_admin ? 'Remove admin' : 'Make admin'}
-                    </button>
-                  )}
+                <td>
+                  <div className="actions">
+                    {u.id === meId ? null : u.disabled_at ? (
+                      <button type="button" className="small" onClick={() => set(u, { disabled: false })} aria-label={`Enable ${u.username}`}>
+                        Enable
+                      </button>
+                    ) : (
+                      <button
+                        type="button"
+                        className="small danger"
+                        onClick={() => {
+                          if (window.confirm(`Disable ${u.username}? Every session and API token of theirs stops at once.`)) set(u, { disabled: true });
+                        }}
+                        aria-label={`Disable ${u.username}`}
+                      >
+                        Disable
+                      </button>
+                    )}
+                    {u.id === meId ? null : (
+                      <button type="button" className="small" onClick={() => set(u, { is_admin: !u.is_admin })} aria-label={`${u.is_admin ? 'Remove admin from' : 'Make admin'} ${u.username}`}>
+                        {u.is_admin ? 'Remove admin' : 'Make admin'}
+                      </button>
+                    )}
+                  </div>
                 </td>
               </tr>
             ))}
