@@ -38,6 +38,16 @@ class Settings(BaseSettings):
     argon2_time_cost: int = 3
     argon2_memory_kib: int = 64 * 1024
 
+    # Who may create an account: anyone (open), people with an invite code from an
+    # administrator (invite), or only administrators through the admin API (closed). Unset:
+    # open in development and test, invite in production. The first account of a server can
+    # always be created, and is an administrator.
+    signup: Literal["open", "invite", "closed"] | None = None
+    # Per-user limits, 0 for none; an administrator can set a user's own limit instead.
+    max_bookmarks_per_user: int = Field(default=0, ge=0)
+    # Not enforced yet: page archives do not exist yet (see docs/administration.md).
+    max_archive_bytes_per_user: int = Field(default=0, ge=0)
+
     host: str = "127.0.0.1"
     port: int = 8000
     cors_origins: Annotated[list[str], NoDecode] = Field(
@@ -123,6 +133,12 @@ class Settings(BaseSettings):
                 "outside development (e.g. `python -c 'import secrets;print(secrets.token_urlsafe(48))'`)"
             )
         return self
+
+    @property
+    def signup_policy(self) -> Literal["open", "invite", "closed"]:
+        if self.signup is not None:
+            return self.signup
+        return "invite" if self.env == "production" else "open"
 
     @property
     def is_dev(self) -> bool:

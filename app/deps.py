@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth import service as auth_service
 from app.config import Settings
 from app.db import ReadPool, get_session
-from app.errors import Unauthorized
+from app.errors import Forbidden, Unauthorized
 from app.logs import user_id_var
 from app.ratelimit import RateLimiter
 from app.users.models import User
@@ -123,3 +123,12 @@ async def current_user_for_stream(
 
 CurrentUser = Annotated[User, Depends(current_user)]
 StreamUser = Annotated[User, Depends(current_user_for_stream)]
+
+
+async def admin_user(user: CurrentUser) -> User:
+    if not user.is_admin:
+        raise Forbidden("Only an administrator may do this.", code="admin_only")
+    return user
+
+
+AdminUser = Annotated[User, Depends(admin_user)]

@@ -14,6 +14,7 @@ from fastapi.responses import FileResponse, HTMLResponse, Response
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.admin.router import router as admin_router
 from app.auth.router import router as auth_router
 from app.bookmarks.router import router as bookmarks_router
 from app.broker import create_redis
@@ -123,6 +124,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         events_router,
         imports_router,
         exports_router,
+        admin_router,
     ):
         app.include_router(router, prefix="/api", dependencies=[Depends(rate_limit_ip)])
 

@@ -8,17 +8,18 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import make_transient_to_detached
 
+from app.admin.models import Invite
 from app.auth import security
 from app.auth.models import ApiToken, RefreshToken
-from app.auth.schemas import TokenPair
+from app.auth.schemas import RegisterRequest, TokenPair
 from app.config import Settings
 from app.db import ReadPool
-from app.errors import Conflict, TooManyRequests, Unauthorized
+from app.errors import Conflict, Forbidden, TooManyRequests, Unauthorized
 from app.ratelimit import RateLimiter
 from app.users.models import User
 from app.users.schemas import UserCreate
@@ -36,7 +37,68 @@ class RefreshTokenReused(Unauthorized):
     keep_changes = True  # the family's revocation must be committed along with the 401
 
 
-async def register(session: AsyncSession, settings: Settings, data: UserCreate) -> User:
+# Held by a registration while the server has no account yet, until it commits: two first
+# sign-ups at once make one administrator, and the other is a second account under the policy.
+_FIRST_ACCOUNT_LOCK = 0x46555A45_41444D4E  # "FUZEADMN"
+
+
+async def no_account_yet(session: AsyncSession) -> bool:
+    return await session.scalar(select(User.id).limit(1)) is None
+
+
+async def _first_account(session: AsyncSession) -> bool:
+    """Whether this registration makes the server's first account (its administrator)."""
+    if not await no_account_yet(session):
+        return False
+    await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _FIRST_ACCOUNT_LOCK})
+    # A new statement, a new snapshot: a first account committed while we waited is seen.
+    return await no_account_yet(session)
+
+
+async def _redeem_invite(session: AsyncSession, code: str | None) -> None:
+    """Spend one use of an invite code, in one statement (concurrent sign-ups cannot spend
+    more uses than it has); undone with the rest if the registration fails."""
+    if not code:
+        raise Forbidden(
+            "Sign-up needs an invite code from an administrator.", code="invite_required"
+        )
+    spent = await session.scalar(
+        update(Invite)
+        .where(
+            Invite.code_hash == security.token_digest(code.strip()),
+            Invite.revoked_at.is_(None),
+            or_(Invite.expires_at.is_(None), Invite.expires_at > datetime.now(UTC)),
+            Invite.uses < Invite.max_uses,
+        )
+        .values(uses=Invite.uses + 1)
+        .returning(Invite.id)
+    )
+    if spent is None:
+        raise Forbidden(
+            "This invite code is not valid: wrong, expired, revoked or used up.",
+            code="invalid_invite",
+        )
+
+
+async def register(session: AsyncSession, settings: Settings, data: RegisterRequest) -> User:
+    """Sign-up under the server's policy (open, invite, closed); the first account of a
+    server can always be made, and is its administrator."""
+    first = await _first_account(session)
+    if not first:
+        policy = settings.signup_policy
+        if policy == "closed":
+            raise Forbidden(
+                "Sign-up is closed on this server; an administrator can create your account.",
+                code="signup_closed",
+            )
+        if policy == "invite":
+            await _redeem_invite(session, data.invite_code)
+    return await create_user(session, settings, data, is_admin=first)
+
+
+async def create_user(
+    session: AsyncSession, settings: Settings, data: UserCreate, *, is_admin: bool = False
+) -> User:
     taken = await session.execute(
         select(User.username, User.email).where(
             or_(
@@ -51,7 +113,9 @@ async def register(session: AsyncSession, settings: Settings, data: UserCreate) 
         if email.lower() == data.email.lower():
             raise Conflict("An account with this email exists.", code="email_taken")
     password_hash = await asyncio.to_thread(security.hash_password, settings, data.password)
-    user = User(username=data.username, email=data.email, password_hash=password_hash)
+    user = User(
+        username=data.username, email=data.email, password_hash=password_hash, is_admin=is_admin
+    )
     session.add(user)
     try:
         async with session.begin_nested():
@@ -79,8 +143,10 @@ async def authenticate(
     valid, new_hash = await asyncio.to_thread(
         security.verify_password, settings, password, user.password_hash
     )
-    if not valid or not user.is_active:
+    if not valid:
         raise Unauthorized("Wrong username/email or password.", code="invalid_credentials")
+    if not user.is_active:
+        raise Unauthorized("This account is disabled.", code="account_disabled")
     if new_hash:
         user.password_hash = new_hash
     return user
