@@ -223,8 +223,11 @@ async def test_a_stream_closes_on_a_revocation_it_was_not_told_of(api, api_user,
     try:
         async with engine.begin() as conn:
             await conn.execute(
-                text("UPDATE refresh_tokens SET revoked_at = now() WHERE family_id = :f"),
-                {"f": uuid.UUID(sid)},
+                text(
+                    "UPDATE refresh_tokens SET revoked_at = now() WHERE family_id ="
+                    " (SELECT family_id FROM refresh_tokens WHERE id = :sid)"
+                ),
+                {"sid": uuid.UUID(sid)},
             )
     finally:
         await engine.dispose()

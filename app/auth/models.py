@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import DateTime, ForeignKey, Index, String, text
+from sqlalchemy import DateTime, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, IdMixin, utcnow
@@ -26,13 +26,6 @@ class RefreshToken(IdMixin, Base):
     __table_args__ = (
         Index("ix_refresh_tokens_family_id", "family_id"),
         Index("ix_refresh_tokens_user_id", "user_id"),
-        # Whether a session stands (app.auth.service.user_from_token, on every request).
-        Index(
-            "ix_refresh_tokens_live_family",
-            "family_id",
-            "user_id",
-            postgresql_where=text("revoked_at IS NULL"),
-        ),
     )
 
 

@@ -52,8 +52,8 @@ def verify_password(
 def create_access_token(
     settings: Settings, user_id: uuid.UUID, session_id: uuid.UUID
 ) -> tuple[str, int]:
-    """A signed access JWT. `sid` is the login session (the refresh-token family) it belongs
-    to: revoking the family revokes the access token too (app.auth.service.user_from_token)."""
+    """A signed access JWT. `sid` is its session: the refresh token issued with it, revoked
+    with the rest of its family when the session ends (app.auth.service.user_from_token)."""
     now = datetime.now(UTC)
     ttl = settings.access_token_ttl_seconds
     claims = {

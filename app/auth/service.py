@@ -44,8 +44,8 @@ class SessionEnded(Unauthorized):
 
 @dataclass(frozen=True, slots=True)
 class Credential:
-    """What a request was authenticated with: a login session (the refresh-token family an
-    access token names) or a personal API token, and when it stops being valid. Event streams
+    """What a request was authenticated with: a login session (for an access token, the
+    refresh token issued with it) or a personal API token, and when it stops being valid. Event streams
     keep it, to re-check it while they run and to close when it expires."""
 
     user_id: uuid.UUID
@@ -142,13 +142,16 @@ async def issue_tokens(
     family_id: uuid.UUID | None = None,
     user_agent: str | None = None,
 ) -> TokenPair:
-    family_id = family_id or uuid.uuid4()
-    access, ttl = security.create_access_token(settings, user.id, family_id)
+    # The access token names the refresh token issued with it: one primary-key probe tells
+    # whether its session stands, since ending a session revokes every token of its family.
+    link_id = uuid.uuid4()
+    access, ttl = security.create_access_token(settings, user.id, link_id)
     refresh = security.new_opaque_token(security.REFRESH_PREFIX)
     session.add(
         RefreshToken(
+            id=link_id,
             user_id=user.id,
-            family_id=family_id,
+            family_id=family_id or uuid.uuid4(),
             token_hash=security.token_digest(refresh),
             expires_at=datetime.now(UTC) + timedelta(seconds=settings.refresh_token_ttl_seconds),
             user_agent=(user_agent or "")[:300] or None,
@@ -169,8 +172,8 @@ def sessions_changed(session: AsyncSession, user_id: uuid.UUID) -> None:
 
 
 async def _revoke_family(session: AsyncSession, user_id: uuid.UUID, family_id: uuid.UUID) -> None:
-    """End one login session: its refresh tokens and, since each carries the family as its
-    `sid`, its access tokens (user_from_token reads whether the family stands)."""
+    """End one login session: its refresh tokens and so its access tokens (each names a
+    refresh token of the family as its `sid`; user_from_token reads whether it is revoked)."""
     await session.execute(
         update(RefreshToken)
         .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
@@ -231,14 +234,15 @@ async def revoke_all_sessions(session: AsyncSession, user_id: uuid.UUID) -> None
 
 # Who a token belongs to, with the user's data version (app.recommendations.service) and, for
 # an access token, whether its login session still stands, read in one round trip through
-# the read pool (app.db.ReadPool) on every authenticated request. A session stands while its
-# refresh-token family has a token not revoked: logout, a password change and a replayed
-# refresh token revoke them all at once (the partial index keeps this one index probe).
+# the read pool (app.db.ReadPool) on every authenticated request. The token's `sid` is the
+# refresh token issued with it; logout, a password change and a replayed refresh token revoke
+# every token of a family at once, so that one row, found by its primary key, says whether
+# the session stands (a probe of the family would cost more the longer it grows).
 _USER_COLUMNS = [c.name for c in User.__table__.columns]
 _USER_SELECT = ", ".join(f"u.{c}" for c in _USER_COLUMNS)
 _SESSION_STANDS = (
     "EXISTS (SELECT 1 FROM refresh_tokens r"
-    " WHERE r.family_id = $2 AND r.user_id = u.id AND r.revoked_at IS NULL)"
+    " WHERE r.id = $2 AND r.user_id = u.id AND r.revoked_at IS NULL)"
 )
 _USER_BY_SESSION = (
     f"SELECT {_USER_SELECT}, coalesce(v.version, 0) AS data_version,"
