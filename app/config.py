@@ -32,6 +32,11 @@ class Settings(BaseSettings):
     secret_key: str | None = None
     access_token_ttl_seconds: int = 15 * 60
     refresh_token_ttl_seconds: int = 30 * 24 * 3600
+    # A stream ticket (POST /api/events/ticket) opens GET /api/events once, within this time.
+    events_ticket_ttl_seconds: int = 60
+    # An open event stream re-reads whether its session stands at least this often (it also
+    # does at once when a session of its user ends, over pub/sub; this covers a lost message).
+    events_recheck_seconds: float = 30.0
     jwt_algorithm: Literal["HS256", "HS384", "HS512"] = "HS256"
     jwt_issuer: str = "fuze"
     # argon2 cost; tests lower it so that hundreds of logins stay fast.

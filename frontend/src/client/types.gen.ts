@@ -1795,6 +1795,24 @@ export type SimilarResults = {
 };
 
 /**
+ * StreamTicket
+ */
+export type StreamTicket = {
+    /**
+     * Ticket
+     *
+     * Opens GET /api/events?ticket=... once.
+     */
+    ticket: string;
+    /**
+     * Expires In
+     *
+     * Seconds within which the ticket must be used.
+     */
+    expires_in: number;
+};
+
+/**
  * SubtaskCreate
  */
 export type SubtaskCreate = {
@@ -3953,16 +3971,45 @@ export type AuthLogoutResponses = {
 
 export type AuthLogoutResponse = AuthLogoutResponses[keyof AuthLogoutResponses];
 
+export type EventsCreateTicketData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/api/events/ticket';
+};
+
+export type EventsCreateTicketErrors = {
+    /**
+     * Authentication is required.
+     */
+    401: ErrorResponse;
+    /**
+     * A service Fuze depends on is unavailable.
+     */
+    503: ErrorResponse;
+};
+
+export type EventsCreateTicketError = EventsCreateTicketErrors[keyof EventsCreateTicketErrors];
+
+export type EventsCreateTicketResponses = {
+    /**
+     * Successful Response
+     */
+    200: StreamTicket;
+};
+
+export type EventsCreateTicketResponse = EventsCreateTicketResponses[keyof EventsCreateTicketResponses];
+
 export type EventsEventsData = {
     body?: never;
     path?: never;
     query?: {
         /**
-         * Access Token
+         * Ticket
          *
-         * For EventSource, which cannot send headers: the access token.
+         * For EventSource, which cannot send headers: a single-use ticket from POST /api/events/ticket.
          */
-        access_token?: string | null;
+        ticket?: string | null;
     };
     url: '/api/events';
 };
@@ -3973,9 +4020,13 @@ export type EventsEventsErrors = {
      */
     401: ErrorResponse;
     /**
-     * Validation Error
+     * The request is not valid.
      */
-    422: HttpValidationError;
+    422: ErrorResponse;
+    /**
+     * A service Fuze depends on is unavailable.
+     */
+    503: ErrorResponse;
 };
 
 export type EventsEventsError = EventsEventsErrors[keyof EventsEventsErrors];
