@@ -380,7 +380,8 @@ async def user_from_token(
         row = await reads.fetchrow(_USER_BY_SESSION, claims.user_id, claims.session_id)
         if row is None:
             raise Unauthorized("The access token is not valid.", code="invalid_token")
-        if not row["session_stands"]:
+        # Disabling an account also ends its sessions: say which of the two is the reason.
+        if row["disabled_at"] is None and not row["session_stands"]:
             raise SessionEnded()
         user = _attach(session, row)
         session.info["credential"] = Credential(
