@@ -211,3 +211,66 @@ async def test_a_failed_extraction_of_a_captured_page_is_marked_failed_cleanly(
     assert b["status"] == "failed" and b["error_code"].startswith("extract_")
     assert not [r for r in caplog.records if "MissingGreenlet" in r.getMessage()]
     assert not [r for r in caplog.records if r.exc_info and "Greenlet" in repr(r.exc_info[1])]
+
+
+def _raw(base: str, request: bytes) -> tuple[int, dict[str, str], bytes]:
+    """One request over a plain socket (httpx would refuse to send some of these)."""
+    import socket
+    from urllib.parse import urlsplit
+
+    where = urlsplit(base)
+    with socket.create_connection((where.hostname, where.port), timeout=30) as s:
+        s.sendall(request)
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = dict(line.split(": ", 1) for line in lines[1:])
+    return int(lines[0].split()[1]), {k.lower(): v for k, v in headers.items()}, body
+
+
+def _json_error(status: int, headers: dict[str, str], body: bytes, expected: int) -> dict:
+    import json
+
+    assert status == expected, body[:300]
+    assert headers["content-type"].startswith("application/json"), headers
+    error = json.loads(body)["error"]
+    assert error["code"] and error["message"]
+    return error
+
+
+async def test_an_overlong_address_is_a_json_414_from_the_server_itself(api_server):
+    """uvicorn's httptools answered a 100,000-byte query string with a plain-text 400; it now
+    refuses anything over the limit with a 414 in the error shape, as the app does."""
+    import asyncio
+
+    from app.limits import MAX_TARGET_BYTES
+
+    for length in (100_000, MAX_TARGET_BYTES + 1):
+        request = b"GET /api/health?q=" + b"a" * length + b" HTTP/1.1\r\nHost: x\r\n\r\n"
+        answer = await asyncio.to_thread(_raw, api_server, request)
+        error = _json_error(*answer, expected=414)
+        assert error["code"] == "uri_too_long"
+        assert error["details"]["limit_bytes"] == MAX_TARGET_BYTES
+    # Just under the limit is an ordinary request.
+    query = b"a" * (MAX_TARGET_BYTES - len(b"/api/health?q="))
+    request = b"GET /api/health?q=" + query + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    status, _, body = await asyncio.to_thread(_raw, api_server, request)
+    assert status == 200, body[:300]
+
+
+async def test_a_request_the_server_cannot_parse_gets_a_json_400(api_server):
+    import asyncio
+
+    for request in (b"GARBAGE\r\n\r\n", b"GET / HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n"):
+        answer = await asyncio.to_thread(_raw, api_server, request)
+        assert _json_error(*answer, expected=400)["code"] == "bad_request"
+
+
+async def test_the_app_refuses_an_overlong_address_under_any_server(client):
+    from app.limits import MAX_TARGET_BYTES
+
+    r = await client.get("/api/search", params={"q": "a" * MAX_TARGET_BYTES})
+    assert _is_error(r, 414)["code"] == "uri_too_long"
+    assert r.headers["x-request-id"]
