@@ -48,6 +48,9 @@ def _api_argv(host: str, port: int, workers: int = 1) -> list[str]:
         "--no-access-log",  # our middleware writes one JSON line per request
         "--proxy-headers",  # the client's address from X-Forwarded-For behind a balancer
         "--timeout-graceful-shutdown", "10",
+        # httptools, with its own refusals (a request line over the limit, an unparsable
+        # request) answered in the JSON error shape (app/limits.py).
+        "--http", "app.limits:JsonHttpToolsProtocol",
     ]  # fmt: skip
     if workers > 1:
         argv += ["--workers", str(workers)]

@@ -28,6 +28,7 @@ from app.feedback.router import router as feedback_router
 from app.health.router import router as health_router
 from app.imports.router import exports_router
 from app.imports.router import router as imports_router
+from app.limits import TargetLimitMiddleware
 from app.logs import setup_logging
 from app.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from app.projects.router import router as projects_router
@@ -130,7 +131,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     _mount_spa(app)
 
-    # Outermost last: request id -> CORS (so even a 413 carries CORS headers) -> body cap.
+    # Outermost last: request id -> CORS (so even a 413 carries CORS headers) -> address
+    # length cap -> body cap.
     app.add_middleware(
         BodySizeLimitMiddleware,
         max_bytes=settings.max_body_bytes,
@@ -142,6 +144,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "/api/imports": settings.import_max_bytes + 1024 * 1024,
         },
     )
+    app.add_middleware(TargetLimitMiddleware)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,
