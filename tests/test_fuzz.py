@@ -15,20 +15,18 @@ import uuid
 from typing import Any
 
 import httpx
-import pytest
+import schemathesis
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis.errors import Unsatisfiable
+from schemathesis import GenerationMode
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+)
 from sqlalchemy import text
 
 from app.db import create_engine
 from tests.conftest import make_settings
-
-schemathesis = pytest.importorskip("schemathesis")
-from hypothesis import HealthCheck, Phase, given, settings  # noqa: E402
-from hypothesis.errors import Unsatisfiable  # noqa: E402
-from schemathesis import GenerationMode  # noqa: E402
-from schemathesis.specs.openapi.checks import (  # noqa: E402
-    content_type_conformance,
-    response_schema_conformance,
-)
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "12"))
 NEGATIVE = int(os.environ.get("FUZZ_NEGATIVE", "6"))
