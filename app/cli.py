@@ -2,7 +2,8 @@
 
 `fuze up` with no FUZE_DATABASE_URL / FUZE_REDIS_URL starts embedded PostgreSQL + pgvector and
 Valkey with their data in the data folder, migrates to head, then runs the API and one arq
-worker, restarting either if it crashes. Ctrl-C stops them all, in order, leaving nothing behind.
+worker, restarting any of them that dies (the servers on the same port and data). Ctrl-C
+stops them all, in order, leaving nothing behind.
 """
 
 from __future__ import annotations
@@ -47,6 +48,9 @@ def _api_argv(host: str, port: int, workers: int = 1) -> list[str]:
         "--no-access-log",  # our middleware writes one JSON line per request
         "--proxy-headers",  # the client's address from X-Forwarded-For behind a balancer
         "--timeout-graceful-shutdown", "10",
+        # httptools, with its own refusals (a request line over the limit, an unparsable
+        # request) answered in the JSON error shape (app/limits.py).
+        "--http", "app.limits:JsonHttpToolsProtocol",
     ]  # fmt: skip
     if workers > 1:
         argv += ["--workers", str(workers)]
@@ -107,6 +111,59 @@ def _wait_ready(url: str, deadline: float, alive: Callable[[], bool], stop: _Sto
     return False
 
 
+class _ServerWatch:
+    """Starts an embedded server again when it dies, on the same port and data folder: after
+    1 s, then twice as long after each failed or short-lived start, up to `cap`; never gives
+    up (the API and worker ride out the gap and reconnect by themselves). Nonblocking: the
+    supervisor loop calls tend() every tick."""
+
+    def __init__(self, name: str, server: Any, cap: float = 30.0, settled: float = 60.0) -> None:
+        self.name = name
+        self.server = server
+        self.cap = cap
+        self.settled = settled  # up this long: the next exit starts the delays over
+        self.delay = 0.0
+        self.started = time.monotonic()
+        self.restart_at: float | None = None
+
+    def _schedule(self, now: float) -> float:
+        short_lived = now - self.started < self.settled
+        self.delay = min(self.delay * 2, self.cap) if self.delay and short_lived else 1.0
+        self.restart_at = now + self.delay
+        return self.delay
+
+    def tend(self) -> None:
+        now = time.monotonic()
+        child = self.server.child
+        if self.restart_at is None:
+            if child is None or child.alive():
+                return
+            code = child.proc.returncode if child.proc else None
+            delay = self._schedule(now)
+            log.warning(
+                "embedded %s exited (code %s); restarting in %.0f s (its log: %s)",
+                self.name, code, delay, self.server.log_path,
+            )  # fmt: skip
+            return
+        if now < self.restart_at:
+            return
+        self.started = now
+        try:
+            self.server.stop()  # closes the dead child's log file
+            self.server.start()
+        except Exception as exc:
+            delay = self._schedule(time.monotonic())
+            # The last line: the server's own last word when it exited at start.
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[-1].strip()
+            log.warning(
+                "embedded %s did not start again (%s); retrying in %.0f s (its log: %s)",
+                self.name, reason, delay, self.server.log_path,
+            )  # fmt: skip
+            return
+        self.restart_at = None
+        log.info("embedded %s is back on 127.0.0.1:%s", self.name, self.server.port)
+
+
 def _quiet_libraries() -> None:
     for name in ("httpx", "httpcore", "alembic"):
         logging.getLogger(name).setLevel(logging.WARNING)
@@ -139,6 +196,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     env["FUZE_SECRET_KEY"] = settings.resolved_secret_key()
 
     servers: list[EmbeddedPostgres | EmbeddedValkey] = []
+    watches: list[_ServerWatch] = []
     procs: dict[str, Child] = {}
     code = 0
     try:
@@ -150,6 +208,7 @@ def cmd_up(args: argparse.Namespace) -> int:
             pg = EmbeddedPostgres(data_dir / "postgres", log_dir=logs)
             servers.append(pg)
             database_url = pg.start()
+            watches.append(_ServerWatch("postgres", pg))
             log.info(
                 "embedded PostgreSQL 18 + pgvector on 127.0.0.1:%s (data: %s)", pg.port, pg.pgdata
             )
@@ -160,6 +219,7 @@ def cmd_up(args: argparse.Namespace) -> int:
             vk = EmbeddedValkey(data_dir, log_dir=logs)
             servers.append(vk)
             redis_url = vk.start()
+            watches.append(_ServerWatch("valkey", vk))
             log.info("embedded Valkey on 127.0.0.1:%s (data: %s)", vk.port, vk.dir)
         env["FUZE_DATABASE_URL"] = database_url
         env["FUZE_REDIS_URL"] = redis_url
@@ -194,13 +254,9 @@ def cmd_up(args: argparse.Namespace) -> int:
         restarts: list[float] = []
         while not stop.requested:
             time.sleep(0.25)
-            for server in servers:
-                if server.child is not None and not server.child.alive():
-                    log.error(
-                        "%s stopped unexpectedly:\n%s", server.child.name, server.child.tail_log()
-                    )
-                    code = 1
-                    stop.requested = True
+            for watch in watches:
+                if not stop.requested:
+                    watch.tend()
             for name, child in procs.items():
                 if not stop.requested and not child.alive():
                     now = time.monotonic()
@@ -257,6 +313,48 @@ def cmd_services(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_backup(args: argparse.Namespace) -> int:
+    from app import backup
+
+    return _run_backup(
+        "backup",
+        lambda settings: backup.backup(
+            settings,
+            Path(args.data_dir or settings.data_dir),
+            Path(args.output) if args.output else None,
+        ),
+    )
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from app import backup
+
+    return _run_backup(
+        "restore",
+        lambda settings: backup.restore(
+            settings, Path(args.file), Path(args.data_dir or settings.data_dir), force=args.force
+        ),
+    )
+
+
+def _run_backup(name: str, work: Callable[[Settings], object]) -> int:
+    from app.backup import BackupError
+
+    logging.basicConfig(level=logging.INFO, format=f"fuze {name} | %(message)s", stream=sys.stderr)
+    _quiet_libraries()
+    try:
+        work(get_settings())
+    except BackupError as exc:
+        log.error("%s failed: %s", name, exc)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # as `fuze up` does: one line, not a traceback
+        log.error("%s failed: %s", name, exc)
+        return 1
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="fuze", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -289,6 +387,19 @@ def main(argv: list[str] | None = None) -> int:
     services = sub.add_parser("services", help="run only the embedded PostgreSQL and Valkey")
     services.add_argument("--data-dir")
     services.set_defaults(func=cmd_services)
+
+    backup = sub.add_parser(
+        "backup", help="write the database and the data folder's secrets to one archive"
+    )
+    backup.add_argument("--output", help="the archive to write (default: fuze-backup-DATE.tar)")
+    backup.add_argument("--data-dir")
+    backup.set_defaults(func=cmd_backup)
+
+    restore = sub.add_parser("restore", help="restore a `fuze backup` archive into a data folder")
+    restore.add_argument("file")
+    restore.add_argument("--data-dir")
+    restore.add_argument("--force", action="store_true", help="replace a database that has data")
+    restore.set_defaults(func=cmd_restore)
 
     args = parser.parse_args(argv)
     return int(args.func(args) or 0)

@@ -32,11 +32,26 @@ class Settings(BaseSettings):
     secret_key: str | None = None
     access_token_ttl_seconds: int = 15 * 60
     refresh_token_ttl_seconds: int = 30 * 24 * 3600
+    # A stream ticket (POST /api/events/ticket) opens GET /api/events once, within this time.
+    events_ticket_ttl_seconds: int = 60
+    # An open event stream re-reads whether its session stands at least this often (it also
+    # does at once when a session of its user ends, over pub/sub; this covers a lost message).
+    events_recheck_seconds: float = 30.0
     jwt_algorithm: Literal["HS256", "HS384", "HS512"] = "HS256"
     jwt_issuer: str = "fuze"
     # argon2 cost; tests lower it so that hundreds of logins stay fast.
     argon2_time_cost: int = 3
     argon2_memory_kib: int = 64 * 1024
+
+    # Who may create an account: anyone (open), people with an invite code from an
+    # administrator (invite), or only administrators through the admin API (closed). Unset:
+    # open in development and test, invite in production. The first account of a server can
+    # always be created, and is an administrator.
+    signup: Literal["open", "invite", "closed"] | None = None
+    # Per-user limits, 0 for none; an administrator can set a user's own limit instead.
+    max_bookmarks_per_user: int = Field(default=0, ge=0)
+    # Not enforced yet: page archives do not exist yet (see docs/administration.md).
+    max_archive_bytes_per_user: int = Field(default=0, ge=0)
 
     host: str = "127.0.0.1"
     port: int = 8000
@@ -123,6 +138,12 @@ class Settings(BaseSettings):
                 "outside development (e.g. `python -c 'import secrets;print(secrets.token_urlsafe(48))'`)"
             )
         return self
+
+    @property
+    def signup_policy(self) -> Literal["open", "invite", "closed"]:
+        if self.signup is not None:
+            return self.signup
+        return "invite" if self.env == "production" else "open"
 
     @property
     def is_dev(self) -> bool:

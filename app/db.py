@@ -265,13 +265,25 @@ def enqueue_after_commit(session: AsyncSession, function: str, *args: Any, **kwa
     session.info.setdefault("pending_jobs", []).append((function, args, kwargs))
 
 
+def publish_after_commit(session: AsyncSession, channel: str, message: str) -> None:
+    """Buffer a pub/sub message; it is published once the request's transaction has
+    committed, so a listener that reads the database on hearing it sees the change."""
+    session.info.setdefault("pending_messages", []).append((channel, message))
+
+
 async def send_pending_jobs(session: AsyncSession, redis: Any) -> None:
+    """Send what the committed transaction buffered: arq jobs, then pub/sub messages."""
     jobs = session.info.pop("pending_jobs", [])
     for function, args, kwargs in jobs:
         try:
             await redis.enqueue_job(function, *args, **kwargs)
         except Exception:  # Redis down: the row is saved; the sweeper re-enqueues it later.
             log.warning("could not enqueue job", extra={"job": function}, exc_info=True)
+    for channel, message in session.info.pop("pending_messages", []):
+        try:
+            await redis.publish(channel, message)
+        except Exception:  # Redis down: listeners also re-check on a timer
+            log.warning("could not publish", extra={"channel": channel}, exc_info=True)
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -283,6 +295,7 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         except AppError as exc:
             if exc.keep_changes:
                 await session.commit()
+                await send_pending_jobs(session, request.app.state.redis)
             else:
                 await session.rollback()
             raise

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Annotated
 
 from arq.connections import ArqRedis
@@ -10,9 +11,11 @@ from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import service as auth_service
+from app.auth.service import Credential
 from app.config import Settings
 from app.db import ReadPool, get_session
-from app.errors import Unauthorized
+from app.errors import Forbidden, Unauthorized
+from app.events import service as events_service
 from app.logs import user_id_var
 from app.ratelimit import RateLimiter
 from app.users.models import User
@@ -107,19 +110,67 @@ async def current_user(
     return await _authenticate(session, reads, settings, limiter, token)
 
 
-async def current_user_for_stream(
+CurrentUser = Annotated[User, Depends(current_user)]
+
+
+async def current_credential(session: SessionDep, _: CurrentUser) -> Credential:
+    """What authenticated this request (after current_user has read it)."""
+    return session.info["credential"]
+
+
+CurrentCredential = Annotated[Credential, Depends(current_credential)]
+
+
+async def stream_credential(
     session: SessionDep,
     reads: ReadsDep,
     settings: SettingsDep,
     limiter: LimiterDep,
+    redis: RedisDep,
     token: Annotated[str | None, Depends(oauth2_scheme)],
-    access_token: Annotated[
+    ticket: Annotated[
         str | None,
-        Query(description="For EventSource, which cannot send headers: the access token."),
+        Query(
+            max_length=100,
+            description="For EventSource, which cannot send headers: a single-use ticket from"
+            " POST /api/events/ticket.",
+        ),
     ] = None,
-) -> User:
-    return await _authenticate(session, reads, settings, limiter, token or access_token)
+    access_token: Annotated[str | None, Query(include_in_schema=False)] = None,
+) -> Credential:
+    """An events stream is opened with a bearer header or a stream ticket, never with a token
+    in its URL (URLs end up in logs, proxies and the browser's history)."""
+    if access_token is not None:
+        raise Unauthorized(
+            "Tokens are not accepted in URLs: open the stream with a ticket from"
+            " POST /api/events/ticket, or send `Authorization: Bearer <token>`.",
+            code="token_in_url",
+        )
+    if token or not ticket:
+        await _authenticate(session, reads, settings, limiter, token)
+        return session.info["credential"]
+    credential = await events_service.redeem_ticket(redis, ticket)
+    if credential is None:
+        raise Unauthorized(
+            "This stream ticket is not valid: it expired or was already used.",
+            code="invalid_ticket",
+        )
+    expired = credential.expires_at is not None and credential.expires_at <= time.time()
+    if expired or not await auth_service.credential_stands(reads, credential):
+        raise auth_service.SessionEnded()
+    user_id_var.set(str(credential.user_id))
+    if settings.rate_limit_enabled:
+        await limiter.check(f"user:{credential.user_id}", settings.rate_limit_user_per_minute, 60)
+    return credential
 
 
-CurrentUser = Annotated[User, Depends(current_user)]
-StreamUser = Annotated[User, Depends(current_user_for_stream)]
+StreamCredential = Annotated[Credential, Depends(stream_credential)]
+
+
+async def admin_user(user: CurrentUser) -> User:
+    if not user.is_admin:
+        raise Forbidden("Only an administrator may do this.", code="admin_only")
+    return user
+
+
+AdminUser = Annotated[User, Depends(admin_user)]

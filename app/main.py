@@ -14,6 +14,7 @@ from fastapi.responses import FileResponse, HTMLResponse, Response
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.admin.router import router as admin_router
 from app.auth.router import router as auth_router
 from app.bookmarks.router import router as bookmarks_router
 from app.broker import create_redis
@@ -27,6 +28,7 @@ from app.feedback.router import router as feedback_router
 from app.health.router import router as health_router
 from app.imports.router import exports_router
 from app.imports.router import router as imports_router
+from app.limits import TargetLimitMiddleware
 from app.logs import setup_logging
 from app.middleware import (
     BodySizeLimitMiddleware,
@@ -67,7 +69,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     reads = ReadPool(settings)
     redis = create_redis(settings)
     # Query vectors for search: the model loads once per API process (in the background at
-    # start when preload_model is on, else at the first search).
+    # start when preload_model is on, and /api/health/ready waits for it; else at the first
+    # search).
     # No waiting for a batch to fill: a query is encoded at once, and queries that arrive
     # while the model is busy still go together in the next batch.
     embedder = Embedder(
@@ -126,13 +129,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         events_router,
         imports_router,
         exports_router,
+        admin_router,
     ):
         app.include_router(router, prefix="/api", dependencies=[Depends(rate_limit_ip)])
 
     _mount_spa(app)
 
     # Outermost last: request id -> CORS (so even a 413 or a 500 carries CORS headers) ->
-    # error boundary (retries, 503s, 500s) -> body cap.
+    # error boundary (retries, 503s, 500s) -> address length cap -> body cap.
     app.add_middleware(
         BodySizeLimitMiddleware,
         max_bytes=settings.max_body_bytes,
@@ -144,6 +148,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "/api/imports": settings.import_max_bytes + 1024 * 1024,
         },
     )
+    app.add_middleware(TargetLimitMiddleware)
     app.add_middleware(
         ErrorBoundaryMiddleware,
         # Every save (a captured page) can be run again; a large import upload is not kept.

@@ -1,5 +1,6 @@
 """Every domain's models, imported in one place for Alembic and for mapper configuration."""
 
+from app.admin.models import Invite
 from app.analysis.models import ContentAnalysis
 from app.auth.models import ApiToken, RefreshToken
 from app.bookmarks.models import Bookmark, BookmarkTag, BookmarkVector, Tag
@@ -20,6 +21,7 @@ __all__ = [
     "ImportBatch",
     "ImportChunk",
     "ImportEntry",
+    "Invite",
     "Project",
     "RefreshToken",
     "Subtask",

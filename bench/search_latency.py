@@ -103,8 +103,8 @@ async def fill(
     conn = await asyncpg.connect(database_url.replace("postgresql+asyncpg", "postgresql"))
     try:
         await conn.execute(
-            "INSERT INTO users (id, username, email, password_hash, is_active, created_at, updated_at)"
-            " VALUES ($1, $2, $3, '-', true, now(), now()) ON CONFLICT DO NOTHING",
+            "INSERT INTO users (id, username, email, password_hash, created_at, updated_at)"
+            " VALUES ($1, $2, $3, '-', now(), now()) ON CONFLICT DO NOTHING",
             user_id, f"u{user_id.hex[:12]}", f"{user_id.hex}@bench.invalid",
         )  # fmt: skip
         # Row triggers off while loading (one trigger per row keeps the search statistics and

@@ -367,6 +367,8 @@ def api_server(stack: Stack, gemini_fake: FakeGemini) -> Iterator[str]:
                 **PIPELINE_ENV,
                 FUZE_REDIS_URL=live_redis_url(stack),
                 FUZE_GEMINI_BASE_URL=gemini_fake.base_url,
+                # Event streams re-read their session this often (tests/test_events.py).
+                FUZE_EVENTS_RECHECK_SECONDS="2",
             ),
             cwd=ROOT,
             stdout=log,

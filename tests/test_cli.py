@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import IO
 
 import httpx
 import psutil
@@ -19,12 +23,16 @@ from tests.conftest import ROOT, Stack, service_env
 FUZE = [sys.executable, "-m", "app.cli"]
 
 
-def _start(data_dir: Path, port: int, env: dict[str, str]) -> subprocess.Popen[str]:
+def _start(
+    data_dir: Path, port: int, env: dict[str, str], out: IO[str] | None = None
+) -> subprocess.Popen[str]:
+    """`fuze up`; its output in a pipe (read when it stops), or in `out` for a long run that
+    would fill the pipe."""
     return subprocess.Popen(
         [*FUZE, "up", "--data-dir", str(data_dir), "--port", str(port)],
         env=env,
         cwd=ROOT,
-        stdout=subprocess.PIPE,
+        stdout=out or subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
@@ -149,7 +157,6 @@ def test_fuze_up_uses_configured_servers_and_starts_nothing_embedded(
 
 
 def test_fuze_up_refuses_a_busy_port(tmp_path, clean_env):
-    import socket
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -190,3 +197,147 @@ def test_an_orphaned_worker_that_cannot_reach_redis_stops(tmp_path: Path, stack:
     parent.wait(30)
     parent.stdout.close()
     _assert_gone([worker], within=60)
+
+
+def _ready_again(proc: subprocess.Popen[str], port: int, healed: Callable[[], bool]) -> None:
+    """Wait (generously: a busy machine) until `healed()` and /api/health/ready says 200."""
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "fuze up exited"
+        if healed():
+            try:
+                r = httpx.get(f"http://127.0.0.1:{port}/api/health/ready", timeout=5)
+                if r.status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+        time.sleep(0.5)
+    raise AssertionError("not ready again in time")
+
+
+def _save_list_and_process(base: str, headers: dict[str, str], n: int) -> None:
+    """A save and a list answer, and the worker takes the saved page through the pipeline."""
+    page = f"<html><title>Healing {n}</title><body><p>{'Supervisors restart servers. ' * 30}</p>"
+    r = httpx.post(
+        f"{base}/api/bookmarks",
+        headers=headers,
+        json={"url": f"https://example.com/healing/{n}", "html": page},
+        timeout=30,
+    )
+    assert r.status_code == 201, r.text
+    saved = r.json()["id"]
+    r = httpx.get(f"{base}/api/bookmarks", headers=headers, timeout=30)
+    assert r.status_code == 200, r.text
+    assert saved in [b["id"] for b in r.json()["items"]]
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        b = httpx.get(f"{base}/api/bookmarks/{saved}", headers=headers, timeout=30).json()
+        if b["status"] in ("ready", "failed"):
+            break
+        time.sleep(0.5)
+    assert b["status"] == "ready", b
+
+
+@contextlib.contextmanager
+def _holding(port: int) -> Iterator[None]:
+    """Listen on port (once its last owner, just killed, has let it go)."""
+    deadline = time.monotonic() + 10
+    while True:
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+            sock.listen()
+            break
+        except OSError:
+            sock.close()
+            assert time.monotonic() < deadline, f"port {port} stays busy"
+            time.sleep(0.01)
+    try:
+        yield
+    finally:
+        sock.close()
+
+
+def _wait_for_line(log: Path, *parts: str, within: float = 120) -> None:
+    deadline = time.monotonic() + within
+    while not any(all(p in line for p in parts) for line in log.read_text().splitlines()):
+        assert time.monotonic() < deadline, f"no line with {parts} in {log}"
+        time.sleep(0.2)
+
+
+def _valkey_pid(root: int) -> int:
+    """The Valkey server under root (not a child it forked to write its files)."""
+    for p in _descendants(root):
+        if p.name() == "valkey-server" and p.parent().name() != "valkey-server":
+            return p.pid
+    raise AssertionError(f"no valkey-server under {root}")
+
+
+def test_fuze_up_restarts_dead_embedded_servers_and_everything_reconnects(tmp_path, clean_env):
+    """kill -9 of the embedded PostgreSQL, then of Valkey: `fuze up` starts each again on its
+    port and data, says so, and the API and worker carry on without being restarted."""
+    data_dir, port = tmp_path / "data", free_port()
+    base = f"http://127.0.0.1:{port}"
+    log_path = tmp_path / "up.log"
+    with log_path.open("w") as out:
+        proc = _start(data_dir, port, clean_env, out)
+    try:
+        _wait_ready(proc, port, timeout=300)
+        names = {p.pid: " ".join(p.cmdline()) for p in _descendants(proc.pid)}
+        api_pid = next(pid for pid, cmd in names.items() if "uvicorn" in cmd)
+        worker_pid = next(pid for pid, cmd in names.items() if cmd.endswith("-m workers"))
+        r = httpx.post(
+            f"{base}/api/auth/register",
+            json={"username": "healer", "email": "h@example.com", "password": "a long password"},
+        )
+        assert r.status_code == 201, r.text
+        r = httpx.post(
+            f"{base}/api/auth/login", json={"login": "healer", "password": "a long password"}
+        )
+        headers = {"Authorization": f"Bearer {r.json()['access_token']}"}
+        _save_list_and_process(base, headers, 0)
+
+        pidfile = data_dir / "postgres" / "pgdata" / "postmaster.pid"
+        postmaster = int(pidfile.read_text().splitlines()[0])
+        os.kill(postmaster, signal.SIGKILL)
+
+        def postgres_back() -> bool:
+            lines = pidfile.read_text().splitlines() if pidfile.exists() else []
+            return len(lines) > 7 and int(lines[0]) != postmaster and "ready" in lines[7]
+
+        _ready_again(proc, port, postgres_back)
+        _save_list_and_process(base, headers, 1)
+
+        valkey = _valkey_pid(proc.pid)
+        valkey_port = next(
+            c.laddr.port
+            for c in psutil.Process(valkey).net_connections()
+            if c.status == psutil.CONN_LISTEN
+        )
+        os.kill(valkey, signal.SIGKILL)
+        # Its port taken meanwhile, Valkey cannot start again: fuze up keeps trying, waiting
+        # longer each time, and starts it once the port is free.
+        with _holding(valkey_port):
+            _wait_for_line(log_path, "embedded valkey did not start again", "retrying in 4 s")
+        _ready_again(
+            proc,
+            port,
+            lambda: any(
+                p.name() == "valkey-server" and p.pid != valkey for p in _descendants(proc.pid)
+            ),
+        )
+        _save_list_and_process(base, headers, 2)
+
+        # Healed in place: the same API and worker processes, still there.
+        after = {p.pid for p in _descendants(proc.pid)}
+        assert api_pid in after and worker_pid in after
+        assert proc.poll() is None
+    finally:
+        code, _ = _stop(proc)
+    log = log_path.read_text()
+    assert code == 0, log
+    assert "embedded postgres exited (code -9); restarting in 1 s" in log
+    assert "embedded valkey exited (code -9); restarting in 1 s" in log
+    assert "retrying in 2 s" in log and "Failed listening on port" in log
+    assert "embedded postgres is back" in log and "embedded valkey is back" in log

@@ -1,7 +1,7 @@
 """search statistics: lock the user's totals row before their terms, so writes cannot deadlock
 
 Revision ID: f4d5e6f7a8b9
-Revises: e2f3a4b5c6d7
+Revises: f2b3c4d5e6f7
 Create Date: 2026-12-03 22:00:00+00:00
 
 fuze_search_stats() ran for each change of a page's text vector and locked the user's
@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "f4d5e6f7a8b9"
-down_revision: str | None = "e2f3a4b5c6d7"
+down_revision: str | None = "f2b3c4d5e6f7"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

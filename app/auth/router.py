@@ -6,22 +6,41 @@ from fastapi import APIRouter, Depends, Request, Response, status
 from fastapi.security import OAuth2PasswordRequestForm
 
 from app.auth import service
-from app.auth.schemas import LoginRequest, LogoutRequest, RefreshRequest, TokenPair
+from app.auth.schemas import (
+    AuthConfig,
+    LoginRequest,
+    LogoutRequest,
+    RefreshRequest,
+    RegisterRequest,
+    TokenPair,
+)
 from app.deps import LimiterDep, SessionDep, SettingsDep, rate_limit_auth
-from app.errors import Conflict, TooManyRequests, Unauthorized, Unprocessable, responses
-from app.users.schemas import UserCreate, UserOut
+from app.errors import Conflict, Forbidden, TooManyRequests, Unauthorized, Unprocessable, responses
+from app.users.schemas import UserOut
 
 router = APIRouter(prefix="/auth", tags=["auth"], dependencies=[Depends(rate_limit_auth)])
+
+
+@router.get(
+    "/config",
+    response_model=AuthConfig,
+    summary="How accounts are made here (the sign-up policy), for the sign-up form",
+    responses=responses(TooManyRequests),
+)
+async def config(session: SessionDep, settings: SettingsDep) -> AuthConfig:
+    return AuthConfig(
+        signup=settings.signup_policy, first_account=await service.no_account_yet(session)
+    )
 
 
 @router.post(
     "/register",
     status_code=status.HTTP_201_CREATED,
     response_model=UserOut,
-    summary="Create an account",
-    responses=responses(Conflict, Unprocessable, TooManyRequests),
+    summary="Create an account (the server's first becomes its administrator)",
+    responses=responses(Forbidden, Conflict, Unprocessable, TooManyRequests),
 )
-async def register(data: UserCreate, session: SessionDep, settings: SettingsDep) -> UserOut:
+async def register(data: RegisterRequest, session: SessionDep, settings: SettingsDep) -> UserOut:
     user = await service.register(session, settings, data)
     return UserOut.model_validate(user)
 

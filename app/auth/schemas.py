@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, Field
 
 from app.schemas import Input
+from app.users.schemas import UserCreate
 
 
 class LoginRequest(Input):
@@ -23,3 +26,20 @@ class RefreshRequest(Input):
 
 class LogoutRequest(Input):
     refresh_token: str = Field(min_length=1, max_length=200)
+
+
+class RegisterRequest(UserCreate):
+    invite_code: str | None = Field(
+        default=None, max_length=100, description="Needed when the server's sign-up is `invite`."
+    )
+
+
+class AuthConfig(BaseModel):
+    signup: Literal["open", "invite", "closed"] = Field(
+        description="Who may create an account: anyone, people with an invite code, or only "
+        "administrators."
+    )
+    first_account: bool = Field(
+        description="No account exists yet: the next sign-up is allowed whatever the policy, "
+        "and makes the server's administrator."
+    )

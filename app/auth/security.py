@@ -9,7 +9,7 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
@@ -49,11 +49,16 @@ def verify_password(
     return password_context(settings).verify_and_update(password, password_hash)
 
 
-def create_access_token(settings: Settings, user_id: uuid.UUID) -> tuple[str, int]:
+def create_access_token(
+    settings: Settings, user_id: uuid.UUID, session_id: uuid.UUID
+) -> tuple[str, int]:
+    """A signed access JWT. `sid` is its session: the refresh token issued with it, revoked
+    with the rest of its family when the session ends (app.auth.service.user_from_token)."""
     now = datetime.now(UTC)
     ttl = settings.access_token_ttl_seconds
     claims = {
         "sub": str(user_id),
+        "sid": str(session_id),
         "type": "access",
         "iss": settings.jwt_issuer,
         "iat": int(now.timestamp()),
@@ -69,30 +74,37 @@ class InvalidAccessToken(Exception):
     pass
 
 
-# Access tokens already verified here: (token, key, issuer, algorithm) -> (user id, expiry).
+class AccessClaims(NamedTuple):
+    user_id: uuid.UUID
+    session_id: uuid.UUID
+    expires_at: float  # epoch seconds
+
+
+# Access tokens already verified here: (token, key, issuer, algorithm) -> their claims.
 # A token is immutable and signed, so the same string verified once needs no second signature
-# check (about 0.2 ms of every request), only its expiry; bounded, emptied when full.
-_VERIFIED: dict[tuple[str, str, str, str], tuple[uuid.UUID, float]] = {}
+# check (about 0.2 ms of every request), only its expiry; bounded, emptied when full. Whether
+# its session still stands is not cached: that is read from the database on every request.
+_VERIFIED: dict[tuple[str, str, str, str], AccessClaims] = {}
 _VERIFIED_MAX = 10_000
 
 
-def decode_access_token(settings: Settings, token: str) -> uuid.UUID:
-    """The user id of a valid access token. Only our one HMAC algorithm is accepted, so
+def decode_access_token(settings: Settings, token: str) -> AccessClaims:
+    """The claims of a valid access token. Only our one HMAC algorithm is accepted, so
     `alg: none` and algorithm-confusion tokens fail signature checks."""
     key = (token, settings.resolved_secret_key(), settings.jwt_issuer, settings.jwt_algorithm)
     seen = _VERIFIED.get(key)
     if seen is not None:
-        if seen[1] <= time.time():
+        if seen.expires_at <= time.time():
             raise InvalidAccessToken("Signature has expired.")
-        return seen[0]
-    user_id, expires = _verify_access_token(settings, token)
+        return seen
+    claims = _verify_access_token(settings, token)
     if len(_VERIFIED) >= _VERIFIED_MAX:
         _VERIFIED.clear()
-    _VERIFIED[key] = (user_id, expires)
-    return user_id
+    _VERIFIED[key] = claims
+    return claims
 
 
-def _verify_access_token(settings: Settings, token: str) -> tuple[uuid.UUID, float]:
+def _verify_access_token(settings: Settings, token: str) -> AccessClaims:
     try:
         header = jwt.get_unverified_header(token)
     except JWTError as exc:
@@ -112,9 +124,13 @@ def _verify_access_token(settings: Settings, token: str) -> tuple[uuid.UUID, flo
     if claims.get("type") != "access":
         raise InvalidAccessToken("not an access token")
     try:
-        return uuid.UUID(claims["sub"]), float(claims["exp"])
-    except (ValueError, TypeError) as exc:
-        raise InvalidAccessToken("bad subject") from exc
+        # A token without a session (signed before sessions were revocable) is refused: the
+        # client refreshes and gets one that has it.
+        return AccessClaims(
+            uuid.UUID(claims["sub"]), uuid.UUID(claims["sid"]), float(claims["exp"])
+        )
+    except (KeyError, ValueError, TypeError) as exc:
+        raise InvalidAccessToken("bad subject or session") from exc
 
 
 def new_opaque_token(prefix: str) -> str:

@@ -5,20 +5,22 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import make_transient_to_detached
 
+from app.admin.models import Invite
 from app.auth import security
 from app.auth.models import ApiToken, RefreshToken
-from app.auth.schemas import TokenPair
+from app.auth.schemas import RegisterRequest, TokenPair
 from app.config import Settings
-from app.db import ReadPool
-from app.errors import Conflict, TooManyRequests, Unauthorized
+from app.db import ReadPool, publish_after_commit
+from app.errors import Conflict, Forbidden, TooManyRequests, Unauthorized
 from app.ratelimit import RateLimiter
 from app.users.models import User
 from app.users.schemas import UserCreate
@@ -36,7 +38,85 @@ class RefreshTokenReused(Unauthorized):
     keep_changes = True  # the family's revocation must be committed along with the 401
 
 
-async def register(session: AsyncSession, settings: Settings, data: UserCreate) -> User:
+class SessionEnded(Unauthorized):
+    code = "session_ended"
+    message = "This session has ended (signed out, or the password was changed); sign in again."
+
+
+@dataclass(frozen=True, slots=True)
+class Credential:
+    """What a request was authenticated with: a login session (for an access token, the
+    refresh token issued with it) or a personal API token, and when it stops being valid. Event streams
+    keep it, to re-check it while they run and to close when it expires."""
+
+    user_id: uuid.UUID
+    session_id: uuid.UUID | None = None
+    api_token_id: uuid.UUID | None = None
+    expires_at: float | None = None  # epoch seconds; None: until revoked
+
+
+# Held by a registration while the server has no account yet, until it commits: two first
+# sign-ups at once make one administrator, and the other is a second account under the policy.
+_FIRST_ACCOUNT_LOCK = 0x46555A45_41444D4E  # "FUZEADMN"
+
+
+async def no_account_yet(session: AsyncSession) -> bool:
+    return await session.scalar(select(User.id).limit(1)) is None
+
+
+async def _first_account(session: AsyncSession) -> bool:
+    """Whether this registration makes the server's first account (its administrator)."""
+    if not await no_account_yet(session):
+        return False
+    await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _FIRST_ACCOUNT_LOCK})
+    # A new statement, a new snapshot: a first account committed while we waited is seen.
+    return await no_account_yet(session)
+
+
+async def _redeem_invite(session: AsyncSession, code: str | None) -> None:
+    """Spend one use of an invite code, in one statement (concurrent sign-ups cannot spend
+    more uses than it has); undone with the rest if the registration fails."""
+    if not code:
+        raise Forbidden(
+            "Sign-up needs an invite code from an administrator.", code="invite_required"
+        )
+    spent = await session.scalar(
+        update(Invite)
+        .where(
+            Invite.code_hash == security.token_digest(code.strip()),
+            Invite.revoked_at.is_(None),
+            or_(Invite.expires_at.is_(None), Invite.expires_at > datetime.now(UTC)),
+            Invite.uses < Invite.max_uses,
+        )
+        .values(uses=Invite.uses + 1)
+        .returning(Invite.id)
+    )
+    if spent is None:
+        raise Forbidden(
+            "This invite code is not valid: wrong, expired, revoked or used up.",
+            code="invalid_invite",
+        )
+
+
+async def register(session: AsyncSession, settings: Settings, data: RegisterRequest) -> User:
+    """Sign-up under the server's policy (open, invite, closed); the first account of a
+    server can always be made, and is its administrator."""
+    first = await _first_account(session)
+    if not first:
+        policy = settings.signup_policy
+        if policy == "closed":
+            raise Forbidden(
+                "Sign-up is closed on this server; an administrator can create your account.",
+                code="signup_closed",
+            )
+        if policy == "invite":
+            await _redeem_invite(session, data.invite_code)
+    return await create_user(session, settings, data, is_admin=first)
+
+
+async def create_user(
+    session: AsyncSession, settings: Settings, data: UserCreate, *, is_admin: bool = False
+) -> User:
     taken = await session.execute(
         select(User.username, User.email).where(
             or_(
@@ -51,7 +131,9 @@ async def register(session: AsyncSession, settings: Settings, data: UserCreate) 
         if email.lower() == data.email.lower():
             raise Conflict("An account with this email exists.", code="email_taken")
     password_hash = await asyncio.to_thread(security.hash_password, settings, data.password)
-    user = User(username=data.username, email=data.email, password_hash=password_hash)
+    user = User(
+        username=data.username, email=data.email, password_hash=password_hash, is_admin=is_admin
+    )
     session.add(user)
     try:
         async with session.begin_nested():
@@ -79,8 +161,10 @@ async def authenticate(
     valid, new_hash = await asyncio.to_thread(
         security.verify_password, settings, password, user.password_hash
     )
-    if not valid or not user.is_active:
+    if not valid:
         raise Unauthorized("Wrong username/email or password.", code="invalid_credentials")
+    if not user.is_active:
+        raise Unauthorized("This account is disabled.", code="account_disabled")
     if new_hash:
         user.password_hash = new_hash
     return user
@@ -124,10 +208,14 @@ async def issue_tokens(
     family_id: uuid.UUID | None = None,
     user_agent: str | None = None,
 ) -> TokenPair:
-    access, ttl = security.create_access_token(settings, user.id)
+    # The access token names the refresh token issued with it: one primary-key probe tells
+    # whether its session stands, since ending a session revokes every token of its family.
+    link_id = uuid.uuid4()
+    access, ttl = security.create_access_token(settings, user.id, link_id)
     refresh = security.new_opaque_token(security.REFRESH_PREFIX)
     session.add(
         RefreshToken(
+            id=link_id,
             user_id=user.id,
             family_id=family_id or uuid.uuid4(),
             token_hash=security.token_digest(refresh),
@@ -139,12 +227,25 @@ async def issue_tokens(
     return TokenPair(access_token=access, refresh_token=refresh, expires_in=ttl)
 
 
-async def _revoke_family(session: AsyncSession, family_id: uuid.UUID) -> None:
+def sessions_channel(user_id: uuid.UUID | str) -> str:
+    return f"fuze:sessions:{user_id}"
+
+
+def sessions_changed(session: AsyncSession, user_id: uuid.UUID) -> None:
+    """Once committed, tell this user's open event streams (on every API process, over
+    pub/sub) to check whether their session still stands."""
+    publish_after_commit(session, sessions_channel(user_id), "changed")
+
+
+async def _revoke_family(session: AsyncSession, user_id: uuid.UUID, family_id: uuid.UUID) -> None:
+    """End one login session: its refresh tokens and so its access tokens (each names a
+    refresh token of the family as its `sid`; user_from_token reads whether it is revoked)."""
     await session.execute(
         update(RefreshToken)
         .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
         .values(revoked_at=datetime.now(UTC))
     )
+    sessions_changed(session, user_id)
 
 
 async def refresh(
@@ -164,7 +265,7 @@ async def refresh(
     now = datetime.now(UTC)
     if row.used_at is not None:
         log.warning("refresh token reuse; revoking family", extra={"family_id": str(row.family_id)})
-        await _revoke_family(session, row.family_id)
+        await _revoke_family(session, row.user_id, row.family_id)
         raise RefreshTokenReused()
     if row.expires_at <= now:
         raise Unauthorized(
@@ -184,24 +285,43 @@ async def logout(session: AsyncSession, token: str) -> None:
         select(RefreshToken).where(RefreshToken.token_hash == security.token_digest(token))
     )
     if row is not None:
-        await _revoke_family(session, row.family_id)
+        await _revoke_family(session, row.user_id, row.family_id)
 
 
 async def revoke_all_sessions(session: AsyncSession, user_id: uuid.UUID) -> None:
+    """End every login session of the user (personal API tokens are revoked one by one)."""
     await session.execute(
         update(RefreshToken)
         .where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))
         .values(revoked_at=datetime.now(UTC))
     )
+    sessions_changed(session, user_id)
 
 
-# Who a token belongs to, with the user's data version (app.recommendations.service), read
-# in one round trip through the read pool (app.db.ReadPool) on every authenticated request.
+# Who a token belongs to, with the user's data version (app.recommendations.service) and, for
+# an access token, whether its login session still stands, read in one round trip through
+# the read pool (app.db.ReadPool) on every authenticated request. The token's `sid` is the
+# refresh token issued with it; logout, a password change and a replayed refresh token revoke
+# every token of a family at once, so that one row, found by its primary key, says whether
+# the session stands (a probe of the family would cost more the longer it grows).
 _USER_COLUMNS = [c.name for c in User.__table__.columns]
 _USER_SELECT = ", ".join(f"u.{c}" for c in _USER_COLUMNS)
-_USER_BY_ID = (
-    f"SELECT {_USER_SELECT}, coalesce(v.version, 0) AS data_version FROM users u"
+_SESSION_STANDS = (
+    "EXISTS (SELECT 1 FROM refresh_tokens r"
+    " WHERE r.id = $2 AND r.user_id = u.id AND r.revoked_at IS NULL)"
+)
+_USER_BY_SESSION = (
+    f"SELECT {_USER_SELECT}, coalesce(v.version, 0) AS data_version,"
+    f" {_SESSION_STANDS} AS session_stands FROM users u"
     " LEFT JOIN user_data_versions v ON v.user_id = u.id WHERE u.id = $1"
+)
+# Whether a credential (app.events: a stream, while it runs) is still good.
+_CREDENTIAL_STANDS = (
+    "SELECT u.disabled_at IS NULL"
+    f" AND ($2::uuid IS NULL OR {_SESSION_STANDS})"
+    " AND ($3::uuid IS NULL OR EXISTS (SELECT 1 FROM api_tokens t"
+    " WHERE t.id = $3 AND t.user_id = u.id))"
+    " FROM users u WHERE u.id = $1"
 )
 _USER_BY_API_TOKEN = (
     f"SELECT {_USER_SELECT}, coalesce(v.version, 0) AS data_version,"
@@ -226,7 +346,8 @@ def _attach(session: AsyncSession, row: Any) -> User:
 async def user_from_token(
     session: AsyncSession, reads: ReadPool, settings: Settings, token: str
 ) -> User:
-    """The active user a bearer token (access JWT or personal API token) belongs to."""
+    """The active user a bearer token (access JWT or personal API token) belongs to; what
+    authenticated the request is left in `session.info["credential"]` (a Credential)."""
     if token.startswith(security.API_TOKEN_PREFIX):
         row = await reads.fetchrow(_USER_BY_API_TOKEN, security.token_digest(token))
         if row is None:
@@ -236,26 +357,48 @@ async def user_from_token(
         if expires_at is not None and expires_at <= now:
             raise Unauthorized("This API token has expired.", code="token_expired")
         user = _attach(session, row)
+        token_id = uuid.UUID(bytes=row["token_id"].bytes)
+        session.info["credential"] = Credential(
+            user.id,
+            api_token_id=token_id,
+            expires_at=expires_at.timestamp() if expires_at is not None else None,
+        )
         # Record use at most once a minute: no write on every request.
         if last_used_at is None or now - last_used_at > timedelta(minutes=1):
             await session.execute(
-                update(ApiToken)
-                .where(ApiToken.id == uuid.UUID(bytes=row["token_id"].bytes))
-                .values(last_used_at=now)
+                update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=now)
             )
     else:
         try:
-            user_id = security.decode_access_token(settings, token)
+            claims = security.decode_access_token(settings, token)
         except security.InvalidAccessToken as exc:
             expired = "expired" in str(exc).lower()
             raise Unauthorized(
                 "The access token has expired." if expired else "The access token is not valid.",
                 code="token_expired" if expired else "invalid_token",
             ) from exc
-        row = await reads.fetchrow(_USER_BY_ID, user_id)
+        row = await reads.fetchrow(_USER_BY_SESSION, claims.user_id, claims.session_id)
         if row is None:
             raise Unauthorized("The access token is not valid.", code="invalid_token")
+        # Disabling an account also ends its sessions: say which of the two is the reason.
+        if row["disabled_at"] is None and not row["session_stands"]:
+            raise SessionEnded()
         user = _attach(session, row)
+        session.info["credential"] = Credential(
+            user.id, session_id=claims.session_id, expires_at=claims.expires_at
+        )
     if not user.is_active:
         raise Unauthorized("This account is disabled.", code="account_disabled")
     return user
+
+
+async def credential_stands(reads: ReadPool, credential: Credential) -> bool:
+    """Whether the user is active and the session or API token is not revoked (expiry is the
+    caller's to check: it is in the credential)."""
+    row = await reads.fetchrow(
+        _CREDENTIAL_STANDS,
+        credential.user_id,
+        credential.session_id,
+        credential.api_token_id,
+    )
+    return bool(row is not None and row[0])

@@ -61,7 +61,8 @@ async def _fail(ctx: dict[str, Any], bookmark_id: str, run: int, code: str, mess
         if bookmark is None:
             return "stale"
         pipeline.set_status(bookmark, FAILED, code, message)
-        bookmark.html = None if not bookmark.html_captured else bookmark.html
+        if not bookmark.html_captured:  # a captured page is kept (and never loaded here)
+            bookmark.html = None
         await session.commit()
     await pipeline.publish_status(ctx["redis"], bookmark)
     log.info("bookmark failed", extra={"bookmark_id": bookmark_id, "code": code})

@@ -18,7 +18,15 @@ from app.bookmarks.schemas import (
     Status,
 )
 from app.deps import CurrentUser, SessionDep, SettingsDep
-from app.errors import Conflict, NotFound, PayloadTooLarge, Unauthorized, Unprocessable, responses
+from app.errors import (
+    Conflict,
+    Forbidden,
+    NotFound,
+    PayloadTooLarge,
+    Unauthorized,
+    Unprocessable,
+    responses,
+)
 
 router = APIRouter(prefix="/bookmarks", tags=["bookmarks"], responses=responses(Unauthorized))
 
@@ -45,7 +53,7 @@ async def _detail(session: SessionDep, user: CurrentUser, bookmark_id: uuid.UUID
     summary="Save a page (201 new, pending; 200 when this URL is already saved)",
     responses={
         200: {"model": BookmarkOut, "description": "Already saved: the existing bookmark."},
-        **responses(Unprocessable, PayloadTooLarge),
+        **responses(Forbidden, Unprocessable, PayloadTooLarge),
     },
 )
 async def create_bookmark(

@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from app.analysis.schemas import AnalysisOut, AnalysisStatus
-from app.schemas import Input
+from app.schemas import MAX_INT, Input
 
 Status = Literal["pending", "fetching", "extracting", "embedding", "ready", "failed"]
 Sort = Literal["saved_at", "-saved_at", "title", "-title", "quality", "-quality"]
@@ -52,6 +52,8 @@ class BookmarkUpdate(Input):
     tags: list[str] | None = None
     version: int | None = Field(
         default=None,
+        ge=1,
+        le=MAX_INT,
         description="The version you edited; if the bookmark changed since, the answer is 409.",
     )
 

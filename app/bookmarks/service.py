@@ -35,7 +35,7 @@ from app.bookmarks.schemas import BookmarkCreate, BookmarkUpdate
 from app.bookmarks.urls import InvalidUrl, normalize_url
 from app.config import Settings
 from app.db import ReadPool, utcnow
-from app.errors import Conflict, NotFound, Unprocessable
+from app.errors import AppError, Conflict, Forbidden, NotFound, Unprocessable
 from app.extraction.fetch import address_block_reason
 from app.users.models import User
 
@@ -64,10 +64,53 @@ def _refuse_blocked_literal(normalized: str, allow_private: bool) -> None:
         )
 
 
-# Lock order for every write of a user's bookmarks, here and in the worker: the tags (created
-# in order of their lower-cased names), then the bookmark's row, then (by the triggers) the
-# user's search statistics and terms, and the data version at commit. Two transactions that
-# take their locks in one order wait for each other but never deadlock.
+def bookmark_quota(settings: Settings, user: User) -> int:
+    """The most bookmarks this user may have; 0 for no limit."""
+    if user.bookmark_quota is not None:
+        return user.bookmark_quota
+    return settings.max_bookmarks_per_user
+
+
+def quota_exceeded(quota: int) -> Forbidden:
+    return Forbidden(
+        f"Your library is full ({quota} bookmarks); delete some or ask an administrator.",
+        code="quota_exceeded",
+        details={"quota": quota},
+    )
+
+
+async def _room(session: AsyncSession, settings: Settings, user: User) -> int | None:
+    """How many more bookmarks the user may save; None without a limit. With a limit it first
+    takes the user's quota lock, held until the transaction ends, so that concurrent saves
+    count one after another and cannot pass the limit together. It is the first lock a save
+    takes (before any bookmark or tag row), so it orders saves without new deadlocks."""
+    quota = bookmark_quota(settings, user)
+    if not quota:
+        return None
+    await session.execute(
+        text("SELECT pg_advisory_xact_lock(hashtextextended('fuze:quota:' || :user_id, 0))"),
+        {"user_id": str(user.id)},
+    )
+    count = await session.scalar(
+        select(func.count()).select_from(Bookmark).where(Bookmark.user_id == user.id)
+    )
+    return max(0, quota - (count or 0))
+
+
+async def _saved_urls(session: AsyncSession, user: User, normalized: list[str]) -> set[str]:
+    rows = await session.scalars(
+        select(Bookmark.normalized_url).where(
+            Bookmark.user_id == user.id, Bookmark.normalized_url.in_(normalized)
+        )
+    )
+    return set(rows)
+
+
+# Lock order for every write of a user's bookmarks, here and in the worker: the user's quota
+# lock (with a quota, _room), the tags (created in order of their lower-cased names), then
+# the bookmark's row, then (by the triggers) the user's search statistics and terms, and the
+# data version at commit. Two transactions that take their locks in one order wait for each
+# other but never deadlock.
 
 
 async def _ensure_tags(
@@ -138,6 +181,10 @@ async def create(
     normalized = _normalize(data.url)
     if data.html is None:  # captured pages are never fetched
         _refuse_blocked_literal(normalized, settings.allow_private_networks)
+    if await _room(session, settings, user) == 0 and not await _saved_urls(
+        session, user, [normalized]
+    ):
+        raise quota_exceeded(bookmark_quota(settings, user))
     tags = await _ensure_tags(session, user.id, data.tags or [])
     new_id = uuid.uuid4()
     now = utcnow()
@@ -491,7 +538,7 @@ class BulkItem:
 class BulkResult:
     bookmark_id: uuid.UUID | None
     created: bool
-    error: Unprocessable | None = None
+    error: AppError | None = None
 
 
 async def create_many(
@@ -507,6 +554,7 @@ async def create_many(
     normalisation is one bookmark (an existing one, or the first of the list, gets the tags of
     the others), literal internal addresses are refused. Pages are never captured here. The
     first pipeline stage of each new bookmark is queued (on `queue_name`) after the commit.
+    New pages past the user's bookmark quota get a `quota_exceeded` error each.
     Keep the list to a few hundred items (one INSERT carries them all)."""
     results: list[BulkResult | None] = [None] * len(items)
     normalized_of: list[str | None] = [None] * len(items)
@@ -546,6 +594,20 @@ async def create_many(
                 "status_changed_at": now,
             }
         )
+    room = await _room(session, settings, user) if rows else None
+    if room is not None and room < len(rows):
+        # Past the quota: the new pages after the first `room` are refused, each with its error.
+        saved = await _saved_urls(session, user, [r["normalized_url"] for r in rows])
+        new = [r["normalized_url"] for r in rows if r["normalized_url"] not in saved]
+        refused = set(new[room:])
+        error = quota_exceeded(bookmark_quota(settings, user))
+        rows = [r for r in rows if r["normalized_url"] not in refused]
+        for i, normalized in enumerate(normalized_of):
+            if normalized in refused:
+                results[i] = BulkResult(None, False, error)
+                normalized_of[i] = None
+        for normalized in refused:
+            del tags_for[normalized]
     tags = await _ensure_tags_many(session, user.id, tags_for)
     for row in rows:
         # What the bookmark_tags trigger will write: given at once, its per-tag updates find

@@ -1,7 +1,9 @@
-"""URL normalisation, so the same page saved twice is recognised as one bookmark."""
+"""URL normalisation, so the same page saved twice is recognised as one bookmark, and the
+checks that refuse at save an address no browser could open."""
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
@@ -17,6 +19,9 @@ TRACKING_PREFIXES = ("utm_", "pk_", "mtm_", "hmb_", "ga_", "matomo_", "_bta_")
 DEFAULT_PORTS = {"http": 80, "https": 443}
 _ESCAPE = re.compile(r"%([0-9A-Fa-f]{2})")
 _UNRESERVED_CHARS = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+# A DNS label in ASCII: letters, digits, hyphens (not at either end); underscores are not
+# valid in host names but real ones have them (`my_site.example.com`), and browsers open them.
+_LABEL = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)$")
 
 
 class InvalidUrl(ValueError):
@@ -38,11 +43,53 @@ def _is_tracking(key: str) -> bool:
     return k in TRACKING_PARAMS or k.startswith(TRACKING_PREFIXES)
 
 
+def _ascii_host(host: str) -> str:
+    """The host as it goes on the wire (IDNA, lower case, bracketed when IPv6), or InvalidUrl
+    for one that cannot name a server: spaces, empty or over-long labels, `xn--` labels that
+    do not decode, a numeric name that is not an IPv4 address."""
+    if ":" in host:
+        try:
+            address = ipaddress.IPv6Address(host)
+        except ValueError as exc:
+            raise InvalidUrl("The IPv6 address is not valid.") from exc
+        if address.scope_id:  # fe80::1%eth0 names an interface of the saving machine
+            raise InvalidUrl("The IPv6 address is not valid.")
+        return f"[{host.lower()}]"
+    try:
+        ascii_host = host.encode("idna").decode("ascii").lower()
+    except UnicodeError as exc:
+        raise InvalidUrl("The host name is not valid.") from exc
+    labels = ascii_host.split(".")
+    if len(ascii_host) > 253 or not all(_LABEL.match(label) for label in labels):
+        raise InvalidUrl("The host name is not valid.")
+    for label in labels:
+        if label.startswith("xn--"):
+            try:
+                label.encode("ascii").decode("idna")
+            except UnicodeError as exc:
+                raise InvalidUrl("The host name is not valid.") from exc
+    if labels[-1].isdigit():  # what browsers read as an IPv4 address
+        try:
+            ipaddress.IPv4Address(ascii_host)
+        except ValueError as exc:
+            raise InvalidUrl("The IPv4 address is not valid.") from exc
+    return ascii_host
+
+
 def normalize_url(url: str) -> str:
     raw = url.strip()
+    if not raw.isascii():
+        try:
+            raw.encode("utf-8")
+        except UnicodeEncodeError as exc:  # a lone surrogate
+            raise InvalidUrl("The address is not valid text.") from exc
     if "://" not in raw:
         raw = "https://" + raw
-    parts = urlsplit(raw)
+    try:
+        parts = urlsplit(raw)
+        port = parts.port
+    except ValueError as exc:  # an unclosed "[", a port that is not a number in 0-65535
+        raise InvalidUrl("The address is not valid.") from exc
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https"):
         raise InvalidUrl("Only http and https addresses can be saved.")
@@ -51,16 +98,9 @@ def normalize_url(url: str) -> str:
         raise InvalidUrl("The address has no host.")
     if parts.username or parts.password:
         raise InvalidUrl("Addresses with a user name or password cannot be saved.")
-    try:
-        host = host.encode("idna").decode("ascii").lower()
-    except UnicodeError as exc:
-        raise InvalidUrl("The host name is not valid.") from exc
-    if ":" in host:  # IPv6 literal
-        host = f"[{host}]"
-    try:
-        port = parts.port
-    except ValueError as exc:
-        raise InvalidUrl("The port is not valid.") from exc
+    host = _ascii_host(host)
+    if port == 0:
+        raise InvalidUrl("The port is not valid.")
     netloc = host if port in (None, DEFAULT_PORTS[scheme]) else f"{host}:{port}"
 
     path = _normalise_escapes(parts.path or "/")

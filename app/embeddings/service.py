@@ -85,6 +85,7 @@ class Embedder:
         self._onnx: QueryEncoder | None = None
         self._one: Any = None  # its fallback, the traced model for one text (see _trace_one)
         self._load_lock = threading.Lock()
+        self.load_error: str | None = None  # why the last load failed (readiness says it)
         self._executor = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="embed")
         self._slots: asyncio.Semaphore | None = None
         self._queue: asyncio.Queue[tuple[str, asyncio.Future[np.ndarray]]] | None = None
@@ -100,21 +101,31 @@ class Embedder:
             if self.loaded:
                 return
             started = time.perf_counter()
-            if self.fast_queries and self.cache_dir is not None:
-                self._onnx = open_encoder(self.cache_dir, model_path())
-            if self._onnx is None:  # else no PyTorch in this process
-                self._load_torch()
+            try:
+                if self.fast_queries and self.cache_dir is not None:
+                    self._onnx = open_encoder(self.cache_dir, model_path())
+                if self._onnx is None:  # else no PyTorch in this process
+                    self._load_torch()
+            except Exception as exc:
+                self.load_error = f"{type(exc).__name__}: {exc}"
+                raise
+            self.load_error = None
             extra: dict[str, Any] = {
                 "model": MODEL_NAME,
                 "seconds": round(time.perf_counter() - started, 2),
             }
             if self.fast_queries:
-                extra["queries"] = "pytorch"
-                if self._onnx is not None:
-                    extra["queries"] = "onnxruntime"
-                elif self._one is not None:
-                    extra["queries"] = "torchscript"
+                extra["queries"] = self.query_backend
             log.info("embedding model loaded", extra=extra)
+
+    @property
+    def query_backend(self) -> str | None:
+        """What embeds one query once loaded: onnxruntime, torchscript or pytorch."""
+        if self._onnx is not None:
+            return "onnxruntime"
+        if self._one is not None:
+            return "torchscript"
+        return "pytorch" if self.model is not None else None
 
     def _load_torch(self) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")

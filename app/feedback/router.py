@@ -47,7 +47,7 @@ async def list_feedback(
     user: CurrentUser,
     session: SessionDep,
     context_type: ContextType | None = None,
-    context_id: Annotated[str | None, Query(max_length=64)] = None,
+    context_id: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
     bookmark_id: uuid.UUID | None = None,
 ) -> FeedbackList:
     context = None

@@ -37,7 +37,7 @@ async def health() -> Liveness:
 )
 async def ready(request: Request) -> Readiness | JSONResponse:
     state = request.app.state
-    checks = await service.readiness(state.engine, state.redis, state.settings)
+    checks = await service.readiness(state.engine, state.redis, state.embedder, state.settings)
     down = [name for name, c in checks.items() if not c["ok"]]
     if down:
         return error_json(503, "not_ready", f"Not ready: {', '.join(down)}.", {"checks": checks})

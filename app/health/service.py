@@ -12,6 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.config import Settings
+from app.embeddings.service import Embedder
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKERS_KEY = "fuze:workers"  # sorted set: worker id -> last heartbeat (unix time)
@@ -74,8 +75,21 @@ async def check_workers(
     return worker, model
 
 
+def check_query_encoder(embedder: Embedder, settings: Settings) -> tuple[bool, str]:
+    """Whether this process can embed a search query now. It starts loading when the process
+    starts (see app.main); until it is loaded a semantic search would wait for it (the first
+    start on a data folder exports the ONNX graph: tens of seconds)."""
+    if embedder.loaded:
+        return True, f"loaded ({embedder.query_backend})"
+    if embedder.load_error is not None:
+        return False, f"failed to load: {embedder.load_error}"
+    if not settings.preload_model:
+        return True, "loads at the first search (FUZE_PRELOAD_MODEL=false)"
+    return False, "loading"
+
+
 async def readiness(
-    engine: AsyncEngine, redis: Any, settings: Settings
+    engine: AsyncEngine, redis: Any, embedder: Embedder, settings: Settings
 ) -> dict[str, dict[str, Any]]:
     (db_ok, db_detail, versions), (r_ok, r_detail), workers = await asyncio.gather(
         check_database(engine), check_redis(redis), check_workers(redis, settings)
@@ -89,10 +103,12 @@ async def readiness(
     else:
         m_ok = False
         m_detail = f"database at {', '.join(sorted(versions)) or 'nothing'}; head is {', '.join(sorted(heads))}"
+    q_ok, q_detail = check_query_encoder(embedder, settings)
     return {
         "database": {"ok": db_ok, "detail": db_detail},
         "redis": {"ok": r_ok, "detail": r_detail},
         "migrations": {"ok": m_ok, "detail": m_detail},
         "worker": {"ok": w_ok, "detail": w_detail},
         "model": {"ok": m_ok_, "detail": m_detail_},
+        "query_encoder": {"ok": q_ok, "detail": q_detail},
     }

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from app.schemas import Input
+from app.schemas import MAX_INT, Input
 
 ProjectStatus = Literal["active", "paused", "done", "archived"]
 TaskStatus = Literal["todo", "in_progress", "done"]
@@ -110,7 +110,10 @@ class SubtaskCreate(Input):
     title: str = Field(min_length=1, max_length=500)
     done: bool = False
     position: int | None = Field(
-        default=None, ge=0, description="Where to insert it (0 = first); default: at the end."
+        default=None,
+        ge=0,
+        le=MAX_INT,
+        description="Where to insert it (0 = first); default: at the end.",
     )
 
     _title = field_validator("title")(classmethod(lambda cls, v: _clean_title(v)))
@@ -119,7 +122,9 @@ class SubtaskCreate(Input):
 class SubtaskUpdate(Input):
     title: str | None = Field(default=None, min_length=1, max_length=500)
     done: bool | None = None
-    position: int | None = Field(default=None, ge=0, description="Move it to this place.")
+    position: int | None = Field(
+        default=None, ge=0, le=MAX_INT, description="Move it to this place."
+    )
 
     _title = field_validator("title")(classmethod(lambda cls, v: _clean_title(v)))
 
@@ -146,7 +151,10 @@ class TaskCreate(Input):
     description: str | None = Field(default=None, max_length=20_000)
     status: TaskStatus = "todo"
     position: int | None = Field(
-        default=None, ge=0, description="Where to insert it (0 = first); default: at the end."
+        default=None,
+        ge=0,
+        le=MAX_INT,
+        description="Where to insert it (0 = first); default: at the end.",
     )
     subtasks: list[SubtaskCreate] = Field(
         default_factory=list, max_length=50, description="Subtasks to create with it, in order."
@@ -159,7 +167,9 @@ class TaskUpdate(Input):
     title: str | None = Field(default=None, min_length=1, max_length=300)
     description: str | None = Field(default=None, max_length=20_000)
     status: TaskStatus | None = None
-    position: int | None = Field(default=None, ge=0, description="Move it to this place.")
+    position: int | None = Field(
+        default=None, ge=0, le=MAX_INT, description="Move it to this place."
+    )
 
     _title = field_validator("title")(classmethod(lambda cls, v: _clean_title(v)))
 

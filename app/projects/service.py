@@ -233,6 +233,7 @@ async def task_counts(
 async def update_project(
     session: AsyncSession, user: User, project: Project, data: ProjectUpdate, vectors: Vectors
 ) -> Project:
+    await _lock_fresh(session, project, NotFound("No such project.", code="project_not_found"))
     fields = data.model_fields_set
     old_text = project_text(project.title, project.description, project.technologies)
     if "title" in fields and data.title is not None:
@@ -268,6 +269,21 @@ async def delete_project(session: AsyncSession, project: Project) -> None:
 async def _lock(session: AsyncSession, model: Any, row_id: uuid.UUID) -> None:
     """Serialise changes to the order of one parent's children."""
     await session.execute(select(model.id).where(model.id == row_id).with_for_update())
+
+
+async def _lock_fresh(session: AsyncSession, row: Any, not_found: NotFound) -> None:
+    """Lock an edited row, with its values read again under the lock, before changing it:
+    a request that deleted it after this one read it gives a 404 here, where the UPDATE
+    would otherwise match no row (StaleDataError, a 500)."""
+    model = type(row)
+    locked = await session.scalar(
+        select(model)
+        .where(model.id == row.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if locked is None:
+        raise not_found
 
 
 async def _insert_at(
@@ -446,6 +462,10 @@ async def update_task(
     session: AsyncSession, user: User, task: Task, data: TaskUpdate, vectors: Vectors
 ) -> Task:
     fields = data.model_fields_set
+    moving = "position" in fields and data.position is not None
+    if moving:  # the project first, as everything that reorders its tasks locks it
+        await _lock(session, Project, task.project_id)
+    await _lock_fresh(session, task, NotFound("No such task.", code="task_not_found"))
     old_text = task_text(task.title, task.description)
     if "title" in fields and data.title is not None:
         task.title = data.title
@@ -453,9 +473,8 @@ async def update_task(
         task.description = data.description
     if "status" in fields and data.status is not None:
         task.status = data.status
-    if "position" in fields and data.position is not None:
-        await _lock(session, Project, task.project_id)
-        await session.refresh(task, ["position"])
+    if moving:
+        assert data.position is not None
         await _move(session, Task, Task.project_id, task.project_id, task, data.position)
     new_text = task_text(task.title, task.description)
     if new_text != old_text:
@@ -536,6 +555,10 @@ async def update_subtask(
     session: AsyncSession, subtask: Subtask, data: SubtaskUpdate, vectors: Vectors
 ) -> Subtask:
     fields = data.model_fields_set
+    moving = "position" in fields and data.position is not None
+    if moving:  # the task first, as everything that reorders its subtasks locks it
+        await _lock(session, Task, subtask.task_id)
+    await _lock_fresh(session, subtask, NotFound("No such subtask.", code="subtask_not_found"))
     if "title" in fields and data.title is not None and data.title != subtask.title:
         subtask.title = data.title
         embedded = await vectors.of([subtask_text(data.title)])
@@ -544,9 +567,8 @@ async def update_subtask(
             _embed_later(session, "subtask", subtask.id)
     if "done" in fields and data.done is not None:
         subtask.done = data.done
-    if "position" in fields and data.position is not None:
-        await _lock(session, Task, subtask.task_id)
-        await session.refresh(subtask, ["position"])
+    if moving:
+        assert data.position is not None
         await _move(session, Subtask, Subtask.task_id, subtask.task_id, subtask, data.position)
     subtask.updated_at = utcnow()
     await session.flush()

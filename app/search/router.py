@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import base64
 import uuid
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
@@ -12,6 +11,7 @@ from app.bookmarks import service as bookmarks_service
 from app.bookmarks.schemas import BookmarkOut, Status
 from app.deps import CurrentUser, ReadsDep, RedisDep, SessionDep
 from app.errors import NotFound, Unauthorized, Unprocessable, responses
+from app.schemas import Instant
 from app.search import service
 from app.search.schemas import Mode, SearchHit, SearchResults, SimilarHit, SimilarResults
 
@@ -48,8 +48,8 @@ async def search(
     mode: Mode = "hybrid",
     tag: Annotated[str | None, Query(max_length=64)] = None,
     status: Status | None = None,
-    saved_after: datetime | None = None,
-    saved_before: datetime | None = None,
+    saved_after: Instant | None = None,
+    saved_before: Instant | None = None,
     content_type: Annotated[
         ContentType | None, Query(description="Only items Gemini analysed as this type.")
     ] = None,

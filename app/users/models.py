@@ -1,6 +1,8 @@
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Index, LargeBinary, String, func
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Boolean, DateTime, Index, Integer, LargeBinary, String, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, IdMixin, TimestampMixin
@@ -13,7 +15,13 @@ class User(IdMixin, TimestampMixin, Base):
     email: Mapped[str] = mapped_column(String(320))
     display_name: Mapped[str | None] = mapped_column(String(100))
     password_hash: Mapped[str] = mapped_column(String(255))
-    is_active: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")
+    # Set by an administrator: every token of the account stops at once (authentication reads
+    # this column with the user), and it cannot sign in until enabled again.
+    disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
+    # This user's limits, instead of the server's (FUZE_MAX_*_PER_USER); 0 for none.
+    bookmark_quota: Mapped[int | None] = mapped_column(Integer)
+    archive_quota_bytes: Mapped[int | None] = mapped_column(BigInteger)
     # Fernet token of the user's own Gemini API key; never returned by the API.
     gemini_key_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
     gemini_key_last4: Mapped[str | None] = mapped_column(String(4))
@@ -23,6 +31,10 @@ class User(IdMixin, TimestampMixin, Base):
         Index("uq_users_username_lower", func.lower(username), unique=True),
         Index("uq_users_email_lower", func.lower(email), unique=True),
     )
+
+    @property
+    def is_active(self) -> bool:
+        return self.disabled_at is None
 
     @property
     def has_gemini_key(self) -> bool:

@@ -27,6 +27,7 @@ class UserOut(BaseModel):
     email: str
     display_name: str | None
     created_at: datetime
+    is_admin: bool = Field(description="An administrator of this server (the admin pages).")
     has_gemini_key: bool
     gemini_key_last4: str | None = Field(description="The last 4 characters of the stored key.")
 

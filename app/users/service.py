@@ -43,7 +43,8 @@ async def update_profile(
         user.password_hash = await asyncio.to_thread(
             security.hash_password, settings, data.new_password
         )
-        # A new password signs every other session out.
+        # A new password signs every session out, this one included (the web app signs in
+        # again with the new password); personal API tokens stay until deleted.
         await auth_service.revoke_all_sessions(session, user.id)
     try:
         async with session.begin_nested():
@@ -119,3 +120,4 @@ async def delete_api_token(session: AsyncSession, user: User, token_id: uuid.UUI
         raise NotFound("No such API token.")
     await session.delete(row)
     await session.flush()
+    auth_service.sessions_changed(session, user.id)  # close streams opened with it

@@ -331,6 +331,39 @@ describe('Fuze web app', () => {
     await shot('08-settings');
   });
 
+  it('lets the first account, an administrator, invite people and disable an account', async () => {
+    // A second account, signed in through the API.
+    const other = `${username}b`;
+    const register = await fetch(fuze.url('/api/auth/register'), {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ username: other, email: `${other}@example.com`, password }),
+    });
+    assert.equal(register.status, 201);
+    const login = await fetch(fuze.url('/api/auth/login'), {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ login: other, password }),
+    });
+    const { access_token: token } = (await login.json()) as { access_token: string };
+    const me = () => fetch(fuze.url('/api/users/me'), { headers: { Authorization: `Bearer ${token}` } });
+    assert.equal((await me()).status, 200);
+
+    await nav('Administration').click();
+    await page.getByRole('heading', { name: 'Administration' }).waitFor();
+    await page.getByText('Open: anyone can create an account.').waitFor();
+    await page.getByRole('button', { name: 'Create invite' }).click();
+    assert.match((await page.getByTestId('new-invite').textContent()) ?? '', /^fzi_/);
+    page.once('dialog', (dialog) => void dialog.accept());
+    await page.getByRole('button', { name: `Disable ${other}` }).click();
+    await page.getByRole('button', { name: `Enable ${other}` }).waitFor();
+    const refused = await me();
+    assert.equal(refused.status, 401, 'a disabled account is signed out at once');
+    assert.equal(((await refused.json()) as { error: { code: string } }).error.code, 'account_disabled');
+    await page.locator('main').evaluate((el) => el.scrollTo(0, 0));
+    await shot('09-admin');
+  });
+
   it('says so when the server cannot be reached', async () => {
     await page.route('**/api/**', (route) => route.abort('connectionrefused'));
     await nav('Library').click();

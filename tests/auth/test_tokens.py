@@ -9,15 +9,19 @@ import time
 from jose import jwt
 
 
-def _claims(sub: str, **over):  # type: ignore[no-untyped-def]
+def _claims(who: dict[str, str], **over):  # type: ignore[no-untyped-def]
     now = int(time.time())
-    claims = {"sub": sub, "type": "access", "iss": "fuze", "iat": now, "nbf": now, "exp": now + 600}
+    claims = {"type": "access", "iss": "fuze", "iat": now, "nbf": now, "exp": now + 600}
+    claims.update(who)
     claims.update(over)
     return claims
 
 
-async def _user_id(client, account) -> str:
-    return (await client.get("/api/users/me", headers=account.headers)).json()["id"]
+async def _identity(client, account) -> dict[str, str]:
+    """The account's user id and login session: what a forged token would claim."""
+    assert (await client.get("/api/users/me", headers=account.headers)).status_code == 200
+    claims = jwt.get_unverified_claims(account.access_token)
+    return {"sub": claims["sub"], "sid": claims["sid"]}
 
 
 def _b64(data: dict) -> str:
@@ -37,14 +41,14 @@ async def test_no_token_is_a_401_with_www_authenticate(client):
 
 
 async def test_a_token_signed_with_another_key_is_refused(client, alice, settings):
-    uid = await _user_id(client, alice)
-    forged = jwt.encode(_claims(uid), "some-other-secret-" + "y" * 30, algorithm="HS256")
+    who = await _identity(client, alice)
+    forged = jwt.encode(_claims(who), "some-other-secret-" + "y" * 30, algorithm="HS256")
     assert await _status(client, forged) == (401, "invalid_token")
 
 
 async def test_alg_none_is_refused(client, alice):
-    uid = await _user_id(client, alice)
-    unsigned = f"{_b64({'alg': 'none', 'typ': 'JWT'})}.{_b64(_claims(uid))}."
+    who = await _identity(client, alice)
+    unsigned = f"{_b64({'alg': 'none', 'typ': 'JWT'})}.{_b64(_claims(who))}."
     assert await _status(client, unsigned) == (401, "invalid_token")
     # Also with the header claiming HS256 but the signature stripped.
     stripped = alice.access_token.rsplit(".", 1)[0] + "."
@@ -52,16 +56,16 @@ async def test_alg_none_is_refused(client, alice):
 
 
 async def test_another_algorithm_with_our_key_is_refused(client, alice, settings):
-    uid = await _user_id(client, alice)
-    other_alg = jwt.encode(_claims(uid), settings.resolved_secret_key(), algorithm="HS512")
+    who = await _identity(client, alice)
+    other_alg = jwt.encode(_claims(who), settings.resolved_secret_key(), algorithm="HS512")
     assert await _status(client, other_alg) == (401, "invalid_token")
 
 
 async def test_an_expired_token_is_refused_as_expired(client, alice, settings):
-    uid = await _user_id(client, alice)
+    who = await _identity(client, alice)
     past = int(time.time()) - 3600
     expired = jwt.encode(
-        _claims(uid, iat=past, nbf=past, exp=past + 60),
+        _claims(who, iat=past, nbf=past, exp=past + 60),
         settings.resolved_secret_key(),
         algorithm="HS256",
     )
@@ -72,10 +76,10 @@ async def test_a_token_that_worked_is_refused_once_it_expires(client, alice, set
     """Verified tokens are remembered (no second signature check); their expiry is not."""
     import asyncio
 
-    uid = await _user_id(client, alice)
+    who = await _identity(client, alice)
     now = int(time.time())
     short = jwt.encode(
-        _claims(uid, iat=now, nbf=now, exp=now + 2), settings.resolved_secret_key(), "HS256"
+        _claims(who, iat=now, nbf=now, exp=now + 2), settings.resolved_secret_key(), "HS256"
     )
     assert await _status(client, short) == (200, "")
     await asyncio.sleep(max(0.0, now + 2.2 - time.time()))
@@ -83,9 +87,9 @@ async def test_a_token_that_worked_is_refused_once_it_expires(client, alice, set
 
 
 async def test_a_tampered_payload_is_refused(client, alice, bob):
-    bob_id = await _user_id(client, bob)
+    bob_who = await _identity(client, bob)
     header, _, signature = alice.access_token.split(".")
-    tampered = f"{header}.{_b64(_claims(bob_id))}.{signature}"
+    tampered = f"{header}.{_b64(_claims(bob_who))}.{signature}"
     assert await _status(client, tampered) == (401, "invalid_token")
 
 
@@ -94,9 +98,9 @@ async def test_a_refresh_token_is_not_an_access_token(client, alice):
 
 
 async def test_a_well_signed_token_of_another_type_is_refused(client, alice, settings):
-    uid = await _user_id(client, alice)
+    who = await _identity(client, alice)
     wrong_type = jwt.encode(
-        _claims(uid, type="refresh"), settings.resolved_secret_key(), algorithm="HS256"
+        _claims(who, type="refresh"), settings.resolved_secret_key(), algorithm="HS256"
     )
     assert await _status(client, wrong_type) == (401, "invalid_token")
 
@@ -130,7 +134,7 @@ async def test_with_its_database_down_a_replica_answers_503_in_the_error_shape(s
 
     gone = f"postgresql://fuze:x@127.0.0.1:{free_port()}/fuze"
     replica = create_app(make_settings(stack, database_url=gone))
-    token, _ = create_access_token(replica.state.settings, uuid.uuid4())
+    token, _ = create_access_token(replica.state.settings, uuid.uuid4(), uuid.uuid4())
     try:
         transport = httpx.ASGITransport(app=replica, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:

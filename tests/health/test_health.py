@@ -1,8 +1,28 @@
-"""Liveness and readiness: database, Redis, migrations at head, a live worker."""
+"""Liveness and readiness: database, Redis, migrations at head, a live worker, the query
+encoder."""
 
 from __future__ import annotations
 
-from tests.conftest import wait_for
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from app.embedded import free_port
+from tests.conftest import (
+    PIPELINE_ENV,
+    ROOT,
+    Stack,
+    _drop_user,
+    _wait_http,
+    live_redis_url,
+    register_and_login,
+    service_env,
+    wait_for,
+)
 
 
 async def test_liveness(client):
@@ -88,3 +108,72 @@ async def test_ready_reports_a_database_behind_the_migrations(stack):
                 text(f'DROP DATABASE "{name}"')
             )
         await admin.dispose()
+
+
+@pytest.fixture
+def fresh_api(tmp_path: Path, stack: Stack, pipeline_worker: object) -> Iterator[tuple[str, Path]]:
+    """A new API process on a data folder with no exported query encoder yet (it exports one
+    first: seconds), beside a worker with the model loaded; its URL and its log."""
+    env = service_env(
+        stack,
+        **PIPELINE_ENV,
+        FUZE_REDIS_URL=live_redis_url(stack),
+        FUZE_DATA_DIR=str(tmp_path / "data"),
+        FUZE_PRELOAD_MODEL="true",
+    )
+    port, log_path = free_port(), tmp_path / "api.log"
+    with log_path.open("ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "api", "--port", str(port)],
+            env=env,
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        _wait_http(f"http://127.0.0.1:{port}/api/health", proc)
+        yield f"http://127.0.0.1:{port}", log_path
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+async def test_a_fresh_api_process_is_ready_only_once_it_can_embed_a_query(
+    fresh_api: tuple[str, Path], stack: Stack
+):
+    """The query encoder starts loading when the process starts, and readiness waits for it,
+    so a search sent as soon as the process says ready does not wait for the model."""
+    base, log_path = fresh_api
+    account = None
+    try:
+        async with httpx.AsyncClient(base_url=base, timeout=30) as api:
+            r = await api.get("/api/health/ready")
+            assert r.status_code == 503
+            assert r.json()["error"]["details"]["checks"]["query_encoder"] == {
+                "ok": False,
+                "detail": "loading",
+            }
+            assert "query_encoder" in r.json()["error"]["message"]
+
+            async def ready():  # type: ignore[no-untyped-def]
+                r = await api.get("/api/health/ready")
+                return r if r.status_code == 200 else None
+
+            r = await wait_for(ready, within=300, interval=0.25)
+            assert r.json()["checks"]["query_encoder"] == {
+                "ok": True,
+                "detail": "loaded (onnxruntime)",
+            }
+            account = await register_and_login(api)
+            found = await api.get(
+                "/api/search",
+                params={"q": "how to tune postgres", "mode": "semantic"},
+                headers=account.headers,
+            )
+            assert found.status_code == 200, found.text
+            assert found.json()["mode"] == "semantic"
+        # Loaded once, at start: the search found it loaded.
+        assert log_path.read_text().count("embedding model loaded") == 1
+    finally:
+        if account is not None:
+            await _drop_user(stack, account)

@@ -15,8 +15,8 @@ async def _connect(stack):  # type: ignore[no-untyped-def]
 async def _user_with_bookmark(conn) -> tuple[uuid.UUID, uuid.UUID]:  # type: ignore[no-untyped-def]
     uid, bid = uuid.uuid4(), uuid.uuid4()
     await conn.execute(
-        "INSERT INTO users (id, username, email, password_hash, is_active, created_at, updated_at)"
-        " VALUES ($1, $2, $3, '-', true, now(), now())",
+        "INSERT INTO users (id, username, email, password_hash, created_at, updated_at)"
+        " VALUES ($1, $2, $3, '-', now(), now())",
         uid, f"dv{uid.hex[:12]}", f"{uid.hex}@example.com",
     )  # fmt: skip
     await conn.execute(

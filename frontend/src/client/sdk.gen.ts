@@ -2,7 +2,7 @@
 
 import { type Client, formDataBodySerializer, type Options as Options2, type TDataShape, urlSearchParamsBodySerializer } from './client';
 import { client } from './client.gen';
-import type { AuthLoginData, AuthLoginErrors, AuthLoginResponses, AuthLogoutData, AuthLogoutErrors, AuthLogoutResponses, AuthRefreshData, AuthRefreshErrors, AuthRefreshResponses, AuthRegisterData, AuthRegisterErrors, AuthRegisterResponses, AuthTokenData, AuthTokenErrors, AuthTokenResponses, BookmarksCreateBookmarkData, BookmarksCreateBookmarkErrors, BookmarksCreateBookmarkResponses, BookmarksDeleteBookmarkData, BookmarksDeleteBookmarkErrors, BookmarksDeleteBookmarkResponses, BookmarksGetBookmarkData, BookmarksGetBookmarkErrors, BookmarksGetBookmarkResponses, BookmarksListBookmarksData, BookmarksListBookmarksErrors, BookmarksListBookmarksResponses, BookmarksRefreshBookmarkData, BookmarksRefreshBookmarkErrors, BookmarksRefreshBookmarkResponses, BookmarksUpdateBookmarkData, BookmarksUpdateBookmarkErrors, BookmarksUpdateBookmarkResponses, EventsEventsData, EventsEventsErrors, EventsEventsResponses, ExportsExportBookmarksData, ExportsExportBookmarksErrors, ExportsExportBookmarksResponses, HealthHealthData, HealthHealthResponses, HealthReadyData, HealthReadyErrors, HealthReadyResponses, ImportsCreateImportData, ImportsCreateImportErrors, ImportsCreateImportResponses, ImportsGetImportData, ImportsGetImportErrors, ImportsGetImportResponses, ImportsListImportEntriesData, ImportsListImportEntriesErrors, ImportsListImportEntriesResponses, ImportsListImportsData, ImportsListImportsErrors, ImportsListImportsResponses, ProjectsAcceptBreakdownData, ProjectsAcceptBreakdownErrors, ProjectsAcceptBreakdownResponses, ProjectsCreateProjectData, ProjectsCreateProjectErrors, ProjectsCreateProjectResponses, ProjectsCreateSubtaskData, ProjectsCreateSubtaskErrors, ProjectsCreateSubtaskResponses, ProjectsCreateTaskData, ProjectsCreateTaskErrors, ProjectsCreateTaskResponses, ProjectsDeleteProjectData, ProjectsDeleteProjectErrors, ProjectsDeleteProjectResponses, ProjectsDeleteSubtaskData, ProjectsDeleteSubtaskErrors, ProjectsDeleteSubtaskResponses, ProjectsDeleteTaskData, ProjectsDeleteTaskErrors, ProjectsDeleteTaskResponses, ProjectsGetProjectData, ProjectsGetProjectErrors, ProjectsGetProjectResponses, ProjectsGetSubtaskData, ProjectsGetSubtaskErrors, ProjectsGetSubtaskResponses, ProjectsGetTaskData, ProjectsGetTaskErrors, ProjectsGetTaskResponses, ProjectsListProjectsData, ProjectsListProjectsErrors, ProjectsListProjectsResponses, ProjectsListSubtasksData, ProjectsListSubtasksErrors, ProjectsListSubtasksResponses, ProjectsListTasksData, ProjectsListTasksErrors, ProjectsListTasksResponses, ProjectsProposeBreakdownData, ProjectsProposeBreakdownErrors, ProjectsProposeBreakdownResponses, ProjectsUpdateProjectData, ProjectsUpdateProjectErrors, ProjectsUpdateProjectResponses, ProjectsUpdateSubtaskData, ProjectsUpdateSubtaskErrors, ProjectsUpdateSubtaskResponses, ProjectsUpdateTaskData, ProjectsUpdateTaskErrors, ProjectsUpdateTaskResponses, RecommendationsGiveFeedbackData, RecommendationsGiveFeedbackErrors, RecommendationsGiveFeedbackResponses, RecommendationsListFeedbackData, RecommendationsListFeedbackErrors, RecommendationsListFeedbackResponses, RecommendationsProjectRecommendationsData, RecommendationsProjectRecommendationsErrors, RecommendationsProjectRecommendationsResponses, RecommendationsSubtaskRecommendationsData, RecommendationsSubtaskRecommendationsErrors, RecommendationsSubtaskRecommendationsResponses, RecommendationsTaskRecommendationsData, RecommendationsTaskRecommendationsErrors, RecommendationsTaskRecommendationsResponses, RecommendationsTextRecommendationsData, RecommendationsTextRecommendationsErrors, RecommendationsTextRecommendationsResponses, RecommendationsWithdrawFeedbackData, RecommendationsWithdrawFeedbackErrors, RecommendationsWithdrawFeedbackResponses, SearchSearchData, SearchSearchErrors, SearchSearchResponses, SearchSimilarData, SearchSimilarErrors, SearchSimilarResponses, UsersCreateTokenData, UsersCreateTokenErrors, UsersCreateTokenResponses, UsersDeleteGeminiKeyData, UsersDeleteGeminiKeyErrors, UsersDeleteGeminiKeyResponses, UsersDeleteTokenData, UsersDeleteTokenErrors, UsersDeleteTokenResponses, UsersGetMeData, UsersGetMeErrors, UsersGetMeResponses, UsersListTokensData, UsersListTokensErrors, UsersListTokensResponses, UsersPutGeminiKeyData, UsersPutGeminiKeyErrors, UsersPutGeminiKeyResponses, UsersTestGeminiKeyData, UsersTestGeminiKeyErrors, UsersTestGeminiKeyResponses, UsersUpdateMeData, UsersUpdateMeErrors, UsersUpdateMeResponses } from './types.gen';
+import type { AdminCreateInviteData, AdminCreateInviteErrors, AdminCreateInviteResponses, AdminCreateUserData, AdminCreateUserErrors, AdminCreateUserResponses, AdminDeleteUserData, AdminDeleteUserErrors, AdminDeleteUserResponses, AdminGetOverviewData, AdminGetOverviewErrors, AdminGetOverviewResponses, AdminListInvitesData, AdminListInvitesErrors, AdminListInvitesResponses, AdminListUsersData, AdminListUsersErrors, AdminListUsersResponses, AdminRevokeInviteData, AdminRevokeInviteErrors, AdminRevokeInviteResponses, AdminUpdateUserData, AdminUpdateUserErrors, AdminUpdateUserResponses, AuthConfigData, AuthConfigErrors, AuthConfigResponses, AuthLoginData, AuthLoginErrors, AuthLoginResponses, AuthLogoutData, AuthLogoutErrors, AuthLogoutResponses, AuthRefreshData, AuthRefreshErrors, AuthRefreshResponses, AuthRegisterData, AuthRegisterErrors, AuthRegisterResponses, AuthTokenData, AuthTokenErrors, AuthTokenResponses, BookmarksCreateBookmarkData, BookmarksCreateBookmarkErrors, BookmarksCreateBookmarkResponses, BookmarksDeleteBookmarkData, BookmarksDeleteBookmarkErrors, BookmarksDeleteBookmarkResponses, BookmarksGetBookmarkData, BookmarksGetBookmarkErrors, BookmarksGetBookmarkResponses, BookmarksListBookmarksData, BookmarksListBookmarksErrors, BookmarksListBookmarksResponses, BookmarksRefreshBookmarkData, BookmarksRefreshBookmarkErrors, BookmarksRefreshBookmarkResponses, BookmarksUpdateBookmarkData, BookmarksUpdateBookmarkErrors, BookmarksUpdateBookmarkResponses, EventsCreateTicketData, EventsCreateTicketErrors, EventsCreateTicketResponses, EventsEventsData, EventsEventsErrors, EventsEventsResponses, ExportsExportBookmarksData, ExportsExportBookmarksErrors, ExportsExportBookmarksResponses, HealthHealthData, HealthHealthResponses, HealthReadyData, HealthReadyErrors, HealthReadyResponses, ImportsCreateImportData, ImportsCreateImportErrors, ImportsCreateImportResponses, ImportsGetImportData, ImportsGetImportErrors, ImportsGetImportResponses, ImportsListImportEntriesData, ImportsListImportEntriesErrors, ImportsListImportEntriesResponses, ImportsListImportsData, ImportsListImportsErrors, ImportsListImportsResponses, ProjectsAcceptBreakdownData, ProjectsAcceptBreakdownErrors, ProjectsAcceptBreakdownResponses, ProjectsCreateProjectData, ProjectsCreateProjectErrors, ProjectsCreateProjectResponses, ProjectsCreateSubtaskData, ProjectsCreateSubtaskErrors, ProjectsCreateSubtaskResponses, ProjectsCreateTaskData, ProjectsCreateTaskErrors, ProjectsCreateTaskResponses, ProjectsDeleteProjectData, ProjectsDeleteProjectErrors, ProjectsDeleteProjectResponses, ProjectsDeleteSubtaskData, ProjectsDeleteSubtaskErrors, ProjectsDeleteSubtaskResponses, ProjectsDeleteTaskData, ProjectsDeleteTaskErrors, ProjectsDeleteTaskResponses, ProjectsGetProjectData, ProjectsGetProjectErrors, ProjectsGetProjectResponses, ProjectsGetSubtaskData, ProjectsGetSubtaskErrors, ProjectsGetSubtaskResponses, ProjectsGetTaskData, ProjectsGetTaskErrors, ProjectsGetTaskResponses, ProjectsListProjectsData, ProjectsListProjectsErrors, ProjectsListProjectsResponses, ProjectsListSubtasksData, ProjectsListSubtasksErrors, ProjectsListSubtasksResponses, ProjectsListTasksData, ProjectsListTasksErrors, ProjectsListTasksResponses, ProjectsProposeBreakdownData, ProjectsProposeBreakdownErrors, ProjectsProposeBreakdownResponses, ProjectsUpdateProjectData, ProjectsUpdateProjectErrors, ProjectsUpdateProjectResponses, ProjectsUpdateSubtaskData, ProjectsUpdateSubtaskErrors, ProjectsUpdateSubtaskResponses, ProjectsUpdateTaskData, ProjectsUpdateTaskErrors, ProjectsUpdateTaskResponses, RecommendationsGiveFeedbackData, RecommendationsGiveFeedbackErrors, RecommendationsGiveFeedbackResponses, RecommendationsListFeedbackData, RecommendationsListFeedbackErrors, RecommendationsListFeedbackResponses, RecommendationsProjectRecommendationsData, RecommendationsProjectRecommendationsErrors, RecommendationsProjectRecommendationsResponses, RecommendationsSubtaskRecommendationsData, RecommendationsSubtaskRecommendationsErrors, RecommendationsSubtaskRecommendationsResponses, RecommendationsTaskRecommendationsData, RecommendationsTaskRecommendationsErrors, RecommendationsTaskRecommendationsResponses, RecommendationsTextRecommendationsData, RecommendationsTextRecommendationsErrors, RecommendationsTextRecommendationsResponses, RecommendationsWithdrawFeedbackData, RecommendationsWithdrawFeedbackErrors, RecommendationsWithdrawFeedbackResponses, SearchSearchData, SearchSearchErrors, SearchSearchResponses, SearchSimilarData, SearchSimilarErrors, SearchSimilarResponses, UsersCreateTokenData, UsersCreateTokenErrors, UsersCreateTokenResponses, UsersDeleteGeminiKeyData, UsersDeleteGeminiKeyErrors, UsersDeleteGeminiKeyResponses, UsersDeleteTokenData, UsersDeleteTokenErrors, UsersDeleteTokenResponses, UsersGetMeData, UsersGetMeErrors, UsersGetMeResponses, UsersListTokensData, UsersListTokensErrors, UsersListTokensResponses, UsersPutGeminiKeyData, UsersPutGeminiKeyErrors, UsersPutGeminiKeyResponses, UsersTestGeminiKeyData, UsersTestGeminiKeyErrors, UsersTestGeminiKeyResponses, UsersUpdateMeData, UsersUpdateMeErrors, UsersUpdateMeResponses } from './types.gen';
 
 export type Options<TData extends TDataShape = TDataShape, ThrowOnError extends boolean = boolean, TResponse = unknown> = Options2<TData, ThrowOnError, TResponse> & {
     /**
@@ -459,7 +459,12 @@ export const recommendationsWithdrawFeedback = <ThrowOnError extends boolean = f
 });
 
 /**
- * Create an account
+ * How accounts are made here (the sign-up policy), for the sign-up form
+ */
+export const authConfig = <ThrowOnError extends boolean = false>(options?: Options<AuthConfigData, ThrowOnError>) => (options?.client ?? client).get<AuthConfigResponses, AuthConfigErrors, ThrowOnError>({ url: '/api/auth/config', ...options });
+
+/**
+ * Create an account (the server's first becomes its administrator)
  */
 export const authRegister = <ThrowOnError extends boolean = false>(options: Options<AuthRegisterData, ThrowOnError>) => (options.client ?? client).post<AuthRegisterResponses, AuthRegisterErrors, ThrowOnError>({
     url: '/api/auth/register',
@@ -520,7 +525,16 @@ export const authLogout = <ThrowOnError extends boolean = false>(options: Option
 });
 
 /**
- * Server-sent events: your bookmarks' status changes and import progress
+ * A single-use ticket that opens GET /api/events (EventSource cannot send headers)
+ */
+export const eventsCreateTicket = <ThrowOnError extends boolean = false>(options?: Options<EventsCreateTicketData, ThrowOnError>) => (options?.client ?? client).post<EventsCreateTicketResponses, EventsCreateTicketErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/events/ticket',
+    ...options
+});
+
+/**
+ * Server-sent events: your bookmarks' status changes and import progress, until your session ends
  */
 export const eventsEvents = <ThrowOnError extends boolean = false>(options?: Options<EventsEventsData, ThrowOnError, unknown>) => (options?.client ?? client).sse.get<EventsEventsResponses, EventsEventsErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
@@ -579,5 +593,89 @@ export const importsListImportEntries = <ThrowOnError extends boolean = false>(o
 export const exportsExportBookmarks = <ThrowOnError extends boolean = false>(options?: Options<ExportsExportBookmarksData, ThrowOnError>) => (options?.client ?? client).get<ExportsExportBookmarksResponses, ExportsExportBookmarksErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
     url: '/api/exports',
+    ...options
+});
+
+/**
+ * The server: accounts, storage, queues
+ */
+export const adminGetOverview = <ThrowOnError extends boolean = false>(options?: Options<AdminGetOverviewData, ThrowOnError>) => (options?.client ?? client).get<AdminGetOverviewResponses, AdminGetOverviewErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/admin/overview',
+    ...options
+});
+
+/**
+ * Accounts, oldest first, with use
+ */
+export const adminListUsers = <ThrowOnError extends boolean = false>(options?: Options<AdminListUsersData, ThrowOnError>) => (options?.client ?? client).get<AdminListUsersResponses, AdminListUsersErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/admin/users',
+    ...options
+});
+
+/**
+ * Create an account (whatever the sign-up policy)
+ */
+export const adminCreateUser = <ThrowOnError extends boolean = false>(options: Options<AdminCreateUserData, ThrowOnError>) => (options.client ?? client).post<AdminCreateUserResponses, AdminCreateUserErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/admin/users',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Delete an account and everything it saved
+ */
+export const adminDeleteUser = <ThrowOnError extends boolean = false>(options: Options<AdminDeleteUserData, ThrowOnError>) => (options.client ?? client).delete<AdminDeleteUserResponses, AdminDeleteUserErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/admin/users/{user_id}',
+    ...options
+});
+
+/**
+ * Disable or enable an account, make it an administrator, set its limits
+ */
+export const adminUpdateUser = <ThrowOnError extends boolean = false>(options: Options<AdminUpdateUserData, ThrowOnError>) => (options.client ?? client).patch<AdminUpdateUserResponses, AdminUpdateUserErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/admin/users/{user_id}',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Invite codes, newest first
+ */
+export const adminListInvites = <ThrowOnError extends boolean = false>(options?: Options<AdminListInvitesData, ThrowOnError>) => (options?.client ?? client).get<AdminListInvitesResponses, AdminListInvitesErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/admin/invites',
+    ...options
+});
+
+/**
+ * Create an invite code (the code is shown only in this answer)
+ */
+export const adminCreateInvite = <ThrowOnError extends boolean = false>(options: Options<AdminCreateInviteData, ThrowOnError>) => (options.client ?? client).post<AdminCreateInviteResponses, AdminCreateInviteErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/admin/invites',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Revoke an invite code
+ */
+export const adminRevokeInvite = <ThrowOnError extends boolean = false>(options: Options<AdminRevokeInviteData, ThrowOnError>) => (options.client ?? client).delete<AdminRevokeInviteResponses, AdminRevokeInviteErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/admin/invites/{invite_id}',
     ...options
 });

@@ -5,6 +5,136 @@ export type ClientOptions = {
 };
 
 /**
+ * AdminUserCreate
+ */
+export type AdminUserCreate = {
+    /**
+     * Username
+     *
+     * 3-32 characters: letters, digits, '_', '.', '-'; starts with a letter or digit.
+     */
+    username: string;
+    /**
+     * Email
+     */
+    email: string;
+    /**
+     * Password
+     */
+    password: string;
+    /**
+     * Is Admin
+     */
+    is_admin?: boolean;
+};
+
+/**
+ * AdminUserOut
+ */
+export type AdminUserOut = {
+    /**
+     * Id
+     */
+    id: string;
+    /**
+     * Username
+     */
+    username: string;
+    /**
+     * Email
+     */
+    email: string;
+    /**
+     * Display Name
+     */
+    display_name: string | null;
+    /**
+     * Created At
+     */
+    created_at: string;
+    /**
+     * Is Admin
+     */
+    is_admin: boolean;
+    /**
+     * Disabled At
+     *
+     * When an administrator disabled it.
+     */
+    disabled_at: string | null;
+    /**
+     * Bookmarks
+     */
+    bookmarks: number;
+    /**
+     * Failed Bookmarks
+     */
+    failed_bookmarks: number;
+    /**
+     * Storage Bytes
+     *
+     * Stored size of the user's saved pages (text, HTML, metadata), compressed.
+     */
+    storage_bytes: number;
+    /**
+     * Last Seen At
+     *
+     * The latest sign-in, token refresh or API token use (within about a minute).
+     */
+    last_seen_at: string | null;
+    /**
+     * Bookmark Quota
+     *
+     * This user's own limit (0 for none); null: the server's default.
+     */
+    bookmark_quota: number | null;
+    /**
+     * Archive Quota Bytes
+     *
+     * This user's own archive storage limit (not enforced yet).
+     */
+    archive_quota_bytes: number | null;
+};
+
+/**
+ * AdminUserPage
+ */
+export type AdminUserPage = {
+    /**
+     * Items
+     */
+    items: Array<AdminUserOut>;
+    /**
+     * Total
+     */
+    total: number;
+};
+
+/**
+ * AdminUserUpdate
+ */
+export type AdminUserUpdate = {
+    /**
+     * Disabled
+     *
+     * true: every token of the user stops at once.
+     */
+    disabled?: boolean | null;
+    /**
+     * Is Admin
+     */
+    is_admin?: boolean | null;
+    /**
+     * Bookmark Quota
+     */
+    bookmark_quota?: number | null;
+    /**
+     * Archive Quota Bytes
+     */
+    archive_quota_bytes?: number | null;
+};
+
+/**
  * AnalysisOut
  *
  * Gemini's reading of a bookmark (with your own key).
@@ -144,6 +274,24 @@ export type ApiTokenOut = {
      * Last Used At
      */
     last_used_at: string | null;
+};
+
+/**
+ * AuthConfig
+ */
+export type AuthConfig = {
+    /**
+     * Signup
+     *
+     * Who may create an account: anyone, people with an invite code, or only administrators.
+     */
+    signup: 'open' | 'invite' | 'closed';
+    /**
+     * First Account
+     *
+     * No account exists yet: the next sign-up is allowed whatever the policy, and makes the server's administrator.
+     */
+    first_account: boolean;
 };
 
 /**
@@ -1051,6 +1199,118 @@ export type Intent = {
 };
 
 /**
+ * InviteCreate
+ */
+export type InviteCreate = {
+    /**
+     * Max Uses
+     */
+    max_uses?: number;
+    /**
+     * Expires In Days
+     */
+    expires_in_days?: number | null;
+    /**
+     * Note
+     */
+    note?: string | null;
+};
+
+/**
+ * InviteCreated
+ */
+export type InviteCreated = {
+    /**
+     * Id
+     */
+    id: string;
+    /**
+     * Prefix
+     *
+     * The first characters of the code, to tell codes apart.
+     */
+    prefix: string;
+    /**
+     * Note
+     */
+    note: string | null;
+    /**
+     * Max Uses
+     */
+    max_uses: number;
+    /**
+     * Uses
+     */
+    uses: number;
+    /**
+     * Created At
+     */
+    created_at: string;
+    /**
+     * Expires At
+     */
+    expires_at: string | null;
+    /**
+     * Revoked At
+     */
+    revoked_at: string | null;
+    /**
+     * State
+     */
+    state: 'active' | 'used' | 'expired' | 'revoked';
+    /**
+     * Code
+     *
+     * The invite code. Shown once; hand it on now.
+     */
+    code: string;
+};
+
+/**
+ * InviteOut
+ */
+export type InviteOut = {
+    /**
+     * Id
+     */
+    id: string;
+    /**
+     * Prefix
+     *
+     * The first characters of the code, to tell codes apart.
+     */
+    prefix: string;
+    /**
+     * Note
+     */
+    note: string | null;
+    /**
+     * Max Uses
+     */
+    max_uses: number;
+    /**
+     * Uses
+     */
+    uses: number;
+    /**
+     * Created At
+     */
+    created_at: string;
+    /**
+     * Expires At
+     */
+    expires_at: string | null;
+    /**
+     * Revoked At
+     */
+    revoked_at: string | null;
+    /**
+     * State
+     */
+    state: 'active' | 'used' | 'expired' | 'revoked';
+};
+
+/**
  * Liveness
  */
 export type Liveness = {
@@ -1084,6 +1344,74 @@ export type LogoutRequest = {
      * Refresh Token
      */
     refresh_token: string;
+};
+
+/**
+ * Overview
+ */
+export type Overview = {
+    /**
+     * Signup
+     */
+    signup: 'open' | 'invite' | 'closed';
+    /**
+     * Default Bookmark Quota
+     *
+     * FUZE_MAX_BOOKMARKS_PER_USER (0: none).
+     */
+    default_bookmark_quota: number;
+    /**
+     * Default Archive Quota Bytes
+     *
+     * FUZE_MAX_ARCHIVE_BYTES_PER_USER.
+     */
+    default_archive_quota_bytes: number;
+    /**
+     * Users
+     */
+    users: number;
+    /**
+     * Admins
+     */
+    admins: number;
+    /**
+     * Disabled Users
+     */
+    disabled_users: number;
+    /**
+     * Bookmarks
+     */
+    bookmarks: number;
+    /**
+     * Bookmarks In Progress
+     *
+     * Saved pages still being processed.
+     */
+    bookmarks_in_progress: number;
+    /**
+     * Failed Bookmarks
+     */
+    failed_bookmarks: number;
+    /**
+     * Database Bytes
+     */
+    database_bytes: number;
+    /**
+     * Queues
+     */
+    queues: Array<QueueUse>;
+    /**
+     * Jobs In Progress
+     *
+     * Jobs a worker is running; null: unknown.
+     */
+    jobs_in_progress: number | null;
+    /**
+     * Workers Alive
+     *
+     * Workers with a recent heartbeat.
+     */
+    workers_alive: number | null;
 };
 
 /**
@@ -1231,6 +1559,28 @@ export type ProposedTaskOut = {
 };
 
 /**
+ * QueueUse
+ */
+export type QueueUse = {
+    /**
+     * Name
+     */
+    name: string;
+    /**
+     * Ready
+     *
+     * Jobs waiting for a worker now.
+     */
+    ready: number;
+    /**
+     * Deferred
+     *
+     * Jobs waiting for their time (retries with backoff).
+     */
+    deferred: number;
+};
+
+/**
  * Readiness
  */
 export type Readiness = {
@@ -1345,6 +1695,32 @@ export type RefreshRequest = {
 };
 
 /**
+ * RegisterRequest
+ */
+export type RegisterRequest = {
+    /**
+     * Username
+     *
+     * 3-32 characters: letters, digits, '_', '.', '-'; starts with a letter or digit.
+     */
+    username: string;
+    /**
+     * Email
+     */
+    email: string;
+    /**
+     * Password
+     */
+    password: string;
+    /**
+     * Invite Code
+     *
+     * Needed when the server's sign-up is `invite`.
+     */
+    invite_code?: string | null;
+};
+
+/**
  * SearchHit
  */
 export type SearchHit = {
@@ -1416,6 +1792,24 @@ export type SimilarResults = {
      * Items
      */
     items: Array<SimilarHit>;
+};
+
+/**
+ * StreamTicket
+ */
+export type StreamTicket = {
+    /**
+     * Ticket
+     *
+     * Opens GET /api/events?ticket=... once.
+     */
+    ticket: string;
+    /**
+     * Expires In
+     *
+     * Seconds within which the ticket must be used.
+     */
+    expires_in: number;
 };
 
 /**
@@ -1665,26 +2059,6 @@ export type TokenPair = {
 };
 
 /**
- * UserCreate
- */
-export type UserCreate = {
-    /**
-     * Username
-     *
-     * 3-32 characters: letters, digits, '_', '.', '-'; starts with a letter or digit.
-     */
-    username: string;
-    /**
-     * Email
-     */
-    email: string;
-    /**
-     * Password
-     */
-    password: string;
-};
-
-/**
  * UserOut
  */
 export type UserOut = {
@@ -1708,6 +2082,12 @@ export type UserOut = {
      * Created At
      */
     created_at: string;
+    /**
+     * Is Admin
+     *
+     * An administrator of this server (the admin pages).
+     */
+    is_admin: boolean;
     /**
      * Has Gemini Key
      */
@@ -2174,6 +2554,10 @@ export type BookmarksCreateBookmarkErrors = {
      * Authentication is required.
      */
     401: ErrorResponse;
+    /**
+     * You are not allowed to do this.
+     */
+    403: ErrorResponse;
     /**
      * The request body is too large.
      */
@@ -3397,14 +3781,43 @@ export type RecommendationsWithdrawFeedbackResponses = {
 
 export type RecommendationsWithdrawFeedbackResponse = RecommendationsWithdrawFeedbackResponses[keyof RecommendationsWithdrawFeedbackResponses];
 
+export type AuthConfigData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/api/auth/config';
+};
+
+export type AuthConfigErrors = {
+    /**
+     * Too many requests; try again later.
+     */
+    429: ErrorResponse;
+};
+
+export type AuthConfigError = AuthConfigErrors[keyof AuthConfigErrors];
+
+export type AuthConfigResponses = {
+    /**
+     * Successful Response
+     */
+    200: AuthConfig;
+};
+
+export type AuthConfigResponse = AuthConfigResponses[keyof AuthConfigResponses];
+
 export type AuthRegisterData = {
-    body: UserCreate;
+    body: RegisterRequest;
     path?: never;
     query?: never;
     url: '/api/auth/register';
 };
 
 export type AuthRegisterErrors = {
+    /**
+     * You are not allowed to do this.
+     */
+    403: ErrorResponse;
     /**
      * This conflicts with something that already exists.
      */
@@ -3558,16 +3971,45 @@ export type AuthLogoutResponses = {
 
 export type AuthLogoutResponse = AuthLogoutResponses[keyof AuthLogoutResponses];
 
+export type EventsCreateTicketData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/api/events/ticket';
+};
+
+export type EventsCreateTicketErrors = {
+    /**
+     * Authentication is required.
+     */
+    401: ErrorResponse;
+    /**
+     * A service Fuze depends on is unavailable.
+     */
+    503: ErrorResponse;
+};
+
+export type EventsCreateTicketError = EventsCreateTicketErrors[keyof EventsCreateTicketErrors];
+
+export type EventsCreateTicketResponses = {
+    /**
+     * Successful Response
+     */
+    200: StreamTicket;
+};
+
+export type EventsCreateTicketResponse = EventsCreateTicketResponses[keyof EventsCreateTicketResponses];
+
 export type EventsEventsData = {
     body?: never;
     path?: never;
     query?: {
         /**
-         * Access Token
+         * Ticket
          *
-         * For EventSource, which cannot send headers: the access token.
+         * For EventSource, which cannot send headers: a single-use ticket from POST /api/events/ticket.
          */
-        access_token?: string | null;
+        ticket?: string | null;
     };
     url: '/api/events';
 };
@@ -3578,9 +4020,13 @@ export type EventsEventsErrors = {
      */
     401: ErrorResponse;
     /**
-     * Validation Error
+     * The request is not valid.
      */
-    422: HttpValidationError;
+    422: ErrorResponse;
+    /**
+     * A service Fuze depends on is unavailable.
+     */
+    503: ErrorResponse;
 };
 
 export type EventsEventsError = EventsEventsErrors[keyof EventsEventsErrors];
@@ -3785,3 +4231,315 @@ export type ExportsExportBookmarksResponses = {
      */
     200: unknown;
 };
+
+export type AdminGetOverviewData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/api/admin/overview';
+};
+
+export type AdminGetOverviewErrors = {
+    /**
+     * Authentication is required.
+     */
+    401: ErrorResponse;
+    /**
+     * You are not allowed to do this.
+     */
+    403: ErrorResponse;
+};
+
+export type AdminGetOverviewError = AdminGetOverviewErrors[keyof AdminGetOverviewErrors];
+
+export type AdminGetOverviewResponses = {
+    /**
+     * Successful Response
+     */
+    200: Overview;
+};
+
+export type AdminGetOverviewResponse = AdminGetOverviewResponses[keyof AdminGetOverviewResponses];
+
+export type AdminListUsersData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Q
+         *
+         * Part of a username or email.
+         */
+        q?: string | null;
+        /**
+         * Limit
+         */
+        limit?: number;
+        /**
+         * Offset
+         */
+        offset?: number;
+    };
+    url: '/api/admin/users';
+};
+
+export type AdminListUsersErrors = {
+    /**
+     * Authentication is required.
+     */
+    401: ErrorResponse;
+    /**
+     * You are not allowed to do this.
+     */
+    403: ErrorResponse;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type AdminListUsersError = AdminListUsersErrors[keyof AdminListUsersErrors];
+
+export type AdminListUsersResponses = {
+    /**
+     * Successful Response
+     */
+    200: AdminUserPage;
+};
+
+export type AdminListUsersResponse = AdminListUsersResponses[keyof AdminListUsersResponses];
+
+export type AdminCreateUserData = {
+    body: AdminUserCreate;
+    path?: never;
+    query?: never;
+    url: '/api/admin/users';
+};
+
+export type AdminCreateUserErrors = {
+    /**
+     * Authentication is required.
+     */
+    401: ErrorResponse;
+    /**
+     * You are not allowed to do this.
+     */
+    403: ErrorResponse;
+    /**
+     * This conflicts with something that already exists.
+     */
+    409: ErrorResponse;
+    /**
+     * The request is not valid.
+     */
+    422: ErrorResponse;
+};
+
+export type AdminCreateUserError = AdminCreateUserErrors[keyof AdminCreateUserErrors];
+
+export type AdminCreateUserResponses = {
+    /**
+     * Successful Response
+     */
+    201: AdminUserOut;
+};
+
+export type AdminCreateUserResponse = AdminCreateUserResponses[keyof AdminCreateUserResponses];
+
+export type AdminDeleteUserData = {
+    body?: never;
+    path: {
+        /**
+         * User Id
+         */
+        user_id: string;
+    };
+    query?: never;
+    url: '/api/admin/users/{user_id}';
+};
+
+export type AdminDeleteUserErrors = {
+    /**
+     * Authentication is required.
+     */
+    401: ErrorResponse;
+    /**
+     * You are not allowed to do this.
+     */
+    403: ErrorResponse;
+    /**
+     * Not found.
+     */
+    404: ErrorResponse;
+    /**
+     * This conflicts with something that already exists.
+     */
+    409: ErrorResponse;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type AdminDeleteUserError = AdminDeleteUserErrors[keyof AdminDeleteUserErrors];
+
+export type AdminDeleteUserResponses = {
+    /**
+     * Successful Response
+     */
+    204: void;
+};
+
+export type AdminDeleteUserResponse = AdminDeleteUserResponses[keyof AdminDeleteUserResponses];
+
+export type AdminUpdateUserData = {
+    body: AdminUserUpdate;
+    path: {
+        /**
+         * User Id
+         */
+        user_id: string;
+    };
+    query?: never;
+    url: '/api/admin/users/{user_id}';
+};
+
+export type AdminUpdateUserErrors = {
+    /**
+     * Authentication is required.
+     */
+    401: ErrorResponse;
+    /**
+     * You are not allowed to do this.
+     */
+    403: ErrorResponse;
+    /**
+     * Not found.
+     */
+    404: ErrorResponse;
+    /**
+     * This conflicts with something that already exists.
+     */
+    409: ErrorResponse;
+    /**
+     * The request is not valid.
+     */
+    422: ErrorResponse;
+};
+
+export type AdminUpdateUserError = AdminUpdateUserErrors[keyof AdminUpdateUserErrors];
+
+export type AdminUpdateUserResponses = {
+    /**
+     * Successful Response
+     */
+    200: AdminUserOut;
+};
+
+export type AdminUpdateUserResponse = AdminUpdateUserResponses[keyof AdminUpdateUserResponses];
+
+export type AdminListInvitesData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/api/admin/invites';
+};
+
+export type AdminListInvitesErrors = {
+    /**
+     * Authentication is required.
+     */
+    401: ErrorResponse;
+    /**
+     * You are not allowed to do this.
+     */
+    403: ErrorResponse;
+};
+
+export type AdminListInvitesError = AdminListInvitesErrors[keyof AdminListInvitesErrors];
+
+export type AdminListInvitesResponses = {
+    /**
+     * Response Admin-List Invites
+     *
+     * Successful Response
+     */
+    200: Array<InviteOut>;
+};
+
+export type AdminListInvitesResponse = AdminListInvitesResponses[keyof AdminListInvitesResponses];
+
+export type AdminCreateInviteData = {
+    body: InviteCreate;
+    path?: never;
+    query?: never;
+    url: '/api/admin/invites';
+};
+
+export type AdminCreateInviteErrors = {
+    /**
+     * Authentication is required.
+     */
+    401: ErrorResponse;
+    /**
+     * You are not allowed to do this.
+     */
+    403: ErrorResponse;
+    /**
+     * The request is not valid.
+     */
+    422: ErrorResponse;
+};
+
+export type AdminCreateInviteError = AdminCreateInviteErrors[keyof AdminCreateInviteErrors];
+
+export type AdminCreateInviteResponses = {
+    /**
+     * Successful Response
+     */
+    201: InviteCreated;
+};
+
+export type AdminCreateInviteResponse = AdminCreateInviteResponses[keyof AdminCreateInviteResponses];
+
+export type AdminRevokeInviteData = {
+    body?: never;
+    path: {
+        /**
+         * Invite Id
+         */
+        invite_id: string;
+    };
+    query?: never;
+    url: '/api/admin/invites/{invite_id}';
+};
+
+export type AdminRevokeInviteErrors = {
+    /**
+     * Authentication is required.
+     */
+    401: ErrorResponse;
+    /**
+     * You are not allowed to do this.
+     */
+    403: ErrorResponse;
+    /**
+     * Not found.
+     */
+    404: ErrorResponse;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type AdminRevokeInviteError = AdminRevokeInviteErrors[keyof AdminRevokeInviteErrors];
+
+export type AdminRevokeInviteResponses = {
+    /**
+     * Successful Response
+     */
+    204: void;
+};
+
+export type AdminRevokeInviteResponse = AdminRevokeInviteResponses[keyof AdminRevokeInviteResponses];

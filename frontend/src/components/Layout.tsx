@@ -91,7 +91,7 @@ export function Layout({ children, live }: { children: ReactNode; live: LiveStat
       </header>
       <nav id="nav" className={`sidenav${menuOpen ? ' open' : ''}`} aria-label="Main">
         <ul>
-          {NAV.map((n) => (
+          {(me.data?.is_admin ? [...NAV, { to: '/admin', label: 'Administration' }] : NAV).map((n) => (
             <li key={n.to}>
               <NavLink to={n.to} end={n.end}>
                 {n.label}

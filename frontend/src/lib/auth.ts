@@ -12,8 +12,9 @@ export async function signIn(login: string, password: string): Promise<void> {
   setTokens(data);
 }
 
-export async function signUp(username: string, email: string, password: string): Promise<void> {
-  await authRegister({ body: { username, email, password }, throwOnError: true });
+export async function signUp(username: string, email: string, password: string, inviteCode?: string): Promise<void> {
+  const body = inviteCode ? { username, email, password, invite_code: inviteCode } : { username, email, password };
+  await authRegister({ body, throwOnError: true });
   await signIn(username, password);
 }
 

@@ -1,14 +1,18 @@
 /**
  * The live events stream (/api/events, server-sent events). EventSource cannot send headers,
- * so the access token travels as ?access_token= (refreshed before each connection). Status
+ * and a token must not go in a URL: each connection is opened with a single-use ticket from
+ * POST /api/events/ticket (sent with the access token, refreshed as any request is). The server
+ * ends the stream with `session.ended` when its access token expires or its session is signed
+ * out; a new ticket then reconnects at once, or finds the session over and signs out. Status
  * changes are written straight into the cached lists and details, so badges change without a
  * refetch; after a reconnection the lists are refetched, since events sent meanwhile are lost.
  */
 import { type InfiniteData, type QueryClient, useQueryClient } from '@tanstack/react-query';
 import { useEffect, useState, useSyncExternalStore } from 'react';
 
+import { eventsCreateTicket } from '../client/sdk.gen';
 import type { BookmarkDetail, BookmarkOut, BookmarkPage } from '../client/types.gen';
-import { freshAccessToken, refreshSession } from './api';
+import { freshAccessToken } from './api';
 import { useSession } from './auth';
 
 export interface StatusEvent {
@@ -126,31 +130,37 @@ export function useLiveEvents(onImport?: (ev: ImportProgressEvent) => void): Liv
     let closed = false;
     let everOpened = false;
     let delay = 1000;
-    let failedBeforeOpen = 0;
+
+    const retry = () => {
+      timer = setTimeout(connect, delay);
+      delay = Math.min(delay * 2, 30_000);
+    };
 
     const connect = async () => {
       setState(everOpened ? 'reconnecting' : 'connecting');
-      let token: string | null = null;
+      let ticket: string | null = null;
       try {
-        // Refused twice before opening: the token may be revoked though unexpired; refresh it.
-        token = failedBeforeOpen >= 2 ? ((await refreshSession())?.access_token ?? null) : await freshAccessToken(60);
+        // The stream ends when the access token the ticket is made with expires: start fresh.
+        await freshAccessToken(60);
+        const { data } = await eventsCreateTicket({ throwOnError: true });
+        ticket = data.ticket;
       } catch {
-        token = null;
+        ticket = null; // unreachable, or signed out (then this effect is torn down)
       }
       if (closed) return;
-      if (!token) {
-        timer = setTimeout(connect, delay);
-        delay = Math.min(delay * 2, 30_000);
+      if (!ticket) {
+        retry();
         return;
       }
-      source = new EventSource(`/api/events?access_token=${encodeURIComponent(token)}`);
-      let opened = false;
+      source = new EventSource(`/api/events?ticket=${encodeURIComponent(ticket)}`);
+      let openedAt = 0;
+      // A stream that lived a while ended normally; one that ends at once again and again
+      // (a clock far off the server's, a server in trouble) backs off.
+      const lived = () => openedAt > 0 && Date.now() - openedAt > 10_000;
       source.onopen = () => {
-        opened = true;
-        failedBeforeOpen = 0;
+        openedAt = Date.now();
         if (everOpened) void qc.invalidateQueries({ predicate: (q) => (q.queryKey[0] as KeyHead)?._id === 'bookmarksListBookmarks' });
         everOpened = true;
-        delay = 1000;
         setState('live');
       };
       source.addEventListener('bookmark.status', (e) => {
@@ -168,15 +178,24 @@ export function useLiveEvents(onImport?: (ev: ImportProgressEvent) => void): Liv
       for (const name of ['import.progress', 'import.status', 'import.done']) {
         source.addEventListener(name, onImportEvent);
       }
-      source.onerror = () => {
-        // The token may have expired or the server restarted: reconnect with a fresh token.
+      source.addEventListener('session.ended', () => {
+        // Token expired or session signed out: a new ticket tells which, without waiting.
         source?.close();
         source = null;
-        if (!opened) failedBeforeOpen += 1;
         if (closed) return;
+        if (!lived()) return retry();
+        delay = 1000;
+        void connect();
+      });
+      source.onerror = () => {
+        // The server restarted or went away (a ticket is single use: EventSource must not
+        // retry with it): reconnect with a new ticket.
+        source?.close();
+        source = null;
+        if (closed) return;
+        if (lived()) delay = 1000;
         setState('reconnecting');
-        timer = setTimeout(connect, delay);
-        delay = Math.min(delay * 2, 30_000);
+        retry();
       };
     };
     void connect();

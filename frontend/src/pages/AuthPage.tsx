@@ -1,6 +1,8 @@
-import { type FormEvent, useState } from 'react';
+import { type FormEvent, useEffect, useState } from 'react';
 import { Link, useLocation, useNavigate } from 'react-router';
 
+import { authConfig } from '../client/sdk.gen';
+import type { AuthConfig } from '../client/types.gen';
 import { ErrorNotice, InfoNotice } from '../components/Notice';
 import { signIn, signUp } from '../lib/auth';
 
@@ -10,6 +12,20 @@ export function AuthPage({ mode }: { mode: 'signin' | 'signup' }) {
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
   const signup = mode === 'signup';
+  // The server's sign-up policy; its first account can always be made (its administrator).
+  // Read here rather than through the query cache, which the app empties while signed out.
+  const [config, setConfig] = useState<AuthConfig | null>(null);
+  useEffect(() => {
+    if (!signup) return;
+    let live = true;
+    authConfig().then(({ data }) => {
+      if (live && data) setConfig(data);
+    }, () => undefined);
+    return () => {
+      live = false;
+    };
+  }, [signup]);
+  const policy = config && !config.first_account ? config.signup : 'open';
 
   async function submit(e: FormEvent<HTMLFormElement>) {
     e.preventDefault();
@@ -18,7 +34,8 @@ export function AuthPage({ mode }: { mode: 'signin' | 'signup' }) {
     setError(null);
     try {
       if (signup) {
-        await signUp(String(form.get('username')), String(form.get('email')), String(form.get('password')));
+        const invite = String(form.get('invite_code') ?? '').trim();
+        await signUp(String(form.get('username')), String(form.get('email')), String(form.get('password')), invite || undefined);
       } else {
         await signIn(String(form.get('login')), String(form.get('password')));
       }
@@ -39,6 +56,12 @@ export function AuthPage({ mode }: { mode: 'signin' | 'signup' }) {
         <h1 id="auth-title">{signup ? 'Create your account' : 'Sign in'}</h1>
         {expired && !error ? <InfoNotice>Your session has ended. Sign in again.</InfoNotice> : null}
         <ErrorNotice error={error} />
+        {signup && config?.first_account ? (
+          <InfoNotice>This is the server’s first account: it will be the administrator.</InfoNotice>
+        ) : null}
+        {signup && policy === 'closed' ? (
+          <InfoNotice>Sign-up is closed on this server: ask an administrator to create your account.</InfoNotice>
+        ) : null}
         {signup ? (
           <>
             <label>
@@ -49,6 +72,12 @@ export function AuthPage({ mode }: { mode: 'signin' | 'signup' }) {
               Email
               <input name="email" type="email" autoComplete="email" required />
             </label>
+            {policy === 'invite' ? (
+              <label>
+                Invite code
+                <input name="invite_code" autoComplete="off" required maxLength={100} />
+              </label>
+            ) : null}
           </>
         ) : (
           <label>

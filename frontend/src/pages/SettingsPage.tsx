@@ -13,7 +13,9 @@ import {
   usersTestGeminiKeyMutation,
   usersUpdateMeMutation,
 } from '../client/@tanstack/react-query.gen';
+import { usersUpdateMe } from '../client/sdk.gen';
 import { ErrorNotice, InfoNotice } from '../components/Notice';
+import { signIn } from '../lib/auth';
 import { timeAgo } from '../lib/format';
 import { type Theme, useTheme } from '../lib/theme';
 
@@ -35,7 +37,13 @@ export function SettingsPage() {
   const refreshMe = () => qc.invalidateQueries({ queryKey: usersGetMeQueryKey() });
 
   const profile = useMutation({ ...usersUpdateMeMutation(), onSuccess: refreshMe });
-  const password = useMutation({ ...usersUpdateMeMutation() });
+  const password = useMutation({
+    mutationFn: async (v: { username: string; current: string; next: string }) => {
+      await usersUpdateMe({ body: { current_password: v.current, new_password: v.next }, throwOnError: true });
+      // A new password signs every session out, this one included: sign in again with it.
+      await signIn(v.username, v.next);
+    },
+  });
   const putKey = useMutation({ ...usersPutGeminiKeyMutation(), onSuccess: refreshMe });
   const testKey = useMutation({
     ...usersTestGeminiKeyMutation(),
@@ -74,7 +82,7 @@ export function SettingsPage() {
     const form = e.currentTarget;
     const f = new FormData(form);
     password.mutate(
-      { body: { current_password: String(f.get('current_password')), new_password: String(f.get('new_password')) } },
+      { username: user.username, current: String(f.get('current_password')), next: String(f.get('new_password')) },
       { onSuccess: () => form.reset() },
     );
   }
@@ -127,6 +135,7 @@ export function SettingsPage() {
 
       <form className="card stack" onSubmit={submitPassword} aria-labelledby="password-title">
         <h2 id="password-title">Password</h2>
+        <p className="muted small">Changing it signs you out everywhere else; personal API tokens keep working.</p>
         <label>
           Current password
           <input name="current_password" type="password" autoComplete="current-password" required />

@@ -248,3 +248,26 @@ describe('StatusBadge', () => {
     expect(screen.getByText('Failed')).toHaveAttribute('title', 'Failed: HTTP 404');
   });
 });
+
+describe('settings', () => {
+  it('signs this tab in again after a password change, which signs every session out', async () => {
+    signedIn('access-old', 'refresh-old');
+    const { calls } = mockApi({
+      'GET /api/users/me': () => json(ME),
+      'PATCH /api/users/me': () => json(ME),
+      'GET /api/users/me/tokens': () => json([]),
+      'POST /api/auth/login': () => json({ access_token: 'access-new', refresh_token: 'refresh-new', token_type: 'bearer', expires_in: 900 }),
+    });
+    renderApp('/settings');
+    const user = userEvent.setup();
+    await user.type(await screen.findByLabelText('Current password'), 'old password');
+    await user.type(screen.getByLabelText('New password'), 'a brand new password');
+    await user.click(screen.getByRole('button', { name: 'Change password' }));
+    await waitFor(() => expect(getTokens()).toEqual({ access_token: 'access-new', refresh_token: 'refresh-new' }));
+    expect(JSON.parse(calls.find((c) => c.path === '/api/users/me' && c.method === 'PATCH')!.body)).toEqual({
+      current_password: 'old password',
+      new_password: 'a brand new password',
+    });
+    expect(JSON.parse(calls.find((c) => c.path === '/api/auth/login')!.body)).toEqual({ login: 'ada', password: 'a brand new password' });
+  });
+});

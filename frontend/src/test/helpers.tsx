@@ -97,6 +97,7 @@ export const ME = {
   email: 'ada@example.com',
   display_name: 'Ada',
   created_at: new Date().toISOString(),
+  is_admin: false,
   has_gemini_key: false,
   gemini_key_last4: null,
 };

@@ -3,8 +3,8 @@
 import { type DefaultError, type InfiniteData, infiniteQueryOptions, queryOptions, type UseMutationOptions } from '@tanstack/react-query';
 
 import { client } from '../client.gen';
-import { authLogin, authLogout, authRefresh, authRegister, authToken, bookmarksCreateBookmark, bookmarksDeleteBookmark, bookmarksGetBookmark, bookmarksListBookmarks, bookmarksRefreshBookmark, bookmarksUpdateBookmark, exportsExportBookmarks, healthHealth, healthReady, importsCreateImport, importsGetImport, importsListImportEntries, importsListImports, type Options, projectsAcceptBreakdown, projectsCreateProject, projectsCreateSubtask, projectsCreateTask, projectsDeleteProject, projectsDeleteSubtask, projectsDeleteTask, projectsGetProject, projectsGetSubtask, projectsGetTask, projectsListProjects, projectsListSubtasks, projectsListTasks, projectsProposeBreakdown, projectsUpdateProject, projectsUpdateSubtask, projectsUpdateTask, recommendationsGiveFeedback, recommendationsListFeedback, recommendationsProjectRecommendations, recommendationsSubtaskRecommendations, recommendationsTaskRecommendations, recommendationsTextRecommendations, recommendationsWithdrawFeedback, searchSearch, searchSimilar, usersCreateToken, usersDeleteGeminiKey, usersDeleteToken, usersGetMe, usersListTokens, usersPutGeminiKey, usersTestGeminiKey, usersUpdateMe } from '../sdk.gen';
-import type { AuthLoginData, AuthLoginError, AuthLoginResponse, AuthLogoutData, AuthLogoutError, AuthLogoutResponse, AuthRefreshData, AuthRefreshError, AuthRefreshResponse, AuthRegisterData, AuthRegisterError, AuthRegisterResponse, AuthTokenData, AuthTokenError, AuthTokenResponse, BookmarksCreateBookmarkData, BookmarksCreateBookmarkError, BookmarksCreateBookmarkResponse, BookmarksDeleteBookmarkData, BookmarksDeleteBookmarkError, BookmarksDeleteBookmarkResponse, BookmarksGetBookmarkData, BookmarksGetBookmarkError, BookmarksGetBookmarkResponse, BookmarksListBookmarksData, BookmarksListBookmarksError, BookmarksListBookmarksResponse, BookmarksRefreshBookmarkData, BookmarksRefreshBookmarkError, BookmarksRefreshBookmarkResponse, BookmarksUpdateBookmarkData, BookmarksUpdateBookmarkError, BookmarksUpdateBookmarkResponse, ExportsExportBookmarksData, ExportsExportBookmarksError, HealthHealthData, HealthHealthResponse, HealthReadyData, HealthReadyError, HealthReadyResponse, ImportsCreateImportData, ImportsCreateImportError, ImportsCreateImportResponse, ImportsGetImportData, ImportsGetImportError, ImportsGetImportResponse, ImportsListImportEntriesData, ImportsListImportEntriesError, ImportsListImportEntriesResponse, ImportsListImportsData, ImportsListImportsError, ImportsListImportsResponse, ProjectsAcceptBreakdownData, ProjectsAcceptBreakdownError, ProjectsAcceptBreakdownResponse, ProjectsCreateProjectData, ProjectsCreateProjectError, ProjectsCreateProjectResponse, ProjectsCreateSubtaskData, ProjectsCreateSubtaskError, ProjectsCreateSubtaskResponse, ProjectsCreateTaskData, ProjectsCreateTaskError, ProjectsCreateTaskResponse, ProjectsDeleteProjectData, ProjectsDeleteProjectError, ProjectsDeleteProjectResponse, ProjectsDeleteSubtaskData, ProjectsDeleteSubtaskError, ProjectsDeleteSubtaskResponse, ProjectsDeleteTaskData, ProjectsDeleteTaskError, ProjectsDeleteTaskResponse, ProjectsGetProjectData, ProjectsGetProjectError, ProjectsGetProjectResponse, ProjectsGetSubtaskData, ProjectsGetSubtaskError, ProjectsGetSubtaskResponse, ProjectsGetTaskData, ProjectsGetTaskError, ProjectsGetTaskResponse, ProjectsListProjectsData, ProjectsListProjectsError, ProjectsListProjectsResponse, ProjectsListSubtasksData, ProjectsListSubtasksError, ProjectsListSubtasksResponse, ProjectsListTasksData, ProjectsListTasksError, ProjectsListTasksResponse, ProjectsProposeBreakdownData, ProjectsProposeBreakdownError, ProjectsProposeBreakdownResponse, ProjectsUpdateProjectData, ProjectsUpdateProjectError, ProjectsUpdateProjectResponse, ProjectsUpdateSubtaskData, ProjectsUpdateSubtaskError, ProjectsUpdateSubtaskResponse, ProjectsUpdateTaskData, ProjectsUpdateTaskError, ProjectsUpdateTaskResponse, RecommendationsGiveFeedbackData, RecommendationsGiveFeedbackError, RecommendationsGiveFeedbackResponse, RecommendationsListFeedbackData, RecommendationsListFeedbackError, RecommendationsListFeedbackResponse, RecommendationsProjectRecommendationsData, RecommendationsProjectRecommendationsError, RecommendationsProjectRecommendationsResponse, RecommendationsSubtaskRecommendationsData, RecommendationsSubtaskRecommendationsError, RecommendationsSubtaskRecommendationsResponse, RecommendationsTaskRecommendationsData, RecommendationsTaskRecommendationsError, RecommendationsTaskRecommendationsResponse, RecommendationsTextRecommendationsData, RecommendationsTextRecommendationsError, RecommendationsTextRecommendationsResponse, RecommendationsWithdrawFeedbackData, RecommendationsWithdrawFeedbackError, RecommendationsWithdrawFeedbackResponse, SearchSearchData, SearchSearchError, SearchSearchResponse, SearchSimilarData, SearchSimilarError, SearchSimilarResponse, UsersCreateTokenData, UsersCreateTokenError, UsersCreateTokenResponse, UsersDeleteGeminiKeyData, UsersDeleteGeminiKeyError, UsersDeleteGeminiKeyResponse, UsersDeleteTokenData, UsersDeleteTokenError, UsersDeleteTokenResponse, UsersGetMeData, UsersGetMeError, UsersGetMeResponse, UsersListTokensData, UsersListTokensError, UsersListTokensResponse, UsersPutGeminiKeyData, UsersPutGeminiKeyError, UsersPutGeminiKeyResponse, UsersTestGeminiKeyData, UsersTestGeminiKeyError, UsersTestGeminiKeyResponse, UsersUpdateMeData, UsersUpdateMeError, UsersUpdateMeResponse } from '../types.gen';
+import { adminCreateInvite, adminCreateUser, adminDeleteUser, adminGetOverview, adminListInvites, adminListUsers, adminRevokeInvite, adminUpdateUser, authConfig, authLogin, authLogout, authRefresh, authRegister, authToken, bookmarksCreateBookmark, bookmarksDeleteBookmark, bookmarksGetBookmark, bookmarksListBookmarks, bookmarksRefreshBookmark, bookmarksUpdateBookmark, eventsCreateTicket, exportsExportBookmarks, healthHealth, healthReady, importsCreateImport, importsGetImport, importsListImportEntries, importsListImports, type Options, projectsAcceptBreakdown, projectsCreateProject, projectsCreateSubtask, projectsCreateTask, projectsDeleteProject, projectsDeleteSubtask, projectsDeleteTask, projectsGetProject, projectsGetSubtask, projectsGetTask, projectsListProjects, projectsListSubtasks, projectsListTasks, projectsProposeBreakdown, projectsUpdateProject, projectsUpdateSubtask, projectsUpdateTask, recommendationsGiveFeedback, recommendationsListFeedback, recommendationsProjectRecommendations, recommendationsSubtaskRecommendations, recommendationsTaskRecommendations, recommendationsTextRecommendations, recommendationsWithdrawFeedback, searchSearch, searchSimilar, usersCreateToken, usersDeleteGeminiKey, usersDeleteToken, usersGetMe, usersListTokens, usersPutGeminiKey, usersTestGeminiKey, usersUpdateMe } from '../sdk.gen';
+import type { AdminCreateInviteData, AdminCreateInviteError, AdminCreateInviteResponse, AdminCreateUserData, AdminCreateUserError, AdminCreateUserResponse, AdminDeleteUserData, AdminDeleteUserError, AdminDeleteUserResponse, AdminGetOverviewData, AdminGetOverviewError, AdminGetOverviewResponse, AdminListInvitesData, AdminListInvitesError, AdminListInvitesResponse, AdminListUsersData, AdminListUsersError, AdminListUsersResponse, AdminRevokeInviteData, AdminRevokeInviteError, AdminRevokeInviteResponse, AdminUpdateUserData, AdminUpdateUserError, AdminUpdateUserResponse, AuthConfigData, AuthConfigError, AuthConfigResponse, AuthLoginData, AuthLoginError, AuthLoginResponse, AuthLogoutData, AuthLogoutError, AuthLogoutResponse, AuthRefreshData, AuthRefreshError, AuthRefreshResponse, AuthRegisterData, AuthRegisterError, AuthRegisterResponse, AuthTokenData, AuthTokenError, AuthTokenResponse, BookmarksCreateBookmarkData, BookmarksCreateBookmarkError, BookmarksCreateBookmarkResponse, BookmarksDeleteBookmarkData, BookmarksDeleteBookmarkError, BookmarksDeleteBookmarkResponse, BookmarksGetBookmarkData, BookmarksGetBookmarkError, BookmarksGetBookmarkResponse, BookmarksListBookmarksData, BookmarksListBookmarksError, BookmarksListBookmarksResponse, BookmarksRefreshBookmarkData, BookmarksRefreshBookmarkError, BookmarksRefreshBookmarkResponse, BookmarksUpdateBookmarkData, BookmarksUpdateBookmarkError, BookmarksUpdateBookmarkResponse, EventsCreateTicketData, EventsCreateTicketError, EventsCreateTicketResponse, ExportsExportBookmarksData, ExportsExportBookmarksError, HealthHealthData, HealthHealthResponse, HealthReadyData, HealthReadyError, HealthReadyResponse, ImportsCreateImportData, ImportsCreateImportError, ImportsCreateImportResponse, ImportsGetImportData, ImportsGetImportError, ImportsGetImportResponse, ImportsListImportEntriesData, ImportsListImportEntriesError, ImportsListImportEntriesResponse, ImportsListImportsData, ImportsListImportsError, ImportsListImportsResponse, ProjectsAcceptBreakdownData, ProjectsAcceptBreakdownError, ProjectsAcceptBreakdownResponse, ProjectsCreateProjectData, ProjectsCreateProjectError, ProjectsCreateProjectResponse, ProjectsCreateSubtaskData, ProjectsCreateSubtaskError, ProjectsCreateSubtaskResponse, ProjectsCreateTaskData, ProjectsCreateTaskError, ProjectsCreateTaskResponse, ProjectsDeleteProjectData, ProjectsDeleteProjectError, ProjectsDeleteProjectResponse, ProjectsDeleteSubtaskData, ProjectsDeleteSubtaskError, ProjectsDeleteSubtaskResponse, ProjectsDeleteTaskData, ProjectsDeleteTaskError, ProjectsDeleteTaskResponse, ProjectsGetProjectData, ProjectsGetProjectError, ProjectsGetProjectResponse, ProjectsGetSubtaskData, ProjectsGetSubtaskError, ProjectsGetSubtaskResponse, ProjectsGetTaskData, ProjectsGetTaskError, ProjectsGetTaskResponse, ProjectsListProjectsData, ProjectsListProjectsError, ProjectsListProjectsResponse, ProjectsListSubtasksData, ProjectsListSubtasksError, ProjectsListSubtasksResponse, ProjectsListTasksData, ProjectsListTasksError, ProjectsListTasksResponse, ProjectsProposeBreakdownData, ProjectsProposeBreakdownError, ProjectsProposeBreakdownResponse, ProjectsUpdateProjectData, ProjectsUpdateProjectError, ProjectsUpdateProjectResponse, ProjectsUpdateSubtaskData, ProjectsUpdateSubtaskError, ProjectsUpdateSubtaskResponse, ProjectsUpdateTaskData, ProjectsUpdateTaskError, ProjectsUpdateTaskResponse, RecommendationsGiveFeedbackData, RecommendationsGiveFeedbackError, RecommendationsGiveFeedbackResponse, RecommendationsListFeedbackData, RecommendationsListFeedbackError, RecommendationsListFeedbackResponse, RecommendationsProjectRecommendationsData, RecommendationsProjectRecommendationsError, RecommendationsProjectRecommendationsResponse, RecommendationsSubtaskRecommendationsData, RecommendationsSubtaskRecommendationsError, RecommendationsSubtaskRecommendationsResponse, RecommendationsTaskRecommendationsData, RecommendationsTaskRecommendationsError, RecommendationsTaskRecommendationsResponse, RecommendationsTextRecommendationsData, RecommendationsTextRecommendationsError, RecommendationsTextRecommendationsResponse, RecommendationsWithdrawFeedbackData, RecommendationsWithdrawFeedbackError, RecommendationsWithdrawFeedbackResponse, SearchSearchData, SearchSearchError, SearchSearchResponse, SearchSimilarData, SearchSimilarError, SearchSimilarResponse, UsersCreateTokenData, UsersCreateTokenError, UsersCreateTokenResponse, UsersDeleteGeminiKeyData, UsersDeleteGeminiKeyError, UsersDeleteGeminiKeyResponse, UsersDeleteTokenData, UsersDeleteTokenError, UsersDeleteTokenResponse, UsersGetMeData, UsersGetMeError, UsersGetMeResponse, UsersListTokensData, UsersListTokensError, UsersListTokensResponse, UsersPutGeminiKeyData, UsersPutGeminiKeyError, UsersPutGeminiKeyResponse, UsersTestGeminiKeyData, UsersTestGeminiKeyError, UsersTestGeminiKeyResponse, UsersUpdateMeData, UsersUpdateMeError, UsersUpdateMeResponse } from '../types.gen';
 
 export type QueryKey<TOptions extends Options> = [
     Pick<TOptions, 'baseUrl' | 'body' | 'headers' | 'path' | 'query'> & {
@@ -945,8 +945,26 @@ export const recommendationsWithdrawFeedbackMutation = (options?: Partial<Option
     return mutationOptions;
 };
 
+export const authConfigQueryKey = (options?: Options<AuthConfigData>) => createQueryKey('authConfig', options);
+
 /**
- * Create an account
+ * How accounts are made here (the sign-up policy), for the sign-up form
+ */
+export const authConfigOptions = (options?: Options<AuthConfigData>) => queryOptions<AuthConfigResponse, AuthConfigError, AuthConfigResponse, ReturnType<typeof authConfigQueryKey>>({
+    queryFn: async ({ queryKey, signal }) => {
+        const { data } = await authConfig({
+            ...options,
+            ...queryKey[0],
+            signal,
+            throwOnError: true
+        });
+        return data;
+    },
+    queryKey: authConfigQueryKey(options)
+});
+
+/**
+ * Create an account (the server's first becomes its administrator)
  */
 export const authRegisterMutation = (options?: Partial<Options<AuthRegisterData>>): UseMutationOptions<AuthRegisterResponse, AuthRegisterError, Options<AuthRegisterData>> => {
     const mutationOptions: UseMutationOptions<AuthRegisterResponse, AuthRegisterError, Options<AuthRegisterData>> = {
@@ -1020,6 +1038,23 @@ export const authLogoutMutation = (options?: Partial<Options<AuthLogoutData>>): 
     const mutationOptions: UseMutationOptions<AuthLogoutResponse, AuthLogoutError, Options<AuthLogoutData>> = {
         mutationFn: async (fnOptions) => {
             const { data } = await authLogout({
+                ...options,
+                ...fnOptions,
+                throwOnError: true
+            });
+            return data;
+        }
+    };
+    return mutationOptions;
+};
+
+/**
+ * A single-use ticket that opens GET /api/events (EventSource cannot send headers)
+ */
+export const eventsCreateTicketMutation = (options?: Partial<Options<EventsCreateTicketData>>): UseMutationOptions<EventsCreateTicketResponse, EventsCreateTicketError, Options<EventsCreateTicketData>> => {
+    const mutationOptions: UseMutationOptions<EventsCreateTicketResponse, EventsCreateTicketError, Options<EventsCreateTicketData>> = {
+        mutationFn: async (fnOptions) => {
+            const { data } = await eventsCreateTicket({
                 ...options,
                 ...fnOptions,
                 throwOnError: true
@@ -1176,3 +1211,169 @@ export const exportsExportBookmarksOptions = (options?: Options<ExportsExportBoo
     },
     queryKey: exportsExportBookmarksQueryKey(options)
 });
+
+export const adminGetOverviewQueryKey = (options?: Options<AdminGetOverviewData>) => createQueryKey('adminGetOverview', options);
+
+/**
+ * The server: accounts, storage, queues
+ */
+export const adminGetOverviewOptions = (options?: Options<AdminGetOverviewData>) => queryOptions<AdminGetOverviewResponse, AdminGetOverviewError, AdminGetOverviewResponse, ReturnType<typeof adminGetOverviewQueryKey>>({
+    queryFn: async ({ queryKey, signal }) => {
+        const { data } = await adminGetOverview({
+            ...options,
+            ...queryKey[0],
+            signal,
+            throwOnError: true
+        });
+        return data;
+    },
+    queryKey: adminGetOverviewQueryKey(options)
+});
+
+export const adminListUsersQueryKey = (options?: Options<AdminListUsersData>) => createQueryKey('adminListUsers', options);
+
+/**
+ * Accounts, oldest first, with use
+ */
+export const adminListUsersOptions = (options?: Options<AdminListUsersData>) => queryOptions<AdminListUsersResponse, AdminListUsersError, AdminListUsersResponse, ReturnType<typeof adminListUsersQueryKey>>({
+    queryFn: async ({ queryKey, signal }) => {
+        const { data } = await adminListUsers({
+            ...options,
+            ...queryKey[0],
+            signal,
+            throwOnError: true
+        });
+        return data;
+    },
+    queryKey: adminListUsersQueryKey(options)
+});
+
+export const adminListUsersInfiniteQueryKey = (options?: Options<AdminListUsersData>): QueryKey<Options<AdminListUsersData>> => createQueryKey('adminListUsers', options, true);
+
+/**
+ * Accounts, oldest first, with use
+ */
+export const adminListUsersInfiniteOptions = (options?: Options<AdminListUsersData>) => infiniteQueryOptions<AdminListUsersResponse, AdminListUsersError, InfiniteData<AdminListUsersResponse>, QueryKey<Options<AdminListUsersData>>, number | Pick<QueryKey<Options<AdminListUsersData>>[0], 'body' | 'headers' | 'path' | 'query'>>(
+// @ts-ignore
+{
+    queryFn: async ({ pageParam, queryKey, signal }) => {
+        // @ts-ignore
+        const page: Pick<QueryKey<Options<AdminListUsersData>>[0], 'body' | 'headers' | 'path' | 'query'> = typeof pageParam === 'object' ? pageParam : {
+            query: {
+                offset: pageParam
+            }
+        };
+        const params = createInfiniteParams(queryKey, page);
+        const { data } = await adminListUsers({
+            ...options,
+            ...params,
+            signal,
+            throwOnError: true
+        });
+        return data;
+    },
+    queryKey: adminListUsersInfiniteQueryKey(options)
+});
+
+/**
+ * Create an account (whatever the sign-up policy)
+ */
+export const adminCreateUserMutation = (options?: Partial<Options<AdminCreateUserData>>): UseMutationOptions<AdminCreateUserResponse, AdminCreateUserError, Options<AdminCreateUserData>> => {
+    const mutationOptions: UseMutationOptions<AdminCreateUserResponse, AdminCreateUserError, Options<AdminCreateUserData>> = {
+        mutationFn: async (fnOptions) => {
+            const { data } = await adminCreateUser({
+                ...options,
+                ...fnOptions,
+                throwOnError: true
+            });
+            return data;
+        }
+    };
+    return mutationOptions;
+};
+
+/**
+ * Delete an account and everything it saved
+ */
+export const adminDeleteUserMutation = (options?: Partial<Options<AdminDeleteUserData>>): UseMutationOptions<AdminDeleteUserResponse, AdminDeleteUserError, Options<AdminDeleteUserData>> => {
+    const mutationOptions: UseMutationOptions<AdminDeleteUserResponse, AdminDeleteUserError, Options<AdminDeleteUserData>> = {
+        mutationFn: async (fnOptions) => {
+            const { data } = await adminDeleteUser({
+                ...options,
+                ...fnOptions,
+                throwOnError: true
+            });
+            return data;
+        }
+    };
+    return mutationOptions;
+};
+
+/**
+ * Disable or enable an account, make it an administrator, set its limits
+ */
+export const adminUpdateUserMutation = (options?: Partial<Options<AdminUpdateUserData>>): UseMutationOptions<AdminUpdateUserResponse, AdminUpdateUserError, Options<AdminUpdateUserData>> => {
+    const mutationOptions: UseMutationOptions<AdminUpdateUserResponse, AdminUpdateUserError, Options<AdminUpdateUserData>> = {
+        mutationFn: async (fnOptions) => {
+            const { data } = await adminUpdateUser({
+                ...options,
+                ...fnOptions,
+                throwOnError: true
+            });
+            return data;
+        }
+    };
+    return mutationOptions;
+};
+
+export const adminListInvitesQueryKey = (options?: Options<AdminListInvitesData>) => createQueryKey('adminListInvites', options);
+
+/**
+ * Invite codes, newest first
+ */
+export const adminListInvitesOptions = (options?: Options<AdminListInvitesData>) => queryOptions<AdminListInvitesResponse, AdminListInvitesError, AdminListInvitesResponse, ReturnType<typeof adminListInvitesQueryKey>>({
+    queryFn: async ({ queryKey, signal }) => {
+        const { data } = await adminListInvites({
+            ...options,
+            ...queryKey[0],
+            signal,
+            throwOnError: true
+        });
+        return data;
+    },
+    queryKey: adminListInvitesQueryKey(options)
+});
+
+/**
+ * Create an invite code (the code is shown only in this answer)
+ */
+export const adminCreateInviteMutation = (options?: Partial<Options<AdminCreateInviteData>>): UseMutationOptions<AdminCreateInviteResponse, AdminCreateInviteError, Options<AdminCreateInviteData>> => {
+    const mutationOptions: UseMutationOptions<AdminCreateInviteResponse, AdminCreateInviteError, Options<AdminCreateInviteData>> = {
+        mutationFn: async (fnOptions) => {
+            const { data } = await adminCreateInvite({
+                ...options,
+                ...fnOptions,
+                throwOnError: true
+            });
+            return data;
+        }
+    };
+    return mutationOptions;
+};
+
+/**
+ * Revoke an invite code
+ */
+export const adminRevokeInviteMutation = (options?: Partial<Options<AdminRevokeInviteData>>): UseMutationOptions<AdminRevokeInviteResponse, AdminRevokeInviteError, Options<AdminRevokeInviteData>> => {
+    const mutationOptions: UseMutationOptions<AdminRevokeInviteResponse, AdminRevokeInviteError, Options<AdminRevokeInviteData>> = {
+        mutationFn: async (fnOptions) => {
+            const { data } = await adminRevokeInvite({
+                ...options,
+                ...fnOptions,
+                throwOnError: true
+            });
+            return data;
+        }
+    };
+    return mutationOptions;
+};
