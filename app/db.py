@@ -17,6 +17,7 @@ from typing import Any
 import asyncpg
 from fastapi import Request
 from sqlalchemy import DateTime, MetaData, func
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -26,7 +27,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from app.config import Settings
-from app.errors import AppError, ServiceUnavailable
+from app.errors import AppError, DatabaseUnavailable
 
 log = logging.getLogger("fuze.db")
 
@@ -162,19 +163,21 @@ class ReadPool:
         return await self._run("fetch", sql, args)
 
     async def _run(self, method: str, sql: str, args: tuple[Any, ...]) -> Any:
-        broken = (OSError, TimeoutError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError)
         for attempt in (1, 2):
             try:
                 pool = await self._get()
                 return await getattr(pool, method)(sql, *args)
-            except broken as exc:
-                # asyncpg drops a broken connection; the second try gets a new one.
+            except Exception as exc:
+                # Any OSError here is the database's socket (refused, reset, unresolvable).
+                if not (isinstance(exc, OSError) or is_unavailable(exc)):
+                    raise
                 if attempt == 2:
                     log.warning("database unreachable", exc_info=True)
-                    raise ServiceUnavailable(
-                        "The database is not reachable; try again in a moment.",
-                        code="database_unavailable",
-                    ) from exc
+                    raise DatabaseUnavailable() from exc
+                # A server that restarted or cut its connections cut every idle one too:
+                # replace them all, so the second try gets a fresh connection.
+                if self._pool is not None:
+                    await self._pool.expire_connections()
         raise AssertionError("unreachable")
 
     async def close(self) -> None:
@@ -186,6 +189,71 @@ class ReadPool:
 async def _no_reset(_: Any) -> None:
     """Nothing to reset: the read pool runs single statements outside transactions and
     changes no session state (asyncpg's default runs RESET ALL and more: a round trip)."""
+
+
+# SQLSTATEs of a database that is not there for now: connection failures (08), the server
+# shutting down, crashed, starting or in recovery (57P01-57P03), too many connections.
+_UNAVAILABLE_STATES = ("08", "57P", "53300")
+# A transaction that lost a deadlock or a serialization race: running it again succeeds.
+_CONFLICT_STATES = frozenset({"40P01", "40001"})
+
+
+# What the ORM and asyncpg raise (asyncpg's connect raises the socket's own errors unwrapped).
+_DB_ERRORS = (
+    sa_exc.SQLAlchemyError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+    ConnectionError,
+    TimeoutError,
+)
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    """The exception and what it wraps: SQLAlchemy's `orig`, then each explicit cause."""
+    out: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and len(out) < 8:
+        out.append(current)
+        orig = getattr(current, "orig", None)
+        current = orig if isinstance(orig, BaseException) else current.__cause__
+    return out
+
+
+def _sqlstates(exc: BaseException) -> list[str]:
+    return [s for e in _causes(exc) if isinstance(s := getattr(e, "sqlstate", None), str)]
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """Whether this error means the database is not reachable now (not that a statement was
+    wrong): from the ORM (a connection SQLAlchemy invalidated, a full pool) or asyncpg."""
+    if not isinstance(exc, _DB_ERRORS):
+        return False
+    for e in _causes(exc):
+        if isinstance(e, sa_exc.DBAPIError) and e.connection_invalidated:
+            return True
+        if isinstance(e, (ConnectionError, TimeoutError, sa_exc.TimeoutError)):
+            return True
+        if isinstance(e, asyncpg.InterfaceError) and "closed" in str(e):
+            return True
+        # A connection the server cut while asyncpg was between two messages is left in a
+        # protocol state it cannot leave ("another operation is in progress").
+        if isinstance(e, asyncpg.InternalClientError) and "in progress" in str(e):
+            return True
+    return any(s.startswith(_UNAVAILABLE_STATES) for s in _sqlstates(exc))
+
+
+def is_timeout(exc: BaseException) -> bool:
+    """Whether waiting (for a connection, for the pool) is what failed: trying again at once
+    would only wait as long once more."""
+    return any(isinstance(e, (TimeoutError, sa_exc.TimeoutError)) for e in _causes(exc))
+
+
+def is_conflict(exc: BaseException) -> bool:
+    """Whether this error is a deadlock or serialization failure, which a retry resolves."""
+    if not isinstance(exc, (sa_exc.SQLAlchemyError, asyncpg.PostgresError)):
+        return False
+    return any(s in _CONFLICT_STATES for s in _sqlstates(exc))
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -110,6 +110,30 @@ class ServiceUnavailable(AppError):
     message = "A service Fuze depends on is unavailable."
 
 
+class DatabaseUnavailable(ServiceUnavailable):
+    """The database cannot be reached (restarting, failed over, connections cut); reads have
+    already been tried once more on a fresh connection."""
+
+    code = "database_unavailable"
+    message = "The database is not reachable; try again in a moment."
+    retry_after = 2
+
+    def __init__(self, message: str | None = None, **kw: Any) -> None:
+        kw.setdefault("headers", {"Retry-After": str(self.retry_after)})
+        super().__init__(message, **kw)
+
+
+class DatabaseBusy(ServiceUnavailable):
+    """A transaction lost a deadlock or a serialization race twice in a row."""
+
+    code = "database_busy"
+    message = "The database is busy with conflicting changes; try again in a moment."
+
+    def __init__(self, message: str | None = None, **kw: Any) -> None:
+        kw.setdefault("headers", {"Retry-After": "1"})
+        super().__init__(message, **kw)
+
+
 class ErrorBody(BaseModel):
     code: str
     message: str

@@ -30,7 +30,11 @@ from app.imports.router import exports_router
 from app.imports.router import router as imports_router
 from app.limits import TargetLimitMiddleware
 from app.logs import setup_logging
-from app.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from app.middleware import (
+    BodySizeLimitMiddleware,
+    ErrorBoundaryMiddleware,
+    RequestContextMiddleware,
+)
 from app.projects.router import router as projects_router
 from app.ratelimit import RateLimiter
 from app.recommendations.router import router as recommendations_router
@@ -131,8 +135,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     _mount_spa(app)
 
-    # Outermost last: request id -> CORS (so even a 413 carries CORS headers) -> address
-    # length cap -> body cap.
+    # Outermost last: request id -> CORS (so even a 413 or a 500 carries CORS headers) ->
+    # error boundary (retries, 503s, 500s) -> address length cap -> body cap.
     app.add_middleware(
         BodySizeLimitMiddleware,
         max_bytes=settings.max_body_bytes,
@@ -145,6 +149,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         },
     )
     app.add_middleware(TargetLimitMiddleware)
+    app.add_middleware(
+        ErrorBoundaryMiddleware,
+        # Every save (a captured page) can be run again; a large import upload is not kept.
+        max_replay_bytes=max(settings.max_body_bytes, settings.max_save_body_bytes),
+    )
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,

@@ -1,4 +1,6 @@
-"""Pure ASGI middlewares: request ids and access logs, and a cap on request bodies."""
+"""Pure ASGI middlewares: request ids and access logs, the error boundary (retries of a
+transaction that lost a race, 503 for a database that is away, 500 without losing the
+connection), and a cap on request bodies."""
 
 from __future__ import annotations
 
@@ -7,12 +9,15 @@ import re
 import time
 import uuid
 
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.errors import error_json
+from app.db import is_conflict, is_timeout, is_unavailable
+from app.errors import AppError, DatabaseBusy, DatabaseUnavailable, error_json
 from app.logs import request_id_var, user_id_var
 
 access_log = logging.getLogger("fuze.access")
+error_log = logging.getLogger("fuze.errors")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._\-]{8,128}$")
 
 
@@ -73,6 +78,106 @@ class RequestContextMiddleware:
             )
             user_id_var.reset(utoken)
             request_id_var.reset(token)
+
+
+class ErrorBoundaryMiddleware:
+    """Where an exception that no handler took ends, before any server layer sees it.
+
+    - A transaction that lost a deadlock or a serialization race (40P01, 40001) rolled back
+      whole, so the request runs once more, its body replayed, when nothing of the answer
+      has been sent yet; so does a GET or HEAD that lost its database connection (the
+      second run gets a fresh one: the pools drop connections a restart has cut), but not
+      one that timed out waiting for a connection, which would only wait as long again.
+    - What is still a database outage is a 503 with Retry-After; a race lost twice, a 503
+      too; anything else a 500; all in the one error shape.
+    - Nothing is raised further once the answer is out: Starlette's last handler sends its
+      500 and then re-raises, and uvicorn closes the connection on any exception that reaches
+      it, which would reset the client's next request on that keep-alive connection.
+    """
+
+    def __init__(self, app: ASGIApp, max_replay_bytes: int) -> None:
+        self.app = app
+        self.max_replay_bytes = max_replay_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        recorded: list[Message] = []
+        replayable = True
+        size = 0
+
+        async def recording_receive() -> Message:
+            nonlocal replayable, size
+            message = await receive()
+            if replayable:
+                size += len(message.get("body", b""))
+                # A client that left, or a body too large to keep, is not run twice.
+                replayable = message["type"] == "http.request" and size <= self.max_replay_bytes
+                if replayable:
+                    recorded.append(message)
+                else:
+                    recorded.clear()
+            return message
+
+        idempotent = scope.get("method") in ("GET", "HEAD")
+        this_receive: Receive = recording_receive
+        for attempt in (1, 2):
+            started = complete = False
+
+            async def tracking_send(message: Message) -> None:
+                nonlocal started, complete
+                if message["type"] == "http.response.start":
+                    started = True
+                elif message["type"] == "http.response.body":
+                    complete = not message.get("more_body", False)
+                await send(message)
+
+            try:
+                await self.app(scope, this_receive, tracking_send)
+                return
+            except Exception as exc:
+                if started:
+                    error_log.exception("error after the answer began", exc_info=exc)
+                    if complete:
+                        return
+                    raise  # a cut-off answer: only closing the connection tells the client
+                conflict, unavailable = is_conflict(exc), is_unavailable(exc)
+                again = conflict or (unavailable and idempotent and not is_timeout(exc))
+                if attempt == 1 and replayable and again:
+                    error_log.info(
+                        "retrying the request",
+                        extra={"reason": "conflict" if conflict else "database_unavailable"},
+                    )
+                    this_receive = _replay(list(recorded), receive)
+                    continue
+                await _error_response(exc, conflict, unavailable)(scope, receive, send)
+                return
+
+
+def _replay(messages: list[Message], receive: Receive) -> Receive:
+    """The messages the first run received, then the client's own."""
+    pending = iter(messages)
+
+    async def replay_receive() -> Message:
+        message = next(pending, None)
+        return message if message is not None else await receive()
+
+    return replay_receive
+
+
+def _error_response(exc: Exception, conflict: bool, unavailable: bool) -> Response:
+    error: AppError | None = None
+    if unavailable:
+        error = DatabaseUnavailable()
+        error_log.warning("database unavailable", exc_info=exc)
+    elif conflict:
+        error = DatabaseBusy()
+        error_log.warning("transaction lost a race twice", exc_info=exc)
+    if error is None:
+        error_log.exception("unhandled error", exc_info=exc)
+        return error_json(500, "internal_error", "Something went wrong on our side.")
+    return error_json(error.status_code, error.code, error.message, headers=error.headers)
 
 
 class BodySizeLimitMiddleware:

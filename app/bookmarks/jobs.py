@@ -49,7 +49,7 @@ async def _current(
     query = select(Bookmark).where(Bookmark.id == uuid.UUID(bookmark_id))
     if columns:
         query = query.options(*(undefer(c) for c in columns))
-    bookmark = await session.scalar(query.with_for_update())
+    bookmark = await session.scalar(query.with_for_update(key_share=True))
     if bookmark is None or bookmark.run != run:
         return None
     return bookmark

@@ -106,47 +106,54 @@ async def _saved_urls(session: AsyncSession, user: User, normalized: list[str]) 
     return set(rows)
 
 
+# Lock order for every write of a user's bookmarks, here and in the worker: the user's quota
+# lock (with a quota, _room), the tags (created in order of their lower-cased names), then
+# the bookmark's row, then (by the triggers) the user's search statistics and terms, and the
+# data version at commit. Two transactions that take their locks in one order wait for each
+# other but never deadlock.
+
+
 async def _ensure_tags(
     session: AsyncSession, user_id: uuid.UUID, names: list[str]
-) -> list[uuid.UUID]:
+) -> list[tuple[uuid.UUID, str]]:
+    """(id, name as stored) of each tag, creating the missing ones in a fixed order (two
+    saves creating "b" and "a" in opposite orders would each wait for the other's)."""
     if not names:
         return []
+    by_lower = {n.lower(): n for n in reversed(names)}  # the first spelling wins
+    ordered = [by_lower[k] for k in sorted(by_lower)]
     await session.execute(
         insert(Tag)
-        .values([{"id": uuid.uuid4(), "user_id": user_id, "name": n} for n in names])
+        .values([{"id": uuid.uuid4(), "user_id": user_id, "name": n} for n in ordered])
         .on_conflict_do_nothing()
     )
-    rows = await session.scalars(
-        select(Tag.id).where(
-            Tag.user_id == user_id, func.lower(Tag.name).in_([n.lower() for n in names])
-        )
+    rows = await session.execute(
+        select(Tag.id, Tag.name).where(Tag.user_id == user_id, func.lower(Tag.name).in_(by_lower))
     )
-    return list(rows)
+    return [(tag_id, name) for tag_id, name in rows]
 
 
-async def _add_tags(
-    session: AsyncSession, user_id: uuid.UUID, bookmark_id: uuid.UUID, names: list[str]
+async def _link_tags(
+    session: AsyncSession, bookmark_id: uuid.UUID, tags: list[tuple[uuid.UUID, str]]
 ) -> None:
-    tag_ids = await _ensure_tags(session, user_id, names)
-    if tag_ids:
+    if tags:
         await session.execute(
             insert(BookmarkTag)
-            .values([{"bookmark_id": bookmark_id, "tag_id": t} for t in tag_ids])
+            .values([{"bookmark_id": bookmark_id, "tag_id": t} for t, _ in tags])
             .on_conflict_do_nothing()
         )
 
 
 async def _set_tags(
-    session: AsyncSession, user_id: uuid.UUID, bookmark_id: uuid.UUID, names: list[str]
+    session: AsyncSession, bookmark_id: uuid.UUID, tags: list[tuple[uuid.UUID, str]]
 ) -> None:
-    tag_ids = await _ensure_tags(session, user_id, names)
     await session.execute(
         delete(BookmarkTag).where(
             BookmarkTag.bookmark_id == bookmark_id,
-            BookmarkTag.tag_id.not_in(tag_ids or [uuid.uuid4()]),
+            BookmarkTag.tag_id.not_in([t for t, _ in tags] or [uuid.uuid4()]),
         )
     )
-    await _add_tags(session, user_id, bookmark_id, names)
+    await _link_tags(session, bookmark_id, tags)
 
 
 async def tags_of(
@@ -178,6 +185,7 @@ async def create(
         session, user, [normalized]
     ):
         raise quota_exceeded(bookmark_quota(settings, user))
+    tags = await _ensure_tags(session, user.id, data.tags or [])
     new_id = uuid.uuid4()
     now = utcnow()
     inserted = await session.scalar(
@@ -196,23 +204,23 @@ async def create(
             saved_at=now,
             updated_at=now,
             status_changed_at=now,
+            # What the bookmark_tags trigger will write: given at once, the links below find
+            # the text unchanged, and the search vector is computed once, not twice.
+            tags_text=" ".join(sorted(name for _, name in tags)) or None,
         )
         .on_conflict_do_nothing(index_elements=["user_id", "normalized_url"])
         .returning(Bookmark.id)
     )
     if inserted is None:
-        existing = await session.scalar(
-            select(Bookmark).where(
-                Bookmark.user_id == user.id, Bookmark.normalized_url == normalized
-            )
+        query = select(Bookmark).where(
+            Bookmark.user_id == user.id, Bookmark.normalized_url == normalized
         )
+        existing = await session.scalar(query.with_for_update(key_share=True) if tags else query)
         assert existing is not None
-        if data.tags:
-            await _add_tags(session, user.id, existing.id, data.tags)
+        await _link_tags(session, existing.id, tags)
         await with_analysis(session, [existing])
         return existing, False
-    if data.tags:
-        await _add_tags(session, user.id, new_id, data.tags)
+    await _link_tags(session, new_id, tags)
     bookmark = await session.get_one(Bookmark, new_id)
     pipeline.start(session, bookmark)
     return bookmark, True
@@ -349,6 +357,7 @@ async def update_bookmark(
         values["title"] = data.title.strip() if data.title and data.title.strip() else None
     if "notes" in fields:
         values["notes"] = data.notes
+    tags = await _ensure_tags(session, user.id, data.tags) if data.tags is not None else None
     conditions = [Bookmark.id == bookmark.id, Bookmark.user_id == user.id]
     if data.version is not None:
         conditions.append(Bookmark.version == data.version)
@@ -365,8 +374,8 @@ async def update_bookmark(
             "This bookmark was changed since you loaded it; reload and edit again.",
             code="edit_conflict",
         )
-    if data.tags is not None:
-        await _set_tags(session, user.id, bookmark.id, data.tags)
+    if tags is not None:
+        await _set_tags(session, bookmark.id, tags)
     await session.refresh(bookmark)
     return bookmark
 
@@ -671,7 +680,8 @@ async def _ensure_tags_many(
         return {}
     await session.execute(
         insert(Tag)
-        .values([{"id": uuid.uuid4(), "user_id": user_id, "name": n} for n in names.values()])
+        # In the same order as _ensure_tags(), so an import and a save never cross.
+        .values([{"id": uuid.uuid4(), "user_id": user_id, "name": names[k]} for k in sorted(names)])
         .on_conflict_do_nothing()
     )
     rows = await session.execute(
