@@ -385,6 +385,18 @@ describe('Fuze web app', () => {
     await shot('11-phone-menu');
     await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Search' }).click();
     await page.getByRole('searchbox').waitFor();
+    await page.getByRole('button', { name: 'Menu' }).click();
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Administration' }).click();
+    await page.getByRole('heading', { name: 'Administration' }).waitFor();
+    await page.getByRole('button', { name: 'Create invite' }).waitFor();
+    await shot('11-admin-phone-dark');
+    const overflow = await page.evaluate(() =>
+      Array.from(document.querySelectorAll('main *'))
+        .filter((el) => el.getBoundingClientRect().right > window.innerWidth + 1)
+        .map((el) => `${el.tagName.toLowerCase()}.${el.className}`)
+        .slice(0, 5),
+    );
+    assert.deepEqual(overflow, [], 'nothing on the admin page sticks out of a phone screen');
     await page.setViewportSize({ width: 1280, height: 860 });
   });
 

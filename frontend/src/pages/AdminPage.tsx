@@ -95,7 +95,7 @@ function Users({ meId }: { meId: string }) {
       </label>
       <ErrorNotice error={users.error || update.error} />
       {users.data ? (
-        <table className="table" aria-label="Accounts">
+        <table className="table stack" aria-label="Accounts">
           <thead>
             <tr>
               <th scope="col">Account</th>
@@ -116,13 +116,13 @@ function Users({ meId }: { meId: string }) {
                   {u.is_admin ? <span className="badge badge-pending">admin</span> : null}
                   <div className="muted small">{u.email}</div>
                 </td>
-                <td>
+                <td data-label="Saved">
                   {u.bookmarks}
                   {u.failed_bookmarks ? <span className="muted small"> ({u.failed_bookmarks} failed)</span> : null}
                 </td>
-                <td>{formatBytes(u.storage_bytes)}</td>
-                <td>{u.last_seen_at ? timeAgo(u.last_seen_at) : 'never'}</td>
-                <td>{u.disabled_at ? 'Disabled' : 'Active'}</td>
+                <td data-label="Storage">{formatBytes(u.storage_bytes)}</td>
+                <td data-label="Last seen">{u.last_seen_at ? timeAgo(u.last_seen_at) : 'never'}</td>
+                <td data-label="Status">{u.disabled_at ? 'Disabled' : 'Active'}</td>
                 <td>
                   <div className="actions">
                     {u.id === meId ? null : u.disabled_at ? (
@@ -226,7 +226,7 @@ function Invites() {
       ) : null}
       <ErrorNotice error={create.error || revoke.error || invites.error} />
       {invites.data?.length ? (
-        <table className="table" aria-label="Invite codes">
+        <table className="table stack" aria-label="Invite codes">
           <thead>
             <tr>
               <th scope="col">Code</th>
@@ -245,12 +245,12 @@ function Invites() {
                 <td>
                   <code>{i.prefix}…</code>
                 </td>
-                <td>{i.note ?? ''}</td>
-                <td>
+                <td data-label="Note">{i.note ?? ''}</td>
+                <td data-label="Used">
                   {i.uses} of {i.max_uses}
                 </td>
-                <td>{i.expires_at ? new Date(i.expires_at).toLocaleDateString() : 'never'}</td>
-                <td>{i.state}</td>
+                <td data-label="Expires">{i.expires_at ? new Date(i.expires_at).toLocaleDateString() : 'never'}</td>
+                <td data-label="State">{i.state}</td>
                 <td>
                   {i.state === 'active' ? (
                     <button type="button" className="small danger" onClick={() => revoke.mutate({ path: { invite_id: i.id } })} aria-label={`Revoke invite ${i.prefix}`}>
