@@ -19,6 +19,21 @@ export function InfoNotice({ children }: { children: ReactNode }) {
   );
 }
 
+/** A secret the server shows once (a token, an invite code), with a button to copy it. */
+export function ShownOnce({ what, value, testId }: { what: string; value: string; testId: string }) {
+  return (
+    <InfoNotice>
+      Copy this {what} now; it will not be shown again:{' '}
+      <code className="token" data-testid={testId}>
+        {value}
+      </code>{' '}
+      <button type="button" className="small" onClick={() => navigator.clipboard?.writeText(value)}>
+        Copy
+      </button>
+    </InfoNotice>
+  );
+}
+
 export function Unavailable({ what }: { what: string }) {
   return (
     <div className="notice notice-info" role="status" data-testid="unavailable">

@@ -14,7 +14,7 @@ import {
   usersGetMeOptions,
 } from '../client/@tanstack/react-query.gen';
 import type { AdminUserOut } from '../client/types.gen';
-import { ErrorNotice, InfoNotice } from '../components/Notice';
+import { ErrorNotice, ShownOnce } from '../components/Notice';
 import { formatBytes, timeAgo } from '../lib/format';
 
 const SIGNUP: Record<string, string> = {
@@ -213,17 +213,7 @@ function Invites() {
           Create invite
         </button>
       </form>
-      {code ? (
-        <InfoNotice>
-          Copy this code now; it will not be shown again:{' '}
-          <code className="token" data-testid="new-invite">
-            {code}
-          </code>{' '}
-          <button type="button" className="small" onClick={() => navigator.clipboard?.writeText(code)}>
-            Copy
-          </button>
-        </InfoNotice>
-      ) : null}
+      {code ? <ShownOnce what="code" value={code} testId="new-invite" /> : null}
       <ErrorNotice error={create.error || revoke.error || invites.error} />
       {invites.data?.length ? (
         <table className="table stack" aria-label="Invite codes">

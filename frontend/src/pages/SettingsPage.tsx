@@ -14,7 +14,7 @@ import {
   usersUpdateMeMutation,
 } from '../client/@tanstack/react-query.gen';
 import { usersUpdateMe } from '../client/sdk.gen';
-import { ErrorNotice, InfoNotice } from '../components/Notice';
+import { ErrorNotice, ShownOnce } from '../components/Notice';
 import { signIn } from '../lib/auth';
 import { timeAgo } from '../lib/format';
 import { type Theme, useTheme } from '../lib/theme';
@@ -211,17 +211,7 @@ export function SettingsPage() {
             Create token
           </button>
         </form>
-        {newToken ? (
-          <InfoNotice>
-            Copy this token now; it will not be shown again:{' '}
-            <code className="token" data-testid="new-token">
-              {newToken}
-            </code>{' '}
-            <button type="button" className="small" onClick={() => navigator.clipboard?.writeText(newToken)}>
-              Copy
-            </button>
-          </InfoNotice>
-        ) : null}
+        {newToken ? <ShownOnce what="token" value={newToken} testId="new-token" /> : null}
         <ErrorNotice error={createToken.error || delToken.error || tokens.error} />
         {tokens.data?.length ? (
           <table className="table">
