@@ -35,7 +35,9 @@ async def _save(api, user, url: str, **extra) -> dict:  # type: ignore[no-untype
     return r.json()
 
 
-async def _settled(api, user, bookmark_id: str, within: float = 60) -> dict:  # type: ignore[no-untyped-def]
+async def _settled(api, user, bookmark_id: str, within: float = 180) -> dict:  # type: ignore[no-untyped-def]
+    # The first page of a run also waits for the worker process to start and load the model,
+    # which on a loaded 2-core machine has taken most of a minute.
     async def done():  # type: ignore[no-untyped-def]
         b = (await api.get(f"/api/bookmarks/{bookmark_id}", headers=user.headers)).json()
         return b if b["status"] in ("ready", "failed") else None
