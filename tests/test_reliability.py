@@ -378,3 +378,48 @@ def asyncpg_errors() -> Any:
     import asyncpg
 
     return asyncpg.exceptions
+
+
+async def test_a_job_that_loses_a_race_or_the_database_is_tried_again_soon(
+    app: FastAPI, settings: Any
+) -> None:
+    """A worker's job whose transaction lost a deadlock, or that found the database away, is
+    queued again within seconds (arq's Retry) instead of failing and leaving its bookmark to
+    the sweeper minutes later; any other error still fails the job."""
+    from arq import Retry
+
+    from app.db import create_engine
+    from workers.main import retry_database_faults
+
+    async def deadlocked(ctx: dict[str, Any]) -> str:
+        async with app.state.engine.connect() as conn:
+            await conn.execute(
+                text("DO $$ BEGIN RAISE EXCEPTION 'lost' USING ERRCODE = '40P01'; END $$")
+            )
+        return "done"
+
+    with pytest.raises(Retry) as lost:
+        await retry_database_faults(deadlocked)({"job_try": 1})
+    assert lost.value.defer_score == 2000  # ms: 2 s after the first try, doubling after
+
+    away = create_engine(settings, url=f"postgresql://fuze@127.0.0.1:{free_port()}/fuze")
+
+    async def unreachable(ctx: dict[str, Any]) -> str:
+        async with away.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+        return "done"
+
+    try:
+        with pytest.raises(Retry) as down:
+            await retry_database_faults(unreachable)({"job_try": 3})
+        assert down.value.defer_score == 8000
+    finally:
+        await away.dispose()
+
+    async def wrong(ctx: dict[str, Any]) -> str:
+        async with app.state.engine.connect() as conn:
+            await conn.execute(text("SELECT 1/0"))
+        return "done"
+
+    with pytest.raises(Exception, match="division by zero"):
+        await retry_database_faults(wrong)({"job_try": 1})

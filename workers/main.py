@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import socket
 import time
 from typing import Any
 
-from arq import cron, func
+from arq import Retry, cron, func
 from arq.connections import RedisSettings
 from arq.worker import Worker
 
@@ -22,7 +23,7 @@ import app.models  # noqa: F401  (every mapper, so relationships and foreign key
 from app.analysis import jobs as analysis_jobs
 from app.bookmarks import jobs as bookmark_jobs
 from app.config import get_settings
-from app.db import create_engine, create_sessionmaker
+from app.db import create_engine, create_sessionmaker, is_conflict, is_unavailable
 from app.embeddings.service import Embedder
 from app.extraction.fetch import make_http_client
 from app.health.service import MODEL_KEY, WORKERS_KEY
@@ -148,11 +149,38 @@ def _redis_settings() -> RedisSettings:
     return settings
 
 
+def retry_database_faults(coroutine: Any) -> Any:
+    """A job that lost a deadlock or a serialization race, or found the database away
+    (restarting, connections cut), is run again after a short wait, as arq's Retry does,
+    instead of failing and leaving its bookmark to the sweeper minutes later. Its
+    transaction rolled back whole; the stages are idempotent and count their attempts."""
+
+    @functools.wraps(coroutine)
+    async def job(ctx: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await coroutine(ctx, *args, **kwargs)
+        except Exception as exc:
+            if not (is_conflict(exc) or is_unavailable(exc)):
+                raise
+            delay = min(30, 2 ** ctx.get("job_try", 1))
+            log.warning(
+                "job lost a race or the database; trying again",
+                extra={"job": coroutine.__name__, "retry_in": delay, "error": type(exc).__name__},
+            )
+            raise Retry(defer=delay) from exc
+
+    return job
+
+
+def _job(coroutine: Any, **options: Any) -> Any:
+    return func(retry_database_faults(coroutine), name=coroutine.__name__, **options)
+
+
 def _pipeline_job(coroutine: Any) -> Any:
     timeout = get_settings().pipeline_job_timeout_seconds
     # keep_result=0: a finished job leaves no result behind, so the sweeper can queue the same
     # job id again if the bookmark is still stuck.
-    return func(coroutine, timeout=timeout, keep_result=0, max_tries=bookmark_jobs.MAX_TRIES + 1)
+    return _job(coroutine, timeout=timeout, keep_result=0, max_tries=bookmark_jobs.MAX_TRIES + 1)
 
 
 class WorkerSettings:
@@ -161,7 +189,7 @@ class WorkerSettings:
         _pipeline_job(bookmark_jobs.fetch_bookmark),
         _pipeline_job(bookmark_jobs.extract_bookmark),
         _pipeline_job(bookmark_jobs.embed_bookmark),
-        func(
+        _job(
             analysis_jobs.analyse_bookmark,
             timeout=get_settings().pipeline_job_timeout_seconds,
             keep_result=0,
@@ -169,13 +197,13 @@ class WorkerSettings:
         ),
         # No longer than the pipeline's timeout: arq keeps a dead worker's jobs "in progress"
         # for the longest timeout of any function (+10 s).
-        func(
+        _job(
             analysis_jobs.analyse_backlog,
             timeout=get_settings().pipeline_job_timeout_seconds,
             keep_result=0,
             max_tries=3,
         ),
-        func(
+        _job(
             projects_jobs.analyse_project,
             timeout=get_settings().pipeline_job_timeout_seconds,
             keep_result=0,
