@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.db import is_conflict, is_timeout, is_unavailable
 from app.errors import AppError, DatabaseBusy, DatabaseUnavailable, error_json
 from app.logs import request_id_var, user_id_var
+from app.ratelimit import replaying
 
 access_log = logging.getLogger("fuze.access")
 error_log = logging.getLogger("fuze.errors")
@@ -133,6 +134,7 @@ class ErrorBoundaryMiddleware:
                     complete = not message.get("more_body", False)
                 await send(message)
 
+            replay = replaying.set(attempt == 2)
             try:
                 await self.app(scope, this_receive, tracking_send)
                 return
@@ -153,6 +155,8 @@ class ErrorBoundaryMiddleware:
                     continue
                 await _error_response(exc, conflict, unavailable)(scope, receive, send)
                 return
+            finally:
+                replaying.reset(replay)
 
 
 def _replay(messages: list[Message], receive: Receive) -> Receive:

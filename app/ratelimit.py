@@ -10,12 +10,17 @@ from __future__ import annotations
 import logging
 import math
 import time
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
 from app.errors import TooManyRequests
 
 log = logging.getLogger("fuze.ratelimit")
+
+# True while the error boundary runs a request a second time (its first run lost a race): the
+# first run already counted it, and a client must not be limited for the server's retry.
+replaying: ContextVar[bool] = ContextVar("fuze_replaying", default=False)
 
 _INCR_SCRIPT = """
 local c = redis.call('INCR', KEYS[1])
@@ -104,6 +109,8 @@ class RateLimiter:
 
     async def check(self, key: str, limit: int, window: int = 60, what: str = "requests") -> None:
         """Count one request under `key`; raise 429 with Retry-After past `limit` per window."""
+        if replaying.get():
+            return
         hit = await self.incr(key, window)
         if hit.count > limit:
             raise TooManyRequests(

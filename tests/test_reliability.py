@@ -165,6 +165,33 @@ async def test_a_transaction_that_loses_a_race_once_is_run_again(
         assert [b["url"] for b in r.json()["items"]] == ["https://example.com/force-conflict"]
 
 
+async def test_a_request_run_again_counts_once_against_the_rate_limit(stack: Stack) -> None:
+    """The server's own retry is not the client's second request: with a limit of one
+    request a minute, a save whose first run lost a race still answers 201, not 429."""
+    application = create_app(make_settings(stack, rate_limit_user_per_minute=1))
+    async with application.router.lifespan_context(application):
+        try:
+            await _force_conflicts(application, times=1)
+            transport = httpx.ASGITransport(app=application, raise_app_exceptions=False)
+            async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+                user = await register_and_login(c, f"rel{uuid.uuid4().hex[:8]}")
+                r = await c.post(
+                    "/api/bookmarks",
+                    json={"url": "https://example.com/force-conflict"},
+                    headers=user.headers,
+                )
+                assert r.status_code == 201, r.text
+                assert await _conflicts_raised(application) == 2  # it was run twice
+                r = await c.get("/api/bookmarks", headers=user.headers)
+                assert r.status_code == 429  # the limit itself still holds
+        finally:
+            async with application.state.engine.begin() as conn:
+                await conn.execute(text("DROP TRIGGER IF EXISTS tr_test_conflict ON bookmarks"))
+                await conn.execute(text("DROP FUNCTION IF EXISTS fuze_test_conflict()"))
+                await conn.execute(text("DROP SEQUENCE IF EXISTS fuze_test_conflicts"))
+                await conn.execute(text("DELETE FROM users WHERE username LIKE 'rel%'"))
+
+
 async def test_a_race_lost_twice_is_a_503_with_retry_after(forced_conflicts: FastAPI) -> None:
     app = forced_conflicts
     await _force_conflicts(app, times=2)
