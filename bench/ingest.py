@@ -129,22 +129,11 @@ def raw_model_rate(texts: list[str], batch_size: int) -> float:
 
 
 async def run(args: argparse.Namespace) -> None:
-    from app.cli import run_migrations
-    from app.embedded import EmbeddedPostgres, EmbeddedValkey, free_port
+    from app.embedded import free_port
+    from bench.servers import start_servers
 
     tmp = Path(tempfile.mkdtemp(prefix="fuze-bench-"))
-    servers: list[object] = []
-    database_url = os.environ.get("FUZE_DATABASE_URL")
-    redis_url = os.environ.get("FUZE_REDIS_URL")
-    if not database_url:
-        pg = EmbeddedPostgres(tmp / "pg")
-        database_url = pg.start()
-        servers.append(pg)
-    if not redis_url:
-        vk = EmbeddedValkey(tmp / "vk")
-        redis_url = vk.start()
-        servers.append(vk)
-    await asyncio.to_thread(run_migrations, database_url)
+    database_url, redis_url, servers = await start_servers(tmp)
 
     pages = load_pages(args.pages)
     web = serve({pid: body.encode() for pid, body in pages})

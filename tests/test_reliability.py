@@ -138,7 +138,11 @@ async def _conflicts_raised(app: FastAPI) -> int:
 @pytest.fixture
 async def forced_conflicts(live_app: FastAPI) -> AsyncIterator[FastAPI]:
     yield live_app
-    async with live_app.state.engine.begin() as conn:
+    await _unforce_conflicts(live_app)
+
+
+async def _unforce_conflicts(app: FastAPI) -> None:
+    async with app.state.engine.begin() as conn:
         await conn.execute(text("DROP TRIGGER IF EXISTS tr_test_conflict ON bookmarks"))
         await conn.execute(text("DROP FUNCTION IF EXISTS fuze_test_conflict()"))
         await conn.execute(text("DROP SEQUENCE IF EXISTS fuze_test_conflicts"))
@@ -185,10 +189,8 @@ async def test_a_request_run_again_counts_once_against_the_rate_limit(stack: Sta
                 r = await c.get("/api/bookmarks", headers=user.headers)
                 assert r.status_code == 429  # the limit itself still holds
         finally:
+            await _unforce_conflicts(application)
             async with application.state.engine.begin() as conn:
-                await conn.execute(text("DROP TRIGGER IF EXISTS tr_test_conflict ON bookmarks"))
-                await conn.execute(text("DROP FUNCTION IF EXISTS fuze_test_conflict()"))
-                await conn.execute(text("DROP SEQUENCE IF EXISTS fuze_test_conflicts"))
                 await conn.execute(text("DELETE FROM users WHERE username LIKE 'rel%'"))
 
 

@@ -1,0 +1,29 @@
+"""The database and Valkey a benchmark runs against: FUZE_DATABASE_URL / FUZE_REDIS_URL when
+set, else embedded servers started in a folder of the benchmark's; migrated to head."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+from typing import Any
+
+
+async def start_servers(folder: Path) -> tuple[str, str, list[Any]]:
+    """(database URL, Redis URL, the servers started here: stop them in reverse order)."""
+    from app.cli import run_migrations
+    from app.embedded import EmbeddedPostgres, EmbeddedValkey
+
+    servers: list[Any] = []
+    database_url = os.environ.get("FUZE_DATABASE_URL")
+    redis_url = os.environ.get("FUZE_REDIS_URL")
+    if not database_url:
+        pg = EmbeddedPostgres(folder / "pg")
+        database_url = pg.start()
+        servers.append(pg)
+    if not redis_url:
+        vk = EmbeddedValkey(folder / "vk")
+        redis_url = vk.start()
+        servers.append(vk)
+    await asyncio.to_thread(run_migrations, database_url)
+    return database_url, redis_url, servers
