@@ -305,7 +305,11 @@ def cmd_services(args: argparse.Namespace) -> int:
         run_migrations(database_url)
         print(f"export FUZE_DATABASE_URL='{database_url}'", flush=True)
         print(f"export FUZE_REDIS_URL='{vk.start()}'", flush=True)
+        # As under `fuze up`: a server that dies comes back on its port, with its data.
+        watches = [_ServerWatch("postgres", pg), _ServerWatch("valkey", vk)]
         while not stop.requested:
+            for watch in watches:
+                watch.tend()
             time.sleep(0.25)
     finally:
         vk.stop()

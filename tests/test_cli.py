@@ -341,3 +341,46 @@ def test_fuze_up_restarts_dead_embedded_servers_and_everything_reconnects(tmp_pa
     assert "embedded valkey exited (code -9); restarting in 1 s" in log
     assert "retrying in 2 s" in log and "Failed listening on port" in log
     assert "embedded postgres is back" in log and "embedded valkey is back" in log
+
+
+def test_fuze_services_restarts_a_dead_embedded_server(tmp_path, clean_env):
+    """`fuze services` heals like `fuze up`: Valkey killed outright is started again on the
+    port it printed, with a log line saying so."""
+    import queue
+    import threading
+
+    import redis
+
+    proc = subprocess.Popen(
+        [*FUZE, "services", "--data-dir", str(tmp_path / "data")],
+        env=clean_env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(x) for x in proc.stdout or ()], daemon=True).start()
+    seen: list[str] = []
+
+    def wait_for_line(part: str) -> str:
+        deadline = time.monotonic() + 180  # generous: a busy machine
+        while time.monotonic() < deadline:
+            with contextlib.suppress(queue.Empty):
+                seen.append(lines.get(timeout=1))
+                if part in seen[-1]:
+                    return seen[-1]
+            assert proc.poll() is None or not lines.empty(), "exited:\n" + "".join(seen)
+        raise AssertionError(f"no line with {part!r} in:\n" + "".join(seen))
+
+    try:
+        url = wait_for_line("export FUZE_REDIS_URL=").split("'")[1]
+        port = int(url.rsplit(":", 1)[1].split("/")[0])
+        os.kill(_valkey_pid(proc.pid), signal.SIGKILL)
+        wait_for_line("embedded valkey exited")
+        wait_for_line("embedded valkey is back")
+        assert redis.Redis(host="127.0.0.1", port=port).ping()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(timeout=90)
+    assert code == 0
