@@ -234,11 +234,16 @@ def cmd_up(args: argparse.Namespace) -> int:
         for child in procs.values():
             child.start()
 
+        def alive() -> bool:
+            for watch in watches:  # a server that dies while the API starts comes back too
+                watch.tend()
+            return all(c.alive() for c in procs.values())
+
         base = f"http://{host}:{port}"
         ready = _wait_ready(
             f"{base}/api/health/ready" if not args.no_worker else f"{base}/api/health",
             time.monotonic() + args.ready_timeout,
-            lambda: all(c.alive() for c in procs.values()),
+            alive,
             stop,
         )
         if stop.requested:
