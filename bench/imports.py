@@ -119,7 +119,7 @@ def serve_import_queue() -> None:
 
 async def run(args: argparse.Namespace) -> None:
     from app.embedded import free_port
-    from bench.servers import start_servers
+    from bench.servers import start_servers, wait_until_up
 
     tmp = Path(tempfile.mkdtemp(prefix="fuze-bench-imports-"))
     database_url, redis_url, servers = await start_servers(tmp)
@@ -166,13 +166,7 @@ async def run(args: argparse.Namespace) -> None:
     base = f"http://127.0.0.1:{port}"
     try:
         async with httpx.AsyncClient(base_url=base, timeout=120) as client:
-            for _ in range(300):
-                try:
-                    if (await client.get("/api/health")).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                await asyncio.sleep(0.2)
+            await wait_until_up(client, "/api/health", 300)
             account = {
                 "username": "bench",
                 "email": "bench@example.com",

@@ -130,7 +130,7 @@ def raw_model_rate(texts: list[str], batch_size: int) -> float:
 
 async def run(args: argparse.Namespace) -> None:
     from app.embedded import free_port
-    from bench.servers import start_servers
+    from bench.servers import start_servers, wait_until_up
 
     tmp = Path(tempfile.mkdtemp(prefix="fuze-bench-"))
     database_url, redis_url, servers = await start_servers(tmp)
@@ -177,13 +177,7 @@ async def run(args: argparse.Namespace) -> None:
     base = f"http://127.0.0.1:{port}"
     try:
         async with httpx.AsyncClient(base_url=base, timeout=60) as client:
-            for _ in range(300):
-                try:
-                    if (await client.get("/api/health/ready")).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                await asyncio.sleep(0.2)
+            await wait_until_up(client, "/api/health/ready", 300)
             await client.post(
                 "/api/auth/register",
                 json={

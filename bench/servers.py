@@ -27,3 +27,16 @@ async def start_servers(folder: Path) -> tuple[str, str, list[Any]]:
         servers.append(vk)
     await asyncio.to_thread(run_migrations, database_url)
     return database_url, redis_url, servers
+
+
+async def wait_until_up(client: Any, path: str, tries: int) -> None:
+    """Poll `path` (a health route) every 0.2 s until it answers 200, at most `tries` times."""
+    import httpx
+
+    for _ in range(tries):
+        try:
+            if (await client.get(path)).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        await asyncio.sleep(0.2)

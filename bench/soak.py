@@ -201,7 +201,7 @@ def _pct(values: list[float], q: float) -> float:
 
 async def run(args: argparse.Namespace) -> int:
     from app.embedded import free_port
-    from bench.servers import start_servers
+    from bench.servers import start_servers, wait_until_up
 
     tmp = Path(tempfile.mkdtemp(prefix="fuze-soak-"))
     database_url, redis_url, servers = await start_servers(tmp)
@@ -230,13 +230,7 @@ async def run(args: argparse.Namespace) -> int:
     base = f"http://127.0.0.1:{port}"
     try:
         async with httpx.AsyncClient(base_url=base, timeout=10) as client:
-            for _ in range(600):
-                try:
-                    if (await client.get("/api/health/ready")).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                await asyncio.sleep(0.2)
+            await wait_until_up(client, "/api/health/ready", 600)
         await warm_up(base)
         rss: list[tuple[int, int]] = []
 
