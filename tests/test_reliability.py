@@ -351,10 +351,11 @@ async def test_a_500_keeps_the_keep_alive_connection(stack: Stack) -> None:
     )
     serving = asyncio.create_task(server.serve())
     try:
-        for _ in range(300):
+        for _ in range(1200):  # generous: a busy 2-core machine
             if server.started:
                 break
             await asyncio.sleep(0.1)
+        assert server.started, "uvicorn did not start within 120 s"
         base = f"http://127.0.0.1:{server.config.port}"
         limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
         async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as client:
