@@ -444,10 +444,28 @@ def open_archive(path: Path, staging: Path) -> Archive:
     return Archive(manifest, staging)
 
 
+# The dump grants the app's role its rights (row-level security: docs/security.md); a fresh
+# server has no such role until the migrations make it, so the restore makes it first.
+_APP_ROLE = """
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'fuze_app') THEN
+        CREATE ROLE fuze_app NOLOGIN;
+    END IF;
+    IF NOT (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) THEN
+        EXECUTE format('GRANT fuze_app TO %I', current_user);
+    END IF;
+END
+$$
+"""
+
+
 async def _prepare_database(target: Target, force: bool) -> None:
-    """An empty schema to restore into; a database that holds rows needs --force."""
+    """An empty schema to restore into, and the app's role; a database that holds rows
+    needs --force."""
     conn = await _connect(target)
     try:
+        await conn.execute(_APP_ROLE)
         tables = await _tables(conn)
         if not tables:
             return

@@ -28,6 +28,10 @@ class Settings(BaseSettings):
     db_max_overflow: int = 10
     db_pool_recycle: int = 300
     db_pool_pre_ping: bool = True
+    # The role the API and workers act as once connected: it owns no table, so the database's
+    # row-level security policies apply to it (docs/security.md). Migrations, backups and
+    # restores keep the login role of FUZE_DATABASE_URL, which owns the tables.
+    database_role: str = "fuze_app"
 
     secret_key: str | None = None
     access_token_ttl_seconds: int = 15 * 60

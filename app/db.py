@@ -11,12 +11,13 @@ import asyncio
 import logging
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
 from fastapi import Request
-from sqlalchemy import DateTime, MetaData, func
+from sqlalchemy import Connection, DateTime, MetaData, event, func
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -24,7 +25,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from app.config import Settings
 from app.errors import AppError, DatabaseUnavailable
@@ -106,6 +107,15 @@ SERVER_SETTINGS = {
 }
 
 
+def server_settings(settings: Settings) -> dict[str, str]:
+    """SERVER_SETTINGS, and the role the app acts as (row-level security: app.db's Scope)."""
+    values = dict(SERVER_SETTINGS)
+    if settings.database_role:
+        # A startup parameter, as if `SET ROLE` ran first: no round trip of its own.
+        values["role"] = settings.database_role
+    return values
+
+
 def create_engine(settings: Settings, url: str | None = None, **overrides: Any) -> AsyncEngine:
     target = url or settings.database_url
     if not target:
@@ -115,10 +125,143 @@ def create_engine(settings: Settings, url: str | None = None, **overrides: Any) 
         "max_overflow": settings.db_max_overflow,
         "pool_pre_ping": settings.db_pool_pre_ping,
         "pool_recycle": settings.db_pool_recycle,
-        "connect_args": {"server_settings": dict(SERVER_SETTINGS)},
+        "connect_args": {
+            "server_settings": server_settings(settings),
+            "connection_class": ScopedConnection,
+        },
     }
     options.update(overrides)
-    return create_async_engine(asyncpg_url(target), **options)
+    engine = create_async_engine(asyncpg_url(target), **options)
+    event.listen(engine.sync_engine, "checkin", _forget_scope)
+    return engine
+
+
+# Row-level security (alembic revision a7c8d9e0f1a2): the app's role sees the rows of the
+# user named by `fuze.user_id`, or every row when `fuze.scope` is 'system', or none. An ORM
+# session says which with bind_user / bind_system; the read pool takes it per statement.
+SYSTEM = "system"
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    user_id: uuid.UUID | None = None
+    system: bool = False
+
+    def sql(self, local: bool) -> str:
+        """The statement that sets it: values from a UUID and a constant, so literals are safe
+        (a simple-protocol statement takes no parameters)."""
+        user = str(uuid.UUID(str(self.user_id))) if self.user_id else ""  # a UUID, or raise
+        scope = SYSTEM if self.system else ""
+        flag = "true" if local else "false"
+        return (
+            f"SELECT set_config('fuze.user_id', '{user}', {flag}),"
+            f" set_config('fuze.scope', '{scope}', {flag})"
+        )
+
+
+SYSTEM_SCOPE = Scope(system=True)
+NO_SCOPE = Scope()
+
+
+class ScopedConnection(asyncpg.Connection):  # type: ignore[misc]
+    """An asyncpg connection that sets a transaction's scope in the statement that begins it.
+
+    SQLAlchemy begins a transaction on asyncpg lazily, with `BEGIN` sent through execute()
+    just before the first statement; app.db's after_begin listener leaves the session's scope
+    here first, and the scope goes out in the same message as `BEGIN` (the simple protocol
+    runs several statements at once): no round trip of its own. For the read pool, `scope`
+    remembers what this connection was last set to, so that a statement for the same user
+    sets nothing.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.pending_scope: Scope | None = None
+        self.scope: Scope | None = None
+
+    async def execute(self, query: str, *args: Any, **kwargs: Any) -> str:
+        pending = self.pending_scope
+        if pending is not None and not args and query.startswith("BEGIN"):
+            self.pending_scope = None
+            query = f"{query.rstrip(';')}; {pending.sql(local=True)};"
+        return await super().execute(query, *args, **kwargs)
+
+    async def use(self, scope: Scope) -> None:
+        """Make `scope` this connection's own (outside transactions: the read pool)."""
+        if self.scope != scope:
+            self.scope = None  # unknown until the statement has run
+            await super().execute(scope.sql(local=False))
+            self.scope = scope
+
+    def remember(self, scope: Scope) -> None:
+        """What a statement just made this connection's scope by itself."""
+        self.scope = scope
+
+
+def _forget_scope(dbapi_connection: Any, _record: Any) -> None:
+    """A connection back in the ORM's pool keeps no scope for the next session's BEGIN (or
+    the pool's ping) to send."""
+    driver = getattr(dbapi_connection, "driver_connection", None)
+    if isinstance(driver, ScopedConnection):
+        driver.pending_scope = None
+
+
+def bind(session: AsyncSession | Session, scope: Scope) -> None:
+    """Run the session's transactions in `scope`; takes effect when the session next begins,
+    or now (with a statement of its own) if it has begun."""
+    sync = session.sync_session if isinstance(session, AsyncSession) else session
+    sync.info["scope"] = scope
+
+
+async def bind_user(session: AsyncSession, user_id: uuid.UUID) -> None:
+    """Work for this user: other users' rows are out of sight and out of reach."""
+    await _bind_now(session, Scope(user_id=user_id))
+
+
+async def bind_system(session: AsyncSession) -> None:
+    """Work across users, in the named places that must (sign-in, sign-up, sweepers, admin)."""
+    await _bind_now(session, SYSTEM_SCOPE)
+
+
+async def get_for_owner(session: AsyncSession, model: Any, key: Any, **options: Any) -> Any:
+    """A row (of a model with user_id) by primary key, looked up across users, after which
+    the session works for the row's owner: how a job that was handed an id starts."""
+    await bind_system(session)
+    row = await session.get(model, key, **options)
+    if row is not None:
+        await bind_user(session, row.user_id)
+    return row
+
+
+async def _bind_now(session: AsyncSession, scope: Scope) -> None:
+    bind(session, scope)
+    for connection in session.sync_session.info.get("scoped_connections", ()):
+        # Begun already: BEGIN may not have gone out yet (then it takes this scope instead),
+        # or it has, and the scope needs a statement of its own.
+        driver = connection.connection.driver_connection
+        if isinstance(driver, ScopedConnection) and driver.pending_scope is not None:
+            driver.pending_scope = scope
+        else:
+            await session.run_sync(lambda _s, c=connection: c.exec_driver_sql(scope.sql(True)))
+
+
+@event.listens_for(Session, "after_begin")
+def _scope_transaction(session: Session, _transaction: Any, connection: Connection) -> None:
+    scope = session.info.get("scope", NO_SCOPE)
+    session.info.setdefault("scoped_connections", []).append(connection)
+    driver = connection.connection.driver_connection
+    if isinstance(driver, ScopedConnection) and not driver.is_in_transaction():
+        driver.pending_scope = scope  # sent with BEGIN
+    else:
+        # Inside a transaction already (a savepoint on a connection that began elsewhere, as
+        # the tests' sessions are), or not asyncpg: a statement of its own.
+        connection.exec_driver_sql(scope.sql(local=True))
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _transaction_ended(session: Session, transaction: Any) -> None:
+    if transaction.parent is None:
+        session.info.pop("scoped_connections", None)
 
 
 class ReadPool:
@@ -136,6 +279,12 @@ class ReadPool:
         target = asyncpg_url(url or settings.database_url or "")
         self._dsn = "postgresql://" + target.split("://", 1)[1] if "://" in target else target
         self._size = max(1, settings.db_pool_size)
+        self._settings = {
+            **server_settings(settings),
+            # Small statements only: no parallel workers (the nearest-pages statement's
+            # unused branch would start them for nothing).
+            "max_parallel_workers_per_gather": "0",
+        }
         self._pool: Any = None
         self._lock = asyncio.Lock()
 
@@ -147,26 +296,43 @@ class ReadPool:
                         self._dsn,
                         min_size=1,
                         max_size=self._size,
-                        # Small statements only: no parallel workers (the nearest-pages
-                        # statement's unused branch would start them for nothing).
-                        server_settings={**SERVER_SETTINGS, "max_parallel_workers_per_gather": "0"},
+                        server_settings=self._settings,
+                        connection_class=ScopedConnection,
                         reset=_no_reset,
                         timeout=10,
                         max_inactive_connection_lifetime=300,
                     )
         return self._pool
 
-    async def fetchrow(self, sql: str, *args: Any) -> Any:
-        return await self._run("fetchrow", sql, args)
+    async def fetchrow(self, sql: str, *args: Any, user: uuid.UUID) -> Any:
+        """The first row of `sql`, as `user` sees the database."""
+        rows = await self._run(sql, args, Scope(user_id=user))
+        return rows[0] if rows else None
 
-    async def fetch(self, sql: str, *args: Any) -> list[Any]:
-        return await self._run("fetch", sql, args)
+    async def fetch(self, sql: str, *args: Any, user: uuid.UUID) -> list[Any]:
+        """The rows of `sql`, as `user` sees the database."""
+        return await self._run(sql, args, Scope(user_id=user))
 
-    async def _run(self, method: str, sql: str, args: tuple[Any, ...]) -> Any:
+    async def fetch_owner(self, sql: str, *args: Any) -> Any:
+        """The first row of `sql`, a SECURITY DEFINER function that finds whom a credential
+        belongs to (before anyone is known) and makes that user, the row's `id`, the
+        connection's scope (fuze_user_by_api_token)."""
+        rows = await self._run(sql, args, None)
+        return rows[0] if rows else None
+
+    async def _run(self, sql: str, args: tuple[Any, ...], scope: Scope | None) -> Any:
         for attempt in (1, 2):
             try:
                 pool = await self._get()
-                return await getattr(pool, method)(sql, *args)
+                async with pool.acquire() as conn:
+                    # Each connection keeps the scope it was last set to: the next statement
+                    # for the same user sets nothing.
+                    if scope is not None:
+                        await conn.use(scope)
+                    rows = await conn.fetch(sql, *args)
+                    if scope is None and rows:
+                        conn.remember(Scope(user_id=uuid.UUID(bytes=rows[0]["id"].bytes)))
+                    return rows
             except Exception as exc:
                 # Any OSError here is the database's socket (refused, reset, unresolvable).
                 if not (isinstance(exc, OSError) or is_unavailable(exc)):
@@ -187,8 +353,9 @@ class ReadPool:
 
 
 async def _no_reset(_: Any) -> None:
-    """Nothing to reset: the read pool runs single statements outside transactions and
-    changes no session state (asyncpg's default runs RESET ALL and more: a round trip)."""
+    """Nothing to reset: the read pool runs single statements outside transactions, and the
+    one session state it changes, the scope, a connection keeps on purpose (asyncpg's
+    default runs RESET ALL and more: a round trip)."""
 
 
 # SQLSTATEs of a database that is not there for now: connection failures (08), the server

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth import service as auth_service
 from app.auth.service import Credential
 from app.config import Settings
-from app.db import ReadPool, get_session
+from app.db import ReadPool, bind_system, get_session
 from app.errors import Forbidden, Unauthorized
 from app.events import service as events_service
 from app.logs import user_id_var
@@ -167,10 +167,19 @@ async def stream_credential(
 StreamCredential = Annotated[Credential, Depends(stream_credential)]
 
 
-async def admin_user(user: CurrentUser) -> User:
+async def admin_user(user: CurrentUser, session: SessionDep) -> User:
     if not user.is_admin:
         raise Forbidden("Only an administrator may do this.", code="admin_only")
+    # Administration works across accounts: the one scope of the API that does, once the
+    # caller is known to be an administrator.
+    await bind_system(session)
     return user
 
 
 AdminUser = Annotated[User, Depends(admin_user)]
+
+
+async def system_scope(session: SessionDep) -> None:
+    """For the routes that act before anyone is signed in (sign-up, sign-in, refresh,
+    logout): they look accounts and tokens up across users."""
+    await bind_system(session)

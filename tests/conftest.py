@@ -5,6 +5,7 @@ transaction that is rolled back. Requests go through httpx's ASGITransport."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
 import subprocess
@@ -19,12 +20,12 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import event, text
-from sqlalchemy.ext.asyncio import AsyncConnection, async_sessionmaker
-from sqlalchemy.orm import Session
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker
+from sqlalchemy.orm import Session, SessionTransaction
 
 from app.cli import run_migrations
 from app.config import Settings
-from app.db import create_engine
+from app.db import NO_SCOPE, SYSTEM_SCOPE, Scope, create_engine
 from app.embedded import EmbeddedPostgres, EmbeddedValkey
 from app.main import create_app
 from tests.fakes.gemini import FakeGemini
@@ -115,6 +116,14 @@ def _fire_deferred_triggers(session: Session) -> None:
     session.execute(text("SELECT set_config('fuze.bumped', '', true)"))
 
 
+@event.listens_for(_SavepointSession, "after_transaction_end")
+def _back_to_system_scope(session: Session, transaction: SessionTransaction) -> None:
+    """The app's session ran in its user's scope (app.db.bind_user), which a released
+    savepoint keeps: the test's own statements on the connection see every row again."""
+    if transaction.parent is None and session.bind is not None:
+        session.bind.exec_driver_sql(SYSTEM_SCOPE.sql(local=True))  # type: ignore[union-attr]
+
+
 class ConnectionReads:
     """The read pool's statements (app.db.ReadPool) on the test's connection, inside its
     transaction, where the test's users are (the real pool sees committed rows only: the
@@ -124,15 +133,27 @@ class ConnectionReads:
         self.conn = conn
         self.lock = asyncio.Lock()
 
-    async def fetchrow(self, sql: str, *args: object) -> object:
-        rows = await self.fetch(sql, *args)
+    async def fetchrow(self, sql: str, *args: object, user: uuid.UUID) -> object:
+        rows = await self.fetch(sql, *args, user=user)
         return rows[0] if rows else None
 
-    async def fetch(self, sql: str, *args: object) -> list[object]:
-        # One statement at a time on the one connection (the app runs some concurrently).
+    async def fetch(self, sql: str, *args: object, user: uuid.UUID) -> list[object]:
+        return await self._run(sql, args, Scope(user_id=user))
+
+    async def fetch_owner(self, sql: str, *args: object) -> object:
+        rows = await self._run(sql, args, NO_SCOPE)
+        return rows[0] if rows else None
+
+    async def _run(self, sql: str, args: tuple[object, ...], scope: Scope) -> list[object]:
+        # One statement at a time on the one connection (the app runs some concurrently), in
+        # the scope the read pool would give it; then the test's own scope again.
         async with self.lock:
-            result = await self.conn.exec_driver_sql(sql, tuple(args))
-            return [_Record(row) for row in result]
+            await self.conn.exec_driver_sql(scope.sql(local=True))
+            try:
+                result = await self.conn.exec_driver_sql(sql, tuple(args))
+                return [_Record(row) for row in result]
+            finally:
+                await self.conn.exec_driver_sql(SYSTEM_SCOPE.sql(local=True))
 
     async def close(self) -> None:
         pass
@@ -173,6 +194,9 @@ async def db(app: FastAPI) -> AsyncIterator[AsyncConnection]:
     real_maker, real_reads = app.state.sessionmaker, app.state.reads
     async with engine.connect() as conn:
         outer = await conn.begin()
+        # The app's role sees nothing without a scope: the test sees every row (its requests
+        # run in their users' scopes, as they would in the app).
+        await conn.exec_driver_sql(SYSTEM_SCOPE.sql(local=True))
         bind_to(app, conn, sync_session_class=_SavepointSession)
         try:
             yield conn
@@ -286,9 +310,7 @@ async def live_client(app: FastAPI, redis: object) -> AsyncIterator[httpx.AsyncC
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
         yield c
-    async with app.state.engine.begin() as conn:
-        from sqlalchemy import text
-
+    async with as_operator(app.state.engine) as conn:
         await conn.execute(
             text("DELETE FROM users WHERE username LIKE 'race%' OR username LIKE 'user%'")
         )
@@ -446,8 +468,39 @@ async def api(api_server: str) -> AsyncIterator[httpx.AsyncClient]:
         yield c
 
 
+@contextlib.asynccontextmanager
+async def as_operator(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A transaction on the app's engine that sees every user's rows (the system scope), for
+    a test's own checks and clean-up."""
+    async with engine.begin() as conn:
+        await conn.exec_driver_sql(SYSTEM_SCOPE.sql(local=True))
+        yield conn
+
+
+@contextlib.asynccontextmanager
+async def as_owner(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A transaction on the app's engine as the tables' owner (the login role), as a
+    migration or an operator's psql runs: for a test's DDL."""
+    async with engine.begin() as conn:
+        await conn.exec_driver_sql("SET LOCAL ROLE NONE")
+        yield conn
+
+
+async def analyze(conn: AsyncConnection, table: str) -> None:
+    """ANALYZE a table on the test's connection: the tables' owner's to do, not the app's."""
+    await conn.exec_driver_sql("SET LOCAL ROLE NONE")
+    await conn.exec_driver_sql(f"ANALYZE {table}")
+    await conn.exec_driver_sql("SET LOCAL ROLE fuze_app")
+
+
+def owner_engine(stack: Stack) -> AsyncEngine:
+    """An engine of the tables' owner (as migrations and an operator's psql are), to which
+    row-level security does not apply: for tests that look at or change rows themselves."""
+    return create_engine(make_settings(stack, database_role=""), pool_size=1, max_overflow=0)
+
+
 async def _drop_user(stack: Stack, account: Account) -> None:
-    engine = create_engine(make_settings(stack), pool_size=1, max_overflow=0)
+    engine = owner_engine(stack)
     async with engine.begin() as conn:
         from sqlalchemy import text
 

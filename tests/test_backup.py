@@ -29,6 +29,7 @@ from alembic import command
 from app.bookmarks.jobs import embed_bookmark, extract_bookmark
 from app.cli import alembic_config, run_migrations
 from app.config import Settings
+from app.db import bind_user
 from app.embedded import EmbeddedPostgres, EmbeddedValkey
 from app.main import create_app
 from tests.conftest import ROOT, register_and_login
@@ -244,6 +245,7 @@ async def test_a_backup_restores_into_a_fresh_data_folder(folder: Path, valkey: 
             from app.users.models import User
 
             async with app.state.sessionmaker() as session:
+                await bind_user(session, uuid.UUID(me.json()["id"]))
                 user = await session.get(User, uuid.UUID(me.json()["id"]))
                 assert users_service.gemini_key(settings, user) == GEMINI_KEY
 

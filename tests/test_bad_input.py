@@ -10,6 +10,7 @@ import uuid
 import pytest
 from sqlalchemy import select
 
+from app.db import bind_system, bind_user
 from app.errors import NotFound
 from app.projects import service as projects_service
 from app.projects.schemas import ProjectUpdate, SubtaskUpdate, TaskUpdate
@@ -155,7 +156,9 @@ async def test_an_edit_of_a_row_deleted_since_it_was_read_is_a_404(app, live_cli
 
     async def edit_after_delete(read, delete_path, edit):  # type: ignore[no-untyped-def]
         async with app.state.sessionmaker() as session:
+            await bind_system(session)
             user = await session.scalar(select(User).where(User.username == account.username))
+            await bind_user(session, user.id)
             row = await read(session, user)
             r = await live_client.delete(delete_path, headers=h)
             assert r.status_code == 204, r.text

@@ -7,7 +7,7 @@ import numpy as np
 from fastapi import FastAPI
 from sqlalchemy import func, select
 
-from app.db import enqueue_after_commit
+from app.db import bind_system, enqueue_after_commit
 from app.deps import SessionDep
 from app.errors import Conflict, install_error_handlers
 from app.users.models import User
@@ -21,6 +21,7 @@ def _probe_app(app: FastAPI) -> FastAPI:
 
     @probe.post("/ok")
     async def ok(session: SessionDep) -> dict[str, int]:
+        await bind_system(session)  # as sign-up does
         session.add(User(username="jobber", email="j@example.com", password_hash="x"))
         await session.flush()
         enqueue_after_commit(session, "ping", _job_id="probe-ok")
@@ -30,6 +31,7 @@ def _probe_app(app: FastAPI) -> FastAPI:
 
     @probe.post("/fails")
     async def fails(session: SessionDep) -> None:
+        await bind_system(session)
         session.add(User(username="ghost", email="g@example.com", password_hash="x"))
         await session.flush()
         enqueue_after_commit(session, "ping", _job_id="probe-fails")

@@ -16,9 +16,8 @@ from jose import jwt
 from sqlalchemy import text
 
 from app.auth.security import create_access_token
-from app.db import create_engine
 from app.events.service import publish
-from tests.conftest import Account, make_settings, wait_for
+from tests.conftest import Account, make_settings, owner_engine, wait_for
 
 WITHIN = 30.0  # generous: CI runs on a busy 2-core machine
 
@@ -219,7 +218,7 @@ async def test_a_stream_closes_on_a_revocation_it_was_not_told_of(api, api_user,
     stream = Stream(api, "/api/events", api_user.headers)
     await stream.opened()
     sid = jwt.get_unverified_claims(api_user.access_token)["sid"]
-    engine = create_engine(make_settings(stack), pool_size=1, max_overflow=0)
+    engine = owner_engine(stack)
     try:
         async with engine.begin() as conn:
             await conn.execute(

@@ -27,8 +27,7 @@ from schemathesis.specs.openapi.checks import (
 )
 from sqlalchemy import text
 
-from app.db import create_engine
-from tests.conftest import make_settings
+from tests.conftest import owner_engine
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "12"))
 NEGATIVE = int(os.environ.get("FUZZ_NEGATIVE", "6"))
@@ -141,7 +140,7 @@ async def test_no_generated_request_gets_a_server_error(api_server, api_user, st
 
 
 async def _now(stack: Any) -> Any:
-    engine = create_engine(make_settings(stack), pool_size=1, max_overflow=0)
+    engine = owner_engine(stack)
     async with engine.connect() as conn:
         value = (await conn.execute(text("SELECT clock_timestamp()"))).scalar()
     await engine.dispose()
@@ -149,7 +148,7 @@ async def _now(stack: Any) -> Any:
 
 
 async def _drop_users(stack: Any, since: Any, me: uuid.UUID) -> None:
-    engine = create_engine(make_settings(stack), pool_size=1, max_overflow=0)
+    engine = owner_engine(stack)
     async with engine.begin() as conn:
         await conn.execute(
             text("DELETE FROM users WHERE created_at >= :t OR id = :me"),

@@ -20,7 +20,7 @@ from sqlalchemy import text
 from app.bookmarks import jobs
 from app.embedded import free_port
 from app.main import create_app
-from tests.conftest import Account, Stack, make_settings, register_and_login
+from tests.conftest import Account, Stack, as_operator, as_owner, make_settings, register_and_login
 
 WORDS = [
     *("postgres", "vector", "search", "index", "query", "plan", "lock", "order", "tag"),
@@ -42,7 +42,7 @@ async def live_app(stack: Stack) -> AsyncIterator[FastAPI]:
     application = create_app(make_settings(stack, rate_limit_enabled=False, db_pool_size=10))
     async with application.router.lifespan_context(application):
         yield application
-        async with application.state.engine.begin() as conn:
+        async with as_operator(application.state.engine) as conn:
             await conn.execute(text("DELETE FROM users WHERE username LIKE 'rel%'"))
 
 
@@ -118,7 +118,7 @@ END $$
 async def _force_conflicts(app: FastAPI, times: int, sqlstate: str = "40P01") -> None:
     """The next `times` commits that saved a page whose URL says force-conflict lose a race,
     at commit (a deferred trigger), as a deadlock lost on the data version would."""
-    async with app.state.engine.begin() as conn:
+    async with as_owner(app.state.engine) as conn:
         await conn.execute(text("CREATE SEQUENCE fuze_test_conflicts"))
         await conn.execute(text(FORCE_CONFLICT.format(times=times, sqlstate=sqlstate)))
         await conn.execute(
@@ -131,7 +131,7 @@ async def _force_conflicts(app: FastAPI, times: int, sqlstate: str = "40P01") ->
 
 
 async def _conflicts_raised(app: FastAPI) -> int:
-    async with app.state.engine.begin() as conn:
+    async with as_owner(app.state.engine) as conn:
         return int(await conn.scalar(text("SELECT last_value FROM fuze_test_conflicts")))
 
 
@@ -142,7 +142,7 @@ async def forced_conflicts(live_app: FastAPI) -> AsyncIterator[FastAPI]:
 
 
 async def _unforce_conflicts(app: FastAPI) -> None:
-    async with app.state.engine.begin() as conn:
+    async with as_owner(app.state.engine) as conn:
         await conn.execute(text("DROP TRIGGER IF EXISTS tr_test_conflict ON bookmarks"))
         await conn.execute(text("DROP FUNCTION IF EXISTS fuze_test_conflict()"))
         await conn.execute(text("DROP SEQUENCE IF EXISTS fuze_test_conflicts"))
@@ -190,7 +190,7 @@ async def test_a_request_run_again_counts_once_against_the_rate_limit(stack: Sta
                 assert r.status_code == 429  # the limit itself still holds
         finally:
             await _unforce_conflicts(application)
-            async with application.state.engine.begin() as conn:
+            async with as_operator(application.state.engine) as conn:
                 await conn.execute(text("DELETE FROM users WHERE username LIKE 'rel%'"))
 
 

@@ -27,7 +27,7 @@ from app.analysis.schemas import PageAnalysis
 from app.bookmarks.models import READY as BOOKMARK_READY
 from app.bookmarks.models import Bookmark
 from app.bookmarks.pipeline import job_id
-from app.db import utcnow
+from app.db import bind_system, bind_user, utcnow
 from app.events import service as events
 from app.projects import jobs as projects_jobs
 from app.users import service as users_service
@@ -74,13 +74,16 @@ async def _publish(ctx: dict[str, Any], bookmark: Bookmark, row: ContentAnalysis
 async def _load(
     session: AsyncSession, bookmark_id: str, run: int, *, text: bool = False
 ) -> tuple[Bookmark, ContentAnalysis] | None:
-    """The bookmark and its analysis row (locked) if this run is current and still pending."""
+    """The bookmark and its analysis row (locked) if this run is current and still pending;
+    the session works for the bookmark's owner from then on (row-level security, app.db)."""
+    await bind_system(session)  # whose it is, read across users
     query = select(Bookmark).where(Bookmark.id == uuid.UUID(bookmark_id))
     if text:
         query = query.options(undefer(Bookmark.text))
     bookmark = await session.scalar(query)
     if bookmark is None or bookmark.run != run or bookmark.status != BOOKMARK_READY:
         return None
+    await bind_user(session, bookmark.user_id)
     row = await session.get(ContentAnalysis, bookmark.id, with_for_update=True)
     if row is None or row.run != run:
         # Queued without a pending row (e.g. by an import, or before this stage existed).
@@ -295,6 +298,7 @@ async def analyse_backlog(ctx: dict[str, Any], user_id: str) -> int:
     settings = ctx["settings"]
     uid = uuid.UUID(user_id)
     async with ctx["sessionmaker"]() as session:
+        await bind_user(session, uid)
         user = await session.get(User, uid)
         if user is None or user.gemini_key_encrypted is None:
             return 0
@@ -369,6 +373,7 @@ async def sweep(ctx: dict[str, Any], limit: int = 1000) -> int:
     down when the stage was queued). Jobs still queued are not duplicated (same job id)."""
     cutoff = utcnow() - timedelta(seconds=ctx["settings"].sweep_stale_seconds)
     async with ctx["sessionmaker"]() as session:
+        await bind_system(session)  # every user's pending analyses
         rows = (
             await session.execute(
                 select(ContentAnalysis.bookmark_id, ContentAnalysis.run)

@@ -14,11 +14,15 @@ from app.auth.schemas import (
     RegisterRequest,
     TokenPair,
 )
-from app.deps import LimiterDep, SessionDep, SettingsDep, rate_limit_auth
+from app.deps import LimiterDep, SessionDep, SettingsDep, rate_limit_auth, system_scope
 from app.errors import Conflict, Forbidden, TooManyRequests, Unauthorized, Unprocessable, responses
 from app.users.schemas import UserOut
 
-router = APIRouter(prefix="/auth", tags=["auth"], dependencies=[Depends(rate_limit_auth)])
+router = APIRouter(
+    prefix="/auth",
+    tags=["auth"],
+    dependencies=[Depends(rate_limit_auth), Depends(system_scope)],
+)
 
 
 @router.get(

@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import make_transient_to_detached
 
+from app import db
 from app.admin.models import Invite
 from app.auth import security
 from app.auth.models import ApiToken, RefreshToken
@@ -323,11 +324,12 @@ _CREDENTIAL_STANDS = (
     " WHERE t.id = $3 AND t.user_id = u.id))"
     " FROM users u WHERE u.id = $1"
 )
+# A personal API token names no user: the lookup is the one read across users, through a
+# SECURITY DEFINER function (alembic revision a7c8d9e0f1a2) that also makes the token's owner
+# the read-pool connection's user.
 _USER_BY_API_TOKEN = (
-    f"SELECT {_USER_SELECT}, coalesce(v.version, 0) AS data_version,"
-    " t.id AS token_id, t.expires_at AS token_expires_at, t.last_used_at AS token_last_used_at"
-    " FROM api_tokens t JOIN users u ON u.id = t.user_id"
-    " LEFT JOIN user_data_versions v ON v.user_id = u.id WHERE t.token_hash = $1"
+    "SELECT (f.owner).*, f.data_version, f.token_id, f.token_expires_at, f.token_last_used_at"
+    " FROM fuze_user_by_api_token($1) f"
 )
 
 
@@ -349,7 +351,7 @@ async def user_from_token(
     """The active user a bearer token (access JWT or personal API token) belongs to; what
     authenticated the request is left in `session.info["credential"]` (a Credential)."""
     if token.startswith(security.API_TOKEN_PREFIX):
-        row = await reads.fetchrow(_USER_BY_API_TOKEN, security.token_digest(token))
+        row = await reads.fetch_owner(_USER_BY_API_TOKEN, security.token_digest(token))
         if row is None:
             raise Unauthorized("This API token is not valid.", code="invalid_token")
         now = datetime.now(UTC)
@@ -357,6 +359,8 @@ async def user_from_token(
         if expires_at is not None and expires_at <= now:
             raise Unauthorized("This API token has expired.", code="token_expired")
         user = _attach(session, row)
+        # The rest of the request works for this user alone (row-level security, app.db).
+        await db.bind_user(session, user.id)
         token_id = uuid.UUID(bytes=row["token_id"].bytes)
         session.info["credential"] = Credential(
             user.id,
@@ -377,13 +381,16 @@ async def user_from_token(
                 "The access token has expired." if expired else "The access token is not valid.",
                 code="token_expired" if expired else "invalid_token",
             ) from exc
-        row = await reads.fetchrow(_USER_BY_SESSION, claims.user_id, claims.session_id)
+        row = await reads.fetchrow(
+            _USER_BY_SESSION, claims.user_id, claims.session_id, user=claims.user_id
+        )
         if row is None:
             raise Unauthorized("The access token is not valid.", code="invalid_token")
         # Disabling an account also ends its sessions: say which of the two is the reason.
         if row["disabled_at"] is None and not row["session_stands"]:
             raise SessionEnded()
         user = _attach(session, row)
+        await db.bind_user(session, user.id)
         session.info["credential"] = Credential(
             user.id, session_id=claims.session_id, expires_at=claims.expires_at
         )
@@ -400,5 +407,6 @@ async def credential_stands(reads: ReadPool, credential: Credential) -> bool:
         credential.user_id,
         credential.session_id,
         credential.api_token_id,
+        user=credential.user_id,
     )
     return bool(row is not None and row[0])

@@ -26,6 +26,7 @@ from app.bookmarks.models import (
     Bookmark,
     BookmarkVector,
 )
+from app.db import bind_system, bind_user
 from app.embeddings.service import bookmark_text, embed_cached
 from app.extraction.extract import ExtractionError, extract
 from app.extraction.fetch import FetchError, fetch
@@ -45,13 +46,16 @@ def backoff_seconds(job_try: int, retry_after: float | None = None, base: float 
 async def _current(
     session: AsyncSession, bookmark_id: str, run: int, *columns: Any
 ) -> Bookmark | None:
-    """The bookmark if this job's run is still the current one."""
+    """The bookmark if this job's run is still the current one; the session works for its
+    owner from then on (row-level security, app.db)."""
+    await bind_system(session)  # whose it is, read across users
     query = select(Bookmark).where(Bookmark.id == uuid.UUID(bookmark_id))
     if columns:
         query = query.options(*(undefer(c) for c in columns))
     bookmark = await session.scalar(query.with_for_update(key_share=True))
     if bookmark is None or bookmark.run != run:
         return None
+    await bind_user(session, bookmark.user_id)
     return bookmark
 
 
@@ -258,6 +262,7 @@ async def sweep(ctx: dict[str, Any], batch: int = 1000, limit: int = 100_000) ->
         if after is not None:
             query = query.where(tuple_(Bookmark.status_changed_at, Bookmark.id) > after)
         async with ctx["sessionmaker"]() as session:
+            await bind_system(session)  # every user's stalled pages
             rows = list(await session.scalars(query))
         if not rows:
             break

@@ -501,7 +501,10 @@ def highlight_args(highlight: Highlight | None) -> tuple[str | None, bool, str, 
 
 
 async def outs_of(
-    reads: ReadPool, ids: list[uuid.UUID], highlight: Highlight | None = None
+    reads: ReadPool,
+    user_id: uuid.UUID,
+    ids: list[uuid.UUID],
+    highlight: Highlight | None = None,
 ) -> dict[uuid.UUID, Out]:
     """{id: (to_out() with tags and analysis status, (how the text begins, the ts_headline
     of a page that has the words, whether it has them))} for these bookmarks, in one
@@ -509,7 +512,7 @@ async def outs_of(
     results and recommendations show. The caller has checked that the ids are the user's."""
     if not ids:
         return {}
-    rows = await reads.fetch(_OUTS_SQL, ids, *highlight_args(highlight))
+    rows = await reads.fetch(_OUTS_SQL, ids, *highlight_args(highlight), user=user_id)
     return {out[0]["id"]: out for out in map(out_of_row, rows)}
 
 

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.bookmarks import service as bookmarks_service
 from app.bookmarks.models import Bookmark
-from app.db import utcnow
+from app.db import bind_user, utcnow
 
 PAGE = 500
 CSV_COLUMNS = [
@@ -38,6 +38,7 @@ async def _pages(
     after: tuple[datetime, uuid.UUID] | None = None
     while True:
         async with maker() as session:
+            await bind_user(session, user_id)
             query = select(Bookmark).where(Bookmark.user_id == user_id)
             if after is not None:
                 query = query.where(tuple_(Bookmark.saved_at, Bookmark.id) > after)

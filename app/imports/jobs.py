@@ -23,7 +23,7 @@ from arq.constants import job_key_prefix
 from arq.jobs import serialize_job
 from sqlalchemy import delete, select
 
-from app.db import utcnow
+from app.db import bind_system, bind_user, get_for_owner, utcnow
 from app.imports import parsers, service
 from app.imports.models import DONE, FAILED, PARSING, PROCESSING, QUEUED, ImportBatch, ImportChunk
 from app.users.models import User
@@ -57,7 +57,7 @@ async def send_jobs(redis: Any, jobs: list[tuple[str, tuple[Any, ...], dict[str,
 
 async def _fail(ctx: dict[str, Any], import_id: uuid.UUID, code: str, message: str) -> str:
     async with ctx["sessionmaker"]() as session:
-        batch = await session.get(ImportBatch, import_id)
+        batch = await get_for_owner(session, ImportBatch, import_id)
         if batch is None:
             return "gone"
         batch.status = FAILED
@@ -74,7 +74,7 @@ async def parse_import(ctx: dict[str, Any], import_id: str) -> str:
     maker = ctx["sessionmaker"]
     batch_id = uuid.UUID(import_id)
     async with maker() as session:
-        batch = await session.get(ImportBatch, batch_id)
+        batch = await get_for_owner(session, ImportBatch, batch_id)
         if batch is None or batch.status not in (QUEUED, PARSING):
             return "skipped"
         user = await session.get(User, batch.user_id)
@@ -91,6 +91,7 @@ async def parse_import(ctx: dict[str, Any], import_id: str) -> str:
     with tempfile.TemporaryFile() as file:
         # The stored pieces, one at a time, into a local file the parser can stream.
         async with maker() as session:
+            await bind_user(session, user.id)
             pieces = await session.stream_scalars(
                 select(ImportChunk.data)
                 .where(ImportChunk.import_id == batch_id)
@@ -112,6 +113,7 @@ async def parse_import(ctx: dict[str, Any], import_id: str) -> str:
                 if not chunk:
                     break
                 async with maker() as session:
+                    await bind_user(session, user.id)
                     batch = await session.get_one(ImportBatch, batch_id, with_for_update=True)
                     counts = await service.save_entries(
                         session,
@@ -134,6 +136,7 @@ async def parse_import(ctx: dict[str, Any], import_id: str) -> str:
             return await _fail(ctx, batch_id, "import_malformed", exc.message)
 
     async with maker() as session:
+        await bind_user(session, user.id)
         batch = await session.get_one(ImportBatch, batch_id, with_for_update=True)
         if batch.parsed != batch.total:  # the file changed meaning between check and parse
             batch.error_code = "count_mismatch"
@@ -179,7 +182,7 @@ async def watch_import(ctx: dict[str, Any], import_id: str, tick: int = 0) -> st
     pending; then the import is done."""
     batch_id = uuid.UUID(import_id)
     async with ctx["sessionmaker"]() as session:
-        batch = await session.get(ImportBatch, batch_id, with_for_update=True)
+        batch = await get_for_owner(session, ImportBatch, batch_id, with_for_update=True)
         if batch is None or batch.status != PROCESSING:
             return "skipped"
         statuses = await service.count_pipeline(session, batch)
@@ -206,6 +209,7 @@ async def requeue_lost_imports(ctx: dict[str, Any]) -> int:
         seconds=max(60, 30 * ctx["settings"].import_watch_interval_seconds)
     )
     async with ctx["sessionmaker"]() as session:
+        await bind_system(session)  # every user's imports
         unparsed = list(
             await session.scalars(
                 select(ImportBatch.id)

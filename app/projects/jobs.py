@@ -12,6 +12,7 @@ from sqlalchemy import select, update
 
 from app.analysis import service as analysis
 from app.analysis.schemas import ProjectIntent
+from app.db import bind_system, bind_user, get_for_owner
 from app.embeddings.service import embed_cached
 from app.events import service as events
 from app.projects.models import (
@@ -44,7 +45,7 @@ async def embed_context(ctx: dict[str, Any], kind: str, row_id: str) -> str:
     """The vector of a project, task (with its subtasks) or subtask that has none yet."""
     model = MODELS[kind]
     async with ctx["sessionmaker"]() as session:
-        row = await session.get(model, uuid.UUID(row_id))
+        row = await get_for_owner(session, model, uuid.UUID(row_id))
         if row is None:
             return "gone"
         rows: list[tuple[Any, Any]] = [(model, row)]
@@ -56,6 +57,7 @@ async def embed_context(ctx: dict[str, Any], kind: str, row_id: str) -> str:
         texts = [_text("subtask" if m is Subtask else kind, r) for m, r in rows]
     vectors = [await embed_cached(ctx["embedder"], ctx["redis"], t) for t in texts]
     async with ctx["sessionmaker"]() as session:
+        await bind_user(session, row.user_id)
         for (m, r), text, vector in zip(rows, texts, vectors, strict=True):
             current = await session.get(m, r.id, with_for_update=True)
             # Only if the text is still the one embedded (an edit meanwhile queued its own).
@@ -71,7 +73,7 @@ async def analyse_project(ctx: dict[str, Any], project_id: str, text_version: in
     """The project's intent from Gemini with the owner's key; keywords' intent stays if not."""
     settings = ctx["settings"]
     async with ctx["sessionmaker"]() as session:
-        project = await session.get(Project, uuid.UUID(project_id))
+        project = await get_for_owner(session, Project, uuid.UUID(project_id))
         if project is None or project.text_version != text_version:
             return "stale"
         if project.intent_status != INTENT_PENDING:
@@ -127,7 +129,7 @@ async def _finish(
     error: str | None,
 ) -> str:
     async with ctx["sessionmaker"]() as session:
-        project = await session.get(Project, uuid.UUID(project_id), with_for_update=True)
+        project = await get_for_owner(session, Project, uuid.UUID(project_id), with_for_update=True)
         if project is None or project.text_version != text_version:
             return "stale"
         project.intent_status = status
@@ -147,6 +149,7 @@ async def _finish(
 async def queue_intents(ctx: dict[str, Any], user_id: uuid.UUID) -> int:
     """After a key is stored: read the intent of projects that had none from Gemini."""
     async with ctx["sessionmaker"]() as session:
+        await bind_user(session, user_id)
         projects = list(
             await session.scalars(
                 select(Project)
@@ -185,6 +188,7 @@ async def sweep_intents(ctx: dict[str, Any], limit: int = 500) -> int:
 
     cutoff = utcnow() - timedelta(seconds=ctx["settings"].sweep_stale_seconds)
     async with ctx["sessionmaker"]() as session:
+        await bind_system(session)  # every user's pending intents
         rows = (
             await session.execute(
                 select(Project.id, Project.text_version)

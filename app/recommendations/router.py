@@ -50,7 +50,9 @@ async def _answer(
         session, user, ctx, limit, include_attached, reads=request.app.state.reads
     )
     # The items with their tags and analysis status, in one query.
-    rows = await bookmarks_service.outs_of(request.app.state.reads, [c.bookmark_id for c in found])
+    rows = await bookmarks_service.outs_of(
+        request.app.state.reads, user.id, [c.bookmark_id for c in found]
+    )
     items = [
         Recommendation(
             bookmark=BookmarkOut(**rows[c.bookmark_id][0]),

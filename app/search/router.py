@@ -126,7 +126,7 @@ async def similar(
     found = await service.semantic_candidates(
         session, user.id, vector, service.Filters(), limit=limit, exclude=bookmark_id
     )
-    outs = await bookmarks_service.outs_of(reads, [bid for bid, _ in found])
+    outs = await bookmarks_service.outs_of(reads, user.id, [bid for bid, _ in found])
     return SimilarResults(
         items=[
             SimilarHit(bookmark=BookmarkOut(**outs[bid][0]), score=round(1 - distance, 4))

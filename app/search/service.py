@@ -336,7 +336,7 @@ async def keyword_fast(
     if values is None:
         return []
     values["limit"] = limit
-    rows = await reads.fetch(_POSTINGS_RANKED, *(values[n] for n in _POSTINGS_ARGS))
+    rows = await reads.fetch(_POSTINGS_RANKED, *(values[n] for n in _POSTINGS_ARGS), user=user_id)
     return [Match(r[0], r[1] * 2 >= r[2], float(r[3])) for r in rows]
 
 
@@ -548,7 +548,7 @@ async def nearest(
     """semantic_candidates without filters, through the read pool: (id, cosine distance),
     nearest first."""
     qv = vector if isinstance(vector, str) else vector_text(vector)
-    rows = await reads.fetch(_NEAREST, user_id, qv, limit)
+    rows = await reads.fetch(_NEAREST, user_id, qv, limit, user=user_id)
     # relaxed_order may return rows slightly out of order: sort them exactly (equal
     # distances, of pages with the same text, by id).
     return sorted(((r[0], float(r[1])) for r in rows), key=lambda r: (r[1], r[0]))
@@ -647,6 +647,7 @@ async def search_page(
                 limit,
                 offset,
                 *highlight_args(marks),
+                user=user_id,
             )
             hits = [Hit(r[_PAGE_COLUMNS], float(r[0]), r[1], r[2]) for r in rows]
             outs = {
@@ -659,7 +660,7 @@ async def search_page(
             session, user_id, q, filters, mode, embedder=embedder, redis=redis
         )
     page = hits[offset : offset + limit]
-    outs = await outs_of(reads, [h.bookmark_id for h in page], marks)
+    outs = await outs_of(reads, user_id, [h.bookmark_id for h in page], marks)
     return Page(page, outs, offset + limit < len(hits), used)
 
 
@@ -722,7 +723,9 @@ async def hybrid(
         qv, found = await _fast_inputs(reads, user_id, q, mode, embedder, redis, limit)
         if qv is None:
             return combine([], found, 0.0), "keyword"
-        rows = await reads.fetch(_FUSED, *_fused_args(user_id, qv, found, mode, limit))
+        rows = await reads.fetch(
+            _FUSED, *_fused_args(user_id, qv, found, mode, limit), user=user_id
+        )
         return [Hit(r[0], float(r[1]), r[2], r[3]) for r in rows], mode
     want_meaning = mode in ("hybrid", "semantic")
     vector_task = asyncio.create_task(query_vector(embedder, redis, q)) if want_meaning else None

@@ -21,6 +21,7 @@ from tests.conftest import (
     Account,
     Stack,
     _SavepointSession,
+    as_operator,
     bind_to,
     close_app,
     make_settings,
@@ -375,7 +376,7 @@ async def test_concurrent_saves_cannot_pass_the_quota_together(stack, redis):  #
         codes = sorted(r.status_code for r in results)
         assert codes == [201] * 3 + [403] * 5, [r.text for r in results]
     finally:
-        async with application.state.engine.begin() as conn:
+        async with as_operator(application.state.engine) as conn:
             await conn.execute(text("DELETE FROM users WHERE username = :u"), {"u": name})
         await close_app(application)
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from tests.conftest import wait_for
+from tests.conftest import owner_engine, wait_for
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "extraction"
 
@@ -57,10 +57,7 @@ async def _vector(db_url_engine, bookmark_id: str):  # type: ignore[no-untyped-d
 
 @pytest.fixture
 async def engine(stack):  # type: ignore[no-untyped-def]
-    from app.db import create_engine
-    from tests.conftest import make_settings
-
-    eng = create_engine(make_settings(stack), pool_size=1, max_overflow=0)
+    eng = owner_engine(stack)
     yield eng
     await eng.dispose()
 

@@ -22,6 +22,7 @@ from tests.conftest import (
     PIPELINE_ENV,
     Stack,
     WorkerProcess,
+    as_operator,
     make_settings,
     register_and_login,
     service_env,
@@ -34,7 +35,7 @@ async def _status(client: httpx.AsyncClient, headers: dict, bookmark_id: str) ->
 
 
 async def _cleanup(app, username: str) -> None:  # type: ignore[no-untyped-def]
-    async with app.state.engine.begin() as conn:
+    async with as_operator(app.state.engine) as conn:
         await conn.execute(text("DELETE FROM users WHERE username = :u"), {"u": username})
 
 

@@ -83,7 +83,7 @@ async def test_ready_reports_a_database_behind_the_migrations(stack):
     name = f"unmigrated_{secrets.token_hex(4)}"
     url = make_url(asyncpg_url(stack.database_url))
     admin = create_engine(
-        make_settings(stack), url.set(database="postgres").render_as_string(False)
+        make_settings(stack, database_role=""), url.set(database="postgres").render_as_string(False)
     )
     async with admin.connect() as conn:
         await (await conn.execution_options(isolation_level="AUTOCOMMIT")).execute(

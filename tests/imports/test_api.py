@@ -14,6 +14,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.db import bind_system
 from app.imports import jobs
 from app.imports.service import IMPORT_QUEUE
 from app.main import create_app
@@ -359,6 +360,7 @@ async def test_an_import_whose_parse_job_was_lost_is_queued_again(app, client, a
     import_id = r.json()["id"]
     await redis.flushdb()  # Redis lost the job
     async with app.state.sessionmaker() as session:
+        await bind_system(session)  # as an operator would
         await session.execute(
             update(ImportBatch)
             .where(ImportBatch.id == import_id)
@@ -389,6 +391,7 @@ async def test_the_sweeper_requeues_a_lost_imported_page_on_the_import_queue(
     )
     await redis.flushdb()  # every job lost
     async with app.state.sessionmaker() as session:
+        await bind_system(session)  # as an operator would
         await session.execute(
             update(Bookmark)
             .where(Bookmark.url.like("https://swept.example/%"))

@@ -14,6 +14,7 @@ from app.main import create_app
 from tests.conftest import (
     PIPELINE_ENV,
     ROOT,
+    as_operator,
     make_settings,
     register_and_login,
     service_env,
@@ -80,7 +81,7 @@ async def test_a_dedicated_import_worker_runs_imports_and_nothing_else(  # type:
             assert queued == [f"fetch_bookmark:{r2.json()['id']}:1".encode()]
     finally:
         if account is not None:
-            async with app.state.engine.begin() as conn:
+            async with as_operator(app.state.engine) as conn:
                 await conn.execute(
                     text("DELETE FROM users WHERE username = :u"), {"u": account.username}
                 )

@@ -7,6 +7,7 @@ import uuid
 import pytest
 from sqlalchemy import text
 
+from app.db import bind_user
 from app.embeddings.service import bookmark_text
 from tests.conftest import wait_for
 
@@ -394,6 +395,7 @@ async def test_reading_at_once_ranks_as_reading_in_turn(client, db, app, alice, 
         },
     )  # fmt: skip
     async with AsyncSession(bind=db) as session:
+        await bind_user(session, uuid.UUID(await _uid(client, alice)))
         user = await session.get(User, uuid.UUID(await _uid(client, alice)))
         ctx = await service.project_context(
             session, user, uuid.UUID(api_project["id"]), app.state.embedder, app.state.redis

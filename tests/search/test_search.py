@@ -9,6 +9,9 @@ import numpy as np
 import pytest
 from sqlalchemy import text
 
+from app.db import bind_user
+from tests.conftest import analyze
+
 DOCS = {
     "postgres": (
         "Tuning PostgreSQL indexes",
@@ -359,8 +362,9 @@ async def test_the_fast_path_ranks_as_the_general_one(client, db, app, alice, li
     uid = uuid.UUID((await client.get("/api/users/me", headers=alice.headers)).json()["id"])
     # Statistics as on a running server: alice's pages are a small share of the table, so
     # the fast path reads them exactly rather than through the HNSW index.
-    await db.execute(text("ANALYZE bookmarks"))
+    await analyze(db, "bookmarks")
     async with AsyncSession(bind=db) as session:
+        await bind_user(session, uid)
         for q in ["postgres indexes", "pets", "kubernetes dep", "how to bake", "zzqx"]:
             common = {"embedder": app.state.embedder, "redis": app.state.redis}
             fast, fast_mode = await service.hybrid(
@@ -390,7 +394,7 @@ async def test_the_fast_path_ranks_as_the_general_one(client, db, app, alice, li
                 ], (q, offset)
                 assert page.more == (offset + 2 < len(slow)), (q, offset)
                 assert page.outs == await bookmarks_service.outs_of(
-                    app.state.reads, [h.bookmark_id for h in want], service.highlight(q)
+                    app.state.reads, uid, [h.bookmark_id for h in want], service.highlight(q)
                 )
 
 
@@ -440,7 +444,7 @@ async def test_a_user_with_a_small_share_of_the_pages_is_searched_exactly(client
         {"u": other, "v": service.vector_text(vectors[0])},
     )
     mine = [await _add(db, app, uid, f"k{i}", f"Page {i}", f"Body {i}", []) for i in range(3)]
-    await db.execute(text("ANALYZE bookmark_vectors"))
+    await analyze(db, "bookmark_vectors")
 
     async def exact(user_id):  # type: ignore[no-untyped-def]
         sql = "SELECT " + service.EXACT_SCAN.replace("$1", ":u")
