@@ -206,11 +206,9 @@ def _forget_scope(dbapi_connection: Any, _record: Any) -> None:
         driver.pending_scope = None
 
 
-def bind(session: AsyncSession | Session, scope: Scope) -> None:
-    """Run the session's transactions in `scope`; takes effect when the session next begins,
-    or now (with a statement of its own) if it has begun."""
-    sync = session.sync_session if isinstance(session, AsyncSession) else session
-    sync.info["scope"] = scope
+def _bind(session: AsyncSession, scope: Scope) -> None:
+    """Run the session's next transactions in `scope` (from their BEGIN)."""
+    session.sync_session.info["scope"] = scope
 
 
 async def bind_user(session: AsyncSession, user_id: uuid.UUID) -> None:
@@ -234,7 +232,8 @@ async def get_for_owner(session: AsyncSession, model: Any, key: Any, **options: 
 
 
 async def _bind_now(session: AsyncSession, scope: Scope) -> None:
-    bind(session, scope)
+    """_bind, and the transaction under way, if any, from now on."""
+    _bind(session, scope)
     for connection in session.sync_session.info.get("scoped_connections", ()):
         # Begun already: BEGIN may not have gone out yet (then it takes this scope instead),
         # or it has, and the scope needs a statement of its own.

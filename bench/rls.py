@@ -58,7 +58,7 @@ async def _seed(database_url: str, users: int, rows: int) -> list[uuid.UUID]:
             ids.append(uid)
             await conn.execute(
                 "INSERT INTO users (id, username, email, password_hash, created_at, updated_at)"
-                " VALUES ($1, $2, $2 || '@example.com', '-', now(), now())",
+                " VALUES ($1, $2::text, $2::text || '@example.com', '-', now(), now())",
                 uid,
                 f"bench{n}",
             )
