@@ -110,7 +110,7 @@ async def _measure(database_url: str, role: str, uid: uuid.UUID, other: uuid.UUI
     from app.bookmarks import service as bookmarks
     from app.bookmarks.models import Bookmark
     from app.config import Settings
-    from app.db import ReadPool, bind_user, create_engine, create_sessionmaker
+    from app.db import ReadPool, Scope, bind_user, create_engine, create_sessionmaker
     from app.search import service as search
     from app.users.models import User
 
@@ -165,6 +165,20 @@ async def _measure(database_url: str, role: str, uid: uuid.UUID, other: uuid.UUI
             await action()
             times.append(time.perf_counter() - started)
         results[name] = _summary(times)
+    # Where the time goes: PostgreSQL's own planning and execution times of the nearest-pages
+    # statement (EXPLAIN ANALYZE), medians of 50.
+    pool = await reads._get()
+    planning, execution = [], []
+    async with pool.acquire() as conn:
+        await conn.use(Scope(user_id=uid))
+        for _ in range(50):
+            vector = search.vector_text(rng.standard_normal(384).astype(np.float32))
+            plan = await conn.fetch("EXPLAIN ANALYZE " + search._NEAREST, uid, vector, 100)
+            lines = {r[0].split(":")[0]: r[0] for r in plan}
+            planning.append(float(lines["Planning Time"].split()[2]) / 1000)
+            execution.append(float(lines["Execution Time"].split()[2]) / 1000)
+    results["nearest: planning"] = _summary(planning)
+    results["nearest: execution"] = _summary(execution)
     if role:
         results["outs after another user"] = _summary([await switching() for _ in range(repeat)])
     await reads.close()
