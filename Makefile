@@ -27,7 +27,7 @@ test: install lint
 
 # The browser extension (extension/): typecheck, build, unit tests, then Debian's Chromium
 # (apt-get installed by the e2e harness when missing) with the unpacked extension against a
-# real `fuze up` (see the README, "Browser extension").
+# real `fuze up` (see docs/extension.md).
 EXT := extension
 
 $(EXT)/node_modules/.installed: $(EXT)/package-lock.json
@@ -52,7 +52,7 @@ $(WEB)/dist/index.html: $(WEB)/node_modules/.installed $(WEB_SRC)
 spa: $(WEB)/dist/index.html
 
 # Generated client up to date, typecheck, component tests, then Debian's Chromium against a
-# real `fuze up` (see the README, "Web app").
+# real `fuze up` (see docs/development.md).
 test-frontend: install $(WEB)/node_modules/.installed
 	test -x /usr/bin/chromium || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
 	cd $(WEB) && npm run check:client && npm run typecheck && npm test && npm run build && npm run test:e2e

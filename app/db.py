@@ -1,8 +1,14 @@
-"""Engine, declarative Base, and the session dependency that commits once per request.
+"""Engine, declarative Base, and the session dependency that commits once per request;
+the read pool of plain asyncpg connections; whose rows a transaction may see.
 
 Services never commit: they `flush()`. The dependency commits after the route returns and
 before the response is sent; jobs enqueued during the request are sent only after that
 commit, so a worker never looks for a row that is not there yet.
+
+The app connects as a role that owns no table, so row-level security applies: a session is
+bound to its user (bind_user) or to the system scope (bind_system) before it reads, and
+ReadPool statements name their user (docs/security.md). ReadPool runs the fixed statements
+every request or search makes (authentication, the plain search) without an ORM session.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """Errors carry their HTTP status; one set of handlers renders every failure in one shape:
 
-{"error": {"code": "snake_case", "message": "A human sentence.", "details": ...}}
+{"error": {"code": "snake_case", "message": "A human sentence.", "details": ...,
+           "request_id": ...}}
 """
 
 from __future__ import annotations

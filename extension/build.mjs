@@ -1,6 +1,6 @@
 // Builds the unpacked extension: `node build.mjs` -> dist/ (Chrome, Chromium, Edge),
 // `--firefox` -> dist-firefox/, `--e2e` -> dist-e2e/ (the end-to-end tests' build, see
-// the README, "Browser extension": it differs only by a host permission for 127.0.0.1).
+// docs/extension.md, "Its tests": it differs only by a host permission for 127.0.0.1).
 import { build } from 'esbuild';
 import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';

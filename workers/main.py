@@ -1,7 +1,11 @@
 """arq WorkerSettings: one worker process runs every domain's jobs against the shared Redis.
 
 Shared clients (the database engine, the HTTP client, the embedding model) are built once in
-on_startup and live in ctx; jobs take ids, never objects, and open their own sessions.
+on_startup and live in ctx; jobs take ids, never objects, and open their own sessions. The
+heartbeat (readiness) and the sweepers are loops of the process, not cron jobs. Unless
+import_worker_inline is off, the process also runs a second arq worker on the import queue
+(IMPORT_QUEUE), so imports never hold up interactive saves; `fuze worker --imports` runs
+that one alone (ImportWorkerSettings).
 """
 
 from __future__ import annotations

@@ -1,5 +1,10 @@
-"""Hybrid search: meaning (pgvector HNSW) and keywords (PostgreSQL full text), fused by
-weighted reciprocal rank. Every query is filtered by the user first."""
+"""Hybrid search: meaning (pgvector HNSW over the user's partition of bookmark_vectors) and
+keywords (BM25 read from the per-user postings; web-search syntax and narrow filters through
+the full-text index), fused by a convex combination: MEANING_WEIGHT x cosine similarity +
+(1 - MEANING_WEIGHT) x BM25 / the query's best BM25, with the similarity of keyword-only
+pages looked up exactly. Plain queries without filters run as fixed statements on the read
+pool (keyword_fast, then _FUSED); the others through the ORM session and combine(), which
+ranks alike. Every query is filtered by the user first."""
 
 from __future__ import annotations
 

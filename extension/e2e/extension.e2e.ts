@@ -5,7 +5,7 @@
  * from the shortcut, and queue a save while the server is stopped, delivered after it
  * restarts. What differs from a person clicking (the popup opened in a tab, the menu and
  * shortcut handlers called in the service worker, the dist-e2e build's host permission) is
- * in the README, "Browser extension".
+ * in docs/extension.md, "Its tests".
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
