@@ -235,3 +235,31 @@ async def test_an_api_token_finds_its_owner_and_makes_them_the_connections_user(
     # Called directly by the app's role, nothing else of the table is reachable.
     rows = await reads.fetch("SELECT token_hash FROM api_tokens", user=ann.id)
     assert [r[0] for r in rows] == [token_digest(ann.api_token)]
+
+
+async def test_the_full_text_index_still_serves_a_users_web_search_syntax(app_db, tenants):
+    """Under the policies PostgreSQL runs a user's condition before the policy's only if it
+    is leakproof; the migrations mark the full-text match so (as a superuser), or the search
+    of quotes, `or` and `-word` (app.search.service._index_matches) would read every one of
+    the user's pages instead of the index."""
+    engine, _ = app_db
+    ann, _ = tenants
+    async with create_sessionmaker(engine)() as session:
+        await bind_user(session, ann.id)
+        await session.execute(text("SET LOCAL enable_seqscan = off"))
+        plan = "\n".join(
+            await session.scalars(
+                text(
+                    "EXPLAIN SELECT id FROM bookmarks"
+                    " WHERE search_vector @@ websearch_to_tsquery('english', :q)"
+                ),
+                {"q": '"ann page" -zebra'},
+            )
+        )
+        found = await session.scalars(
+            select(Bookmark.id).where(
+                Bookmark.search_vector.op("@@")(func.websearch_to_tsquery("english", "ann page"))
+            )
+        )
+        assert set(found) == ann.bookmarks
+    assert "ix_bookmarks_search_vector" in plan, plan

@@ -99,6 +99,23 @@ $$
 """
 
 
+# A user's own condition that is not "leakproof" may not run before the policy's: PostgreSQL
+# would otherwise let it see rows the policy hides. `search_vector @@ query` (ts_match_vq) is
+# not marked leakproof, so under the policies the full-text index went unused: a scan of all
+# the user's pages (0.19 ms through the index, 5.8 ms without, for 20,000 pages). The match
+# raises no error that depends on the row and has no side effect; a superuser may say so.
+# Without one (a managed server), full-text queries with web-search syntax scan instead.
+TRUST_FULLTEXT_MATCH = """
+DO $$
+BEGIN
+    IF (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) THEN
+        ALTER FUNCTION pg_catalog.ts_match_vq(tsvector, tsquery) LEAKPROOF;
+    END IF;
+END
+$$
+"""
+
+
 def upgrade() -> None:
     # Roles belong to the whole server: another database of it may have made this one.
     op.execute(
@@ -145,6 +162,7 @@ def upgrade() -> None:
     protect("users", f"id = {USER}")
     # Invite codes are the administrators' (system scope) and sign-up's (system scope too).
     protect("invites", "false")
+    op.execute(TRUST_FULLTEXT_MATCH)
     # The partitions of bookmark_vectors: reached through the parent, whose policy applies;
     # reached directly, they show the app nothing.
     op.execute(
