@@ -1,11 +1,16 @@
 /**
  * Rough edges of issue 22 that show without a layout engine: the library's delayed filter must
- * not undo a Sort or Status chosen meanwhile.
+ * not undo a Sort or Status chosen meanwhile, and relative times keep up with the clock.
  */
-import { screen, waitFor } from '@testing-library/react';
+import { act, screen, waitFor, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
+import { afterEach, vi } from 'vitest';
 
 import { bookmark, json, ME, mockApi, renderApp, signedIn } from './helpers';
+
+afterEach(() => {
+  vi.useRealTimers();
+});
 
 describe('the library filter', () => {
   for (const [label, option, param] of [
@@ -33,4 +38,27 @@ describe('the library filter', () => {
       expect(screen.getByRole('combobox', { name: label })).toHaveValue(option);
     });
   }
+});
+
+describe('relative times', () => {
+  it('move on as time passes, without a reload', async () => {
+    vi.useFakeTimers({ shouldAdvanceTime: true, toFake: ['setInterval', 'clearInterval', 'Date'] });
+    signedIn();
+    mockApi({
+      'GET /api/users/me': () => json(ME),
+      'GET /api/bookmarks': () =>
+        json({ items: [bookmark({ title: 'Just saved', saved_at: new Date(Date.now() - 2000).toISOString() })], next_cursor: null }),
+    });
+    renderApp('/');
+    const row = (await screen.findByRole('link', { name: 'Just saved' })).closest('.row') as HTMLElement;
+    expect(within(row).getByText(/^2 seconds ago$/)).toBeInTheDocument();
+    await act(async () => {
+      vi.advanceTimersByTime(90_000);
+    });
+    expect(within(row).getByText(/^(1|2) minutes? ago$/)).toBeInTheDocument();
+    await act(async () => {
+      vi.advanceTimersByTime(2 * 3600_000);
+    });
+    expect(within(row).getByText(/^2 hours ago$/)).toBeInTheDocument();
+  });
 });
