@@ -8,7 +8,7 @@ import { type KeyboardEvent, memo, useEffect, useRef } from 'react';
 import { Link } from 'react-router';
 
 import type { BookmarkOut } from '../client/types.gen';
-import { hostOf } from '../lib/format';
+import { siteName } from '../lib/format';
 import { StatusBadge } from './StatusBadge';
 import { TimeAgo } from './TimeAgo';
 
@@ -52,7 +52,7 @@ const Row = memo(function Row({
           {title}
         </Link>
         <div className="row-meta">
-          <span className="host">{b.site_name || hostOf(b.url)}</span>
+          <span className="host">{siteName(b)}</span>
           <span aria-hidden="true">·</span>
           <TimeAgo iso={b.saved_at} />
           {b.status === 'failed' && b.error_message ? (

@@ -12,7 +12,7 @@ import type { BookmarkDetail } from '../client/types.gen';
 import { ErrorNotice, InfoNotice } from '../components/Notice';
 import { StatusBadge } from '../components/StatusBadge';
 import { TimeAgo } from '../components/TimeAgo';
-import { hostOf, parseTags } from '../lib/format';
+import { hostOf, parseTags, siteName } from '../lib/format';
 
 const HIDDEN = new Set(['status', 'error_code', 'error_message', 'model', 'summary', 'suggested_tags', 'analyzed_at', 'analysed_at', 'updated_at', 'created_at']);
 
@@ -251,7 +251,7 @@ export function BookmarkPage() {
               {similar.data.items.map((s) => (
                 <li key={s.bookmark.id}>
                   <Link to={`/items/${s.bookmark.id}`}>{s.bookmark.title || s.bookmark.url}</Link>
-                  <span className="muted"> · {hostOf(s.bookmark.url)}</span>
+                  <span className="muted"> · {siteName(s.bookmark)}</span>
                 </li>
               ))}
             </ul>
