@@ -8,8 +8,9 @@ import { type KeyboardEvent, memo, useEffect, useRef } from 'react';
 import { Link } from 'react-router';
 
 import type { BookmarkOut } from '../client/types.gen';
-import { hostOf, timeAgo } from '../lib/format';
+import { siteName } from '../lib/format';
 import { StatusBadge } from './StatusBadge';
+import { TimeAgo } from './TimeAgo';
 
 export const ROW_HEIGHT = 68;
 
@@ -51,11 +52,9 @@ const Row = memo(function Row({
           {title}
         </Link>
         <div className="row-meta">
-          <span className="host">{b.site_name || hostOf(b.url)}</span>
+          <span className="host">{siteName(b)}</span>
           <span aria-hidden="true">·</span>
-          <time dateTime={b.saved_at} title={new Date(b.saved_at).toLocaleString()}>
-            {timeAgo(b.saved_at)}
-          </time>
+          <TimeAgo iso={b.saved_at} />
           {b.status === 'failed' && b.error_message ? (
             <span className="row-error" title={b.error_message}>
               {b.error_message}

@@ -2,8 +2,9 @@ import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useState } from 'react';
 import { Link } from 'react-router';
 
-import { hostOf } from '../lib/format';
+import { siteName } from '../lib/format';
 import { type ContextType, isMissingRoute, projectsApi, type Signal } from '../lib/work';
+import { Match } from './Match';
 import { ErrorNotice, InfoNotice, Unavailable } from './Notice';
 
 /** Recommendations for a project, task or subtask, with relevant / not relevant buttons. */
@@ -47,7 +48,10 @@ export function Recommendations({ type, id, label }: { type: ContextType; id: st
                 >
                   {title}
                 </Link>
-                <span className="muted small"> · {hostOf(r.bookmark.url)} · score {r.score.toFixed(2)}</span>
+                <span className="muted small rec-meta">
+                  {' '}
+                  · {siteName(r.bookmark)} · <Match score={r.score} />
+                </span>
                 {r.reasons.length ? (
                   <ul className="reasons">
                     {r.reasons.map((reason, j) => (

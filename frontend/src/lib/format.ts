@@ -6,6 +6,11 @@ export function hostOf(url: string): string {
   }
 }
 
+/** What a person calls the site: its own name when the page gives one, else the host. */
+export function siteName(b: { url: string; site_name?: string | null }): string {
+  return b.site_name?.trim() || hostOf(b.url);
+}
+
 const rtf = typeof Intl !== 'undefined' ? new Intl.RelativeTimeFormat(undefined, { numeric: 'auto' }) : null;
 
 export function timeAgo(iso: string, now = Date.now()): string {

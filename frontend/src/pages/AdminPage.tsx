@@ -15,7 +15,8 @@ import {
 } from '../client/@tanstack/react-query.gen';
 import type { AdminUserOut } from '../client/types.gen';
 import { ErrorNotice, ShownOnce } from '../components/Notice';
-import { formatBytes, timeAgo } from '../lib/format';
+import { TimeAgo } from '../components/TimeAgo';
+import { formatBytes } from '../lib/format';
 
 const SIGNUP: Record<string, string> = {
   open: 'Open: anyone can create an account.',
@@ -121,7 +122,7 @@ function Users({ meId }: { meId: string }) {
                   {u.failed_bookmarks ? <span className="muted small"> ({u.failed_bookmarks} failed)</span> : null}
                 </td>
                 <td data-label="Storage">{formatBytes(u.storage_bytes)}</td>
-                <td data-label="Last seen">{u.last_seen_at ? timeAgo(u.last_seen_at) : 'never'}</td>
+                <td data-label="Last seen">{u.last_seen_at ? <TimeAgo iso={u.last_seen_at} /> : 'never'}</td>
                 <td data-label="Status">{u.disabled_at ? 'Disabled' : 'Active'}</td>
                 <td>
                   <div className="actions">

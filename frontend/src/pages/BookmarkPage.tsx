@@ -11,7 +11,8 @@ import { bookmarksDeleteBookmark, bookmarksRefreshBookmark, bookmarksUpdateBookm
 import type { BookmarkDetail } from '../client/types.gen';
 import { ErrorNotice, InfoNotice } from '../components/Notice';
 import { StatusBadge } from '../components/StatusBadge';
-import { hostOf, parseTags, timeAgo } from '../lib/format';
+import { TimeAgo } from '../components/TimeAgo';
+import { hostOf, parseTags, siteName } from '../lib/format';
 
 const HIDDEN = new Set(['status', 'error_code', 'error_message', 'model', 'summary', 'suggested_tags', 'analyzed_at', 'analysed_at', 'updated_at', 'created_at']);
 
@@ -147,7 +148,9 @@ export function BookmarkPage() {
         </a>
         {b.author ? <span>· {b.author}</span> : null}
         {b.reading_time_minutes ? <span>· {b.reading_time_minutes} min read</span> : null}
-        <span>· saved {timeAgo(b.saved_at)}</span>
+        <span>
+          · saved <TimeAgo iso={b.saved_at} />
+        </span>
       </p>
       {b.status === 'failed' ? (
         <ErrorNotice>
@@ -248,7 +251,7 @@ export function BookmarkPage() {
               {similar.data.items.map((s) => (
                 <li key={s.bookmark.id}>
                   <Link to={`/items/${s.bookmark.id}`}>{s.bookmark.title || s.bookmark.url}</Link>
-                  <span className="muted"> · {hostOf(s.bookmark.url)}</span>
+                  <span className="muted"> · {siteName(s.bookmark)}</span>
                 </li>
               ))}
             </ul>

@@ -83,11 +83,15 @@ export function LibraryPage() {
   const { fetchNextPage } = query;
   const loadMore = useCallback(() => void fetchNextPage(), [fetchNextPage]);
 
+  // The filter box calls setParam 250 ms after the last key: by then Sort or Status may have
+  // changed, so it must start from the address as it is then, not as it was when typed.
+  const latest = useRef({ params, setParams });
+  latest.current = { params, setParams };
   function setParam(name: string, value: string | undefined) {
-    const next = new URLSearchParams(params);
+    const next = new URLSearchParams(latest.current.params);
     if (value) next.set(name, value);
     else next.delete(name);
-    setParams(next, { replace: true });
+    latest.current.setParams(next, { replace: true });
     setSelected(new Set());
   }
 

@@ -4,9 +4,10 @@ import { Link, useSearchParams } from 'react-router';
 
 import { searchSearchOptions } from '../client/@tanstack/react-query.gen';
 import type { SearchSearchData } from '../client/types.gen';
+import { Match } from '../components/Match';
 import { ErrorNotice, InfoNotice } from '../components/Notice';
 import { StatusBadge } from '../components/StatusBadge';
-import { hostOf, safeHighlight } from '../lib/format';
+import { safeHighlight, siteName } from '../lib/format';
 
 type Mode = NonNullable<NonNullable<SearchSearchData['query']>['mode']>;
 type ContentType = NonNullable<NonNullable<SearchSearchData['query']>['content_type']>;
@@ -117,15 +118,14 @@ export function SearchPage() {
                   {hit.bookmark.status !== 'ready' ? <StatusBadge status={hit.bookmark.status} error={hit.bookmark.error_message} /> : null}
                 </div>
                 <div className="row-meta">
-                  <span className="host">{hostOf(hit.bookmark.url)}</span>
+                  <span className="host">{siteName(hit.bookmark)}</span>
+                  <span aria-hidden="true">·</span>
+                  <Match score={hit.score} />
                   {hit.bookmark.tags.map((t) => (
                     <span className="tag" key={t}>
                       {t}
                     </span>
                   ))}
-                  <span className="muted small" title="Relevance score">
-                    {hit.score.toFixed(3)}
-                  </span>
                 </div>
                 {hit.highlights.map((h, i) => (
                   <p key={i} className="snippet" dangerouslySetInnerHTML={{ __html: safeHighlight(h) }} />

@@ -15,8 +15,8 @@ import {
 } from '../client/@tanstack/react-query.gen';
 import { usersUpdateMe } from '../client/sdk.gen';
 import { ErrorNotice, ShownOnce } from '../components/Notice';
+import { TimeAgo } from '../components/TimeAgo';
 import { signIn } from '../lib/auth';
-import { timeAgo } from '../lib/format';
 import { type Theme, useTheme } from '../lib/theme';
 
 function Saved({ show }: { show: boolean }) {
@@ -233,7 +233,7 @@ export function SettingsPage() {
                   <td>
                     <code>{t.prefix}…</code>
                   </td>
-                  <td>{t.last_used_at ? timeAgo(t.last_used_at) : 'never'}</td>
+                  <td>{t.last_used_at ? <TimeAgo iso={t.last_used_at} /> : 'never'}</td>
                   <td>{t.expires_at ? new Date(t.expires_at).toLocaleDateString() : 'never'}</td>
                   <td>
                     <button type="button" className="small danger" onClick={() => delToken.mutate({ path: { token_id: t.id } })} aria-label={`Revoke token ${t.name}`}>
