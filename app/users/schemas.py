@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 import email_validator
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
@@ -77,6 +77,21 @@ class UserUpdate(Input):
 
 class GeminiKeyIn(Input):
     api_key: str = Field(min_length=8, max_length=200, pattern=r"^[\x21-\x7e]+$")
+
+
+class GeminiKeyCheck(BaseModel):
+    state: Literal["ok", "unverified"] = Field(
+        description="ok: Gemini accepted the key. unverified: Gemini could not be asked "
+        "(unreachable, slow, rate-limited); the key is stored and its first analysis will tell."
+    )
+    message: str = Field(description="A sentence saying what happened.")
+
+
+class GeminiKeySaved(UserOut):
+    key_check: GeminiKeyCheck
+    analysing: int = Field(
+        description="Saved pages the background pass now analyses with the key (at most 5000)."
+    )
 
 
 class GeminiKeyTestResult(BaseModel):
