@@ -33,6 +33,7 @@ from app.db import bind_user
 from app.embedded import EmbeddedPostgres, EmbeddedValkey
 from app.main import create_app
 from tests.conftest import ROOT, register_and_login
+from tests.fakes.gemini import FakeGemini
 
 FUZE = [sys.executable, "-m", "app.cli"]
 GEMINI_KEY = "AIzaSy-backup-test-key-7777"
@@ -80,9 +81,10 @@ def _fuze(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def _settings(data_dir: Path, database_url: str, redis_url: str) -> Settings:
+def _settings(data_dir: Path, database_url: str, redis_url: str, **extra: Any) -> Settings:
     # No secret_key: the key is the data folder's file, as under `fuze up`.
     return Settings(
+        **extra,
         env="test",
         data_dir=data_dir,
         database_url=database_url,
@@ -147,12 +149,18 @@ def _members(archive: Path) -> list[str]:
         return tar.getnames()
 
 
-async def test_a_backup_restores_into_a_fresh_data_folder(folder: Path, valkey: EmbeddedValkey):
+async def test_a_backup_restores_into_a_fresh_data_folder(
+    folder: Path, valkey: EmbeddedValkey, gemini_fake: FakeGemini
+):
     source, restored, out = folder / "source", folder / "restored", folder / "out"
     out.mkdir()
+    gemini_fake.valid_keys.add(GEMINI_KEY)  # a key is checked with Gemini before it is stored
     with _postgres(source) as source_url:
         await asyncio.to_thread(run_migrations, source_url)  # alembic runs its own loop
-        async with _serving(_settings(source, source_url, valkey.url(0))) as (app, client):
+        settings = _settings(
+            source, source_url, valkey.url(0), gemini_base_url=gemini_fake.base_url
+        )
+        async with _serving(settings) as (app, client):
             await app.state.embedder.load_async()
             alice = await register_and_login(client, "alice")
             bob = await register_and_login(client, "bob")

@@ -16,7 +16,7 @@ from datetime import timedelta
 from typing import Any
 
 from arq import Retry
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import undefer
@@ -38,7 +38,6 @@ log = logging.getLogger("fuze.analysis")
 # Waiting for a free Gemini slot is a Retry too, so arq's own limit is far above
 # gemini_max_tries (which counts real calls, in the database).
 ARQ_MAX_TRIES = 500
-BACKLOG_LIMIT = 5000
 
 
 def backoff_seconds(attempt: int, retry_after: float | None, base: float) -> float:
@@ -306,17 +305,9 @@ async def analyse_backlog(ctx: dict[str, Any], user_id: str) -> int:
             await session.execute(
                 select(Bookmark.id, Bookmark.run)
                 .outerjoin(ContentAnalysis, ContentAnalysis.bookmark_id == Bookmark.id)
-                .where(
-                    Bookmark.user_id == uid,
-                    Bookmark.status == BOOKMARK_READY,
-                    or_(
-                        ContentAnalysis.bookmark_id.is_(None),
-                        ContentAnalysis.run != Bookmark.run,
-                        ContentAnalysis.status.in_((SKIPPED, FAILED)),
-                    ),
-                )
+                .where(*service.in_backlog(uid))
                 .order_by(Bookmark.saved_at.desc())
-                .limit(BACKLOG_LIMIT)
+                .limit(service.BACKLOG_LIMIT)
             )
         ).all()
         if not rows:

@@ -19,7 +19,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from http.cookiejar import CookieJar, DefaultCookiePolicy
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import certifi
 import httpx
@@ -27,11 +27,18 @@ from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.analysis.models import CONTENT_TYPES, DIFFICULTIES, PENDING, ContentAnalysis
+from app.analysis.models import (
+    CONTENT_TYPES,
+    DIFFICULTIES,
+    FAILED,
+    PENDING,
+    SKIPPED,
+    ContentAnalysis,
+)
 from app.analysis.schemas import AnalysisOut, PageAnalysis
 from app.bookmarks.models import FAILED as BOOKMARK_FAILED
 from app.bookmarks.models import READY as BOOKMARK_READY
@@ -215,6 +222,73 @@ async def generate(
     return _parse(response, schema)
 
 
+# --- a key is checked with Gemini before it is stored --------------------------------------
+
+KEY_CHECK_SECONDS = 10.0  # a save waits for this at most, then stores the key unchecked
+
+
+@dataclass(frozen=True)
+class KeyCheck:
+    """What Gemini said of a key: `ok`; `refused` (not to be stored); `unverified` (Gemini
+    could not say: unreachable, slow, rate-limited; the key is stored and its first analysis
+    will tell)."""
+
+    state: Literal["ok", "refused", "unverified"]
+    message: str
+
+
+async def check_key(settings: Settings, api_key: str) -> KeyCheck:
+    """One cheap call (the configured model's metadata) with the same client and endpoint
+    the analyses use."""
+    client = _client(settings, api_key)
+    try:
+        async with asyncio.timeout(min(settings.gemini_timeout_seconds, KEY_CHECK_SECONDS)):
+            await client.aio.models.get(model=settings.gemini_model)
+    except Exception as exc:
+        # 400 is how Gemini answers an unknown key (INVALID_ARGUMENT, API_KEY_INVALID); 401
+        # and 403 a key that is revoked, restricted, or without the Gemini API enabled.
+        if isinstance(exc, genai_errors.APIError) and exc.code in (400, 401, 403):
+            reason = (exc.message or exc.status or f"HTTP {exc.code}").strip().rstrip(".")
+            return KeyCheck("refused", f"Google refused this key ({reason}). It was not saved.")
+        reason = classify(exc, settings.gemini_model).message.rstrip(".")
+        return KeyCheck(
+            "unverified",
+            f"The key was saved but could not be checked: {reason}. Analyses will tell "
+            "whether it works.",
+        )
+    return KeyCheck("ok", "Google accepted this key.")
+
+
+BACKLOG_LIMIT = 5000  # bookmarks one backlog pass queues, at most
+
+
+def in_backlog(user_id: uuid.UUID) -> list[ColumnElement[bool]]:
+    """Conditions (on Bookmark outer-joined to ContentAnalysis) for the user's ready bookmarks
+    that a newly stored key should analyse: skipped (no key), failed (e.g. a refused key) or
+    never analysed in their current run."""
+    return [
+        Bookmark.user_id == user_id,
+        Bookmark.status == BOOKMARK_READY,
+        or_(
+            ContentAnalysis.bookmark_id.is_(None),
+            ContentAnalysis.run != Bookmark.run,
+            ContentAnalysis.status.in_((SKIPPED, FAILED)),
+        ),
+    ]
+
+
+async def backlog_size(session: AsyncSession, user_id: uuid.UUID) -> int:
+    """How many bookmarks the backlog pass will queue (at most BACKLOG_LIMIT)."""
+    ids = (
+        select(Bookmark.id)
+        .outerjoin(ContentAnalysis, ContentAnalysis.bookmark_id == Bookmark.id)
+        .where(*in_backlog(user_id))
+        .limit(BACKLOG_LIMIT)
+        .subquery()
+    )
+    return int(await session.scalar(select(func.count()).select_from(ids)) or 0)
+
+
 # genai.Client builds two TLS contexts (about 100 ms of CPU each) unless it is handed its HTTP
 # clients: one client per user key and call would cost ~230 ms of CPU against ~10 ms for the
 # call itself. So the HTTP clients (and the TLS context) are shared by the process, per event
@@ -340,6 +414,13 @@ async def remember_refused(
             json.dumps([error.code, error.message]),
             ex=REFUSED_TTL_SECONDS,
         )
+
+
+async def forget_refused(redis: Any, user_id: uuid.UUID | str, api_key: str) -> None:
+    """Gemini accepts the key again (an API enabled since, a quota raised): its queued
+    analyses must ask rather than fail on the remembered refusal."""
+    with contextlib.suppress(Exception):
+        await redis.delete(_refused_key(user_id, api_key))
 
 
 async def refused(redis: Any, user_id: uuid.UUID | str, api_key: str) -> tuple[str, str] | None:

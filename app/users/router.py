@@ -5,7 +5,7 @@ import uuid
 from fastapi import APIRouter, Response, status
 
 from app import gemini
-from app.deps import CurrentUser, SessionDep, SettingsDep
+from app.deps import CurrentUser, RedisDep, SessionDep, SettingsDep
 from app.errors import (
     BadRequest,
     Conflict,
@@ -21,6 +21,7 @@ from app.users.schemas import (
     ApiTokenCreated,
     ApiTokenOut,
     GeminiKeyIn,
+    GeminiKeySaved,
     GeminiKeyTestResult,
     UserOut,
     UserUpdate,
@@ -48,16 +49,25 @@ async def update_me(
 
 @router.put(
     "/gemini-key",
-    response_model=UserOut,
-    summary="Store your Gemini API key (encrypted at rest, never shown again)",
+    response_model=GeminiKeySaved,
+    summary="Check your Gemini API key with Gemini, then store it (encrypted at rest, never "
+    "shown again) and analyse your saved pages with it",
+    description="A key Gemini refuses is a 422 (`gemini_key_refused`) and is not stored. When "
+    "Gemini cannot be asked (unreachable, slow, rate-limited) the key is stored and "
+    "`key_check.state` is `unverified`.",
     responses=responses(Unprocessable),
 )
 async def put_gemini_key(
-    data: GeminiKeyIn, user: CurrentUser, session: SessionDep, settings: SettingsDep
-) -> UserOut:
-    service.set_gemini_key(settings, user, data.api_key)
-    await session.flush()
-    return UserOut.model_validate(user)
+    data: GeminiKeyIn,
+    user: CurrentUser,
+    session: SessionDep,
+    settings: SettingsDep,
+    redis: RedisDep,
+) -> GeminiKeySaved:
+    check, queued = await service.store_gemini_key(session, settings, redis, user, data.api_key)
+    return GeminiKeySaved(
+        **UserOut.model_validate(user).model_dump(), key_check=check, analysing=queued
+    )
 
 
 @router.delete(

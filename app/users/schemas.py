@@ -2,12 +2,42 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
+import email_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from app.schemas import Input
 
 USERNAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{2,31}$"
+
+# A self-hosted server's people often have addresses on names that are not on the public
+# internet: admin@localhost, me@nas.local, test@fuze.test. email-validator refuses these
+# special-use names outright (its documented switch is this list); `invalid`, `onion` and
+# `arpa` stay refused. Fuze sends no mail, so the address is checked for its form only.
+for _name in ("localhost", "local", "test"):
+    if _name in email_validator.SPECIAL_USE_DOMAIN_NAMES:
+        email_validator.SPECIAL_USE_DOMAIN_NAMES.remove(_name)
+
+
+def _email(value: str) -> str:
+    try:
+        checked = email_validator.validate_email(
+            value, check_deliverability=False, globally_deliverable=False
+        )
+    except email_validator.EmailNotValidError as exc:
+        # The library speaks in sentences ("An email address must have an @-sign."); the
+        # error handler frames it as "Invalid email: ...".
+        reason = str(exc).rstrip(".")
+        raise ValueError(reason[:1].lower() + reason[1:]) from None
+    return checked.normalized
+
+
+Email = Annotated[
+    str,
+    Field(max_length=320, json_schema_extra={"format": "email"}),
+    AfterValidator(_email),
+]
 
 
 class UserCreate(Input):
@@ -15,7 +45,7 @@ class UserCreate(Input):
         pattern=USERNAME_PATTERN,
         description="3-32 characters: letters, digits, '_', '.', '-'; starts with a letter or digit.",
     )
-    email: EmailStr = Field(max_length=320)
+    email: Email
     password: str = Field(min_length=8, max_length=1024)
 
 
@@ -34,7 +64,7 @@ class UserOut(BaseModel):
 
 class UserUpdate(Input):
     display_name: str | None = Field(default=None, max_length=100)
-    email: EmailStr | None = Field(default=None, max_length=320)
+    email: Email | None = None
     current_password: str | None = Field(default=None, max_length=1024)
     new_password: str | None = Field(default=None, min_length=8, max_length=1024)
 
@@ -47,6 +77,21 @@ class UserUpdate(Input):
 
 class GeminiKeyIn(Input):
     api_key: str = Field(min_length=8, max_length=200, pattern=r"^[\x21-\x7e]+$")
+
+
+class GeminiKeyCheck(BaseModel):
+    state: Literal["ok", "unverified"] = Field(
+        description="ok: Gemini accepted the key. unverified: Gemini could not be asked "
+        "(unreachable, slow, rate-limited); the key is stored and its first analysis will tell."
+    )
+    message: str = Field(description="A sentence saying what happened.")
+
+
+class GeminiKeySaved(UserOut):
+    key_check: GeminiKeyCheck
+    analysing: int = Field(
+        description="Saved pages the background pass now analyses with the key (at most 5000)."
+    )
 
 
 class GeminiKeyTestResult(BaseModel):

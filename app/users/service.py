@@ -3,20 +3,22 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import object_session
 
+from app.analysis import service as analysis_service
 from app.auth import security
 from app.auth import service as auth_service
 from app.auth.models import ApiToken
 from app.config import Settings
 from app.db import enqueue_after_commit
-from app.errors import Conflict, NotFound, Unauthorized
+from app.errors import Conflict, NotFound, Unauthorized, Unprocessable
 from app.users.models import User
-from app.users.schemas import ApiTokenCreate, UserUpdate
+from app.users.schemas import ApiTokenCreate, GeminiKeyCheck, UserUpdate
 
 MAX_API_TOKENS = 50
 
@@ -52,6 +54,23 @@ async def update_profile(
     except IntegrityError as exc:
         raise Conflict("An account with this email exists.", code="email_taken") from exc
     return user
+
+
+async def store_gemini_key(
+    session: AsyncSession, settings: Settings, redis: Any, user: User, api_key: str
+) -> tuple[GeminiKeyCheck, int]:
+    """Asks Gemini about the key first: a refused key is not stored (and starts no backlog
+    pass); one Gemini could not be asked about is stored, and the answer says so. Returns
+    the check and how many saved pages the backlog pass will analyse."""
+    check = await analysis_service.check_key(settings, api_key)
+    if check.state == "refused":
+        raise Unprocessable(check.message, code="gemini_key_refused")
+    if check.state == "ok":
+        await analysis_service.forget_refused(redis, user.id, api_key)
+    set_gemini_key(settings, user, api_key)
+    await session.flush()
+    queued = await analysis_service.backlog_size(session, user.id)
+    return GeminiKeyCheck(state=check.state, message=check.message), queued
 
 
 def set_gemini_key(settings: Settings, user: User, api_key: str) -> None:

@@ -188,11 +188,13 @@ async def test_a_refused_key_fails_at_once(client, alice, db, job_ctx, gemini, a
 
 
 async def test_a_key_gemini_does_not_know_is_refused(client, alice, db, job_ctx, gemini):
-    # Stored, but not valid at Gemini: the fake answers as Gemini does (400, "API key not valid").
+    # Stored while Gemini could not check it (rate-limited), but not valid at Gemini: the fake
+    # answers as Gemini does (400, "API key not valid").
+    gemini.script["not-a-real-key-1234"] = [error_answer(429, "RESOURCE_EXHAUSTED", "Quota")]
     r = await client.put(
         "/api/users/me/gemini-key", headers=alice.headers, json={"api_key": "not-a-real-key-1234"}
     )
-    assert r.status_code == 200
+    assert r.status_code == 200 and r.json()["key_check"]["state"] == "unverified"
     saved = await ready_bookmark(client, db, alice)
     assert await _run(job_ctx, saved["id"]) == "failed: gemini_key_invalid"
     assert gemini.calls_with("not-a-real-key-1234")
@@ -201,10 +203,8 @@ async def test_a_key_gemini_does_not_know_is_refused(client, alice, db, job_ctx,
 async def test_a_refused_key_is_not_tried_again_for_every_queued_page(
     client, alice, db, job_ctx, gemini
 ):
-    r = await client.put(
-        "/api/users/me/gemini-key", headers=alice.headers, json={"api_key": "revoked-key-5678"}
-    )
-    assert r.status_code == 200
+    await store_key(client, alice, gemini, "revoked-key-5678")
+    gemini.valid_keys.discard("revoked-key-5678")  # revoked since it was stored
     pages = [await ready_bookmark(client, db, alice) for _ in range(3)]
     for page in pages:
         assert await _run(job_ctx, page["id"]) == "failed: gemini_key_invalid"

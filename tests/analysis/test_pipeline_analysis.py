@@ -154,12 +154,14 @@ async def test_a_users_burst_keeps_to_the_concurrency_limit(
 async def test_a_refused_key_fails_the_analysis_not_the_bookmark(
     api, api_user, web, gemini_fake, analysis_worker
 ):
+    gemini_fake.valid_keys.add("revoked-key-0000")
     r = await api.put(
         "/api/users/me/gemini-key",
         headers=api_user.headers,
         json={"api_key": "revoked-key-0000"},
     )
     assert r.status_code == 200
+    gemini_fake.valid_keys.discard("revoked-key-0000")  # revoked since it was stored
     web.route("/e2e/refused", _article("Refused"))
     r = await api.post(
         "/api/bookmarks", headers=api_user.headers, json={"url": web.url("/e2e/refused")}

@@ -105,8 +105,9 @@ async def test_another_users_token_id_answers_404(client, alice, bob):
     assert len((await client.get("/api/users/me/tokens", headers=alice.headers)).json()) == 1
 
 
-async def test_gemini_key_is_encrypted_at_rest_and_never_returned(client, alice, db):
+async def test_gemini_key_is_encrypted_at_rest_and_never_returned(client, alice, db, gemini_fake):
     key = "AIzaSyTESTKEY-abcdefghijklmnop-WXYZ"
+    gemini_fake.valid_keys.add(key)
     r = await client.put("/api/users/me/gemini-key", headers=alice.headers, json={"api_key": key})
     assert r.status_code == 200
     assert r.json()["has_gemini_key"] is True
@@ -129,9 +130,10 @@ async def test_gemini_key_test_uses_this_users_key(client, alice, bob, gemini_fa
     assert r.status_code == 400 and r.json()["error"]["code"] == "no_gemini_key"
 
     good, bad = "alice-good-key-0001", "bob-bad-key-0002"
-    gemini_fake.valid_keys.add(good)
+    gemini_fake.valid_keys.update((good, bad))
     await client.put("/api/users/me/gemini-key", headers=alice.headers, json={"api_key": good})
     await client.put("/api/users/me/gemini-key", headers=bob.headers, json={"api_key": bad})
+    gemini_fake.valid_keys.discard(bad)  # revoked since it was stored
     gemini_fake.calls.clear()
 
     r = await client.post("/api/users/me/gemini-key/test", headers=alice.headers)

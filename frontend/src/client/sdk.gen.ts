@@ -182,7 +182,9 @@ export const usersDeleteGeminiKey = <ThrowOnError extends boolean = false>(optio
 });
 
 /**
- * Store your Gemini API key (encrypted at rest, never shown again)
+ * Check your Gemini API key with Gemini, then store it (encrypted at rest, never shown again) and analyse your saved pages with it
+ *
+ * A key Gemini refuses is a 422 (`gemini_key_refused`) and is not stored. When Gemini cannot be asked (unreachable, slow, rate-limited) the key is stored and `key_check.state` is `unverified`.
  */
 export const usersPutGeminiKey = <ThrowOnError extends boolean = false>(options: Options<UsersPutGeminiKeyData, ThrowOnError>) => (options.client ?? client).put<UsersPutGeminiKeyResponses, UsersPutGeminiKeyErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],

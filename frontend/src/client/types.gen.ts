@@ -833,6 +833,24 @@ export type FeedbackOut = {
 };
 
 /**
+ * GeminiKeyCheck
+ */
+export type GeminiKeyCheck = {
+    /**
+     * State
+     *
+     * ok: Gemini accepted the key. unverified: Gemini could not be asked (unreachable, slow, rate-limited); the key is stored and its first analysis will tell.
+     */
+    state: 'ok' | 'unverified';
+    /**
+     * Message
+     *
+     * A sentence saying what happened.
+     */
+    message: string;
+};
+
+/**
  * GeminiKeyIn
  */
 export type GeminiKeyIn = {
@@ -840,6 +858,55 @@ export type GeminiKeyIn = {
      * Api Key
      */
     api_key: string;
+};
+
+/**
+ * GeminiKeySaved
+ */
+export type GeminiKeySaved = {
+    /**
+     * Id
+     */
+    id: string;
+    /**
+     * Username
+     */
+    username: string;
+    /**
+     * Email
+     */
+    email: string;
+    /**
+     * Display Name
+     */
+    display_name: string | null;
+    /**
+     * Created At
+     */
+    created_at: string;
+    /**
+     * Is Admin
+     *
+     * An administrator of this server (the admin pages).
+     */
+    is_admin: boolean;
+    /**
+     * Has Gemini Key
+     */
+    has_gemini_key: boolean;
+    /**
+     * Gemini Key Last4
+     *
+     * The last 4 characters of the stored key.
+     */
+    gemini_key_last4: string | null;
+    key_check: GeminiKeyCheck;
+    /**
+     * Analysing
+     *
+     * Saved pages the background pass now analyses with the key (at most 5000).
+     */
+    analysing: number;
 };
 
 /**
@@ -2846,7 +2913,7 @@ export type UsersPutGeminiKeyResponses = {
     /**
      * Successful Response
      */
-    200: UserOut;
+    200: GeminiKeySaved;
 };
 
 export type UsersPutGeminiKeyResponse = UsersPutGeminiKeyResponses[keyof UsersPutGeminiKeyResponses];

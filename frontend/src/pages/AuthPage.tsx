@@ -4,7 +4,15 @@ import { Link, useLocation, useNavigate } from 'react-router';
 import { authConfig } from '../client/sdk.gen';
 import type { AuthConfig } from '../client/types.gen';
 import { ErrorNotice, InfoNotice } from '../components/Notice';
+import { ApiError } from '../lib/api';
 import { signIn, signUp } from '../lib/auth';
+
+/** The form field a 422 from the server is about ("email", "username"...), if it names one. */
+function invalidField(error: unknown): string | null {
+  if (!(error instanceof ApiError) || error.status !== 422 || !Array.isArray(error.details)) return null;
+  const loc = (error.details[0] as { loc?: unknown[] } | undefined)?.loc;
+  return Array.isArray(loc) && loc[0] === 'body' && typeof loc[1] === 'string' ? loc[1] : null;
+}
 
 export function AuthPage({ mode }: { mode: 'signin' | 'signup' }) {
   const navigate = useNavigate();
@@ -26,6 +34,10 @@ export function AuthPage({ mode }: { mode: 'signin' | 'signup' }) {
     };
   }, [signup]);
   const policy = config && !config.first_account ? config.signup : 'open';
+  // The server's sentence is shown above the form and tied to the field it is about.
+  const badField = invalidField(error);
+  const fieldError = (name: string) =>
+    badField === name ? { 'aria-invalid': true, 'aria-describedby': 'auth-error' } : {};
 
   async function submit(e: FormEvent<HTMLFormElement>) {
     e.preventDefault();
@@ -55,7 +67,9 @@ export function AuthPage({ mode }: { mode: 'signin' | 'signup' }) {
         </div>
         <h1 id="auth-title">{signup ? 'Create your account' : 'Sign in'}</h1>
         {expired && !error ? <InfoNotice>Your session has ended. Sign in again.</InfoNotice> : null}
-        <ErrorNotice error={error} />
+        <div id="auth-error">
+          <ErrorNotice error={error} />
+        </div>
         {signup && config?.first_account ? (
           <InfoNotice>This is the server’s first account: it will be the administrator.</InfoNotice>
         ) : null}
@@ -66,11 +80,11 @@ export function AuthPage({ mode }: { mode: 'signin' | 'signup' }) {
           <>
             <label>
               Username
-              <input name="username" autoComplete="username" required minLength={3} maxLength={32} />
+              <input name="username" autoComplete="username" required minLength={3} maxLength={32} {...fieldError('username')} />
             </label>
             <label>
               Email
-              <input name="email" type="email" autoComplete="email" required />
+              <input name="email" type="email" autoComplete="email" required {...fieldError('email')} />
             </label>
             {policy === 'invite' ? (
               <label>

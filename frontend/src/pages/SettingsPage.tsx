@@ -14,10 +14,25 @@ import {
   usersUpdateMeMutation,
 } from '../client/@tanstack/react-query.gen';
 import { usersUpdateMe } from '../client/sdk.gen';
+import type { GeminiKeySaved } from '../client/types.gen';
 import { ErrorNotice, ShownOnce } from '../components/Notice';
 import { TimeAgo } from '../components/TimeAgo';
 import { signIn } from '../lib/auth';
 import { type Theme, useTheme } from '../lib/theme';
+
+type KeyMessage = { tone: 'ok' | 'info' | 'error'; text: string };
+
+/** What storing a key did: Google's verdict, then the pass over the pages saved before it. */
+export function keySavedMessage(saved: GeminiKeySaved): KeyMessage {
+  const n = saved.analysing;
+  const next =
+    n > 0
+      ? ` Analysing your ${n} saved ${n === 1 ? 'page' : 'pages'}…`
+      : ' New pages are analysed as you save them.';
+  if (saved.key_check.state === 'ok') return { tone: 'ok', text: `Key checked with Google: it works.${next}` };
+  // Stored unchecked (Google unreachable, slow or rate-limited): the server says why.
+  return { tone: 'info', text: `${saved.key_check.message}${next}` };
+}
 
 function Saved({ show }: { show: boolean }) {
   return show ? (
@@ -33,7 +48,7 @@ export function SettingsPage() {
   const tokens = useQuery(usersListTokensOptions());
   const [theme, setTheme] = useTheme();
   const [newToken, setNewToken] = useState<string | null>(null);
-  const [keyMessage, setKeyMessage] = useState<{ ok: boolean; text: string } | null>(null);
+  const [keyMessage, setKeyMessage] = useState<KeyMessage | null>(null);
   const refreshMe = () => qc.invalidateQueries({ queryKey: usersGetMeQueryKey() });
 
   const profile = useMutation({ ...usersUpdateMeMutation(), onSuccess: refreshMe });
@@ -44,10 +59,16 @@ export function SettingsPage() {
       await signIn(v.username, v.next);
     },
   });
-  const putKey = useMutation({ ...usersPutGeminiKeyMutation(), onSuccess: refreshMe });
+  const putKey = useMutation({
+    ...usersPutGeminiKeyMutation(),
+    onSuccess: (saved) => {
+      setKeyMessage(keySavedMessage(saved));
+      return refreshMe();
+    },
+  });
   const testKey = useMutation({
     ...usersTestGeminiKeyMutation(),
-    onSuccess: (r) => setKeyMessage({ ok: r.valid, text: r.message }),
+    onSuccess: (r) => setKeyMessage({ tone: r.valid ? 'ok' : 'error', text: r.message }),
   });
   const delKey = useMutation({ ...usersDeleteGeminiKeyMutation(), onSuccess: refreshMe });
   const createToken = useMutation({
@@ -91,6 +112,7 @@ export function SettingsPage() {
     const form = e.currentTarget;
     const key = String(new FormData(form).get('api_key')).trim();
     setKeyMessage(null);
+    testKey.reset();
     putKey.mutate({ body: { api_key: key } }, { onSuccess: () => form.reset() });
   }
   function submitToken(e: FormEvent<HTMLFormElement>) {
@@ -173,12 +195,12 @@ export function SettingsPage() {
             <input name="api_key" type="password" autoComplete="off" placeholder={user.has_gemini_key ? 'Replace the key' : 'Paste your key'} required />
           </label>
           <button type="submit" disabled={putKey.isPending}>
-            {user.has_gemini_key ? 'Replace key' : 'Set key'}
+            {putKey.isPending ? 'Checking with Google…' : user.has_gemini_key ? 'Replace key' : 'Set key'}
           </button>
         </form>
         {user.has_gemini_key ? (
           <div className="actions">
-            <button type="button" onClick={() => { setKeyMessage(null); testKey.mutate({}); }} disabled={testKey.isPending}>
+            <button type="button" onClick={() => { setKeyMessage(null); putKey.reset(); testKey.mutate({}); }} disabled={testKey.isPending}>
               {testKey.isPending ? 'Testing…' : 'Test key'}
             </button>
             <button type="button" className="danger" onClick={() => delKey.mutate({})} disabled={delKey.isPending}>
@@ -187,8 +209,8 @@ export function SettingsPage() {
           </div>
         ) : null}
         {keyMessage ? (
-          <div className={`notice ${keyMessage.ok ? 'notice-ok' : 'notice-error'}`} role="status">
-            {keyMessage.ok ? '✓ ' : ''}
+          <div className={`notice notice-${keyMessage.tone}`} role="status" data-testid="key-message">
+            {keyMessage.tone === 'ok' ? '✓ ' : ''}
             {keyMessage.text}
           </div>
         ) : null}

@@ -424,7 +424,9 @@ export const usersDeleteGeminiKeyMutation = (options?: Partial<Options<UsersDele
 };
 
 /**
- * Store your Gemini API key (encrypted at rest, never shown again)
+ * Check your Gemini API key with Gemini, then store it (encrypted at rest, never shown again) and analyse your saved pages with it
+ *
+ * A key Gemini refuses is a 422 (`gemini_key_refused`) and is not stored. When Gemini cannot be asked (unreachable, slow, rate-limited) the key is stored and `key_check.state` is `unverified`.
  */
 export const usersPutGeminiKeyMutation = (options?: Partial<Options<UsersPutGeminiKeyData>>): UseMutationOptions<UsersPutGeminiKeyResponse, UsersPutGeminiKeyError, Options<UsersPutGeminiKeyData>> => {
     const mutationOptions: UseMutationOptions<UsersPutGeminiKeyResponse, UsersPutGeminiKeyError, Options<UsersPutGeminiKeyData>> = {
