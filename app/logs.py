@@ -45,6 +45,8 @@ class JsonFormatter(logging.Formatter):
 
 
 _COLOURS = {"DEBUG": "2", "INFO": "32", "WARNING": "33", "ERROR": "31", "CRITICAL": "1;31"}
+# uvicorn says everything but its access lines (ours) on "uvicorn.error", "started" included.
+_SHOWN_AS = {"uvicorn.error": "uvicorn"}
 
 
 def _text_value(value: object) -> str:
@@ -84,7 +86,7 @@ class TextFormatter(logging.Formatter):
             [
                 self._paint("2", time.strftime("%H:%M:%S", time.localtime(record.created))),
                 self._paint(_COLOURS.get(level, "0"), f"{level:<5}"),
-                self._paint("36", f"{record.name:<15}"),
+                self._paint("36", f"{_SHOWN_AS.get(record.name, record.name):<15}"),
                 summary.replace("\r\n", "\\n").replace("\n", "\\n"),
             ]
         )
