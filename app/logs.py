@@ -44,7 +44,7 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, default=str)
 
 
-_COLOURS = {"DEBUG": "2", "INFO": "32", "WARNING": "33", "ERROR": "31", "CRITICAL": "1;31"}
+_COLOURS = {"DEBUG": "2", "INFO": "32", "WARN": "33", "ERROR": "31", "CRIT": "1;31"}
 # uvicorn says everything but its access lines (ours) on "uvicorn.error", "started" included.
 _SHOWN_AS = {"uvicorn.error": "uvicorn"}
 
@@ -81,7 +81,7 @@ class TextFormatter(logging.Formatter):
         rid = request_id_var.get()
         if rid and record.name != "fuze.access":
             summary += f" request_id={rid}"
-        level = record.levelname
+        level = {"WARNING": "WARN", "CRITICAL": "CRIT"}.get(record.levelname, record.levelname)
         line = " ".join(
             [
                 self._paint("2", time.strftime("%H:%M:%S", time.localtime(record.created))),

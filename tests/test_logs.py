@@ -80,7 +80,7 @@ def test_development_logs_one_plain_line_per_event_without_colours_in_a_pipe():
     started, two_lines, failed, loaded = events
     assert " INFO  fuze.worker " in started
     assert started.endswith('worker started  worker_id=host:42 note="two words"')
-    assert two_lines.endswith("a message\\nof two lines")
+    assert " WARN  fuze.worker " in two_lines and two_lines.endswith("a message\\nof two lines")
     assert " ERROR " in failed and failed.endswith("job failed")
     assert lines[-1] == loaded and loaded.endswith("embedding model loaded in 4.2 s")
     traceback = lines[lines.index(failed) + 1 : lines.index(loaded)]
