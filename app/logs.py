@@ -1,9 +1,12 @@
-"""Structured JSON logs; every line written while serving a request carries its request id."""
+"""Logs: one JSON line per event (production, and what log collectors read), or one plain text
+line per event for a person at a console (development; coloured on a terminal). Every line
+written while serving a request carries its request id."""
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import time
 from contextvars import ContextVar
@@ -41,18 +44,83 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, default=str)
 
 
-def setup_logging(level: str = "INFO", as_json: bool = True) -> None:
+_COLOURS = {"DEBUG": "2", "INFO": "32", "WARN": "33", "ERROR": "31", "CRIT": "1;31"}
+# uvicorn says everything but its access lines (ours) on "uvicorn.error", "started" included.
+_SHOWN_AS = {"uvicorn.error": "uvicorn"}
+
+
+def _text_value(value: object) -> str:
+    text = str(value)
+    return json.dumps(text) if not text or any(c.isspace() or c in '"=' for c in text) else text
+
+
+class TextFormatter(logging.Formatter):
+    """`12:00:03 INFO  fuze.worker  worker started  worker_id=host:42` on one line per event
+    (a message's own line breaks are shown as "\\n"); an error's traceback follows on lines
+    of its own, indented. `colour` wraps the time, the level and the logger in ANSI colours.
+
+    A record may carry `_text` (extra={"_text": ...}, left out of the JSON lines): what to
+    show instead of its message and fields, as the access log does."""
+
+    def __init__(self, colour: bool = False) -> None:
+        super().__init__()
+        self.colour = colour
+
+    def _paint(self, code: str, text: str) -> str:
+        return f"\x1b[{code}m{text}\x1b[0m" if self.colour else text
+
+    def format(self, record: logging.LogRecord) -> str:
+        summary = getattr(record, "_text", None)
+        if summary is None:
+            fields = [
+                f"{key}={_text_value(value)}"
+                for key, value in record.__dict__.items()
+                if key not in _RESERVED and not key.startswith("_")
+            ]
+            summary = "  ".join([record.getMessage(), " ".join(fields)]).rstrip()
+        rid = request_id_var.get()
+        if rid and record.name != "fuze.access":
+            summary += f" request_id={rid}"
+        level = {"WARNING": "WARN", "CRITICAL": "CRIT"}.get(record.levelname, record.levelname)
+        line = " ".join(
+            [
+                self._paint("2", time.strftime("%H:%M:%S", time.localtime(record.created))),
+                self._paint(_COLOURS.get(level, "0"), f"{level:<5}"),
+                self._paint("36", f"{_SHOWN_AS.get(record.name, record.name):<15}"),
+                summary.replace("\r\n", "\\n").replace("\n", "\\n"),
+            ]
+        )
+        if record.exc_info:
+            line += "\n" + "\n".join(
+                "    " + row for row in self.formatException(record.exc_info).splitlines()
+            )
+        return line
+
+
+def use_colour(stream: object) -> bool:
+    """ANSI colours only for a terminal, and not when NO_COLOR is set (no-color.org)."""
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty()) and not os.environ.get("NO_COLOR")
+
+
+def formatter(as_json: bool | None, stream: object = None) -> logging.Formatter:
+    if as_json is None or as_json:
+        return JsonFormatter()
+    return TextFormatter(colour=use_colour(stream if stream is not None else sys.stderr))
+
+
+def setup_logging(level: str = "INFO", as_json: bool | None = True) -> None:
+    """Every logger to stderr: JSON lines, or text lines (as_json false: FUZE_LOG_FORMAT)."""
     handler = logging.StreamHandler(sys.stderr)
-    if as_json:
-        handler.setFormatter(JsonFormatter())
-    else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    handler.setFormatter(formatter(as_json, sys.stderr))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     # uvicorn's own access log is replaced by ours (one JSON line per request, with its id).
     logging.getLogger("uvicorn.access").disabled = True
-    for name in ("httpx", "httpcore", "alembic.runtime.plugins", "alembic.runtime.migration"):
+    quiet = ("httpx", "httpcore", "alembic.runtime.plugins", "alembic.runtime.migration")
+    # sentence-transformers says where it loads the model from; ours says that it loads it.
+    for name in (*quiet, "sentence_transformers"):
         logging.getLogger(name).setLevel(logging.WARNING)
     for name in ("uvicorn", "uvicorn.error", "arq"):
         logging.getLogger(name).handlers[:] = []

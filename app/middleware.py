@@ -20,6 +20,7 @@ from app.ratelimit import replaying
 access_log = logging.getLogger("fuze.access")
 error_log = logging.getLogger("fuze.errors")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._\-]{8,128}$")
+_POLLED = frozenset({"/api/health", "/api/health/ready"})
 
 
 class RequestContextMiddleware:
@@ -67,14 +68,20 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send_wrapper)
         finally:
             client = scope.get("client")
-            access_log.info(
+            method, path = scope.get("method"), scope.get("path", "")
+            duration_ms = round((time.perf_counter() - start) * 1000, 2)
+            # Health checks are polled (by `fuze up` until ready, by orchestrators forever):
+            # logged only at debug level, or they would bury everything else.
+            access_log.log(
+                logging.DEBUG if path in _POLLED else logging.INFO,
                 "request",
                 extra={
-                    "method": scope.get("method"),
-                    "path": scope.get("path"),
+                    "method": method,
+                    "path": path,
                     "status": status,
-                    "duration_ms": round((time.perf_counter() - start) * 1000, 2),
+                    "duration_ms": duration_ms,
                     "client_ip": client[0] if client else None,
+                    "_text": f"{method} {path} {status} {duration_ms:.0f} ms",
                 },
             )
             user_id_var.reset(utoken)

@@ -82,12 +82,32 @@ def clean_env() -> dict[str, str]:
     return env
 
 
+def _assert_a_clear_start(out: str, port: int) -> None:
+    """In development: plain text lines, no health polls, and the start ends with the address
+    to open: whatever the API and the worker say while they start comes before it."""
+    lines = out.splitlines()
+    url = [i for i, line in enumerate(lines) if line.endswith(f": open http://127.0.0.1:{port}")]
+    assert len(url) == 1 and "Fuze is ready in " in lines[url[0]], out
+    before = "\n".join(lines[: url[0]])
+    for started in ("worker started", "Application startup complete", "database migrated"):
+        assert started in before, out
+    # Both models, the worker's and the API's query encoder: that they load, and when done.
+    assert before.count("loading the embedding model") == 2, out
+    assert before.count("embedding model loaded in ") == 2, out
+    after = "\n".join(lines[url[0] + 1 :])
+    assert "loaded in" not in after and "startup" not in after, out
+    assert "/api/health" not in out and "\x1b[" not in out and '{"ts":' not in out, out
+
+
 def test_fuze_up_embedded_keeps_data_and_stops_cleanly(tmp_path, clean_env):
     data_dir, port = tmp_path / "data", free_port()
-    proc = _start(data_dir, port, clean_env)
+    log_path = tmp_path / "up.log"
+    with log_path.open("w") as out:
+        proc = _start(data_dir, port, clean_env, out)
     try:
         ready = _wait_ready(proc, port)
         assert ready["checks"]["worker"]["ok"] and ready["checks"]["migrations"]["ok"]
+        _wait_for_line(log_path, "Fuze is ready in ")
         children = _descendants(proc.pid)
         names = " ".join(" ".join(p.cmdline()) for p in children)
         assert "postgres" in names and "valkey-server" in names
@@ -100,17 +120,20 @@ def test_fuze_up_embedded_keeps_data_and_stops_cleanly(tmp_path, clean_env):
         )
         assert r.status_code == 201
     finally:
-        code, out = _stop(proc)
+        code, _ = _stop(proc)
+    out = log_path.read_text()
     assert code == 0, out
-    assert "Fuze is ready" in out
+    _assert_a_clear_start(out, port)
     _assert_gone(children)
     assert (data_dir / "postgres" / "pgdata" / "PG_VERSION").exists()
     assert (data_dir / "secret_key").exists()
 
     # A second run on the same data folder finds the account again.
-    proc = _start(data_dir, port, clean_env)
+    with log_path.open("w") as out:
+        proc = _start(data_dir, port, clean_env, out)
     try:
         _wait_ready(proc, port)
+        _wait_for_line(log_path, "Fuze is ready in ")
         r = httpx.post(
             f"http://127.0.0.1:{port}/api/auth/login",
             json={"login": "keeper", "password": "a long password"},
@@ -118,8 +141,10 @@ def test_fuze_up_embedded_keeps_data_and_stops_cleanly(tmp_path, clean_env):
         assert r.status_code == 200
         children = _descendants(proc.pid)
     finally:
-        code, out = _stop(proc, signal.SIGTERM)
+        code, _ = _stop(proc, signal.SIGTERM)
+    out = log_path.read_text()
     assert code == 0, out
+    _assert_a_clear_start(out, port)
     _assert_gone(children)
 
 

@@ -108,7 +108,10 @@ async def startup(ctx: dict[str, Any]) -> None:
     if settings.import_worker_inline and not ctx.get("imports_only"):
         ctx["import_worker"] = _import_worker(ctx)
         ctx["import_task"] = asyncio.create_task(ctx["import_worker"].async_run())
-    log.info("worker started", extra={"worker_id": ctx["worker_id"]})
+    log.info(
+        "worker started: it takes jobs while the embedding model loads",
+        extra={"worker_id": ctx["worker_id"]},
+    )
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:

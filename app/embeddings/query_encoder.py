@@ -145,7 +145,10 @@ def open_encoder(cache_dir: Path, model_dir: Path, timeout: float = 300) -> Quer
         return None
     graph = graph_file(cache_dir, model_dir)
     if not graph.exists():
-        log.info("exporting the query encoder to ONNX", extra={"file": str(graph)})
+        log.info(
+            "exporting the query encoder to ONNX (once per data folder: it takes a while)",
+            extra={"file": str(graph)},
+        )
         try:
             done = subprocess.run(
                 [sys.executable, "-m", "app.embeddings.query_encoder", str(graph)],

@@ -101,6 +101,8 @@ class Embedder:
             if self.loaded:
                 return
             started = time.perf_counter()
+            purpose = "for search queries" if self.fast_queries else "for saved pages"
+            log.info("loading the embedding model (%s) %s...", MODEL_NAME, purpose)
             try:
                 if self.fast_queries and self.cache_dir is not None:
                     self._onnx = open_encoder(self.cache_dir, model_path())
@@ -110,13 +112,11 @@ class Embedder:
                 self.load_error = f"{type(exc).__name__}: {exc}"
                 raise
             self.load_error = None
-            extra: dict[str, Any] = {
-                "model": MODEL_NAME,
-                "seconds": round(time.perf_counter() - started, 2),
-            }
+            seconds = round(time.perf_counter() - started, 2)
+            extra: dict[str, Any] = {"model": MODEL_NAME, "seconds": seconds}
             if self.fast_queries:
                 extra["queries"] = self.query_backend
-            log.info("embedding model loaded", extra=extra)
+            log.info("embedding model loaded in %.1f s %s", seconds, purpose, extra=extra)
 
     @property
     def query_backend(self) -> str | None:
@@ -130,6 +130,8 @@ class Embedder:
     def _load_torch(self) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        # No progress bar of the weights (read before the import): our lines say it loads.
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
         import torch
         from sentence_transformers import SentenceTransformer
 
