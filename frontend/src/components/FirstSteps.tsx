@@ -1,8 +1,9 @@
-import { useQuery } from '@tanstack/react-query';
-import type { MouseEvent } from 'react';
+import { useQuery, useQueryClient } from '@tanstack/react-query';
+import { type MouseEvent, useEffect } from 'react';
 import { Link } from 'react-router';
 
 import { usersGetMeOptions } from '../client/@tanstack/react-query.gen';
+import { clearUnseenItems, useUnseenItems } from '../lib/events';
 
 /** Put the caret in the library's save form (it sits above this panel). */
 function focusSaveForm(e: MouseEvent<HTMLAnchorElement>) {
@@ -16,6 +17,15 @@ function focusSaveForm(e: MouseEvent<HTMLAnchorElement>) {
 /** What an empty library shows: four ways to fill it, each a link to where it is done. */
 export function FirstSteps() {
   const me = useQuery(usersGetMeOptions());
+  const qc = useQueryClient();
+  // The library is empty, so there is no place in it to keep: the first items that arrive
+  // (an import, the extension, another tab) are shown at once, and this panel gives way to them.
+  const unseen = useUnseenItems();
+  useEffect(() => {
+    if (!unseen) return;
+    clearUnseenItems();
+    void qc.resetQueries({ predicate: (q) => (q.queryKey[0] as { _id?: string })?._id === 'bookmarksListBookmarks' });
+  }, [unseen, qc]);
   const hasKey = Boolean(me.data?.has_gemini_key);
   return (
     <section className="card first-steps" aria-labelledby="first-steps-title">
