@@ -58,18 +58,24 @@ export function App({ queryClient }: { queryClient: QueryClient }) {
   const location = useLocation();
   const current = useRef(location);
   current.current = location;
+  // The session ended on its own (its refresh was refused), until the next sign-in. The router
+  // may apply the redirect below after this handler's navigation, so both carry the reason.
+  const ended = useRef(false);
 
   useEffect(() => {
     setSignedOutHandler(() => {
       queryClient.clear();
-      const state: SignInState = { expired: true, from: here(current.current) };
-      navigate('/signin', { state });
+      ended.current = true;
+      const at = current.current;
+      const from = /^\/sign(in|up)$/.test(at.pathname) ? (at.state as SignInState | null)?.from : here(at);
+      navigate('/signin', { state: { expired: true, from } satisfies SignInState });
     });
     return () => setSignedOutHandler(null);
   }, [navigate, queryClient]);
 
   useEffect(() => {
     if (!session) queryClient.clear();
+    else ended.current = false;
   }, [session, queryClient]);
 
   return (
@@ -80,7 +86,7 @@ export function App({ queryClient }: { queryClient: QueryClient }) {
         <Routes>
           <Route path="/signup" element={<AuthPage mode="signup" />} />
           <Route path="/signin" element={<AuthPage mode="signin" />} />
-          <Route path="*" element={<Navigate to="/signin" replace state={{ from: here(location) } satisfies SignInState} />} />
+          <Route path="*" element={<Navigate to="/signin" replace state={{ from: here(location), expired: ended.current || undefined } satisfies SignInState} />} />
         </Routes>
       )}
     </QueryClientProvider>

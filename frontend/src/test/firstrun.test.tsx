@@ -4,7 +4,7 @@ import userEvent from '@testing-library/user-event';
 import type { ImportOut } from '../client/types.gen';
 import { returnTo } from '../lib/returnTo';
 import { setTokens } from '../lib/session';
-import { bookmark, json, ME, mockApi, renderApp, signedIn } from './helpers';
+import { apiError, bookmark, json, ME, mockApi, renderApp, signedIn } from './helpers';
 
 const now = new Date().toISOString();
 const EMPTY = { items: [], next_cursor: null };
@@ -127,6 +127,31 @@ describe('signing in', () => {
     await user.type(screen.getByLabelText('Email'), 'ada@example.com');
     await user.type(screen.getByLabelText('Password'), 'long enough password');
     await user.click(screen.getByRole('button', { name: 'Create account' }));
+    expect(await screen.findByRole('heading', { name: /Search app/ })).toBeInTheDocument();
+  });
+
+  it('returns there when the session ended on its own and the user signs in again', async () => {
+    signedIn('old', 'refresh-old');
+    let signedInAgain = false;
+    const gate = (handler: () => Response) => () => (signedInAgain ? handler() : apiError(401, 'token_expired', 'Your session expired.'));
+    mockApi({
+      ...routes,
+      'POST /api/auth/login': () => {
+        signedInAgain = true;
+        return json(TOKENS);
+      },
+      'POST /api/auth/refresh': () => apiError(401, 'invalid_token', 'This session has ended.'),
+      'GET /api/users/me': gate(() => json(ME)),
+      'GET /api/projects/p1': gate(() => json(PROJECT)),
+      'GET /api/projects/p1/tasks': gate(() => json(EMPTY)),
+      'GET /api/projects/p1/recommendations': gate(() => json({ items: [] })),
+    });
+    renderApp('/projects/p1');
+    expect(await screen.findByText('Your session has ended. Sign in again.')).toBeInTheDocument();
+    const user = userEvent.setup();
+    await user.type(screen.getByLabelText('Username or email'), 'ada');
+    await user.type(screen.getByLabelText('Password'), 'long enough password');
+    await user.click(screen.getByRole('button', { name: 'Sign in' }));
     expect(await screen.findByRole('heading', { name: /Search app/ })).toBeInTheDocument();
   });
 
