@@ -261,7 +261,7 @@ describe('Fuze web app', () => {
     await page.getByRole('link', { name: 'Fast search for my notes app' }).click();
     await page.getByRole('button', { name: 'Break it down with AI' }).click();
     const proposal = page.getByLabel('Proposed tasks');
-    await proposal.getByText('Design the search index').waitFor();
+    await waitFor(async () => (await proposal.getByLabel('Task 1 title').inputValue()) === 'Design the search index', { what: 'the proposal' });
     await shot('06-breakdown');
     await proposal.getByRole('button', { name: 'Add these tasks' }).click();
     const tasks = page.getByRole('list', { name: 'Tasks' });

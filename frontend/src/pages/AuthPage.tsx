@@ -6,6 +6,7 @@ import type { AuthConfig } from '../client/types.gen';
 import { ErrorNotice, InfoNotice } from '../components/Notice';
 import { ApiError } from '../lib/api';
 import { signIn, signUp } from '../lib/auth';
+import { returnTo, type SignInState } from '../lib/returnTo';
 
 /** The form field a 422 from the server is about ("email", "username"...), if it names one. */
 function invalidField(error: unknown): string | null {
@@ -16,7 +17,10 @@ function invalidField(error: unknown): string | null {
 
 export function AuthPage({ mode }: { mode: 'signin' | 'signup' }) {
   const navigate = useNavigate();
-  const expired = Boolean((useLocation().state as { expired?: boolean } | null)?.expired);
+  const state = useLocation().state as SignInState | null;
+  const expired = Boolean(state?.expired);
+  // Kept when switching between sign-in and sign-up, so either returns to the page that asked.
+  const from: SignInState = { from: state?.from };
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
   const signup = mode === 'signup';
@@ -51,7 +55,7 @@ export function AuthPage({ mode }: { mode: 'signin' | 'signup' }) {
       } else {
         await signIn(String(form.get('login')), String(form.get('password')));
       }
-      navigate('/', { replace: true });
+      navigate(returnTo(state), { replace: true });
     } catch (err) {
       setError(err);
     } finally {
@@ -115,11 +119,15 @@ export function AuthPage({ mode }: { mode: 'signin' | 'signup' }) {
         <p className="muted">
           {signup ? (
             <>
-              Already have an account? <Link to="/signin">Sign in</Link>
+              Already have an account? <Link to="/signin" state={from}>
+                Sign in
+              </Link>
             </>
           ) : (
             <>
-              New here? <Link to="/signup">Create an account</Link>
+              New here? <Link to="/signup" state={from}>
+                Create an account
+              </Link>
             </>
           )}
         </p>

@@ -3,6 +3,7 @@ import { type FormEvent, useState } from 'react';
 
 import { ErrorNotice, Unavailable } from '../components/Notice';
 import { describeError } from '../lib/api';
+import { countOf } from '../lib/plural';
 import { type ExportFormat, fetchExport, type ImportStatus, importsApi, isMissingRoute } from '../lib/work';
 
 const FINAL = new Set(['done', 'failed']);
@@ -30,8 +31,9 @@ function ImportProgress({ id }: { id: string }) {
       </div>
       <progress max={total || 1} value={total ? processed : done ? 1 : 0} aria-label="Import progress" aria-valuetext={`${pct}%`} />
       <p className="muted small" aria-live="polite">
-        {processed.toLocaleString()} of {total.toLocaleString()} entries · {s.imported ?? 0} new · {s.duplicates ?? 0} duplicates ·{' '}
-        {s.ready ?? 0} ready · {s.pending ?? 0} processing · {s.failed ?? 0} failed
+        {processed.toLocaleString()} of {countOf(total, 'entry', 'entries')} · {(s.imported ?? 0).toLocaleString()} new ·{' '}
+        {countOf(s.duplicates ?? 0, 'duplicate')} · {(s.ready ?? 0).toLocaleString()} ready · {(s.pending ?? 0).toLocaleString()} processing ·{' '}
+        {(s.failed ?? 0).toLocaleString()} failed
       </p>
       {s.error_message ? <ErrorNotice>{s.error_message}</ErrorNotice> : null}
       {s.failed_entries?.items.length ? (
@@ -67,8 +69,15 @@ export function ImportPage() {
 
   function submit(e: FormEvent<HTMLFormElement>) {
     e.preventDefault();
-    const file = (e.currentTarget.elements.namedItem('file') as HTMLInputElement).files?.[0];
-    if (file) upload.mutate(file);
+    const input = e.currentTarget.elements.namedItem('file') as HTMLInputElement;
+    const file = input.files?.[0];
+    // Once uploaded, the picker is emptied: the same file is not sent twice by a second click.
+    if (file)
+      upload.mutate(file, {
+        onSuccess: () => {
+          input.value = '';
+        },
+      });
   }
 
   async function download(format: ExportFormat) {
@@ -102,12 +111,14 @@ export function ImportPage() {
       ) : (
         <form className="card stack" onSubmit={submit} aria-label="Import bookmarks">
           <p className="muted">
-            Bookmarks HTML from any browser, Pocket (CSV or HTML), Raindrop or Instapaper CSV, Karakeep, Linkwarden, Omnivore or
-            Fuze JSON, or a plain list of URLs.
+            Bookmarks HTML from any browser, Chrome’s <code>Bookmarks</code> file or a Firefox JSON backup, Pocket (CSV or HTML),
+            Raindrop or Instapaper CSV, Pinboard, Karakeep, Linkwarden or Fuze JSON, Omnivore’s ZIP export, or a plain list of URLs.
+            The format is recognised from what is in the file, whatever its name.
           </p>
           <label>
             File
-            <input name="file" type="file" required accept=".html,.htm,.csv,.json,.txt" />
+            {/* No `accept` filter: Omnivore exports a .zip, and Pinboard's export and Chrome's Bookmarks file have no extension. */}
+            <input name="file" type="file" required />
           </label>
           <button type="submit" className="primary" disabled={upload.isPending}>
             {upload.isPending ? 'Uploading…' : 'Import'}

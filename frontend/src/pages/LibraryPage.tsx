@@ -6,6 +6,7 @@ import { bookmarksListBookmarksInfiniteOptions } from '../client/@tanstack/react
 import { bookmarksDeleteBookmark, bookmarksUpdateBookmark } from '../client/sdk.gen';
 import type { BookmarkOut, BookmarksListBookmarksData } from '../client/types.gen';
 import { BookmarkList } from '../components/BookmarkList';
+import { FirstSteps } from '../components/FirstSteps';
 import { ErrorNotice, InfoNotice } from '../components/Notice';
 import { SaveForm } from '../components/SaveForm';
 import { clearUnseenItems, forgetUnseen, useUnseenItems } from '../lib/events';
@@ -241,9 +242,7 @@ export function LibraryPage() {
       {bulkError ? <ErrorNotice>{bulkError}</ErrorNotice> : null}
       <ErrorNotice error={query.error} />
       {query.isSuccess && items.length === 0 ? (
-        <InfoNotice>
-          {tag || status || q ? 'Nothing matches these filters.' : 'Nothing saved yet. Paste a URL above to save your first page.'}
-        </InfoNotice>
+        tag || status || q ? <InfoNotice>Nothing matches these filters.</InfoNotice> : <FirstSteps />
       ) : null}
       {query.isPending ? <p className="muted" role="status">Loading…</p> : null}
       {items.length > 0 ? (

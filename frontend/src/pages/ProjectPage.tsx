@@ -3,6 +3,7 @@ import { type FormEvent, useState } from 'react';
 import { Link, useNavigate, useParams } from 'react-router';
 
 import { usersGetMeOptions } from '../client/@tanstack/react-query.gen';
+import { BreakdownReview } from '../components/BreakdownReview';
 import { ErrorNotice, Unavailable } from '../components/Notice';
 import { Recommendations } from '../components/Recommendations';
 import { parseTags } from '../lib/format';
@@ -55,7 +56,8 @@ export function ProjectPage() {
   const tasks = useQuery({ queryKey: ['tasks', id], queryFn: () => projectsApi.tasks(id) });
   const me = useQuery(usersGetMeOptions());
   const [ctx, setCtx] = useState<Ctx | null>(null);
-  const [proposal, setProposal] = useState<ProposedTask[] | null>(null);
+  // Each answer is a new round of review, with its own ticks and edits.
+  const [proposal, setProposal] = useState<{ round: number; tasks: ProposedTask[] } | null>(null);
 
   const refreshTasks = () => {
     void qc.invalidateQueries({ queryKey: ['tasks', id] });
@@ -63,7 +65,10 @@ export function ProjectPage() {
     void qc.invalidateQueries({ queryKey: ['recommendations'] });
   };
   const run = useMutation({ mutationFn: (fn: () => Promise<unknown>) => fn(), onSettled: refreshTasks });
-  const breakdown = useMutation({ mutationFn: () => projectsApi.breakdown(id), onSuccess: (p) => setProposal(p.tasks) });
+  const breakdown = useMutation({
+    mutationFn: () => projectsApi.breakdown(id),
+    onSuccess: (p) => setProposal((prev) => ({ round: (prev?.round ?? 0) + 1, tasks: p.tasks })),
+  });
 
   if (project.isError) {
     if (isMissingRoute(project.error)) return <Unavailable what="Projects" />;
@@ -152,34 +157,18 @@ export function ProjectPage() {
           </div>
           <ErrorNotice error={breakdown.error} />
           {proposal ? (
-            <div className="card stack" aria-label="Proposed tasks">
-              <h3 className="h-small">Proposed by Gemini</h3>
-              <ol>
-                {proposal.map((t, i) => (
-                  <li key={i}>
-                    {t.title}
-                    {t.subtasks.length ? <span className="muted small"> ({t.subtasks.length} subtask{t.subtasks.length === 1 ? "" : "s"})</span> : null}
-                  </li>
-                ))}
-              </ol>
-              <div className="actions">
-                <button
-                  type="button"
-                  className="primary"
-                  onClick={() =>
-                    run.mutate(async () => {
-                      await projectsApi.acceptBreakdown(id, proposal);
-                      setProposal(null);
-                    })
-                  }
-                >
-                  Add these tasks
-                </button>
-                <button type="button" onClick={() => setProposal(null)}>
-                  Discard
-                </button>
-              </div>
-            </div>
+            <BreakdownReview
+              key={proposal.round}
+              proposal={proposal.tasks}
+              busy={run.isPending}
+              onAccept={(kept) =>
+                run.mutate(async () => {
+                  await projectsApi.acceptBreakdown(id, kept);
+                  setProposal(null);
+                })
+              }
+              onDiscard={() => setProposal(null)}
+            />
           ) : null}
           <form className="inline add-form" onSubmit={addTask}>
             <label className="grow">
