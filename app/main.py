@@ -21,6 +21,7 @@ from app.broker import create_redis
 from app.config import Settings, get_settings
 from app.db import ReadPool, create_engine, create_sessionmaker
 from app.deps import rate_limit_ip
+from app.embeddings import query_encoder
 from app.embeddings.service import Embedder
 from app.errors import http_exception_handler, install_error_handlers
 from app.events.router import router as events_router
@@ -79,6 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         threads=settings.embed_threads,
         fast_queries=True,
         cache_dir=settings.data_dir / "models",
+        installed_dir=query_encoder.INSTALLED,
     )
 
     @asynccontextmanager

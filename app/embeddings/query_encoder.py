@@ -6,9 +6,12 @@ better than PyTorch's with the few rows of a query: short queries on the 2-core 
 (cosine 1.0000, largest difference 2e-7). And the API then needs neither PyTorch nor the
 PyTorch model in memory: the tokenizer and the ONNX graph are enough.
 
-The graph is exported once per data directory, by a short-lived process
-(`python -m app.embeddings.query_encoder FILE`): PyTorch's exporter keeps about 230 MB it
-never gives back, which no API process should carry. The exporter checks the graph's output
+The graph is exported once, by a short-lived process (`python -m app.embeddings.query_encoder
+FILE`): PyTorch's exporter keeps about 230 MB it never gives back, which no API process
+should carry. `make install` exports it into the virtual environment
+(`python -m app.embeddings.query_encoder --install`, INSTALLED), so that the first start of a
+data folder need not (the export takes 12-13 s of a cold start on 2 cores); without that
+graph, the API exports one into its data folder. The exporter checks the graph's output
 against PyTorch's on padded texts before it writes the file, and writes it under a name that
 holds the versions it depends on, so a new model or PyTorch makes a new file. The workers keep PyTorch: they embed
 whole pages in batches, where its kernels do better (batches of 16 SciFact abstracts: 11
@@ -34,6 +37,8 @@ import numpy as np
 log = logging.getLogger("fuze.embeddings")
 
 OPSET = 17
+# Where `make install` leaves the graph: beside the packages whose versions name it.
+INSTALLED = Path(sys.prefix) / "share" / "fuze" / "models"
 _INPUTS = ("input_ids", "attention_mask")
 _CHECK_TEXTS = [
     "an example search query",
@@ -133,10 +138,13 @@ class QueryEncoder:
         return (mean / norms).astype(np.float32)
 
 
-def open_encoder(cache_dir: Path, model_dir: Path, timeout: float = 300) -> QueryEncoder | None:
-    """The query encoder, exporting the graph first if this data directory has none yet;
-    None (the API embeds queries with PyTorch then) when onnxruntime is missing, the model is
-    not a plain mean-pooling one, or the export fails."""
+def open_encoder(
+    cache_dir: Path, model_dir: Path, timeout: float = 300, installed: Path | None = None
+) -> QueryEncoder | None:
+    """The query encoder: the graph in this data directory, else the one installed beside
+    the packages (`installed`), else one exported into the data directory now; None (the API
+    embeds queries with PyTorch then) when onnxruntime is missing, the model is not a plain
+    mean-pooling one, or the export fails."""
     try:
         import onnxruntime  # noqa: F401
     except ImportError:
@@ -144,6 +152,10 @@ def open_encoder(cache_dir: Path, model_dir: Path, timeout: float = 300) -> Quer
     if not plain_mean_pooling(model_dir):
         return None
     graph = graph_file(cache_dir, model_dir)
+    if not graph.exists() and installed is not None:
+        ready = graph_file(installed, model_dir)
+        if ready.exists():
+            graph = ready
     if not graph.exists():
         log.info(
             "exporting the query encoder to ONNX (once per data folder: it takes a while)",
@@ -216,7 +228,15 @@ def main(argv: list[str] | None = None) -> None:
 
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
-        raise SystemExit("usage: python -m app.embeddings.query_encoder FILE")
+        raise SystemExit("usage: python -m app.embeddings.query_encoder FILE | --install")
+    if args[0] == "--install":
+        out = graph_file(INSTALLED, model_path())
+        if out.exists():
+            return
+        print(f"exporting the search model to ONNX ({out})", flush=True)
+        export(out, model_path())
+        out.chmod(0o644)  # for whichever user runs the API
+        return
     export(Path(args[0]), model_path())
 
 

@@ -72,12 +72,14 @@ class Embedder:
         *,
         fast_queries: bool = False,
         cache_dir: Path | None = None,
+        installed_dir: Path | None = None,
     ):
         self.batch_size = batch_size
         # The API's: queries through ONNX Runtime, its graph exported to cache_dir (see
         # app.embeddings.query_encoder), or else through a TorchScript trace (_trace_one).
         self.fast_queries = fast_queries
         self.cache_dir = cache_dir
+        self.installed_dir = installed_dir  # a graph `make install` exported, if any
         self.max_wait = max_wait_ms / 1000
         self.threads = threads or os.cpu_count() or 1
         self.model: Any = None
@@ -105,7 +107,9 @@ class Embedder:
             log.info("loading the embedding model (%s) %s...", MODEL_NAME, purpose)
             try:
                 if self.fast_queries and self.cache_dir is not None:
-                    self._onnx = open_encoder(self.cache_dir, model_path())
+                    self._onnx = open_encoder(
+                        self.cache_dir, model_path(), installed=self.installed_dir
+                    )
                 if self._onnx is None:  # else no PyTorch in this process
                     self._load_torch()
             except Exception as exc:

@@ -146,3 +146,29 @@ def test_a_failed_export_leaves_queries_to_the_traced_model(
     vector = traced.encode_sync(["postgres"])[0]
     expected = embedder.model.encode(["postgres"], normalize_embeddings=True)[0]
     assert float(np.abs(vector - expected).max()) < 1e-4
+
+
+def test_a_graph_installed_beside_the_packages_spares_a_new_data_folder_its_export(tmp_path):
+    """`make install` exports the query encoder into the virtual environment, so that the
+    first start of a data folder opens it instead of spending 12-13 s exporting one."""
+    import shutil
+    import subprocess
+    import sys
+
+    from app.embeddings.query_encoder import INSTALLED
+
+    installed, data = tmp_path / "installed", tmp_path / "data"
+    graph = graph_file(installed, model_path())
+    made = graph_file(INSTALLED, model_path())
+    if made.exists():  # make install made it: the same file
+        graph.parent.mkdir(parents=True)
+        shutil.copy(made, graph)
+    else:
+        subprocess.run(
+            [sys.executable, "-m", "app.embeddings.query_encoder", str(graph)], check=True
+        )
+    fast = Embedder(fast_queries=True, cache_dir=data, installed_dir=installed)
+    fast.load()
+    assert fast._onnx is not None and fast.model is None
+    assert not data.exists() or not list(data.glob("*.onnx"))  # nothing exported
+    assert fast.encode_sync(QUERIES).shape == (len(QUERIES), 384)
