@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import random
 import statistics
 import sys
@@ -30,25 +29,14 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-CORPUS = ROOT.parent / "shared" / "data" / "retrieval" / "corpus.jsonl"
-
-
-def _words() -> list[str]:
-    words: set[str] = set()
-    with CORPUS.open() as f:
-        for i, line in enumerate(f):
-            words.update(
-                w for w in json.loads(line)["text"].lower().split() if w.isalpha() and len(w) > 4
-            )
-            if i > 1000:
-                break
-    return sorted(words)
 
 
 async def _seed(database_url: str, users: int, rows: int) -> list[uuid.UUID]:
     import asyncpg
 
-    words = _words()
+    from bench.search_latency import vocabulary
+
+    words = vocabulary()
     rng = random.Random(3)
     conn = await asyncpg.connect(database_url)  # the owner: no policies while seeding
     ids = []
