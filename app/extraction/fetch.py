@@ -444,7 +444,8 @@ async def fetch(
     *,
     vet: Vetter = vet_url,
 ) -> FetchResult:
-    """Fetches url as an HTML document (see FetchResult), or raises FetchError.
+    """Fetches url as an HTML document, or a PDF or Markdown file (see FetchResult), or raises
+    FetchError.
 
     Redirects (at most `fetch_max_redirects`) are followed here, each target vetted again; the
     body is streamed and refused past `fetch_max_bytes`; the whole fetch ends within
