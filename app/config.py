@@ -79,6 +79,12 @@ class Settings(BaseSettings):
     fetch_max_bytes: int = 10 * 1024 * 1024
     fetch_max_redirects: int = 5
     fetch_user_agent: str = "FuzeBot/0.1 (+https://github.com/fuze; self-hosted bookmark manager)"
+    # PDFs (linked or uploaded) and uploaded Markdown or text files: the largest file taken,
+    # the pages whose text is read (the rest are counted, not read), and how long a PDF may
+    # take to read before it fails. Kept files live in <data_dir>/archives (docs/pdfs.md).
+    pdf_max_bytes: int = Field(default=50 * 1024 * 1024, ge=1)
+    pdf_max_pages: int = Field(default=500, ge=1)
+    pdf_timeout_seconds: float = Field(default=60.0, gt=0)
     # Off: loopback, private, link-local, multicast and metadata addresses are refused (SSRF).
     # Self-hosters saving intranet pages, and tests against a local server, turn it on.
     allow_private_networks: bool = False

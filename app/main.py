@@ -144,6 +144,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_bytes=settings.max_body_bytes,
         # The extension sends the captured page along with a save.
         overrides={
+            # An uploaded file (before the prefix below: the first match wins); the service
+            # answers the clear 413 for the file itself.
+            "/api/bookmarks/upload": settings.pdf_max_bytes + 1024 * 1024,
             "/api/bookmarks": settings.max_save_body_bytes,
             # An uploaded export: the service answers the clear 413 for the file itself; this
             # cap (with room for the multipart envelope) stops a body that says it is larger.

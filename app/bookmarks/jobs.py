@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import uuid
 from typing import Any
 
@@ -26,9 +27,12 @@ from app.bookmarks.models import (
     Bookmark,
     BookmarkVector,
 )
+from app.bookmarks.urls import is_upload
 from app.db import bind_system, bind_user
 from app.embeddings.service import bookmark_text, embed_cached
-from app.extraction.extract import ExtractionError, extract
+from app.extraction import documents
+from app.extraction.documents import DocumentError
+from app.extraction.extract import WORDS_PER_MINUTE, ExtractionError, content_hash, extract
 from app.extraction.fetch import FetchError, fetch
 
 log = logging.getLogger("fuze.pipeline")
@@ -136,18 +140,50 @@ async def fetch_bookmark(ctx: dict[str, Any], bookmark_id: str, run: int) -> str
     bookmark = await _begin(ctx, bookmark_id, run, (PENDING, FETCHING), FETCHING)
     if bookmark is None:
         return "skipped"
+    settings = ctx["settings"]
+    if is_upload(bookmark.url):
+        # An uploaded file: nothing to fetch, the next stage reads the kept file.
+        if documents.find_archive(settings.data_dir, bookmark.user_id, bookmark.id) is None:
+            return await _fail(
+                ctx,
+                bookmark_id,
+                run,
+                "file_missing",
+                "The uploaded file is no longer on the server; upload it again.",
+            )
+        return await _fetched(ctx, bookmark_id, run, None, None)
     try:
-        result = await fetch(ctx["http"], bookmark.url, ctx["settings"])
+        result = await fetch(ctx["http"], bookmark.url, settings)
     except FetchError as exc:
         if exc.transient:
             return await _transient(ctx, bookmark_id, run, exc.code, exc.message, exc.retry_after)
         return await _fail(ctx, bookmark_id, run, exc.code, exc.message)
+    if result.document is not None and result.document_kind:
+        # A PDF or Markdown file is kept as the bookmark's archive; its text is read from there.
+        await asyncio.to_thread(
+            documents.write_archive,
+            settings.data_dir,
+            bookmark.user_id,
+            bookmark.id,
+            result.document_kind,
+            result.document,
+        )
+    else:  # a page that was a file before, and is a web page now
+        await asyncio.to_thread(
+            documents.remove_archives, settings.data_dir, bookmark.user_id, bookmark.id
+        )
+    return await _fetched(ctx, bookmark_id, run, result.html or None, result.url)
+
+
+async def _fetched(
+    ctx: dict[str, Any], bookmark_id: str, run: int, html: str | None, final_url: str | None
+) -> str:
     async with ctx["sessionmaker"]() as session:
         current = await _current(session, bookmark_id, run)
         if current is None:
             return "stale"
-        current.html = result.html
-        current.final_url = result.url
+        current.html = html
+        current.final_url = final_url
         pipeline.set_status(current, EXTRACTING)
         await session.commit()
     await pipeline.enqueue(ctx["redis"], "extract_bookmark", bookmark_id, run)
@@ -160,6 +196,9 @@ async def extract_bookmark(ctx: dict[str, Any], bookmark_id: str, run: int) -> s
     if bookmark is None:
         return "skipped"
     if not bookmark.html:
+        kept = documents.find_archive(ctx["settings"].data_dir, bookmark.user_id, bookmark.id)
+        if kept is not None:  # a PDF, Markdown or text file
+            return await _extract_document(ctx, bookmark_id, run, *kept)
         # Fetched HTML is dropped after extraction; a re-run of this stage fetches again.
         async with ctx["sessionmaker"]() as session:
             current = await _current(session, bookmark_id, run)
@@ -195,6 +234,42 @@ async def extract_bookmark(ctx: dict[str, Any], bookmark_id: str, run: int) -> s
         current.page_metadata = page.metadata
         if not current.html_captured:
             current.html = None  # keep the database lean; a refresh fetches again
+        pipeline.set_status(current, EMBEDDING)
+        await session.commit()
+    await pipeline.enqueue(ctx["redis"], "embed_bookmark", bookmark_id, run)
+    await pipeline.publish_status(ctx["redis"], current)
+    return "extracted"
+
+
+async def _extract_document(
+    ctx: dict[str, Any], bookmark_id: str, run: int, path: Any, kind: str
+) -> str:
+    settings = ctx["settings"]
+    # Within the job's own time limit, so a slow PDF fails with its reason, not a lost job.
+    timeout = min(settings.pdf_timeout_seconds, settings.pipeline_job_timeout_seconds * 0.75)
+    try:
+        doc = await documents.read_document(
+            path, kind, max_pages=settings.pdf_max_pages, seconds=timeout
+        )
+    except DocumentError as exc:
+        return await _fail(ctx, bookmark_id, run, exc.code, exc.message)
+    words = len(doc.text.split())
+    async with ctx["sessionmaker"]() as session:
+        current = await _current(session, bookmark_id, run)
+        if current is None:
+            return "stale"
+        current.page_title = doc.title
+        current.description = doc.metadata.get("subject")
+        # What a web page at this address had before says nothing about the file.
+        current.canonical_url = current.site_name = current.language = None
+        current.published_at = current.image_url = current.favicon_url = None
+        current.quality = None
+        current.author = doc.author
+        current.text = doc.text
+        current.word_count = words
+        current.reading_time_minutes = max(1, math.ceil(words / WORDS_PER_MINUTE)) if words else 0
+        current.content_hash = content_hash(doc.text)
+        current.page_metadata = doc.metadata
         pipeline.set_status(current, EMBEDDING)
         await session.commit()
     await pipeline.enqueue(ctx["redis"], "embed_bookmark", bookmark_id, run)

@@ -3,8 +3,8 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response, status
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Depends, File, Form, Query, Response, UploadFile, status
+from fastapi.responses import FileResponse, JSONResponse
 
 from app.bookmarks import service
 from app.bookmarks.models import Bookmark
@@ -16,6 +16,7 @@ from app.bookmarks.schemas import (
     BookmarkUpdate,
     Sort,
     Status,
+    clean_tags,
 )
 from app.deps import CurrentUser, SessionDep, SettingsDep
 from app.errors import (
@@ -25,6 +26,7 @@ from app.errors import (
     PayloadTooLarge,
     Unauthorized,
     Unprocessable,
+    UnsupportedMediaType,
     responses,
 )
 
@@ -62,6 +64,48 @@ async def create_bookmark(
     bookmark, created = await service.create(session, settings, user, data)
     tags = await service.tags_of(session, [bookmark.id])
     body = BookmarkOut(**service.to_out(bookmark, tags[bookmark.id]))
+    return JSONResponse(body.model_dump(mode="json"), status_code=201 if created else 200)
+
+
+@router.post(
+    "/upload",
+    status_code=status.HTTP_201_CREATED,
+    response_model=BookmarkOut,
+    summary="Save a PDF, Markdown or text file (201 new, pending; 200 when already saved)",
+    description=(
+        "A PDF (`%PDF-`, whatever its name), a `.md` or a `.txt` file (UTF-8), up to "
+        "FUZE_PDF_MAX_BYTES (413 `file_too_large` past it; 415 `unsupported_file` for another "
+        "kind). The file is kept as the bookmark's archive (GET /api/bookmarks/{id}/file) and "
+        "its text read in the background. The same file again returns its bookmark."
+    ),
+    responses={
+        200: {"model": BookmarkOut, "description": "Already saved: the existing bookmark."},
+        **responses(Forbidden, Unprocessable, PayloadTooLarge, UnsupportedMediaType),
+    },
+)
+async def upload_bookmark(
+    file: Annotated[UploadFile, File(description="The PDF, Markdown or text file.")],
+    user: CurrentUser,
+    session: SessionDep,
+    settings: SettingsDep,
+    tags: Annotated[str | None, Form(max_length=4000, description="Comma-separated tags.")] = None,
+    notes: Annotated[str | None, Form(max_length=100_000)] = None,
+) -> JSONResponse:
+    try:
+        tag_names = clean_tags(tags.split(",") if tags else []) or []
+    except ValueError as exc:
+        raise Unprocessable(str(exc).capitalize() + ".", code="invalid_tags") from exc
+    bookmark, created = await service.upload(
+        session,
+        settings,
+        user,
+        file.file,
+        file.filename,
+        tags=tag_names,
+        notes=notes.strip() if notes and notes.strip() else None,
+    )
+    tag_list = await service.tags_of(session, [bookmark.id])
+    body = BookmarkOut(**service.to_out(bookmark, tag_list[bookmark.id]))
     return JSONResponse(body.model_dump(mode="json"), status_code=201 if created else 200)
 
 
@@ -135,8 +179,10 @@ async def update_bookmark(
     summary="Delete a bookmark",
     responses=responses(NotFound),
 )
-async def delete_bookmark(bookmark: ValidBookmark, session: SessionDep) -> Response:
-    await service.delete_bookmark(session, bookmark)
+async def delete_bookmark(
+    bookmark: ValidBookmark, session: SessionDep, settings: SettingsDep
+) -> Response:
+    await service.delete_bookmark(session, settings, bookmark)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -151,3 +197,35 @@ async def refresh_bookmark(bookmark: ValidBookmark, session: SessionDep) -> Book
     await service.refresh(session, bookmark)
     tags = await service.tags_of(session, [bookmark.id])
     return BookmarkOut(**service.to_out(bookmark, tags[bookmark.id]))
+
+
+@router.get(
+    "/{bookmark_id}/file",
+    response_class=FileResponse,
+    summary="The kept file of a PDF, Markdown or text bookmark, as a download",
+    responses={
+        200: {
+            "description": "The file, as an attachment.",
+            "content": {
+                "application/pdf": {"schema": {"type": "string", "format": "binary"}},
+                "text/markdown": {"schema": {"type": "string", "format": "binary"}},
+                "text/plain": {"schema": {"type": "string", "format": "binary"}},
+            },
+        },
+        **responses(NotFound),
+    },
+)
+async def get_bookmark_file(bookmark: ValidBookmark, settings: SettingsDep) -> FileResponse:
+    path, media_type = service.kept_file(settings, bookmark)
+    return FileResponse(
+        path,
+        media_type=media_type,
+        filename=service.download_name(bookmark, path),
+        content_disposition_type="attachment",
+        headers={
+            # Never run as a page of this origin, whatever a browser makes of the bytes.
+            "Content-Security-Policy": "sandbox; default-src 'none'",
+            "X-Content-Type-Options": "nosniff",
+            "Cache-Control": "private, no-store",
+        },
+    )

@@ -16,7 +16,7 @@ MAX_TAGS = 50
 MAX_HTML_CHARS = 5_000_000
 
 
-def _clean_tags(tags: list[str] | None) -> list[str] | None:
+def clean_tags(tags: list[str] | None) -> list[str] | None:
     if tags is None:
         return None
     out: dict[str, str] = {}
@@ -43,7 +43,7 @@ class BookmarkCreate(Input):
         description="The page as the browser extension captured it; then nothing is fetched.",
     )
 
-    _tags = field_validator("tags")(classmethod(lambda cls, v: _clean_tags(v)))
+    _tags = field_validator("tags")(classmethod(lambda cls, v: clean_tags(v)))
 
 
 class BookmarkUpdate(Input):
@@ -57,7 +57,7 @@ class BookmarkUpdate(Input):
         description="The version you edited; if the bookmark changed since, the answer is 409.",
     )
 
-    _tags = field_validator("tags")(classmethod(lambda cls, v: _clean_tags(v)))
+    _tags = field_validator("tags")(classmethod(lambda cls, v: clean_tags(v)))
 
 
 class BookmarkOut(BaseModel):

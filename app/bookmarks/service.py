@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import hashlib
 import ipaddress
 import json
 import uuid
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path, PurePosixPath
 from types import SimpleNamespace
-from typing import Any, NamedTuple
-from urllib.parse import urlsplit
+from typing import Any, BinaryIO, NamedTuple
+from urllib.parse import unquote, urlsplit
 
 from sqlalchemy import (
     Select,
@@ -32,10 +36,19 @@ from app.analysis import service as analysis_service
 from app.bookmarks import pipeline
 from app.bookmarks.models import PENDING, Bookmark, BookmarkTag, Tag
 from app.bookmarks.schemas import BookmarkCreate, BookmarkUpdate
-from app.bookmarks.urls import InvalidUrl, normalize_url
+from app.bookmarks.urls import InvalidUrl, is_upload, normalize_url, upload_urls
 from app.config import Settings
 from app.db import ReadPool, utcnow
-from app.errors import AppError, Conflict, Forbidden, NotFound, Unprocessable
+from app.errors import (
+    AppError,
+    Conflict,
+    Forbidden,
+    NotFound,
+    PayloadTooLarge,
+    Unprocessable,
+    UnsupportedMediaType,
+)
+from app.extraction import documents
 from app.extraction.fetch import address_block_reason
 from app.users.models import User
 
@@ -181,11 +194,41 @@ async def create(
     normalized = _normalize(data.url)
     if data.html is None:  # captured pages are never fetched
         _refuse_blocked_literal(normalized, settings.allow_private_networks)
+    return await _save(
+        session,
+        settings,
+        user,
+        url=data.url.strip(),
+        normalized=normalized,
+        title=data.title,
+        notes=data.notes,
+        tag_names=data.tags or [],
+        html=data.html,
+        source="extension" if data.html is not None else "web",
+    )
+
+
+async def _save(
+    session: AsyncSession,
+    settings: Settings,
+    user: User,
+    *,
+    url: str,
+    normalized: str,
+    title: str | None,
+    notes: str | None,
+    tag_names: list[str],
+    html: str | None = None,
+    source: str,
+    before_start: Callable[[uuid.UUID], Awaitable[None]] | None = None,
+) -> tuple[Bookmark, bool]:
+    """create()'s insert, for a page or an uploaded file; `before_start` runs for a new
+    bookmark before its first stage is queued (an upload keeps its file there)."""
     if await _room(session, settings, user) == 0 and not await _saved_urls(
         session, user, [normalized]
     ):
         raise quota_exceeded(bookmark_quota(settings, user))
-    tags = await _ensure_tags(session, user.id, data.tags or [])
+    tags = await _ensure_tags(session, user.id, tag_names)
     new_id = uuid.uuid4()
     now = utcnow()
     inserted = await session.scalar(
@@ -193,13 +236,13 @@ async def create(
         .values(
             id=new_id,
             user_id=user.id,
-            url=data.url.strip(),
+            url=url,
             normalized_url=normalized,
-            title=data.title.strip() if data.title and data.title.strip() else None,
-            notes=data.notes,
-            html=data.html,
-            html_captured=data.html is not None,
-            source="extension" if data.html is not None else "web",
+            title=title.strip() if title and title.strip() else None,
+            notes=notes,
+            html=html,
+            html_captured=html is not None,
+            source=source,
             status=PENDING,
             saved_at=now,
             updated_at=now,
@@ -222,8 +265,88 @@ async def create(
         return existing, False
     await _link_tags(session, new_id, tags)
     bookmark = await session.get_one(Bookmark, new_id)
+    if before_start is not None:
+        await before_start(new_id)
     pipeline.start(session, bookmark)
     return bookmark, True
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1024 / 1024:.1f} MB"
+
+
+async def upload(
+    session: AsyncSession,
+    settings: Settings,
+    user: User,
+    file: BinaryIO,
+    filename: str | None,
+    *,
+    tags: list[str],
+    notes: str | None,
+) -> tuple[Bookmark, bool]:
+    """Save an uploaded PDF, Markdown or text file: (bookmark, created). The file is kept as
+    the bookmark's archive and read by the worker (nothing is fetched); the same file again,
+    under any name, returns the bookmark it already is."""
+    size = file.seek(0, 2)
+    file.seek(0)
+    if size > settings.pdf_max_bytes:
+        raise PayloadTooLarge(
+            f"This file is {_mb(size)}; files are limited to {_mb(settings.pdf_max_bytes)}.",
+            code="file_too_large",
+            details={"size_bytes": size, "limit_bytes": settings.pdf_max_bytes},
+        )
+    if size == 0:
+        raise Unprocessable("The file is empty.", code="empty_file")
+    data = await asyncio.to_thread(file.read)
+    kind = documents.kind_of(data, filename)
+    if kind is None:
+        raise UnsupportedMediaType(
+            "Fuze reads PDF, Markdown (.md) and plain text (.txt) files; this file is none of "
+            "them (a text file must be UTF-8).",
+            code="unsupported_file",
+        )
+    suffix = documents.KINDS[kind][1]
+    name = PurePosixPath((filename or "").replace("\\", "/")).name.strip() or f"file{suffix}"
+    url, normalized = upload_urls(hashlib.sha256(data).hexdigest(), name)
+
+    async def keep_file(bookmark_id: uuid.UUID) -> None:
+        await asyncio.to_thread(
+            documents.write_archive, settings.data_dir, user.id, bookmark_id, kind, data
+        )
+
+    return await _save(
+        session,
+        settings,
+        user,
+        url=url,
+        normalized=normalized,
+        title=None,
+        notes=notes,
+        tag_names=tags,
+        source="upload",
+        before_start=keep_file,
+    )
+
+
+def kept_file(settings: Settings, bookmark: Bookmark) -> tuple[Path, str]:
+    """(path, media type) of the bookmark's kept file, or 404."""
+    found = documents.find_archive(settings.data_dir, bookmark.user_id, bookmark.id)
+    if found is None:
+        raise NotFound("This bookmark has no kept file.", code="file_not_found")
+    path, kind = found
+    return path, documents.KINDS[kind][0]
+
+
+def download_name(bookmark: Bookmark, path: Path) -> str:
+    """The file's name for a download: the uploaded name, else the title or the link's."""
+    if is_upload(bookmark.url):
+        name = unquote(bookmark.url.rsplit("/", 1)[-1])
+    else:
+        name = bookmark.title or bookmark.page_title or urlsplit(bookmark.url).path.rsplit("/")[-1]
+    stem = "".join(c if c.isalnum() or c in " ._-" else "_" for c in name).strip(" .")[:120]
+    stem = stem or "file"
+    return stem if stem.lower().endswith(path.suffix) else f"{stem}{path.suffix}"
 
 
 async def get_owned(
@@ -380,9 +503,13 @@ async def update_bookmark(
     return bookmark
 
 
-async def delete_bookmark(session: AsyncSession, bookmark: Bookmark) -> None:
+async def delete_bookmark(session: AsyncSession, settings: Settings, bookmark: Bookmark) -> None:
     await session.delete(bookmark)
     await session.flush()
+    # Its kept file goes with it (once the row is gone, nothing could serve it anyway).
+    await asyncio.to_thread(
+        documents.remove_archives, settings.data_dir, bookmark.user_id, bookmark.id
+    )
 
 
 async def refresh(session: AsyncSession, bookmark: Bookmark) -> Bookmark:

@@ -28,6 +28,22 @@ class InvalidUrl(ValueError):
     pass
 
 
+# An uploaded file's address: `upload://<sha256 of its bytes>/<its name>`. The bookmark's
+# normalized URL is `upload://<sha256>`, so the same file uploaded again (under any name) is
+# recognised as one bookmark, as the same page saved twice is. Never fetched.
+UPLOAD_SCHEME = "upload://"
+
+
+def is_upload(url: str) -> bool:
+    return url.startswith(UPLOAD_SCHEME)
+
+
+def upload_urls(sha256: str, filename: str) -> tuple[str, str]:
+    """(url, normalized_url) of an uploaded file."""
+    name = quote(filename[:200], safe="")
+    return f"{UPLOAD_SCHEME}{sha256}/{name}", f"{UPLOAD_SCHEME}{sha256}"
+
+
 def _normalise_escapes(part: str) -> str:
     """Decode escapes of unreserved characters, upper-case the others, escape raw non-ASCII."""
 

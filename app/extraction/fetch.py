@@ -44,6 +44,7 @@ from typing import Any
 import httpx
 
 from app.config import Settings
+from app.extraction.documents import is_pdf
 
 __all__ = [
     "FetchError",
@@ -68,6 +69,11 @@ MAX_URL_LENGTH = 8192
 MAX_ADDRESSES_TRIED = 3
 
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
+# Saved as documents (app/extraction/documents.py): the file is kept, its text read from it.
+PDF_TYPES = frozenset({"application/pdf", "application/x-pdf"})
+MARKDOWN_TYPES = frozenset({"text/markdown", "text/x-markdown"})
+# Bytes read before the kind of a body is decided (the WHATWG HTML sniffing window).
+_SNIFF_BYTES = 1024
 # Types that say nothing: the body is sniffed, and accepted only when it looks like HTML.
 _SNIFFED_TYPES = frozenset(
     {
@@ -80,7 +86,10 @@ _SNIFFED_TYPES = frozenset(
 )
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _TRANSIENT_STATUSES = frozenset({408, 425, 429})
-_ACCEPT = "text/html,application/xhtml+xml;q=0.9,text/plain;q=0.8,*/*;q=0.5"
+_ACCEPT = (
+    "text/html,application/xhtml+xml;q=0.9,application/pdf;q=0.8,text/markdown;q=0.8,"
+    "text/plain;q=0.8,*/*;q=0.5"
+)
 
 # The Fetch standard's "bad ports": services that are not web servers (mail, ssh, irc, ...).
 _BAD_PORTS = frozenset(
@@ -150,6 +159,10 @@ class FetchResult:
     to decode it (a page labelled iso-8859-1 or us-ascii is decoded as windows-1252, as browsers
     do). A text/plain page is accepted and its `html` is the text, escaped, inside
     `<html><body><pre>...</pre></body></html>`.
+
+    A document (`document_kind` "pdf" or "markdown") has its file in `document` and an empty
+    `html`: a PDF's bytes as received (any body starting with `%PDF-`, whatever its type says),
+    Markdown decoded and encoded again as UTF-8.
     """
 
     url: str  # final URL after redirects
@@ -159,6 +172,8 @@ class FetchResult:
     html: str
     raw_size: int  # bytes received, before content decoding (gzip/deflate)
     redirects: list[str] = field(default_factory=list)  # each redirect target, in order
+    document: bytes | None = None
+    document_kind: str | None = None
 
 
 _TRANSIENT_CODES = frozenset({"timeout", "connection_failed"})
@@ -168,7 +183,7 @@ class FetchError(Exception):
     """A fetch that failed, with a sentence for the user and whether a retry may help.
 
     code: invalid_url, blocked_address, dns_failed, timeout, connection_failed,
-    too_many_redirects, too_large, not_html, http_error.
+    too_many_redirects, too_large, not_html (not a page, PDF, Markdown or text), http_error.
     """
 
     def __init__(
@@ -429,7 +444,8 @@ async def fetch(
     *,
     vet: Vetter = vet_url,
 ) -> FetchResult:
-    """Fetches url as an HTML document (see FetchResult), or raises FetchError.
+    """Fetches url as an HTML document, or a PDF or Markdown file (see FetchResult), or raises
+    FetchError.
 
     Redirects (at most `fetch_max_redirects`) are followed here, each target vetted again; the
     body is streamed and refused past `fetch_max_bytes`; the whole fetch ends within
@@ -636,7 +652,10 @@ def _not_html(media_type: str) -> FetchError:
     if not media_type:
         message = "The page did not say what kind of content it is, and it does not look like HTML."
     else:
-        message = f"The link points to a file of type {media_type}, not a web page."
+        message = (
+            f"The link points to a file of type {media_type}; Fuze saves web pages, PDFs, "
+            "Markdown and plain text."
+        )
     return FetchError("not_html", message, transient=False)
 
 
@@ -652,48 +671,107 @@ def _parse_content_type(value: str | None) -> tuple[str, str | None]:
     return media_type.strip().lower(), charset
 
 
+def _declared_kind(media_type: str) -> str:
+    """What the Content-Type alone says the body is; "sniff" when the first bytes decide."""
+    if media_type in HTML_TYPES:
+        return "html"
+    if media_type == "text/plain":
+        return "text"
+    if media_type in MARKDOWN_TYPES:
+        return "markdown"
+    if media_type in PDF_TYPES:
+        return "pdf"
+    return "sniff"
+
+
+def _sniffed_kind(declared: str, media_type: str, head: bytes | bytearray) -> str:
+    """The kind of the body from its first bytes: a PDF whatever the type says (servers send
+    them as octet-stream, x-download, even text/html), else what the type says; a body without
+    a usable type only when it looks like HTML."""
+    if is_pdf(head):
+        return "pdf"
+    if declared != "sniff":
+        return declared
+    if media_type in _SNIFFED_TYPES and _looks_like_html(head):
+        return "html"
+    raise _not_html(media_type)
+
+
+def _cap_for(kind: str, settings: Settings) -> int:
+    return settings.pdf_max_bytes if kind == "pdf" else settings.fetch_max_bytes
+
+
 async def _read_page(
     response: httpx.Response, target: VettedURL, settings: Settings, redirects: list[str]
 ) -> FetchResult:
-    cap = settings.fetch_max_bytes
     media_type, header_charset = _parse_content_type(response.headers.get("content-type"))
-    if media_type in HTML_TYPES:
-        kind = "html"
-    elif media_type == "text/plain":
-        kind = "text"
-    elif media_type in _SNIFFED_TYPES:
-        kind = "sniff"
-    else:  # decided from the headers: the body is not read at all
-        raise _not_html(media_type)
-
+    declared_kind = _declared_kind(media_type)
+    # Until the first bytes say what the body is, the largest cap it could have.
+    cap = max(settings.fetch_max_bytes, settings.pdf_max_bytes)
     declared = response.headers.get("content-length", "").strip()
-    if declared.isdigit() and int(declared) > cap:
-        raise _too_large(cap, int(declared))
+    declared_size = int(declared) if declared.isdigit() else None
+    if declared_size is not None and declared_size > cap:
+        raise _too_large(_cap_for(declared_kind, settings), declared_size)
 
+    kind: str | None = None
     inflater = _Inflater.for_response(response)
     body = bytearray()
     raw_size = 0
+
+    def decide() -> None:
+        nonlocal kind, cap
+        kind = _sniffed_kind(declared_kind, media_type, body)
+        cap = _cap_for(kind, settings)
+        if declared_size is not None and declared_size > cap:
+            raise _too_large(cap, declared_size)
+        if raw_size > cap or len(body) > cap:
+            raise _BodyTooLarge
+
     try:
         async for chunk in response.aiter_raw():
             raw_size += len(chunk)
             if raw_size > cap:
                 raise _BodyTooLarge
             body += inflater.feed(chunk, cap - len(body))
+            if kind is None and len(body) >= _SNIFF_BYTES:
+                decide()
         inflater.finish()
+        if kind is None:
+            decide()
     except _BodyTooLarge:
         raise _too_large(cap) from None
 
-    if kind == "sniff":
-        if not _looks_like_html(body):
-            raise _not_html(media_type)
-        kind, media_type = "html", "text/html"
+    if kind == "pdf":
+        return FetchResult(
+            url=str(target.url),
+            status=response.status_code,
+            content_type="application/pdf",
+            charset=None,
+            html="",
+            raw_size=raw_size,
+            redirects=list(redirects),
+            document=bytes(body),
+            document_kind="pdf",
+        )
     text, charset = _decode(body, header_charset, html=kind == "html")
+    if kind == "markdown":
+        return FetchResult(
+            url=str(target.url),
+            status=response.status_code,
+            content_type="text/markdown",
+            charset=charset,
+            html="",
+            raw_size=raw_size,
+            redirects=list(redirects),
+            document=text.encode("utf-8"),
+            document_kind="markdown",
+        )
     if kind == "text":
         text = "<html><body><pre>" + html_lib.escape(text, quote=False) + "</pre></body></html>"
     return FetchResult(
         url=str(target.url),
         status=response.status_code,
-        content_type=media_type,
+        content_type="text/html" if declared_kind == "sniff" else media_type,
         charset=charset,
         html=text,
         raw_size=raw_size,

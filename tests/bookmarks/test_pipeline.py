@@ -146,12 +146,6 @@ async def test_a_50_mb_body_fails_as_too_large(api, api_user, web):
     assert b["status"] == "failed" and b["error_code"] == "too_large"
 
 
-async def test_a_pdf_fails_as_not_a_web_page(api, api_user, web):
-    b = await _settled(api, api_user, (await _save(api, api_user, web.url("/doc.pdf")))["id"])
-    assert b["status"] == "failed" and b["error_code"] == "not_html"
-    assert "application/pdf" in b["error_message"]
-
-
 async def test_a_non_utf8_page_comes_out_right(api, api_user, web):
     from tests.fakes.web import CP1251_TEXT
 

@@ -488,10 +488,14 @@ async def test_gzip_pages_are_decoded(web: FakeWeb, client: httpx.AsyncClient) -
 # --- content types ---------------------------------------------------------------------------
 
 
-async def test_a_pdf_is_not_html(web: FakeWeb, client: httpx.AsyncClient) -> None:
-    error = await fetch_error(client, web.url("/doc.pdf"))
-    assert (error.code, error.transient) == ("not_html", False)
-    assert "application/pdf" in error.message
+async def test_a_pdf_is_kept_as_a_document(web: FakeWeb, client: httpx.AsyncClient) -> None:
+    result = await fetch(client, web.url("/doc.pdf"), SETTINGS)
+    assert (result.document_kind, result.content_type, result.html) == (
+        "pdf",
+        "application/pdf",
+        "",
+    )
+    assert result.document == web.routes["/doc.pdf"].body
 
 
 async def test_binary_octet_stream_is_not_html(web: FakeWeb, client: httpx.AsyncClient) -> None:

@@ -29,7 +29,7 @@ Standard routes (FakeWeb(standard_routes=False) leaves them out):
     /status/404, /status/500, /status/403, /status/408
     /status/429           with Retry-After: 7
     /status/503           with Retry-After: an HTTP date RETRY_AFTER_DATE_SECONDS ahead
-    /doc.pdf              application/pdf
+    /doc.pdf              application/pdf, cut off after its first object (a broken PDF)
     /charset/cp1251       windows-1251 Cyrillic, declared only in <meta charset>
     /charset/latin1       iso-8859-1 accents, declared only in the Content-Type header
     /charset/bom          UTF-8 with a byte order mark and no declaration

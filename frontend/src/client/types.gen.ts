@@ -325,6 +325,28 @@ export type BodyAuthToken = {
 };
 
 /**
+ * Body_bookmarks-upload_bookmark
+ */
+export type BodyBookmarksUploadBookmark = {
+    /**
+     * File
+     *
+     * The PDF, Markdown or text file.
+     */
+    file: Blob | File;
+    /**
+     * Tags
+     *
+     * Comma-separated tags.
+     */
+    tags?: string | null;
+    /**
+     * Notes
+     */
+    notes?: string | null;
+};
+
+/**
  * Body_imports-create_import
  */
 export type BodyImportsCreateImport = {
@@ -2650,6 +2672,51 @@ export type BookmarksCreateBookmarkResponses = {
 
 export type BookmarksCreateBookmarkResponse = BookmarksCreateBookmarkResponses[keyof BookmarksCreateBookmarkResponses];
 
+export type BookmarksUploadBookmarkData = {
+    body: BodyBookmarksUploadBookmark;
+    path?: never;
+    query?: never;
+    url: '/api/bookmarks/upload';
+};
+
+export type BookmarksUploadBookmarkErrors = {
+    /**
+     * Authentication is required.
+     */
+    401: ErrorResponse;
+    /**
+     * You are not allowed to do this.
+     */
+    403: ErrorResponse;
+    /**
+     * The request body is too large.
+     */
+    413: ErrorResponse;
+    /**
+     * This content type is not supported.
+     */
+    415: ErrorResponse;
+    /**
+     * The request is not valid.
+     */
+    422: ErrorResponse;
+};
+
+export type BookmarksUploadBookmarkError = BookmarksUploadBookmarkErrors[keyof BookmarksUploadBookmarkErrors];
+
+export type BookmarksUploadBookmarkResponses = {
+    /**
+     * Already saved: the existing bookmark.
+     */
+    200: BookmarkOut;
+    /**
+     * Successful Response
+     */
+    201: BookmarkOut;
+};
+
+export type BookmarksUploadBookmarkResponse = BookmarksUploadBookmarkResponses[keyof BookmarksUploadBookmarkResponses];
+
 export type BookmarksDeleteBookmarkData = {
     body?: never;
     path: {
@@ -2805,6 +2872,44 @@ export type BookmarksRefreshBookmarkResponses = {
 };
 
 export type BookmarksRefreshBookmarkResponse = BookmarksRefreshBookmarkResponses[keyof BookmarksRefreshBookmarkResponses];
+
+export type BookmarksGetBookmarkFileData = {
+    body?: never;
+    path: {
+        /**
+         * Bookmark Id
+         */
+        bookmark_id: string;
+    };
+    query?: never;
+    url: '/api/bookmarks/{bookmark_id}/file';
+};
+
+export type BookmarksGetBookmarkFileErrors = {
+    /**
+     * Authentication is required.
+     */
+    401: ErrorResponse;
+    /**
+     * Not found.
+     */
+    404: ErrorResponse;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type BookmarksGetBookmarkFileError = BookmarksGetBookmarkFileErrors[keyof BookmarksGetBookmarkFileErrors];
+
+export type BookmarksGetBookmarkFileResponses = {
+    /**
+     * The file, as an attachment.
+     */
+    200: Blob | File;
+};
+
+export type BookmarksGetBookmarkFileResponse = BookmarksGetBookmarkFileResponses[keyof BookmarksGetBookmarkFileResponses];
 
 export type UsersGetMeData = {
     body?: never;

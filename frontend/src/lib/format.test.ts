@@ -1,4 +1,4 @@
-import { mapLimit, parseTags, safeHighlight } from './format';
+import { hostOf, mapLimit, parseTags, safeHighlight } from './format';
 
 describe('safeHighlight', () => {
   it('keeps <mark> and escapes any other markup', () => {
@@ -35,5 +35,12 @@ describe('mapLimit', () => {
     expect(peak).toBe(3);
     expect(progress).toEqual([1, 2, 3, 4, 5, 6, 7]);
     expect(results.filter((r) => r.status === 'rejected')).toHaveLength(1);
+  });
+});
+
+describe('hostOf', () => {
+  it('names the site, or says an uploaded file has none', () => {
+    expect(hostOf('https://www.example.com/a')).toBe('example.com');
+    expect(hostOf(`upload://${'a'.repeat(64)}/paper.pdf`)).toBe('uploaded file');
   });
 });

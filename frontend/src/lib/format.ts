@@ -1,4 +1,6 @@
 export function hostOf(url: string): string {
+  // An uploaded file's address (upload://<sha256>/<name>) names no site.
+  if (url.startsWith('upload://')) return 'uploaded file';
   try {
     return new URL(url).hostname.replace(/^www\./, '');
   } catch {

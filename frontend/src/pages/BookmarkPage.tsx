@@ -7,12 +7,19 @@ import {
   bookmarksGetBookmarkQueryKey,
   searchSimilarOptions,
 } from '../client/@tanstack/react-query.gen';
-import { bookmarksDeleteBookmark, bookmarksRefreshBookmark, bookmarksUpdateBookmark } from '../client/sdk.gen';
+import {
+  bookmarksDeleteBookmark,
+  bookmarksGetBookmarkFile,
+  bookmarksRefreshBookmark,
+  bookmarksUpdateBookmark,
+} from '../client/sdk.gen';
 import type { BookmarkDetail } from '../client/types.gen';
 import { ErrorNotice, InfoNotice } from '../components/Notice';
 import { StatusBadge } from '../components/StatusBadge';
 import { TimeAgo } from '../components/TimeAgo';
+import { describeError } from '../lib/api';
 import { hostOf, parseTags, siteName } from '../lib/format';
+import { countOf } from '../lib/plural';
 
 const HIDDEN = new Set(['status', 'error_code', 'error_message', 'model', 'summary', 'suggested_tags', 'analyzed_at', 'analysed_at', 'updated_at', 'created_at']);
 
@@ -82,6 +89,58 @@ function Analysis({
   );
 }
 
+const UPLOAD = 'upload://';
+const KIND_NAMES: Record<string, string> = { pdf: 'PDF', markdown: 'Markdown file', text: 'Text file' };
+
+/** A PDF, Markdown or text item: what it is ("PDF · 12 pages") and its kept file to download. */
+function FileInfo({ b }: { b: BookmarkDetail }) {
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  const meta = (b.metadata ?? {}) as Record<string, unknown>;
+  const uploaded = b.url.startsWith(UPLOAD);
+  const name = uploaded ? decodeURIComponent(b.url.slice(b.url.lastIndexOf('/') + 1)) : null;
+  let kind = typeof meta.kind === 'string' ? meta.kind : null;
+  // A file that could not be read (a scan, a locked PDF) is still kept.
+  if (!kind && b.error_code?.startsWith('pdf_')) kind = 'pdf';
+  if (!kind && name) kind = /\.pdf$/i.test(name) ? 'pdf' : /\.(md|markdown)$/i.test(name) ? 'markdown' : 'text';
+  if (!kind || !(kind in KIND_NAMES)) return null;
+  const pages = typeof meta.pages === 'number' ? meta.pages : null;
+
+  async function download() {
+    setError(null);
+    setBusy(true);
+    try {
+      const { data, response } = await bookmarksGetBookmarkFile({ path: { bookmark_id: b.id }, parseAs: 'blob', throwOnError: true });
+      const disposition = response.headers.get('content-disposition') ?? '';
+      const url = URL.createObjectURL(data as Blob);
+      const a = document.createElement('a');
+      a.href = url;
+      a.download = /filename="([^"]+)"/.exec(disposition)?.[1] ?? name ?? 'file';
+      document.body.append(a);
+      a.click();
+      a.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 10_000);
+    } catch (err) {
+      setError(describeError(err));
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  return (
+    <p className="file-info" data-kind={kind}>
+      <span>
+        {KIND_NAMES[kind]}
+        {pages !== null ? ` · ${countOf(pages, 'page')}` : ''}
+      </span>
+      <button type="button" className="link" onClick={download} disabled={busy}>
+        {busy ? 'Downloading…' : `Download ${kind === 'pdf' ? 'the PDF' : 'the file'}`}
+      </button>
+      {error ? <span className="file-error" role="alert">{error}</span> : null}
+    </p>
+  );
+}
+
 export function BookmarkPage() {
   const { id = '' } = useParams();
   const qc = useQueryClient();
@@ -143,15 +202,20 @@ export function BookmarkPage() {
         <StatusBadge status={b.status} error={b.error_message} />
       </header>
       <p className="row-meta">
-        <a href={b.url} target="_blank" rel="noreferrer noopener">
-          {hostOf(b.url)} ↗
-        </a>
+        {b.url.startsWith(UPLOAD) ? (
+          <span>Uploaded: {decodeURIComponent(b.url.slice(b.url.lastIndexOf('/') + 1))}</span>
+        ) : (
+          <a href={b.url} target="_blank" rel="noreferrer noopener">
+            {hostOf(b.url)} ↗
+          </a>
+        )}
         {b.author ? <span>· {b.author}</span> : null}
         {b.reading_time_minutes ? <span>· {b.reading_time_minutes} min read</span> : null}
         <span>
           · saved <TimeAgo iso={b.saved_at} />
         </span>
       </p>
+      <FileInfo b={b} />
       {b.status === 'failed' ? (
         <ErrorNotice>
           Processing failed{b.error_code ? ` (${b.error_code})` : ''}: {b.error_message || 'no reason given'}.
