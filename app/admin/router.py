@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import asyncio
+import shutil
 import uuid
 from typing import Annotated
 
@@ -18,6 +20,7 @@ from app.admin.schemas import (
 )
 from app.deps import AdminUser, RedisDep, SessionDep, SettingsDep
 from app.errors import Conflict, Forbidden, NotFound, Unauthorized, Unprocessable, responses
+from app.extraction import documents
 
 router = APIRouter(prefix="/admin", tags=["admin"], responses=responses(Unauthorized, Forbidden))
 
@@ -75,8 +78,14 @@ async def update_user(
     summary="Delete an account and everything it saved",
     responses=responses(NotFound, Conflict),
 )
-async def delete_user(user_id: uuid.UUID, admin: AdminUser, session: SessionDep) -> Response:
+async def delete_user(
+    user_id: uuid.UUID, admin: AdminUser, session: SessionDep, settings: SettingsDep
+) -> Response:
     await service.delete_user(session, admin, await service.get_user(session, user_id))
+    # The files kept for its bookmarks (uploads, PDFs) go with it, as their rows do.
+    await asyncio.to_thread(
+        shutil.rmtree, documents.archive_dir(settings.data_dir, user_id), ignore_errors=True
+    )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

@@ -428,3 +428,22 @@ async def test_upgrading_makes_the_oldest_account_admin_and_keeps_disabled_ones(
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
+
+
+async def test_deleting_an_account_deletes_the_files_kept_for_it(client, empty, settings):  # type: ignore[no-untyped-def]
+    """Uploads and PDFs are kept as files in the data folder, not in the database: they go
+    with the account, as its rows do."""
+    root = await register_and_login(client, "root")
+    owner = await register_and_login(client, "leaving")
+    owner_id = (await _me(client, owner.access_token)).json()["id"]
+    r = await client.post(
+        "/api/bookmarks/upload",
+        headers=owner.headers,
+        files={"file": ("notes.txt", b"Field notes on tide pools and anemones.", "text/plain")},
+    )
+    assert r.status_code == 201, r.text
+    kept = settings.data_dir / "archives" / owner_id
+    assert [p.name for p in kept.iterdir()] == [f"{r.json()['id']}.txt"]
+    r = await client.delete(f"/api/admin/users/{owner_id}", headers=root.headers)
+    assert r.status_code == 204
+    assert not kept.exists()
