@@ -308,7 +308,7 @@ def main() -> None:
         halves = [args.split] if args.split else ["held-out", "dev", "all"]
         report_wcxb(wcxb, traf, args.worst, halves)
     for name, pages in (("articles", articles), ("WCXB", wcxb)):
-        if pages:
+        if pages and args.repeats:
             ms = timings(pages, args.repeats)
             print(
                 f"\nfuze time per page, {name}: median {statistics.median(ms):.2f} ms"

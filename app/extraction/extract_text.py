@@ -92,6 +92,28 @@ class Doc:
                 if el.prose > p.prose:
                     p.prose = el.prose
 
+        self.runs = self._runs()
+
+    def _runs(self) -> set[int]:
+        """Indexes of class-flagged elements that are one of a run of siblings of the same
+        class holding most of the page's paragraph text: the posts of a thread, the comments
+        that are the page, not boilerplate beside an article."""
+        out: set[int] = set()
+        least = 0.6 * self.root.good
+        if not least:
+            return out
+        for el in self.els:
+            if len(el.kids) < 2:
+                continue
+            groups: dict[str, list[Element]] = {}
+            for k in el.kids:
+                if k.cjunk and not k.tjunk and k.klass:
+                    groups.setdefault(k.klass, []).append(k)
+            for run in groups.values():
+                if len(run) >= 2 and sum(k.good for k in run) >= least:
+                    out.update(k.idx for k in run)
+        return out
+
     # -- stats -------------------------------------------------------------------------------
     def stats(self, use_class: bool) -> None:
         """Boilerplate flags (pre-order), then sub-tree aggregates of the rest (reverse)."""
@@ -99,7 +121,7 @@ class Doc:
         els = self.els
         wrapper = 0.6 * self.root.good
         for el in els:
-            flagged = el.tjunk or (use_class and el.cjunk)
+            flagged = el.tjunk or (use_class and el.cjunk and el.idx not in self.runs)
             if flagged and wrapper and el.good >= wrapper:
                 flagged = False  # a layout wrapper around the article
             el.junk = flagged or (el.parent is not None and el.parent.junk)
@@ -418,7 +440,9 @@ def main_text(body, title: str | None = None, hint: str | None = None) -> TextRe
     few words with it, the attempt that agrees with it best is kept. Only when the markup
     yields next to nothing (a page rendered by scripts) is the hint itself returned."""
     remove_hidden(body)
-    page_len = len(body.text())
+    # the text a reader could see: inline scripts and styles (often most of a page's
+    # characters) would make every boilerplate box look small enough to skip unwalked
+    page_len = len(body.text()) - sum(len(n.text()) for n in body.css("script, style"))
     doc = Doc(body, title, True, page_len)
     page_chars = sum(b.length for b in doc.blocks) + doc.skipped
     hint_words = None
