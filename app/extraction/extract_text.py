@@ -53,6 +53,9 @@ from app.extraction.extract_vocab import (
 from app.extraction.extract_walk import Block, Element, Walker, remove_hidden
 
 SHORT = 500  # characters: a result shorter than this makes the next attempt run
+CARDS = 4  # siblings of one tag and class that make a listing
+CARDS_ARTICLE = 5  # times the chosen text a page that says it is an article needs in cards
+CARD_CHARS = 40  # the least mean text of a listing's item (a menu's are shorter)
 TAGS = re.compile(r"<[^>]+>")
 BREAKS = re.compile(r"<(?:/p|/div|/li|/h\d|br\s*/?)\s*>", re.I)
 
@@ -285,6 +288,27 @@ class Doc:
                 return b.text.rstrip().endswith(".")
         return False
 
+    def cards(self, least: int) -> list[Block]:
+        """The blocks of the biggest run of sibling elements of one tag and class (the items
+        of a listing, product cards, search results), when it holds more than `least`
+        characters and its items are more than one-line links (a menu's are not)."""
+        best: list[Element] = []
+        best_text = least
+        for el in self.els:
+            if el.junk or len(el.kids) < CARDS:
+                continue
+            groups: dict[tuple[str, str], list[Element]] = {}
+            for k in el.kids:
+                if not k.junk and k.text:
+                    groups.setdefault((k.tag, k.klass), []).append(k)
+            for run in groups.values():
+                if len(run) < CARDS:
+                    continue
+                text = sum(k.text for k in run)
+                if text > best_text and text >= CARD_CHARS * len(run):
+                    best, best_text = run, text
+        return [b for k in best for b in self.blocks[k.start : k.end] if not b.el.junk]
+
     # -- output ------------------------------------------------------------------------------
     def collect(self, chosen: list[Element | Block], clean: bool) -> list[Block]:
         """The blocks of the chosen elements, in document order, cleaned."""
@@ -431,14 +455,20 @@ def _plain(text: str) -> str:
     return "\n\n".join(p for p in (" ".join(line.split()) for line in text.splitlines()) if p)
 
 
-def main_text(body, title: str | None = None, hint: str | None = None) -> TextResult:
+def main_text(
+    body, title: str | None = None, hint: str | None = None, article: bool = False
+) -> TextResult:
     """The main text of a parsed document's body (a LexborNode; hidden elements are removed
     from the tree). `title` is the page's title (a heading repeating it is dropped).
 
     `hint` is the page's own claim of its article body (JSON-LD articleBody). It is never
     taken as the answer while the page has text of its own: when the first attempt shares
     few words with it, the attempt that agrees with it best is kept. Only when the markup
-    yields next to nothing (a page rendered by scripts) is the hint itself returned."""
+    yields next to nothing (a page rendered by scripts) is the hint itself returned.
+
+    A page that is not declared an `article` (JSON-LD or og:type) may be a listing: when a
+    run of sibling items of one tag and class holds more than twice the chosen text, the
+    items are kept too (`Doc.cards`)."""
     remove_hidden(body)
     # the text a reader could see: inline scripts and styles (often most of a page's
     # characters) would make every boilerplate box look small enough to skip unwalked
@@ -467,6 +497,11 @@ def main_text(body, title: str | None = None, hint: str | None = None) -> TextRe
     if not best:  # no article-like container: whatever is not boilerplate, else everything
         doc.stats(True)
         best = [b for b in doc.blocks if not b.el.junk] or list(doc.blocks)
+    doc.stats(True)
+    cards = doc.cards((CARDS_ARTICLE if article else 2) * sum(b.length for b in best))
+    if cards:  # a listing: its items, not the one densest box among them
+        ids = {id(b) for b in best} | {id(b) for b in cards}
+        best = [b for b in doc.blocks if id(b) in ids]
     while len(best) > 1 and best[-1].length < 250 and PROMO.search(best[-1].text):
         best = best[:-1]  # "Subscribe to our newsletter", "Follow us on..." after the end
     text = text_of(best)
