@@ -50,7 +50,7 @@ from app.extraction.extract_vocab import (
     TAG_PRIOR,
     WORDS,
 )
-from app.extraction.extract_walk import Block, Element, Walker, remove_hidden
+from app.extraction.extract_walk import Block, Element, Walker, remove_hidden, visible_len
 
 SHORT = 500  # characters: a result shorter than this makes the next attempt run
 CARDS = 4  # siblings of one tag and class that make a listing
@@ -470,9 +470,9 @@ def main_text(
     run of sibling items of one tag and class holds more than twice the chosen text, the
     items are kept too (`Doc.cards`)."""
     remove_hidden(body)
-    # the text a reader could see: inline scripts and styles (often most of a page's
-    # characters) would make every boilerplate box look small enough to skip unwalked
-    page_len = len(body.text()) - sum(len(n.text()) for n in body.css("script, style"))
+    # the text a reader could see: with inline scripts counted, every boilerplate box would
+    # look small enough to skip unwalked
+    page_len = visible_len(body)
     doc = Doc(body, title, True, page_len)
     page_chars = sum(b.length for b in doc.blocks) + doc.skipped
     hint_words = None

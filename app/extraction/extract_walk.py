@@ -263,6 +263,12 @@ def _repeated(node, klass: str) -> bool:
     return False
 
 
+def visible_len(node) -> int:
+    """Characters of a sub-tree's text outside inline scripts and styles (which are often
+    most of a page's characters)."""
+    return len(node.text()) - sum(len(n.text()) for n in node.css("script, style"))
+
+
 def remove_hidden(body) -> None:
     """Drop elements a browser would not show (hidden, aria-hidden, display:none), unless one
     holds most of the page's text (content hidden until a script reveals it)."""
@@ -278,8 +284,9 @@ def remove_hidden(body) -> None:
             if not HIDDEN_STYLE.search(style.lower()):
                 continue
         if total is None:
-            total = len(body.text())
-        if len(node.text()) * 2 < total:
+            total = visible_len(body)
+        n = len(node.text())
+        if n * 2 < total or visible_len(node) * 2 < total:
             doomed.append(node)
     # decompose only the outermost: a node inside a decomposed one is freed with it
     ids = {node.mem_id for node in doomed}
