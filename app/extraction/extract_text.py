@@ -24,6 +24,13 @@ them) on top of one walk of the tree, plus trafilatura-style cleaning of the res
 5. When the result is short (< 500 characters), the steps rerun without the class-based
    flags (walking those sub-trees too), then without the conditional cleaning, and the
    longest result wins; a JSON-LD articleBody, when the page has one, breaks the tie.
+6. Pages that are not one article: a page that does not declare itself an article takes its
+   <main> landmark when that holds clearly more than the choice (a landing page's stack of
+   sections); any page adds the biggest run of same-tag, same-class siblings (a listing's
+   items, product cards) when that run holds several times the chosen text. A run of posts
+   whose class says "comment" is kept when it holds most of the page's paragraphs (a forum
+   thread), and a <noscript> that holds much of the page is walked (a page served to
+   readers without scripts).
 
 Cost: one parse and one walk in Python over the non-boilerplate part of the tree, typically
 1-3 ms for a news page.
@@ -53,6 +60,7 @@ from app.extraction.extract_vocab import (
 from app.extraction.extract_walk import Block, Element, Walker, remove_hidden, visible_len
 
 SHORT = 500  # characters: a result shorter than this makes the next attempt run
+LANDMARK = 1.3  # times the chosen text a non-article's <main> needs to be taken whole
 CARDS = 4  # siblings of one tag and class that make a listing
 CARDS_ARTICLE = 5  # times the chosen text a page that says it is an article needs in cards
 CARD_CHARS = 40  # the least mean text of a listing's item (a menu's are shorter)
@@ -288,6 +296,18 @@ class Doc:
                 return b.text.rstrip().endswith(".")
         return False
 
+    def landmark(self, best: list[Block]) -> list[Block]:
+        """A page that is not one article (a landing or service page, a product) is often a
+        stack of sections of similar weight, of which the scores pick one: when the page's
+        <main> holds clearly more than the chosen text, its text is taken instead (without
+        the conditional cleaning, which drops a section's short feature lists)."""
+        chosen = sum(b.length for b in best)
+        main = next((el for el in self.els if el.tag == "main" and not el.junk), None)
+        if main is None or main.text <= LANDMARK * chosen:
+            return best
+        kept = self.collect([main], clean=False)
+        return kept if sum(b.length for b in kept) > LANDMARK * chosen else best
+
     def cards(self, least: int) -> list[Block]:
         """The blocks of the biggest run of sibling elements of one tag and class (the items
         of a listing, product cards, search results), when it holds more than `least`
@@ -498,6 +518,8 @@ def main_text(
         doc.stats(True)
         best = [b for b in doc.blocks if not b.el.junk] or list(doc.blocks)
     doc.stats(True)
+    if not article:
+        best = doc.landmark(best)
     cards = doc.cards((CARDS_ARTICLE if article else 2) * sum(b.length for b in best))
     if cards:  # a listing: its items, not the one densest box among them
         ids = {id(b) for b in best} | {id(b) for b in cards}
