@@ -106,9 +106,10 @@ class Doc:
         self.runs = self._runs()
 
     def _runs(self) -> set[int]:
-        """Indexes of class-flagged elements that are one of a run of siblings of the same
-        class holding most of the page's paragraph text: the posts of a thread, the comments
-        that are the page, not boilerplate beside an article."""
+        """Indexes of the elements of a run of siblings of one class that holds most of the
+        page's paragraph text: the posts of a thread, the comments that are the page. Their
+        class flags (and those of boxes inside them) do not apply: they are not boilerplate
+        beside an article."""
         out: set[int] = set()
         least = 0.6 * self.root.good
         if not least:
@@ -118,7 +119,7 @@ class Doc:
                 continue
             groups: dict[str, list[Element]] = {}
             for k in el.kids:
-                if k.cjunk and not k.tjunk and k.klass:
+                if not k.tjunk and k.klass:
                     groups.setdefault(k.klass, []).append(k)
             for run in groups.values():
                 if len(run) >= 2 and sum(k.good for k in run) >= least:
@@ -132,10 +133,15 @@ class Doc:
         els = self.els
         wrapper = 0.6 * self.root.good
         for el in els:
-            flagged = el.tjunk or (use_class and el.cjunk and el.idx not in self.runs)
+            p = el.parent
+            if p is not None and (p.idx in self.runs or p.in_run):
+                el.in_run = True  # inside a post: its author line and date are the post's
+            flagged = el.tjunk or (
+                use_class and el.cjunk and el.idx not in self.runs and not el.in_run
+            )
             if flagged and wrapper and el.good >= wrapper:
                 flagged = False  # a layout wrapper around the article
-            el.junk = flagged or (el.parent is not None and el.parent.junk)
+            el.junk = flagged or (p is not None and p.junk)
             el.score = None
             el.text = el.link = el.ptext = 0
             el.img, el.inputs, el.n_embed = el.own_img, el.own_inputs, el.own_embed
@@ -432,6 +438,15 @@ def _up(el: Element | None, tag: str, levels: int = 4) -> Element | None:
     return None
 
 
+def _flagged(el: Element | None) -> bool:
+    """Whether an element or an ancestor is boilerplate by its tag or class."""
+    while el is not None:
+        if el.tjunk or el.cjunk:
+            return True
+        el = el.parent
+    return False
+
+
 def _ld(el: Element) -> float:
     return el.link / el.text if el.text else 0.0
 
@@ -522,7 +537,8 @@ def main_text(
         best = doc.landmark(best)
     cards = doc.cards((CARDS_ARTICLE if article else 2) * sum(b.length for b in best))
     if cards:  # a listing: its items, not the one densest box among them
-        ids = {id(b) for b in best} | {id(b) for b in cards}
+        # the class-flagged boxes a short first choice fell back on (a cookie notice) go
+        ids = {id(b) for b in best if not _flagged(b.el)} | {id(b) for b in cards}
         best = [b for b in doc.blocks if id(b) in ids]
     while len(best) > 1 and best[-1].length < 250 and PROMO.search(best[-1].text):
         best = best[:-1]  # "Subscribe to our newsletter", "Follow us on..." after the end

@@ -42,6 +42,7 @@ class Element:
         "good",
         "idx",
         "img",
+        "in_run",
         "inputs",
         "junk",
         "kids",
@@ -78,6 +79,7 @@ class Element:
         self.img = self.inputs = self.n_embed = self.n_p = self.n_li = 0
         self.own_img = self.own_inputs = self.own_embed = self.own_blocks = 0
         self.tjunk = self.cjunk = self.junk = False  # by tag/role, by class, inherited
+        self.in_run = False  # inside one of a run of posts (see Doc._runs)
         self.score: float | None = None
         self.weight = 0
 
