@@ -1,35 +1,44 @@
-"""Main-text extraction benchmark.
+"""Main-text extraction benchmarks: Fuze's extractor beside trafilatura on the same pages.
 
-Runs `app.extraction.extract.extract` over the pages in ../shared/data/extraction (or
-$FUZE_EXTRACTION_DATA) and scores each page's text against its ground truth:
+Two data sets (../shared/data, or $FUZE_DATA), each scored as its README says:
 
-- lower-case both bodies, tokenise them into words (`\\w+`), and build the multiset of 4-word
-  shingles of each;
-- tp = size of the multiset intersection, fp = predicted shingles not in the truth,
-  fn = true shingles not predicted;
-- per page precision = tp / (tp + fp), recall = tp / (tp + fn), both 1 when fp = fn = 0;
-- precision and recall are averaged over the pages where they are defined, and
+- articles (`extraction/`, 91 news and blog pages): lower-case both bodies, tokenise them into
+  words (`\\w+`), build the multiset of 4-word shingles of each; tp = size of the multiset
+  intersection, fp = predicted shingles not in the truth, fn = true shingles not predicted;
+  per page precision = tp / (tp + fp), recall = tp / (tp + fn), both 1 when fp = fn = 0;
+  precision and recall are averaged over the pages where they are defined, and
   F1 = 2PR / (P + R) of the two averages.
+- WCXB (`extraction-wcxb/`, 1,497 pages of seven types): per page, word-level precision,
+  recall and F1 between the multisets of lower-cased `\\w+` words of the prediction and of
+  `main_content` (an empty truth and an empty prediction score 1, one of them empty 0); the
+  F1 is averaged over pages, overall and per page type. The pages are split in two halves
+  by a hash of their id (`split`): tune on "dev", judge on "held-out".
 
-Time is measured single-threaded per page: `extract(raw_bytes, url)` (charset detection, parse,
-metadata and main text), the median of a few rounds over all pages; the report gives the median
-and p95 over pages.
+trafilatura (a dev extra) runs `trafilatura.extract(html, url=url)` with its defaults on the
+same bytes in the same run; it is skipped when it is not installed.
 
-    python bench/extraction.py              # the summary and the 10 worst pages
-    python bench/extraction.py --page ID    # one page: predicted text vs truth (ID prefix is fine)
+Time is Fuze's alone, single-threaded per page: `extract(raw_bytes, url)` (charset detection,
+parse, metadata and main text), the median of a few rounds over all pages; the report gives
+the median and p95 over pages.
+
+    python bench/extraction.py                  # both benchmarks, per page type
+    python bench/extraction.py --worst 10       # and the worst pages of each
+    python bench/extraction.py --only wcxb --split dev --type forum --worst 20
+    python bench/extraction.py --page ID        # one page: predicted text vs truth
 """
 
 from __future__ import annotations
 
 import argparse
 import gzip
+import hashlib
 import json
 import os
 import re
 import statistics
 import sys
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,17 +46,26 @@ sys.path.insert(0, str(ROOT))
 
 from app.extraction.extract import ExtractionError, extract  # noqa: E402
 
-DATA = Path(os.environ.get("FUZE_EXTRACTION_DATA", ROOT.parent / "shared" / "data" / "extraction"))
+SHARED = Path(os.environ.get("FUZE_DATA", ROOT.parent / "shared" / "data"))
+ARTICLES = SHARED / "extraction"
+WCXB = SHARED / "extraction-wcxb"
 WORD = re.compile(r"\w+")
+TYPES = ("article", "documentation", "service", "forum", "product", "listing", "collection")
 
 
+def split(pid: str) -> str:
+    """A stable half of WCXB for a page id: the first byte of its SHA-1, even or odd."""
+    return "dev" if hashlib.sha1(pid.encode()).digest()[0] % 2 == 0 else "held-out"
+
+
+# -- scoring ---------------------------------------------------------------------------------
 def shingles(text: str, n: int = 4) -> Counter:
     words = WORD.findall(text.lower())
     return Counter(tuple(words[i : i + n]) for i in range(len(words) - n + 1))
 
 
-def score(truth: str, predicted: str) -> tuple[float | None, float | None]:
-    """Per-page (precision, recall); None where undefined."""
+def article_score(truth: str, predicted: str) -> tuple[float | None, float | None]:
+    """Per-page (precision, recall) of 4-word shingles; None where undefined."""
     t, p = shingles(truth), shingles(predicted)
     tp = sum((t & p).values())
     fp = sum((p - t).values())
@@ -59,43 +77,180 @@ def score(truth: str, predicted: str) -> tuple[float | None, float | None]:
     return precision, recall
 
 
-def load() -> tuple[dict, dict[str, bytes]]:
-    truth = json.loads((DATA / "ground-truth.json").read_text(encoding="utf-8"))
-    pages = {}
-    for pid in truth:
-        with gzip.open(DATA / "html" / f"{pid}.html.gz") as fh:
-            pages[pid] = fh.read()
-    return truth, pages
+def word_f1(truth: str, predicted: str) -> float:
+    """WCXB's per-page word F1 (multiset overlap of lower-cased words)."""
+    t = Counter(WORD.findall(truth.lower()))
+    p = Counter(WORD.findall(predicted.lower()))
+    if not t and not p:
+        return 1.0
+    if not t or not p:
+        return 0.0
+    tp = sum((t & p).values())
+    if not tp:
+        return 0.0
+    precision, recall = tp / sum(p.values()), tp / sum(t.values())
+    return 2 * precision * recall / (precision + recall)
 
 
-def run_page(raw: bytes, url: str) -> str:
+def averaged_f1(pairs: list[tuple[float | None, float | None]]) -> tuple[float, float, float]:
+    ps = [p for p, _ in pairs if p is not None]
+    rs = [r for _, r in pairs if r is not None]
+    p = statistics.fmean(ps) if ps else 0.0
+    r = statistics.fmean(rs) if rs else 0.0
+    return (2 * p * r / (p + r) if p + r else 0.0), p, r
+
+
+# -- extractors ------------------------------------------------------------------------------
+def fuze(raw: bytes, url: str) -> str:
     try:
         return extract(raw, url).text
     except ExtractionError:
         return ""
 
 
-def timings(truth: dict, pages: dict[str, bytes], repeats: int) -> list[float]:
-    """Per-page milliseconds: the median of `repeats` rounds, each round going over every
-    page once (so no page is timed straight after itself)."""
-    runs: dict[str, list[float]] = {pid: [] for pid in truth}
+def trafilatura_fn():
+    try:
+        import trafilatura
+    except ImportError:
+        return None
+
+    def run(raw: bytes, url: str) -> str:
+        try:
+            return trafilatura.extract(raw, url=url) or ""
+        except Exception:  # a crash on one page scores as an empty prediction
+            return ""
+
+    return run
+
+
+# -- data ------------------------------------------------------------------------------------
+class Page:
+    __slots__ = ("kind", "pid", "raw", "split", "truth", "url")
+
+    def __init__(self, pid: str, raw: bytes, url: str, truth: str, kind: str, half: str):
+        self.pid, self.raw, self.url, self.truth, self.kind, self.split = (
+            pid,
+            raw,
+            url,
+            truth,
+            kind,
+            half,
+        )
+
+
+def _read(folder: Path, pid: str) -> bytes:
+    with gzip.open(folder / "html" / f"{pid}.html.gz") as fh:
+        return fh.read()
+
+
+def load_articles() -> list[Page]:
+    truth = json.loads((ARTICLES / "ground-truth.json").read_text(encoding="utf-8"))
+    return [
+        Page(pid, _read(ARTICLES, pid), item["url"], item["articleBody"], "article", "all")
+        for pid, item in truth.items()
+    ]
+
+
+def load_wcxb() -> list[Page]:
+    truth = json.loads((WCXB / "ground-truth.json").read_text(encoding="utf-8"))
+    return [
+        Page(
+            pid,
+            _read(WCXB, pid),
+            item["url"],
+            item["main_content"],
+            item["page_type"],
+            split(pid),
+        )
+        for pid, item in truth.items()
+    ]
+
+
+def timings(pages: list[Page], repeats: int) -> list[float]:
+    """Per-page milliseconds of Fuze: the median of `repeats` rounds, each round going over
+    every page once (so no page is timed straight after itself)."""
+    runs: dict[str, list[float]] = defaultdict(list)
     for _ in range(repeats):
-        for pid, item in truth.items():
-            raw, url = pages[pid], item["url"]
+        for page in pages:
             t0 = time.perf_counter()
-            run_page(raw, url)
-            runs[pid].append(time.perf_counter() - t0)
-    return [statistics.median(v) * 1000 for v in runs.values()]
+            fuze(page.raw, page.url)
+            runs[page.pid].append(time.perf_counter() - t0)
+    return sorted(statistics.median(v) * 1000 for v in runs.values())
 
 
-def show_page(pid: str, truth: dict, pages: dict[str, bytes]) -> None:
-    matches = [k for k in truth if k.startswith(pid)]
+def p95(sorted_ms: list[float]) -> float:
+    return sorted_ms[min(len(sorted_ms) - 1, round(0.95 * (len(sorted_ms) - 1)))]
+
+
+# -- report ----------------------------------------------------------------------------------
+def report_articles(pages: list[Page], traf, worst: int) -> None:
+    fz, tf, rows = [], [], []
+    for page in pages:
+        p, r = article_score(page.truth, fuze(page.raw, page.url))
+        fz.append((p, r))
+        if traf is not None:
+            tf.append(article_score(page.truth, traf(page.raw, page.url)))
+        f = 2 * p * r / (p + r) if p and r else 0.0
+        rows.append((f, p, r, page.pid, page.url))
+    f1, p, r = averaged_f1(fz)
+    print(f"articles ({len(pages)} pages, 4-word shingles)")
+    print(f"  fuze         F1 {f1:.4f}  P {p:.4f}  R {r:.4f}")
+    if tf:
+        f1, p, r = averaged_f1(tf)
+        print(f"  trafilatura  F1 {f1:.4f}  P {p:.4f}  R {r:.4f}")
+    _worst(rows, worst)
+
+
+def report_wcxb(pages: list[Page], traf, worst: int, halves: list[str]) -> None:
+    scores: dict[str, tuple[float, float | None]] = {}
+    rows = []
+    for page in pages:
+        f = word_f1(page.truth, fuze(page.raw, page.url))
+        t = word_f1(page.truth, traf(page.raw, page.url)) if traf is not None else None
+        scores[page.pid] = (f, t)
+        rows.append((f, None, None, page.pid, f"{page.kind:13} {page.url}"))
+    print(f"\nWCXB ({len(pages)} pages, word F1 averaged over pages; fuze / trafilatura / diff)")
+    header = f"  {'type':14}" + "".join(f"{h:>28}" for h in halves)
+    print(header)
+    for kind in ("all", *TYPES):
+        line = f"  {kind:14}"
+        for half in halves:
+            sel = [
+                scores[pg.pid]
+                for pg in pages
+                if (half == "all" or pg.split == half) and (kind == "all" or pg.kind == kind)
+            ]
+            if not sel:
+                line += f"{'-':>28}"
+                continue
+            f = statistics.fmean(s[0] for s in sel)
+            if traf is None:
+                line += f"{f:>14.3f}{'':>9}({len(sel):3})"
+            else:
+                t = statistics.fmean(s[1] for s in sel)
+                line += f"   {f:.3f} / {t:.3f} / {f - t:+.3f} ({len(sel):3})"
+        print(line)
+    _worst(rows, worst)
+
+
+def _worst(rows: list, worst: int) -> None:
+    if not worst:
+        return
+    print(f"  worst {worst} pages by fuze's F1:")
+    for f, p, r, pid, what in sorted(rows, key=lambda x: x[0])[:worst]:
+        ps = "" if p is None else f"  P {p:.3f}  R {r:.3f}"
+        print(f"    F1 {f:.3f}{ps}  {pid[:12]}  {what}")
+
+
+def show_page(pid: str, pages: list[Page]) -> None:
+    matches = [pg for pg in pages if pg.pid == pid] or [
+        pg for pg in pages if pg.pid.startswith(pid)
+    ]
     if len(matches) != 1:
         sys.exit(f"no single page matches {pid!r} ({len(matches)} matches)")
-    pid = matches[0]
-    url = truth[pid]["url"]
+    page = matches[0]
     try:
-        result = extract(pages[pid], url)
+        result = extract(page.raw, page.url)
         text = result.text
         meta = {
             k: getattr(result, k)
@@ -103,63 +258,62 @@ def show_page(pid: str, truth: dict, pages: dict[str, bytes]) -> None:
         }
     except ExtractionError as exc:
         text, meta = "", {"error": f"{exc.code}: {exc.message}"}
-    p, r = score(truth[pid]["articleBody"], text)
-    print(f"{pid}\n{url}\nprecision={p} recall={r}\n{meta}\n")
+    print(f"{page.pid} ({page.kind}, {page.split})\n{page.url}")
+    print(f"word F1 {word_f1(page.truth, text):.3f}  shingle P/R {article_score(page.truth, text)}")
+    print(f"{meta}\n")
     print("=" * 30, "PREDICTED", "=" * 30)
     print(text)
     print("=" * 30, "TRUTH", "=" * 30)
-    print(truth[pid]["articleBody"])
-    t_words = set(shingles(truth[pid]["articleBody"]))
+    print(page.truth)
+    t_sh = set(shingles(page.truth))
     print("=" * 30, "PREDICTED PARAGRAPHS NOT IN TRUTH", "=" * 30)
     for para in text.split("\n\n"):
         sh = shingles(para)
-        if sh and not any(s in t_words for s in sh):
+        if sh and not any(s in t_sh for s in sh):
             print("-", para[:200])
-    p_words = set(shingles(text))
+    p_sh = set(shingles(text))
     print("=" * 30, "TRUE PARAGRAPHS MISSED", "=" * 30)
-    for para in truth[pid]["articleBody"].split("\n"):
+    for para in page.truth.split("\n"):
         sh = shingles(para)
-        if sh and not any(s in p_words for s in sh):
+        if sh and not any(s in p_sh for s in sh):
             print("-", para[:200])
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--only", choices=("articles", "wcxb"), help="run one benchmark")
+    ap.add_argument("--split", choices=("dev", "held-out"), help="WCXB: one half only")
+    ap.add_argument("--type", choices=TYPES, help="WCXB: one page type only")
+    ap.add_argument("--no-trafilatura", action="store_true", help="Fuze alone (faster)")
     ap.add_argument("--page", help="show one page's predicted text vs truth (id or id prefix)")
-    ap.add_argument("--repeats", type=int, default=5, help="timing repeats per page")
-    ap.add_argument("--worst", type=int, default=10, help="how many worst pages to list")
+    ap.add_argument("--repeats", type=int, default=3, help="timing rounds over all pages")
+    ap.add_argument("--worst", type=int, default=0, help="how many worst pages to list")
     args = ap.parse_args()
 
-    truth, pages = load()
+    articles = load_articles() if args.only != "wcxb" else []
+    wcxb = load_wcxb() if args.only != "articles" else []
+    if args.split:
+        wcxb = [pg for pg in wcxb if pg.split == args.split]
+    if args.type:
+        wcxb = [pg for pg in wcxb if pg.kind == args.type]
     if args.page:
-        show_page(args.page, truth, pages)
+        show_page(args.page, wcxb + articles)
         return
-
-    precisions, recalls, rows = [], [], []
-    for pid, item in truth.items():
-        text = run_page(pages[pid], item["url"])
-        p, r = score(item["articleBody"], text)
-        if p is not None:
-            precisions.append(p)
-        if r is not None:
-            recalls.append(r)
-        f = 2 * p * r / (p + r) if p and r else 0.0
-        rows.append((f, p, r, pid, item["url"]))
-    times = timings(truth, pages, args.repeats)  # after the scoring pass, a warm-up
-
-    precision = statistics.fmean(precisions)
-    recall = statistics.fmean(recalls)
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    times.sort()
-    p95 = times[min(len(times) - 1, round(0.95 * (len(times) - 1)))]
-    print(f"pages: {len(truth)}")
-    print(f"F1: {f1:.4f}  precision: {precision:.4f}  recall: {recall:.4f}")
-    print(f"time per page: median {statistics.median(times):.2f} ms  p95 {p95:.2f} ms")
-    print(f"\nworst {args.worst} pages by F1:")
-    for f, p, r, pid, url in sorted(rows)[: args.worst]:
-        ps = "-" if p is None else f"{p:.3f}"
-        rs = "-" if r is None else f"{r:.3f}"
-        print(f"  F1 {f:.3f}  P {ps}  R {rs}  {pid[:12]}  {url}")
+    traf = None if args.no_trafilatura else trafilatura_fn()
+    if traf is None and not args.no_trafilatura:
+        print("(trafilatura is not installed: pip install -e '.[dev]')")
+    if articles:
+        report_articles(articles, traf, args.worst)
+    if wcxb:
+        halves = [args.split] if args.split else ["held-out", "dev", "all"]
+        report_wcxb(wcxb, traf, args.worst, halves)
+    for name, pages in (("articles", articles), ("WCXB", wcxb)):
+        if pages and args.repeats:
+            ms = timings(pages, args.repeats)
+            print(
+                f"\nfuze time per page, {name}: median {statistics.median(ms):.2f} ms"
+                f"  p95 {p95(ms):.2f} ms"
+            )
 
 
 if __name__ == "__main__":

@@ -368,7 +368,7 @@ def extract(html: str | bytes, url: str) -> Extracted:
     body = tree.body
     if body is None:
         raise ExtractionError("no_text", "The page has no readable text.")
-    result = main_text(body, meta.title, meta.article_body)
+    result = main_text(body, meta.title, meta.article_body, meta.is_article)
     if not result.text:
         raise ExtractionError("no_text", "The page has no readable text.")
     text = result.text

@@ -107,6 +107,7 @@ class Meta:
     image: str | None = None
     favicon: str | None = None
     article_body: str | None = None  # JSON-LD articleBody: a hint, not an answer
+    is_article: bool = False  # the page says it is one article (JSON-LD or og:type)
     metadata: dict = field(default_factory=dict)
 
 
@@ -453,6 +454,7 @@ def parse_meta(tree, url: str) -> Meta:
     out.favicon = icon or apple_icon or _default_favicon(url)
     body = page.get("articleBody")
     out.article_body = body if isinstance(body, str) else None
+    out.is_article = article is not None or opengraph.get("type", "").lower() == "article"
     out.metadata = {"opengraph": opengraph, "json_ld": json_ld, "twitter": twitter}
     return out
 

@@ -24,6 +24,13 @@ them) on top of one walk of the tree, plus trafilatura-style cleaning of the res
 5. When the result is short (< 500 characters), the steps rerun without the class-based
    flags (walking those sub-trees too), then without the conditional cleaning, and the
    longest result wins; a JSON-LD articleBody, when the page has one, breaks the tie.
+6. Pages that are not one article: a page that does not declare itself an article takes its
+   <main> landmark when that holds clearly more than the choice (a landing page's stack of
+   sections); any page adds the biggest run of same-tag, same-class siblings (a listing's
+   items, product cards) when that run holds several times the chosen text. A run of posts
+   whose class says "comment" is kept when it holds most of the page's paragraphs (a forum
+   thread), and a <noscript> that holds much of the page is walked (a page served to
+   readers without scripts).
 
 Cost: one parse and one walk in Python over the non-boilerplate part of the tree, typically
 1-3 ms for a news page.
@@ -50,9 +57,13 @@ from app.extraction.extract_vocab import (
     TAG_PRIOR,
     WORDS,
 )
-from app.extraction.extract_walk import Block, Element, Walker, remove_hidden
+from app.extraction.extract_walk import Block, Element, Walker, remove_hidden, visible_len
 
 SHORT = 500  # characters: a result shorter than this makes the next attempt run
+LANDMARK = 1.3  # times the chosen text a non-article's <main> needs to be taken whole
+CARDS = 4  # siblings of one tag and class that make a listing
+CARDS_ARTICLE = 5  # times the chosen text a page that says it is an article needs in cards
+CARD_CHARS = 40  # the least mean text of a listing's item (a menu's are shorter)
 TAGS = re.compile(r"<[^>]+>")
 BREAKS = re.compile(r"<(?:/p|/div|/li|/h\d|br\s*/?)\s*>", re.I)
 
@@ -92,6 +103,29 @@ class Doc:
                 if el.prose > p.prose:
                     p.prose = el.prose
 
+        self.runs = self._runs()
+
+    def _runs(self) -> set[int]:
+        """Indexes of the elements of a run of siblings of one class that holds most of the
+        page's paragraph text: the posts of a thread, the comments that are the page. Their
+        class flags (and those of boxes inside them) do not apply: they are not boilerplate
+        beside an article."""
+        out: set[int] = set()
+        least = 0.6 * self.root.good
+        if not least:
+            return out
+        for el in self.els:
+            if len(el.kids) < 2:
+                continue
+            groups: dict[str, list[Element]] = {}
+            for k in el.kids:
+                if not k.tjunk and k.klass:
+                    groups.setdefault(k.klass, []).append(k)
+            for run in groups.values():
+                if len(run) >= 2 and sum(k.good for k in run) >= least:
+                    out.update(k.idx for k in run)
+        return out
+
     # -- stats -------------------------------------------------------------------------------
     def stats(self, use_class: bool) -> None:
         """Boilerplate flags (pre-order), then sub-tree aggregates of the rest (reverse)."""
@@ -99,10 +133,15 @@ class Doc:
         els = self.els
         wrapper = 0.6 * self.root.good
         for el in els:
-            flagged = el.tjunk or (use_class and el.cjunk)
+            p = el.parent
+            if p is not None and (p.idx in self.runs or p.in_run):
+                el.in_run = True  # inside a post: its author line and date are the post's
+            flagged = el.tjunk or (
+                use_class and el.cjunk and el.idx not in self.runs and not el.in_run
+            )
             if flagged and wrapper and el.good >= wrapper:
                 flagged = False  # a layout wrapper around the article
-            el.junk = flagged or (el.parent is not None and el.parent.junk)
+            el.junk = flagged or (p is not None and p.junk)
             el.score = None
             el.text = el.link = el.ptext = 0
             el.img, el.inputs, el.n_embed = el.own_img, el.own_inputs, el.own_embed
@@ -263,6 +302,39 @@ class Doc:
                 return b.text.rstrip().endswith(".")
         return False
 
+    def landmark(self, best: list[Block]) -> list[Block]:
+        """A page that is not one article (a landing or service page, a product) is often a
+        stack of sections of similar weight, of which the scores pick one: when the page's
+        <main> holds clearly more than the chosen text, its text is taken instead (without
+        the conditional cleaning, which drops a section's short feature lists)."""
+        chosen = sum(b.length for b in best)
+        main = next((el for el in self.els if el.tag == "main" and not el.junk), None)
+        if main is None or main.text <= LANDMARK * chosen:
+            return best
+        kept = self.collect([main], clean=False)
+        return kept if sum(b.length for b in kept) > LANDMARK * chosen else best
+
+    def cards(self, least: int) -> list[Block]:
+        """The blocks of the biggest run of sibling elements of one tag and class (the items
+        of a listing, product cards, search results), when it holds more than `least`
+        characters and its items are more than one-line links (a menu's are not)."""
+        best: list[Element] = []
+        best_text = least
+        for el in self.els:
+            if el.junk or len(el.kids) < CARDS:
+                continue
+            groups: dict[tuple[str, str], list[Element]] = {}
+            for k in el.kids:
+                if not k.junk and k.text:
+                    groups.setdefault((k.tag, k.klass), []).append(k)
+            for run in groups.values():
+                if len(run) < CARDS:
+                    continue
+                text = sum(k.text for k in run)
+                if text > best_text and text >= CARD_CHARS * len(run):
+                    best, best_text = run, text
+        return [b for k in best for b in self.blocks[k.start : k.end] if not b.el.junk]
+
     # -- output ------------------------------------------------------------------------------
     def collect(self, chosen: list[Element | Block], clean: bool) -> list[Block]:
         """The blocks of the chosen elements, in document order, cleaned."""
@@ -366,6 +438,15 @@ def _up(el: Element | None, tag: str, levels: int = 4) -> Element | None:
     return None
 
 
+def _flagged(el: Element | None) -> bool:
+    """Whether an element or an ancestor is boilerplate by its tag or class."""
+    while el is not None:
+        if el.tjunk or el.cjunk:
+            return True
+        el = el.parent
+    return False
+
+
 def _ld(el: Element) -> float:
     return el.link / el.text if el.text else 0.0
 
@@ -409,16 +490,24 @@ def _plain(text: str) -> str:
     return "\n\n".join(p for p in (" ".join(line.split()) for line in text.splitlines()) if p)
 
 
-def main_text(body, title: str | None = None, hint: str | None = None) -> TextResult:
+def main_text(
+    body, title: str | None = None, hint: str | None = None, article: bool = False
+) -> TextResult:
     """The main text of a parsed document's body (a LexborNode; hidden elements are removed
     from the tree). `title` is the page's title (a heading repeating it is dropped).
 
     `hint` is the page's own claim of its article body (JSON-LD articleBody). It is never
     taken as the answer while the page has text of its own: when the first attempt shares
     few words with it, the attempt that agrees with it best is kept. Only when the markup
-    yields next to nothing (a page rendered by scripts) is the hint itself returned."""
+    yields next to nothing (a page rendered by scripts) is the hint itself returned.
+
+    A page that is not declared an `article` (JSON-LD or og:type) may be a listing: when a
+    run of sibling items of one tag and class holds more than twice the chosen text, the
+    items are kept too (`Doc.cards`)."""
     remove_hidden(body)
-    page_len = len(body.text())
+    # the text a reader could see: with inline scripts counted, every boilerplate box would
+    # look small enough to skip unwalked
+    page_len = visible_len(body)
     doc = Doc(body, title, True, page_len)
     page_chars = sum(b.length for b in doc.blocks) + doc.skipped
     hint_words = None
@@ -443,6 +532,14 @@ def main_text(body, title: str | None = None, hint: str | None = None) -> TextRe
     if not best:  # no article-like container: whatever is not boilerplate, else everything
         doc.stats(True)
         best = [b for b in doc.blocks if not b.el.junk] or list(doc.blocks)
+    doc.stats(True)
+    if not article:
+        best = doc.landmark(best)
+    cards = doc.cards((CARDS_ARTICLE if article else 2) * sum(b.length for b in best))
+    if cards:  # a listing: its items, not the one densest box among them
+        # the class-flagged boxes a short first choice fell back on (a cookie notice) go
+        ids = {id(b) for b in best if not _flagged(b.el)} | {id(b) for b in cards}
+        best = [b for b in doc.blocks if id(b) in ids]
     while len(best) > 1 and best[-1].length < 250 and PROMO.search(best[-1].text):
         best = best[:-1]  # "Subscribe to our newsletter", "Follow us on..." after the end
     text = text_of(best)

@@ -108,7 +108,8 @@ NEGATIVE = re.compile(
     r"|sponsor|shopping|tags|tool|widget|caption|credit|byline|newsletter|subscri"
 )
 # An embedded post (a tweet, an Instagram post) quoted by the article is content.
-EMBED = re.compile(r"embed|tweet")
+# (The caption and credit line of an embedded image are not.)
+EMBED = re.compile(r"embed(?![a-z-]*(?:credit|caption))|tweet")
 # Inline boxes that are not part of the sentence around them.
 INLINE_JUNK = re.compile(
     r"tooltip|popover|popup|hovercard|rollover|caption|credit|sr-only|screen-?reader"

@@ -42,6 +42,7 @@ class Element:
         "good",
         "idx",
         "img",
+        "in_run",
         "inputs",
         "junk",
         "kids",
@@ -78,6 +79,7 @@ class Element:
         self.img = self.inputs = self.n_embed = self.n_p = self.n_li = 0
         self.own_img = self.own_inputs = self.own_embed = self.own_blocks = 0
         self.tjunk = self.cjunk = self.junk = False  # by tag/role, by class, inherited
+        self.in_run = False  # inside one of a run of posts (see Doc._runs)
         self.score: float | None = None
         self.weight = 0
 
@@ -113,6 +115,7 @@ class Walker:
         self.skip_class = skip_class
         # boilerplate sub-trees with less raw text than this are not walked
         self.skip_below = 0.3 * page_len
+        self.noscript_min = 0.3 * page_len
         self.skipped = 0  # raw characters in sub-trees not walked
         self.skipped_class = 0  # of which flagged by their class/id alone
 
@@ -183,6 +186,8 @@ class Walker:
                 buf.append(BR)
             elif tag is None or tag[0] == "-":  # comments, doctype
                 pass
+            elif tag == "noscript" and self._big_noscript(child):
+                self._element(child, "div", owner, depth)
             elif tag in SKIP_TAGS:
                 if tag in EMBED_TAGS:
                     owner.own_embed += 1
@@ -195,6 +200,15 @@ class Walker:
             else:
                 return
             child = child.next
+
+    def _big_noscript(self, node) -> bool:
+        """A <noscript> that holds much of the page's text is the page itself as served to
+        crawlers and readers without scripts (a forum or shop rendered by a script app), not
+        a "please enable JavaScript" line."""
+        if node.child is None:
+            return False
+        n = len(node.text())
+        return n >= 500 and n >= self.noscript_min
 
     def _element(self, node, tag: str, owner: Element, depth: int) -> None:
         if self.buf:
@@ -212,7 +226,7 @@ class Walker:
                 cls += " article-body"
         tjunk = tag in JUNK_TAGS or role in JUNK_ROLES
         cjunk, weight = classify(cls) if cls else (False, 0)
-        if tjunk or (cjunk and self.skip_class):
+        if tjunk or (cjunk and self.skip_class and not _repeated(node, klass)):
             # small boilerplate is skipped; a big one may be a layout wrapper around the
             # article: walk it and let `Doc.stats` decide
             n = len(node.text())
@@ -236,6 +250,27 @@ class Walker:
         el.last = len(self.els) - 1
 
 
+def _repeated(node, klass: str) -> bool:
+    """Whether an element has a sibling element of the same class next to it: one of a run of
+    posts, comments or cards, walked even when its class reads like boilerplate, because
+    together they may be the page (the posts of a forum thread)."""
+    if not klass:
+        return False
+    for forward in (False, True):
+        sib = node.next if forward else node.prev
+        while sib is not None and (sib.tag or "-")[0] == "-":  # text, comments
+            sib = sib.next if forward else sib.prev
+        if sib is not None and (sib.attributes.get("class") or "").lower() == klass:
+            return True
+    return False
+
+
+def visible_len(node) -> int:
+    """Characters of a sub-tree's text outside inline scripts and styles (which are often
+    most of a page's characters)."""
+    return len(node.text()) - sum(len(n.text()) for n in node.css("script, style"))
+
+
 def remove_hidden(body) -> None:
     """Drop elements a browser would not show (hidden, aria-hidden, display:none), unless one
     holds most of the page's text (content hidden until a script reveals it)."""
@@ -251,8 +286,9 @@ def remove_hidden(body) -> None:
             if not HIDDEN_STYLE.search(style.lower()):
                 continue
         if total is None:
-            total = len(body.text())
-        if len(node.text()) * 2 < total:
+            total = visible_len(body)
+        n = len(node.text())
+        if n * 2 < total or visible_len(node) * 2 < total:
             doomed.append(node)
     # decompose only the outermost: a node inside a decomposed one is freed with it
     ids = {node.mem_id for node in doomed}

@@ -1,0 +1,59 @@
+"""Main text of pages that are not articles: a forum thread served inside <noscript>, a
+documentation page of short sections beside a navigation tree, a product page hidden until a
+script runs beside a recommendations carousel, a listing of cards. Each fixture is shaped like
+the real pages of its kind in WCXB (bench/extraction.py) that the extractor used to miss."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from app.extraction.extract import extract
+
+PAGES = Path(__file__).resolve().parent / "pages"
+
+
+def text_of(name: str, url: str) -> str:
+    return extract((PAGES / name).read_bytes(), url).text
+
+
+def test_forum_thread_served_in_noscript_keeps_every_post() -> None:
+    text = text_of("forum-noscript.html", "https://brewers.example/t/mead-stopped/8812")
+    assert "went completely still" in text  # the question
+    assert "classic sign of a starved ferment" in text  # the answer
+    assert "bubbling again, slowly but steadily" in text  # the follow-up
+    for chrome in ("Loading", "Terms of Service", "Powered by", "Log in"):
+        assert chrome not in text
+
+
+def test_documentation_keeps_every_section_and_its_code_not_the_nav_tree() -> None:
+    text = text_of("docs-reference.html", "https://shopdb.example/api.html")
+    for name in ("connect(url", "Connection.fetch", "Connection.transaction", "Connection.close"):
+        assert name in text
+    assert 'conn = connect("postgres://localhost/shop", timeout=5)' in text
+    assert 'with conn.transaction():\n    conn.execute("DELETE FROM carts' in text  # code layout
+    assert "TimeoutError | the server did not answer in time" in text  # the table
+    for nav in ("Quickstart", "Middleware", "Internationalisation", "Copyright"):
+        assert nav not in text
+
+
+def test_product_page_hidden_until_a_script_runs_keeps_description_and_specs() -> None:
+    text = text_of("product-locked.html", "https://northpath.example/products/ridgeline")
+    assert "freestanding two-person tent" in text
+    assert "aluminium hub pole" in text
+    assert "Packed weight | 1.6 kg" in text
+    for carousel in ("You may also like", "Titanium spork", "Collapsible kettle"):
+        assert carousel not in text
+    assert "Free returns" not in text
+
+
+def test_listing_keeps_every_item_not_one() -> None:
+    text = text_of("listing-cards.html", "https://goodtable.example/recipes/dinner")
+    for title in (
+        "Cast-iron skillet cornbread",
+        "Weeknight chickpea curry",
+        "Lemon ricotta pancakes",
+        "Charred broccoli salad",
+    ):
+        assert title in text
+    assert "tossed through pappardelle" in text
+    assert "We use cookies" not in text
