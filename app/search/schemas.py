@@ -17,6 +17,10 @@ class SearchHit(BaseModel):
     )
     semantic_rank: int | None = Field(description="Its rank by meaning (1 = closest), if found.")
     keyword_rank: int | None = Field(description="Its rank by keywords, if found.")
+    weak: bool = Field(
+        description="Under the relevance floor: a weaker match, listed after every confident "
+        "one (none confident: nothing in the library matches this well)."
+    )
 
 
 class SearchResults(BaseModel):

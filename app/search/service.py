@@ -2,9 +2,10 @@
 keywords (BM25 read from the per-user postings; web-search syntax and narrow filters through
 the full-text index), fused by a convex combination: MEANING_WEIGHT x cosine similarity +
 (1 - MEANING_WEIGHT) x BM25 / the query's best BM25, with the similarity of keyword-only
-pages looked up exactly. Plain queries without filters run as fixed statements on the read
-pool (keyword_fast, then _FUSED); the others through the ORM session and combine(), which
-ranks alike. Every query is filtered by the user first."""
+pages looked up exactly. Hits under the relevance floor (confident()) are weak: they follow
+the confident ones, never mixed in. Plain queries without filters run as fixed statements on
+the read pool (keyword_fast, then _FUSED); the others through the ORM session and combine(),
+which ranks alike. Every query is filtered by the user first."""
 
 from __future__ import annotations
 
@@ -50,6 +51,13 @@ CANDIDATES = 100
 # how far apart two pages are, not only their order; the weight was chosen on the even query
 # ids and holds on the odd ones (bench/retrieval.py --sweep).
 MEANING_WEIGHT = 0.7
+# The relevance floor: a hit is confident when its cosine similarity to the query reaches
+# it (the one score that means the same in every library: BM25 over the query's best is
+# relative, and the best of a nonsense query is 1), or when it has every word of a query of
+# several words. Chosen on SciFact's even query ids as the similarity that best separates
+# judged-relevant pages from the others among the first ten results, reported on the odd
+# ones and on off-topic queries (bench/retrieval.py --floor; docs/benchmarks.md).
+RELEVANCE_FLOOR = 0.5
 _START, _STOP = "\x02", "\x03"
 _WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -78,6 +86,12 @@ class Hit:
     score: float
     semantic_rank: int | None = None
     keyword_rank: int | None = None
+    weak: bool = False  # under the relevance floor
+
+
+def confident(similarity: float | None, all_words: bool) -> bool:
+    """Whether a hit clears the relevance floor (see RELEVANCE_FLOOR)."""
+    return (similarity is not None and similarity >= RELEVANCE_FLOOR) or all_words
 
 
 def _conditions(user_id: uuid.UUID, filters: Filters) -> list[ColumnElement[bool]]:
@@ -496,16 +510,16 @@ _NEAREST_BRANCHES = """
 """
 _NEAREST = f"WITH exact AS (SELECT {EXACT_SCAN} AS yes) {_NEAREST_BRANCHES}"
 # Search's fast path in one statement: the nearest pages (as _NEAREST), the similarity of
-# the keyword matches ($4, their BM25 scores $5) that are not among them, and the fusion of
-# the two exactly as combine() computes it (meaning weight $6, the best BM25 score $7), ranks
-# and order included; each statement less on a search's critical path saves its round trip,
+# the keyword matches ($4, their BM25 scores $5, whether each is strong $8) that are not
+# among them, and the fusion of the two exactly as combine() computes it (meaning weight $6,
+# the best BM25 score $7, the relevance floor $9), ranks and order included; each statement less on a search's critical path saves its round trip,
 # its planning and the Python between them.
 _FUSED_CTES = f"""
     exact AS (SELECT {EXACT_SCAN} AS yes),
     near AS MATERIALIZED ({_NEAREST_BRANCHES}),
     kw AS (
-        SELECT id, score, rank
-        FROM unnest($4::uuid[], $5::float8[]) WITH ORDINALITY AS k(id, score, rank)
+        SELECT id, score, strong, rank
+        FROM unnest($4::uuid[], $5::float8[], $8::bool[]) WITH ORDINALITY AS k(id, score, strong, rank)
     ),
     sem AS (
         SELECT bookmark_id AS id, 1 - distance AS similarity,
@@ -521,25 +535,28 @@ _FUSED_CTES = f"""
                CAST($6 AS float8) * greatest(coalesce(sem.similarity, 0), 0)
                + (1 - CAST($6 AS float8)) * greatest(coalesce(kw.score, 0), 0)
                  / CAST($7 AS float8) AS score,
-               sem.rank AS semantic_rank, kw.rank AS keyword_rank
+               sem.rank AS semantic_rank, kw.rank AS keyword_rank,
+               NOT (coalesce(sem.similarity >= CAST($9 AS float8), false)
+                    OR coalesce(kw.strong, false)) AS weak
         FROM sem FULL JOIN kw ON kw.id = sem.id
     )
 """
 _FUSED = (
-    f"WITH {_FUSED_CTES} SELECT id, score, semantic_rank, keyword_rank FROM hits"
-    " ORDER BY score DESC, id"
+    f"WITH {_FUSED_CTES} SELECT id, score, semantic_rank, keyword_rank, weak FROM hits"
+    " ORDER BY weak, score DESC, id"
 )
-# ...and one page of it ($8 pages from $9 on) with what outs_of() reads of each, and how many
-# hits there are in all.
+# ...and one page of it ($10 pages from $11 on) with what outs_of() reads of each, and how
+# many hits there are in all.
 _FUSED_PAGE = f"""
     WITH {_FUSED_CTES},
     page AS (
-        SELECT *, count(*) OVER () AS total FROM hits ORDER BY score DESC, id LIMIT $8 OFFSET $9
+        SELECT *, count(*) OVER () AS total FROM hits
+        ORDER BY weak, score DESC, id LIMIT $10 OFFSET $11
     ),
-    {outs_sql(10, "page", "page.score, page.semantic_rank, page.keyword_rank, page.total, ")}
-    ORDER BY page.score DESC, page.id
+    {outs_sql(12, "page", "page.score, page.semantic_rank, page.keyword_rank, page.total, page.weak, ")}
+    ORDER BY page.weak, page.score DESC, page.id
 """
-_PAGE_COLUMNS = 4  # the page's columns ahead of outs_sql()'s
+_PAGE_COLUMNS = 5  # the page's columns ahead of outs_sql()'s
 
 
 def vector_text(vector: np.ndarray) -> str:
@@ -602,7 +619,7 @@ def _plain(q: str, filters: Filters) -> bool:
 def _fused_args(
     user_id: uuid.UUID, qv: str, matches: list[Match], mode: str, limit: int
 ) -> tuple[Any, ...]:
-    """_FUSED's parameters, the first seven of _FUSED_PAGE's."""
+    """_FUSED's parameters, the first nine of _FUSED_PAGE's."""
     best = max((m.score for m in matches), default=0.0) or 1.0
     weight = {"hybrid": MEANING_WEIGHT, "semantic": 1.0}[mode]
     return (
@@ -613,6 +630,8 @@ def _fused_args(
         [m.score for m in matches],
         weight,
         best,
+        [m.strong for m in matches],
+        RELEVANCE_FLOOR,
     )
 
 
@@ -654,7 +673,7 @@ async def search_page(
                 *highlight_args(marks),
                 user=user_id,
             )
-            hits = [Hit(r[_PAGE_COLUMNS], float(r[0]), r[1], r[2]) for r in rows]
+            hits = [Hit(r[_PAGE_COLUMNS], float(r[0]), r[1], r[2], r[4]) for r in rows]
             outs = {
                 h.bookmark_id: out_of_row(r, _PAGE_COLUMNS) for h, r in zip(hits, rows, strict=True)
             }
@@ -674,11 +693,13 @@ def combine(
     matches: list[Match],
     meaning_weight: float = MEANING_WEIGHT,
     ranked: int | None = None,
+    floor: bool = True,
 ) -> list[Hit]:
     """Hits by the convex combination of similarity and normalised BM25; `semantic` holds
     (id, cosine similarity) for every page to score by meaning (the semantic candidates and
     the keyword matches whose similarity was looked up); only the first `ranked` of them (all
-    by default) came from the meaning search and get a semantic rank."""
+    by default) came from the meaning search and get a semantic rank. With `floor`, the
+    confident hits come first and the weak ones after them."""
     hits: dict[uuid.UUID, Hit] = {}
     for bid, similarity in semantic:
         hit = hits.setdefault(bid, Hit(bid, 0.0))
@@ -692,7 +713,12 @@ def combine(
         hit.score += (1 - meaning_weight) * max(m.score, 0.0) / best
     for bid, rank in ranks.items():
         hits[bid].semantic_rank = rank
-    return sorted(hits.values(), key=lambda h: (-h.score, str(h.bookmark_id)))
+    if floor:
+        similarity = dict(semantic)
+        strong = {m.bookmark_id for m in matches if m.strong}
+        for hit in hits.values():
+            hit.weak = not confident(similarity.get(hit.bookmark_id), hit.bookmark_id in strong)
+    return sorted(hits.values(), key=lambda h: (h.weak, -h.score, str(h.bookmark_id)))
 
 
 async def query_vector(embedder: Embedder | None, redis: Any, q: str) -> np.ndarray | None:
@@ -731,7 +757,7 @@ async def hybrid(
         rows = await reads.fetch(
             _FUSED, *_fused_args(user_id, qv, found, mode, limit), user=user_id
         )
-        return [Hit(r[0], float(r[1]), r[2], r[3]) for r in rows], mode
+        return [Hit(r[0], float(r[1]), r[2], r[3], r[4]) for r in rows], mode
     want_meaning = mode in ("hybrid", "semantic")
     vector_task = asyncio.create_task(query_vector(embedder, redis, q)) if want_meaning else None
     matches: list[Match] = []

@@ -1816,6 +1816,12 @@ export type SearchHit = {
      * Its rank by keywords, if found.
      */
     keyword_rank: number | null;
+    /**
+     * Weak
+     *
+     * Under the relevance floor: a weaker match, listed after every confident one (none confident: nothing in the library matches this well).
+     */
+    weak: boolean;
 };
 
 /**
