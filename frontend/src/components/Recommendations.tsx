@@ -33,7 +33,7 @@ export function Recommendations({ type, id, label }: { type: ContextType; id: st
       <ErrorNotice error={recs.error || feedback.error} />
       {recs.isPending ? <p className="muted" role="status">Finding what helps…</p> : null}
       {recs.isSuccess && recs.data.items.length === 0 ? (
-        <InfoNotice>Nothing in your library matches yet. Save pages about it and they will show up here.</InfoNotice>
+        <InfoNotice>Nothing in your library matches this well yet. Save pages about it and they will show up here.</InfoNotice>
       ) : null}
       <ol className="plain rec-list" aria-busy={recs.isFetching}>
         {recs.data?.items.map((r, i) => {
