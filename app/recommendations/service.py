@@ -161,6 +161,7 @@ class Candidate:
     keyword: float = 0.0  # BM25 / the best BM25 among this context's matches
     semantic_rank: int | None = None
     keyword_rank: int | None = None
+    strong: bool = False  # has at least half of the context's keyword query
     similarity: float = 0.0
     technologies: list[str] = field(default_factory=list)  # of the context, covered here
     concepts: list[str] = field(default_factory=list)
@@ -392,7 +393,8 @@ async def recommend(
 ) -> list[Candidate]:
     """The user's items for this context, best first. With a read pool, the feedback, the
     nearest items and the keyword matches are read at once, each on its own connection.
-    With `floor`, only the items something ties to the context (confident()) are kept."""
+    With `floor`, the items scored below every one that something ties to the context
+    (confident()) are dropped: none is left when nothing is."""
 
     async def semantic_of() -> list[tuple[uuid.UUID, float]]:
         if ctx.vector is None:
@@ -442,7 +444,7 @@ async def recommend(
     best = max((m.score for m in matches), default=0.0) or 1.0
     for rank, m in enumerate(matches, 1):
         c = cands.setdefault(m.bookmark_id, Candidate(m.bookmark_id))
-        c.keyword_rank, c.keyword = rank, m.score / best
+        c.keyword_rank, c.keyword, c.strong = rank, m.score / best, m.strong
     for bid in marked:  # what the user marked relevant here is always a candidate
         cands.setdefault(bid, Candidate(bid))
     for bid in dismissed | (set() if include_attached else attached):
@@ -532,9 +534,11 @@ async def recommend(
             - W_UNLIKE * c.unlike
         )
         c.confident = confident(c, v is not None)
-        if c.confident or not floor:
-            present[bid] = c
+        present[bid] = c
     ranked = sorted(present.values(), key=lambda c: (-c.score, str(c.bookmark_id)))
+    if floor:  # as search marks them weak: what scores below every confident item goes
+        lowest = min((c.score for c in ranked if c.confident), default=math.inf)
+        ranked = [c for c in ranked if c.score >= lowest]
     picked = _diversify(ranked, vectors, limit)
     await _ties(session, user, ctx, picked, vectors, closest_liked)
     for c in picked:
@@ -544,13 +548,13 @@ async def recommend(
 
 def confident(c: Candidate, has_vector: bool) -> bool:
     """Whether something ties the item to the context: marked relevant here, one of the
-    context's technologies, or meaning as close as search's relevance floor (the similarity
-    that separates judged-relevant from other items on SciFact: bench/retrieval.py --floor,
-    bench/recommend.py)."""
+    context's technologies, or meaning (and words) as close as search's relevance floor
+    (chosen on SciFact: bench/retrieval.py --floor; bench/recommend.py reports what it does
+    to recommendations)."""
     return (
         c.marked
         or bool(c.technologies)
-        or search.confident(c.similarity if has_vector else None, False)
+        or search.confident(c.similarity if has_vector else None, c.strong)
     )
 
 

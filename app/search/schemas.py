@@ -18,8 +18,8 @@ class SearchHit(BaseModel):
     semantic_rank: int | None = Field(description="Its rank by meaning (1 = closest), if found.")
     keyword_rank: int | None = Field(description="Its rank by keywords, if found.")
     weak: bool = Field(
-        description="Under the relevance floor: a weaker match, listed after every confident "
-        "one (none confident: nothing in the library matches this well)."
+        description="Ranked below every hit that clears the relevance floor: a weaker match "
+        "(all are weak when nothing in the library matches this well)."
     )
 
 
