@@ -1819,7 +1819,7 @@ export type SearchHit = {
     /**
      * Weak
      *
-     * Under the relevance floor: a weaker match, listed after every confident one (none confident: nothing in the library matches this well).
+     * Ranked below every hit that clears the relevance floor: a weaker match (all are weak when nothing in the library matches this well).
      */
     weak: boolean;
 };
