@@ -143,12 +143,8 @@ async def run(args: argparse.Namespace) -> None:
             sums.setdefault(f"{name} MRR@10", []).append(mrr_at_10(ranked, rel))
 
         uncached: list[float] = []
-        floor_counts = [
-            0,
-            0,
-            0,
-            0,
-        ]  # queries, items listed in the first ten, judged relevant, empty
+        # Odd-id queries; confident items in their first ten; judged relevant; none confident.
+        floor_counts = [0, 0, 0, 0]
         for qid in qids:
             rel = qrels[qid]
             async with maker() as session:
@@ -162,7 +158,8 @@ async def run(args: argparse.Namespace) -> None:
                 add("hybrid search", hybrid, rel)
                 t = time.perf_counter()
                 ctx = await recs.project_context(session, user, project_ids[qid], embedder, redis)
-                before = ranked_docs(await recs.recommend(session, user, ctx, limit=100))
+                found = await recs.recommend(session, user, ctx, limit=100)
+                before = ranked_docs(found)
                 uncached.append((time.perf_counter() - t) * 1000)
                 add("recommender", before, rel)
                 if int(qid) % 2 == 1:  # held out from the floor's choice (bench/retrieval.py)
@@ -171,10 +168,11 @@ async def run(args: argparse.Namespace) -> None:
                     )
                     add("recommender, odd ids, without the floor", plain, rel)
                     add("recommender, odd ids, with the floor", before, rel)
+                    sure = [doc_of[c.bookmark_id] for c in found[:10] if not c.weak]
                     floor_counts[0] += 1
-                    floor_counts[1] += len(before[:10])
-                    floor_counts[2] += sum(d in rel for d in before[:10])
-                    floor_counts[3] += not before
+                    floor_counts[1] += len(sure)
+                    floor_counts[2] += sum(d in rel for d in sure)
+                    floor_counts[3] += not sure
                 for variant in args.variants.split(",") if args.variants else []:
                     lam, floor = (float(x) for x in variant.split(":"))
                     saved = recs.MMR_LAMBDA, recs.MMR_FLOOR
@@ -215,8 +213,8 @@ async def run(args: argparse.Namespace) -> None:
         n, listed, relevant, empty = floor_counts
         if n:
             print(
-                f"\nthe relevance floor, {n} odd-id projects: {listed / n:.2f} items listed in the"
-                f" first ten, precision {relevant / max(listed, 1):.3f}, {empty} with none"
+                f"\nthe relevance floor, {n} odd-id projects: {listed / n:.2f} confident items in"
+                f" the first ten, precision {relevant / max(listed, 1):.3f}, {empty} with none"
             )
         # Off-topic: news headlines as free-text contexts against the SciFact library.
         headlines = [title for _, title, _ in news()]
@@ -227,14 +225,16 @@ async def run(args: argparse.Namespace) -> None:
             assert user is not None
             for headline in headlines:
                 ctx = await recs.text_context(headline, [], embedder, redis)
-                none += not await recs.recommend(session, user, ctx, limit=10)
+                found = await recs.recommend(session, user, ctx, limit=10)
+                none += all(c.weak for c in found)
             for nonsense in ("zzqx blorf", "asdf qwerty"):
                 ctx = await recs.text_context(nonsense, [], embedder, redis)
                 found = await recs.recommend(session, user, ctx, limit=10)
-                print(f"nonsense context {nonsense!r}: {len(found)} recommended")
+                sure = sum(not c.weak for c in found)
+                print(f"nonsense context {nonsense!r}: {sure} confident of {len(found)}")
         print(
             f"off-topic: {none / len(headlines):.3f} of {len(headlines)} news headlines get no"
-            " recommendation from the SciFact library"
+            " confident recommendation from the SciFact library"
         )
         q = statistics.quantiles(uncached, n=100)
         print(

@@ -2,8 +2,9 @@
 
 context -> candidates (the hybrid search: HNSW + BM25 postings, per user, never a scan)
 -> features (similarity, keyword rank, technology overlap, intent fit, quality, recency,
-feedback) -> score -> the relevance floor (items that nothing ties to the context are dropped,
-never padded in) -> diversity (MMR) -> reasons a person understands. Works without any LLM:
+feedback) -> score -> the relevance floor (items scored below every one that something ties
+to the context are weak: listed apart, never padded in) -> diversity (MMR) -> reasons a
+person understands. Works without any LLM:
 Gemini's analysis and the project's intent only add features. Answers are cached in Redis
 under the user's data version, which a database trigger bumps at the commit of any change
 that shapes them (bookmarks, tags, analysis, projects, tasks, subtasks, feedback).
@@ -173,6 +174,7 @@ class Candidate:
     task: str | None = None  # the context's closest task (of a project)
     liked_title: str | None = None  # the closest item marked relevant
     confident: bool = False
+    weak: bool = False  # scored below every confident item
     quality: float = 0.5
     recency: float = 0.0
     marked: bool = False
@@ -394,7 +396,7 @@ async def recommend(
     """The user's items for this context, best first. With a read pool, the feedback, the
     nearest items and the keyword matches are read at once, each on its own connection.
     With `floor`, the items scored below every one that something ties to the context
-    (confident()) are dropped: none is left when nothing is."""
+    (confident()) are weak, and follow the others: all are when nothing is tied."""
 
     async def semantic_of() -> list[tuple[uuid.UUID, float]]:
         if ctx.vector is None:
@@ -536,10 +538,12 @@ async def recommend(
         c.confident = confident(c, v is not None)
         present[bid] = c
     ranked = sorted(present.values(), key=lambda c: (-c.score, str(c.bookmark_id)))
-    if floor:  # as search marks them weak: what scores below every confident item goes
+    if floor:  # as search marks them: what scores below every confident item is weak
         lowest = min((c.score for c in ranked if c.confident), default=math.inf)
-        ranked = [c for c in ranked if c.score >= lowest]
-    picked = _diversify(ranked, vectors, limit)
+        for c in ranked:
+            c.weak = c.score < lowest
+    picked = _diversify([c for c in ranked if not c.weak], vectors, limit)
+    picked += [c for c in ranked if c.weak][: limit - len(picked)]
     await _ties(session, user, ctx, picked, vectors, closest_liked)
     for c in picked:
         c.reasons = _reasons(c, ctx)

@@ -1679,6 +1679,12 @@ export type Recommendation = {
      */
     reasons: Array<string>;
     features: RecommendationFeatures;
+    /**
+     * Weak
+     *
+     * Scored below every item that something ties to the context (the relevance floor): a weaker match, listed after the others (all are weak when nothing in the library matches this well).
+     */
+    weak: boolean;
 };
 
 /**

@@ -65,3 +65,21 @@ describe('weaker matches', () => {
     expect(await screen.findByText(/Nothing in your library matches this well yet/)).toHaveTextContent('Save pages about it');
   });
 });
+
+describe('weaker recommendations', () => {
+  it('an off-topic project says nothing matches well yet and folds its weaker items apart', async () => {
+    signedIn();
+    const project = { id: 'p1', title: 'Apollo missions', description: null, technologies: [], status: 'active', created_at: '', updated_at: '' };
+    const weak = { bookmark: bookmark({ title: '2024 Mazda CX-5 review' }), score: 0.2, reasons: ['Among your saved items closest to this project.'], weak: true };
+    mockApi({
+      'GET /api/users/me': () => json(ME),
+      'GET /api/projects/p1': () => json(project),
+      'GET /api/projects/p1/tasks': () => json({ items: [], next_cursor: null }),
+      'GET /api/projects/p1/recommendations': () => json({ items: [weak] }),
+    });
+    renderApp('/projects/p1');
+    expect(await screen.findByText(/Nothing in your library matches this well yet/)).toBeInTheDocument();
+    expect(screen.queryByRole('button', { name: /Relevant: 2024 Mazda/ })).toBeNull();
+    expect(screen.getByText('1 weaker match')).toBeInTheDocument();
+  });
+});
