@@ -67,7 +67,6 @@ async def _answer(
                 marked_relevant=c.marked,
                 similar_to_relevant=c.liked_count,
             ),
-            weak=c.weak,
         )
         for c in found
         if c.bookmark_id in rows

@@ -52,7 +52,7 @@ export function ProjectsPage() {
           <textarea name="description" rows={3} placeholder="What are you building or learning?" />
         </label>
         <label>
-          Topics, tools or technologies
+          Technologies
           <input name="technologies" placeholder="comma, separated: React, PostgreSQL" />
         </label>
         <button type="submit" className="primary" disabled={create.isPending}>
