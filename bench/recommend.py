@@ -66,7 +66,9 @@ async def run(args: argparse.Namespace) -> None:
     vk = EmbeddedValkey(tmp / "vk")
     redis_url = vk.start()
     await asyncio.to_thread(run_migrations, database_url)
-    settings = Settings(database_url=database_url, redis_url=redis_url)
+    # The tables' owner: the benchmark writes a user's rows itself (row-level security would
+    # refuse the app's role rows of a user it does not work for).
+    settings = Settings(database_url=database_url, redis_url=redis_url, database_role="")
     engine = create_engine(settings)
     maker = create_sessionmaker(engine)
     redis = create_redis(settings)

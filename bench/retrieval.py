@@ -97,7 +97,9 @@ async def run(args: argparse.Namespace) -> None:
         pg = EmbeddedPostgres(Path(tempfile.mkdtemp(prefix="fuze-retrieval-")))
         database_url = pg.start()
     await asyncio.to_thread(run_migrations, database_url)
-    engine = create_engine(Settings(database_url=database_url))
+    # The tables' owner: it loads the corpus as rows itself (row-level security would refuse
+    # the app's role rows of a user it does not work for).
+    engine = create_engine(Settings(database_url=database_url, database_role=""))
     maker = create_sessionmaker(engine)
     try:
         texts = [bookmark_text(d["title"], None, d["text"]) for d in corpus]
