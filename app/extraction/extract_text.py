@@ -387,7 +387,7 @@ class Doc:
             or (is_list and ld > 0.5)
             or (el.n_embed == 1 and el.text < 75)
             or el.n_embed > 1
-            or (el.img > 1 and p / el.img < 0.5 and not in_figure)
+            or (el.img > 1 and p / el.img < 0.5 and not in_figure and el.prose < 100)
             or (not is_list and el.text < 25 and (el.img == 0 or el.img > 2) and not in_figure)
         )
 
