@@ -27,6 +27,7 @@ from app.extraction.extract_vocab import (
 )
 
 BR = "\x00"  # line-break marker inside a text run (NUL bytes are removed from the input)
+CHROME_SELECTOR = "header, nav, footer"
 HIDDEN_SELECTOR = '[hidden], [aria-hidden="true"], [style*="none" i], [style*="hidden" i]'
 
 
@@ -271,9 +272,26 @@ def visible_len(node) -> int:
     return len(node.text()) - sum(len(n.text()) for n in node.css("script, style"))
 
 
+def _content_len(body) -> int:
+    """Visible characters outside the page's header, navigation and footer (a mega-menu can
+    hold more text than the rest of the page together)."""
+    total = visible_len(body)
+    outer = body.css(CHROME_SELECTOR)
+    if outer:
+        ids = {n.mem_id for n in outer}
+        for node in outer:
+            parent = node.parent
+            while parent is not None and parent.mem_id not in ids:
+                parent = parent.parent
+            if parent is None:
+                total -= visible_len(node)
+    return max(total, 1)
+
+
 def remove_hidden(body) -> None:
     """Drop elements a browser would not show (hidden, aria-hidden, display:none), unless one
-    holds most of the page's text (content hidden until a script reveals it)."""
+    holds most of the page's text outside its header, navigation and footer (content hidden
+    until a script reveals it)."""
     nodes = body.css(HIDDEN_SELECTOR)
     if not nodes:
         return
@@ -286,7 +304,7 @@ def remove_hidden(body) -> None:
             if not HIDDEN_STYLE.search(style.lower()):
                 continue
         if total is None:
-            total = visible_len(body)
+            total = _content_len(body)
         n = len(node.text())
         if n * 2 < total or visible_len(node) * 2 < total:
             doomed.append(node)
