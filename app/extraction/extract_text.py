@@ -25,8 +25,9 @@ them) on top of one walk of the tree, plus trafilatura-style cleaning of the res
    flags (walking those sub-trees too), then without the conditional cleaning, and the
    longest result wins; a JSON-LD articleBody, when the page has one, breaks the tie.
 6. Pages that are not one article: a page that does not declare itself an article takes its
-   <main> landmark when that holds clearly more than the choice (a landing page's stack of
-   sections); any page adds the biggest run of same-tag, same-class siblings (a listing's
+   <main> landmark (or, without one, the highest ancestor of the choice that is not
+   boilerplate nor mostly links) when that holds clearly more than the choice (a landing
+   page's stack of sections, a product's detail box); any page adds the biggest run of same-tag, same-class siblings (a listing's
    items, product cards) when that run holds several times the chosen text. A run of posts
    whose class says "comment" is kept when it holds most of the page's paragraphs (a forum
    thread), and a <noscript> that holds much of the page is walked (a page served to
@@ -61,6 +62,7 @@ from app.extraction.extract_walk import Block, Element, Walker, remove_hidden, v
 
 SHORT = 500  # characters: a result shorter than this makes the next attempt run
 LANDMARK = 1.3  # times the chosen text a non-article's <main> needs to be taken whole
+WIDE_LD = 0.3  # the most link text an ancestor taken instead of the choice may hold
 CARDS = 4  # siblings of one tag and class that make a listing
 CARDS_ARTICLE = 5  # times the chosen text a page that says it is an article needs in cards
 CARD_CHARS = 40  # the least mean text of a listing's item (a menu's are shorter)
@@ -306,13 +308,32 @@ class Doc:
         """A page that is not one article (a landing or service page, a product) is often a
         stack of sections of similar weight, of which the scores pick one: when the page's
         <main> holds clearly more than the chosen text, its text is taken instead (without
-        the conditional cleaning, which drops a section's short feature lists)."""
+        the conditional cleaning, which drops a section's short feature lists). Without a
+        <main>, the highest ancestor of the choice that is neither boilerplate nor mostly
+        links stands in for it."""
         chosen = sum(b.length for b in best)
         main = next((el for el in self.els if el.tag == "main" and not el.junk), None)
+        if main is None and best:
+            main = self._wider(best, chosen)
         if main is None or main.text <= LANDMARK * chosen:
             return best
         kept = self.collect([main], clean=False)
         return kept if sum(b.length for b in kept) > LANDMARK * chosen else best
+
+    def _wider(self, best: list[Block], chosen: int) -> Element | None:
+        """A page without a <main>: the highest ancestor of the chosen blocks that is not
+        boilerplate and not mostly links and holds clearly more than them (a product page's
+        description, key features and specifications in one detail box)."""
+        anc: Element | None = best[0].el
+        for b in best[1:]:
+            anc = _common(anc, b.el)
+        out = None
+        el = anc
+        while el is not None and not el.junk and _ld(el) <= WIDE_LD:
+            if el.text > LANDMARK * chosen:
+                out = el
+            el = el.parent
+        return out
 
     def cards(self, least: int) -> list[Block]:
         """The blocks of the biggest run of sibling elements of one tag and class (the items
@@ -449,6 +470,17 @@ def _flagged(el: Element | None) -> bool:
 
 def _ld(el: Element) -> float:
     return el.link / el.text if el.text else 0.0
+
+
+def _common(a: Element | None, b: Element) -> Element | None:
+    """The nearest common ancestor (or self) of two elements."""
+    if a is None:
+        return None
+    seen = {id(a), *map(id, _ancestors(a))}
+    el: Element | None = b
+    while el is not None and id(el) not in seen:
+        el = el.parent
+    return el
 
 
 def _ancestors(el: Element) -> list[Element]:
