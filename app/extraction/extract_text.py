@@ -63,6 +63,8 @@ from app.extraction.extract_walk import Block, Element, Walker, remove_hidden, v
 SHORT = 500  # characters: a result shorter than this makes the next attempt run
 LANDMARK = 1.3  # times the chosen text a non-article's <main> needs to be taken whole
 WIDE_LD = 0.3  # the most link text an ancestor taken instead of the choice may hold
+REPEAT_CHARS = 60  # a block this long whose text was already kept is a repeat
+REPEAT_RUN = 3  # consecutive repeated blocks that make a copy of a section
 CARDS = 4  # siblings of one tag and class that make a listing
 CARDS_ARTICLE = 5  # times the chosen text a page that says it is an article needs in cards
 CARD_CHARS = 40  # the least mean text of a listing's item (a menu's are shorter)
@@ -450,6 +452,33 @@ def text_of(blocks: list[Block]) -> str:
     return "\n\n".join(parts)
 
 
+def _unique(blocks: list[Block]) -> list[Block]:
+    """The blocks without a second copy of a run of them (a section repeated for a mobile
+    layout, a carousel's slides cloned for its loop, a quoted post): a run of REPEAT_RUN+
+    consecutive long blocks that repeats, in order, a run seen before. Single repeats stay
+    (a meal plan repeats a line on purpose)."""
+    first: dict[str, int] = {}
+    offset = [0] * len(blocks)  # how far back the first copy of a block is (0: none)
+    for i, b in enumerate(blocks):
+        if b.length >= REPEAT_CHARS and not b.ctx & C_TABLE:  # a table may repeat a cell
+            j = first.setdefault(b.text, i)
+            offset[i] = i - j
+    drop: set[int] = set()
+    i = 0
+    while i < len(blocks):
+        d = offset[i]
+        k, long = i, 1
+        # the run goes on while blocks repeat at the same distance back, short ones too (a
+        # repeated section's headings and labels)
+        while d and k + 1 < len(blocks) and blocks[k + 1 - d].text == blocks[k + 1].text:
+            k += 1
+            long += offset[k] == d
+        if d and long >= REPEAT_RUN:
+            drop.update(range(i, k + 1))
+        i = k + 1
+    return [b for i, b in enumerate(blocks) if i not in drop]
+
+
 def _up(el: Element | None, tag: str, levels: int = 4) -> Element | None:
     while el is not None and levels:
         if el.tag == tag:
@@ -574,6 +603,7 @@ def main_text(
         best = [b for b in doc.blocks if id(b) in ids]
     while len(best) > 1 and best[-1].length < 250 and PROMO.search(best[-1].text):
         best = best[:-1]  # "Subscribe to our newsletter", "Follow us on..." after the end
+    best = _unique(best)
     text = text_of(best)
     if hint and hint_words is not None and len(text) < 200:
         return TextResult(hint, hint.count("\n\n") + 1, len(hint), 0, max(page_chars, 1))

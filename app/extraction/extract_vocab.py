@@ -73,7 +73,7 @@ UNLIKELY = re.compile(
     r"-ad-|ai2html|banner|breadcrumb|combx|community|cover-wrap|extra|footer|gdpr|header"
     r"|legends|menu|rss|shoutbox|sidebar|skyscraper|sponsor|supplemental|ad-break|agegate"
     r"|pagination|pager|yom-remote|signup|sign-up|masthead|toolbar|tags|tag-?list|topics"
-    r"|read-?more|teaser|overlay|widget"
+    r"|read-?more|teaser|overlay"
 )
 MAYBE = re.compile(r"article|body|column|content|main|shadow|post|entry|story|text")
 # Boilerplate whatever else the class says.
