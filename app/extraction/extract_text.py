@@ -54,6 +54,7 @@ from app.extraction.extract_vocab import (
     HEADING_MARKS,
     LIST_TAGS,
     PARAGRAPH_TAGS,
+    POSTER,
     PROMO,
     TAG_PRIOR,
     WORDS,
@@ -65,6 +66,7 @@ LANDMARK = 1.3  # times the chosen text a non-article's <main> needs to be taken
 WIDE_LD = 0.3  # the most link text an ancestor taken instead of the choice may hold
 REPEAT_CHARS = 60  # a block this long whose text was already kept is a repeat
 REPEAT_RUN = 3  # consecutive repeated blocks that make a copy of a section
+NAME_CHARS = 80  # the longest author line of a post
 CARDS = 4  # siblings of one tag and class that make a listing
 CARDS_ARTICLE = 5  # times the chosen text a page that says it is an article needs in cards
 CARD_CHARS = 40  # the least mean text of a listing's item (a menu's are shorter)
@@ -124,7 +126,11 @@ class Doc:
             groups: dict[str, list[Element]] = {}
             for k in el.kids:
                 if not k.tjunk and k.klass:
-                    groups.setdefault(k.klass, []).append(k)
+                    # similar classes: the thread's first post often has one more
+                    key = k.klass
+                    if key not in groups:
+                        key = next((g for g in groups if _similar(g, key)), key)
+                    groups.setdefault(key, []).append(k)
             for run in groups.values():
                 if len(run) >= 2 and sum(k.good for k in run) >= least:
                     out.update(k.idx for k in run)
@@ -140,8 +146,12 @@ class Doc:
             p = el.parent
             if p is not None and (p.idx in self.runs or p.in_run):
                 el.in_run = True  # inside a post: its author line and date are the post's
+            # inside a post, its user panel stays boilerplate (`authors` keeps the name)
             flagged = el.tjunk or (
-                use_class and el.cjunk and el.idx not in self.runs and not el.in_run
+                use_class
+                and el.cjunk
+                and el.idx not in self.runs
+                and (not el.in_run or bool(POSTER.search(el.cls)))
             )
             if flagged and wrapper and el.good >= wrapper:
                 flagged = False  # a layout wrapper around the article
@@ -358,6 +368,28 @@ class Doc:
                     best, best_text = run, text
         return [b for k in best for b in self.blocks[k.start : k.end] if not b.el.junk]
 
+    def authors(self, best: list[Block]) -> list[Block]:
+        """Every kept post of a thread with its author: the first short link before the
+        post's text inside a box of the post about its author (a user panel, an "author"
+        line), which the cleaning drops as a link, a byline or boilerplate."""
+        if not self.runs:
+            return best
+        kept = {id(b) for b in best}
+        add = set()
+        for idx in self.runs:
+            post = self.els[idx]
+            for b in self.blocks[post.start : post.end]:
+                if id(b) in kept:
+                    break
+                # the name links to the poster's profile ("Topic author" is a label)
+                if b.length <= NAME_CHARS and b.link * 2 >= b.length and _named(b.el, post):
+                    add.add(id(b))
+                    break
+        if len(add) < 2:  # one byline is an article's, which the cleaning drops on purpose
+            return best
+        kept |= add
+        return [b for b in self.blocks if id(b) in kept]
+
     # -- output ------------------------------------------------------------------------------
     def collect(self, chosen: list[Element | Block], clean: bool) -> list[Block]:
         """The blocks of the chosen elements, in document order, cleaned."""
@@ -488,6 +520,18 @@ def _up(el: Element | None, tag: str, levels: int = 4) -> Element | None:
     return None
 
 
+def _named(el: Element | None, post: Element) -> bool:
+    """Whether an element inside a post, or a box around it in the post, holds the name of
+    the post's author."""
+    while el is not None and el is not post:
+        if "avatar" in el.cls:  # the initials drawn in place of a picture
+            return False
+        if el.cls and POSTER.search(el.cls):
+            return True
+        el = el.parent
+    return False
+
+
 def _flagged(el: Element | None) -> bool:
     """Whether an element or an ancestor is boilerplate by its tag or class."""
     while el is not None:
@@ -603,7 +647,7 @@ def main_text(
         best = [b for b in doc.blocks if id(b) in ids]
     while len(best) > 1 and best[-1].length < 250 and PROMO.search(best[-1].text):
         best = best[:-1]  # "Subscribe to our newsletter", "Follow us on..." after the end
-    best = _unique(best)
+    best = _unique(doc.authors(best))
     text = text_of(best)
     if hint and hint_words is not None and len(text) < 200:
         return TextResult(hint, hint.count("\n\n") + 1, len(hint), 0, max(page_chars, 1))

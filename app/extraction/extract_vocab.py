@@ -88,6 +88,9 @@ STRONG = re.compile(
     r"|(?:^|\s)(?:post|user|author)?[-_]?profile(?:[-_](?:card|box|info|details))?(?:\s|$)"
     r"|userinfo|user-?info|user-?details|usercard|user-?card"
 )
+# A box about a post's author (a forum's user panel, a comment's "author" line): boilerplate
+# beside an article, but the author of each post of a thread is part of it (Doc.authors).
+POSTER = re.compile(r"author|user|poster|member|profile|(?:^|[^a-z])(?:nick)?name(?:[^a-z]|$)")
 # CSS-framework classes that hide an element (Bootstrap, Tailwind, Foundation), unless a
 # responsive class shows it again on wider screens ("d-none d-md-block", "hidden lg:flex").
 HIDDEN_CLASS = re.compile(

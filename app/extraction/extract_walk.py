@@ -21,6 +21,7 @@ from app.extraction.extract_vocab import (
     INPUT_TAGS,
     JUNK_ROLES,
     JUNK_TAGS,
+    POSTER,
     SKIP_TAGS,
     classify,
     inline_junk,
@@ -227,7 +228,9 @@ class Walker:
                 cls += " article-body"
         tjunk = tag in JUNK_TAGS or role in JUNK_ROLES
         cjunk, weight = classify(cls) if cls else (False, 0)
-        if tjunk or (cjunk and self.skip_class and not _repeated(node, klass)):
+        if tjunk or (
+            cjunk and self.skip_class and not POSTER.search(cls) and not _repeated(node, klass)
+        ):
             # small boilerplate is skipped; a big one may be a layout wrapper around the
             # article: walk it and let `Doc.stats` decide
             n = len(node.text())
