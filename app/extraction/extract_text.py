@@ -326,6 +326,8 @@ class Doc:
         chosen = sum(b.length for b in best)
         main = next((el for el in self.els if el.tag == "main" and not el.junk), None)
         if main is None and best:
+            if self.cards(2 * chosen):
+                return best  # a listing: its items join the choice (`cards`), not the page
             main = self._wider(best, chosen)
         if main is None or main.text <= LANDMARK * chosen:
             return best

@@ -57,3 +57,51 @@ def test_listing_keeps_every_item_not_one() -> None:
         assert title in text
     assert "tossed through pappardelle" in text
     assert "We use cookies" not in text
+
+
+def test_forum_thread_keeps_every_post_with_its_author() -> None:
+    text = text_of("forum-authors.html", "https://brewers.example/threads/cyser.77/")
+    posts = [
+        ("meadmaker_jo", "sitting at 1.020 for two weeks"),
+        ("oldbrewer", "Check the pH before you do anything else"),
+        ("meadmaker_jo", "the meter read 3.0"),
+    ]
+    at = 0
+    for author, post in posts:  # each author right before their post, in order
+        name = text.index(author, at)
+        body = text.index(post, name)
+        assert text[name:body].count("\n\n") == 1, "the author line directly precedes the post"
+        at = body
+    for chrome in ("Senior member", "Latest posts", "Terms and rules", "Reply"):
+        assert chrome not in text  # the user panel's titles, sidebar and footer stay out
+
+
+def test_product_page_without_main_keeps_features_and_spec_table_not_the_carousel() -> None:
+    text = text_of("product-detail.html", "https://deskworks.example/products/loftstand")
+    assert "machined from a single sheet of recycled aluminium" in text  # the description
+    assert "A ratchet arm lifts the screen" in text  # the key features beside their pictures
+    assert "Weight | 640 g" in text and "Fits | Laptops 10 to 17 inches" in text  # the specs
+    for carousel in ("Customers also bought", "Cable tidy kit", "USB-C dock", "Warranty"):
+        assert carousel not in text
+
+
+def test_landing_page_keeps_the_sections_beside_their_screenshots() -> None:
+    text = text_of("landing-sections.html", "https://pantrypal.example/")
+    assert "a meal planner for busy households" in text
+    for section in ("shopping list writes itself", "suggests dinners", "vote on meals"):
+        assert section in text
+    assert "Jobs" not in text
+
+
+def test_product_hidden_until_a_script_runs_beside_a_mega_menu_is_the_page() -> None:
+    text = text_of("product-behind-menu.html", "https://wholebasket.example/p/almond-crisps")
+    assert "Thin, crunchy crisps baked in small batches" in text
+    assert "Allergens | Wheat, eggs, almonds" in text
+    assert "subcategory number" not in text  # the menu is the page's chrome, however long
+
+
+def test_a_section_repeated_for_another_layout_is_kept_once() -> None:
+    text = text_of("article-twice.html", "https://crumbnotes.example/first-loaf")
+    assert text.count("Sourdough starts with a starter") == 1
+    assert text.count("Fold the dough every half hour") == 1
+    assert "slice it with a serrated knife" in text
