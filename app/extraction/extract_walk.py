@@ -302,6 +302,8 @@ def remove_hidden(body) -> None:
     doomed = []
     for node in nodes:
         attrs = node.attributes
+        if attrs.get("role") == "tabpanel" and node.css_first("pre, code") is not None:
+            continue  # a code sample in another language, a click away
         if "hidden" not in attrs and attrs.get("aria-hidden") != "true":
             style = attrs.get("style") or ""
             if not HIDDEN_STYLE.search(style.lower()):

@@ -105,3 +105,12 @@ def test_a_section_repeated_for_another_layout_is_kept_once() -> None:
     assert text.count("Sourdough starts with a starter") == 1
     assert text.count("Fold the dough every half hour") == 1
     assert "slice it with a serrated knife" in text
+
+
+def test_documentation_keeps_the_code_sample_of_every_language_tab() -> None:
+    text = text_of("docs-tabs.html", "https://pingpost.example/docs/start")
+    assert 'msg = client.messages.send(to="+15550100", body="Hello from Python")' in text
+    assert 'body: "Hello from Node" });\nconsole.log(msg.id);' in text  # the hidden tab's code
+    assert "arrives on your phone" in text
+    for nav in ("Webhooks", "Rate limits", "Status"):
+        assert nav not in text
