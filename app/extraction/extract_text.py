@@ -24,14 +24,17 @@ them) on top of one walk of the tree, plus trafilatura-style cleaning of the res
 5. When the result is short (< 500 characters), the steps rerun without the class-based
    flags (walking those sub-trees too), then without the conditional cleaning, and the
    longest result wins; a JSON-LD articleBody, when the page has one, breaks the tie.
-6. Pages that are not one article: a page that does not declare itself an article takes its
-   <main> landmark (or, without one, the highest ancestor of the choice that is not
-   boilerplate nor mostly links) when that holds clearly more than the choice (a landing
-   page's stack of sections, a product's detail box); any page adds the biggest run of same-tag, same-class siblings (a listing's
-   items, product cards) when that run holds several times the chosen text. A run of posts
-   whose class says "comment" is kept when it holds most of the page's paragraphs (a forum
-   thread), and a <noscript> that holds much of the page is walked (a page served to
+6. Pages that are not one article: the page's <main> landmark (or, without one, the highest
+   ancestor of the choice that is neither boilerplate nor mostly links) is taken when it
+   holds clearly more than the choice (1.3 times; twice on a page that declares itself an
+   article): a landing page's stack of sections, a product's detail box. Any page adds the
+   biggest run of same-tag, same-class siblings (a listing's items, product cards) when that
+   run holds several times the chosen text. A run of posts whose class says "comment" is
+   kept when it holds most of the page's paragraphs (a forum thread), each post with its
+   author's name; a <noscript> that holds much of the page is walked (a page served to
    readers without scripts).
+7. A second copy of a run of blocks (a section repeated for a mobile layout, a carousel's
+   cloned slides, a quoted post) is dropped.
 
 Cost: one parse and one walk in Python over the non-boilerplate part of the tree, typically
 1-3 ms for a news page.
@@ -63,6 +66,7 @@ from app.extraction.extract_walk import Block, Element, Walker, remove_hidden, v
 
 SHORT = 500  # characters: a result shorter than this makes the next attempt run
 LANDMARK = 1.3  # times the chosen text a non-article's <main> needs to be taken whole
+LANDMARK_ARTICLE = 2.0  # the same for a page that declares itself an article
 WIDE_LD = 0.3  # the most link text an ancestor taken instead of the choice may hold
 REPEAT_CHARS = 60  # a block this long whose text was already kept is a repeat
 REPEAT_RUN = 3  # consecutive repeated blocks that make a copy of a section
@@ -316,10 +320,11 @@ class Doc:
                 return b.text.rstrip().endswith(".")
         return False
 
-    def landmark(self, best: list[Block]) -> list[Block]:
+    def landmark(self, best: list[Block], factor: float = LANDMARK) -> list[Block]:
         """A page that is not one article (a landing or service page, a product) is often a
         stack of sections of similar weight, of which the scores pick one: when the page's
-        <main> holds clearly more than the chosen text, its text is taken instead (without
+        <main> holds clearly more (`factor` times) than the chosen text, its text is taken
+        instead (without
         the conditional cleaning, which drops a section's short feature lists). Without a
         <main>, the highest ancestor of the choice that is neither boilerplate nor mostly
         links stands in for it."""
@@ -328,13 +333,13 @@ class Doc:
         if main is None and best:
             if self.cards(2 * chosen):
                 return best  # a listing: its items join the choice (`cards`), not the page
-            main = self._wider(best, chosen)
-        if main is None or main.text <= LANDMARK * chosen:
+            main = self._wider(best, chosen, factor)
+        if main is None or main.text <= factor * chosen:
             return best
         kept = self.collect([main], clean=False)
-        return kept if sum(b.length for b in kept) > LANDMARK * chosen else best
+        return kept if sum(b.length for b in kept) > factor * chosen else best
 
-    def _wider(self, best: list[Block], chosen: int) -> Element | None:
+    def _wider(self, best: list[Block], chosen: int, factor: float) -> Element | None:
         """A page without a <main>: the highest ancestor of the chosen blocks that is not
         boilerplate and not mostly links and holds clearly more than them (a product page's
         description, key features and specifications in one detail box)."""
@@ -344,7 +349,7 @@ class Doc:
         out = None
         el = anc
         while el is not None and not el.junk and _ld(el) <= WIDE_LD:
-            if el.text > LANDMARK * chosen:
+            if el.text > factor * chosen:
                 out = el
             el = el.parent
         return out
@@ -640,8 +645,8 @@ def main_text(
         doc.stats(True)
         best = [b for b in doc.blocks if not b.el.junk] or list(doc.blocks)
     doc.stats(True)
-    if not article:
-        best = doc.landmark(best)
+    # a page that says it is an article needs more evidence (its comments are not its text)
+    best = doc.landmark(best, LANDMARK_ARTICLE if article else LANDMARK)
     cards = doc.cards((CARDS_ARTICLE if article else 2) * sum(b.length for b in best))
     if cards:  # a listing: its items, not the one densest box among them
         # the class-flagged boxes a short first choice fell back on (a cookie notice) go
