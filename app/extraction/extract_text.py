@@ -125,19 +125,27 @@ class Doc:
         if not least:
             return out
         for el in self.els:
-            if len(el.kids) < 2:
+            if len(el.kids) < 2 or el.good < least:  # its children cannot hold enough
                 continue
             groups: dict[str, list[Element]] = {}
             for k in el.kids:
-                if not k.tjunk and k.klass:
-                    # similar classes: the thread's first post often has one more
-                    key = k.klass
-                    if key not in groups:
-                        key = next((g for g in groups if _similar(g, key)), key)
-                    groups.setdefault(key, []).append(k)
-            for run in groups.values():
-                if len(run) >= 2 and sum(k.good for k in run) >= least:
-                    out.update(k.idx for k in run)
+                words = k.klass.split(None, 1)
+                if not k.tjunk and words:
+                    groups.setdefault(words[0], []).append(k)
+            for group in groups.values():
+                if len(group) < 2 or sum(k.good for k in group) < least:
+                    continue
+                # similar classes: the thread's first post often has one more
+                runs: list[list[Element]] = []
+                for k in group:
+                    run = next((r for r in runs if _similar(r[0].klass, k.klass)), None)
+                    if run is None:
+                        runs.append([k])
+                    else:
+                        run.append(k)
+                for run in runs:
+                    if len(run) >= 2 and sum(k.good for k in run) >= least:
+                        out.update(k.idx for k in run)
         return out
 
     # -- stats -------------------------------------------------------------------------------
