@@ -53,6 +53,7 @@ from app.extraction.extract_vocab import (
     C_HEAD,
     C_TABLE,
     CLEAN_TAGS,
+    COOKIE_NOTICE,
     EMBED,
     HEADING_MARKS,
     LIST_TAGS,
@@ -68,6 +69,7 @@ SHORT = 500  # characters: a result shorter than this makes the next attempt run
 LANDMARK = 1.3  # times the chosen text a non-article's <main> needs to be taken whole
 LANDMARK_ARTICLE = 2.0  # the same for a page that declares itself an article
 WIDE_LD = 0.3  # the most link text an ancestor taken instead of the choice may hold
+COOKIE_CHARS = 500  # the longest cookie notice told by its words alone
 REPEAT_CHARS = 60  # a block this long whose text was already kept is a repeat
 REPEAT_RUN = 3  # consecutive repeated blocks that make a copy of a section
 NAME_CHARS = 80  # the longest author line of a post
@@ -332,10 +334,9 @@ class Doc:
         """A page that is not one article (a landing or service page, a product) is often a
         stack of sections of similar weight, of which the scores pick one: when the page's
         <main> holds clearly more (`factor` times) than the chosen text, its text is taken
-        instead (without
-        the conditional cleaning, which drops a section's short feature lists). Without a
-        <main>, the highest ancestor of the choice that is neither boilerplate nor mostly
-        links stands in for it."""
+        instead (without the conditional cleaning, which drops a section's short feature
+        lists). Without a <main>, the highest ancestor of the choice that is neither
+        boilerplate nor mostly links stands in for it."""
         chosen = sum(b.length for b in best)
         main = next((el for el in self.els if el.tag == "main" and not el.junk), None)
         if main is None and best:
@@ -469,6 +470,8 @@ class Doc:
         if b.link and b.link > 0.5 * b.length and b.length - b.link < 80:
             return False  # links with little text of their own
         if b.length < 120 and BYLINE.match(b.text):
+            return False
+        if b.length < COOKIE_CHARS and COOKIE_NOTICE.search(b.text):
             return False
         return not (b.length < 60 and BOILER_LINE.match(b.text))
 

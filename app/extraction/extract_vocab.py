@@ -136,6 +136,12 @@ BYLINE = re.compile(
     r"\b[^.]{0,30}(?:\d|a\.m\.|p\.m\.|ago).{0,50}$",
     re.I,
 )
+# A cookie notice that no class gave away: the site says it uses cookies and asks for consent.
+COOKIE_NOTICE = re.compile(
+    r"\b(?:we use|uses|use of|this (?:site|website) uses) cookies\b"
+    r"(?=.*\b(?:agree|accept|consent|cookie (?:policy|settings|preferences)|privacy policy)\b)",
+    re.I | re.S,
+)
 # A short last paragraph that sells something rather than ending the article.
 PROMO = re.compile(
     r"\bsubscribe (?:to|for) (?:our|the|my)\b|\bnewsletters?\b|\bsign up (?:for|to) (?:our|the)\b"

@@ -114,3 +114,21 @@ def test_documentation_keeps_the_code_sample_of_every_language_tab() -> None:
     assert "arrives on your phone" in text
     for nav in ("Webhooks", "Rate limits", "Status"):
         assert nav not in text
+
+
+def test_a_cookie_notice_without_a_telling_class_is_not_text() -> None:
+    paras = "".join(
+        f"<p>Paragraph {i} of a long walk along the coast path, past the lighthouse, the dunes "
+        "and the old harbour wall, where the fishing boats come in at dawn.</p>"
+        for i in range(6)
+    )
+    notice = (
+        "<p>Coastwalks uses cookies to remember your settings and measure traffic. By using "
+        "this site you agree to our cookie policy.</p>"
+    )
+    page = (
+        f"<html><body><div class='post'><h1>The coast path</h1>{paras}{notice}</div></body></html>"
+    )
+    text = extract(page.encode(), "https://coastwalks.example/coast-path").text
+    assert "Paragraph 5 of a long walk" in text
+    assert "uses cookies" not in text
