@@ -24,13 +24,17 @@ them) on top of one walk of the tree, plus trafilatura-style cleaning of the res
 5. When the result is short (< 500 characters), the steps rerun without the class-based
    flags (walking those sub-trees too), then without the conditional cleaning, and the
    longest result wins; a JSON-LD articleBody, when the page has one, breaks the tie.
-6. Pages that are not one article: a page that does not declare itself an article takes its
-   <main> landmark when that holds clearly more than the choice (a landing page's stack of
-   sections); any page adds the biggest run of same-tag, same-class siblings (a listing's
-   items, product cards) when that run holds several times the chosen text. A run of posts
-   whose class says "comment" is kept when it holds most of the page's paragraphs (a forum
-   thread), and a <noscript> that holds much of the page is walked (a page served to
+6. Pages that are not one article: the page's <main> landmark (or, without one, the highest
+   ancestor of the choice that is neither boilerplate nor mostly links) is taken when it
+   holds clearly more than the choice (1.3 times; twice on a page that declares itself an
+   article): a landing page's stack of sections, a product's detail box. Any page adds the
+   biggest run of same-tag, same-class siblings (a listing's items, product cards) when that
+   run holds several times the chosen text. A run of posts whose class says "comment" is
+   kept when it holds most of the page's paragraphs (a forum thread), each post with its
+   author's name; a <noscript> that holds much of the page is walked (a page served to
    readers without scripts).
+7. A second copy of a run of blocks (a section repeated for a mobile layout, a carousel's
+   cloned slides, a quoted post) is dropped.
 
 Cost: one parse and one walk in Python over the non-boilerplate part of the tree, typically
 1-3 ms for a news page.
@@ -49,10 +53,12 @@ from app.extraction.extract_vocab import (
     C_HEAD,
     C_TABLE,
     CLEAN_TAGS,
+    COOKIE_NOTICE,
     EMBED,
     HEADING_MARKS,
     LIST_TAGS,
     PARAGRAPH_TAGS,
+    POSTER,
     PROMO,
     TAG_PRIOR,
     WORDS,
@@ -61,6 +67,12 @@ from app.extraction.extract_walk import Block, Element, Walker, remove_hidden, v
 
 SHORT = 500  # characters: a result shorter than this makes the next attempt run
 LANDMARK = 1.3  # times the chosen text a non-article's <main> needs to be taken whole
+LANDMARK_ARTICLE = 2.0  # the same for a page that declares itself an article
+WIDE_LD = 0.3  # the most link text an ancestor taken instead of the choice may hold
+COOKIE_CHARS = 500  # the longest cookie notice told by its words alone
+REPEAT_CHARS = 60  # a block this long whose text was already kept is a repeat
+REPEAT_RUN = 3  # consecutive repeated blocks that make a copy of a section
+NAME_CHARS = 80  # the longest author line of a post
 CARDS = 4  # siblings of one tag and class that make a listing
 CARDS_ARTICLE = 5  # times the chosen text a page that says it is an article needs in cards
 CARD_CHARS = 40  # the least mean text of a listing's item (a menu's are shorter)
@@ -115,15 +127,27 @@ class Doc:
         if not least:
             return out
         for el in self.els:
-            if len(el.kids) < 2:
+            if len(el.kids) < 2 or el.good < least:  # its children cannot hold enough
                 continue
             groups: dict[str, list[Element]] = {}
             for k in el.kids:
-                if not k.tjunk and k.klass:
-                    groups.setdefault(k.klass, []).append(k)
-            for run in groups.values():
-                if len(run) >= 2 and sum(k.good for k in run) >= least:
-                    out.update(k.idx for k in run)
+                words = k.klass.split(None, 1)
+                if not k.tjunk and words:
+                    groups.setdefault(words[0], []).append(k)
+            for group in groups.values():
+                if len(group) < 2 or sum(k.good for k in group) < least:
+                    continue
+                # similar classes: the thread's first post often has one more
+                runs: list[list[Element]] = []
+                for k in group:
+                    run = next((r for r in runs if _similar(r[0].klass, k.klass)), None)
+                    if run is None:
+                        runs.append([k])
+                    else:
+                        run.append(k)
+                for run in runs:
+                    if len(run) >= 2 and sum(k.good for k in run) >= least:
+                        out.update(k.idx for k in run)
         return out
 
     # -- stats -------------------------------------------------------------------------------
@@ -136,8 +160,12 @@ class Doc:
             p = el.parent
             if p is not None and (p.idx in self.runs or p.in_run):
                 el.in_run = True  # inside a post: its author line and date are the post's
+            # inside a post, its user panel stays boilerplate (`authors` keeps the name)
             flagged = el.tjunk or (
-                use_class and el.cjunk and el.idx not in self.runs and not el.in_run
+                use_class
+                and el.cjunk
+                and el.idx not in self.runs
+                and (not el.in_run or bool(POSTER.search(el.cls)))
             )
             if flagged and wrapper and el.good >= wrapper:
                 flagged = False  # a layout wrapper around the article
@@ -302,17 +330,38 @@ class Doc:
                 return b.text.rstrip().endswith(".")
         return False
 
-    def landmark(self, best: list[Block]) -> list[Block]:
+    def landmark(self, best: list[Block], factor: float = LANDMARK) -> list[Block]:
         """A page that is not one article (a landing or service page, a product) is often a
         stack of sections of similar weight, of which the scores pick one: when the page's
-        <main> holds clearly more than the chosen text, its text is taken instead (without
-        the conditional cleaning, which drops a section's short feature lists)."""
+        <main> holds clearly more (`factor` times) than the chosen text, its text is taken
+        instead (without the conditional cleaning, which drops a section's short feature
+        lists). Without a <main>, the highest ancestor of the choice that is neither
+        boilerplate nor mostly links stands in for it."""
         chosen = sum(b.length for b in best)
         main = next((el for el in self.els if el.tag == "main" and not el.junk), None)
-        if main is None or main.text <= LANDMARK * chosen:
+        if main is None and best:
+            if self.cards(2 * chosen):
+                return best  # a listing: its items join the choice (`cards`), not the page
+            main = self._wider(best, chosen, factor)
+        if main is None or main.text <= factor * chosen:
             return best
         kept = self.collect([main], clean=False)
-        return kept if sum(b.length for b in kept) > LANDMARK * chosen else best
+        return kept if sum(b.length for b in kept) > factor * chosen else best
+
+    def _wider(self, best: list[Block], chosen: int, factor: float) -> Element | None:
+        """A page without a <main>: the highest ancestor of the chosen blocks that is not
+        boilerplate and not mostly links and holds clearly more than them (a product page's
+        description, key features and specifications in one detail box)."""
+        anc: Element | None = best[0].el
+        for b in best[1:]:
+            anc = _common(anc, b.el)
+        out = None
+        el = anc
+        while el is not None and not el.junk and _ld(el) <= WIDE_LD:
+            if el.text > factor * chosen:
+                out = el
+            el = el.parent
+        return out
 
     def cards(self, least: int) -> list[Block]:
         """The blocks of the biggest run of sibling elements of one tag and class (the items
@@ -334,6 +383,28 @@ class Doc:
                 if text > best_text and text >= CARD_CHARS * len(run):
                     best, best_text = run, text
         return [b for k in best for b in self.blocks[k.start : k.end] if not b.el.junk]
+
+    def authors(self, best: list[Block]) -> list[Block]:
+        """Every kept post of a thread with its author: the first short link before the
+        post's text inside a box of the post about its author (a user panel, an "author"
+        line), which the cleaning drops as a link, a byline or boilerplate."""
+        if not self.runs:
+            return best
+        kept = {id(b) for b in best}
+        add = set()
+        for idx in self.runs:
+            post = self.els[idx]
+            for b in self.blocks[post.start : post.end]:
+                if id(b) in kept:
+                    break
+                # the name links to the poster's profile ("Topic author" is a label)
+                if b.length <= NAME_CHARS and b.link * 2 >= b.length and _named(b.el, post):
+                    add.add(id(b))
+                    break
+        if len(add) < 2:  # one byline is an article's, which the cleaning drops on purpose
+            return best
+        kept |= add
+        return [b for b in self.blocks if id(b) in kept]
 
     # -- output ------------------------------------------------------------------------------
     def collect(self, chosen: list[Element | Block], clean: bool) -> list[Block]:
@@ -387,7 +458,7 @@ class Doc:
             or (is_list and ld > 0.5)
             or (el.n_embed == 1 and el.text < 75)
             or el.n_embed > 1
-            or (el.img > 1 and p / el.img < 0.5 and not in_figure)
+            or (el.img > 1 and p / el.img < 0.5 and not in_figure and el.prose < 100)
             or (not is_list and el.text < 25 and (el.img == 0 or el.img > 2) and not in_figure)
         )
 
@@ -399,6 +470,8 @@ class Doc:
         if b.link and b.link > 0.5 * b.length and b.length - b.link < 80:
             return False  # links with little text of their own
         if b.length < 120 and BYLINE.match(b.text):
+            return False
+        if b.length < COOKIE_CHARS and COOKIE_NOTICE.search(b.text):
             return False
         return not (b.length < 60 and BOILER_LINE.match(b.text))
 
@@ -429,6 +502,33 @@ def text_of(blocks: list[Block]) -> str:
     return "\n\n".join(parts)
 
 
+def _unique(blocks: list[Block]) -> list[Block]:
+    """The blocks without a second copy of a run of them (a section repeated for a mobile
+    layout, a carousel's slides cloned for its loop, a quoted post): a run of REPEAT_RUN+
+    consecutive long blocks that repeats, in order, a run seen before. Single repeats stay
+    (a meal plan repeats a line on purpose)."""
+    first: dict[str, int] = {}
+    offset = [0] * len(blocks)  # how far back the first copy of a block is (0: none)
+    for i, b in enumerate(blocks):
+        if b.length >= REPEAT_CHARS and not b.ctx & C_TABLE:  # a table may repeat a cell
+            j = first.setdefault(b.text, i)
+            offset[i] = i - j
+    drop: set[int] = set()
+    i = 0
+    while i < len(blocks):
+        d = offset[i]
+        k, long = i, 1
+        # the run goes on while blocks repeat at the same distance back, short ones too (a
+        # repeated section's headings and labels)
+        while d and k + 1 < len(blocks) and blocks[k + 1 - d].text == blocks[k + 1].text:
+            k += 1
+            long += offset[k] == d
+        if d and long >= REPEAT_RUN:
+            drop.update(range(i, k + 1))
+        i = k + 1
+    return [b for i, b in enumerate(blocks) if i not in drop]
+
+
 def _up(el: Element | None, tag: str, levels: int = 4) -> Element | None:
     while el is not None and levels:
         if el.tag == tag:
@@ -436,6 +536,18 @@ def _up(el: Element | None, tag: str, levels: int = 4) -> Element | None:
         el = el.parent
         levels -= 1
     return None
+
+
+def _named(el: Element | None, post: Element) -> bool:
+    """Whether an element inside a post, or a box around it in the post, holds the name of
+    the post's author."""
+    while el is not None and el is not post:
+        if "avatar" in el.cls:  # the initials drawn in place of a picture
+            return False
+        if el.cls and POSTER.search(el.cls):
+            return True
+        el = el.parent
+    return False
 
 
 def _flagged(el: Element | None) -> bool:
@@ -449,6 +561,17 @@ def _flagged(el: Element | None) -> bool:
 
 def _ld(el: Element) -> float:
     return el.link / el.text if el.text else 0.0
+
+
+def _common(a: Element | None, b: Element) -> Element | None:
+    """The nearest common ancestor (or self) of two elements."""
+    if a is None:
+        return None
+    seen = {id(a), *map(id, _ancestors(a))}
+    el: Element | None = b
+    while el is not None and id(el) not in seen:
+        el = el.parent
+    return el
 
 
 def _ancestors(el: Element) -> list[Element]:
@@ -533,8 +656,8 @@ def main_text(
         doc.stats(True)
         best = [b for b in doc.blocks if not b.el.junk] or list(doc.blocks)
     doc.stats(True)
-    if not article:
-        best = doc.landmark(best)
+    # a page that says it is an article needs more evidence (its comments are not its text)
+    best = doc.landmark(best, LANDMARK_ARTICLE if article else LANDMARK)
     cards = doc.cards((CARDS_ARTICLE if article else 2) * sum(b.length for b in best))
     if cards:  # a listing: its items, not the one densest box among them
         # the class-flagged boxes a short first choice fell back on (a cookie notice) go
@@ -542,6 +665,7 @@ def main_text(
         best = [b for b in doc.blocks if id(b) in ids]
     while len(best) > 1 and best[-1].length < 250 and PROMO.search(best[-1].text):
         best = best[:-1]  # "Subscribe to our newsletter", "Follow us on..." after the end
+    best = _unique(doc.authors(best))
     text = text_of(best)
     if hint and hint_words is not None and len(text) < 200:
         return TextResult(hint, hint.count("\n\n") + 1, len(hint), 0, max(page_chars, 1))

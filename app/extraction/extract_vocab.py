@@ -73,7 +73,7 @@ UNLIKELY = re.compile(
     r"-ad-|ai2html|banner|breadcrumb|combx|community|cover-wrap|extra|footer|gdpr|header"
     r"|legends|menu|rss|shoutbox|sidebar|skyscraper|sponsor|supplemental|ad-break|agegate"
     r"|pagination|pager|yom-remote|signup|sign-up|masthead|toolbar|tags|tag-?list|topics"
-    r"|read-?more|teaser|overlay|widget"
+    r"|read-?more|teaser|overlay"
 )
 MAYBE = re.compile(r"article|body|column|content|main|shadow|post|entry|story|text")
 # Boilerplate whatever else the class says.
@@ -88,6 +88,9 @@ STRONG = re.compile(
     r"|(?:^|\s)(?:post|user|author)?[-_]?profile(?:[-_](?:card|box|info|details))?(?:\s|$)"
     r"|userinfo|user-?info|user-?details|usercard|user-?card"
 )
+# A box about a post's author (a forum's user panel, a comment's "author" line): boilerplate
+# beside an article, but the author of each post of a thread is part of it (Doc.authors).
+POSTER = re.compile(r"author|user|poster|member|profile|(?:^|[^a-z])(?:nick)?name(?:[^a-z]|$)")
 # CSS-framework classes that hide an element (Bootstrap, Tailwind, Foundation), unless a
 # responsive class shows it again on wider screens ("d-none d-md-block", "hidden lg:flex").
 HIDDEN_CLASS = re.compile(
@@ -132,6 +135,12 @@ BYLINE = re.compile(
     r"|^(?:updated|published|posted|last updated|last modified|first published|modified)"
     r"\b[^.]{0,30}(?:\d|a\.m\.|p\.m\.|ago).{0,50}$",
     re.I,
+)
+# A cookie notice that no class gave away: the site says it uses cookies and asks for consent.
+COOKIE_NOTICE = re.compile(
+    r"\b(?:we use|uses|use of|this (?:site|website) uses) cookies\b"
+    r"(?=.*\b(?:agree|accept|consent|cookie (?:policy|settings|preferences)|privacy policy)\b)",
+    re.I | re.S,
 )
 # A short last paragraph that sells something rather than ending the article.
 PROMO = re.compile(

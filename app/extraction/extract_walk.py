@@ -21,12 +21,15 @@ from app.extraction.extract_vocab import (
     INPUT_TAGS,
     JUNK_ROLES,
     JUNK_TAGS,
+    POSTER,
     SKIP_TAGS,
     classify,
     inline_junk,
 )
 
 BR = "\x00"  # line-break marker inside a text run (NUL bytes are removed from the input)
+CHROME_SELECTOR = "header, nav, footer"
+POSTER_CHARS = 300  # the most raw text of a user panel beside a post
 HIDDEN_SELECTOR = '[hidden], [aria-hidden="true"], [style*="none" i], [style*="hidden" i]'
 
 
@@ -228,9 +231,10 @@ class Walker:
         cjunk, weight = classify(cls) if cls else (False, 0)
         if tjunk or (cjunk and self.skip_class and not _repeated(node, klass)):
             # small boilerplate is skipped; a big one may be a layout wrapper around the
-            # article: walk it and let `Doc.stats` decide
+            # article: walk it and let `Doc.stats` decide. So is a post's small user panel,
+            # whose name the post keeps (`Doc.authors`).
             n = len(node.text())
-            if n < self.skip_below:
+            if n < self.skip_below and (tjunk or n >= POSTER_CHARS or not POSTER.search(cls)):
                 self.skipped += n
                 if not tjunk:
                     self.skipped_class += n
@@ -271,33 +275,55 @@ def visible_len(node) -> int:
     return len(node.text()) - sum(len(n.text()) for n in node.css("script, style"))
 
 
+def _content_len(body) -> tuple[int, set[int]]:
+    """Visible characters outside the page's header, navigation and footer (a mega-menu can
+    hold more text than the rest of the page together), and the ids of those."""
+    total = visible_len(body)
+    outer = body.css(CHROME_SELECTOR)
+    ids = {n.mem_id for n in outer}
+    for node in outer:
+        if not _inside(node, ids):
+            total -= visible_len(node)
+    return max(total, 1), ids
+
+
+def _inside(node, ids: set[int]) -> bool:
+    parent = node.parent
+    while parent is not None and parent.mem_id not in ids:
+        parent = parent.parent
+    return parent is not None
+
+
 def remove_hidden(body) -> None:
     """Drop elements a browser would not show (hidden, aria-hidden, display:none), unless one
-    holds most of the page's text (content hidden until a script reveals it)."""
+    holds most of the page's text outside its header, navigation and footer (content hidden
+    until a script reveals it)."""
     nodes = body.css(HIDDEN_SELECTOR)
     if not nodes:
         return
     total = None
+    chrome: set[int] = set()
     doomed = []
     for node in nodes:
         attrs = node.attributes
+        if attrs.get("role") == "tabpanel" and node.css_first("pre, code") is not None:
+            continue  # a code sample in another language, a click away
         if "hidden" not in attrs and attrs.get("aria-hidden") != "true":
             style = attrs.get("style") or ""
             if not HIDDEN_STYLE.search(style.lower()):
                 continue
         if total is None:
-            total = visible_len(body)
+            total, chrome = _content_len(body)
         n = len(node.text())
-        if n * 2 < total or visible_len(node) * 2 < total:
+        if (
+            n * 2 < total
+            or visible_len(node) * 2 < total
+            or node.mem_id in chrome
+            or _inside(node, chrome)
+        ):
             doomed.append(node)
     # decompose only the outermost: a node inside a decomposed one is freed with it
     ids = {node.mem_id for node in doomed}
-    outermost = []
-    for node in doomed:
-        parent = node.parent
-        while parent is not None and parent.mem_id not in ids:
-            parent = parent.parent
-        if parent is None:
-            outermost.append(node)
+    outermost = [node for node in doomed if not _inside(node, ids)]
     for node in outermost:
         node.decompose()

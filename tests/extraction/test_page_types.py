@@ -57,3 +57,78 @@ def test_listing_keeps_every_item_not_one() -> None:
         assert title in text
     assert "tossed through pappardelle" in text
     assert "We use cookies" not in text
+
+
+def test_forum_thread_keeps_every_post_with_its_author() -> None:
+    text = text_of("forum-authors.html", "https://brewers.example/threads/cyser.77/")
+    posts = [
+        ("meadmaker_jo", "sitting at 1.020 for two weeks"),
+        ("oldbrewer", "Check the pH before you do anything else"),
+        ("meadmaker_jo", "the meter read 3.0"),
+    ]
+    at = 0
+    for author, post in posts:  # each author right before their post, in order
+        name = text.index(author, at)
+        body = text.index(post, name)
+        assert text[name:body].count("\n\n") == 1, "the author line directly precedes the post"
+        at = body
+    for chrome in ("Senior member", "Latest posts", "Terms and rules", "Reply"):
+        assert chrome not in text  # the user panel's titles, sidebar and footer stay out
+
+
+def test_product_page_without_main_keeps_features_and_spec_table_not_the_carousel() -> None:
+    text = text_of("product-detail.html", "https://deskworks.example/products/loftstand")
+    assert "machined from a single sheet of recycled aluminium" in text  # the description
+    assert "A ratchet arm lifts the screen" in text  # the key features beside their pictures
+    assert "Weight | 640 g" in text and "Fits | Laptops 10 to 17 inches" in text  # the specs
+    for carousel in ("Customers also bought", "Cable tidy kit", "USB-C dock", "Warranty"):
+        assert carousel not in text
+
+
+def test_landing_page_keeps_the_sections_beside_their_screenshots() -> None:
+    text = text_of("landing-sections.html", "https://pantrypal.example/")
+    assert "a meal planner for busy households" in text
+    for section in ("shopping list writes itself", "suggests dinners", "vote on meals"):
+        assert section in text
+    assert "Jobs" not in text
+
+
+def test_product_hidden_until_a_script_runs_beside_a_mega_menu_is_the_page() -> None:
+    text = text_of("product-behind-menu.html", "https://wholebasket.example/p/almond-crisps")
+    assert "Thin, crunchy crisps baked in small batches" in text
+    assert "Allergens | Wheat, eggs, almonds" in text
+    assert "subcategory number" not in text  # the menu is the page's chrome, however long
+
+
+def test_a_section_repeated_for_another_layout_is_kept_once() -> None:
+    text = text_of("article-twice.html", "https://crumbnotes.example/first-loaf")
+    assert text.count("Sourdough starts with a starter") == 1
+    assert text.count("Fold the dough every half hour") == 1
+    assert "slice it with a serrated knife" in text
+
+
+def test_documentation_keeps_the_code_sample_of_every_language_tab() -> None:
+    text = text_of("docs-tabs.html", "https://pingpost.example/docs/start")
+    assert 'msg = client.messages.send(to="+15550100", body="Hello from Python")' in text
+    assert 'body: "Hello from Node" });\nconsole.log(msg.id);' in text  # the hidden tab's code
+    assert "arrives on your phone" in text
+    for nav in ("Webhooks", "Rate limits", "Status"):
+        assert nav not in text
+
+
+def test_a_cookie_notice_without_a_telling_class_is_not_text() -> None:
+    paras = "".join(
+        f"<p>Paragraph {i} of a long walk along the coast path, past the lighthouse, the dunes "
+        "and the old harbour wall, where the fishing boats come in at dawn.</p>"
+        for i in range(6)
+    )
+    notice = (
+        "<p>Coastwalks uses cookies to remember your settings and measure traffic. By using "
+        "this site you agree to our cookie policy.</p>"
+    )
+    page = (
+        f"<html><body><div class='post'><h1>The coast path</h1>{paras}{notice}</div></body></html>"
+    )
+    text = extract(page.encode(), "https://coastwalks.example/coast-path").text
+    assert "Paragraph 5 of a long walk" in text
+    assert "uses cookies" not in text
