@@ -270,3 +270,88 @@ def _is_layout(table: Element) -> bool:
             return True
         todo.extend(el.kids)
     return False
+
+
+# -- Markdown documents ----------------------------------------------------------------------
+MD_HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
+MD_FENCE = re.compile(r"^\s*(```|~~~)")
+MD_ITEM = re.compile(r"^\s*(?:([-*+])|(\d+)[.)])\s+(.*)$")
+MD_INLINE = re.compile(r"`([^`]+)`|\[([^\]]+)\]\(([^)\s]+)\)|\*\*([^*]+)\*\*|\*([^*\s][^*]*)\*")
+
+
+def markdown_html(text: str) -> str | None:
+    """A saved Markdown file's structure for the reader view: ATX headings, fenced code,
+    flat lists, quotes and paragraphs, with inline code, links and emphasis (not all of
+    CommonMark: what is not understood stays text). Sanitised like a page's."""
+    out: list[str] = []
+    para: list[str] = []
+    items: list[str] = []
+    list_tag = ""
+    lines = text.splitlines()
+    i = 0
+
+    def end_blocks() -> None:
+        nonlocal list_tag
+        if para:
+            out.append(f"<p>{'<br>'.join(para)}</p>")
+            para.clear()
+        if items:
+            out.append(f"<{list_tag}>{''.join(items)}</{list_tag}>")
+            items.clear()
+            list_tag = ""
+
+    while i < len(lines):
+        line = lines[i]
+        fence = MD_FENCE.match(line)
+        if fence:
+            end_blocks()
+            code: list[str] = []
+            i += 1
+            while i < len(lines) and not lines[i].lstrip().startswith(fence.group(1)):
+                code.append(lines[i])
+                i += 1
+            out.append(f"<pre>{escape(chr(10).join(code), quote=False)}</pre>")
+        elif not line.strip():
+            end_blocks()
+        elif heading := MD_HEADING.match(line):
+            end_blocks()
+            level = len(heading.group(1))
+            out.append(f"<h{level}>{_md_inline(heading.group(2))}</h{level}>")
+        elif item := MD_ITEM.match(line):
+            tag = "ul" if item.group(1) else "ol"
+            if para or (items and tag != list_tag):
+                end_blocks()
+            list_tag = tag
+            items.append(f"<li>{_md_inline(item.group(3))}</li>")
+        elif line.lstrip().startswith(">"):
+            end_blocks()
+            out.append(f"<blockquote><p>{_md_inline(line.lstrip()[1:].strip())}</p></blockquote>")
+        elif items:
+            items[-1] = items[-1][: -len("</li>")] + " " + _md_inline(line.strip()) + "</li>"
+        else:
+            para.append(_md_inline(line.strip()))
+        i += 1
+    end_blocks()
+    rendered = "".join(out)
+    if not rendered or len(rendered) > MAX_HTML:
+        return None
+    return sanitize(rendered) or None
+
+
+def _md_inline(text: str) -> str:
+    out: list[str] = []
+    pos = 0
+    for m in MD_INLINE.finditer(text):
+        out.append(escape(text[pos : m.start()], quote=False))
+        code, label, href, strong, em = m.groups()
+        if code is not None:
+            out.append(f"<code>{escape(code, quote=False)}</code>")
+        elif label is not None:
+            out.append(f'<a href="{escape(href)}">{escape(label, quote=False)}</a>')
+        elif strong is not None:
+            out.append(f"<strong>{escape(strong, quote=False)}</strong>")
+        else:
+            out.append(f"<em>{escape(em, quote=False)}</em>")
+        pos = m.end()
+    out.append(escape(text[pos:], quote=False))
+    return "".join(out)
