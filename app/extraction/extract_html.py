@@ -43,7 +43,6 @@ TABLE_PARTS = frozenset({"table", "tr", "td", "th", "caption"})
 TEXT_HOLDERS = frozenset({"li", "td", "th", "caption", "dt", "dd", "pre"} | HEADINGS)
 NOT_IN_DATA_TABLE = frozenset({"table", "pre", "blockquote"} | HEADINGS)
 LAZY_SRC = ("src", "data-src", "data-original", "data-lazy-src")
-SPACES = re.compile(r"\s+")
 MAX_HTML = 2_000_000  # characters; a longer rendering is not kept (the text still is)
 
 ALLOWED_TAGS = {
@@ -88,6 +87,7 @@ class _Renderer:
         self.base = base_url or ""
         self.out: list[str] = []
         self.layout: dict[int, bool] = {}  # table element id -> is a layout table
+        self.paths: dict[int, list[Element]] = {}  # element id -> its `_path`
 
     def render(self, blocks: list[Block]) -> str:
         out = self.out
@@ -144,13 +144,16 @@ class _Renderer:
     # -- block structure ---------------------------------------------------------------------
     def _path(self, el: Element | None) -> list[Element]:
         """The structural elements above a block (its own element included), outermost
-        first."""
-        path: list[Element] = []
-        while el is not None:
+        first; built on the parent's, which the blocks before it have mostly made."""
+        if el is None:
+            return []
+        key = id(el)
+        path = self.paths.get(key)
+        if path is None:
+            path = self._path(el.parent)
             if el.tag in STRUCTURE and not (el.tag in TABLE_PARTS and self._in_layout(el)):
-                path.append(el)
-            el = el.parent
-        path.reverse()
+                path = [*path, el]
+            self.paths[key] = path
         return path
 
     def _in_layout(self, el: Element) -> bool:
@@ -180,7 +183,7 @@ class _Renderer:
                 if part == BR:
                     out.append("<br>")
                 else:
-                    out.append(escape(SPACES.sub(" ", part), quote=False))
+                    out.append(escape(part, quote=False))
                 continue
             kind, what = part
             if kind == M_OPEN:
@@ -202,7 +205,8 @@ class _Renderer:
         for tag in reversed(stack):
             if tag:
                 out.append(f"</{tag}>")
-        return "".join(out).strip()
+        # runs of spaces and line breaks of the source read as one space (outside <pre>)
+        return " ".join("".join(out).split())
 
     def _img(self, node) -> str:
         attrs = node.attributes
@@ -228,8 +232,11 @@ class _Renderer:
         if not value:
             return None
         value = value.strip()
-        if not value or value.startswith("#"):
+        if not value or value[0] == "#":
             return None  # an in-page anchor means nothing outside the page
+        head = value[:8].lower()
+        if head.startswith(("https://", "http://")) and " " not in value:
+            return value  # absolute already (the common case); every caller allows http(s)
         try:
             url = urljoin(self.base, value)
             scheme = urlsplit(url).scheme.lower()

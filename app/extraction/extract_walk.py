@@ -161,6 +161,7 @@ class Walker:
         self.parts: list = []  # text pieces and inline markers of every run, in order
         self.hstart = 0  # where the current run starts in `parts`
         self.imgs: list = []  # images of runs without text, for the next block
+        self.last_img = -1  # where the last image marker is in `parts`
 
     def run(self, body) -> Element:
         root = Element("body", None, "", 0)
@@ -177,14 +178,15 @@ class Walker:
         h0 = self.hstart
         h1 = self.hstart = len(parts)
         if not self.buf:
-            if h1 > h0:
+            if self.last_img >= h0:
                 self._keep_images(h0, h1)
             return
         blocks = self.blocks
         n = len(blocks)
         self._flush_text(owner)
-        if len(blocks) == n:
-            self._keep_images(h0, h1)
+        if len(blocks) == n:  # only spaces (most runs between block elements)
+            if self.last_img >= h0:
+                self._keep_images(h0, h1)
             return
         for nth in range(n, len(blocks)):
             b = blocks[nth]
@@ -246,6 +248,7 @@ class Walker:
             elif tag in INLINE_TAGS:
                 if tag == "img":
                     owner.own_img += 1
+                    self.last_img = len(parts)
                     parts.append((M_IMG, child))
                 elif tag == "a":
                     self.in_link += 1
