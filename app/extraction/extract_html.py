@@ -117,7 +117,7 @@ class _Renderer:
             out.append(imgs)  # inside a list item or a cell
             open_path = path
             inner = path[-1] if path else None
-            if inner is not None and inner.tag == "pre":
+            if inner is not None and (inner.tag == "pre" or _in_pre(path)):
                 if continued and last_holder is inner:
                     out.append("\n")
                 out.append(escape(b.text, quote=False))
@@ -170,8 +170,8 @@ class _Renderer:
 
     # -- inline markup -----------------------------------------------------------------------
     def _inline(self, b: Block) -> str:
-        parts = b.parts
-        if parts is None:
+        parts = getattr(b, "parts", None)
+        if parts is None:  # a block the walk did not make: its text
             return escape(b.text, quote=False)
         run = parts[b.h0 : b.h1]
         if BR in run:
@@ -265,6 +265,11 @@ def _paragraph(run: list, nth: int) -> list:
             paragraphs.append(current)
             current = []
     return paragraphs[nth] if nth < len(paragraphs) else []
+
+
+def _in_pre(path: list[Element]) -> bool:
+    """Whether a block is inside a <pre> (its text keeps its lines, <br> included)."""
+    return any(el.tag == "pre" for el in path)
 
 
 def _is_layout(table: Element) -> bool:

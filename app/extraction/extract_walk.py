@@ -122,6 +122,10 @@ class Block:
         "tag",
         "text",
     )
+    parts: list
+    h0: int
+    h1: int
+    nth: int
 
     def __init__(self, text: str, el: Element, link: int) -> None:
         self.text = text
@@ -132,10 +136,8 @@ class Block:
         self.link = min(link, self.length)
         self.commas = len(COMMAS.findall(text))
         # its markup, for the reader view: `parts[h0:h1]` made this block's text (the
-        # `nth` paragraph of it when <br><br> split the run); `imgs` are images that stood
-        # alone just before it (a figure, a picture between paragraphs)
-        self.parts: list | None = None
-        self.h0 = self.h1 = self.nth = 0
+        # `nth` paragraph of it when <br><br> split the run), set by `Walker._flush` (unset
+        # on a block made elsewhere); `imgs` are images that stood alone just before it
         self.imgs: list | None = None
 
 
