@@ -176,25 +176,23 @@ class Walker:
 
     def _flush(self, owner: Element) -> None:
         """Ends the current run: its blocks, and the slice of `parts` each was made from."""
-        parts = self.parts
         h0 = self.hstart
-        h1 = self.hstart = len(parts)
-        if not self.buf:
-            if self.last_img >= h0:
-                self._keep_images(h0, h1)
-            return
-        blocks = self.blocks
-        n = len(blocks)
-        self._flush_text(owner)
-        if len(blocks) == n:  # only spaces (most runs between block elements)
-            if self.last_img >= h0:
-                self._keep_images(h0, h1)
-            return
-        for nth in range(n, len(blocks)):
-            b = blocks[nth]
-            b.parts, b.h0, b.h1, b.nth = parts, h0, h1, nth - n
-        if self.imgs:
-            blocks[n].imgs, self.imgs = self.imgs, []
+        h1 = self.hstart = len(self.parts)
+        if self.buf:
+            blocks = self.blocks
+            n = len(blocks)
+            self._flush_text(owner)
+            if len(blocks) > n:
+                parts = self.parts
+                for nth in range(n, len(blocks)):
+                    b = blocks[nth]
+                    b.parts, b.h0, b.h1, b.nth = parts, h0, h1, nth - n
+                if self.imgs:
+                    blocks[n].imgs, self.imgs = self.imgs, []
+                return
+        # no text (or only spaces, as between most block elements): its images wait
+        if self.last_img >= h0:
+            self._keep_images(h0, h1)
 
     def _keep_images(self, h0: int, h1: int) -> None:
         for part in self.parts[h0:h1]:
