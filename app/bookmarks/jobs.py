@@ -227,6 +227,7 @@ async def extract_bookmark(ctx: dict[str, Any], bookmark_id: str, run: int) -> s
         current.image_url = page.image
         current.favicon_url = page.favicon
         current.text = page.text
+        current.content_html = page.html
         current.word_count = page.word_count
         current.reading_time_minutes = page.reading_time_minutes
         current.content_hash = page.content_hash
@@ -266,6 +267,7 @@ async def _extract_document(
         current.quality = None
         current.author = doc.author
         current.text = doc.text
+        current.content_html = doc.html
         current.word_count = words
         current.reading_time_minutes = max(1, math.ceil(words / WORDS_PER_MINUTE)) if words else 0
         current.content_hash = content_hash(doc.text)

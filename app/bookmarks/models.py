@@ -64,6 +64,8 @@ class Bookmark(IdMixin, Base):
     image_url: Mapped[str | None] = mapped_column(Text)
     favicon_url: Mapped[str | None] = mapped_column(Text)
     text: Mapped[str | None] = deferred(mapped_column(Text))
+    # The same main content with its structure, as sanitised HTML (the reader view).
+    content_html: Mapped[str | None] = deferred(mapped_column(Text))
     word_count: Mapped[int | None] = mapped_column(Integer)
     reading_time_minutes: Mapped[int | None] = mapped_column(SmallInteger)
     content_hash: Mapped[str | None] = mapped_column(String(64))

@@ -101,6 +101,15 @@ class BookmarkOut(BaseModel):
 
 class BookmarkDetail(BookmarkOut):
     text: str | None = Field(description="The extracted main text.")
+    content_html: str | None = Field(
+        default=None,
+        description="The same main content with its structure (headings, paragraphs, lists, "
+        "quotes, code blocks, tables, links, images) as an HTML fragment, sanitised by the "
+        "server with an allow-list: no scripts, styles, event handlers, frames or forms; only "
+        'http(s) and mailto links (rel="noopener noreferrer nofollow") and http(s) images, '
+        "which load from the live site. Null when the content has no structure to show (use "
+        "`text`), and for pages extracted before it existed until they are refreshed.",
+    )
     content_hash: str | None
     metadata: dict[str, Any] | None
     analysis: AnalysisOut | None = Field(

@@ -355,7 +355,9 @@ async def get_owned(
     """The user's bookmark, or 404 exactly as for an id that does not exist."""
     query = select(Bookmark).where(Bookmark.id == bookmark_id, Bookmark.user_id == user.id)
     if detail:
-        query = query.options(undefer(Bookmark.text), undefer(Bookmark.page_metadata))
+        query = query.options(
+            undefer(Bookmark.text), undefer(Bookmark.content_html), undefer(Bookmark.page_metadata)
+        )
     bookmark = await session.scalar(query)
     if bookmark is None:
         raise NotFound("No such bookmark.", code="bookmark_not_found")
@@ -551,7 +553,10 @@ def to_out(bookmark: Bookmark, tags: list[str], *, detail: bool = False) -> dict
     }
     if detail:
         out.update(
-            text=bookmark.text, content_hash=bookmark.content_hash, metadata=bookmark.page_metadata
+            text=bookmark.text,
+            content_html=bookmark.content_html,
+            content_hash=bookmark.content_hash,
+            metadata=bookmark.page_metadata,
         )
     if hasattr(bookmark, _ANALYSIS) or bookmark.status != "ready":
         row = getattr(bookmark, _ANALYSIS, None)

@@ -23,6 +23,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from app.extraction.extract_html import markdown_html
+
 __all__ = [
     "KINDS",
     "Document",
@@ -57,6 +59,7 @@ class Document:
     author: str | None = None
     pages: int | None = None  # a PDF's page count
     metadata: dict[str, Any] = field(default_factory=dict)
+    html: str | None = None  # a Markdown file's structure for the reader view
 
 
 class DocumentError(Exception):
@@ -190,7 +193,8 @@ def read_markdown(text: str) -> Document:
             if line.strip() and i + 1 < len(lines) and _SETEXT.match(lines[i + 1]):
                 title = _clean(line)
                 break
-    return Document("markdown", body.strip(), title or _first_line(body), author)
+    body = body.strip()
+    return Document("markdown", body, title or _first_line(body), author, html=markdown_html(body))
 
 
 def read_text(text: str) -> Document:

@@ -12,7 +12,9 @@
 3. The main text comes from one walk over the body and a readability-style choice of the
    article container with trafilatura-style cleaning (extract_text.py, extract_walk.py,
    extract_vocab.py). A page with markup but no readable text raises
-   ExtractionError("no_text").
+   ExtractionError("no_text"). The same chosen blocks are rendered as sanitised HTML with
+   their structure (headings, lists, code, tables, links, images) for the reader view
+   (extract_html.py).
 4. Derived fields: word count, reading time (230 words a minute), a content hash of the
    whitespace-normalised lower-cased text, a 0-100 quality score (`quality_score`).
 
@@ -32,6 +34,7 @@ from datetime import datetime
 
 from selectolax.lexbor import LexborHTMLParser
 
+from app.extraction.extract_html import render_html
 from app.extraction.extract_meta import parse_meta
 from app.extraction.extract_text import main_text
 
@@ -162,6 +165,9 @@ class Extracted:
     content_hash: str
     quality: int
     metadata: dict
+    # The main text's structure as sanitised HTML (extract_html.py), for the reader view;
+    # None when there is none (the text came from the page's JSON-LD).
+    html: str | None = None
 
 
 # -- input -----------------------------------------------------------------------------------
@@ -401,4 +407,5 @@ def extract(html: str | bytes, url: str) -> Extracted:
             has_author=bool(meta.author),
         ),
         metadata=meta.metadata,
+        html=render_html(result.blocks, url or ""),
     )

@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import html as html_lib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from app.extraction.extract_vocab import (
     BOILER_LINE,
@@ -87,6 +87,7 @@ class TextResult:
     text_chars: int  # characters of the chosen text
     link_chars: int  # characters of the chosen text inside links
     page_chars: int  # characters of all visible body text (about)
+    blocks: list[Block] = field(default_factory=list)  # the chosen blocks (for extract_html)
 
 
 class Doc:
@@ -675,4 +676,5 @@ def main_text(
         text_chars=sum(b.length for b in best),
         link_chars=sum(b.link for b in best),
         page_chars=page_chars,
+        blocks=best,
     )

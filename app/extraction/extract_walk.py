@@ -8,6 +8,12 @@ list (`Element.idx`..`last`), so the text of any element is a slice.
 
 Small boilerplate sub-trees (nav, footer, share bars...) are not walked at all: their text
 is only measured by lexbor. That is most of a page's nodes, and most of the time saved.
+
+Beside the text, the walk records the inline markup of every run in `Walker.parts` (the
+text pieces, line breaks, links, emphasis, code and images, as markers that keep the lexbor
+node), and each block the slice of it that made its text. Nothing is rendered during the
+walk: extract_html.py renders only the blocks chosen as the main text, from those slices and
+the block elements above each block. The choice of the text never reads them.
 """
 
 from __future__ import annotations
@@ -30,6 +36,21 @@ from app.extraction.extract_vocab import (
 BR = "\x00"  # line-break marker inside a text run (NUL bytes are removed from the input)
 CHROME_SELECTOR = "header, nav, footer"
 POSTER_CHARS = 300  # the most raw text of a user panel beside a post
+# Inline markup kept for the reader view (see extract_html.py): a marker in `Walker.parts`
+# is (kind, lexbor node) for a link or an image, (kind, tag) for emphasis and code.
+M_IMG, M_OPEN, M_CLOSE = 1, 2, 3
+MARK_OF_TAG = {
+    **dict.fromkeys(("em", "i", "cite", "dfn", "var"), "em"),
+    **dict.fromkeys(("strong", "b"), "strong"),
+    **dict.fromkeys(("code", "kbd", "samp", "tt"), "code"),
+    **dict.fromkeys(("del", "s", "strike"), "del"),
+    "sub": "sub",
+    "sup": "sup",
+    "mark": "mark",
+}
+OPEN_OF_TAG = {tag: (M_OPEN, mark) for tag, mark in MARK_OF_TAG.items()}
+CLOSE_OF_TAG = {tag: (M_CLOSE, mark) for tag, mark in MARK_OF_TAG.items()}
+CLOSE_A = (M_CLOSE, "a")
 HIDDEN_SELECTOR = '[hidden], [aria-hidden="true"], [style*="none" i], [style*="hidden" i]'
 
 
@@ -90,7 +111,24 @@ class Element:
 class Block:
     """A run of text (a paragraph, a list item, a cell...) and the element that owns it."""
 
-    __slots__ = ("commas", "ctx", "el", "length", "link", "tag", "text")
+    __slots__ = (
+        "commas",
+        "ctx",
+        "el",
+        "h0",
+        "h1",
+        "imgs",
+        "length",
+        "link",
+        "nth",
+        "parts",
+        "tag",
+        "text",
+    )
+    parts: list
+    h0: int
+    h1: int
+    nth: int
 
     def __init__(self, text: str, el: Element, link: int) -> None:
         self.text = text
@@ -100,6 +138,10 @@ class Block:
         self.length = len(text)
         self.link = min(link, self.length)
         self.commas = len(COMMAS.findall(text))
+        # its markup, for the reader view: `parts[h0:h1]` made this block's text (the
+        # `nth` paragraph of it when <br><br> split the run), set by `Walker._flush` (unset
+        # on a block made elsewhere); `imgs` are images that stood alone just before it
+        self.imgs: list | None = None
 
 
 class Walker:
@@ -121,6 +163,10 @@ class Walker:
         self.noscript_min = 0.3 * page_len
         self.skipped = 0  # raw characters in sub-trees not walked
         self.skipped_class = 0  # of which flagged by their class/id alone
+        self.parts: list = []  # text pieces and inline markers of every run, in order
+        self.hstart = 0  # where the current run starts in `parts`
+        self.imgs: list = []  # images of runs without text, for the next block
+        self.last_img = -1  # where the last image marker is in `parts`
 
     def run(self, body) -> Element:
         root = Element("body", None, "", 0)
@@ -132,6 +178,31 @@ class Walker:
         return root
 
     def _flush(self, owner: Element) -> None:
+        """Ends the current run: its blocks, and the slice of `parts` each was made from."""
+        h0 = self.hstart
+        h1 = self.hstart = len(self.parts)
+        if self.buf:
+            blocks = self.blocks
+            n = len(blocks)
+            self._flush_text(owner)
+            if len(blocks) > n:
+                parts = self.parts
+                for nth in range(n, len(blocks)):
+                    b = blocks[nth]
+                    b.parts, b.h0, b.h1, b.nth = parts, h0, h1, nth - n
+                if self.imgs:
+                    blocks[n].imgs, self.imgs = self.imgs, []
+                return
+        # no text (or only spaces, as between most block elements): its images wait
+        if self.last_img >= h0:
+            self._keep_images(h0, h1)
+
+    def _keep_images(self, h0: int, h1: int) -> None:
+        for part in self.parts[h0:h1]:
+            if type(part) is tuple and part[0] == M_IMG:
+                self.imgs.append(part[1])
+
+    def _flush_text(self, owner: Element) -> None:
         buf = self.buf
         if not buf:
             return
@@ -162,8 +233,10 @@ class Walker:
 
     def _walk(self, node, owner: Element, depth: int) -> None:
         buf = self.buf
+        parts = self.parts
         if depth > self.MAX_DEPTH:  # pathological nesting: keep the text, not the structure
             buf.append(" " + (node.text(separator=" ") or "") + " ")
+            parts.append(buf[-1])
             return
         child = node.child
         while child is not None:
@@ -172,21 +245,33 @@ class Walker:
                 t = child.text_content
                 if t:
                     buf.append(t)
+                    parts.append(t)
                     if self.in_link:
                         self.link += len(t.strip())
             elif tag in INLINE_TAGS:
                 if tag == "img":
                     owner.own_img += 1
+                    self.last_img = len(parts)
+                    parts.append((M_IMG, child))
                 elif tag == "a":
                     self.in_link += 1
+                    parts.append((M_OPEN, child))
                     self._walk(child, owner, depth + 1)
+                    parts.append(CLOSE_A)
                     self.in_link -= 1
                 elif child.child is not None:
                     cls = child.attributes.get("class") if tag == "span" else None
                     if not (cls and inline_junk(cls)):
-                        self._walk(child, owner, depth + 1)
+                        mark = OPEN_OF_TAG.get(tag)
+                        if mark is None:
+                            self._walk(child, owner, depth + 1)
+                        else:
+                            parts.append(mark)
+                            self._walk(child, owner, depth + 1)
+                            parts.append(CLOSE_OF_TAG[tag])
             elif tag == "br":
                 buf.append(BR)
+                parts.append(BR)
             elif tag is None or tag[0] == "-":  # comments, doctype
                 pass
             elif tag == "noscript" and self._big_noscript(child):

@@ -511,6 +511,12 @@ export type BookmarkDetail = {
      */
     text: string | null;
     /**
+     * Content Html
+     *
+     * The same main content with its structure (headings, paragraphs, lists, quotes, code blocks, tables, links, images) as an HTML fragment, sanitised by the server with an allow-list: no scripts, styles, event handlers, frames or forms; only http(s) and mailto links (rel="noopener noreferrer nofollow") and http(s) images, which load from the live site. Null when the content has no structure to show (use `text`), and for pages extracted before it existed until they are refreshed.
+     */
+    content_html?: string | null;
+    /**
      * Content Hash
      */
     content_hash: string | null;

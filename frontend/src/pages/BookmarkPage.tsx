@@ -15,6 +15,7 @@ import {
 } from '../client/sdk.gen';
 import type { BookmarkDetail } from '../client/types.gen';
 import { ErrorNotice, InfoNotice } from '../components/Notice';
+import { ReaderContent } from '../components/ReaderContent';
 import { StatusBadge } from '../components/StatusBadge';
 import { TimeAgo } from '../components/TimeAgo';
 import { describeError } from '../lib/api';
@@ -150,7 +151,6 @@ export function BookmarkPage() {
   const b = query.data;
   const similar = useQuery({ ...searchSimilarOptions({ ...options, query: { limit: 8 } }), enabled: b?.status === 'ready' });
   const [editing, setEditing] = useState(false);
-  const [showText, setShowText] = useState(false);
 
   const setDetail = (d: BookmarkDetail) => qc.setQueryData(bookmarksGetBookmarkQueryKey(options), d);
   const invalidateLists = () =>
@@ -290,23 +290,8 @@ export function BookmarkPage() {
       ) : null}
       <div className="detail-grid">
         <section aria-labelledby="text-title" className="text-section">
-          <h2 id="text-title">Text {b.word_count ? <span className="muted">({b.word_count.toLocaleString()} words)</span> : null}</h2>
-          {text ? (
-            <>
-              <div className={`extracted${showText ? ' open' : ''}`}>
-                {(showText ? text : text.slice(0, 3000)).split(/\n{2,}/).map((p, i) => (
-                  <p key={i}>{p}</p>
-                ))}
-              </div>
-              {text.length > 3000 ? (
-                <button type="button" className="link" onClick={() => setShowText((v) => !v)} aria-expanded={showText}>
-                  {showText ? 'Show less' : 'Show all text'}
-                </button>
-              ) : null}
-            </>
-          ) : (
-            <p className="muted">No text yet.</p>
-          )}
+          <h2 id="text-title">Reader {b.word_count ? <span className="muted">({b.word_count.toLocaleString()} words)</span> : null}</h2>
+          {text ? <ReaderContent html={b.content_html} text={text} /> : <p className="muted">No text yet.</p>}
         </section>
         <aside aria-labelledby="similar-title" className="similar">
           <h2 id="similar-title">Similar items</h2>
