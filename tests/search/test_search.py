@@ -495,3 +495,23 @@ async def test_a_relevant_page_is_found_above_the_floor_and_weak_ones_follow(
     assert [(h["bookmark"]["id"], h["weak"]) for h in found["items"]] == [
         (library["postgres"], False)
     ]
+
+
+@pytest.mark.parametrize(
+    ("q", "key"),
+    [
+        ("how to bake bread with wild yeast", "bread"),
+        ("speed up a slow database", "postgres"),
+        ("keeping a kitten healthy", "cats"),
+    ],
+)
+async def test_a_short_everyday_query_finds_its_page_above_the_floor(
+    client, alice, library, q, key
+):
+    """People type short queries, and a short query is less similar to the page it wants
+    than a whole sentence (a floor chosen on long claims alone folded these pages away as
+    'weaker matches'): the page a person would call the answer is confident."""
+    found = await _search(client, alice, q=q)
+    first = found["items"][0]
+    assert first["bookmark"]["id"] == library[key] and not first["weak"], found
+    assert all(hit["weak"] for hit in found["items"][1:]), "nothing else in this library fits"
