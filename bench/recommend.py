@@ -1,7 +1,9 @@
 """Recommendation quality on BEIR SciFact (../shared/data/retrieval): each query becomes a
 project (the query as its title, its embedding stored as a project's is), the corpus one
 user's bookmarks; nDCG@10 and MRR@10 of the recommender against plain hybrid search, then
-with simulated feedback, and the latency of the endpoint path (uncached and cached).
+with simulated feedback, and the latency of the endpoint path (uncached and cached). On the
+odd query ids (held out from the relevance floor's choice), nDCG@10 with and without the
+floor and the precision of what it lists; news headlines as off-topic contexts.
 
     .venv/bin/python bench/recommend.py [--queries 300]
 
@@ -29,7 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.retrieval import embed_corpus, load, ndcg_at_10  # noqa: E402
+from bench.retrieval import embed_corpus, load, ndcg_at_10, news  # noqa: E402
 
 
 def mrr_at_10(ranked: list[str], relevant: dict[str, int]) -> float:
@@ -47,7 +49,7 @@ async def run(args: argparse.Namespace) -> None:
     from app.broker import create_redis
     from app.cli import run_migrations
     from app.config import Settings
-    from app.db import create_engine, create_sessionmaker
+    from app.db import bind_user, create_engine, create_sessionmaker
     from app.embedded import EmbeddedPostgres, EmbeddedValkey
     from app.embeddings.service import Embedder, bookmark_text
     from app.feedback.models import Feedback
@@ -71,13 +73,17 @@ async def run(args: argparse.Namespace) -> None:
     settings = Settings(database_url=database_url, redis_url=redis_url, database_role="")
     engine = create_engine(settings)
     maker = create_sessionmaker(engine)
+    # Rows are loaded as the tables' owner (row triggers off); recommendations are measured as
+    # the app runs them, under row-level security (bound to the user).
+    owner_engine = create_engine(settings.model_copy(update={"database_role": ""}))
+    owner = create_sessionmaker(owner_engine)
     redis = create_redis(settings)
     try:
         texts = [bookmark_text(d["title"], None, d["text"]) for d in corpus]
         vectors = embed_corpus(texts)
         user_id = uuid.uuid4()
         started = time.perf_counter()
-        async with maker() as session:
+        async with owner() as session:
             session.add(
                 User(id=user_id, username=f"rec{user_id.hex[:8]}",
                      email=f"{user_id.hex}@bench.invalid", password_hash="-")
@@ -85,7 +91,7 @@ async def run(args: argparse.Namespace) -> None:
             await session.commit()
         # Rows in bulk with row triggers off, then the search statistics and postings in one
         # statement (the same formulas the triggers use).
-        async with maker() as session:
+        async with owner() as session:
             await session.execute(text("SET session_replication_role = replica"))
             rows = [
                 {
@@ -117,6 +123,7 @@ async def run(args: argparse.Namespace) -> None:
         qids = sorted(queries)[: args.queries]
         qvecs = embedder.encode_sync([queries[q] for q in qids])
         async with maker() as session:
+            await bind_user(session, user_id)
             user = await session.get(User, user_id)
             assert user is not None
             projects = {}
@@ -138,9 +145,12 @@ async def run(args: argparse.Namespace) -> None:
             sums.setdefault(f"{name} MRR@10", []).append(mrr_at_10(ranked, rel))
 
         uncached: list[float] = []
+        # Odd-id queries; confident items in their first ten; judged relevant; none confident.
+        floor_counts = [0, 0, 0, 0]
         for qid in qids:
             rel = qrels[qid]
             async with maker() as session:
+                await bind_user(session, user_id)
                 user = await session.get(User, user_id)
                 hits, _ = await search.hybrid(
                     session, user_id, queries[qid], search.Filters(),
@@ -150,9 +160,21 @@ async def run(args: argparse.Namespace) -> None:
                 add("hybrid search", hybrid, rel)
                 t = time.perf_counter()
                 ctx = await recs.project_context(session, user, project_ids[qid], embedder, redis)
-                before = ranked_docs(await recs.recommend(session, user, ctx, limit=100))
+                found = await recs.recommend(session, user, ctx, limit=100)
+                before = ranked_docs(found)
                 uncached.append((time.perf_counter() - t) * 1000)
                 add("recommender", before, rel)
+                if int(qid) % 2 == 1:  # held out from the floor's choice (bench/retrieval.py)
+                    plain = ranked_docs(
+                        await recs.recommend(session, user, ctx, limit=100, floor=False)
+                    )
+                    add("recommender, odd ids, without the floor", plain, rel)
+                    add("recommender, odd ids, with the floor", before, rel)
+                    sure = [doc_of[c.bookmark_id] for c in found[:10] if not c.weak]
+                    floor_counts[0] += 1
+                    floor_counts[1] += len(sure)
+                    floor_counts[2] += sum(d in rel for d in sure)
+                    floor_counts[3] += not sure
                 for variant in args.variants.split(",") if args.variants else []:
                     lam, floor = (float(x) for x in variant.split(":"))
                     saved = recs.MMR_LAMBDA, recs.MMR_FLOOR
@@ -190,6 +212,32 @@ async def run(args: argparse.Namespace) -> None:
         print(f"\nSciFact train queries as projects: {len(qids)}, documents: {len(corpus)}")
         for name, values in sums.items():
             print(f"  {name:42} {statistics.mean(values):.3f}  (n={len(values)})")
+        n, listed, relevant, empty = floor_counts
+        if n:
+            print(
+                f"\nthe relevance floor, {n} odd-id projects: {listed / n:.2f} confident items in"
+                f" the first ten, precision {relevant / max(listed, 1):.3f}, {empty} with none"
+            )
+        # Off-topic: news headlines as free-text contexts against the SciFact library.
+        headlines = [title for _, title, _ in news()]
+        none = 0
+        async with maker() as session:
+            await bind_user(session, user_id)
+            user = await session.get(User, user_id)
+            assert user is not None
+            for headline in headlines:
+                ctx = await recs.text_context(headline, [], embedder, redis)
+                found = await recs.recommend(session, user, ctx, limit=10)
+                none += all(c.weak for c in found)
+            for nonsense in ("zzqx blorf", "asdf qwerty"):
+                ctx = await recs.text_context(nonsense, [], embedder, redis)
+                found = await recs.recommend(session, user, ctx, limit=10)
+                sure = sum(not c.weak for c in found)
+                print(f"nonsense context {nonsense!r}: {sure} confident of {len(found)}")
+        print(
+            f"off-topic: {none / len(headlines):.3f} of {len(headlines)} news headlines get no"
+            " confident recommendation from the SciFact library"
+        )
         q = statistics.quantiles(uncached, n=100)
         print(
             f"\nrecommend() uncached, in process: p50 {q[49]:.1f} ms, p95 {q[94]:.1f} ms "
@@ -198,6 +246,7 @@ async def run(args: argparse.Namespace) -> None:
     finally:
         await redis.aclose()
         await engine.dispose()
+        await owner_engine.dispose()
         if vk is not None:
             vk.stop()
         if pg is not None:

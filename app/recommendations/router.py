@@ -67,6 +67,7 @@ async def _answer(
                 marked_relevant=c.marked,
                 similar_to_relevant=c.liked_count,
             ),
+            weak=c.weak,
         )
         for c in found
         if c.bookmark_id in rows

@@ -24,6 +24,11 @@ class Recommendation(BaseModel):
     score: float = Field(description="0-1 before feedback; feedback can lift it above 1.")
     reasons: list[str]
     features: RecommendationFeatures
+    weak: bool = Field(
+        description="Scored below every item that something ties to the context (the "
+        "relevance floor): a weaker match, listed after the others (all are weak when nothing "
+        "in the library matches this well)."
+    )
 
 
 class Recommendations(BaseModel):

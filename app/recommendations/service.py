@@ -2,7 +2,9 @@
 
 context -> candidates (the hybrid search: HNSW + BM25 postings, per user, never a scan)
 -> features (similarity, keyword rank, technology overlap, intent fit, quality, recency,
-feedback) -> score -> diversity (MMR) -> reasons a person understands. Works without any LLM:
+feedback) -> score -> the relevance floor (items scored below every one that something ties
+to the context are weak: listed apart, never padded in) -> diversity (MMR) -> reasons a
+person understands. Works without any LLM:
 Gemini's analysis and the project's intent only add features. Answers are cached in Redis
 under the user's data version, which a database trigger bumps at the commit of any change
 that shapes them (bookmarks, tags, analysis, projects, tasks, subtasks, feedback).
@@ -83,6 +85,20 @@ CONTENT_NOUNS = {
 }
 GOAL_ADJECTIVE = {"learn": "learning", "build": "building", "debug": "debugging"}
 _WORDS = re.compile(r"[A-Za-z][A-Za-z0-9+#.-]{2,}")
+# Words that tie nothing to anything, however rare they are in a library: a reason never
+# names them (matched by their English stem, so "needs" and "needed" go with "need").
+FILLER = (
+    "need use make using based new way thing good best work want like also just get help take"
+    " know see look find start try first one two many much well really able allow build create"
+    " learn guide intro introduction overview simple easy quick small big part step steps tip"
+    " tips example examples better great lot lots time year day people world thing stuff"
+    " article page post read today latest full complete ultimate basic basics"
+)
+# A shared word named in a reason must be in at most this share of the user's library
+# (libraries of a few pages excepted): a word every page has ties nothing.
+DISTINCT_SHARE = 0.5
+# Reasons name at most this many shared words, the rarest in the library first.
+REASON_TERMS = 3
 _STOP = frozenset(
     [
         "the",
@@ -146,11 +162,19 @@ class Candidate:
     keyword: float = 0.0  # BM25 / the best BM25 among this context's matches
     semantic_rank: int | None = None
     keyword_rank: int | None = None
+    strong: bool = False  # has at least half of the context's keyword query
     similarity: float = 0.0
     technologies: list[str] = field(default_factory=list)  # of the context, covered here
     concepts: list[str] = field(default_factory=list)
-    words: list[str] = field(default_factory=list)
+    words: list[str] = field(default_factory=list)  # distinctive words shared, rarest first
     intent_fit: float = 0.0
+    content_type: str | None = None
+    difficulty: str | None = None
+    title: str | None = None
+    task: str | None = None  # the context's closest task (of a project)
+    liked_title: str | None = None  # the closest item marked relevant
+    confident: bool = False
+    weak: bool = False  # scored below every confident item
     quality: float = 0.5
     recency: float = 0.0
     marked: bool = False
@@ -367,9 +391,12 @@ async def recommend(
     limit: int = 10,
     include_attached: bool = False,
     reads: ReadPool | None = None,
+    floor: bool = True,
 ) -> list[Candidate]:
     """The user's items for this context, best first. With a read pool, the feedback, the
-    nearest items and the keyword matches are read at once, each on its own connection."""
+    nearest items and the keyword matches are read at once, each on its own connection.
+    With `floor`, the items scored below every one that something ties to the context
+    (confident()) are weak, and follow the others: all are when nothing is tied."""
 
     async def semantic_of() -> list[tuple[uuid.UUID, float]]:
         if ctx.vector is None:
@@ -419,7 +446,7 @@ async def recommend(
     best = max((m.score for m in matches), default=0.0) or 1.0
     for rank, m in enumerate(matches, 1):
         c = cands.setdefault(m.bookmark_id, Candidate(m.bookmark_id))
-        c.keyword_rank, c.keyword = rank, m.score / best
+        c.keyword_rank, c.keyword, c.strong = rank, m.score / best, m.strong
     for bid in marked:  # what the user marked relevant here is always a candidate
         cands.setdefault(bid, Candidate(bid))
     for bid in dismissed | (set() if include_attached else attached):
@@ -461,10 +488,10 @@ async def recommend(
     tags = await bookmarks_service.tags_of(session, ids)
     now = datetime.now(UTC)
     ctx_tech = {_norm_tech(t): t for t in ctx.technologies if _norm_tech(t)}
-    ctx_words = set(ctx.query.split())
-    liked_vecs = [(vectors[b], w) for b, w in liked if b in vectors]
+    liked_vecs = [(b, vectors[b], w) for b, w in liked if b in vectors]
     unliked_vecs = [vectors[b] for b in unliked if b in vectors]
     present: dict[uuid.UUID, Candidate] = {}
+    closest_liked: dict[uuid.UUID, uuid.UUID | None] = {}
     for bid, quality, saved_at, title, page_title, ctype, difficulty, techs, concepts in rows:
         c = cands[bid]
         v = vectors.get(bid)
@@ -480,18 +507,18 @@ async def recommend(
             for need in ctx.concepts
             if any(need.lower() in k or k in need.lower() for k in lower_concepts)
         ][:3]
-        shown = f"{title or ''} {page_title or ''} {' '.join(tags.get(bid, []))}".lower()
-        c.words = [w for w in ctx_words if len(w) > 3 and w in shown][:3]
+        c.content_type, c.difficulty, c.title = ctype, difficulty, title or page_title
         c.intent_fit = _fit(ctx.goal, ctype, difficulty)
         c.quality = (quality if quality is not None else 50) / 100
         age_days = max(0.0, (now - saved_at).total_seconds() / 86400) if saved_at else 365.0
         c.recency = math.exp(-age_days / 365)
         c.marked = bid in marked
         if v is not None:
-            sims = [(_cos(v, lv), w) for lv, w in liked_vecs if lv is not v]
-            close = [(s, w) for s, w in sims if s >= 0.5 and s < 0.999]
-            c.like = max(((s - 0.5) / 0.5 * w for s, w in close), default=0.0)
+            sims = [(_cos(v, lv), w, lb) for lb, lv, w in liked_vecs if lb != bid]
+            close = [(s, w, lb) for s, w, lb in sims if s >= 0.5 and s < 0.999]
+            c.like = max(((s - 0.5) / 0.5 * w for s, w, _ in close), default=0.0)
             c.liked_count = len(close)
+            closest_liked[bid] = max(close, default=(0.0, 0.0, None))[2]
             c.unlike = max(
                 ((s - 0.5) / 0.5 for s in (_cos(v, uv) for uv in unliked_vecs) if s >= 0.5),
                 default=0.0,
@@ -508,10 +535,113 @@ async def recommend(
             + W_LIKE * c.like
             - W_UNLIKE * c.unlike
         )
-        c.reasons = _reasons(c, ctx, ctype, difficulty, title or page_title)
+        c.confident = confident(c, v is not None)
         present[bid] = c
     ranked = sorted(present.values(), key=lambda c: (-c.score, str(c.bookmark_id)))
-    return _diversify(ranked, vectors, limit)
+    if floor:  # as search marks them: what scores below every confident item is weak
+        lowest = min((c.score for c in ranked if c.confident), default=math.inf)
+        for c in ranked:
+            c.weak = c.score < lowest
+    picked = _diversify([c for c in ranked if not c.weak], vectors, limit)
+    picked += [c for c in ranked if c.weak][: limit - len(picked)]
+    await _ties(session, user, ctx, picked, vectors, closest_liked)
+    for c in picked:
+        c.reasons = _reasons(c, ctx)
+    return picked
+
+
+def confident(c: Candidate, has_vector: bool) -> bool:
+    """Whether something ties the item to the context: marked relevant here, one of the
+    context's technologies, or meaning (and words) as close as search's relevance floor
+    (chosen on SciFact: bench/retrieval.py --floor; bench/recommend.py reports what it does
+    to recommendations)."""
+    return (
+        c.marked
+        or bool(c.technologies)
+        or search.confident(c.similarity if has_vector else None, c.strong)
+    )
+
+
+# The words of a context the listed items share, each with its document frequency in the
+# user's library: read from the postings of those items only (their index by bookmark).
+_SHARED_WORDS = sql_text(
+    """
+    WITH w AS (
+        SELECT DISTINCT ON (lx.lexeme) w.word, lx.lexeme
+        FROM unnest(CAST(:words AS text[])) WITH ORDINALITY AS w(word, i),
+             unnest(tsvector_to_array(to_tsvector('english', w.word))) AS lx(lexeme)
+        WHERE lx.lexeme <> ALL(tsvector_to_array(to_tsvector('english', :filler)))
+        ORDER BY lx.lexeme, w.i
+    )
+    SELECT p.bookmark_id, w.word, t.ndoc, s.ndocs
+    FROM search_postings p
+    JOIN w ON w.lexeme = p.lexeme
+    JOIN search_stats s ON s.user_id = :uid
+    JOIN search_terms t ON t.user_id = :uid AND t.lexeme = p.lexeme
+    WHERE p.bookmark_id = ANY(:ids) AND p.user_id = :uid
+    """
+)
+
+
+async def _ties(
+    session: AsyncSession,
+    user: User,
+    ctx: Context,
+    picked: list[Candidate],
+    vectors: dict[uuid.UUID, np.ndarray],
+    closest_liked: dict[uuid.UUID, uuid.UUID | None],
+) -> None:
+    """What ties each listed item to the context, for its reasons: the distinctive words
+    they share (rarest in the library first, never filler), the closest task of a project,
+    and the title of the closest item marked relevant."""
+    if not picked:
+        return
+    ids = [c.bookmark_id for c in picked]
+    shared: dict[uuid.UUID, list[tuple[float, str]]] = {}
+    if ctx.query:
+        rows = await session.execute(
+            _SHARED_WORDS,
+            {"words": ctx.query.split(), "filler": FILLER, "uid": user.id, "ids": ids},
+        )
+        for bid, word, ndoc, ndocs in rows:
+            if ndocs >= 4 and ndoc > DISTINCT_SHARE * ndocs:
+                continue
+            idf = math.log(1 + (ndocs - ndoc + 0.5) / (ndoc + 0.5))
+            shared.setdefault(bid, []).append((idf, word))
+    tasks: list[tuple[str, np.ndarray]] = []
+    if ctx.type == "project":
+        tasks = [
+            (title, np.asarray(emb, dtype=np.float32))
+            for title, emb in await session.execute(
+                select(Task.title, Task.embedding).where(
+                    Task.user_id == user.id,
+                    Task.project_id == uuid.UUID(ctx.key),
+                    Task.embedding.is_not(None),
+                )
+            )
+        ]
+    liked_ids = {b for b in closest_liked.values() if b is not None}
+    titles = {
+        bid: title or page_title
+        for bid, title, page_title in (
+            await session.execute(
+                select(Bookmark.id, Bookmark.title, Bookmark.page_title).where(
+                    Bookmark.user_id == user.id, Bookmark.id.in_(liked_ids)
+                )
+            )
+            if liked_ids
+            else []
+        )
+    }
+    for c in picked:
+        words = sorted(shared.get(c.bookmark_id, []), key=lambda t: (-t[0], t[1]))
+        c.words = [w for _, w in words[:REASON_TERMS]]
+        v = vectors.get(c.bookmark_id)
+        if tasks and v is not None:
+            sim, title = max((_cos(v, _unit(tv)), t) for t, tv in tasks)
+            c.task = title if sim >= search.RELEVANCE_FLOOR else None
+        liked = closest_liked.get(c.bookmark_id)
+        c.liked_title = titles.get(liked) if liked else None
 
 
 def _diversify(
@@ -547,10 +677,8 @@ def _and(items: list[str]) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
-def _reasons(
-    c: Candidate, ctx: Context, ctype: str | None, difficulty: str | None, title: str | None
-) -> list[str]:
-    """Why, in words, strongest first (at most three)."""
+def _reasons(c: Candidate, ctx: Context) -> list[str]:
+    """Why, in words, strongest first (at most three): what ties the item to the context."""
     this = f"this {ctx.noun}" if ctx.type != "text" else "what you described"
     out: list[str] = []
     if c.marked:
@@ -559,21 +687,26 @@ def _reasons(
         out.append(f"Covers {_and(c.technologies[:3])}, which {this} uses.")
     if c.concepts:
         out.append(f"Covers {_and(c.concepts)}, which {this} needs.")
-    if c.intent_fit >= 0.7 and ctype and ctx.goal:
-        noun = CONTENT_NOUNS.get(ctype, ctype)
-        kind = f"{difficulty} {noun}" if difficulty else noun
+    if c.words:
+        out.append(f"Both mention {_and(c.words)}.")
+    if c.task:
+        out.append(f"Closest to the task “{c.task[:80]}”.")
+    if c.intent_fit >= 0.7 and c.content_type and ctx.goal:
+        noun = CONTENT_NOUNS.get(c.content_type, c.content_type)
+        kind = f"{c.difficulty} {noun}" if c.difficulty else noun
         article = "an" if kind[0] in "aeiou" else "a"
         goal = GOAL_ADJECTIVE.get(ctx.goal, ctx.goal)
         out.append(f"{article.capitalize()} {kind}, matching a {goal} {ctx.noun}.")
     if c.liked_count and c.like > 0:
-        n = c.liked_count
-        out.append(f"Similar to {n} item{'s' if n > 1 else ''} you marked relevant.")
-    if c.similarity >= 0.45 and ctx.type != "text":
+        if c.liked_title:
+            out.append(f"Like “{c.liked_title[:80]}”, which you marked relevant.")
+        else:
+            n = c.liked_count
+            out.append(f"Similar to {n} item{'s' if n > 1 else ''} you marked relevant.")
+    if c.similarity >= search.RELEVANCE_FLOOR and ctx.type != "text":
         out.append(f"Close in meaning to “{ctx.title[:80]}”.")
-    elif c.similarity >= 0.45:
+    elif c.similarity >= search.RELEVANCE_FLOOR:
         out.append("Close in meaning to what you described.")
-    if c.words and c.keyword_rank:
-        out.append(f"Mentions {_and(c.words)}.")
     if not out:
         out.append(f"Among your saved items closest to {this}.")
     return out[:3]

@@ -88,6 +88,7 @@ async def search(
             ),
             semantic_rank=h.semantic_rank,
             keyword_rank=h.keyword_rank,
+            weak=h.weak,
         )
         for h in found.hits
         if h.bookmark_id in found.outs

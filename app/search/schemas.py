@@ -17,6 +17,10 @@ class SearchHit(BaseModel):
     )
     semantic_rank: int | None = Field(description="Its rank by meaning (1 = closest), if found.")
     keyword_rank: int | None = Field(description="Its rank by keywords, if found.")
+    weak: bool = Field(
+        description="Ranked below every hit that clears the relevance floor: a weaker match "
+        "(all are weak when nothing in the library matches this well)."
+    )
 
 
 class SearchResults(BaseModel):

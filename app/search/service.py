@@ -2,15 +2,18 @@
 keywords (BM25 read from the per-user postings; web-search syntax and narrow filters through
 the full-text index), fused by a convex combination: MEANING_WEIGHT x cosine similarity +
 (1 - MEANING_WEIGHT) x BM25 / the query's best BM25, with the similarity of keyword-only
-pages looked up exactly. Plain queries without filters run as fixed statements on the read
-pool (keyword_fast, then _FUSED); the others through the ORM session and combine(), which
-ranks alike. Every query is filtered by the user first."""
+pages looked up exactly. The hits ranked below every confident one (confident(): the
+relevance floor) are weak, and the web app lists them apart; the ranking itself is unchanged.
+Plain queries without filters run as fixed statements on
+the read pool (keyword_fast, then _FUSED); the others through the ORM session and combine(),
+which ranks alike. Every query is filtered by the user first."""
 
 from __future__ import annotations
 
 import asyncio
 import html
 import logging
+import math
 import re
 import uuid
 from dataclasses import dataclass
@@ -50,6 +53,18 @@ CANDIDATES = 100
 # how far apart two pages are, not only their order; the weight was chosen on the even query
 # ids and holds on the odd ones (bench/retrieval.py --sweep).
 MEANING_WEIGHT = 0.7
+# The relevance floor: a hit is confident when its cosine similarity to the query reaches
+# RELEVANCE_FLOOR (the one score that means the same in every library: BM25 over the
+# query's best is relative, and the best match of any query gets all of it), or, when it has
+# at least half of the query's words, RELEVANCE_FLOOR - KEYWORD_MARGIN. Without a vector
+# (keyword mode, a page not embedded yet) its words decide. Both chosen on SciFact's even
+# query ids, asked as written and cut to their first four words (people type short queries,
+# and a short query is less similar to the page it wants): of the pairs that keep 90% of the
+# judged-relevant pages of the first ten confident for the claims and leave 90% of off-topic
+# queries without a confident match, the one that keeps most for the short queries; reported
+# on the odd ids (bench/retrieval.py --floor, docs/benchmarks.md).
+RELEVANCE_FLOOR = 0.425
+KEYWORD_MARGIN = 0.15
 _START, _STOP = "\x02", "\x03"
 _WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -78,6 +93,21 @@ class Hit:
     score: float
     semantic_rank: int | None = None
     keyword_rank: int | None = None
+    weak: bool = False  # under the relevance floor
+
+
+def confident(similarity: float | None, strong: bool) -> bool:
+    """Whether a hit clears the relevance floor (see RELEVANCE_FLOOR)."""
+    if similarity is None:
+        return strong
+    return similarity >= RELEVANCE_FLOOR - (KEYWORD_MARGIN if strong else 0.0)
+
+
+def mark_weak(hits: list[Hit], sure: list[bool]) -> None:
+    """Every hit scored below the lowest confident one is weak (all are, with none)."""
+    lowest = min((h.score for h, ok in zip(hits, sure, strict=True) if ok), default=math.inf)
+    for hit in hits:
+        hit.weak = hit.score < lowest
 
 
 def _conditions(user_id: uuid.UUID, filters: Filters) -> list[ColumnElement[bool]]:
@@ -496,16 +526,17 @@ _NEAREST_BRANCHES = """
 """
 _NEAREST = f"WITH exact AS (SELECT {EXACT_SCAN} AS yes) {_NEAREST_BRANCHES}"
 # Search's fast path in one statement: the nearest pages (as _NEAREST), the similarity of
-# the keyword matches ($4, their BM25 scores $5) that are not among them, and the fusion of
-# the two exactly as combine() computes it (meaning weight $6, the best BM25 score $7), ranks
-# and order included; each statement less on a search's critical path saves its round trip,
+# the keyword matches ($4, their BM25 scores $5, whether each is strong $8) that are not
+# among them, and the fusion of the two exactly as combine() computes it (meaning weight $6,
+# the best BM25 score $7, the relevance floor $9 and keyword margin $10), ranks, order and
+# weak hits included; each statement less on a search's critical path saves its round trip,
 # its planning and the Python between them.
 _FUSED_CTES = f"""
     exact AS (SELECT {EXACT_SCAN} AS yes),
     near AS MATERIALIZED ({_NEAREST_BRANCHES}),
     kw AS (
-        SELECT id, score, rank
-        FROM unnest($4::uuid[], $5::float8[]) WITH ORDINALITY AS k(id, score, rank)
+        SELECT id, score, strong, rank
+        FROM unnest($4::uuid[], $5::float8[], $8::bool[]) WITH ORDINALITY AS k(id, score, strong, rank)
     ),
     sem AS (
         SELECT bookmark_id AS id, 1 - distance AS similarity,
@@ -521,25 +552,33 @@ _FUSED_CTES = f"""
                CAST($6 AS float8) * greatest(coalesce(sem.similarity, 0), 0)
                + (1 - CAST($6 AS float8)) * greatest(coalesce(kw.score, 0), 0)
                  / CAST($7 AS float8) AS score,
-               sem.rank AS semantic_rank, kw.rank AS keyword_rank
+               sem.rank AS semantic_rank, kw.rank AS keyword_rank,
+               CASE WHEN sem.similarity IS NULL THEN coalesce(kw.strong, false)
+                    ELSE sem.similarity >= CAST($9 AS float8)
+                         - CASE WHEN coalesce(kw.strong, false) THEN CAST($10 AS float8) ELSE 0 END
+               END AS confident
         FROM sem FULL JOIN kw ON kw.id = sem.id
+    ),
+    lowest AS (
+        SELECT coalesce(min(score), 'infinity'::float8) AS score FROM hits WHERE confident
     )
 """
 _FUSED = (
-    f"WITH {_FUSED_CTES} SELECT id, score, semantic_rank, keyword_rank FROM hits"
-    " ORDER BY score DESC, id"
+    f"WITH {_FUSED_CTES} SELECT id, hits.score, semantic_rank, keyword_rank,"
+    " hits.score < lowest.score AS weak FROM hits CROSS JOIN lowest ORDER BY hits.score DESC, id"
 )
-# ...and one page of it ($8 pages from $9 on) with what outs_of() reads of each, and how many
-# hits there are in all.
+# ...and one page of it ($11 pages from $12 on) with what outs_of() reads of each, and how
+# many hits there are in all.
 _FUSED_PAGE = f"""
     WITH {_FUSED_CTES},
     page AS (
-        SELECT *, count(*) OVER () AS total FROM hits ORDER BY score DESC, id LIMIT $8 OFFSET $9
+        SELECT hits.*, count(*) OVER () AS total, hits.score < lowest.score AS weak
+        FROM hits CROSS JOIN lowest ORDER BY hits.score DESC, id LIMIT $11 OFFSET $12
     ),
-    {outs_sql(10, "page", "page.score, page.semantic_rank, page.keyword_rank, page.total, ")}
+    {outs_sql(13, "page", "page.score, page.semantic_rank, page.keyword_rank, page.total, page.weak, ")}
     ORDER BY page.score DESC, page.id
 """
-_PAGE_COLUMNS = 4  # the page's columns ahead of outs_sql()'s
+_PAGE_COLUMNS = 5  # the page's columns ahead of outs_sql()'s
 
 
 def vector_text(vector: np.ndarray) -> str:
@@ -602,7 +641,7 @@ def _plain(q: str, filters: Filters) -> bool:
 def _fused_args(
     user_id: uuid.UUID, qv: str, matches: list[Match], mode: str, limit: int
 ) -> tuple[Any, ...]:
-    """_FUSED's parameters, the first seven of _FUSED_PAGE's."""
+    """_FUSED's parameters, the first ten of _FUSED_PAGE's."""
     best = max((m.score for m in matches), default=0.0) or 1.0
     weight = {"hybrid": MEANING_WEIGHT, "semantic": 1.0}[mode]
     return (
@@ -613,6 +652,9 @@ def _fused_args(
         [m.score for m in matches],
         weight,
         best,
+        [m.strong for m in matches],
+        RELEVANCE_FLOOR,
+        KEYWORD_MARGIN,
     )
 
 
@@ -654,7 +696,7 @@ async def search_page(
                 *highlight_args(marks),
                 user=user_id,
             )
-            hits = [Hit(r[_PAGE_COLUMNS], float(r[0]), r[1], r[2]) for r in rows]
+            hits = [Hit(r[_PAGE_COLUMNS], float(r[0]), r[1], r[2], r[4]) for r in rows]
             outs = {
                 h.bookmark_id: out_of_row(r, _PAGE_COLUMNS) for h, r in zip(hits, rows, strict=True)
             }
@@ -674,11 +716,13 @@ def combine(
     matches: list[Match],
     meaning_weight: float = MEANING_WEIGHT,
     ranked: int | None = None,
+    floor: bool = True,
 ) -> list[Hit]:
     """Hits by the convex combination of similarity and normalised BM25; `semantic` holds
     (id, cosine similarity) for every page to score by meaning (the semantic candidates and
     the keyword matches whose similarity was looked up); only the first `ranked` of them (all
-    by default) came from the meaning search and get a semantic rank."""
+    by default) came from the meaning search and get a semantic rank. With `floor`, the hits
+    below every confident one are marked weak (mark_weak())."""
     hits: dict[uuid.UUID, Hit] = {}
     for bid, similarity in semantic:
         hit = hits.setdefault(bid, Hit(bid, 0.0))
@@ -692,7 +736,15 @@ def combine(
         hit.score += (1 - meaning_weight) * max(m.score, 0.0) / best
     for bid, rank in ranks.items():
         hits[bid].semantic_rank = rank
-    return sorted(hits.values(), key=lambda h: (-h.score, str(h.bookmark_id)))
+    ranking = sorted(hits.values(), key=lambda h: (-h.score, str(h.bookmark_id)))
+    if floor:
+        similarity = dict(semantic)
+        strong = {m.bookmark_id for m in matches if m.strong}
+        mark_weak(
+            ranking,
+            [confident(similarity.get(h.bookmark_id), h.bookmark_id in strong) for h in ranking],
+        )
+    return ranking
 
 
 async def query_vector(embedder: Embedder | None, redis: Any, q: str) -> np.ndarray | None:
@@ -731,7 +783,7 @@ async def hybrid(
         rows = await reads.fetch(
             _FUSED, *_fused_args(user_id, qv, found, mode, limit), user=user_id
         )
-        return [Hit(r[0], float(r[1]), r[2], r[3]) for r in rows], mode
+        return [Hit(r[0], float(r[1]), r[2], r[3], r[4]) for r in rows], mode
     want_meaning = mode in ("hybrid", "semantic")
     vector_task = asyncio.create_task(query_vector(embedder, redis, q)) if want_meaning else None
     matches: list[Match] = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 
 import pytest
@@ -407,3 +408,56 @@ async def test_reading_at_once_ranks_as_reading_in_turn(client, db, app, alice, 
         (c.bookmark_id, c.reasons) for c in in_turn
     ]
     assert [c.score for c in at_once] == pytest.approx([c.score for c in in_turn], abs=1e-6)
+
+
+async def test_an_off_topic_project_is_not_padded_with_unrelated_items(client, db, app, alice):
+    """A small library of unrelated pages: a lunar-missions project was offered a car review
+    and a game-streaming article, each "close in meaning"."""
+    uid = await _uid(client, alice)
+    for title, body in [
+        ("2024 Mazda CX-5 review", "The compact SUV's ride, cabin, fuel economy and price."),
+        ("Cloud gaming services compared", "Streaming games from Stadia, xCloud and GeForce Now."),
+        ("Sourdough bread at home", "A starter, a long fermentation and a hot oven."),
+        ("Watercolor painting for beginners", "Wet-on-wet washes and layering pigments."),
+    ]:
+        await _add(db, app, uid, title, body, [], None)
+    project = await _project(
+        client, alice, title="History of the Apollo lunar missions",
+        description="The crews, landing sites and rockets of the Moon landings.",
+    )  # fmt: skip
+    res = await _recs(client, alice, f"/api/projects/{project['id']}/recommendations")
+    assert [i["weak"] for i in res["items"]] == [True] * 4, "listed apart as weaker, if at all"
+    body = {"text": "zzqx blorf"}
+    res = (await client.post("/api/recommendations", headers=alice.headers, json=body)).json()
+    assert res["items"] and all(i["weak"] for i in res["items"]), res
+
+
+FILLER_NAMED = re.compile(r"\b(need|needs|use|using|make|based|new)\b", re.IGNORECASE)
+
+
+async def test_reasons_name_distinctive_shared_words_never_filler(client, db, app, alice):
+    uid = await _uid(client, alice)
+    mirror = await _add(
+        db, app, uid, "Grinding a telescope mirror by hand",
+        "What you need: use carborundum grit on a glass blank to make the mirror's curve.",
+        [], None,
+    )  # fmt: skip
+    for title, body in [
+        ("What you need to make a birdhouse", "Use cedar boards and make the roof steep."),
+        ("Make new friends in a new city", "You need to use clubs and make time for people."),
+        ("Use a budget to make savings", "You need a plan based on what you use each month."),
+        ("Make bread you need", "Use flour, water and make a starter based on rye."),
+    ]:
+        await _add(db, app, uid, title, body, [], None)
+    project = await _project(
+        client, alice, title="Make a telescope mirror",
+        description="I need to use carborundum to make the mirror, based on a new plan.",
+    )  # fmt: skip
+    res = await _recs(client, alice, f"/api/projects/{project['id']}/recommendations")
+    assert _ids(res)[0] == mirror
+    reasons = {i["bookmark"]["id"]: i["reasons"] for i in res["items"]}
+    assert "Both mention carborundum, mirror and telescope." in reasons[mirror]
+    for listed in reasons.values():
+        for reason in listed:
+            named = re.sub(r"“[^”]*”", "", reason)  # a quoted title is the user's own words
+            assert not FILLER_NAMED.search(named), reason

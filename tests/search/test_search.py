@@ -466,3 +466,52 @@ async def test_a_user_with_a_small_share_of_the_pages_is_searched_exactly(client
     crowds = await service.nearest(app.state.reads, other, vectors[1], 10)
     assert len(crowds) == 10
     assert not {str(bid) for bid, _ in crowds} & set(mine)  # the same graph, not alice's pages
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "semantic", "keyword"])
+async def test_a_nonsense_query_shows_nothing_confident(client, alice, library, mode):
+    """Meaning search finds a nearest page for anything: without the relevance floor a
+    nonsense query listed the whole library as its results."""
+    found = await _search(client, alice, q="zzqx blorf", mode=mode)
+    assert all(hit["weak"] for hit in found["items"]), found
+
+
+async def test_an_off_topic_query_shows_nothing_confident(client, alice, library):
+    found = await _search(client, alice, q="the crew of the Apollo lunar landing missions")
+    assert found["items"], "the weaker matches are still listed, apart"
+    assert all(hit["weak"] for hit in found["items"]), found
+
+
+async def test_a_relevant_page_is_found_above_the_floor_and_weak_ones_follow(
+    client, alice, library
+):
+    found = await _search(client, alice, q="make slow PostgreSQL queries fast with indexes")
+    first = found["items"][0]
+    assert first["bookmark"]["id"] == library["postgres"] and not first["weak"]
+    weak = [hit["weak"] for hit in found["items"]]
+    assert any(weak) and weak == sorted(weak), "every confident hit before the weaker ones"
+    # A page with the words of the query is confident by its words, whatever its meaning.
+    found = await _search(client, alice, q="PgBouncer", mode="keyword")
+    assert [(h["bookmark"]["id"], h["weak"]) for h in found["items"]] == [
+        (library["postgres"], False)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("q", "key"),
+    [
+        ("how to bake bread with wild yeast", "bread"),
+        ("speed up a slow database", "postgres"),
+        ("keeping a kitten healthy", "cats"),
+    ],
+)
+async def test_a_short_everyday_query_finds_its_page_above_the_floor(
+    client, alice, library, q, key
+):
+    """People type short queries, and a short query is less similar to the page it wants
+    than a whole sentence (a floor chosen on long claims alone folded these pages away as
+    'weaker matches'): the page a person would call the answer is confident."""
+    found = await _search(client, alice, q=q)
+    first = found["items"][0]
+    assert first["bookmark"]["id"] == library[key] and not first["weak"], found
+    assert all(hit["weak"] for hit in found["items"][1:]), "nothing else in this library fits"

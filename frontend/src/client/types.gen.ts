@@ -1707,6 +1707,12 @@ export type Recommendation = {
      */
     reasons: Array<string>;
     features: RecommendationFeatures;
+    /**
+     * Weak
+     *
+     * Scored below every item that something ties to the context (the relevance floor): a weaker match, listed after the others (all are weak when nothing in the library matches this well).
+     */
+    weak: boolean;
 };
 
 /**
@@ -1844,6 +1850,12 @@ export type SearchHit = {
      * Its rank by keywords, if found.
      */
     keyword_rank: number | null;
+    /**
+     * Weak
+     *
+     * Ranked below every hit that clears the relevance floor: a weaker match (all are weak when nothing in the library matches this well).
+     */
+    weak: boolean;
 };
 
 /**

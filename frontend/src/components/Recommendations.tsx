@@ -27,16 +27,20 @@ export function Recommendations({ type, id, label }: { type: ContextType; id: st
     onSettled: () => qc.invalidateQueries({ queryKey: ['recommendations'] }),
   });
 
+  // Items under the server's relevance floor (weak) are listed apart, after the confident ones.
+  const confident = recs.data?.items.filter((r) => !r.weak) ?? [];
+  const weaker = recs.data?.items.filter((r) => r.weak) ?? [];
+
   if (recs.isError && isMissingRoute(recs.error)) return <Unavailable what="Recommendations" />;
   return (
     <section className="recs" aria-label={`Recommendations for ${label}`}>
       <ErrorNotice error={recs.error || feedback.error} />
       {recs.isPending ? <p className="muted" role="status">Finding what helps…</p> : null}
-      {recs.isSuccess && recs.data.items.length === 0 ? (
-        <InfoNotice>Nothing in your library matches yet. Save pages about it and they will show up here.</InfoNotice>
+      {recs.isSuccess && confident.length === 0 ? (
+        <InfoNotice>Nothing in your library matches this well yet. Save pages about it and they will show up here.</InfoNotice>
       ) : null}
       <ol className="plain rec-list" aria-busy={recs.isFetching}>
-        {recs.data?.items.map((r, i) => {
+        {confident.map((r, i) => {
           const title = r.bookmark.title || r.bookmark.url;
           return (
             <li key={r.bookmark.id} className="rec" data-rank={i + 1}>
@@ -85,6 +89,21 @@ export function Recommendations({ type, id, label }: { type: ContextType; id: st
           );
         })}
       </ol>
+      {weaker.length > 0 ? (
+        <details className="weaker-matches">
+          <summary>
+            {weaker.length} weaker {weaker.length === 1 ? 'match' : 'matches'}
+          </summary>
+          <ul className="plain" aria-label={`Weaker matches for ${label}`}>
+            {weaker.map((r) => (
+              <li key={r.bookmark.id}>
+                <Link to={`/items/${r.bookmark.id}`}>{r.bookmark.title || r.bookmark.url}</Link>{' '}
+                <span className="muted small">· {siteName(r.bookmark)}</span>
+              </li>
+            ))}
+          </ul>
+        </details>
+      ) : null}
     </section>
   );
 }

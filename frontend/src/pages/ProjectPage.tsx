@@ -132,11 +132,11 @@ export function ProjectPage() {
           type="button"
           className="link small"
           onClick={() => {
-            const v = window.prompt('Technologies (comma separated)', p.technologies.join(', '));
+            const v = window.prompt('Topics, tools or technologies (comma separated)', p.technologies.join(', '));
             if (v !== null) run.mutate(() => projectsApi.update(id, { technologies: parseTags(v) }));
           }}
         >
-          Edit technologies
+          Edit topics, tools or technologies
         </button>
         {p.intent ? <span className="muted small">Intent: {p.intent.goal}{p.intent.summary ? ` — ${p.intent.summary}` : ''}</span> : null}
       </div>

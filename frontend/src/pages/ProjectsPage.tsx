@@ -52,7 +52,7 @@ export function ProjectsPage() {
           <textarea name="description" rows={3} placeholder="What are you building or learning?" />
         </label>
         <label>
-          Technologies
+          Topics, tools or technologies
           <input name="technologies" placeholder="comma, separated: React, PostgreSQL" />
         </label>
         <button type="submit" className="primary" disabled={create.isPending}>

@@ -50,6 +50,9 @@ export function SearchPage() {
     enabled: q.length > 0,
     placeholderData: (prev) => prev,
   });
+  // Hits under the server's relevance floor (weak) are listed apart, after the confident ones.
+  const confident = search.data?.items.filter((hit) => !hit.weak) ?? [];
+  const weaker = search.data?.items.filter((hit) => hit.weak) ?? [];
 
   return (
     <section className="page" aria-labelledby="search-title">
@@ -107,9 +110,14 @@ export function SearchPage() {
       </p>
       <ErrorNotice error={search.error} />
       {q && search.isSuccess && search.data.items.length === 0 ? <InfoNotice>No results for “{q}”.</InfoNotice> : null}
+      {q && search.isSuccess && search.data.items.length > 0 && confident.length === 0 ? (
+        <InfoNotice>
+          Nothing in your library matches this well yet. Save pages about “{q}” and they will show up here.
+        </InfoNotice>
+      ) : null}
       <ol className="results" aria-label="Search results" aria-busy={search.isFetching}>
         {q
-          ? search.data?.items.map((hit) => (
+          ? confident.map((hit) => (
               <li key={hit.bookmark.id} className="result card">
                 <div className="result-head">
                   <Link to={`/items/${hit.bookmark.id}`} className="row-title">
@@ -134,6 +142,21 @@ export function SearchPage() {
             ))
           : null}
       </ol>
+      {q && weaker.length > 0 ? (
+        <details className="weaker-matches">
+          <summary>
+            {weaker.length} weaker {weaker.length === 1 ? 'match' : 'matches'}
+          </summary>
+          <ul className="plain" aria-label="Weaker matches">
+            {weaker.map((hit) => (
+              <li key={hit.bookmark.id}>
+                <Link to={`/items/${hit.bookmark.id}`}>{hit.bookmark.title || hit.bookmark.url}</Link>{' '}
+                <span className="muted small">· {siteName(hit.bookmark)}</span>
+              </li>
+            ))}
+          </ul>
+        </details>
+      ) : null}
     </section>
   );
 }
