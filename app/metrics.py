@@ -169,6 +169,15 @@ def measure_job(coroutine: Callable[..., Awaitable[Any]]) -> Callable[..., Await
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
+def _template(scope: Scope) -> str:
+    """The matched route's path template with its routers' prefixes: FastAPI (0.16x) leaves
+    an included router's own route in scope["route"], without the prefix, and the full
+    template in the route context it chose; "other" when no route matched."""
+    chosen = scope.get("fastapi", {}).get("effective_route_context")
+    path = getattr(chosen, "path_format", None) or getattr(scope.get("route"), "path_format", None)
+    return path or "other"
+
+
 class MetricsMiddleware:
     """Counts each HTTP request by its route's template, method and status, and times it.
 
@@ -199,8 +208,7 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
-            route = scope.get("route")
-            path = getattr(route, "path_format", None) or "other"
+            path = _template(scope)
             method = scope.get("method", "")
             key = (path, method, status)
             children = self._children.get(key)

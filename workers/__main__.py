@@ -55,13 +55,17 @@ def main(imports_only: bool = False) -> None:
     _stop_when_orphaned(parent)
     config = get_settings()
     if config.worker_metrics_port:
-        # Once per process: it outlives the arq worker's restarts below.
-        serve_worker_metrics(
-            config.worker_metrics_host,
-            config.worker_metrics_port,
-            config.metrics_token,
-            config.metrics_allow_loopback,
-        )
+        # Once per process: it outlives the arq worker's restarts below. A port in use costs
+        # the metrics, not the worker.
+        try:
+            serve_worker_metrics(
+                config.worker_metrics_host,
+                config.worker_metrics_port,
+                config.metrics_token,
+                config.metrics_allow_loopback,
+            )
+        except OSError as exc:
+            log.warning("worker metrics not served: %s", exc)
     delay = 1.0
     while True:
         started = time.monotonic()
