@@ -173,3 +173,28 @@ async def test_a_real_api_refuses_a_forwarded_remote_client(api):
     _refused(await api.get("/metrics", headers={"X-Forwarded-For": "203.0.113.9"}))
     r = await api.get("/metrics")
     assert r.status_code == 200
+
+
+def test_the_dashboard_reads_only_metrics_that_exist():
+    """deploy/grafana's dashboard stays in step with what app/metrics.py exports."""
+    import json
+    from pathlib import Path
+
+    from app import metrics
+
+    dashboard = json.loads(
+        (Path(__file__).resolve().parents[1] / "deploy/grafana/fuze-dashboard.json").read_text()
+    )
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+    used = {
+        re.sub(r"_(bucket|count|sum)$", "", n) for e in exprs for n in re.findall(r"fuze_\w+", e)
+    }
+    exported = {
+        m._name + ("_total" if m._type == "counter" else "")
+        for m in vars(metrics).values()
+        if hasattr(m, "_type") and hasattr(m, "_name")
+    } | {"fuze_queue_depth"}
+    assert used and used <= exported, used - exported
+    shown = {n.removesuffix("_total") for n in used}
+    for name in ("fuze_http_requests", "fuze_db_reads", "fuze_jobs", "fuze_cache_requests"):
+        assert name in shown
