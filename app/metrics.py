@@ -210,13 +210,14 @@ class MetricsMiddleware:
         finally:
             path = _template(scope)
             method = scope.get("method", "")
+            if method not in _METHODS:  # any word a client sends: one label, one key
+                method = "other"
             key = (path, method, status)
             children = self._children.get(key)
             if children is None:
-                label = method if method in _METHODS else "other"
                 children = (
-                    HTTP_REQUESTS.labels(path, label, str(status)),
-                    HTTP_DURATION.labels(path, label),
+                    HTTP_REQUESTS.labels(path, method, str(status)),
+                    HTTP_DURATION.labels(path, method),
                 )
                 self._children[key] = children
             children[0].inc()
@@ -224,6 +225,11 @@ class MetricsMiddleware:
 
 
 # --- who may read them ----------------------------------------------------------------------
+
+FORBIDDEN_MESSAGE = (
+    "Metrics are served to clients on this machine's loopback, or with the bearer token of "
+    "FUZE_METRICS_TOKEN."
+)
 
 
 def allowed(
@@ -370,9 +376,3 @@ def serve_worker_metrics(host: str, port: int, token: str | None, loopback: bool
     thread.start()
     log.info("worker metrics on http://%s:%s/metrics", host, server.server_port)
     return server
-
-
-FORBIDDEN_MESSAGE = (
-    "Metrics are served to clients on this machine's loopback, or with the bearer token of "
-    "FUZE_METRICS_TOKEN."
-)

@@ -198,3 +198,18 @@ def test_the_dashboard_reads_only_metrics_that_exist():
     shown = {n.removesuffix("_total") for n in used}
     for name in ("fuze_http_requests", "fuze_db_reads", "fuze_jobs", "fuze_cache_requests"):
         assert name in shown
+
+
+def test_a_workers_own_endpoint_keeps_to_the_same_rules():
+    from app.metrics import serve_worker_metrics
+
+    server = serve_worker_metrics("127.0.0.1", 0, "worker-token", loopback=False)
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/metrics"
+        _refused(httpx.get(url, timeout=30))
+        _refused(httpx.get(url, headers={"Authorization": "Bearer nope"}, timeout=30))
+        r = httpx.get(url, headers={"Authorization": "Bearer worker-token"}, timeout=30)
+        assert r.status_code == 200 and "fuze_jobs_total" in r.text
+    finally:
+        server.shutdown()
+        server.server_close()
