@@ -14,7 +14,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -61,10 +61,23 @@ def _worker_argv() -> list[str]:
     return [sys.executable, "-m", "workers"]
 
 
+def _metrics_dir(env: MutableMapping[str, str], default: Path) -> None:
+    """Give the processes started from here one multiprocess metrics folder (emptied now), so
+    that any API process's /metrics adds up all of them (app/metrics.py); an operator's own
+    PROMETHEUS_MULTIPROC_DIR is kept, and emptied too."""
+    from app.metrics import MULTIPROC_ENV, clear_multiproc_dir
+
+    path = env.get(MULTIPROC_ENV) or str(default)
+    clear_multiproc_dir(path)
+    env[MULTIPROC_ENV] = path
+
+
 def cmd_api(args: argparse.Namespace) -> int:
     settings = get_settings()
     host = args.host or settings.host
     port = args.port or settings.port
+    if args.workers > 1:
+        _metrics_dir(os.environ, settings.data_dir.resolve() / "metrics" / f"api-{port}")
     os.execv(sys.executable, _api_argv(host, port, args.workers))
     return 0  # not reached
 
@@ -235,6 +248,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     env.setdefault("TRANSFORMERS_OFFLINE", "1")
     settings = Settings(data_dir=data_dir)
     env["FUZE_SECRET_KEY"] = settings.resolved_secret_key()
+    _metrics_dir(env, data_dir / "metrics")
 
     servers: list[EmbeddedPostgres | EmbeddedValkey] = []
     watches: list[_ServerWatch] = []

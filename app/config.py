@@ -121,6 +121,15 @@ class Settings(BaseSettings):
     worker_heartbeat_seconds: int = 10
     worker_heartbeat_ttl_seconds: int = 45
 
+    # Prometheus metrics (GET /metrics; docs/deployment.md, "Metrics"): answered to clients on
+    # loopback (unless turned off) and to a bearer of the token. A worker serves its own on
+    # worker_metrics_port (0: none; the API's /metrics covers workers that share its
+    # PROMETHEUS_MULTIPROC_DIR, as under `fuze up`).
+    metrics_token: str | None = None
+    metrics_allow_loopback: bool = True
+    worker_metrics_host: str = "127.0.0.1"
+    worker_metrics_port: int = Field(default=0, ge=0, le=65535)
+
     _secret_cache: str | None = PrivateAttr(default=None)
 
     log_level: str = "INFO"

@@ -35,6 +35,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from app.config import Settings
 from app.errors import AppError, DatabaseUnavailable
+from app.metrics import DB_READS
 
 log = logging.getLogger("fuze.db")
 
@@ -280,7 +281,9 @@ class ReadPool:
     connection that broke (a restarted server) is replaced and the statement tried once more.
     """
 
-    def __init__(self, settings: Settings, url: str | None = None) -> None:
+    def __init__(self, settings: Settings, url: str | None = None, server: str = "primary") -> None:
+        # Statements counted by server (`primary` or `replica`: fuze_db_reads_total).
+        self._reads = DB_READS.labels(server)
         target = asyncpg_url(url or settings.database_url or "")
         self._dsn = "postgresql://" + target.split("://", 1)[1] if "://" in target else target
         self._size = max(1, settings.db_pool_size)
@@ -335,6 +338,7 @@ class ReadPool:
                     if scope is not None:
                         await conn.use(scope)
                     rows = await conn.fetch(sql, *args)
+                    self._reads.inc()
                     if scope is None and rows:
                         conn.remember(Scope(user_id=uuid.UUID(bytes=rows[0]["id"].bytes)))
                     return rows

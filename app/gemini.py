@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+import time
 
 from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types
 
+from app import metrics
 from app.config import Settings
 from app.errors import ServiceUnavailable
 
@@ -26,9 +28,12 @@ def make_client(settings: Settings, api_key: str) -> genai.Client:
 async def check_key(settings: Settings, api_key: str) -> tuple[bool, str]:
     """(valid, message): asks Gemini for the configured model with this key."""
     client = make_client(settings, api_key)
+    start = time.perf_counter()
+    outcome = "ok"
     try:
         model = await client.aio.models.get(model=settings.gemini_model)
     except genai_errors.ClientError as exc:
+        outcome = f"http_{exc.code}"
         if exc.code in (400, 401, 403):
             return False, f"Gemini refused this key: {exc.message or exc.status}"
         if exc.code == 404:
@@ -37,13 +42,16 @@ async def check_key(settings: Settings, api_key: str) -> tuple[bool, str]:
             return True, "The key is valid but its quota is exhausted right now."
         return False, f"Gemini answered {exc.code}: {exc.message or exc.status}"
     except genai_errors.ServerError as exc:
+        outcome = f"http_{exc.code}"
         raise ServiceUnavailable(
             f"Gemini is having trouble ({exc.code}); try again later."
         ) from exc
     except Exception as exc:  # transport errors (the SDK has its own httpx fork), timeouts
+        outcome = "unreachable"
         log.warning("gemini unreachable: %s", exc)
         raise ServiceUnavailable("Gemini could not be reached from this server.") from exc
     finally:
+        metrics.gemini_call("check_key", outcome, time.perf_counter() - start)
         try:
             await client.aio.aclose()
         except Exception:

@@ -31,6 +31,8 @@ from app.imports.router import exports_router
 from app.imports.router import router as imports_router
 from app.limits import TargetLimitMiddleware
 from app.logs import setup_logging
+from app.metrics import MetricsMiddleware
+from app.metrics import router as metrics_router
 from app.middleware import (
     BodySizeLimitMiddleware,
     ErrorBoundaryMiddleware,
@@ -135,9 +137,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ):
         app.include_router(router, prefix="/api", dependencies=[Depends(rate_limit_ip)])
 
+    # Prometheus's scrape address, outside /api and its per-IP rate limit.
+    app.include_router(metrics_router)
+
     _mount_spa(app)
 
-    # Outermost last: request id -> CORS (so even a 413 or a 500 carries CORS headers) ->
+    # Outermost last: metrics -> request id -> CORS (so even a 413 or a 500 carries CORS headers) ->
     # error boundary (retries, 503s, 500s) -> address length cap -> body cap.
     app.add_middleware(
         BodySizeLimitMiddleware,
@@ -169,6 +174,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_age=600,
     )
     app.add_middleware(RequestContextMiddleware)
+    # Outermost: every answer counted by its route's template and timed, even a refusal by
+    # the layers above.
+    app.add_middleware(MetricsMiddleware)
     return app
 
 

@@ -375,6 +375,14 @@ PIPELINE_ENV = {
 }
 
 
+def metrics_dir(stack: Stack) -> str:
+    """The live API process and pipeline worker count into one multiprocess folder, as under
+    `fuze up`: the API's /metrics adds up both (tests/test_metrics.py)."""
+    path = stack.data_dir / "metrics"
+    path.mkdir(exist_ok=True)
+    return str(path)
+
+
 @pytest.fixture(scope="session")
 def api_server(stack: Stack, gemini_fake: FakeGemini) -> Iterator[str]:
     """A real uvicorn API process (for streaming responses, which ASGITransport buffers)."""
@@ -391,6 +399,7 @@ def api_server(stack: Stack, gemini_fake: FakeGemini) -> Iterator[str]:
                 FUZE_GEMINI_BASE_URL=gemini_fake.base_url,
                 # Event streams re-read their session this often (tests/test_events.py).
                 FUZE_EVENTS_RECHECK_SECONDS="2",
+                PROMETHEUS_MULTIPROC_DIR=metrics_dir(stack),
             ),
             cwd=ROOT,
             stdout=log,
@@ -412,6 +421,8 @@ class WorkerProcess:
         self.env = env
         self.log_path = log_path
         self.proc: subprocess.Popen[bytes] | None = None
+        port = env.get("FUZE_WORKER_METRICS_PORT")
+        self.metrics_url = f"http://127.0.0.1:{port}/metrics" if port else None
 
     def start(self) -> None:
         with self.log_path.open("ab") as log:  # read it when a pipeline test fails
@@ -439,12 +450,16 @@ class WorkerProcess:
 
 @pytest.fixture(scope="session")
 def pipeline_worker(stack: Stack, gemini_fake: FakeGemini) -> Iterator[WorkerProcess]:
+    from app.embedded import free_port
+
     # Gemini is the local fake for every live process, so analysis tests need no restart.
     env = service_env(
         stack,
         **PIPELINE_ENV,
         FUZE_REDIS_URL=live_redis_url(stack),
         FUZE_GEMINI_BASE_URL=gemini_fake.base_url,
+        PROMETHEUS_MULTIPROC_DIR=metrics_dir(stack),
+        FUZE_WORKER_METRICS_PORT=str(free_port()),
     )
     worker = WorkerProcess(env, stack.data_dir / "worker.log")
     worker.start()

@@ -169,11 +169,20 @@ def test_fuze_up_uses_configured_servers_and_starts_nothing_embedded(
     data_dir, port = tmp_path / "data", free_port()
     env = {**clean_env, **service_env(stack)}
     env.pop("FUZE_DATA_DIR")
+    # What a process of an earlier run left in the metrics folder is not counted again.
+    stale = data_dir / "metrics" / "counter_999999999.db"
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"left over")
     proc = _start(data_dir, port, env)
     try:
         _wait_ready(proc, port)
         names = " ".join(" ".join(p.cmdline()) for p in _descendants(proc.pid))
         assert "postgres" not in names and "valkey" not in names
+        assert not stale.exists()
+        # The API's /metrics adds up the worker's metrics too (one multiprocess folder).
+        metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=30)
+        assert metrics.status_code == 200
+        assert 'fuze_job_duration_seconds_count{stage="extraction"}' in metrics.text
     finally:
         code, out = _stop(proc)
     assert code == 0, out

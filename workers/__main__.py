@@ -21,6 +21,8 @@ from arq import run_worker  # noqa: E402
 from redis.exceptions import ConnectionError as RedisConnectionError  # noqa: E402
 from redis.exceptions import TimeoutError as RedisTimeoutError  # noqa: E402
 
+from app.config import get_settings  # noqa: E402
+from app.metrics import serve_worker_metrics  # noqa: E402
 from workers.main import ImportWorkerSettings, WorkerSettings  # noqa: E402
 
 log = logging.getLogger("fuze.worker")
@@ -51,6 +53,19 @@ def main(imports_only: bool = False) -> None:
     settings = ImportWorkerSettings if imports_only else WorkerSettings
     parent = _PARENT
     _stop_when_orphaned(parent)
+    config = get_settings()
+    if config.worker_metrics_port:
+        # Once per process: it outlives the arq worker's restarts below. A port in use costs
+        # the metrics, not the worker.
+        try:
+            serve_worker_metrics(
+                config.worker_metrics_host,
+                config.worker_metrics_port,
+                config.metrics_token,
+                config.metrics_allow_loopback,
+            )
+        except OSError as exc:
+            log.warning("worker metrics not served: %s", exc)
     delay = 1.0
     while True:
         started = time.monotonic()

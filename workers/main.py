@@ -34,6 +34,7 @@ from app.health.service import MODEL_KEY, WORKERS_KEY
 from app.imports import jobs as import_jobs
 from app.imports.service import IMPORT_QUEUE
 from app.logs import setup_logging
+from app.metrics import measure_job
 from app.projects import jobs as projects_jobs
 
 log = logging.getLogger("fuze.worker")
@@ -180,7 +181,8 @@ def retry_database_faults(coroutine: Any) -> Any:
 
 
 def _job(coroutine: Any, **options: Any) -> Any:
-    return func(retry_database_faults(coroutine), name=coroutine.__name__, **options)
+    # Counted outermost: a database fault's retry counts as `retried` (app/metrics.py).
+    return func(measure_job(retry_database_faults(coroutine)), name=coroutine.__name__, **options)
 
 
 def _pipeline_job(coroutine: Any) -> Any:
@@ -233,12 +235,19 @@ def _import_functions() -> list[Any]:
     return [
         *WorkerSettings.functions,
         func(
-            import_jobs.parse_import,
+            measure_job(import_jobs.parse_import),
+            name="parse_import",
             timeout=settings.import_job_timeout_seconds,
             keep_result=0,
             max_tries=5,
         ),
-        func(import_jobs.watch_import, timeout=60, keep_result=0, max_tries=3),
+        func(
+            measure_job(import_jobs.watch_import),
+            name="watch_import",
+            timeout=60,
+            keep_result=0,
+            max_tries=3,
+        ),
     ]
 
 

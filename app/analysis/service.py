@@ -15,6 +15,7 @@ import logging
 import re
 import secrets
 import ssl
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import metrics
 from app.analysis.models import (
     CONTENT_TYPES,
     DIFFICULTIES,
@@ -210,16 +212,26 @@ async def generate(
         # No tools are offered; this also keeps the SDK from logging about them on every call.
         automatic_function_calling=types.AutomaticFunctionCallingConfig(disable=True),
     )
+    start = time.perf_counter()
+    outcome = "cancelled"
     try:
-        async with asyncio.timeout(time_limit or settings.gemini_timeout_seconds):
-            response = await client.aio.models.generate_content(
-                model=settings.gemini_model, contents=prompt, config=config
-            )
-    except GeminiError:
+        try:
+            async with asyncio.timeout(time_limit or settings.gemini_timeout_seconds):
+                response = await client.aio.models.generate_content(
+                    model=settings.gemini_model, contents=prompt, config=config
+                )
+        except GeminiError:
+            raise
+        except Exception as exc:
+            raise classify(exc, settings.gemini_model) from exc
+        answer = _parse(response, schema)
+        outcome = "ok"
+        return answer
+    except GeminiError as exc:
+        outcome = exc.code
         raise
-    except Exception as exc:
-        raise classify(exc, settings.gemini_model) from exc
-    return _parse(response, schema)
+    finally:
+        metrics.gemini_call("generate", outcome, time.perf_counter() - start)
 
 
 # --- a key is checked with Gemini before it is stored --------------------------------------
@@ -241,10 +253,14 @@ async def check_key(settings: Settings, api_key: str) -> KeyCheck:
     """One cheap call (the configured model's metadata) with the same client and endpoint
     the analyses use."""
     client = _client(settings, api_key)
+    start = time.perf_counter()
     try:
         async with asyncio.timeout(min(settings.gemini_timeout_seconds, KEY_CHECK_SECONDS)):
             await client.aio.models.get(model=settings.gemini_model)
+        metrics.gemini_call("check_key", "ok", time.perf_counter() - start)
     except Exception as exc:
+        outcome = classify(exc, settings.gemini_model).code
+        metrics.gemini_call("check_key", outcome, time.perf_counter() - start)
         # 400 is how Gemini answers an unknown key (INVALID_ARGUMENT, API_KEY_INVALID); 401
         # and 403 a key that is revoked, restricted, or without the Gemini API enabled.
         if isinstance(exc, genai_errors.APIError) and exc.code in (400, 401, 403):

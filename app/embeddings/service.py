@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from app import metrics
 from app.embeddings.query_encoder import (
     QueryEncoder,
     last_hidden,
@@ -319,14 +320,19 @@ class Embedder:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
 
-async def embed_cached(embedder: Embedder, redis: Any, text: str) -> np.ndarray:
-    """The text's vector from the Redis cache, or from the model (then cached)."""
+async def embed_cached(
+    embedder: Embedder, redis: Any, text: str, cache: str = "embeddings"
+) -> np.ndarray:
+    """The text's vector from the Redis cache, or from the model (then cached). `cache` names
+    the look-up in the metrics: `query_vectors` for searches, `embeddings` for pages."""
     key = cache_key(text)
     try:
         hit = await redis.get(key)
     except Exception:  # Redis down: embedding still works, just uncached
         hit = None
-    if hit is not None and len(hit) == DIM * 4:
+    found = hit is not None and len(hit) == DIM * 4
+    metrics.cache_lookup(cache, found)
+    if found:
         embedder.stats.cache_hits += 1
         return np.frombuffer(hit, dtype=np.float32).copy()
     vector = await embedder.embed(text)

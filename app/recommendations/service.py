@@ -27,6 +27,7 @@ from sqlalchemy import select
 from sqlalchemy import text as sql_text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import metrics
 from app.analysis.models import ContentAnalysis
 from app.bookmarks import service as bookmarks_service
 from app.bookmarks.models import Bookmark, BookmarkVector
@@ -735,8 +736,10 @@ async def cached(redis: Any, key: str) -> bytes | None:
     try:
         raw = await redis.get(key)
     except Exception:  # Redis down: compute instead
-        return None
-    return raw if raw and raw[:1] == b"{" else None
+        raw = None
+    found = raw is not None and raw[:1] == b"{"
+    metrics.cache_lookup("recommendations", found)
+    return raw if found else None
 
 
 async def store(redis: Any, key: str, value: bytes) -> None:

@@ -754,7 +754,7 @@ async def query_vector(embedder: Embedder | None, redis: Any, q: str) -> np.ndar
     try:
         if not embedder.loaded:
             await embedder.load_async()
-        return await embed_cached(embedder, redis, q)
+        return await embed_cached(embedder, redis, q, cache="query_vectors")
     except Exception:  # no model: degrade to keyword search rather than fail
         log.warning("query embedding failed; keyword search only", exc_info=True)
         return None
