@@ -498,8 +498,10 @@ class ReadPool:
 
     async def _replica_pool(self, replica: Replica) -> Any:
         if replica.pool is None:
-            # A standby that does not answer is skipped sooner than the primary is given up.
-            replica.pool = await self._create_pool(replica.dsn, 5)
+            async with replica.lock:
+                if replica.pool is None:
+                    # A standby that does not answer is given up sooner than the primary.
+                    replica.pool = await self._create_pool(replica.dsn, 5)
         return replica.pool
 
     async def _poll_replica(self, replica: Replica) -> None:
@@ -516,9 +518,11 @@ class ReadPool:
 
     async def _rest(self, replica: Replica, exc: BaseException) -> None:
         replica.failed(self._retry, exc)
-        if replica.pool is not None:
-            with contextlib.suppress(Exception):
-                await replica.pool.expire_connections()
+        # A new pool at the next poll: the old one would keep reconnecting to restore its
+        # floor (and log each failure) while the standby is down.
+        pool, replica.pool = replica.pool, None
+        if pool is not None:
+            pool.terminate()
 
     async def record_writes(self, users: set[uuid.UUID]) -> None:
         """After a commit that changed these users' data: their reads need a standby that has

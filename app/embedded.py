@@ -75,6 +75,9 @@ def kept_port(path: Path) -> int:
     with contextlib.suppress(OSError, ValueError):
         port = int(path.read_text().strip())
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            # As the servers bind: connections of the last run still in TIME_WAIT on the
+            # port do not make it busy.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind(("127.0.0.1", port))
         return port
     port = free_port()

@@ -11,6 +11,7 @@ costs one to Redis).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import time
@@ -63,6 +64,7 @@ class Replica:
         self.dsn = dsn
         self.label = describe(dsn)
         self.pool: Any = None
+        self.lock = asyncio.Lock()
         self.reads = 0
         self.lsn: int | None = None  # replayed up to here
         self.lag: float | None = None  # seconds; None: unknown

@@ -40,6 +40,8 @@ class Stack:
     database_url: str
     redis_url: str
     data_dir: Path
+    # The embedded server, when the run started one (tests that start a standby of it).
+    postgres: EmbeddedPostgres | None = None
 
 
 @pytest.fixture(scope="session")
@@ -48,6 +50,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     servers: list[EmbeddedPostgres | EmbeddedValkey] = []
     database_url = os.environ.get("FUZE_TEST_DATABASE_URL")
     redis_url = os.environ.get("FUZE_TEST_REDIS_URL")
+    pg: EmbeddedPostgres | None = None
     try:
         if not database_url:
             pg = EmbeddedPostgres(tmp_path_factory.mktemp("postgres"))
@@ -62,7 +65,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             vk.start()
             redis_url = vk.url(1)
         run_migrations(database_url)
-        yield Stack(database_url, redis_url, data_dir)
+        yield Stack(database_url, redis_url, data_dir, pg)
     finally:
         for server in reversed(servers):
             server.stop()
