@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import contextlib
 import random
+import uuid
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -14,8 +16,10 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from app.db import ReadPool, bind_system, create_engine, create_sessionmaker
 from app.embedded import EmbeddedStandby
 from app.main import create_app
+from app.users.models import User
 from tests.conftest import Account, Stack, make_settings, owner_engine, register_and_login, wait_for
 
 
@@ -227,3 +231,36 @@ async def test_a_replica_behind_the_lag_bound_is_skipped(
             await wait_for(skipped, within=60, interval=0.1)
             assert await served_by(application, client, bob) == "primary"
         await until_served_by_replica(application, client, bob)
+
+
+async def test_a_change_made_outside_requests_is_read_from_the_primary_at_once(
+    stack: Stack, standby: EmbeddedStandby, redis: Any
+) -> None:
+    """A worker's commit (its sessions are made as workers/main.py makes them) leaves the
+    marker too: an account disabled in the system scope is refused at once, though the
+    standby still has it active."""
+    url = standby_url(stack, standby)
+    async with replica_app(stack, url) as application, http(application) as client:
+        alice = await register_and_login(client, user())
+        alice_id = uuid.UUID(
+            (await client.get("/api/users/me", headers=alice.headers)).json()["id"]
+        )
+        await caught_up(stack, url)
+        await until_served_by_replica(application, client, alice)
+
+        settings = application.state.settings
+        job_reads = ReadPool(settings, redis=application.state.redis)
+        engine = create_engine(settings)
+        try:
+            async with paused(url):
+                async with create_sessionmaker(engine, job_reads)() as session:
+                    await bind_system(session)
+                    account = await session.get(User, alice_id)
+                    assert account is not None
+                    account.disabled_at = datetime.now(UTC)
+                    await session.commit()
+                r = await client.get("/api/users/me", headers=alice.headers)
+                assert r.status_code == 401, r.text
+        finally:
+            await job_reads.close()
+            await engine.dispose()
