@@ -19,10 +19,10 @@ import logging
 import math
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 from fastapi import Request
@@ -42,6 +42,7 @@ from app.errors import AppError, DatabaseUnavailable
 from app.replicas import PRIMARY_LSN, REPLICA_STATE, Replica, WriteMarks
 
 log = logging.getLogger("fuze.db")
+T = TypeVar("T")
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -346,6 +347,7 @@ class ReadPool:
     """
 
     def __init__(self, settings: Settings, url: str | None = None, redis: Any = None) -> None:
+        self._app_settings = settings
         self._dsn = _plain_dsn(url or settings.database_url or "")
         self._size = max(1, settings.db_pool_size)
         self._settings = {
@@ -481,6 +483,43 @@ class ReadPool:
         self._turn += 1
         return usable[self._turn % len(usable)]
 
+    async def read(
+        self,
+        user_id: uuid.UUID,
+        work: Callable[[AsyncSession], Awaitable[T]],
+        primary: AsyncSession | async_sessionmaker[AsyncSession],
+    ) -> T:
+        """`work(session)` in an ORM session of this user's on a standby, when one may serve
+        them (as for the pool's own statements), else on the primary: the request's own
+        session, or a new one from a sessionmaker. A standby that fails it hands it to the
+        primary, so `work` must only read (it may run twice)."""
+        replica = await self._replica_for(Scope(user_id=user_id)) if self.replicas else None
+        if replica is not None:
+            try:
+                async with self._replica_sessions(replica)() as session:
+                    await bind_user(session, user_id)
+                    result = await work(session)
+                replica.reads += 1
+                return result
+            except Exception as exc:
+                unavailable = isinstance(exc, OSError) or is_unavailable(exc)
+                if not (unavailable or is_conflict(exc)):
+                    raise
+                if unavailable:
+                    await self._rest(replica, exc)
+        self.primary_reads += 1
+        if isinstance(primary, AsyncSession):
+            return await work(primary)
+        async with primary() as session:
+            await bind_user(session, user_id)
+            return await work(session)
+
+    def _replica_sessions(self, replica: Replica) -> async_sessionmaker[AsyncSession]:
+        if replica.sessions is None:
+            replica.engine = create_engine(self._app_settings, url=replica.dsn)
+            replica.sessions = create_sessionmaker(replica.engine)
+        return replica.sessions
+
     async def _written(self, user: Any) -> int | None:
         """Where the primary's WAL stood after the user's last write; None when that cannot
         be known (Redis down, or no Redis): then only the primary is safe."""
@@ -523,6 +562,9 @@ class ReadPool:
         pool, replica.pool = replica.pool, None
         if pool is not None:
             pool.terminate()
+        if replica.engine is not None:
+            with contextlib.suppress(Exception):
+                await replica.engine.dispose()
 
     async def record_writes(self, users: set[uuid.UUID]) -> None:
         """After a commit that changed these users' data: their reads need a standby that has
@@ -560,6 +602,9 @@ class ReadPool:
             if replica.pool is not None:
                 await replica.pool.close()
                 replica.pool = None
+            if replica.engine is not None:
+                await replica.engine.dispose()
+                replica.engine = replica.sessions = None
         if self._pool is not None:
             await self._pool.close()
             self._pool = None

@@ -65,6 +65,8 @@ class Replica:
         self.label = describe(dsn)
         self.pool: Any = None
         self.lock = asyncio.Lock()
+        self.engine: Any = None  # the ORM's, for ReadPool.read
+        self.sessions: Any = None
         self.reads = 0
         self.lsn: int | None = None  # replayed up to here
         self.lag: float | None = None  # seconds; None: unknown

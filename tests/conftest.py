@@ -20,12 +20,12 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import event, text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session, SessionTransaction
 
 from app.cli import run_migrations
 from app.config import Settings
-from app.db import NO_SCOPE, SYSTEM_SCOPE, Scope, create_engine
+from app.db import NO_SCOPE, SYSTEM_SCOPE, Scope, bind_user, create_engine
 from app.embedded import EmbeddedPostgres, EmbeddedValkey
 from app.main import create_app
 from tests.fakes.gemini import FakeGemini
@@ -157,6 +157,14 @@ class ConnectionReads:
                 return [_Record(row) for row in result]
             finally:
                 await self.conn.exec_driver_sql(SYSTEM_SCOPE.sql(local=True))
+
+    async def read(self, user_id: uuid.UUID, work: Any, primary: Any) -> Any:
+        """ReadPool.read with no replica: on the request's session, or one of the app's."""
+        if isinstance(primary, AsyncSession):
+            return await work(primary)
+        async with primary() as session:
+            await bind_user(session, user_id)
+            return await work(session)
 
     async def close(self) -> None:
         pass

@@ -15,6 +15,7 @@ import asyncpg
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import text
 
 from app.db import ReadPool, bind_system, create_engine, create_sessionmaker
 from app.embedded import EmbeddedStandby
@@ -159,9 +160,27 @@ async def test_the_author_reads_their_write_at_once_while_others_read_the_replic
             assert after["replica"] == before["replica"]
             assert after["primary"] > before["primary"]
 
+            # The ORM's reads too: the list, one bookmark, the export.
+            before = reads(application)
+            r = await client.get("/api/bookmarks", headers=alice.headers)
+            assert [b["id"] for b in r.json()["items"]] == [bookmark]
+            r = await client.get(f"/api/bookmarks/{bookmark}", headers=alice.headers)
+            assert r.status_code == 200, r.text
+            r = await client.get("/api/exports", params={"format": "json"}, headers=alice.headers)
+            assert [b["url"] for b in r.json()["bookmarks"]] == ["https://example.com/quokka"]
+            assert reads(application)["replica"] == before["replica"]
+
             # Bob wrote nothing since the standby replayed his sign-up: his reads stay there.
             for _ in range(3):
                 assert await served_by(application, client, bob) == "replica"
+            before = reads(application)
+            r = await client.get("/api/bookmarks", headers=bob.headers)
+            assert r.status_code == 200 and r.json()["items"] == []
+            r = await client.get("/api/projects", headers=bob.headers)
+            assert r.status_code == 200 and r.json()["items"] == []
+            # Authentication and the two lists.
+            assert reads(application)["replica"] == before["replica"] + 4
+            assert reads(application)["primary"] == before["primary"]
 
             # A new account's token works at once (its sign-in is on the primary only).
             carol = await register_and_login(client, user())
@@ -187,8 +206,23 @@ async def test_a_stopped_replica_fails_no_read(
         await caught_up(stack, url)
         await until_served_by_replica(application, client, bob)
 
+        pool = application.state.reads
+        bob_id = uuid.UUID((await client.get("/api/users/me", headers=bob.headers)).json()["id"])
+
+        async def count(session: Any) -> int:
+            return (await session.execute(text("SELECT count(*) FROM bookmarks"))).scalar_one()
+
+        # An ORM read on the standby (its pool keeps the connection)...
+        before = reads(application)
+        assert await pool.read(bob_id, count, application.state.sessionmaker) == 0
+        assert reads(application)["replica"] == before["replica"] + 1
+
         standby.stop()
         try:
+            # ... on that broken connection, before anything noticed: the primary answers.
+            before = reads(application)
+            assert await pool.read(bob_id, count, application.state.sessionmaker) == 0
+            assert reads(application)["primary"] == before["primary"] + 1
             failed = 0
             for _ in range(20):
                 r = await client.get("/api/users/me", headers=bob.headers)
@@ -197,6 +231,8 @@ async def test_a_stopped_replica_fails_no_read(
                     "/api/search", params={"q": "anything", "mode": "keyword"},
                     headers=bob.headers,
                 )  # fmt: skip
+                failed += r.status_code != 200
+                r = await client.get("/api/bookmarks", headers=bob.headers)
                 failed += r.status_code != 200
             assert failed == 0
             state = application.state.reads.stats()["replicas"][0]
