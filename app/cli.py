@@ -224,6 +224,28 @@ def _log_as(name: str, settings: Settings) -> None:
     _quiet_libraries()
 
 
+def _start_standbys(primary: Any, data_dir: Path, count: int, logs: Path) -> list[Any]:
+    """`count` embedded streaming standbys of `primary` (read replicas), each in its own data
+    folder beside the primary's; the folders and replication slots of standbys beyond
+    `count` from an earlier run are dropped, so the primary keeps no WAL for them."""
+    from app.embedded import EmbeddedStandby
+
+    standbys = []
+    for number in range(1, count + 1):
+        standby = EmbeddedStandby(
+            primary, data_dir / f"postgres-standby-{number}", number, log_dir=logs
+        )
+        standby.start()
+        log.info("embedded read replica %s on 127.0.0.1:%s", number, standby.port)
+        standbys.append(standby)
+    number = count + 1
+    while (data_dir / f"postgres-standby-{number}").exists():
+        log.info("dropping read replica %s of an earlier run", number)
+        EmbeddedStandby(primary, data_dir / f"postgres-standby-{number}", number).drop()
+        number += 1
+    return standbys
+
+
 def cmd_up(args: argparse.Namespace) -> int:
     from app.embedded import Child, EmbeddedPostgres, EmbeddedValkey, port_open
 
@@ -259,6 +281,9 @@ def cmd_up(args: argparse.Namespace) -> int:
         if settings.database_url:
             log.info("using the database at FUZE_DATABASE_URL")
             database_url = settings.database_url
+            if args.read_replicas:
+                log.error("--read-replicas starts standbys of the embedded database only")
+                return 2
         else:
             pg = EmbeddedPostgres(data_dir / "postgres", log_dir=logs)
             servers.append(pg)
@@ -267,6 +292,11 @@ def cmd_up(args: argparse.Namespace) -> int:
             log.info(
                 "embedded PostgreSQL 18 + pgvector on 127.0.0.1:%s (data: %s)", pg.port, pg.pgdata
             )
+            standbys = _start_standbys(pg, data_dir, args.read_replicas, logs)
+            servers.extend(standbys)
+            watches.extend(_ServerWatch(s.name, s) for s in standbys)
+            if standbys:
+                env["FUZE_DATABASE_READ_URLS"] = ",".join(s.url() for s in standbys)
         if settings.redis_url:
             log.info("using the Redis at FUZE_REDIS_URL")
             redis_url = settings.redis_url
@@ -359,19 +389,28 @@ def cmd_services(args: argparse.Namespace) -> int:
     stop = _Stop()
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
+    standbys: list[Any] = []
     try:
         database_url = pg.start()
         run_migrations(database_url)
+        standbys = _start_standbys(pg, data_dir, args.read_replicas, data_dir / "logs")
         print(f"export FUZE_DATABASE_URL='{database_url}'", flush=True)
+        if standbys:
+            urls = ",".join(s.url() for s in standbys)
+            print(f"export FUZE_DATABASE_READ_URLS='{urls}'", flush=True)
         print(f"export FUZE_REDIS_URL='{vk.start()}'", flush=True)
-        # As under `fuze up`: a server that dies comes back on its port, with its data.
+        # As under `fuze up`: a server that dies comes back on its port, with its data (and
+        # each server keeps its port across runs: the URLs above stay good).
         watches = [_ServerWatch("postgres", pg), _ServerWatch("valkey", vk)]
+        watches.extend(_ServerWatch(s.name, s) for s in standbys)
         while not stop.requested:
             for watch in watches:
                 watch.tend()
             time.sleep(0.25)
     finally:
         vk.stop()
+        for standby in reversed(standbys):
+            standby.stop()
         pg.stop()
     return 0
 
@@ -418,6 +457,9 @@ def _run_backup(name: str, work: Callable[[Settings], object]) -> int:
     return 0
 
 
+_REPLICAS_HELP = "also start N streaming standbys of the embedded PostgreSQL as read replicas"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="fuze", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -428,6 +470,7 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--data-dir")
     up.add_argument("--no-worker", action="store_true", help="do not start the arq worker")
     up.add_argument("--ready-timeout", type=float, default=180.0)
+    up.add_argument("--read-replicas", type=int, default=0, metavar="N", help=_REPLICAS_HELP)
     up.set_defaults(func=cmd_up)
 
     api = sub.add_parser("api", help="run the API (uvicorn) against FUZE_DATABASE_URL/REDIS_URL")
@@ -449,6 +492,7 @@ def main(argv: list[str] | None = None) -> int:
 
     services = sub.add_parser("services", help="run only the embedded PostgreSQL and Valkey")
     services.add_argument("--data-dir")
+    services.add_argument("--read-replicas", type=int, default=0, metavar="N", help=_REPLICAS_HELP)
     services.set_defaults(func=cmd_services)
 
     backup = sub.add_parser(

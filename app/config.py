@@ -23,6 +23,15 @@ class Settings(BaseSettings):
     # Unset: `fuze up` starts embedded servers and hands their URLs to its children.
     database_url: str | None = None
     redis_url: str | None = None
+    # Streaming standbys of FUZE_DATABASE_URL, comma-separated: the read pool's statements
+    # (sign-in, search, recommendations) go to one when it may (app.db.ReadPool;
+    # docs/deployment.md). A user who has just written reads from a standby only once it has
+    # replayed that write; a standby further behind than the bound, down or refusing is
+    # skipped for the primary, and tried again after the retry interval.
+    database_read_urls: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    read_replica_max_lag_seconds: float = Field(default=5.0, gt=0)
+    read_replica_poll_seconds: float = Field(default=0.05, gt=0)
+    read_replica_retry_seconds: float = Field(default=5.0, gt=0)
 
     db_pool_size: int = 5
     db_max_overflow: int = 10
@@ -148,6 +157,13 @@ class Settings(BaseSettings):
                 import json
 
                 return json.loads(value)
+            return [v.strip() for v in value.split(",") if v.strip()]
+        return value
+
+    @field_validator("database_read_urls", mode="before")
+    @classmethod
+    def _split_urls(cls, value: object) -> object:
+        if isinstance(value, str):
             return [v.strip() for v in value.split(",") if v.strip()]
         return value
 

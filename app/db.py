@@ -14,12 +14,15 @@ every request or search makes (authentication, the plain search) without an ORM 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import math
+import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 from fastapi import Request
@@ -31,13 +34,16 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, ORMExecuteState, Session, mapped_column
+from sqlalchemy.sql.elements import TextClause
 
 from app.config import Settings
 from app.errors import AppError, DatabaseUnavailable
 from app.metrics import DB_READS
+from app.replicas import PRIMARY_LSN, REPLICA_STATE, Replica, WriteMarks
 
 log = logging.getLogger("fuze.db")
+T = TypeVar("T")
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -270,6 +276,61 @@ def _transaction_ended(session: Session, transaction: Any) -> None:
         session.info.pop("scoped_connections", None)
 
 
+# Read-after-write (app.replicas): whose data a transaction changed, so that after its commit
+# those users read from a standby only once it has replayed the commit. ORM changes name their
+# rows' users; a statement (UPDATE, DELETE, text) names the session's user; the places that
+# change another user's rows in the system scope say so with wrote_for.
+_WRITTEN = "written_users"
+
+
+def wrote_for(session: AsyncSession | Session, user_id: uuid.UUID) -> None:
+    """This transaction changes `user_id`'s data (read-after-write)."""
+    session.info.setdefault(_WRITTEN, set()).add(user_id)
+
+
+def _wrote_as_scope(session: Session) -> None:
+    scope = session.info.get("scope")
+    if scope is not None and scope.user_id is not None:
+        wrote_for(session, scope.user_id)
+
+
+@event.listens_for(Session, "after_flush")
+def _note_flush(session: Session, _context: Any) -> None:
+    _wrote_as_scope(session)
+    for row in (*session.new, *session.dirty, *session.deleted):
+        owner = row.id if getattr(row, "__tablename__", None) == "users" else None
+        owner = owner or getattr(row, "user_id", None)
+        if isinstance(owner, uuid.UUID):
+            wrote_for(session, owner)
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _note_statement(state: ORMExecuteState) -> None:
+    statement = state.statement
+    if isinstance(statement, TextClause):
+        writes = not statement.text.lstrip().upper().startswith("SELECT")
+    else:
+        writes = state.is_insert or state.is_update or state.is_delete
+    if writes:
+        _wrote_as_scope(state.session)
+
+
+class _MarkingSession(AsyncSession):
+    """A session that, after each commit, records whose data it changed (the read pool's
+    record_writes): one more round trip to the primary and one to Redis, after a write only."""
+
+    async def commit(self) -> None:
+        await super().commit()
+        written = self.sync_session.info.pop(_WRITTEN, None)
+        reads: ReadPool | None = self.sync_session.info.get("read_pool")
+        if written and reads is not None:
+            await reads.record_writes(written)
+
+    async def rollback(self) -> None:
+        self.sync_session.info.pop(_WRITTEN, None)
+        await super().rollback()
+
+
 class ReadPool:
     """Plain asyncpg connections for the reads every request makes (who the bearer of a
     token is): one round trip each. The ORM's session costs more per request: a ping when a
@@ -279,13 +340,16 @@ class ReadPool:
 
     Opened at first use (the API starts while Postgres is down, like the engine); a
     connection that broke (a restarted server) is replaced and the statement tried once more.
+
+    With read replicas (FUZE_DATABASE_READ_URLS, app.replicas), a statement goes to a standby
+    that is up, within the lag bound and, for a user, has replayed that user's last write
+    (read-after-write: the marker record_writes left in Redis); otherwise, or when the
+    standby fails it, to the primary. `stats()` says where the reads went.
     """
 
-    def __init__(self, settings: Settings, url: str | None = None, server: str = "primary") -> None:
-        # Statements counted by server (`primary` or `replica`: fuze_db_reads_total).
-        self._reads = DB_READS.labels(server)
-        target = asyncpg_url(url or settings.database_url or "")
-        self._dsn = "postgresql://" + target.split("://", 1)[1] if "://" in target else target
+    def __init__(self, settings: Settings, url: str | None = None, redis: Any = None) -> None:
+        self._app_settings = settings
+        self._dsn = _plain_dsn(url or settings.database_url or "")
         self._size = max(1, settings.db_pool_size)
         self._settings = {
             **server_settings(settings),
@@ -295,21 +359,39 @@ class ReadPool:
         }
         self._pool: Any = None
         self._lock = asyncio.Lock()
+        self.primary_reads = 0
+        self.replicas = [
+            Replica(f"replica{n}", _plain_dsn(u))
+            for n, u in enumerate(settings.database_read_urls if url is None else [])
+        ]
+        self._max_lag = settings.read_replica_max_lag_seconds
+        self._poll = settings.read_replica_poll_seconds
+        self._retry = settings.read_replica_retry_seconds
+        # Longer than a standby that is still used (within the lag bound) can be behind.
+        self._marks = (
+            WriteMarks(redis, ttl=max(60, math.ceil(self._max_lag * 10)))
+            if self.replicas and redis is not None
+            else None
+        )
+        self._turn = 0
+
+    def _create_pool(self, dsn: str, timeout: float) -> Any:
+        return asyncpg.create_pool(
+            dsn,
+            min_size=1,
+            max_size=self._size,
+            server_settings=self._settings,
+            connection_class=ScopedConnection,
+            reset=_no_reset,
+            timeout=timeout,
+            max_inactive_connection_lifetime=300,
+        )
 
     async def _get(self) -> Any:
         if self._pool is None:
             async with self._lock:
                 if self._pool is None:
-                    self._pool = await asyncpg.create_pool(
-                        self._dsn,
-                        min_size=1,
-                        max_size=self._size,
-                        server_settings=self._settings,
-                        connection_class=ScopedConnection,
-                        reset=_no_reset,
-                        timeout=10,
-                        max_inactive_connection_lifetime=300,
-                    )
+                    self._pool = await self._create_pool(self._dsn, 10)
         return self._pool
 
     async def fetchrow(self, sql: str, *args: Any, user: uuid.UUID) -> Any:
@@ -329,18 +411,35 @@ class ReadPool:
         return rows[0] if rows else None
 
     async def _run(self, sql: str, args: tuple[Any, ...], scope: Scope | None) -> Any:
+        replica = await self._replica_for(scope) if self.replicas else None
+        if replica is not None:
+            try:
+                pool = await self._replica_pool(replica)
+                async with pool.acquire() as conn:
+                    rows = await self._statement(conn, sql, args, scope)
+            except Exception as exc:
+                # Down, refusing, or a statement cancelled by a conflict with recovery: the
+                # primary answers instead, and only the first two rest the standby.
+                unavailable = isinstance(exc, OSError) or is_unavailable(exc)
+                if not (unavailable or is_conflict(exc)):
+                    raise
+                if unavailable:
+                    await self._rest(replica, exc)
+            else:
+                # Whose row a credential found is known only now: that user's last write
+                # must be on this standby too, and a credential it does not know (yet) is
+                # asked of the primary.
+                if scope is not None or (rows and await self._caught_up(replica, rows[0]["id"])):
+                    replica.reads += 1
+                    DB_READS.labels("replica").inc()
+                    return rows
         for attempt in (1, 2):
             try:
                 pool = await self._get()
                 async with pool.acquire() as conn:
-                    # Each connection keeps the scope it was last set to: the next statement
-                    # for the same user sets nothing.
-                    if scope is not None:
-                        await conn.use(scope)
-                    rows = await conn.fetch(sql, *args)
-                    self._reads.inc()
-                    if scope is None and rows:
-                        conn.remember(Scope(user_id=uuid.UUID(bytes=rows[0]["id"].bytes)))
+                    rows = await self._statement(conn, sql, args, scope)
+                    self.primary_reads += 1
+                    DB_READS.labels("primary").inc()
                     return rows
             except Exception as exc:
                 # Any OSError here is the database's socket (refused, reset, unresolvable).
@@ -355,10 +454,171 @@ class ReadPool:
                     await self._pool.expire_connections()
         raise AssertionError("unreachable")
 
+    @staticmethod
+    async def _statement(conn: Any, sql: str, args: tuple[Any, ...], scope: Scope | None) -> Any:
+        # Each connection keeps the scope it was last set to: the next statement for the same
+        # user sets nothing.
+        if scope is not None:
+            await conn.use(scope)
+        rows = await conn.fetch(sql, *args)
+        if scope is None and rows:
+            conn.remember(Scope(user_id=uuid.UUID(bytes=rows[0]["id"].bytes)))
+        return rows
+
+    async def _replica_for(self, scope: Scope | None) -> Replica | None:
+        """A standby this statement may read, or None for the primary."""
+        now = time.monotonic()
+        usable = []
+        for replica in self.replicas:
+            if replica.due(now, self._poll):
+                replica.polling = asyncio.create_task(self._poll_replica(replica))
+            if replica.usable(now, self._max_lag):
+                usable.append(replica)
+        if not usable:
+            return None
+        if scope is not None and scope.user_id is not None:
+            written = await self._written(scope.user_id)
+            if written is None:
+                return None
+            usable = [r for r in usable if r.lsn is not None and r.lsn >= written]
+            if not usable:
+                return None
+        self._turn += 1
+        return usable[self._turn % len(usable)]
+
+    async def read(
+        self,
+        user_id: uuid.UUID,
+        work: Callable[[AsyncSession], Awaitable[T]],
+        primary: AsyncSession | async_sessionmaker[AsyncSession],
+    ) -> T:
+        """`work(session)` in an ORM session of this user's on a standby, when one may serve
+        them (as for the pool's own statements), else on the primary: the request's own
+        session, or a new one from a sessionmaker. A standby that fails it hands it to the
+        primary, so `work` must only read (it may run twice)."""
+        replica = await self._replica_for(Scope(user_id=user_id)) if self.replicas else None
+        if replica is not None:
+            try:
+                async with self._replica_sessions(replica)() as session:
+                    await bind_user(session, user_id)
+                    result = await work(session)
+                replica.reads += 1
+                DB_READS.labels("replica").inc()
+                return result
+            except Exception as exc:
+                unavailable = isinstance(exc, OSError) or is_unavailable(exc)
+                if not (unavailable or is_conflict(exc)):
+                    raise
+                if unavailable:
+                    await self._rest(replica, exc)
+        self.primary_reads += 1
+        DB_READS.labels("primary").inc()
+        if isinstance(primary, AsyncSession):
+            return await work(primary)
+        async with primary() as session:
+            await bind_user(session, user_id)
+            return await work(session)
+
+    def _replica_sessions(self, replica: Replica) -> async_sessionmaker[AsyncSession]:
+        if replica.sessions is None:
+            replica.engine = create_engine(self._app_settings, url=replica.dsn)
+            replica.sessions = create_sessionmaker(replica.engine)
+        return replica.sessions
+
+    async def _written(self, user: Any) -> int | None:
+        """Where the primary's WAL stood after the user's last write; None when that cannot
+        be known (Redis down, or no Redis): then only the primary is safe."""
+        if self._marks is None:
+            return None
+        try:
+            return await self._marks.get(uuid.UUID(str(user)))
+        except Exception:
+            log.debug("read-after-write marker unreadable: reading from the primary")
+            return None
+
+    async def _caught_up(self, replica: Replica, user: Any) -> bool:
+        written = await self._written(user)
+        return written is not None and replica.lsn is not None and replica.lsn >= written
+
+    async def _replica_pool(self, replica: Replica) -> Any:
+        if replica.pool is None:
+            async with replica.lock:
+                if replica.pool is None:
+                    # A standby that does not answer is given up sooner than the primary.
+                    replica.pool = await self._create_pool(replica.dsn, 5)
+        return replica.pool
+
+    async def _poll_replica(self, replica: Replica) -> None:
+        try:
+            pool = await self._replica_pool(replica)
+            async with pool.acquire() as conn:
+                row = await conn.fetchrow(REPLICA_STATE)
+        except Exception as exc:
+            await self._rest(replica, exc)
+        else:
+            replica.polled(row["lsn"], row["lag"])
+            if replica.lag is not None and replica.lag > self._max_lag:
+                log.info("read replica %s is %.1f s behind", replica.label, replica.lag)
+
+    async def _rest(self, replica: Replica, exc: BaseException) -> None:
+        replica.failed(self._retry, exc)
+        # A new pool at the next poll: the old one would keep reconnecting to restore its
+        # floor (and log each failure) while the standby is down.
+        pool, replica.pool = replica.pool, None
+        if pool is not None:
+            pool.terminate()
+        if replica.engine is not None:
+            with contextlib.suppress(Exception):
+                await replica.engine.dispose()
+
+    async def record_writes(self, users: set[uuid.UUID]) -> None:
+        """After a commit that changed these users' data: their reads need a standby that has
+        replayed at least this far. Without it (Redis down), a standby that has not may
+        serve them stale rows until it catches up."""
+        if self._marks is None or not users:
+            return
+        try:
+            pool = await self._get()
+            async with pool.acquire() as conn:
+                lsn = int(await conn.fetchval(PRIMARY_LSN))
+            await self._marks.record(users, lsn)
+        except Exception:
+            log.warning("could not record a read-after-write marker", exc_info=True)
+
+    def stats(self) -> dict[str, Any]:
+        """Reads by target (`primary`, `replica`: for a metrics exporter) and each standby's
+        state: usable, lag in seconds, replay position, its reads and failures."""
+        now = time.monotonic()
+        replicas = [r.stats(now, self._max_lag) for r in self.replicas]
+        return {
+            "reads": {
+                "primary": self.primary_reads,
+                "replica": sum(r.reads for r in self.replicas),
+            },
+            "replicas": replicas,
+        }
+
     async def close(self) -> None:
+        for replica in self.replicas:
+            if replica.polling is not None and not replica.polling.done():
+                replica.polling.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await replica.polling
+            if replica.pool is not None:
+                await replica.pool.close()
+                replica.pool = None
+            if replica.engine is not None:
+                await replica.engine.dispose()
+                replica.engine = replica.sessions = None
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
+
+
+def _plain_dsn(url: str) -> str:
+    """A URL as asyncpg's own connect takes it (postgresql://)."""
+    target = asyncpg_url(url)
+    return "postgresql://" + target.split("://", 1)[1] if "://" in target else target
 
 
 async def _no_reset(_: Any) -> None:
@@ -432,7 +692,19 @@ def is_conflict(exc: BaseException) -> bool:
     return any(s in _CONFLICT_STATES for s in _sqlstates(exc))
 
 
-def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+def create_sessionmaker(
+    engine: AsyncEngine, reads: ReadPool | None = None
+) -> async_sessionmaker[AsyncSession]:
+    """Sessions on the primary; with read replicas, sessions that leave read-after-write
+    markers through `reads` when they commit."""
+    if reads is not None and reads.replicas:
+        return async_sessionmaker(
+            engine,
+            class_=_MarkingSession,
+            expire_on_commit=False,
+            autoflush=False,
+            info={"read_pool": reads},
+        )
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
 

@@ -68,6 +68,24 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
+def kept_port(path: Path) -> int:
+    """The port a server of this data folder had last time, if it is free, else a new one,
+    kept in `path`: a server restarted (a new `fuze services`) comes back where the URLs
+    handed out before, and a standby's connection to its primary, point."""
+    with contextlib.suppress(OSError, ValueError):
+        port = int(path.read_text().strip())
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            # As the servers bind: connections of the last run still in TIME_WAIT on the
+            # port do not make it busy.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(("127.0.0.1", port))
+        return port
+    port = free_port()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"{port}\n")
+    return port
+
+
 def port_open(host: str, port: int, timeout: float = 0.2) -> bool:
     try:
         with socket.create_connection((host, port), timeout=timeout):
@@ -205,13 +223,16 @@ def _let_others_read_tree(root: Path) -> None:
 
 
 class EmbeddedPostgres:
+    name = "postgres"
+    standby = False
+
     def __init__(self, data_dir: Path, port: int | None = None, log_dir: Path | None = None):
         self.root = data_dir.resolve()
         self.pgdata = self.root / "pgdata"
         self.socket_dir = self.root / "run"
         self.password_file = self.root / "password"
         self.log_path = (log_dir or self.root) / "postgres.log"
-        self.port = port or free_port()
+        self.port = port or kept_port(self.root / "port")
         self.bin = postgres_bin_dir()
         self.child: Child | None = None
         self.uid: int | None = None
@@ -296,22 +317,27 @@ class EmbeddedPostgres:
                     break
                 time.sleep(0.1)
 
+    def _argv(self) -> list[str]:
+        return [
+            str(self.bin / "postgres"),
+            "-D", str(self.pgdata),
+            "-p", str(self.port),
+            "-h", "127.0.0.1",
+            "-k", str(self.socket_dir),
+            # A standby needs at least the primary's max_connections (app.embedded's
+            # EmbeddedStandby runs with the same arguments).
+            "-c", "max_connections=200",
+            "-c", f"shared_buffers={shared_buffers_mb()}MB",
+            "-c", "logging_collector=off",
+        ]  # fmt: skip
+
     def start(self, timeout: float = 60.0) -> str:
         self._prepare()
         self._initdb()
         self._kill_stale()
         self.child = Child(
-            "postgres",
-            [
-                str(self.bin / "postgres"),
-                "-D", str(self.pgdata),
-                "-p", str(self.port),
-                "-h", "127.0.0.1",
-                "-k", str(self.socket_dir),
-                "-c", "max_connections=200",
-                "-c", f"shared_buffers={shared_buffers_mb()}MB",
-                "-c", "logging_collector=off",
-            ],
+            self.name,
+            self._argv(),
             log_path=self.log_path,
             stop_signal=signal.SIGINT,  # "fast" shutdown: roll back clients, checkpoint, exit
             user=self.uid,
@@ -322,7 +348,7 @@ class EmbeddedPostgres:
         env = {**os.environ, "PGPASSWORD": self.password}
         while True:
             if not self.child.alive():
-                raise RuntimeError(f"postgres exited at start:\n{self.child.tail_log()}")
+                raise RuntimeError(f"{self.name} exited at start:\n{self.child.tail_log()}")
             ok = (
                 subprocess.run(
                     [str(self.bin / "pg_isready"), "-h", "127.0.0.1", "-p", str(self.port), "-q"],
@@ -335,9 +361,10 @@ class EmbeddedPostgres:
                 break
             if time.monotonic() > deadline:
                 self.stop()
-                raise RuntimeError(f"postgres did not become ready:\n{self.child.tail_log()}")
+                raise RuntimeError(f"{self.name} did not become ready:\n{self.child.tail_log()}")
             time.sleep(0.1)
-        self.ensure_database(PG_DATABASE)
+        if not self.standby:
+            self.ensure_database(PG_DATABASE)
         return self.url()
 
     def psql(self, sql: str, database: str = "postgres") -> str:
@@ -361,12 +388,96 @@ class EmbeddedPostgres:
             self.child = None
 
 
+class EmbeddedStandby(EmbeddedPostgres):
+    """A streaming standby of an embedded primary (a read replica): a physical copy taken
+    with pg_basebackup into its own data folder, then kept current over streaming
+    replication through a replication slot of its own on the primary, so that the primary
+    keeps the WAL it has not received yet. Same roles, row-level security policies and
+    server settings as the primary; read-only. The connection to the primary is given at each
+    start, so a primary on another port than before does not strand it."""
+
+    standby = True
+
+    def __init__(
+        self,
+        primary: EmbeddedPostgres,
+        data_dir: Path,
+        number: int,
+        port: int | None = None,
+        log_dir: Path | None = None,
+    ) -> None:
+        super().__init__(data_dir, port, log_dir)
+        self.primary = primary
+        self.name = f"postgres-standby-{number}"
+        self.slot = f"fuze_standby_{number}"
+        self.log_path = (log_dir or self.root) / f"{self.name}.log"
+        self.passfile = self.root / "pgpass"
+
+    def _prepare(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        # The same login as the primary's (a physical copy has its roles): one password.
+        self.password_file.write_text(self.primary.password + "\n")
+        self.password_file.chmod(0o600)
+        super()._prepare()
+        self.passfile.write_text(f"127.0.0.1:*:*:{PG_USER}:{self.primary.password}\n")
+        self.passfile.chmod(0o600)
+        if self.uid is not None:
+            os.chown(self.passfile, self.uid, self.gid)  # type: ignore[arg-type]
+
+    def _initdb(self) -> None:
+        if (self.pgdata / "PG_VERSION").exists():
+            return
+        found = self.primary.psql(
+            f"SELECT count(*) FROM pg_replication_slots WHERE slot_name = '{self.slot}'"
+        )
+        if found == "0":
+            self.primary.psql(f"SELECT pg_create_physical_replication_slot('{self.slot}')")
+        try:
+            self._run(
+                [
+                    str(self.bin / "pg_basebackup"),
+                    "-h", "127.0.0.1", "-p", str(self.primary.port), "-U", PG_USER,
+                    "-D", str(self.pgdata),
+                    "-X", "stream", "-S", self.slot, "-R",
+                    "--checkpoint=fast", "--no-password",
+                ],
+                env={**os.environ, "PGPASSFILE": str(self.passfile)},
+            )  # fmt: skip
+        except subprocess.CalledProcessError as exc:
+            shutil.rmtree(self.pgdata, ignore_errors=True)
+            raise RuntimeError(f"pg_basebackup failed:\n{exc.stdout}\n{exc.stderr}") from exc
+
+    def _argv(self) -> list[str]:
+        conninfo = (
+            f"host=127.0.0.1 port={self.primary.port} user={PG_USER}"
+            f" passfile={self.passfile} application_name={self.slot}"
+        )
+        return [
+            *super()._argv(),
+            "-c", f"primary_conninfo={conninfo}",
+            "-c", f"primary_slot_name={self.slot}",
+            # The primary keeps the rows a query here still reads (no query cancelled by a
+            # conflict with recovery for most reads).
+            "-c", "hot_standby_feedback=on",
+        ]  # fmt: skip
+
+    def drop(self) -> None:
+        """Forget this standby: its slot on the primary (which would keep WAL for it
+        forever) and its data folder."""
+        self.stop()
+        self.primary.psql(
+            "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots"
+            f" WHERE slot_name = '{self.slot}' AND NOT active"
+        )
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
 class EmbeddedValkey:
     def __init__(self, data_dir: Path, port: int | None = None, log_dir: Path | None = None):
         self.root = data_dir.resolve()
         self.dir = self.root / "valkey"
         self.log_path = (log_dir or self.root) / "valkey.log"
-        self.port = port or free_port()
+        self.port = port or kept_port(self.dir / "port")
         self.child: Child | None = None
 
     def url(self, db: int = 0) -> str:

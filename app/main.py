@@ -69,8 +69,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     # Clients are lazy: nothing connects until first use, so the app starts even with Redis down.
     engine = create_engine(settings)
-    reads = ReadPool(settings)
     redis = create_redis(settings)
+    reads = ReadPool(settings, redis=redis)
     # Query vectors for search: the model loads once per API process (in the background at
     # start when preload_model is on, and /api/health/ready waits for it; else at the first
     # search).
@@ -111,7 +111,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.reads = reads
-    app.state.sessionmaker = create_sessionmaker(engine)
+    app.state.sessionmaker = create_sessionmaker(engine, reads)
     app.state.redis = redis
     app.state.limiter = RateLimiter(redis)
     app.state.embedder = embedder

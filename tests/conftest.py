@@ -20,12 +20,12 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import event, text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session, SessionTransaction
 
 from app.cli import run_migrations
 from app.config import Settings
-from app.db import NO_SCOPE, SYSTEM_SCOPE, Scope, create_engine
+from app.db import NO_SCOPE, SYSTEM_SCOPE, Scope, bind_user, create_engine
 from app.embedded import EmbeddedPostgres, EmbeddedValkey
 from app.main import create_app
 from tests.fakes.gemini import FakeGemini
@@ -40,6 +40,8 @@ class Stack:
     database_url: str
     redis_url: str
     data_dir: Path
+    # The embedded server, when the run started one (tests that start a standby of it).
+    postgres: EmbeddedPostgres | None = None
 
 
 @pytest.fixture(scope="session")
@@ -48,6 +50,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     servers: list[EmbeddedPostgres | EmbeddedValkey] = []
     database_url = os.environ.get("FUZE_TEST_DATABASE_URL")
     redis_url = os.environ.get("FUZE_TEST_REDIS_URL")
+    pg: EmbeddedPostgres | None = None
     try:
         if not database_url:
             pg = EmbeddedPostgres(tmp_path_factory.mktemp("postgres"))
@@ -62,7 +65,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             vk.start()
             redis_url = vk.url(1)
         run_migrations(database_url)
-        yield Stack(database_url, redis_url, data_dir)
+        yield Stack(database_url, redis_url, data_dir, pg)
     finally:
         for server in reversed(servers):
             server.stop()
@@ -154,6 +157,14 @@ class ConnectionReads:
                 return [_Record(row) for row in result]
             finally:
                 await self.conn.exec_driver_sql(SYSTEM_SCOPE.sql(local=True))
+
+    async def read(self, user_id: uuid.UUID, work: Any, primary: Any) -> Any:
+        """ReadPool.read with no replica: on the request's session, or one of the app's."""
+        if isinstance(primary, AsyncSession):
+            return await work(primary)
+        async with primary() as session:
+            await bind_user(session, user_id)
+            return await work(session)
 
     async def close(self) -> None:
         pass

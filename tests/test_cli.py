@@ -424,3 +424,72 @@ def test_fuze_services_restarts_a_dead_embedded_server(tmp_path, clean_env):
         proc.send_signal(signal.SIGINT)
         code = proc.wait(timeout=90)
     assert code == 0
+
+
+def test_fuze_services_read_replicas_stream_and_keep_their_ports(tmp_path, clean_env):
+    """`fuze services --read-replicas 1`: a streaming standby of the embedded PostgreSQL, its
+    URL printed as FUZE_DATABASE_READ_URLS; started again, every server is on the port it
+    had (the URLs handed out before stay good) and the standby streams again."""
+    import asyncio
+
+    import asyncpg
+
+    def run() -> tuple[subprocess.Popen[str], dict[str, str]]:
+        proc = subprocess.Popen(
+            [*FUZE, "services", "--data-dir", str(tmp_path / "data"), "--read-replicas", "1"],
+            env=clean_env,
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        exports: dict[str, str] = {}
+        seen: list[str] = []
+        for line in proc.stdout or ():  # generous: no time limit but the test's own
+            seen.append(line)
+            if line.startswith("export "):
+                name, value = line.removeprefix("export ").strip().split("=", 1)
+                exports[name] = value.strip("'")
+            if "FUZE_REDIS_URL" in exports:
+                return proc, exports
+        raise AssertionError("exited:\n" + "".join(seen))
+
+    async def standby_state(primary: str, standby: str) -> tuple[bool, str]:
+        conn = await asyncpg.connect(primary)
+        try:
+            await conn.execute("CREATE TABLE IF NOT EXISTS replicated (n int)")
+            await conn.execute("INSERT INTO replicated VALUES (1)")
+            lsn = await conn.fetchval("SELECT pg_current_wal_lsn() - '0/0'::pg_lsn")
+        finally:
+            await conn.close()
+        conn = await asyncpg.connect(standby)
+        try:
+            for _ in range(600):  # until it has replayed the insert
+                if await conn.fetchval("SELECT pg_last_wal_replay_lsn() - '0/0'::pg_lsn") >= lsn:
+                    break
+                await asyncio.sleep(0.1)
+            count = await conn.fetchval("SELECT count(*) FROM replicated")
+            return await conn.fetchval("SELECT pg_is_in_recovery()"), f"{count} rows"
+        finally:
+            await conn.close()
+
+    first: dict[str, str] = {}
+    for run_number in (1, 2):
+        proc, exports = run()
+        try:
+            assert set(exports) == {
+                "FUZE_DATABASE_URL",
+                "FUZE_DATABASE_READ_URLS",
+                "FUZE_REDIS_URL",
+            }
+            in_recovery, rows = asyncio.run(
+                standby_state(exports["FUZE_DATABASE_URL"], exports["FUZE_DATABASE_READ_URLS"])
+            )
+            assert in_recovery and rows == f"{run_number} rows"
+            if run_number == 1:
+                first = exports
+            else:
+                assert exports == first
+        finally:
+            proc.send_signal(signal.SIGINT)
+            assert proc.wait(timeout=90) == 0

@@ -27,7 +27,7 @@ import app.models  # noqa: F401  (every mapper, so relationships and foreign key
 from app.analysis import jobs as analysis_jobs
 from app.bookmarks import jobs as bookmark_jobs
 from app.config import get_settings
-from app.db import create_engine, create_sessionmaker, is_conflict, is_unavailable
+from app.db import ReadPool, create_engine, create_sessionmaker, is_conflict, is_unavailable
 from app.embeddings.service import Embedder
 from app.extraction.fetch import make_http_client
 from app.health.service import MODEL_KEY, WORKERS_KEY
@@ -84,7 +84,9 @@ async def startup(ctx: dict[str, Any]) -> None:
     ctx["settings"] = settings
     ctx["worker_id"] = f"{socket.gethostname()}:{os.getpid()}"
     ctx["engine"] = create_engine(settings)
-    ctx["sessionmaker"] = create_sessionmaker(ctx["engine"])
+    # Only for the read-after-write markers its commits leave (the API reads the replicas).
+    ctx["reads"] = ReadPool(settings, redis=ctx["redis"])
+    ctx["sessionmaker"] = create_sessionmaker(ctx["engine"], ctx["reads"])
     ctx["http"] = make_http_client(settings)
     global _EMBEDDER
     if _EMBEDDER is None:
@@ -143,6 +145,8 @@ async def shutdown(ctx: dict[str, Any]) -> None:
         await ctx["embedder"].stop_batching()
     if "http" in ctx:
         await ctx["http"].aclose()
+    if "reads" in ctx:
+        await ctx["reads"].close()
     if "engine" in ctx:
         await ctx["engine"].dispose()
     log.info("worker stopped", extra={"worker_id": ctx.get("worker_id")})

@@ -236,6 +236,8 @@ def sessions_changed(session: AsyncSession, user_id: uuid.UUID) -> None:
     """Once committed, tell this user's open event streams (on every API process, over
     pub/sub) to check whether their session still stands."""
     publish_after_commit(session, sessions_channel(user_id), "changed")
+    # An ended session must not stand a moment longer on a read replica.
+    db.wrote_for(session, user_id)
 
 
 async def _revoke_family(session: AsyncSession, user_id: uuid.UUID, family_id: uuid.UUID) -> None:

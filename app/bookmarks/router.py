@@ -5,6 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Form, Query, Response, UploadFile, status
 from fastapi.responses import FileResponse, JSONResponse
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.bookmarks import service
 from app.bookmarks.models import Bookmark
@@ -18,7 +19,7 @@ from app.bookmarks.schemas import (
     Status,
     clean_tags,
 )
-from app.deps import CurrentUser, SessionDep, SettingsDep
+from app.deps import CurrentUser, ReadsDep, SessionDep, SettingsDep
 from app.errors import (
     Conflict,
     Forbidden,
@@ -29,6 +30,7 @@ from app.errors import (
     UnsupportedMediaType,
     responses,
 )
+from app.users.models import User
 
 router = APIRouter(prefix="/bookmarks", tags=["bookmarks"], responses=responses(Unauthorized))
 
@@ -42,7 +44,7 @@ async def valid_bookmark(
 ValidBookmark = Annotated[Bookmark, Depends(valid_bookmark)]
 
 
-async def _detail(session: SessionDep, user: CurrentUser, bookmark_id: uuid.UUID) -> BookmarkDetail:
+async def _detail(session: AsyncSession, user: User, bookmark_id: uuid.UUID) -> BookmarkDetail:
     bookmark = await service.get_owned(session, user, bookmark_id, detail=True)
     tags = await service.tags_of(session, [bookmark.id])
     return BookmarkDetail(**service.to_out(bookmark, tags[bookmark.id], detail=True))
@@ -113,6 +115,7 @@ async def upload_bookmark(
 async def list_bookmarks(
     user: CurrentUser,
     session: SessionDep,
+    reads: ReadsDep,
     q: Annotated[
         str | None,
         Query(max_length=500, description="Words in the title, URL, description or notes."),
@@ -131,21 +134,23 @@ async def list_bookmarks(
     cursor: Annotated[str | None, Query(max_length=500)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> BookmarkPage:
-    rows, next_cursor = await service.list_bookmarks(
-        session,
-        user,
-        q=q,
-        tag=tag,
-        url=url,
-        status=status_,
-        sort=sort,
-        cursor=cursor,
-        limit=limit,
-    )
-    tags = await service.tags_of(session, [b.id for b in rows])
-    return BookmarkPage(
-        items=[BookmarkOut(**service.to_out(b, tags[b.id])) for b in rows], next_cursor=next_cursor
-    )
+    async def page(session: AsyncSession) -> BookmarkPage:
+        rows, next_cursor = await service.list_bookmarks(
+            session,
+            user,
+            q=q,
+            tag=tag,
+            url=url,
+            status=status_,
+            sort=sort,
+            cursor=cursor,
+            limit=limit,
+        )
+        tags = await service.tags_of(session, [b.id for b in rows])
+        items = [BookmarkOut(**service.to_out(b, tags[b.id])) for b in rows]
+        return BookmarkPage(items=items, next_cursor=next_cursor)
+
+    return await reads.read(user.id, page, session)
 
 
 @router.get(
@@ -155,9 +160,9 @@ async def list_bookmarks(
     responses=responses(NotFound),
 )
 async def get_bookmark(
-    bookmark_id: uuid.UUID, user: CurrentUser, session: SessionDep
+    bookmark_id: uuid.UUID, user: CurrentUser, session: SessionDep, reads: ReadsDep
 ) -> BookmarkDetail:
-    return await _detail(session, user, bookmark_id)
+    return await reads.read(user.id, lambda s: _detail(s, user, bookmark_id), session)
 
 
 @router.patch(

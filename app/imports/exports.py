@@ -9,6 +9,7 @@ import json
 import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime
+from functools import partial
 from html import escape
 from typing import Any
 
@@ -17,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.bookmarks import service as bookmarks_service
 from app.bookmarks.models import Bookmark
-from app.db import bind_user, utcnow
+from app.db import ReadPool, utcnow
 
 PAGE = 500
 CSV_COLUMNS = [
@@ -32,24 +33,29 @@ MEDIA_TYPES = {
 
 
 async def _pages(
-    maker: async_sessionmaker[AsyncSession], user_id: uuid.UUID
+    reads: ReadPool, maker: async_sessionmaker[AsyncSession], user_id: uuid.UUID
 ) -> AsyncIterator[list[tuple[Bookmark, list[str]]]]:
-    """Oldest first, by keyset: each page is one short query, whatever the library's size."""
+    """Oldest first, by keyset: each page is one short query, whatever the library's size,
+    in a session of its own (on a read replica when one may serve the user)."""
     after: tuple[datetime, uuid.UUID] | None = None
     while True:
-        async with maker() as session:
-            await bind_user(session, user_id)
-            query = select(Bookmark).where(Bookmark.user_id == user_id)
-            if after is not None:
-                query = query.where(tuple_(Bookmark.saved_at, Bookmark.id) > after)
-            rows = list(
-                await session.scalars(query.order_by(Bookmark.saved_at, Bookmark.id).limit(PAGE))
-            )
-            if not rows:
-                return
-            tags = await bookmarks_service.tags_of(session, [b.id for b in rows])
-        yield [(b, tags[b.id]) for b in rows]
-        after = (rows[-1].saved_at, rows[-1].id)
+        found = await reads.read(user_id, partial(_page, user_id=user_id, after=after), maker)
+        if not found:
+            return
+        yield found
+        last = found[-1][0]
+        after = (last.saved_at, last.id)
+
+
+async def _page(
+    session: AsyncSession, user_id: uuid.UUID, after: tuple[datetime, uuid.UUID] | None
+) -> list[tuple[Bookmark, list[str]]]:
+    query = select(Bookmark).where(Bookmark.user_id == user_id)
+    if after is not None:
+        query = query.where(tuple_(Bookmark.saved_at, Bookmark.id) > after)
+    rows = list(await session.scalars(query.order_by(Bookmark.saved_at, Bookmark.id).limit(PAGE)))
+    tags = await bookmarks_service.tags_of(session, [b.id for b in rows])
+    return [(b, tags[b.id]) for b in rows]
 
 
 def _epoch(value: datetime | None) -> int:
@@ -106,18 +112,18 @@ def _record(bookmark: Bookmark, tags: list[str]) -> dict[str, Any]:
 
 
 async def stream(
-    maker: async_sessionmaker[AsyncSession], user_id: uuid.UUID, fmt: str
+    reads: ReadPool, maker: async_sessionmaker[AsyncSession], user_id: uuid.UUID, fmt: str
 ) -> AsyncIterator[bytes]:
     if fmt == "html":
         yield NETSCAPE_HEAD.encode()
-        async for page in _pages(maker, user_id):
+        async for page in _pages(reads, maker, user_id):
             yield "".join(netscape_item(b, tags) for b, tags in page).encode()
         yield b"</DL><p>\n"
     elif fmt == "json":
         head = {"fuze_export": 1, "exported_at": utcnow().isoformat()}
         yield (json.dumps(head)[:-1] + ', "bookmarks": [').encode()
         first = True
-        async for page in _pages(maker, user_id):
+        async for page in _pages(reads, maker, user_id):
             parts = []
             for bookmark, tags in page:
                 parts.append(("\n" if first else ",\n") + json.dumps(_record(bookmark, tags)))
@@ -128,7 +134,7 @@ async def stream(
         buffer = io.StringIO()
         writer = csv.writer(buffer)
         writer.writerow(CSV_COLUMNS)
-        async for page in _pages(maker, user_id):
+        async for page in _pages(reads, maker, user_id):
             for bookmark, tags in page:
                 record = _record(bookmark, tags)
                 record["tags"] = ",".join(tags)

@@ -129,7 +129,7 @@ async def export_bookmarks(
     # The stream outlives the request's session: it opens its own, one per page.
     name = f"fuze-bookmarks-{utcnow():%Y-%m-%d}.{format}"
     return StreamingResponse(
-        exports.stream(request.app.state.sessionmaker, user.id, format),
+        exports.stream(request.app.state.reads, request.app.state.sessionmaker, user.id, format),
         media_type=exports.MEDIA_TYPES[format],
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )

@@ -4,8 +4,9 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.deps import CurrentUser, RedisDep, SessionDep, SettingsDep
+from app.deps import CurrentUser, ReadsDep, RedisDep, SessionDep, SettingsDep
 from app.errors import (
     BadRequest,
     NotFound,
@@ -64,7 +65,7 @@ ValidSubtask = Annotated[Subtask, Depends(valid_subtask)]
 VectorsDep = Annotated[service.Vectors, Depends(get_vectors)]
 
 
-async def _projects_out(session: SessionDep, projects: list[Project]) -> list[ProjectOut]:
+async def _projects_out(session: AsyncSession, projects: list[Project]) -> list[ProjectOut]:
     counts = await service.task_counts(session, [p.id for p in projects])
     out = []
     for p in projects:
@@ -135,14 +136,18 @@ async def create_project(
 async def list_projects(
     user: CurrentUser,
     session: SessionDep,
+    reads: ReadsDep,
     status_: Annotated[ProjectStatus | None, Query(alias="status")] = None,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> ProjectPage:
-    rows, next_cursor = await service.list_projects(
-        session, user, status=status_, cursor=cursor, limit=limit
-    )
-    return ProjectPage(items=await _projects_out(session, rows), next_cursor=next_cursor)
+    async def page(session: AsyncSession) -> ProjectPage:
+        rows, next_cursor = await service.list_projects(
+            session, user, status=status_, cursor=cursor, limit=limit
+        )
+        return ProjectPage(items=await _projects_out(session, rows), next_cursor=next_cursor)
+
+    return await reads.read(user.id, page, session)
 
 
 @router.get(
