@@ -22,7 +22,13 @@ class Settings(BaseSettings):
 
     # Unset: `fuze up` starts embedded servers and hands their URLs to its children.
     database_url: str | None = None
+    # redis://host:6379/0 for one server, or redis+sentinel://host:26379,host:26379/master/0
+    # for a primary watched by Sentinel (app/broker.py; docs/configuration.md).
     redis_url: str | None = None
+    # Sentinel without a URL: `host:port,host:port` and the name the sentinels monitor. When
+    # set it wins over FUZE_REDIS_URL's host, whose database number and credentials still apply.
+    redis_sentinels: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    redis_sentinel_master: str = "fuze"
 
     db_pool_size: int = 5
     db_max_overflow: int = 10
@@ -139,6 +145,13 @@ class Settings(BaseSettings):
                 import json
 
                 return json.loads(value)
+            return [v.strip() for v in value.split(",") if v.strip()]
+        return value
+
+    @field_validator("redis_sentinels", mode="before")
+    @classmethod
+    def _split_sentinels(cls, value: object) -> object:
+        if isinstance(value, str):
             return [v.strip() for v in value.split(",") if v.strip()]
         return value
 
