@@ -10,6 +10,8 @@ callers see a slow command, not an error, for as long as the failover takes.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -39,10 +41,11 @@ _CONNECTION = {
     "health_check_interval": 30,
     "max_connections": 100,
 }
-# Each try of a command also retries its connect with the same backoff, so this rides out
-# about 20-40 s without a primary: Sentinel's down-after-milliseconds plus the election.
-FAILOVER_RETRIES = 8
-FAILOVER_BACKOFF = (0.05, 1.0)  # base, cap (seconds)
+# How long a command keeps trying without a primary: Sentinel's down-after-milliseconds (5 s
+# under `fuze services --redis-ha`) plus the election, with room to spare. A command already
+# on a connection may spend it twice (its reconnect retries too); with Redis gone for good,
+# callers then fall back as they do without Sentinel (app/ratelimit.py, the sweeper).
+FAILOVER_BUDGET_SECONDS = 15.0
 
 
 @dataclass(frozen=True)
@@ -122,10 +125,35 @@ def redis_target(settings: Settings, url: str | None = None) -> RedisTarget:
     return RedisTarget(url=url)
 
 
+class FailoverRetry(Retry):
+    """redis-py's Retry bounded by time instead of a count of tries: a failover takes seconds
+    whatever the backoff, and a fixed count gave anything from 5 s to a minute here (redis-py
+    nests the reconnect's retries inside the command's)."""
+
+    __slots__ = ("budget",)
+
+    def __init__(self, budget: float = FAILOVER_BUDGET_SECONDS) -> None:
+        super().__init__(ExponentialBackoff(cap=0.5, base=0.025), retries=-1)
+        self.budget = budget
+
+    async def call_with_retry(self, do: Any, fail: Any) -> Any:
+        self._backoff.reset()
+        deadline = time.monotonic() + self.budget
+        failures = 0
+        while True:
+            try:
+                return await do()
+            except self._supported_errors as error:
+                failures += 1
+                await fail(error)
+                if time.monotonic() >= deadline:
+                    raise
+                await asyncio.sleep(self._backoff.compute(failures))
+
+
 def failover_retry() -> dict[str, Any]:
-    base, cap = FAILOVER_BACKOFF
     return {
-        "retry": Retry(ExponentialBackoff(cap=cap, base=base), FAILOVER_RETRIES),
+        "retry": FailoverRetry(),
         "retry_on_error": [ConnectionError, TimeoutError, ReadOnlyError],
     }
 
@@ -142,7 +170,7 @@ class FuzeRedis(ArqRedis):
     async def enqueue_job(  # type: ignore[override]
         self, function: str, *args: Any, _job_id: str | None = None, **kwargs: Any
     ) -> Job | None:
-        for _ in range(FAILOVER_RETRIES):
+        for _ in range(3):
             try:
                 job = await super().enqueue_job(function, *args, _job_id=_job_id, **kwargs)
             except WatchError:  # cut while watching, before arq's own except

@@ -212,7 +212,7 @@ def _log_as(name: str, settings: Settings) -> None:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    from app.embedded import Child, EmbeddedPostgres, EmbeddedValkey, port_open
+    from app.embedded import Child, EmbeddedPostgres, EmbeddedValkey, EmbeddedValkeyHA, port_open
 
     started = time.monotonic()
     settings: Settings = get_settings()
@@ -236,7 +236,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     settings = Settings(data_dir=data_dir)
     env["FUZE_SECRET_KEY"] = settings.resolved_secret_key()
 
-    servers: list[EmbeddedPostgres | EmbeddedValkey] = []
+    servers: list[EmbeddedPostgres | EmbeddedValkey | EmbeddedValkeyHA] = []
     watches: list[_ServerWatch] = []
     procs: dict[str, Child] = {}
     code = 0
@@ -253,9 +253,15 @@ def cmd_up(args: argparse.Namespace) -> int:
             log.info(
                 "embedded PostgreSQL 18 + pgvector on 127.0.0.1:%s (data: %s)", pg.port, pg.pgdata
             )
-        if settings.redis_url:
-            log.info("using the Redis at FUZE_REDIS_URL")
-            redis_url = settings.redis_url
+        if settings.redis_url or settings.redis_sentinels:
+            log.info("using the Redis at FUZE_REDIS_URL / FUZE_REDIS_SENTINELS")
+            redis_url = settings.redis_url or ""
+        elif args.redis_ha:
+            ha = EmbeddedValkeyHA(data_dir, log_dir=logs)
+            servers.append(ha)
+            redis_url = ha.start()
+            watches += [_ServerWatch(f"valkey {node.name}", node) for node in ha.nodes]
+            log.info("embedded Valkey primary, replica and 3 sentinels (data: %s)", ha.root)
         else:
             vk = EmbeddedValkey(data_dir, log_dir=logs)
             servers.append(vk)
@@ -263,7 +269,8 @@ def cmd_up(args: argparse.Namespace) -> int:
             watches.append(_ServerWatch("valkey", vk))
             log.info("embedded Valkey on 127.0.0.1:%s (data: %s)", vk.port, vk.dir)
         env["FUZE_DATABASE_URL"] = database_url
-        env["FUZE_REDIS_URL"] = redis_url
+        if redis_url:
+            env["FUZE_REDIS_URL"] = redis_url
 
         run_migrations(database_url)
         log.info("database migrated to head")
@@ -335,13 +342,17 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 def cmd_services(args: argparse.Namespace) -> int:
     """Only the embedded servers, for development against a reloading API or a debugger."""
-    from app.embedded import EmbeddedPostgres, EmbeddedValkey
+    from app.embedded import EmbeddedPostgres, EmbeddedValkey, EmbeddedValkeyHA
 
     logging.basicConfig(level=logging.INFO, format="fuze services | %(message)s")
     _quiet_libraries()
     data_dir = Path(args.data_dir or get_settings().data_dir).resolve()
     pg = EmbeddedPostgres(data_dir / "postgres", log_dir=data_dir / "logs")
-    vk = EmbeddedValkey(data_dir, log_dir=data_dir / "logs")
+    vk: EmbeddedValkey | EmbeddedValkeyHA = (
+        EmbeddedValkeyHA(data_dir, log_dir=data_dir / "logs")
+        if args.redis_ha
+        else EmbeddedValkey(data_dir, log_dir=data_dir / "logs")
+    )
     stop = _Stop()
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
@@ -351,7 +362,11 @@ def cmd_services(args: argparse.Namespace) -> int:
         print(f"export FUZE_DATABASE_URL='{database_url}'", flush=True)
         print(f"export FUZE_REDIS_URL='{vk.start()}'", flush=True)
         # As under `fuze up`: a server that dies comes back on its port, with its data.
-        watches = [_ServerWatch("postgres", pg), _ServerWatch("valkey", vk)]
+        watches = [_ServerWatch("postgres", pg)]
+        if isinstance(vk, EmbeddedValkeyHA):
+            watches += [_ServerWatch(f"valkey {node.name}", node) for node in vk.nodes]
+        else:
+            watches.append(_ServerWatch("valkey", vk))
         while not stop.requested:
             for watch in watches:
                 watch.tend()
@@ -404,6 +419,11 @@ def _run_backup(name: str, work: Callable[[Settings], object]) -> int:
     return 0
 
 
+_REDIS_HA_HELP = (
+    "embedded Valkey as a primary, a replica and 3 sentinels that fail over (docs/deployment.md)"
+)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="fuze", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -414,6 +434,7 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--data-dir")
     up.add_argument("--no-worker", action="store_true", help="do not start the arq worker")
     up.add_argument("--ready-timeout", type=float, default=180.0)
+    up.add_argument("--redis-ha", action="store_true", help=_REDIS_HA_HELP)
     up.set_defaults(func=cmd_up)
 
     api = sub.add_parser("api", help="run the API (uvicorn) against FUZE_DATABASE_URL/REDIS_URL")
@@ -435,6 +456,7 @@ def main(argv: list[str] | None = None) -> int:
 
     services = sub.add_parser("services", help="run only the embedded PostgreSQL and Valkey")
     services.add_argument("--data-dir")
+    services.add_argument("--redis-ha", action="store_true", help=_REDIS_HA_HELP)
     services.set_defaults(func=cmd_services)
 
     backup = sub.add_parser(
