@@ -247,7 +247,7 @@ def _start_standbys(primary: Any, data_dir: Path, count: int, logs: Path) -> lis
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    from app.embedded import Child, EmbeddedPostgres, EmbeddedValkey, port_open
+    from app.embedded import Child, EmbeddedPostgres, EmbeddedValkey, EmbeddedValkeyHA, port_open
 
     started = time.monotonic()
     settings: Settings = get_settings()
@@ -272,7 +272,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     env["FUZE_SECRET_KEY"] = settings.resolved_secret_key()
     _metrics_dir(env, data_dir / "metrics")
 
-    servers: list[EmbeddedPostgres | EmbeddedValkey] = []
+    servers: list[EmbeddedPostgres | EmbeddedValkey | EmbeddedValkeyHA] = []
     watches: list[_ServerWatch] = []
     procs: dict[str, Child] = {}
     code = 0
@@ -297,9 +297,15 @@ def cmd_up(args: argparse.Namespace) -> int:
             watches.extend(_ServerWatch(s.name, s) for s in standbys)
             if standbys:
                 env["FUZE_DATABASE_READ_URLS"] = ",".join(s.url() for s in standbys)
-        if settings.redis_url:
-            log.info("using the Redis at FUZE_REDIS_URL")
-            redis_url = settings.redis_url
+        if settings.redis_url or settings.redis_sentinels:
+            log.info("using the Redis at FUZE_REDIS_URL / FUZE_REDIS_SENTINELS")
+            redis_url = settings.redis_url or ""
+        elif args.redis_ha:
+            ha = EmbeddedValkeyHA(data_dir, log_dir=logs)
+            servers.append(ha)
+            redis_url = ha.start()
+            watches += [_ServerWatch(f"valkey {node.name}", node) for node in ha.nodes]
+            log.info("embedded Valkey primary, replica and 3 sentinels (data: %s)", ha.root)
         else:
             vk = EmbeddedValkey(data_dir, log_dir=logs)
             servers.append(vk)
@@ -307,7 +313,8 @@ def cmd_up(args: argparse.Namespace) -> int:
             watches.append(_ServerWatch("valkey", vk))
             log.info("embedded Valkey on 127.0.0.1:%s (data: %s)", vk.port, vk.dir)
         env["FUZE_DATABASE_URL"] = database_url
-        env["FUZE_REDIS_URL"] = redis_url
+        if redis_url:
+            env["FUZE_REDIS_URL"] = redis_url
 
         run_migrations(database_url)
         log.info("database migrated to head")
@@ -379,13 +386,17 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 def cmd_services(args: argparse.Namespace) -> int:
     """Only the embedded servers, for development against a reloading API or a debugger."""
-    from app.embedded import EmbeddedPostgres, EmbeddedValkey
+    from app.embedded import EmbeddedPostgres, EmbeddedValkey, EmbeddedValkeyHA
 
     logging.basicConfig(level=logging.INFO, format="fuze services | %(message)s")
     _quiet_libraries()
     data_dir = Path(args.data_dir or get_settings().data_dir).resolve()
     pg = EmbeddedPostgres(data_dir / "postgres", log_dir=data_dir / "logs")
-    vk = EmbeddedValkey(data_dir, log_dir=data_dir / "logs")
+    vk: EmbeddedValkey | EmbeddedValkeyHA = (
+        EmbeddedValkeyHA(data_dir, log_dir=data_dir / "logs")
+        if args.redis_ha
+        else EmbeddedValkey(data_dir, log_dir=data_dir / "logs")
+    )
     stop = _Stop()
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
@@ -401,7 +412,11 @@ def cmd_services(args: argparse.Namespace) -> int:
         print(f"export FUZE_REDIS_URL='{vk.start()}'", flush=True)
         # As under `fuze up`: a server that dies comes back on its port, with its data (and
         # each server keeps its port across runs: the URLs above stay good).
-        watches = [_ServerWatch("postgres", pg), _ServerWatch("valkey", vk)]
+        watches = [_ServerWatch("postgres", pg)]
+        if isinstance(vk, EmbeddedValkeyHA):
+            watches += [_ServerWatch(f"valkey {node.name}", node) for node in vk.nodes]
+        else:
+            watches.append(_ServerWatch("valkey", vk))
         watches.extend(_ServerWatch(s.name, s) for s in standbys)
         while not stop.requested:
             for watch in watches:
@@ -458,6 +473,9 @@ def _run_backup(name: str, work: Callable[[Settings], object]) -> int:
 
 
 _REPLICAS_HELP = "also start N streaming standbys of the embedded PostgreSQL as read replicas"
+_REDIS_HA_HELP = (
+    "embedded Valkey as a primary, a replica and 3 sentinels that fail over (docs/deployment.md)"
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -471,6 +489,7 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--no-worker", action="store_true", help="do not start the arq worker")
     up.add_argument("--ready-timeout", type=float, default=180.0)
     up.add_argument("--read-replicas", type=int, default=0, metavar="N", help=_REPLICAS_HELP)
+    up.add_argument("--redis-ha", action="store_true", help=_REDIS_HA_HELP)
     up.set_defaults(func=cmd_up)
 
     api = sub.add_parser("api", help="run the API (uvicorn) against FUZE_DATABASE_URL/REDIS_URL")
@@ -493,6 +512,7 @@ def main(argv: list[str] | None = None) -> int:
     services = sub.add_parser("services", help="run only the embedded PostgreSQL and Valkey")
     services.add_argument("--data-dir")
     services.add_argument("--read-replicas", type=int, default=0, metavar="N", help=_REPLICAS_HELP)
+    services.add_argument("--redis-ha", action="store_true", help=_REDIS_HA_HELP)
     services.set_defaults(func=cmd_services)
 
     backup = sub.add_parser(

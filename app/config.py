@@ -22,6 +22,8 @@ class Settings(BaseSettings):
 
     # Unset: `fuze up` starts embedded servers and hands their URLs to its children.
     database_url: str | None = None
+    # redis://host:6379/0 for one server, or redis+sentinel://host:26379,host:26379/master/0
+    # for a primary watched by Sentinel (app/broker.py; docs/configuration.md).
     redis_url: str | None = None
     # Streaming standbys of FUZE_DATABASE_URL, comma-separated: the read pool's statements
     # (sign-in, search, recommendations) go to one when it may (app.db.ReadPool;
@@ -32,6 +34,10 @@ class Settings(BaseSettings):
     read_replica_max_lag_seconds: float = Field(default=5.0, gt=0)
     read_replica_poll_seconds: float = Field(default=0.05, gt=0)
     read_replica_retry_seconds: float = Field(default=5.0, gt=0)
+    # Sentinel without a URL: `host:port,host:port` and the name the sentinels monitor. When
+    # set it wins over FUZE_REDIS_URL's host, whose database number and credentials still apply.
+    redis_sentinels: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    redis_sentinel_master: str = "fuze"
 
     db_pool_size: int = 5
     db_max_overflow: int = 10
@@ -160,7 +166,7 @@ class Settings(BaseSettings):
             return [v.strip() for v in value.split(",") if v.strip()]
         return value
 
-    @field_validator("database_read_urls", mode="before")
+    @field_validator("database_read_urls", "redis_sentinels", mode="before")
     @classmethod
     def _split_urls(cls, value: object) -> object:
         if isinstance(value, str):

@@ -524,3 +524,228 @@ class EmbeddedValkey:
         if self.child is not None:
             self.child.stop(timeout=30)
             self.child = None
+
+
+SENTINEL_MASTER = "fuze"
+
+
+class ValkeyNode:
+    """One server of an EmbeddedValkeyHA set (a data server or a sentinel), started from a
+    config file of its own: Sentinel rewrites those files as roles change (a failed-over
+    primary comes back as a replica), so a restart keeps the set's current shape."""
+
+    def __init__(self, name: str, root: Path, port: int, config: str, log_dir: Path) -> None:
+        self.name = name
+        self.dir = root / name
+        self.port = port
+        self.config_path = self.dir / ("sentinel.conf" if self.sentinel(config) else "valkey.conf")
+        self.initial_config = config
+        self.log_path = log_dir / f"valkey-{name}.log"
+        self.child: Child | None = None
+
+    @staticmethod
+    def sentinel(config: str) -> bool:
+        return "sentinel monitor" in config
+
+    def start(self, timeout: float = 20.0) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        if not self.config_path.exists():  # later, the file Sentinel rewrote
+            self.config_path.write_text(self.initial_config)
+        argv = [str(valkey_server_bin()), str(self.config_path)]
+        if self.sentinel(self.initial_config):
+            argv.append("--sentinel")
+        self.child = Child(f"valkey-{self.name}", argv, log_path=self.log_path)
+        self.child.start()
+        deadline = time.monotonic() + timeout
+        while not _valkey_ping(self.port):
+            if not self.child.alive():
+                raise RuntimeError(f"valkey {self.name} exited at start:\n{self.child.tail_log()}")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"valkey {self.name} did not start:\n{self.child.tail_log()}")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.child is not None:
+            self.child.stop(timeout=30)
+            self.child = None
+
+
+def _valkey_ping(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(64).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+class EmbeddedValkeyHA:
+    """A Valkey primary, one replica and three sentinels on loopback (`--redis-ha`), so the
+    queue, cache, rate limits and events survive the primary's death: the sentinels promote
+    the replica within about `down_after_ms` + a second, and clients follow (app/broker.py).
+
+    Both data servers keep an append-only file, fsynced every second. That is what protects
+    the queue against a restart of the whole set; against a failover what counts is that
+    the replica already has the job, which asynchronous replication on loopback gives within
+    a fraction of a millisecond (and any job lost anyway is queued again by the sweeper from
+    the bookmark's row in PostgreSQL). `appendfsync always` would only add protection against
+    the machine itself crashing, where the replica on the same machine goes too, at the cost
+    of one fsync per queue write. Ports are chosen once and kept in the data folder, because
+    the sentinels' files name the servers by port."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        log_dir: Path | None = None,
+        down_after_ms: int = 5000,
+        failover_timeout_ms: int = 20000,
+    ) -> None:
+        self.root = data_dir.resolve() / "valkey-ha"
+        self.log_dir = log_dir or self.root
+        self.down_after_ms = down_after_ms
+        self.failover_timeout_ms = failover_timeout_ms
+        self.root.mkdir(parents=True, exist_ok=True)
+        ports = self._ports()
+        self.primary = ValkeyNode(
+            "primary", self.root, ports[0], self._server_config("primary", ports[0]), self.log_dir
+        )
+        self.replica = ValkeyNode(
+            "replica",
+            self.root,
+            ports[1],
+            self._server_config("replica", ports[1]) + f"replicaof 127.0.0.1 {ports[0]}\n",
+            self.log_dir,
+        )
+        self.sentinels = [
+            ValkeyNode(
+                f"sentinel-{i}",
+                self.root,
+                port,
+                self._sentinel_config(port, ports[0]),
+                self.log_dir,
+            )
+            for i, port in enumerate(ports[2:], start=1)
+        ]
+        self.master_name = SENTINEL_MASTER
+
+    @property
+    def nodes(self) -> list[ValkeyNode]:
+        return [self.primary, self.replica, *self.sentinels]
+
+    def _ports(self) -> list[int]:
+        path = self.root / "ports"
+        if path.exists():
+            return [int(p) for p in path.read_text().split()]
+        ports: list[int] = []
+        while len(ports) < 5:
+            port = free_port()
+            if port not in ports:
+                ports.append(port)
+        path.write_text(" ".join(map(str, ports)) + "\n")
+        return ports
+
+    def _server_config(self, name: str, port: int) -> str:
+        return "\n".join(
+            [
+                f"port {port}",
+                "bind 127.0.0.1",
+                "protected-mode yes",
+                f'dir "{self.root / name}"',
+                "daemonize no",
+                "appendonly yes",
+                "appendfsync everysec",
+                "save 300 1",
+                "maxclients 2000",
+                "",
+            ]
+        )
+
+    def _sentinel_config(self, port: int, primary_port: int) -> str:
+        name = SENTINEL_MASTER
+        return "\n".join(
+            [
+                f"port {port}",
+                "bind 127.0.0.1",
+                "protected-mode no",  # bound to loopback; sentinels talk to each other
+                f'dir "{self.root}"',
+                "daemonize no",
+                f"sentinel monitor {name} 127.0.0.1 {primary_port} 2",
+                f"sentinel down-after-milliseconds {name} {self.down_after_ms}",
+                f"sentinel failover-timeout {name} {self.failover_timeout_ms}",
+                f"sentinel parallel-syncs {name} 1",
+                "",
+            ]
+        )
+
+    def url(self, db: int = 0) -> str:
+        hosts = ",".join(f"127.0.0.1:{s.port}" for s in self.sentinels)
+        return f"redis+sentinel://{hosts}/{self.master_name}/{db}"
+
+    def start(self, timeout: float = 60.0) -> str:
+        """Start every node and return the redis+sentinel URL once the sentinels agree on a
+        primary that answers as one, with its replica linked."""
+        try:
+            for node in self.nodes:
+                node.start()
+            self.wait_settled(timeout)
+        except Exception:
+            self.stop()
+            raise
+        return self.url()
+
+    def master_address(self) -> tuple[str, int] | None:
+        """Where the sentinels say the primary is (the first sentinel that answers)."""
+        import redis
+
+        for sentinel in self.sentinels:
+            with contextlib.suppress(redis.RedisError, OSError):
+                client = redis.Redis(port=sentinel.port, socket_timeout=1, decode_responses=True)
+                with client:
+                    found = client.sentinel_get_master_addr_by_name(self.master_name)
+                if found:
+                    return str(found[0]), int(found[1])
+        return None
+
+    def settled(self) -> bool:
+        """Every sentinel names the same primary, knows the two other sentinels and a replica;
+        that primary answers as a primary with a linked replica."""
+        import redis
+
+        try:
+            addresses = set()
+            for sentinel in self.sentinels:
+                with redis.Redis(port=sentinel.port, socket_timeout=1) as client:
+                    state = client.sentinel_master(self.master_name)
+                if state["num-other-sentinels"] < 2 or state["num-slaves"] < 1:
+                    return False
+                if state["is_sdown"] or state["is_odown"] or "failover" in state["flags"]:
+                    return False
+                addresses.add((state["ip"], int(state["port"])))
+            if len(addresses) != 1:
+                return False
+            host, port = addresses.pop()
+            with redis.Redis(host=host, port=port, socket_timeout=1) as client:
+                info = client.info("replication")
+            return bool(
+                info["role"] == "master"
+                and info["connected_slaves"] >= 1
+                and info.get("slave0", {}).get("state") == "online"
+            )
+        except (redis.RedisError, OSError, KeyError):
+            return False
+
+    def wait_settled(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not self.settled():
+            for node in self.nodes:
+                if node.child is not None and not node.child.alive():
+                    raise RuntimeError(f"valkey {node.name} exited:\n{node.child.tail_log()}")
+            if time.monotonic() > deadline:
+                raise RuntimeError("the Valkey sentinels did not agree on a primary in time")
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        # Sentinels first, so that stopping the primary starts no failover.
+        for node in reversed(self.nodes):
+            node.stop()

@@ -493,3 +493,53 @@ def test_fuze_services_read_replicas_stream_and_keep_their_ports(tmp_path, clean
         finally:
             proc.send_signal(signal.SIGINT)
             assert proc.wait(timeout=90) == 0
+
+
+def test_fuze_services_redis_ha_serves_through_sentinel_and_keeps_queued_data(tmp_path, clean_env):
+    """`fuze services --redis-ha`: a redis+sentinel URL whose primary, killed outright, comes
+    back (restarted, or replaced by the replica) still holding what was written before; and
+    Ctrl-C leaves none of the five servers behind."""
+    import asyncio
+
+    from app.broker import create_redis
+    from app.config import Settings
+
+    data_dir = tmp_path / "data"
+    proc = subprocess.Popen(
+        [*FUZE, "services", "--redis-ha", "--data-dir", str(data_dir)],
+        env=clean_env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    out: list[str] = []
+    try:
+        for line in proc.stdout or ():
+            out.append(line)
+            if "export FUZE_REDIS_URL=" in line:
+                break
+        url = out[-1].split("'")[1]
+        assert url.startswith("redis+sentinel://") and url.endswith("/fuze/0"), out
+        # Its own children: not a child a server forked to write its files.
+        servers = [p for p in psutil.Process(proc.pid).children() if p.name() == "valkey-server"]
+        assert len(servers) == 5, servers
+        # Valkey names itself `valkey-server 127.0.0.1:<port>`; the primary's port is first.
+        primary_port = (data_dir / "valkey-ha" / "ports").read_text().split()[0]
+        primary = next(p for p in servers if f":{primary_port}" in " ".join(p.cmdline()))
+
+        async def write_kill_read() -> bytes | None:
+            redis = create_redis(Settings(redis_url=url))
+            try:
+                await redis.enqueue_job("ping", _job_id="queued-before-the-kill")
+                os.kill(primary.pid, signal.SIGKILL)
+                return await redis.get("arq:job:queued-before-the-kill")
+            finally:
+                await redis.aclose()
+
+        assert asyncio.run(write_kill_read()) is not None
+    finally:
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(timeout=90)
+    assert code == 0
+    _assert_gone(servers)

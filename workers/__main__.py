@@ -23,7 +23,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError  # noqa: E402
 
 from app.config import get_settings  # noqa: E402
 from app.metrics import serve_worker_metrics  # noqa: E402
-from workers.main import ImportWorkerSettings, WorkerSettings  # noqa: E402
+from workers.main import ImportWorkerSettings, WorkerSettings, redis_pool_for  # noqa: E402
 
 log = logging.getLogger("fuze.worker")
 
@@ -70,7 +70,8 @@ def main(imports_only: bool = False) -> None:
     while True:
         started = time.monotonic()
         try:
-            run_worker(settings)  # type: ignore[arg-type]
+            pool = redis_pool_for(getattr(settings, "queue_name", None))
+            run_worker(settings, **pool)  # type: ignore[arg-type]
             return  # stopped by SIGINT/SIGTERM
         except (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError) as exc:
             # Orphaned (`fuze up` or a supervisor died; its stop signal may have been taken

@@ -21,9 +21,11 @@ from typing import Any
 
 from arq import Retry, cron, func
 from arq.connections import RedisSettings
+from arq.constants import default_queue_name
 from arq.worker import Worker
 
 import app.models  # noqa: F401  (every mapper, so relationships and foreign keys resolve)
+from app import broker
 from app.analysis import jobs as analysis_jobs
 from app.bookmarks import jobs as bookmark_jobs
 from app.config import get_settings
@@ -153,12 +155,21 @@ async def shutdown(ctx: dict[str, Any]) -> None:
 
 
 def _redis_settings() -> RedisSettings:
-    url = get_settings().redis_url or "redis://127.0.0.1:6379/0"
-    settings = RedisSettings.from_dsn(url)
-    # Keep retrying while Redis restarts instead of exiting.
-    settings.conn_retries = 60
-    settings.conn_retry_delay = 1
-    return settings
+    return broker.arq_redis_settings(get_settings())
+
+
+def redis_pool_for(queue_name: str | None) -> dict[str, Any]:
+    """With Sentinel, a worker's own pool (arq's Sentinel pool has no timeouts and does not
+    retry across a failover): Worker(redis_pool=...). One per worker run: a pool is closed
+    with its worker."""
+    settings = get_settings()
+    if not broker.redis_target(settings, settings.redis_url or "redis://").sentinel:
+        return {}
+    return {
+        "redis_pool": broker.create_redis(
+            settings, default_queue_name=queue_name or default_queue_name
+        )
+    }
 
 
 def retry_database_faults(coroutine: Any) -> Any:
@@ -267,6 +278,7 @@ def _import_worker(ctx: dict[str, Any]) -> Worker:
         cron_jobs=[cron(import_jobs.requeue_lost_imports, second=0, timeout=60)],
         queue_name=IMPORT_QUEUE,
         redis_settings=_redis_settings(),
+        **redis_pool_for(IMPORT_QUEUE),
         handle_signals=False,
         max_jobs=settings.import_worker_max_jobs,
         job_timeout=settings.pipeline_job_timeout_seconds,
