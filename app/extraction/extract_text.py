@@ -5,8 +5,8 @@ them) on top of one walk of the tree, plus trafilatura-style cleaning of the res
    script/style/media/form controls, hidden elements and small boilerplate sub-trees.
 2. Boilerplate is a soft flag inherited down the tree: nav/aside/footer/header/forms and
    figure captions, navigation/banner/complementary roles, and class/id words such as
-   comment, share, related, newsletter, cookie, sidebar, breadcrumb, byline (see
-   extract_vocab.py). A flagged element that holds most of the page's paragraph text is a
+   comment, share, related, (customer) reviews, newsletter, cookie, sidebar, breadcrumb,
+   byline (see extract_vocab.py). A flagged element that holds most of the page's paragraph text is a
    layout wrapper, not boilerplate.
 3. Paragraph-like blocks of 25+ characters score their ancestors (1 + commas + length/100,
    in full for the parent, halved for the grandparent, divided by 3 * level further up) on
