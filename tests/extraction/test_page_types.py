@@ -159,3 +159,26 @@ def test_product_page_keeps_the_description_not_the_customer_reviews() -> None:
     assert "pressed from a single sheet of titanium" in text
     assert "pours without dribbling" in text
     assert "Review 3" not in text and "Buyer 1" not in text
+
+
+def test_ranking_table_with_a_compare_link_per_row_is_kept_beside_its_intro() -> None:
+    names = ["Nimbus Studio", "Quarry Lab", "Tessel Forge", "Orbit Minds", "Palisade AI"]
+    rows = "".join(
+        f"<tr><td>{i + 1}.</td><td>{n}</td><td>{9.5 - i / 4:.1f}</td>"
+        f"<td><a href='/p/{i}'>Compare {n}</a></td></tr>"
+        for i, n in enumerate([*names, "Kestrel Core", "Lumen Stack", "Vireo Learn"])
+    )
+    page = (
+        "<html><body><nav><a href='/'>Home</a> <a href='/c'>Categories</a></nav>"
+        "<div class='wrap'><div class='head'><h1>Top machine learning platforms</h1>"
+        "<p>See how the machine learning platforms rank on our score, which weighs features, "
+        "pricing, support and what their users say, updated every month.</p></div>"
+        "<table class='ranking'><tr><th>Rank</th><th>Product</th><th>Score</th><th></th></tr>"
+        f"{rows}</table></div><footer>Rankings Ltd</footer></body></html>"
+    )
+    # a third of the box's text is its links: the rows are still the page, not a menu
+    text = extract(page.encode(), "https://rankings.example/ml").text
+    assert "weighs features, pricing, support" in text
+    for rank, name in enumerate(names, 1):
+        assert f"{rank}. | {name} | " in text
+    assert "Rankings Ltd" not in text
