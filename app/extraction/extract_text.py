@@ -5,8 +5,8 @@ them) on top of one walk of the tree, plus trafilatura-style cleaning of the res
    script/style/media/form controls, hidden elements and small boilerplate sub-trees.
 2. Boilerplate is a soft flag inherited down the tree: nav/aside/footer/header/forms and
    figure captions, navigation/banner/complementary roles, and class/id words such as
-   comment, share, related, newsletter, cookie, sidebar, breadcrumb, byline (see
-   extract_vocab.py). A flagged element that holds most of the page's paragraph text is a
+   comment, share, related, (customer) reviews, newsletter, cookie, sidebar, breadcrumb,
+   byline (see extract_vocab.py). A flagged element that holds most of the page's paragraph text is a
    layout wrapper, not boilerplate.
 3. Paragraph-like blocks of 25+ characters score their ancestors (1 + commas + length/100,
    in full for the parent, halved for the grandparent, divided by 3 * level further up) on
@@ -68,7 +68,7 @@ from app.extraction.extract_walk import Block, Element, Walker, remove_hidden, v
 SHORT = 500  # characters: a result shorter than this makes the next attempt run
 LANDMARK = 1.3  # times the chosen text a non-article's <main> needs to be taken whole
 LANDMARK_ARTICLE = 2.0  # the same for a page that declares itself an article
-WIDE_LD = 0.3  # the most link text an ancestor taken instead of the choice may hold
+WIDE_LD = 0.4  # the most link text an ancestor taken instead of the choice may hold
 COOKIE_CHARS = 500  # the longest cookie notice told by its words alone
 REPEAT_CHARS = 60  # a block this long whose text was already kept is a repeat
 REPEAT_RUN = 3  # consecutive repeated blocks that make a copy of a section

@@ -87,6 +87,7 @@ STRONG = re.compile(
     r"(?:[^a-z]|$)"
     r"|(?:^|\s)(?:post|user|author)?[-_]?profile(?:[-_](?:card|box|info|details))?(?:\s|$)"
     r"|userinfo|user-?info|user-?details|usercard|user-?card"
+    r"|(?:^|[^a-z])(?:product-?|customer-?)?reviews(?:[^a-z]|$)"
 )
 # A box about a post's author (a forum's user panel, a comment's "author" line): boilerplate
 # beside an article, but the author of each post of a thread is part of it (Doc.authors).

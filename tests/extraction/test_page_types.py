@@ -132,3 +132,53 @@ def test_a_cookie_notice_without_a_telling_class_is_not_text() -> None:
     text = extract(page.encode(), "https://coastwalks.example/coast-path").text
     assert "Paragraph 5 of a long walk" in text
     assert "uses cookies" not in text
+
+
+def test_product_page_keeps_the_description_not_the_customer_reviews() -> None:
+    reviews = "".join(
+        f"<div class='review'><p class='review-author'>Buyer {i}</p><p>Review {i}: I took this "
+        "kettle on a week of wild camping, and it boiled water fast, even in the wind, though "
+        "the handle gets hot, so bring a glove, and the lid rattles in a pack.</p></div>"
+        for i in range(4)
+    )
+    page = (
+        "<html><body><div class='product'><h1>Trail kettle</h1><div class='summary'>"
+        "<p>A one-litre kettle pressed from a single sheet of titanium, with a folding handle "
+        "and a lid that doubles as a cup, light enough for a long hike.</p>"
+        "<p>The wide base sits steady on any stove, and the spout pours without dribbling. "
+        "Etched marks inside show 250, 500 and 750 millilitres, so you can measure water for "
+        "a dehydrated meal without a second pot.</p>"
+        "<p>It nests a 100 g gas canister and a small burner, and packs into the cotton bag "
+        "it comes in, which keeps soot off the rest of your gear.</p>"
+        "<p>Titanium does not rust or taint the taste of water, and the kettle is covered by "
+        "our lifetime warranty against splits and leaks.</p>"
+        "</div><section class='product-reviews'><h2>What customers say</h2>"
+        f"{reviews}</section></div></body></html>"
+    )
+    text = extract(page.encode(), "https://campgear.example/p/trail-kettle").text
+    assert "pressed from a single sheet of titanium" in text
+    assert "pours without dribbling" in text
+    assert "Review 3" not in text and "Buyer 1" not in text
+
+
+def test_ranking_table_with_a_compare_link_per_row_is_kept_beside_its_intro() -> None:
+    names = ["Nimbus Studio", "Quarry Lab", "Tessel Forge", "Orbit Minds", "Palisade AI"]
+    rows = "".join(
+        f"<tr><td>{i + 1}.</td><td>{n}</td><td>{9.5 - i / 4:.1f}</td>"
+        f"<td><a href='/p/{i}'>Compare {n}</a></td></tr>"
+        for i, n in enumerate([*names, "Kestrel Core", "Lumen Stack", "Vireo Learn"])
+    )
+    page = (
+        "<html><body><nav><a href='/'>Home</a> <a href='/c'>Categories</a></nav>"
+        "<div class='wrap'><div class='head'><h1>Top machine learning platforms</h1>"
+        "<p>See how the machine learning platforms rank on our score, which weighs features, "
+        "pricing, support and what their users say, updated every month.</p></div>"
+        "<table class='ranking'><tr><th>Rank</th><th>Product</th><th>Score</th><th></th></tr>"
+        f"{rows}</table></div><footer>Rankings Ltd</footer></body></html>"
+    )
+    # a third of the box's text is its links: the rows are still the page, not a menu
+    text = extract(page.encode(), "https://rankings.example/ml").text
+    assert "weighs features, pricing, support" in text
+    for rank, name in enumerate(names, 1):
+        assert f"{rank}. | {name} | " in text
+    assert "Rankings Ltd" not in text
