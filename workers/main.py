@@ -243,6 +243,11 @@ class WorkerSettings:
     job_timeout = get_settings().pipeline_job_timeout_seconds
     keep_result = 3600
     health_check_interval = 30
+    # On SIGTERM (a deploy, `docker compose stop`), take no new job and let the running ones
+    # finish, up to their own time limit, before exiting; a supervisor's grace period must be
+    # longer (compose.yaml's stop_grace_period). Jobs still running then are cancelled and
+    # retried elsewhere (all are idempotent).
+    job_completion_wait = get_settings().pipeline_job_timeout_seconds
 
 
 def _import_functions() -> list[Any]:
@@ -307,3 +312,5 @@ class ImportWorkerSettings:
     job_timeout = get_settings().pipeline_job_timeout_seconds
     keep_result = 3600
     health_check_interval = 30
+    # A parse can outlast any grace period: it resumes from its last batch when cut short.
+    job_completion_wait = get_settings().pipeline_job_timeout_seconds
