@@ -30,6 +30,8 @@ up: install spa
 	$(BIN)/fuze up
 
 test: install lint
+	# Debian's nginx, for the tests of deploy/nginx.conf (nginx -t, and saves retried on a dying replica).
+	test -x /usr/sbin/nginx || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx)
 	$(BIN)/pytest
 	$(MAKE) test-extension
 	$(MAKE) test-frontend

@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     database_role: str = "fuze_app"
 
     secret_key: str | None = None
+    # Every process on one database must use one secret key; a process with another refuses
+    # to start unless this is set, and then its key becomes the database's (app/auth/key_check.py).
+    secret_key_rotate: bool = False
     access_token_ttl_seconds: int = 15 * 60
     refresh_token_ttl_seconds: int = 30 * 24 * 3600
     # A stream ticket (POST /api/events/ticket) opens GET /api/events once, within this time.

@@ -719,8 +719,15 @@ def publish_after_commit(session: AsyncSession, channel: str, message: str) -> N
     session.info.setdefault("pending_messages", []).append((channel, message))
 
 
+def after_commit(session: AsyncSession, callback: Callable[[], Awaitable[None]]) -> None:
+    """Run `callback` once the request's transaction has committed (before the answer is
+    sent); it must not raise."""
+    session.info.setdefault("after_commit", []).append(callback)
+
+
 async def send_pending_jobs(session: AsyncSession, redis: Any) -> None:
-    """Send what the committed transaction buffered: arq jobs, then pub/sub messages."""
+    """Send what the committed transaction buffered: arq jobs, then pub/sub messages, then
+    the after_commit callbacks."""
     jobs = session.info.pop("pending_jobs", [])
     for function, args, kwargs in jobs:
         try:
@@ -732,6 +739,8 @@ async def send_pending_jobs(session: AsyncSession, redis: Any) -> None:
             await redis.publish(channel, message)
         except Exception:  # Redis down: listeners also re-check on a timer
             log.warning("could not publish", extra={"channel": channel}, exc_info=True)
+    for callback in session.info.pop("after_commit", []):
+        await callback()
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:

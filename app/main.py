@@ -15,6 +15,7 @@ from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.admin.router import router as admin_router
+from app.auth.key_check import check_secret_key
 from app.auth.router import router as auth_router
 from app.bookmarks.router import router as bookmarks_router
 from app.broker import create_redis
@@ -87,6 +88,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # Before anything is served: a replica with another key must not sign a single token.
+        await check_secret_key(engine, settings)
         preload = asyncio.create_task(embedder.load_async()) if settings.preload_model else None
         if preload is not None:
             preload.add_done_callback(_freeze_after_load)

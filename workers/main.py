@@ -27,6 +27,7 @@ from arq.worker import Worker
 import app.models  # noqa: F401  (every mapper, so relationships and foreign keys resolve)
 from app import broker
 from app.analysis import jobs as analysis_jobs
+from app.auth.key_check import check_secret_key
 from app.bookmarks import jobs as bookmark_jobs
 from app.config import get_settings
 from app.db import ReadPool, create_engine, create_sessionmaker, is_conflict, is_unavailable
@@ -86,6 +87,8 @@ async def startup(ctx: dict[str, Any]) -> None:
     ctx["settings"] = settings
     ctx["worker_id"] = f"{socket.gethostname()}:{os.getpid()}"
     ctx["engine"] = create_engine(settings)
+    # Workers decrypt the Gemini keys stored under the API's secret key: one key for all.
+    await check_secret_key(ctx["engine"], settings)
     # Only for the read-after-write markers its commits leave (the API reads the replicas).
     ctx["reads"] = ReadPool(settings, redis=ctx["redis"])
     ctx["sessionmaker"] = create_sessionmaker(ctx["engine"], ctx["reads"])
@@ -243,6 +246,11 @@ class WorkerSettings:
     job_timeout = get_settings().pipeline_job_timeout_seconds
     keep_result = 3600
     health_check_interval = 30
+    # On SIGTERM (a deploy, `docker compose stop`), take no new job and let the running ones
+    # finish, up to their own time limit, before exiting; a supervisor's grace period must be
+    # longer (compose.yaml's stop_grace_period). Jobs still running then are cancelled and
+    # retried elsewhere (all are idempotent).
+    job_completion_wait = get_settings().pipeline_job_timeout_seconds
 
 
 def _import_functions() -> list[Any]:
@@ -307,3 +315,5 @@ class ImportWorkerSettings:
     job_timeout = get_settings().pipeline_job_timeout_seconds
     keep_result = 3600
     health_check_interval = 30
+    # A parse can outlast any grace period: it resumes from its last batch when cut short.
+    job_completion_wait = get_settings().pipeline_job_timeout_seconds

@@ -19,7 +19,7 @@ from app.bookmarks.schemas import (
     Status,
     clean_tags,
 )
-from app.deps import CurrentUser, ReadsDep, SessionDep, SettingsDep
+from app.deps import CurrentUser, ReadsDep, RedisDep, SessionDep, SettingsDep
 from app.errors import (
     Conflict,
     Forbidden,
@@ -30,6 +30,7 @@ from app.errors import (
     UnsupportedMediaType,
     responses,
 )
+from app.idempotency import Idempotency, IdempotencyKeyHeader
 from app.users.models import User
 
 router = APIRouter(prefix="/bookmarks", tags=["bookmarks"], responses=responses(Unauthorized))
@@ -61,12 +62,22 @@ async def _detail(session: AsyncSession, user: User, bookmark_id: uuid.UUID) -> 
     },
 )
 async def create_bookmark(
-    data: BookmarkCreate, user: CurrentUser, session: SessionDep, settings: SettingsDep
+    data: BookmarkCreate,
+    user: CurrentUser,
+    session: SessionDep,
+    settings: SettingsDep,
+    redis: RedisDep,
+    idempotency_key: Annotated[str | None, IdempotencyKeyHeader] = None,
 ) -> JSONResponse:
+    idem = Idempotency(redis, user.id, "save", idempotency_key)
+    if (replayed := await idem.replay(data.model_dump(mode="json"))) is not None:
+        return replayed
     bookmark, created = await service.create(session, settings, user, data)
     tags = await service.tags_of(session, [bookmark.id])
-    body = BookmarkOut(**service.to_out(bookmark, tags[bookmark.id]))
-    return JSONResponse(body.model_dump(mode="json"), status_code=201 if created else 200)
+    body = BookmarkOut(**service.to_out(bookmark, tags[bookmark.id])).model_dump(mode="json")
+    status_code = 201 if created else 200
+    idem.remember(session, status_code, body)
+    return JSONResponse(body, status_code=status_code)
 
 
 @router.post(

@@ -51,6 +51,8 @@ export interface SaveInput {
   notes?: string;
   tags?: string[];
   html?: string;
+  /** Sent as `Idempotency-Key`; a new random UUID when absent. */
+  idempotencyKey?: string;
 }
 
 export interface FuzeDeps {
@@ -290,8 +292,11 @@ export class Fuze {
       ...(input.tags?.length ? { tags: input.tags } : {}),
       ...(input.html ? { html: input.html } : {}),
     };
+    // One key per save, the same on the retry after a refreshed token: a repeat gets the
+    // first answer again, so a retried save cannot be told from the original.
+    const headers = { 'Idempotency-Key': input.idempotencyKey ?? crypto.randomUUID() };
     const { data, response } = await this.authed((client, auth) =>
-      bookmarksCreateBookmark({ client, auth, body, signal: this.signal(input.html ? 4 : 1) }),
+      bookmarksCreateBookmark({ client, auth, body, headers, signal: this.signal(input.html ? 4 : 1) }),
     );
     return { bookmark: data as BookmarkOut, created: response.status === 201 };
   }

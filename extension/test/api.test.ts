@@ -107,6 +107,13 @@ describe('refreshing', () => {
     await fuze.save({ url: 'https://example.com/again' });
     expect(server.log.slice(-3)).toEqual(['POST /api/bookmarks', 'POST /api/auth/refresh', 'POST /api/bookmarks']);
     expect(server.bookmarks).toHaveLength(1);
+    // The retry is the same action: the same Idempotency-Key; the next save gets a new one.
+    await fuze.save({ url: 'https://example.com/next' });
+    const [first, retry, next] = server.saveKeys;
+    expect(first).toMatch(/^[0-9a-f-]{36}$/);
+    expect(retry).toBe(first);
+    expect(next).toMatch(/^[0-9a-f-]{36}$/);
+    expect(next).not.toBe(first);
   });
 
   it('signs out when the session has ended on the server', async () => {

@@ -23,6 +23,8 @@ export interface FakeServer {
   /** Answer the next saves with this status and error code instead. */
   refuseSaves: { status: number; code: string; message: string } | null;
   bookmarks: StoredBookmark[];
+  /** The Idempotency-Key of every POST /api/bookmarks, refused ones included. */
+  saveKeys: (string | null)[];
   /** Make every access token issued so far invalid (as after a key rotation). */
   revokeAccessTokens(): void;
   /** Personal API tokens the server accepts. */
@@ -65,6 +67,7 @@ export function fakeServer(now: () => number = Date.now): FakeServer {
     down: false,
     refuseSaves: null,
     bookmarks: [],
+    saveKeys: [],
     apiTokens: new Set(),
     familiesRevoked: 0,
     now,
@@ -77,6 +80,7 @@ export function fakeServer(now: () => number = Date.now): FakeServer {
       const body = request.method === 'GET' ? null : await request.text();
       const data = body ? JSON.parse(body) : {};
       const route = `${request.method} ${url.pathname}`;
+      if (route === 'POST /api/bookmarks') server.saveKeys.push(request.headers.get('Idempotency-Key'));
 
       if (route === 'POST /api/auth/login') {
         if (data.login !== 'alice' || data.password !== PASSWORD) {

@@ -2651,6 +2651,14 @@ export type BookmarksListBookmarksResponse = BookmarksListBookmarksResponses[key
 
 export type BookmarksCreateBookmarkData = {
     body: BookmarkCreate;
+    headers?: {
+        /**
+         * Idempotency-Key
+         *
+         * Optional. A unique value per user action (a random UUID), sent again unchanged when the request is retried: a repeat with the same key and body gets the first answer again (same status and body) for 24 hours; the same key with another body is refused (422 `idempotency_key_reused`).
+         */
+        'Idempotency-Key'?: string | null;
+    };
     path?: never;
     query?: never;
     url: '/api/bookmarks';

@@ -41,7 +41,11 @@ export function SaveForm({ onSaved }: { onSaved?: (b: BookmarkOut, created: bool
     const notes = String(form.get('notes') ?? '').trim();
     setMessage(null);
     const before = Date.now();
-    const saved = await save.mutateAsync({ body: { url, tags, notes: notes || null } }).catch(() => null);
+    // One key per press of Save: a retry of this request (the API client's, or the load
+    // balancer's on another replica) gets the first answer again (docs/api.md).
+    const saved = await save
+      .mutateAsync({ body: { url, tags, notes: notes || null }, headers: { 'Idempotency-Key': crypto.randomUUID() } })
+      .catch(() => null);
     if (!saved) return;
     markSeen(saved.id);
     const created = new Date(saved.saved_at).getTime() >= before - 60_000 && saved.status === 'pending';

@@ -124,11 +124,14 @@ describe('the library', () => {
     await user.type(screen.getByLabelText('Notes'), 'read later');
     await user.click(screen.getByRole('button', { name: 'Save' }));
     expect(await screen.findByText('Saved. It will be ready in a moment.')).toBeInTheDocument();
-    expect(JSON.parse(calls.find((c) => c.method === 'POST')!.body)).toEqual({
+    const post = calls.find((c) => c.method === 'POST')!;
+    expect(JSON.parse(post.body)).toEqual({
       url: 'https://example.com/post',
       tags: ['a', 'b'],
       notes: 'read later',
     });
+    // A random key per press of Save, so a retried save gets the first answer (docs/api.md).
+    expect(post.headers.get('Idempotency-Key')).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}$/);
   });
 
   it('shows a banner when the server cannot be reached', async () => {

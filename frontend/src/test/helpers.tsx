@@ -18,12 +18,12 @@ export const apiError = (status: number, code: string, message: string, headers:
 
 /** A fake server behind the generated client: `routes` maps "METHOD /path" to a handler. */
 export function mockApi(routes: Record<string, Handler>) {
-  const calls: { method: string; path: string; auth: string | null; body: string }[] = [];
+  const calls: { method: string; path: string; auth: string | null; body: string; headers: Headers }[] = [];
   const fetchImpl = async (input: RequestInfo | URL, init?: RequestInit) => {
     const req = input instanceof Request ? input : new Request(input, init);
     const url = new URL(req.url);
     const body = req.method === 'GET' ? '' : await req.clone().text();
-    calls.push({ method: req.method, path: url.pathname, auth: req.headers.get('Authorization'), body });
+    calls.push({ method: req.method, path: url.pathname, auth: req.headers.get('Authorization'), body, headers: req.headers });
     const key = `${req.method} ${url.pathname}`;
     const handler =
       routes[key] ??
