@@ -552,12 +552,16 @@ _FUSED_CTES = f"""
                CAST($6 AS float8) * greatest(coalesce(sem.similarity, 0), 0)
                + (1 - CAST($6 AS float8)) * greatest(coalesce(kw.score, 0), 0)
                  / CAST($7 AS float8) AS score,
-               sem.rank AS semantic_rank, kw.rank AS keyword_rank,
+               sem.rank AS semantic_rank,
+               CASE WHEN CAST($6 AS float8) < 1 THEN kw.rank END AS keyword_rank,
                CASE WHEN sem.similarity IS NULL THEN coalesce(kw.strong, false)
                     ELSE sem.similarity >= CAST($9 AS float8)
                          - CASE WHEN coalesce(kw.strong, false) THEN CAST($10 AS float8) ELSE 0 END
                END AS confident
         FROM sem FULL JOIN kw ON kw.id = sem.id
+        -- Meaning alone ($6 = 1) ranks the pages it has a vector of; the words only say
+        -- which of them clear the floor with the keyword margin (see combine()).
+        WHERE sem.id IS NOT NULL OR CAST($6 AS float8) < 1
     ),
     lowest AS (
         SELECT coalesce(min(score), 'infinity'::float8) AS score FROM hits WHERE confident
@@ -609,7 +613,7 @@ async def _fast_inputs(
 ) -> tuple[str | None, list[Match]]:
     """For a plain query without filters (what people type, nearly every search), through
     the read pool: the query's vector as pgvector's text (None in keyword mode, or with no
-    model here) and its keyword matches (none in semantic mode with a vector), the keywords
+    model here) and its keyword matches (in semantic mode for the floor alone), the keywords
     read while the query is embedded."""
     tasks: list[asyncio.Task[Any]] = []
 
@@ -620,11 +624,12 @@ async def _fast_inputs(
 
     try:
         vector_task = start(query_vector(embedder, redis, q)) if mode != "keyword" else None
-        words = start(keyword_fast(reads, user_id, q, limit)) if mode != "semantic" else None
+        # In semantic mode too: whether a page has the words decides the floor in every mode.
+        words = start(keyword_fast(reads, user_id, q, limit))
         vector = await vector_task if vector_task is not None else None
         if vector is None:  # keyword mode, or no model here: keywords alone
-            return None, await (words or start(keyword_fast(reads, user_id, q, limit)))
-        return vector_text(vector), await words if words is not None else []
+            return None, await words
+        return vector_text(vector), await words
     finally:
         for task in tasks:
             if not task.done():
@@ -730,7 +735,9 @@ def combine(
     shown = len(semantic) if ranked is None else ranked
     ranks = {bid: rank for rank, (bid, _) in enumerate(semantic[:shown], 1)}
     best = max((m.score for m in matches), default=0.0) or 1.0
-    for rank, m in enumerate(matches, 1):
+    # Meaning alone ranks the pages with a vector; the matches only count for the floor.
+    by_words = meaning_weight < 1
+    for rank, m in enumerate(matches if by_words else [], 1):
         hit = hits.setdefault(m.bookmark_id, Hit(m.bookmark_id, 0.0))
         hit.keyword_rank = rank
         hit.score += (1 - meaning_weight) * max(m.score, 0.0) / best
@@ -787,9 +794,8 @@ async def hybrid(
     want_meaning = mode in ("hybrid", "semantic")
     vector_task = asyncio.create_task(query_vector(embedder, redis, q)) if want_meaning else None
     matches: list[Match] = []
-    try:
-        if mode in ("hybrid", "keyword"):
-            matches = await keyword_matches(session, user_id, q, filters, limit)
+    try:  # in semantic mode too, for the floor (or alone, with no model here)
+        matches = await keyword_matches(session, user_id, q, filters, limit)
     finally:
         vector = await vector_task if vector_task is not None else None
     used = mode
@@ -797,8 +803,6 @@ async def hybrid(
     ranked = 0
     if want_meaning and vector is None:
         used = "keyword"
-        if mode == "semantic":
-            matches = await keyword_matches(session, user_id, q, filters, limit)
     elif vector is not None:
         # The nearest pages and the similarity of the pages keywords found, in one statement.
         found, looked_up = await meaning(

@@ -497,6 +497,28 @@ async def test_a_relevant_page_is_found_above_the_floor_and_weak_ones_follow(
     ]
 
 
+@pytest.mark.parametrize("mode", ["hybrid", "semantic", "keyword"])
+@pytest.mark.parametrize(
+    ("q", "key"),
+    [("long fermentation in a hot oven", "bread"), ("regular visits to the veterinarian", "cats")],
+)
+async def test_a_page_with_the_words_is_confident_in_every_mode(
+    client, alice, library, mode, q, key
+):
+    """These pages have every word of the query but are less similar to it than the floor:
+    their words make them confident, and switching to "Meaning" must not fold them away as
+    weaker matches (the library would say it has nothing on the subject)."""
+    found = await _search(client, alice, q=q, mode=mode)
+    assert found["mode"] == mode
+    assert [h["bookmark"]["id"] for h in found["items"] if not h["weak"]] == [library[key]], found
+    if mode == "semantic":  # meaning alone ranks: the words only decided the floor
+        assert all(h["keyword_rank"] is None for h in found["items"]), found
+        assert all(h["semantic_rank"] for h in found["items"]), "found by meaning alone"
+    # The same under a filter (another path through the database).
+    found = await _search(client, alice, q=q, mode=mode, tag=DOCS[key][2][0])
+    assert [(h["bookmark"]["id"], h["weak"]) for h in found["items"]] == [(library[key], False)]
+
+
 @pytest.mark.parametrize(
     ("q", "key"),
     [

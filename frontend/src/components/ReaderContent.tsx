@@ -109,17 +109,19 @@ export function ReaderContent({ html, text }: { html: string | null | undefined;
   return (
     <div className="reader-wrap">
       <div className="reader-tools" role="group" aria-label="Text size">
-        <button type="button" className="small" onClick={() => change(-1)} disabled={size === 0} aria-label="Smaller text">
-          A−
+        <button type="button" className="small" onClick={() => change(-1)} disabled={size === 0} title="Smaller text">
+          <span aria-hidden="true">A−</span>
+          <span className="visually-hidden">Smaller text</span>
         </button>
         <button
           type="button"
           className="small"
           onClick={() => change(1)}
           disabled={size === SIZES.length - 1}
-          aria-label="Larger text"
+          title="Larger text"
         >
-          A+
+          <span aria-hidden="true">A+</span>
+          <span className="visually-hidden">Larger text</span>
         </button>
       </div>
       <div className="reader" data-structured={html ? 'true' : 'false'} style={{ fontSize: `${SIZES[size]}rem` }}>
