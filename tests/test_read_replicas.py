@@ -196,6 +196,59 @@ async def test_the_author_reads_their_write_at_once_while_others_read_the_replic
         assert stats["replicas"][0]["usable"] and stats["replicas"][0]["reads"] > 0
 
 
+async def test_project_reads_go_to_the_replica_and_the_author_sees_a_new_task_at_once(
+    stack: Stack, standby: EmbeddedStandby, redis: Any
+) -> None:
+    url = standby_url(stack, standby)
+    async with replica_app(stack, url) as application, http(application) as client:
+        alice = await register_and_login(client, user())
+
+        async def post(path: str, body: dict[str, Any]) -> str:
+            r = await client.post(path, headers=alice.headers, json=body)
+            assert r.status_code == 201, r.text
+            return str(r.json()["id"])
+
+        project = await post("/api/projects", {"title": "Moon base"})
+        task = await post(f"/api/projects/{project}/tasks", {"title": "Dig the foundations"})
+        subtask = await post(f"/api/tasks/{task}/subtasks", {"title": "Find a shovel"})
+        await caught_up(stack, url)
+        await until_served_by_replica(application, client, alice)
+        paths = [
+            f"/api/projects/{project}",
+            f"/api/projects/{project}/tasks",
+            f"/api/tasks/{task}",
+            f"/api/tasks/{task}/subtasks",
+            f"/api/subtasks/{subtask}",
+        ]
+        for path in paths:
+            before = reads(application)
+            r = await client.get(path, headers=alice.headers)
+            assert r.status_code == 200, r.text
+            after = reads(application)
+            # Who the bearer is, then the route's own read: both on the standby.
+            assert after["primary"] == before["primary"]
+            assert after["replica"] == before["replica"] + 2, path
+        # Another user's ids stay unknown on the standby too.
+        bob = await register_and_login(client, user())
+        await caught_up(stack, url)
+        await until_served_by_replica(application, client, bob)
+        for path in paths:
+            r = await client.get(path, headers=bob.headers)
+            assert r.status_code == 404, (path, r.text)
+
+        async with paused(url):
+            second = await post(f"/api/projects/{project}/tasks", {"title": "Pour concrete"})
+            r = await client.get(f"/api/projects/{project}/tasks", headers=alice.headers)
+            assert [t["title"] for t in r.json()["items"]] == [
+                "Dig the foundations",
+                "Pour concrete",
+            ]
+            r = await client.get(f"/api/tasks/{second}", headers=alice.headers)
+            assert r.status_code == 200, r.text
+            r = await client.get(f"/api/projects/{project}", headers=alice.headers)
+            assert r.status_code == 200, r.text
+
+
 async def test_a_stopped_replica_fails_no_read(
     stack: Stack, standby: EmbeddedStandby, redis: Any
 ) -> None:

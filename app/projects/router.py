@@ -156,8 +156,14 @@ async def list_projects(
     summary="One project with its intent and task counts",
     responses=responses(NotFound),
 )
-async def get_project(project: ValidProject, session: SessionDep) -> ProjectOut:
-    return (await _projects_out(session, [project]))[0]
+async def get_project(
+    project_id: uuid.UUID, user: CurrentUser, session: SessionDep, reads: ReadsDep
+) -> ProjectOut:
+    async def one(session: AsyncSession) -> ProjectOut:
+        project = await service.get_project(session, user, project_id)
+        return (await _projects_out(session, [project]))[0]
+
+    return await reads.read(user.id, one, session)
 
 
 @router.patch(
@@ -269,17 +275,22 @@ async def create_task(
     responses=responses(NotFound, Unprocessable),
 )
 async def list_tasks(
-    project: ValidProject,
+    project_id: uuid.UUID,
     user: CurrentUser,
     session: SessionDep,
+    reads: ReadsDep,
     status_: Annotated[TaskStatus | None, Query(alias="status")] = None,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> TaskPage:
-    rows, next_cursor = await service.list_tasks(
-        session, user, project, status=status_, cursor=cursor, limit=limit
-    )
-    return TaskPage(items=await _tasks_out(session, rows), next_cursor=next_cursor)
+    async def page(session: AsyncSession) -> TaskPage:
+        project = await service.get_project(session, user, project_id)
+        rows, next_cursor = await service.list_tasks(
+            session, user, project, status=status_, cursor=cursor, limit=limit
+        )
+        return TaskPage(items=await _tasks_out(session, rows), next_cursor=next_cursor)
+
+    return await reads.read(user.id, page, session)
 
 
 @router.get(
@@ -288,8 +299,14 @@ async def list_tasks(
     summary="One task with its subtasks",
     responses=responses(NotFound),
 )
-async def get_task(task: ValidTask, session: SessionDep) -> TaskOut:
-    return (await _tasks_out(session, [task]))[0]
+async def get_task(
+    task_id: uuid.UUID, user: CurrentUser, session: SessionDep, reads: ReadsDep
+) -> TaskOut:
+    async def one(session: AsyncSession) -> TaskOut:
+        task = await service.get_task(session, user, task_id)
+        return (await _tasks_out(session, [task]))[0]
+
+    return await reads.read(user.id, one, session)
 
 
 @router.patch(
@@ -345,14 +362,23 @@ async def create_subtask(
     responses=responses(NotFound, Unprocessable),
 )
 async def list_subtasks(
-    task: ValidTask,
+    task_id: uuid.UUID,
     user: CurrentUser,
     session: SessionDep,
+    reads: ReadsDep,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> SubtaskPage:
-    rows, next_cursor = await service.list_subtasks(session, user, task, cursor=cursor, limit=limit)
-    return SubtaskPage(items=[SubtaskOut.model_validate(s) for s in rows], next_cursor=next_cursor)
+    async def page(session: AsyncSession) -> SubtaskPage:
+        task = await service.get_task(session, user, task_id)
+        rows, next_cursor = await service.list_subtasks(
+            session, user, task, cursor=cursor, limit=limit
+        )
+        return SubtaskPage(
+            items=[SubtaskOut.model_validate(s) for s in rows], next_cursor=next_cursor
+        )
+
+    return await reads.read(user.id, page, session)
 
 
 @router.get(
@@ -361,8 +387,13 @@ async def list_subtasks(
     summary="One subtask",
     responses=responses(NotFound),
 )
-async def get_subtask(subtask: ValidSubtask) -> SubtaskOut:
-    return SubtaskOut.model_validate(subtask)
+async def get_subtask(
+    subtask_id: uuid.UUID, user: CurrentUser, session: SessionDep, reads: ReadsDep
+) -> SubtaskOut:
+    async def one(session: AsyncSession) -> SubtaskOut:
+        return SubtaskOut.model_validate(await service.get_subtask(session, user, subtask_id))
+
+    return await reads.read(user.id, one, session)
 
 
 @router.patch(
