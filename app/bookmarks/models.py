@@ -6,8 +6,10 @@ from typing import Any
 
 from pgvector.sqlalchemy import Vector
 from sqlalchemy import (
+    CheckConstraint,
     Computed,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -102,9 +104,16 @@ class Bookmark(IdMixin, Base):
     )
     status_changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     processed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Reading states: read (NULL: unread), favourite, archived (out of the default library
+    # view), and how far the reader has scrolled (0 to 1; see set_progress).
+    read_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    favorite: Mapped[bool] = mapped_column(default=False, server_default="false")
+    archived_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    progress: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
 
     __table_args__ = (
         UniqueConstraint("user_id", "normalized_url", name="uq_bookmarks_user_id_normalized_url"),
+        CheckConstraint("progress >= 0 AND progress <= 1", name="progress_between_0_and_1"),
         Index("ix_bookmarks_user_id_saved_at", "user_id", "saved_at", "id"),
         Index("ix_bookmarks_user_id_status", "user_id", "status"),
         # The sweeper looks for work left behind in a non-final state.

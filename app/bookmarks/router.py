@@ -15,6 +15,9 @@ from app.bookmarks.schemas import (
     BookmarkOut,
     BookmarkPage,
     BookmarkUpdate,
+    ProgressIn,
+    ProgressOut,
+    Shelf,
     Sort,
     Status,
     clean_tags,
@@ -141,6 +144,15 @@ async def list_bookmarks(
         ),
     ] = None,
     status_: Annotated[Status | None, Query(alias="status")] = None,
+    shelf: Annotated[
+        Shelf | None,
+        Query(
+            description="`library` (not archived; the default), `archive`, or `all` (the "
+            "default with `url`, which finds a saved page wherever it is)."
+        ),
+    ] = None,
+    read: Annotated[bool | None, Query(description="Only read (true) or unread (false).")] = None,
+    favorite: Annotated[bool | None, Query(description="Only favourites (true), or not.")] = None,
     sort: Sort = "-saved_at",
     cursor: Annotated[str | None, Query(max_length=500)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
@@ -153,6 +165,9 @@ async def list_bookmarks(
             tag=tag,
             url=url,
             status=status_,
+            shelf=shelf or ("all" if url is not None else "library"),
+            read=read,
+            favorite=favorite,
             sort=sort,
             cursor=cursor,
             limit=limit,
@@ -179,7 +194,7 @@ async def get_bookmark(
 @router.patch(
     "/{bookmark_id}",
     response_model=BookmarkDetail,
-    summary="Edit the title, notes or tags",
+    summary="Edit the title, notes or tags; mark it read, favourite or archived",
     responses=responses(NotFound, Conflict, Unprocessable),
 )
 async def update_bookmark(
@@ -187,6 +202,20 @@ async def update_bookmark(
 ) -> BookmarkDetail:
     await service.update_bookmark(session, user, bookmark, data)
     return await _detail(session, user, bookmark.id)
+
+
+@router.put(
+    "/{bookmark_id}/progress",
+    response_model=ProgressOut,
+    summary="Keep how far it has been read (the reader sends it as you scroll)",
+    description="Reaching the end (97%) marks it read. Its `version` does not change, so an "
+    "edit open elsewhere stays valid.",
+    responses=responses(NotFound, Unprocessable),
+)
+async def set_progress(
+    data: ProgressIn, bookmark: ValidBookmark, user: CurrentUser, session: SessionDep
+) -> ProgressOut:
+    return await service.set_progress(session, user, bookmark, data.progress)
 
 
 @router.delete(

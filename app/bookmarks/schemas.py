@@ -10,7 +10,12 @@ from app.analysis.schemas import AnalysisOut, AnalysisStatus
 from app.schemas import MAX_INT, Input
 
 Status = Literal["pending", "fetching", "extracting", "embedding", "ready", "failed"]
-Sort = Literal["saved_at", "-saved_at", "title", "-title", "quality", "-quality"]
+Sort = Literal[
+    "saved_at", "-saved_at", "title", "-title", "quality", "-quality", "progress", "-progress"
+]
+# Which reading states a listing shows: the library (not archived, the default), the archive,
+# or everything.
+Shelf = Literal["library", "archive", "all"]
 
 MAX_TAGS = 50
 MAX_HTML_CHARS = 5_000_000
@@ -42,6 +47,14 @@ class BookmarkCreate(Input):
         max_length=MAX_HTML_CHARS,
         description="The page as the browser extension captured it; then nothing is fetched.",
     )
+    archived: bool = Field(
+        default=False,
+        description="Save it straight to the archive (kept and searchable, out of the library's "
+        "default view) rather than to read later. Only for a new bookmark.",
+    )
+    favorite: bool = Field(
+        default=False, description="Save it as a favourite. Only for a new bookmark."
+    )
 
     _tags = field_validator("tags")(classmethod(lambda cls, v: clean_tags(v)))
 
@@ -50,6 +63,13 @@ class BookmarkUpdate(Input):
     title: str | None = Field(default=None, max_length=1000)
     notes: str | None = Field(default=None, max_length=100_000)
     tags: list[str] | None = None
+    read: bool | None = Field(default=None, description="Mark it read (true) or unread (false).")
+    favorite: bool | None = Field(default=None, description="Make it a favourite, or not.")
+    archived: bool | None = Field(
+        default=None,
+        description="Archive it (out of the library's default view; still searched) or bring it "
+        "back.",
+    )
     version: int | None = Field(
         default=None,
         ge=1,
@@ -88,6 +108,14 @@ class BookmarkOut(BaseModel):
     saved_at: datetime
     updated_at: datetime
     processed_at: datetime | None
+    read_at: datetime | None = Field(description="When you read it; null while it is unread.")
+    favorite: bool
+    archived_at: datetime | None = Field(
+        description="When you archived it; null while it is in the library's default view."
+    )
+    progress: float = Field(
+        ge=0, le=1, description="How far you have read it in the reader (0 to 1)."
+    )
     analysis_status: AnalysisStatus | None = Field(
         default=None,
         description="Gemini's analysis of the page (with your own key): `pending` (queued or "
@@ -116,6 +144,19 @@ class BookmarkDetail(BookmarkOut):
         default=None,
         description="Summary, key concepts, content type, difficulty, technologies, topics and "
         "suggested tags, once analysed.",
+    )
+
+
+class ProgressIn(Input):
+    progress: float = Field(
+        ge=0, le=1, description="How far the page has been read: the share scrolled, 0 to 1."
+    )
+
+
+class ProgressOut(BaseModel):
+    progress: float
+    read_at: datetime | None = Field(
+        description="Set when the progress reached the end (or earlier, by hand)."
     )
 
 

@@ -35,7 +35,7 @@ from sqlalchemy.orm import undefer
 from app.analysis import service as analysis_service
 from app.bookmarks import pipeline
 from app.bookmarks.models import PENDING, Bookmark, BookmarkTag, Tag
-from app.bookmarks.schemas import BookmarkCreate, BookmarkUpdate
+from app.bookmarks.schemas import BookmarkCreate, BookmarkUpdate, ProgressOut
 from app.bookmarks.urls import InvalidUrl, is_upload, normalize_url, upload_urls
 from app.config import Settings
 from app.db import ReadPool, utcnow
@@ -205,6 +205,8 @@ async def create(
         tag_names=data.tags or [],
         html=data.html,
         source="extension" if data.html is not None else "web",
+        archived=data.archived,
+        favorite=data.favorite,
     )
 
 
@@ -220,6 +222,8 @@ async def _save(
     tag_names: list[str],
     html: str | None = None,
     source: str,
+    archived: bool = False,
+    favorite: bool = False,
     before_start: Callable[[uuid.UUID], Awaitable[None]] | None = None,
 ) -> tuple[Bookmark, bool]:
     """create()'s insert, for a page or an uploaded file; `before_start` runs for a new
@@ -247,6 +251,8 @@ async def _save(
             saved_at=now,
             updated_at=now,
             status_changed_at=now,
+            archived_at=now if archived else None,
+            favorite=favorite,
             # What the bookmark_tags trigger will write: given at once, the links below find
             # the text unchanged, and the search vector is computed once, not twice.
             tags_text=" ".join(sorted(name for _, name in tags)) or None,
@@ -384,6 +390,8 @@ _SORTS: dict[str, tuple[Any, bool]] = {
     "-title": (func.lower(func.coalesce(Bookmark.title, Bookmark.page_title, Bookmark.url)), True),
     "quality": (func.coalesce(Bookmark.quality, -1), False),
     "-quality": (func.coalesce(Bookmark.quality, -1), True),
+    "progress": (Bookmark.progress, False),
+    "-progress": (Bookmark.progress, True),
 }
 
 
@@ -413,6 +421,8 @@ def _sort_value(bookmark: Bookmark, sort: str) -> Any:
         return bookmark.saved_at
     if key == "title":
         return (bookmark.title or bookmark.page_title or bookmark.url).lower()
+    if key == "progress":
+        return bookmark.progress
     return bookmark.quality if bookmark.quality is not None else -1
 
 
@@ -424,12 +434,23 @@ async def list_bookmarks(
     tag: str | None = None,
     url: str | None = None,
     status: str | None = None,
+    shelf: str = "library",
+    read: bool | None = None,
+    favorite: bool | None = None,
     sort: str = "-saved_at",
     cursor: str | None = None,
     limit: int = 50,
 ) -> tuple[list[Bookmark], str | None]:
     column, descending = _SORTS[sort]
     query: Select[tuple[Bookmark]] = select(Bookmark).where(Bookmark.user_id == user.id)
+    if shelf == "library":
+        query = query.where(Bookmark.archived_at.is_(None))
+    elif shelf == "archive":
+        query = query.where(Bookmark.archived_at.is_not(None))
+    if read is not None:
+        query = query.where(Bookmark.read_at.is_not(None) if read else Bookmark.read_at.is_(None))
+    if favorite is not None:
+        query = query.where(Bookmark.favorite.is_(favorite))
     if url is not None:
         query = query.where(Bookmark.normalized_url == _normalize(url))
     if status:
@@ -482,6 +503,15 @@ async def update_bookmark(
         values["title"] = data.title.strip() if data.title and data.title.strip() else None
     if "notes" in fields:
         values["notes"] = data.notes
+    # A state set again keeps its first date (marking a read page read does not move it).
+    if data.read is not None:
+        values["read_at"] = func.coalesce(Bookmark.read_at, func.now()) if data.read else None
+    if data.favorite is not None:
+        values["favorite"] = data.favorite
+    if data.archived is not None:
+        values["archived_at"] = (
+            func.coalesce(Bookmark.archived_at, func.now()) if data.archived else None
+        )
     tags = await _ensure_tags(session, user.id, data.tags) if data.tags is not None else None
     conditions = [Bookmark.id == bookmark.id, Bookmark.user_id == user.id]
     if data.version is not None:
@@ -503,6 +533,35 @@ async def update_bookmark(
         await _set_tags(session, bookmark.id, tags)
     await session.refresh(bookmark)
     return bookmark
+
+
+# How far counts as the end of a page: the last lines of a page (its footer, a short last
+# paragraph) may never reach the top of the screen.
+READ_AT_PROGRESS = 0.97
+
+
+async def set_progress(
+    session: AsyncSession, user: User, bookmark: Bookmark, progress: float
+) -> ProgressOut:
+    """Keep how far the page has been read; reaching the end marks it read. Neither its
+    version (an edit open elsewhere stays valid) nor its `updated_at` moves, and the user's
+    cached recommendations are kept (the data-version trigger skips progress updates)."""
+    reached = progress >= READ_AT_PROGRESS
+    row = (
+        await session.execute(
+            update(Bookmark)
+            .where(Bookmark.id == bookmark.id, Bookmark.user_id == user.id)
+            .values(
+                progress=progress,
+                read_at=func.coalesce(Bookmark.read_at, func.now())
+                if reached
+                else Bookmark.read_at,
+            )
+            .returning(Bookmark.progress, Bookmark.read_at)
+            .execution_options(synchronize_session=False)
+        )
+    ).one()
+    return ProgressOut(progress=row[0], read_at=row[1])
 
 
 async def delete_bookmark(session: AsyncSession, settings: Settings, bookmark: Bookmark) -> None:
@@ -550,6 +609,10 @@ def to_out(bookmark: Bookmark, tags: list[str], *, detail: bool = False) -> dict
         "saved_at": bookmark.saved_at,
         "updated_at": bookmark.updated_at,
         "processed_at": bookmark.processed_at,
+        "read_at": bookmark.read_at,
+        "favorite": bookmark.favorite,
+        "archived_at": bookmark.archived_at,
+        "progress": bookmark.progress,
     }
     if detail:
         out.update(
@@ -572,7 +635,8 @@ _OUT_FIELDS = (
     "id", "url", "normalized_url", "title", "page_title", "description", "notes", "site_name",
     "author", "published_at", "language", "canonical_url", "image_url", "favicon_url",
     "word_count", "reading_time_minutes", "quality", "status", "error_code", "error_message",
-    "source", "version", "saved_at", "updated_at", "processed_at", "run",
+    "source", "version", "saved_at", "updated_at", "processed_at", "run", "read_at", "favorite",
+    "archived_at", "progress",
 )  # fmt: skip
 
 
@@ -667,6 +731,9 @@ def out_of_row(row: Any, start: int = 0) -> Out:
 class BulkItem:
     data: BookmarkCreate
     saved_at: datetime | None = None  # when it was first saved elsewhere (an import)
+    # Reading states an import brings (data.archived / data.favorite say the rest).
+    read_at: datetime | None = None
+    archived_at: datetime | None = None
 
 
 @dataclass(slots=True)
@@ -727,6 +794,9 @@ async def create_many(
                 "saved_at": item.saved_at or now,
                 "updated_at": now,
                 "status_changed_at": now,
+                "read_at": item.read_at,
+                "favorite": item.data.favorite,
+                "archived_at": item.archived_at or (now if item.data.archived else None),
             }
         )
     room = await _room(session, settings, user) if rows else None
