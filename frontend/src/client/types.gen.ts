@@ -384,6 +384,18 @@ export type BookmarkCreate = {
      * The page as the browser extension captured it; then nothing is fetched.
      */
     html?: string | null;
+    /**
+     * Archived
+     *
+     * Save it straight to the archive (kept and searchable, out of the library's default view) rather than to read later. Only for a new bookmark.
+     */
+    archived?: boolean;
+    /**
+     * Favorite
+     *
+     * Save it as a favourite. Only for a new bookmark.
+     */
+    favorite?: boolean;
 };
 
 /**
@@ -492,6 +504,28 @@ export type BookmarkDetail = {
      * Processed At
      */
     processed_at: string | null;
+    /**
+     * Read At
+     *
+     * When you read it; null while it is unread.
+     */
+    read_at: string | null;
+    /**
+     * Favorite
+     */
+    favorite: boolean;
+    /**
+     * Archived At
+     *
+     * When you archived it; null while it is in the library's default view.
+     */
+    archived_at: string | null;
+    /**
+     * Progress
+     *
+     * How far you have read it in the reader (0 to 1).
+     */
+    progress: number;
     /**
      * Analysis Status
      *
@@ -639,6 +673,28 @@ export type BookmarkOut = {
      */
     processed_at: string | null;
     /**
+     * Read At
+     *
+     * When you read it; null while it is unread.
+     */
+    read_at: string | null;
+    /**
+     * Favorite
+     */
+    favorite: boolean;
+    /**
+     * Archived At
+     *
+     * When you archived it; null while it is in the library's default view.
+     */
+    archived_at: string | null;
+    /**
+     * Progress
+     *
+     * How far you have read it in the reader (0 to 1).
+     */
+    progress: number;
+    /**
      * Analysis Status
      *
      * Gemini's analysis of the page (with your own key): `pending` (queued or retrying), `ready`, `skipped` (no Gemini key, or nothing to analyse) or `failed` (see `analysis_error`). Null where a listing did not load it.
@@ -682,6 +738,24 @@ export type BookmarkUpdate = {
      * Tags
      */
     tags?: Array<string> | null;
+    /**
+     * Read
+     *
+     * Mark it read (true) or unread (false).
+     */
+    read?: boolean | null;
+    /**
+     * Favorite
+     *
+     * Make it a favourite, or not.
+     */
+    favorite?: boolean | null;
+    /**
+     * Archived
+     *
+     * Archive it (out of the library's default view; still searched) or bring it back.
+     */
+    archived?: boolean | null;
     /**
      * Version
      *
@@ -1507,6 +1581,34 @@ export type Overview = {
      * Workers with a recent heartbeat.
      */
     workers_alive: number | null;
+};
+
+/**
+ * ProgressIn
+ */
+export type ProgressIn = {
+    /**
+     * Progress
+     *
+     * How far the page has been read: the share scrolled, 0 to 1.
+     */
+    progress: number;
+};
+
+/**
+ * ProgressOut
+ */
+export type ProgressOut = {
+    /**
+     * Progress
+     */
+    progress: number;
+    /**
+     * Read At
+     *
+     * Set when the progress reached the end (or earlier, by hand).
+     */
+    read_at: string | null;
 };
 
 /**
@@ -2612,9 +2714,27 @@ export type BookmarksListBookmarksData = {
          */
         status?: 'pending' | 'fetching' | 'extracting' | 'embedding' | 'ready' | 'failed' | null;
         /**
+         * Shelf
+         *
+         * `library` (not archived; the default), `archive`, or `all` (the default with `url`, which finds a saved page wherever it is).
+         */
+        shelf?: 'library' | 'archive' | 'all' | null;
+        /**
+         * Read
+         *
+         * Only read (true) or unread (false).
+         */
+        read?: boolean | null;
+        /**
+         * Favorite
+         *
+         * Only favourites (true), or not.
+         */
+        favorite?: boolean | null;
+        /**
          * Sort
          */
-        sort?: 'saved_at' | '-saved_at' | 'title' | '-title' | 'quality' | '-quality';
+        sort?: 'saved_at' | '-saved_at' | 'title' | '-title' | 'quality' | '-quality' | 'progress' | '-progress';
         /**
          * Cursor
          */
@@ -2860,6 +2980,44 @@ export type BookmarksUpdateBookmarkResponses = {
 };
 
 export type BookmarksUpdateBookmarkResponse = BookmarksUpdateBookmarkResponses[keyof BookmarksUpdateBookmarkResponses];
+
+export type BookmarksSetProgressData = {
+    body: ProgressIn;
+    path: {
+        /**
+         * Bookmark Id
+         */
+        bookmark_id: string;
+    };
+    query?: never;
+    url: '/api/bookmarks/{bookmark_id}/progress';
+};
+
+export type BookmarksSetProgressErrors = {
+    /**
+     * Authentication is required.
+     */
+    401: ErrorResponse;
+    /**
+     * Not found.
+     */
+    404: ErrorResponse;
+    /**
+     * The request is not valid.
+     */
+    422: ErrorResponse;
+};
+
+export type BookmarksSetProgressError = BookmarksSetProgressErrors[keyof BookmarksSetProgressErrors];
+
+export type BookmarksSetProgressResponses = {
+    /**
+     * Successful Response
+     */
+    200: ProgressOut;
+};
+
+export type BookmarksSetProgressResponse = BookmarksSetProgressResponses[keyof BookmarksSetProgressResponses];
 
 export type BookmarksRefreshBookmarkData = {
     body?: never;

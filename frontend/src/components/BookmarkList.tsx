@@ -39,8 +39,14 @@ const Row = memo(function Row({
   count: number;
 }) {
   const title = b.title || b.url;
+  const read = Math.round(b.progress * 100);
   return (
-    <div className={`row${checked ? ' selected' : ''}`} role="listitem" aria-setsize={count} aria-posinset={index + 1}>
+    <div
+      className={`row${checked ? ' selected' : ''}${b.read_at ? ' is-read' : ''}`}
+      role="listitem"
+      aria-setsize={count}
+      aria-posinset={index + 1}
+    >
       <input
         type="checkbox"
         checked={checked}
@@ -52,6 +58,15 @@ const Row = memo(function Row({
           {title}
         </Link>
         <div className="row-meta">
+          {b.favorite ? (
+            <span className="fav" title="Favourite">
+              <span aria-hidden="true">★</span>
+              <span className="visually-hidden">Favourite</span>
+            </span>
+          ) : null}
+          {/* States first: on a narrow row the host and time are what gets cut. */}
+          {b.read_at ? <span className="state">read</span> : null}
+          {b.archived_at ? <span className="state">archived</span> : null}
           <span className="host">{siteName(b)}</span>
           <span aria-hidden="true">·</span>
           <TimeAgo iso={b.saved_at} />
@@ -73,6 +88,17 @@ const Row = memo(function Row({
         </div>
       </div>
       <StatusBadge status={b.status} error={b.error_message} />
+      {read > 0 && !b.read_at ? (
+        <div
+          className="row-progress"
+          role="progressbar"
+          aria-label={`Read ${read}%`}
+          aria-valuenow={read}
+          aria-valuemin={0}
+          aria-valuemax={100}
+          style={{ width: `${read}%` }}
+        />
+      ) : null}
     </div>
   );
 });

@@ -1,5 +1,5 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
-import { type FormEvent, useState } from 'react';
+import { type FormEvent, useRef, useState } from 'react';
 import { Link, useNavigate, useParams } from 'react-router';
 
 import {
@@ -20,6 +20,7 @@ import { StatusBadge } from '../components/StatusBadge';
 import { TimeAgo } from '../components/TimeAgo';
 import { describeError } from '../lib/api';
 import { hostOf, parseTags, siteName } from '../lib/format';
+import { useReadingProgress } from '../lib/progress';
 import { countOf } from '../lib/plural';
 
 const HIDDEN = new Set(['status', 'error_code', 'error_message', 'model', 'summary', 'suggested_tags', 'analyzed_at', 'analysed_at', 'updated_at', 'created_at']);
@@ -151,6 +152,7 @@ export function BookmarkPage() {
   const b = query.data;
   const similar = useQuery({ ...searchSimilarOptions({ ...options, query: { limit: 8 } }), enabled: b?.status === 'ready' });
   const [editing, setEditing] = useState(false);
+  const readerRef = useRef<HTMLDivElement>(null);
 
   const setDetail = (d: BookmarkDetail) => qc.setQueryData(bookmarksGetBookmarkQueryKey(options), d);
   const invalidateLists = () =>
@@ -164,6 +166,20 @@ export function BookmarkPage() {
       void invalidateLists();
       setEditing(false);
     },
+  });
+  // Reading states: no version (they cannot clash with an edit), the answer replaces the page.
+  const state = useMutation({
+    mutationFn: async (body: { read?: boolean; favorite?: boolean; archived?: boolean }) =>
+      (await bookmarksUpdateBookmark({ path: { bookmark_id: id }, body, throwOnError: true })).data,
+    onSuccess: (d) => {
+      setDetail(d as BookmarkDetail);
+      void invalidateLists();
+    },
+  });
+  useReadingProgress(id, b?.progress ?? 0, Boolean(b?.text), readerRef, (progress, readAt) => {
+    const current = qc.getQueryData<BookmarkDetail>(bookmarksGetBookmarkQueryKey(options));
+    if (current) setDetail({ ...current, progress, read_at: readAt });
+    if (readAt && !current?.read_at) void invalidateLists();
   });
   const refresh = useMutation({
     mutationFn: async () => (await bookmarksRefreshBookmark({ path: { bookmark_id: id }, throwOnError: true })).data,
@@ -214,6 +230,8 @@ export function BookmarkPage() {
         <span>
           · saved <TimeAgo iso={b.saved_at} />
         </span>
+        {b.read_at ? <span className="state">read</span> : b.progress > 0 ? <span>· {Math.round(b.progress * 100)}% read</span> : null}
+        {b.archived_at ? <span className="state">archived</span> : null}
       </p>
       <FileInfo b={b} />
       {b.status === 'failed' ? (
@@ -228,6 +246,23 @@ export function BookmarkPage() {
         <button type="button" onClick={() => setEditing((v) => !v)} aria-expanded={editing}>
           {editing ? 'Cancel edit' : 'Edit'}
         </button>
+        <button type="button" onClick={() => state.mutate({ read: !b.read_at })} disabled={state.isPending}>
+          {b.read_at ? 'Mark unread' : 'Mark read'}
+        </button>
+        <button
+          type="button"
+          aria-pressed={b.favorite}
+          onClick={() => state.mutate({ favorite: !b.favorite })}
+          disabled={state.isPending}
+        >
+          <span aria-hidden="true" className={b.favorite ? 'fav' : undefined}>
+            {b.favorite ? '★' : '☆'}
+          </span>{' '}
+          Favourite
+        </button>
+        <button type="button" onClick={() => state.mutate({ archived: !b.archived_at })} disabled={state.isPending}>
+          {b.archived_at ? 'Unarchive' : 'Archive'}
+        </button>
         <button type="button" onClick={() => refresh.mutate()} disabled={refresh.isPending}>
           Process again
         </button>
@@ -240,7 +275,7 @@ export function BookmarkPage() {
           Delete
         </button>
       </div>
-      <ErrorNotice error={update.error || refresh.error || remove.error} />
+      <ErrorNotice error={update.error || state.error || refresh.error || remove.error} />
       {editing ? (
         <form className="card stack" onSubmit={submit} aria-label="Edit item">
           <label>
@@ -291,7 +326,9 @@ export function BookmarkPage() {
       <div className="detail-grid">
         <section aria-labelledby="text-title" className="text-section">
           <h2 id="text-title">Reader {b.word_count ? <span className="muted">({b.word_count.toLocaleString()} words)</span> : null}</h2>
-          {text ? <ReaderContent html={b.content_html} text={text} /> : <p className="muted">No text yet.</p>}
+          <div ref={readerRef}>
+            {text ? <ReaderContent html={b.content_html} text={text} /> : <p className="muted">No text yet.</p>}
+          </div>
         </section>
         <aside aria-labelledby="similar-title" className="similar">
           <h2 id="similar-title">Similar items</h2>

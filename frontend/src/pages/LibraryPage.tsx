@@ -31,6 +31,17 @@ const SORTS: [Sort, string][] = [
   ['title', 'Title A–Z'],
   ['-title', 'Title Z–A'],
   ['-quality', 'Best quality'],
+  ['-progress', 'Most read first'],
+];
+// What the library shows by reading state (the `show` parameter), as the API's filters.
+type Show = 'library' | 'unread' | 'read' | 'favorites' | 'archive' | 'all';
+const SHOWS: [Show, string, Pick<Query, 'shelf' | 'read' | 'favorite'>][] = [
+  ['library', 'Library', { shelf: 'library' }],
+  ['unread', 'Unread', { shelf: 'library', read: false }],
+  ['read', 'Read', { shelf: 'library', read: true }],
+  ['favorites', 'Favourites', { shelf: 'all', favorite: true }],
+  ['archive', 'Archive', { shelf: 'archive' }],
+  ['all', 'Everything', { shelf: 'all' }],
 ];
 
 export const PAGE_SIZE = 200;
@@ -42,9 +53,10 @@ export function LibraryPage() {
   const status = (params.get('status') as Status) || undefined;
   const sort = (params.get('sort') as Sort) || '-saved_at';
   const q = params.get('q') || undefined;
+  const show = SHOWS.find(([v]) => v === params.get('show')) ?? SHOWS[0];
 
   const query = useInfiniteQuery({
-    ...bookmarksListBookmarksInfiniteOptions({ query: { tag, status, sort, q, limit: PAGE_SIZE } }),
+    ...bookmarksListBookmarksInfiniteOptions({ query: { tag, status, sort, q, ...show[2], limit: PAGE_SIZE } }),
     initialPageParam: { query: {} },
     getNextPageParam: (last) => last.next_cursor ?? undefined,
   });
@@ -126,6 +138,10 @@ export function LibraryPage() {
     );
   }
 
+  function bulkState(label: string, body: { read?: boolean; archived?: boolean; favorite?: boolean }) {
+    void runBulk(label, (b) => bookmarksUpdateBookmark({ path: { bookmark_id: b.id }, body, throwOnError: true }));
+  }
+
   function bulkDelete() {
     if (!window.confirm(`Delete ${selected.size} item${selected.size === 1 ? '' : 's'}? This cannot be undone.`)) return;
     void runBulk('Deleting', (b) => bookmarksDeleteBookmark({ path: { bookmark_id: b.id }, throwOnError: true }));
@@ -168,6 +184,16 @@ export function LibraryPage() {
             }}
             onBlur={(e) => setParam('tag', e.currentTarget.value.trim() || undefined)}
           />
+        </label>
+        <label>
+          Show
+          <select value={show[0]} onChange={(e) => setParam('show', e.currentTarget.value === 'library' ? undefined : e.currentTarget.value)}>
+            {SHOWS.map(([v, l]) => (
+              <option key={v} value={v}>
+                {l}
+              </option>
+            ))}
+          </select>
         </label>
         <label>
           Status
@@ -214,6 +240,18 @@ export function LibraryPage() {
                 Add tags
               </button>
             </form>
+            <button type="button" onClick={() => bulkState('Marking read', { read: true })} disabled={Boolean(bulk)}>
+              Mark read
+            </button>
+            {show[0] === 'archive' ? (
+              <button type="button" onClick={() => bulkState('Restoring', { archived: false })} disabled={Boolean(bulk)}>
+                Unarchive
+              </button>
+            ) : (
+              <button type="button" onClick={() => bulkState('Archiving', { archived: true })} disabled={Boolean(bulk)}>
+                Archive
+              </button>
+            )}
             <button type="button" className="danger" onClick={bulkDelete} disabled={Boolean(bulk)}>
               Delete selected
             </button>
@@ -242,7 +280,11 @@ export function LibraryPage() {
       {bulkError ? <ErrorNotice>{bulkError}</ErrorNotice> : null}
       <ErrorNotice error={query.error} />
       {query.isSuccess && items.length === 0 ? (
-        tag || status || q ? <InfoNotice>Nothing matches these filters.</InfoNotice> : <FirstSteps />
+        tag || status || q || show[0] !== 'library' ? (
+          <InfoNotice>{show[0] === 'archive' && !tag && !status && !q ? 'Nothing archived yet.' : 'Nothing matches these filters.'}</InfoNotice>
+        ) : (
+          <FirstSteps />
+        )
       ) : null}
       {query.isPending ? <p className="muted" role="status">Loading…</p> : null}
       {items.length > 0 ? (

@@ -87,6 +87,10 @@ export function bookmark(over: Partial<BookmarkOut> = {}): BookmarkOut {
     saved_at: new Date().toISOString(),
     updated_at: new Date().toISOString(),
     processed_at: null,
+    read_at: null,
+    favorite: false,
+    archived_at: null,
+    progress: 0,
     ...over,
   };
 }
