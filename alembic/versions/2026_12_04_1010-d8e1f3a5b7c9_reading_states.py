@@ -30,9 +30,7 @@ def upgrade() -> None:
         "bookmarks",
         sa.Column("favorite", sa.Boolean(), nullable=False, server_default=sa.false()),
     )
-    op.add_column(
-        "bookmarks", sa.Column("archived_at", sa.DateTime(timezone=True), nullable=True)
-    )
+    op.add_column("bookmarks", sa.Column("archived_at", sa.DateTime(timezone=True), nullable=True))
     op.add_column(
         "bookmarks",
         sa.Column("progress", sa.Float(), nullable=False, server_default=sa.text("0")),
