@@ -23,7 +23,7 @@ from app.db import ReadPool, utcnow
 PAGE = 500
 CSV_COLUMNS = [
     "url", "title", "notes", "tags", "saved_at", "updated_at", "status", "description",
-    "site_name", "author", "published_at", "language",
+    "site_name", "author", "published_at", "language", "read_at", "favorite", "archived_at",
 ]  # fmt: skip
 MEDIA_TYPES = {
     "html": "text/html; charset=utf-8",
@@ -108,6 +108,10 @@ def _record(bookmark: Bookmark, tags: list[str]) -> dict[str, Any]:
         "author": bookmark.author,
         "published_at": iso(bookmark.published_at),
         "language": bookmark.language,
+        # Reading states (imported back by Fuze; null: unread, not archived).
+        "read_at": iso(bookmark.read_at),
+        "favorite": bookmark.favorite,
+        "archived_at": iso(bookmark.archived_at),
     }
 
 
@@ -138,6 +142,7 @@ async def stream(
             for bookmark, tags in page:
                 record = _record(bookmark, tags)
                 record["tags"] = ",".join(tags)
+                record["favorite"] = "true" if bookmark.favorite else "false"
                 writer.writerow([record[c] if record[c] is not None else "" for c in CSV_COLUMNS])
             yield buffer.getvalue().encode()
             buffer.seek(0)

@@ -80,6 +80,13 @@ class Entry:
     line: int | None = None
     # Set when this item can never become a bookmark; the import records it as invalid.
     error: str | None = None
+    # Reading states the source keeps. `read` and `archived` without a date (most formats
+    # have none) are dated at the import; a date alone implies its state.
+    read: bool = False
+    read_at: datetime | None = None
+    archived: bool = False
+    archived_at: datetime | None = None
+    favorite: bool = False
 
 
 # --- small helpers -------------------------------------------------------------------------
@@ -109,6 +116,15 @@ def clean_tags(names: Any) -> list[str]:
         if name:
             out.setdefault(name.lower(), name)
     return list(out.values())[:MAX_TAGS]
+
+
+def is_true(value: Any) -> bool:
+    """JSON booleans and the spellings CSV exports use ("true", "1", "yes")."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float):
+        return value == 1
+    return str(value or "").strip().lower() in ("true", "1", "yes", "y")
 
 
 def split_tags(value: Any, separators: str = ",|") -> list[str]:
@@ -349,8 +365,12 @@ class _LinkCollector(HTMLParser):
     """Netscape bookmark files: <DT><A> links, <DD> descriptions after them, and <H3> folders
     whose <DL> lists nest; the folder path becomes the link's tags."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, pocket: bool = False) -> None:
         super().__init__(convert_charrefs=True)
+        # Pocket's export lists its links under <h1>Unread</h1> and <h1>Read Archive</h1>.
+        self.pocket = pocket
+        self.h1: list[str] | None = None
+        self.in_archive = False
         self.ready: list[Entry] = []
         self.folders: list[str | None] = []
         self.pending_folder: str | None = None
@@ -385,6 +405,8 @@ class _LinkCollector(HTMLParser):
                 tags=tags,
                 saved_at=parse_epoch(values.get("add_date") or values.get("time_added")),
                 line=self.getpos()[0],
+                read=self.in_archive,
+                archived=self.in_archive,
             )
             self.link_text = []
         elif tag == "dd":
@@ -399,6 +421,9 @@ class _LinkCollector(HTMLParser):
             self._flush()
             self.folders.append(self.pending_folder)
             self.pending_folder = None
+        elif tag == "h1" and self.pocket:
+            self._flush()
+            self.h1 = []
         elif tag in ("dt", "hr", "li", "h1", "h2", "ul", "p", "br"):
             if tag == "br" and self.dd is not None:
                 self.dd.append("\n")
@@ -420,6 +445,9 @@ class _LinkCollector(HTMLParser):
             )
             self.pending_folder = None if is_root else name
             self.h3 = None
+        elif tag == "h1" and self.h1 is not None:
+            self.in_archive = (clean_text("".join(self.h1)) or "").lower() == "read archive"
+            self.h1 = None
         elif tag == "dl":
             self._flush()
             if self.folders:
@@ -432,12 +460,14 @@ class _LinkCollector(HTMLParser):
             self.link_text.append(data)
         elif self.h3 is not None:
             self.h3.append(data)
+        elif self.h1 is not None:
+            self.h1.append(data)
         elif self.dd is not None:
             self.dd.append(data)
 
 
-def parse_html(f: BinaryIO) -> Iterator[Entry]:
-    collector = _LinkCollector()
+def parse_html(f: BinaryIO, *, pocket: bool = False) -> Iterator[Entry]:
+    collector = _LinkCollector(pocket=pocket)
     for text in _text_pieces(f):
         collector.feed(text)
         if collector.ready:
@@ -469,7 +499,8 @@ def _csv_entry(fmt: str, row: dict[str, str], line: int) -> Entry:
     folder = _first(row, "folder", "collection", "category")
     if folder:
         if fmt == "instapaper_csv":
-            if folder.strip().lower() not in ("unread", "archive"):
+            # Instapaper's own folders are states: Unread, Archive, and Starred (liked).
+            if folder.strip().lower() not in ("unread", "archive", "starred"):
                 tags.append(folder)
         else:
             tags += [p for p in folder.split("/") if p.strip().lower() not in ROOT_FOLDERS]
@@ -479,7 +510,7 @@ def _csv_entry(fmt: str, row: dict[str, str], line: int) -> Entry:
     saved = _first(
         row, "saved_at", "time_added", "created", "timestamp", "created_at", "date_added", "added"
     )
-    return Entry(
+    entry = Entry(
         url=url.strip() if url else None,
         title=clean_text(_first(row, "title", "name"), MAX_TITLE),
         notes=clean_notes(notes),
@@ -488,6 +519,26 @@ def _csv_entry(fmt: str, row: dict[str, str], line: int) -> Entry:
         line=line,
         error=None if url else "this row has no URL",
     )
+    _csv_states(fmt, row, entry)
+    return entry
+
+
+def _csv_states(fmt: str, row: dict[str, str], entry: Entry) -> None:
+    """The reading states of the CSV exports that have them."""
+    if fmt == "pocket_csv":
+        # Pocket's status is "unread" or "archive" (its archive is what has been read).
+        entry.read = entry.archived = (row.get("status") or "").strip().lower() == "archive"
+        entry.favorite = is_true(row.get("favorite"))
+    elif fmt == "instapaper_csv":
+        folder = (row.get("folder") or "").strip().lower()
+        entry.archived = folder == "archive"
+        entry.favorite = folder == "starred"
+    elif fmt == "raindrop_csv":
+        entry.favorite = is_true(row.get("favorite"))
+    elif fmt == "fuze_csv":
+        entry.read_at = parse_date(row.get("read_at"))
+        entry.archived_at = parse_date(row.get("archived_at"))
+        entry.favorite = is_true(row.get("favorite"))
 
 
 def parse_csv(f: BinaryIO, fmt: str) -> Iterator[Entry]:
@@ -557,6 +608,8 @@ def _entry_from_object(fmt: str, item: Any, number: int, folder: str | None = No
             tags=split_tags(item.get("tags")),
             saved_at=parse_date(item.get("createdAt")),
             error=error,
+            archived=is_true(item.get("archived")),
+            favorite=is_true(item.get("favourited")),
         )
     url = item.get("url") or item.get("href") or item.get("uri") or item.get("link")
     if fmt == "pinboard":
@@ -582,7 +635,7 @@ def _entry_from_object(fmt: str, item: Any, number: int, folder: str | None = No
         or item.get("time")
         or item.get("dateAdded")
     )
-    return Entry(
+    entry = Entry(
         url=str(url).strip() if url else None,
         title=clean_text(title, MAX_TITLE),
         notes=clean_notes(notes),
@@ -590,9 +643,45 @@ def _entry_from_object(fmt: str, item: Any, number: int, folder: str | None = No
         saved_at=parse_date(saved),
         error=None if url else f"entry {number} has no URL",
     )
+    if fmt == "pinboard":
+        # "yes": still to read; "no": read (Pinboard keeps no date for it).
+        toread = str(item.get("toread") or "").strip().lower()
+        entry.read = toread == "no"
+    elif fmt == "omnivore":
+        # Its state is "Active" or "Archived"; readingProgress is a percentage.
+        entry.archived = str(item.get("state") or "").lower() == "archived"
+        try:
+            percent = float(item.get("readingProgress") or 0)
+        except (TypeError, ValueError):
+            percent = 0
+        entry.read = percent >= OMNIVORE_READ_PERCENT
+    elif fmt == "fuze_json":
+        entry.read_at = parse_date(item.get("read_at"))
+        entry.archived_at = parse_date(item.get("archived_at"))
+        entry.favorite = is_true(item.get("favorite"))
+    return entry
+
+
+# Omnivore's reading progress from which a page counts as read: the same end of a page as
+# Fuze's own reader (app.bookmarks.service.READ_AT_PROGRESS, 0.97).
+OMNIVORE_READ_PERCENT = 97
+
+
+def _linkwarden_pinned(f: BinaryIO) -> set[str]:
+    """The addresses of the links pinned to the dashboard (Linkwarden's favourites): the
+    backup lists them apart, in `pinnedLinks`, after the collections, so a first pass finds
+    them."""
+    pinned = {
+        value.strip()
+        for prefix, event, value in ijson.parse(f, use_float=True)
+        if prefix == "pinnedLinks.item.url" and event == "string"
+    }
+    f.seek(0)
+    return pinned
 
 
 def _linkwarden(f: BinaryIO) -> Iterator[Entry]:
+    pinned = _linkwarden_pinned(f)
     collection: str | None = None
     builder: Any = None
     number = 0
@@ -601,7 +690,9 @@ def _linkwarden(f: BinaryIO) -> Iterator[Entry]:
             builder.event(event, value)
             if prefix == "collections.item.links.item" and event == "end_map":
                 number += 1
-                yield _entry_from_object("linkwarden", builder.value, number, collection)
+                entry = _entry_from_object("linkwarden", builder.value, number, collection)
+                entry.favorite = entry.url in pinned
+                yield entry
                 builder = None
             continue
         if prefix == "collections.item.name" and event == "string":
@@ -722,7 +813,7 @@ def parse(f: BinaryIO, fmt: str) -> Iterator[Entry]:
     """Every entry of the file, in order; raises MalformedFile where it cannot go on."""
     f.seek(0)
     if fmt in ("netscape", "pocket_html", "html"):
-        parser = parse_html(f)
+        parser = parse_html(f, pocket=fmt == "pocket_html")
     elif fmt.endswith("csv"):
         parser = parse_csv(f, fmt)
     elif fmt == "urls":

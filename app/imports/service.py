@@ -288,6 +288,7 @@ async def save_entries(
     rows: dict[int, dict[str, Any]] = {}
     items: list[bookmarks_service.BulkItem] = []
     item_positions: list[int] = []
+    now = utcnow()  # the date of a read or archived state whose file gives none
     for position, entry in entries:
         row = {
             "import_id": batch.id,
@@ -314,12 +315,24 @@ async def save_entries(
             continue
         try:
             data = BookmarkCreate(
-                url=entry.url, title=entry.title, notes=entry.notes, tags=entry.tags
+                url=entry.url,
+                title=entry.title,
+                notes=entry.notes,
+                tags=entry.tags,
+                favorite=entry.favorite,
             )
         except ValidationError as exc:
             row["reason_code"], row["reason"] = "invalid_field", _validation_reason(exc)
             continue
-        items.append(bookmarks_service.BulkItem(data, entry.saved_at))
+        # The states apply to a new bookmark only: one already saved keeps its own.
+        items.append(
+            bookmarks_service.BulkItem(
+                data,
+                entry.saved_at,
+                read_at=entry.read_at or (now if entry.read else None),
+                archived_at=entry.archived_at or (now if entry.archived else None),
+            )
+        )
         item_positions.append(position)
 
     results = await bookmarks_service.create_many(

@@ -82,6 +82,7 @@ interface Bookmark {
   tags: string[];
   notes: string | null;
   title: string | null;
+  archived_at: string | null;
   text?: string | null;
 }
 
@@ -189,6 +190,9 @@ describe('the Fuze extension', () => {
     const popup = await openPopup(await tabIdOf(url));
     await expect.poll(() => popup.locator('#state').getAttribute('data-status'), UI).toBe('unsaved');
     expect(await popup.inputValue('#title')).toBe('Tide pool notes');
+    // "Read later" is the default choice; "Archive" is offered beside it, both labelled.
+    expect(await popup.getByRole('radio', { name: 'Read later' }).isChecked()).toBe(true);
+    expect(await popup.getByRole('radio', { name: 'Archive' }).isChecked()).toBe(false);
     await popup.fill('#tags', 'ocean, Field work');
     await popup.fill('#notes', 'for the reef project');
     await popup.click('#save');
@@ -204,6 +208,7 @@ describe('the Fuze extension', () => {
     expect(saved.tags).toEqual(['Field work', 'ocean']);
     expect(saved.notes).toBe('for the reef project');
     expect(saved.title).toBe('Tide pool notes');
+    expect(saved.archived_at).toBeNull(); // read later: in the library
     // Saved as the browser rendered it: the server never fetched the page itself.
     expect(pages.hits.get('/tidepools')).toBe(1);
 
@@ -221,6 +226,15 @@ describe('the Fuze extension', () => {
     expect((await api<Bookmark>(`/api/bookmarks/${saved.id}`)).notes).toBe(
       'for the reef project; read the counting method',
     );
+    // Update moves a saved page to the archive and back.
+    await again.getByRole('radio', { name: 'Archive' }).check();
+    await again.click('#save');
+    await expect.poll(() => again.locator('#state').textContent(), UI).toMatch(/^Updated · archived · ready/);
+    expect((await api<Bookmark>(`/api/bookmarks/${saved.id}`)).archived_at).not.toBeNull();
+    await again.getByRole('radio', { name: 'Read later' }).check();
+    await again.click('#save');
+    await expect.poll(() => again.locator('#state').textContent(), UI).toMatch(/^Updated · ready/);
+    expect((await api<Bookmark>(`/api/bookmarks/${saved.id}`)).archived_at).toBeNull();
     // Tags in use are offered for the next page.
     await again.fill('#tags', 'ocean');
     await expect.poll(() => again.locator('#tag-suggestions button').allTextContents(), UI).toEqual(['Field work']);
@@ -285,6 +299,8 @@ describe('the Fuze extension', () => {
       .poll(() => popup.locator('#state').textContent(), UI)
       .toBe('The server is not reachable; a save will wait and be sent later.');
     await popup.fill('#tags', 'offline');
+    // Straight to the archive: the queued save keeps the choice until it is delivered.
+    await popup.getByRole('radio', { name: 'Archive' }).check();
     await popup.click('#save');
     await expect.poll(() => popup.locator('#state').getAttribute('data-status'), UI).toBe('queued');
     await expect.poll(() => popup.locator('#queue-text').textContent(), UI).toBe('1 save waiting for the server.');
@@ -308,6 +324,7 @@ describe('the Fuze extension', () => {
     const saved = await readyBookmark(url);
     expect(saved.source).toBe('extension');
     expect(saved.tags).toEqual(['offline']);
+    expect(saved.archived_at).not.toBeNull();
     expect(saved.text).toContain(RENDERED_PHRASE);
     await tab.close();
   });

@@ -51,6 +51,8 @@ export interface SaveInput {
   notes?: string;
   tags?: string[];
   html?: string;
+  /** Straight to the archive rather than to read later (a new bookmark only). */
+  archived?: boolean;
   /** Sent as `Idempotency-Key`; a new random UUID when absent. */
   idempotencyKey?: string;
 }
@@ -291,6 +293,7 @@ export class Fuze {
       ...(input.notes ? { notes: input.notes } : {}),
       ...(input.tags?.length ? { tags: input.tags } : {}),
       ...(input.html ? { html: input.html } : {}),
+      ...(input.archived ? { archived: true } : {}),
     };
     // One key per save, the same on the retry after a refreshed token: a repeat gets the
     // first answer again, so a retried save cannot be told from the original.

@@ -24,7 +24,7 @@ const COLORS = { pending: '#b45309', ok: '#15803d', error: '#b91c1c' };
  * (or when it is too large to send) the server fetches the address itself. */
 async function saveTab(
   tabId: number,
-  extra: Pick<SaveTabRequest, 'title' | 'notes' | 'tags'> = {},
+  extra: Pick<SaveTabRequest, 'title' | 'notes' | 'tags' | 'archived'> = {},
 ): Promise<SaveResult> {
   const captured = await captureTab(tabId);
   const tab = captured ? null : await ext.tabs.get(tabId).catch(() => null);
@@ -37,6 +37,7 @@ async function saveTab(
     title: extra.title || undefined,
     notes: extra.notes || undefined,
     tags: extra.tags,
+    archived: extra.archived || undefined,
     html: fitHtml(captured?.html),
   });
   afterSave(result);

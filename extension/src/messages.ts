@@ -8,6 +8,8 @@ export interface SaveTabRequest {
   title?: string;
   notes?: string;
   tags?: string[];
+  /** "Archive" chosen instead of "Read later" (the default). */
+  archived?: boolean;
 }
 
 export type Request = SaveTabRequest | { type: 'flush' };

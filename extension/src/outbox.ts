@@ -102,6 +102,7 @@ export class Outbox {
         const old = queue[previous];
         item.tags = [...new Set([...(old.tags ?? []), ...(input.tags ?? [])])];
         item.notes = input.notes ?? old.notes;
+        item.archived = input.archived ?? old.archived;
         item.queuedAt = old.queuedAt;
         queue.splice(previous, 1);
       }
@@ -124,9 +125,9 @@ export class Outbox {
       let failed = 0;
       for (const item of await this.pending()) {
         if (!force && item.nextAttemptAt > this.now()) continue;
-        const { url, title, notes, tags, html } = item;
+        const { url, title, notes, tags, html, archived } = item;
         try {
-          await this.fuze.save({ url, title, notes, tags, html });
+          await this.fuze.save({ url, title, notes, tags, html, archived });
           delivered += 1;
           await this.edit((queue) => {
             const at = queue.findIndex((p) => p.id === item.id);

@@ -1,11 +1,13 @@
 /**
  * The toolbar popup: save the current tab with a title, tags and notes; it says at once
- * whether the page is already saved, then follows its processing status.
+ * whether the page is already saved, then follows its processing status. "Read later" (the
+ * default) or "Archive" says where a new bookmark goes; for a saved page it shows, and Update
+ * changes, whether it is archived.
  *
  * The tab is the active tab of the current window, or `?tabId=<id>` when the popup page is
  * opened in a tab of its own (the end-to-end tests do that: a headless browser has no toolbar).
  */
-import type { BookmarkOut } from '@fuze/client';
+import type { BookmarkOut, BookmarkUpdate } from '@fuze/client';
 
 import { Fuze, isWebUrl, SignedOut, Unreachable } from './api';
 import { ext } from './ext';
@@ -22,6 +24,8 @@ const state = $('state');
 const titleInput = $<HTMLInputElement>('title');
 const tagsInput = $<HTMLInputElement>('tags');
 const notesInput = $<HTMLTextAreaElement>('notes');
+const laterChoice = $<HTMLInputElement>('shelf-later');
+const archiveChoice = $<HTMLInputElement>('shelf-archive');
 const saveButton = $<HTMLButtonElement>('save');
 
 let tabId: number | undefined;
@@ -78,7 +82,7 @@ function showBookmark(bookmark: BookmarkOut, lead: string): void {
   state.dataset.id = bookmark.id;
   state.dataset.status = bookmark.status;
   state.className = `state ${bookmark.status}`;
-  let text = `${lead} · ${STATUS_TEXT[bookmark.status]}`;
+  let text = `${lead}${bookmark.archived_at ? ' · archived' : ''} · ${STATUS_TEXT[bookmark.status]}`;
   if (bookmark.status === 'ready' && bookmark.word_count) {
     text += ` · ${bookmark.word_count.toLocaleString()} words`;
   }
@@ -146,6 +150,8 @@ async function lookUp(url: string): Promise<void> {
       pageTitle = titleInput.value;
       tagsInput.value = found.tags.join(', ');
       notesInput.value = found.notes ?? '';
+      archiveChoice.checked = !!found.archived_at;
+      laterChoice.checked = !archiveChoice.checked;
       showSuggestions();
       showBookmark(found, `Saved ${ago(found.saved_at)}`);
     } else {
@@ -169,9 +175,13 @@ async function onSubmit(event: SubmitEvent): Promise<void> {
   const title = titleInput.value.trim();
   const tags = parseTags(tagsInput.value);
   const notes = notesInput.value;
+  const archived = archiveChoice.checked;
   try {
     if (existing) {
-      const updated = await fuze.update(existing.id, { title: title || null, notes, tags });
+      const patch: BookmarkUpdate = { title: title || null, notes, tags };
+      // Moved only when the choice changed (archiving again would keep its first date anyway).
+      if (archived !== !!existing.archived_at) patch.archived = archived;
+      const updated = await fuze.update(existing.id, patch);
       showBookmark(updated, 'Updated');
       return;
     }
@@ -182,6 +192,7 @@ async function onSubmit(event: SubmitEvent): Promise<void> {
       title: title && title !== pageTitle ? title : undefined,
       notes: notes || undefined,
       tags,
+      archived: archived || undefined,
     });
     if (!response.ok) return showError(response.error.message);
     const result = response.result as SaveResult;

@@ -26,6 +26,8 @@ export interface PendingSave {
   notes?: string;
   tags?: string[];
   html?: string;
+  /** The popup's "Archive" choice, kept until the save is delivered. */
+  archived?: boolean;
   queuedAt: number;
   attempts: number;
   nextAttemptAt: number;

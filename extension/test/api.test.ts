@@ -27,6 +27,17 @@ describe('signing in', () => {
     expect(server.bookmarks).toMatchObject([{ url: 'https://example.com/a', tags: ['x'] }]);
   });
 
+  it('sends archived only for the "Archive" choice', async () => {
+    const { server, fuze } = setup();
+    await fuze.signIn('https://fuze.test', 'alice', GOOD_PASSWORD);
+    await fuze.save({ url: 'https://example.com/done', archived: true });
+    await fuze.save({ url: 'https://example.com/later' });
+    expect(server.bookmarks.map((b) => [b.url, b.archived])).toEqual([
+      ['https://example.com/done', true],
+      ['https://example.com/later', undefined], // read later: the server's default
+    ]);
+  });
+
   it('says so when the password is wrong, and stores nothing', async () => {
     const { storage, fuze } = setup();
     const err = await fuze.signIn('https://fuze.test', 'alice', 'nope').catch((e) => e);

@@ -11,6 +11,8 @@ export interface StoredBookmark {
   notes?: string;
   tags: string[];
   html?: string;
+  /** Sent by the popup's "Archive" choice. */
+  archived?: boolean;
 }
 
 export interface FakeServer {

@@ -81,6 +81,26 @@ describe('saving while the server is unreachable', () => {
     expect(await outbox.pending()).toMatchObject([{ tags: ['a', 'b'], notes: 'n' }]);
   });
 
+  it('keeps the "Archive" choice of a queued save and delivers it', async () => {
+    const { server, outbox } = await setup();
+    server.down = true;
+    await outbox.save({ url: 'https://example.com/done', archived: true, tags: ['a'] });
+    await outbox.save({ url: 'https://example.com/later' });
+    // A second save of the address without a choice (the context menu) keeps the first's.
+    await outbox.save({ url: 'https://example.com/done', tags: ['b'] });
+    expect((await outbox.pending()).map((p) => [p.url, p.archived])).toEqual([
+      ['https://example.com/later', undefined],
+      ['https://example.com/done', true],
+    ]);
+    server.down = false;
+    expect(await outbox.flush({ force: true })).toMatchObject({ delivered: 2, remaining: 0 });
+    expect(server.bookmarks).toMatchObject([
+      { url: 'https://example.com/later' },
+      { url: 'https://example.com/done', archived: true, tags: ['a', 'b'] },
+    ]);
+    expect(server.bookmarks[0].archived).toBeUndefined();
+  });
+
   it('drops a captured page that would not fit in storage, keeping the save', async () => {
     const { server, outbox } = await setup();
     server.down = true;

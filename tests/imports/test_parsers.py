@@ -102,7 +102,8 @@ def test_pocket_csv_multiline_titles_and_instapaper_folders() -> None:
     assert entries[-1].line == 8  # the row starts on line 8 and spans two
     assert entries[0].saved_at == datetime.fromtimestamp(1600322788, UTC)
     _, entries = _read("instapaper-export.csv")
-    assert [e.tags for e in entries] == [[], [], ["Starred"], ["test_tag"]]
+    # Unread, Archive and Starred are Instapaper's states, not the user's folders.
+    assert [e.tags for e in entries] == [[], [], [], ["test_tag"]]
 
 
 def test_omnivore_labels_and_dates_pinboard_tags_and_notes() -> None:
@@ -274,3 +275,162 @@ def test_omnivore_zip_export_and_other_zips() -> None:
         archive.writestr("photo.jpg", b"not bookmarks")
     with pytest.raises(parsers.MalformedFile, match="not an Omnivore export"):
         parsers.inspect(io.BytesIO(other.getvalue()), "x.zip")
+
+
+def _states(entry: parsers.Entry) -> tuple[bool, bool, bool]:
+    """(read, archived, favourite) as the import will apply them."""
+    return (
+        entry.read or entry.read_at is not None,
+        entry.archived or entry.archived_at is not None,
+        entry.favorite,
+    )
+
+
+def test_pocket_read_archive_is_read_and_archived() -> None:
+    _, entries = _read("pocket.html")
+    by_url = {e.url: _states(e) for e in entries}
+    assert by_url["http://google.com"] == (False, False, False)  # under "Unread"
+    assert by_url["http://getpocket.com/welcome"] == (True, True, False)  # "Read Archive"
+    assert sum(s == (True, True, False) for s in by_url.values()) == 2
+    _, entries = _read("ril_export.html")
+    assert [_states(e) for e in entries] == [(False, False, False)] * 2
+    _, entries = _read("pocket.csv")
+    archived = [e.url for e in entries if _states(e) == (True, True, False)]
+    assert len(archived) == 2 and archived[0].startswith("https://www.reddit.com/r/DataHoarder")
+    assert all(_states(e) == (False, False, False) for e in entries if e.url not in archived)
+    # Pocket's CSV has no date for either: the import dates them.
+    assert all(e.read_at is None and e.archived_at is None for e in entries)
+    _, entries = _parse_bytes(
+        b"title,url,time_added,tags,status,favorite\n"
+        b"A,https://a.example/,1600000000,,archive,1\n"
+        b"B,https://b.example/,1600000000,,unread,0\n",
+        "pocket.csv",
+    )
+    assert [_states(e) for e in entries] == [(True, True, True), (False, False, False)]
+
+
+def test_instapaper_archive_and_starred_raindrop_favourite() -> None:
+    _, entries = _read("instapaper-export.csv")
+    assert [_states(e) for e in entries] == [
+        (False, False, False),  # Unread
+        (False, True, False),  # Archive
+        (False, False, True),  # Starred
+        (False, False, False),  # a folder of the user's
+    ]
+    data = (
+        b"id,title,note,excerpt,url,folder,tags,created,cover,highlights,favorite\n"
+        b"1,A,,,https://example.com/a,Unsorted,,2023-08-14T11:07:16.384Z,,,true\n"
+        b"2,B,,,https://example.com/b,Unsorted,,2023-08-14T11:07:16.384Z,,,false\n"
+    )
+    _, entries = _parse_bytes(data, "export.csv")
+    assert [_states(e) for e in entries] == [(False, False, True), (False, False, False)]
+
+
+def test_omnivore_archived_state_and_reading_progress() -> None:
+    _, entries = _read("omnivore.json")
+    archived = [e for e in entries if _states(e) == (False, True, False)]
+    assert [e.url for e in archived] == [entries[0].url]  # the one "Archived" of the file
+    assert all(_states(e) == (False, False, False) for e in entries[1:])
+    items = [
+        {"url": "https://o.example/1", "state": "Active", "readingProgress": 100, "labels": []},
+        {"url": "https://o.example/2", "state": "Archived", "readingProgress": 42, "labels": []},
+    ]
+    _, entries = _parse_bytes(json.dumps(items).encode())
+    assert [_states(e) for e in entries] == [(True, False, False), (False, True, False)]
+
+
+def test_pinboard_toread() -> None:
+    _, entries = _read("pinboard_export")
+    assert [_states(e) for e in entries] == [(True, False, False)] * 3  # all "toread": "no"
+    items = [
+        {"href": "https://p.example/1", "toread": "yes", "tags": ""},
+        {"href": "https://p.example/2", "toread": "no", "tags": ""},
+    ]
+    _, entries = _parse_bytes(json.dumps(items).encode())
+    assert [_states(e) for e in entries] == [(False, False, False), (True, False, False)]
+
+
+def test_karakeep_archived_and_favourited() -> None:
+    def bookmark(url: str, **states: bool) -> dict:
+        return {
+            "createdAt": 1700000000,
+            "title": None,
+            "tags": [],
+            "content": {"type": "link", "url": url},
+            "note": None,
+            **states,
+        }
+
+    doc = {
+        "bookmarks": [
+            bookmark("https://k.example/1", archived=True, favourited=True),
+            bookmark("https://k.example/2", archived=False, favourited=False),
+            bookmark("https://k.example/3"),  # older exports have neither
+        ]
+    }
+    _, entries = _parse_bytes(json.dumps(doc).encode())
+    assert [_states(e) for e in entries] == [
+        (False, True, True),
+        (False, False, False),
+        (False, False, False),
+    ]
+
+
+def test_linkwarden_pinned_links_are_favourites() -> None:
+    doc = {
+        "name": "me",
+        "collections": [
+            {
+                "name": "Research",
+                "links": [
+                    {"name": "Pinned", "url": "https://l.example/pinned", "tags": []},
+                    {"name": "Not", "url": "https://l.example/not", "tags": []},
+                ],
+            }
+        ],
+        # After the collections, as Linkwarden writes its backup.
+        "pinnedLinks": [{"name": "Pinned", "url": "https://l.example/pinned"}],
+    }
+    fmt, entries = _parse_bytes(json.dumps(doc).encode())
+    assert fmt == "linkwarden"
+    assert [(e.url, e.favorite) for e in entries] == [
+        ("https://l.example/pinned", True),
+        ("https://l.example/not", False),
+    ]
+
+
+def test_fuze_exports_carry_their_dates() -> None:
+    doc = {
+        "fuze_export": 1,
+        "bookmarks": [
+            {
+                "url": "https://f.example/1",
+                "tags": [],
+                "read_at": "2024-05-01T10:00:00+00:00",
+                "favorite": True,
+                "archived_at": "2024-05-02T10:00:00+00:00",
+            },
+            {"url": "https://f.example/2", "tags": [], "read_at": None, "archived_at": None},
+        ],
+    }
+    fmt, entries = _parse_bytes(json.dumps(doc).encode())
+    assert fmt == "fuze_json"
+    assert entries[0].read_at == datetime(2024, 5, 1, 10, tzinfo=UTC)
+    assert entries[0].archived_at == datetime(2024, 5, 2, 10, tzinfo=UTC)
+    assert _states(entries[0]) == (True, True, True)
+    assert _states(entries[1]) == (False, False, False)
+    fmt, entries = _parse_bytes(
+        b"url,title,notes,tags,saved_at,updated_at,status,description,site_name,author,"
+        b"published_at,language,read_at,favorite,archived_at\n"
+        b"https://f.example/1,,,,,,,,,,,,2024-05-01T10:00:00+00:00,true,\n"
+        b"https://f.example/2,,,,,,,,,,,,,false,\n"
+    )
+    assert fmt == "fuze_csv"
+    assert entries[0].read_at == datetime(2024, 5, 1, 10, tzinfo=UTC)
+    assert [_states(e) for e in entries] == [(True, False, True), (False, False, False)]
+
+
+def test_formats_without_states_leave_them_unset() -> None:
+    for name in ("netscape_complex.html", "chrome-bookmarks", "firefox-bookmarks.json"):
+        _, entries = _read(name)
+        assert all(_states(e) == (False, False, False) for e in entries), name
