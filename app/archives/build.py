@@ -294,7 +294,14 @@ async def build_archive(
             srcset = attrs.get("srcset") or attrs.get("data-srcset")
             chosen = src if src and not src.startswith("data:") else None
             chosen = chosen or lazy or (_best_srcset(srcset) if srcset else None)
-            for name in ("srcset", "data-srcset", "sizes"):
+            for name in (
+                "srcset",
+                "data-srcset",
+                "sizes",
+                "data-src",
+                "data-lazy-src",
+                "data-original",
+            ):
                 if name in attrs:
                     del node.attrs[name]
             if tag == "source" and chosen:
