@@ -72,7 +72,13 @@ class Settings(BaseSettings):
     signup: Literal["open", "invite", "closed"] | None = None
     # Per-user limits, 0 for none; an administrator can set a user's own limit instead.
     max_bookmarks_per_user: int = Field(default=0, ge=0)
-    # Not enforced yet: page archives do not exist yet (see docs/administration.md).
+    # Page archives (app/archives): a self-contained copy of each saved page, made by the
+    # worker. Caps per file fetched and per archive; all of a user's archives together are
+    # capped by max_archive_bytes_per_user (or their own limit).
+    archive_pages: bool = True
+    archive_asset_max_mb: float = Field(default=5, gt=0)
+    archive_max_mb: float = Field(default=20, gt=0)
+    # What a user's page archives may take on disk, compressed (app/archives).
     max_archive_bytes_per_user: int = Field(default=0, ge=0)
 
     host: str = "127.0.0.1"

@@ -15,6 +15,7 @@ from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.admin.router import router as admin_router
+from app.archives.router import router as archives_router
 from app.auth.key_check import check_secret_key
 from app.auth.router import router as auth_router
 from app.bookmarks.router import router as bookmarks_router
@@ -137,6 +138,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         imports_router,
         exports_router,
         admin_router,
+        archives_router,
     ):
         app.include_router(router, prefix="/api", dependencies=[Depends(rate_limit_ip)])
 

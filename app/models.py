@@ -2,6 +2,7 @@
 
 from app.admin.models import Invite
 from app.analysis.models import ContentAnalysis
+from app.archives.models import PageArchive
 from app.auth.models import ApiToken, RefreshToken
 from app.bookmarks.models import Bookmark, BookmarkTag, BookmarkVector, Tag
 from app.db import Base
@@ -22,6 +23,7 @@ __all__ = [
     "ImportChunk",
     "ImportEntry",
     "Invite",
+    "PageArchive",
     "Project",
     "RefreshToken",
     "Subtask",

@@ -27,6 +27,7 @@ from arq.worker import Worker
 import app.models  # noqa: F401  (every mapper, so relationships and foreign keys resolve)
 from app import broker
 from app.analysis import jobs as analysis_jobs
+from app.archives import jobs as archive_jobs
 from app.auth.key_check import check_secret_key
 from app.bookmarks import jobs as bookmark_jobs
 from app.config import get_settings
@@ -237,6 +238,12 @@ class WorkerSettings:
             max_tries=analysis_jobs.ARQ_MAX_TRIES,
         ),
         _pipeline_job(projects_jobs.embed_context),
+        _job(
+            archive_jobs.archive_page,
+            timeout=get_settings().pipeline_job_timeout_seconds,
+            keep_result=0,
+            max_tries=3,
+        ),
     ]
     on_startup = startup
     on_shutdown = shutdown

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import undefer
 
 from app.analysis import jobs as analysis_jobs
+from app.archives import store as archive_store
 from app.bookmarks import pipeline
 from app.bookmarks.models import (
     EMBEDDING,
@@ -237,6 +238,17 @@ async def extract_bookmark(ctx: dict[str, Any], bookmark_id: str, run: int) -> s
             current.html = None  # keep the database lean; a refresh fetches again
         pipeline.set_status(current, EMBEDDING)
         await session.commit()
+    if ctx["settings"].archive_pages:
+        # Its archive is made beside the rest of the pipeline, from the page as read here.
+        staged = archive_store.staged_file(
+            ctx["settings"].data_dir, bookmark.user_id, bookmark.id, run
+        )
+        try:
+            await asyncio.to_thread(archive_store.stage, staged, bookmark.html)
+        except OSError:  # no archive this time; the page itself is fine
+            log.warning("page not staged for its archive", exc_info=True)
+        else:
+            await pipeline.enqueue(ctx["redis"], "archive_page", bookmark_id, run)
     await pipeline.enqueue(ctx["redis"], "embed_bookmark", bookmark_id, run)
     await pipeline.publish_status(ctx["redis"], current)
     return "extracted"

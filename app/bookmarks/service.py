@@ -33,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import undefer
 
 from app.analysis import service as analysis_service
+from app.archives import store as archive_store
 from app.bookmarks import pipeline
 from app.bookmarks.models import PENDING, Bookmark, BookmarkTag, Tag
 from app.bookmarks.schemas import BookmarkCreate, BookmarkUpdate, ProgressOut
@@ -570,6 +571,9 @@ async def delete_bookmark(session: AsyncSession, settings: Settings, bookmark: B
     # Its kept file goes with it (once the row is gone, nothing could serve it anyway).
     await asyncio.to_thread(
         documents.remove_archives, settings.data_dir, bookmark.user_id, bookmark.id
+    )
+    await asyncio.to_thread(
+        archive_store.remove_all, settings.data_dir, bookmark.user_id, bookmark.id
     )
 
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import codecs
+import contextlib
 import email.utils
 import html as html_lib
 import ipaddress
@@ -34,7 +35,7 @@ import re
 import socket
 import ssl
 import zlib
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http import HTTPStatus
@@ -467,6 +468,16 @@ async def fetch(
 async def _fetch(
     client: httpx.AsyncClient, url: str, settings: Settings, vet: Vetter
 ) -> FetchResult:
+    async with _opened(client, url, settings, vet) as (response, target, redirects):
+        return await _read_page(response, target, settings, redirects)
+
+
+@contextlib.asynccontextmanager
+async def _opened(
+    client: httpx.AsyncClient, url: str, settings: Settings, vet: Vetter
+) -> AsyncIterator[tuple[httpx.Response, VettedURL, list[str]]]:
+    """The 2xx response to a GET of url, its body unread: redirects followed (each target
+    vetted again, loops and too many refused), any other status raised as a FetchError."""
     redirects: list[str] = []
     seen: set[str] = set()
     current = url
@@ -505,9 +516,51 @@ async def _fetch(
                 continue
             if not 200 <= status < 300:
                 raise _http_error(response)
-            return await _read_page(response, target, settings, redirects)
+            yield response, target, redirects
+            return
         finally:
             await response.aclose()
+
+
+@dataclass
+class Asset:
+    """A page's stylesheet, image or font, as fetch_asset() read it."""
+
+    url: str  # after redirects
+    media_type: str
+    body: bytes
+
+
+async def fetch_asset(
+    client: httpx.AsyncClient,
+    url: str,
+    settings: Settings,
+    max_bytes: int,
+    *,
+    vet: Vetter = vet_url,
+) -> Asset:
+    """Fetches one asset of a page for its archive, with the page's safeguards (every address
+    vetted, redirects bounded, the same deadline) and its own size cap; raises FetchError."""
+    deadline = settings.fetch_timeout_seconds * OVERALL_DEADLINE_FACTOR
+    try:
+        async with asyncio.timeout(deadline), _opened(client, url, settings, vet) as opened:
+            response, target, _ = opened
+            declared = response.headers.get("content-length")
+            if declared and declared.isdigit() and int(declared) > max_bytes:
+                raise _too_large(max_bytes, int(declared))
+            body = bytearray()
+            async for chunk in response.aiter_bytes():
+                body += chunk
+                if len(body) > max_bytes:
+                    raise _too_large(max_bytes)
+            media_type, _ = _parse_content_type(response.headers.get("content-type"))
+            return Asset(str(target.url), media_type, bytes(body))
+    except TimeoutError:
+        raise FetchError(
+            "timeout", f"It took longer than {deadline:g} seconds to load.", transient=True
+        ) from None
+    except httpx.HTTPError as exc:
+        raise _transport_error(exc) from exc
 
 
 def _loop_key(url: httpx.URL) -> str:

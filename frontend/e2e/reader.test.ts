@@ -132,6 +132,41 @@ describe('Reader view', () => {
     await context.close();
   });
 
+  it('keeps an archived copy that opens with the site gone, its images inlined and its scripts inert', async () => {
+    await waitFor(
+      async () => {
+        const r = await fetch(fuze.url(`/api/bookmarks/${id}/archives`), { headers: user.headers });
+        const items = ((await r.json()) as { items: { status: string }[] }).items;
+        return items.length > 0 && items[0].status === 'ready';
+      },
+      { timeoutMs: 120_000, what: 'the archive' },
+    );
+    const { context, page } = await open(1280);
+    // The site is gone: nothing reaches it any more.
+    await context.route(`${pages.url('/')}**`, (route) => route.abort());
+    await page.goto(fuze.url(`/items/${id}`));
+    const copies = page.getByRole('list', { name: 'Archived copies' });
+    await copies.getByText(/files? kept/).waitFor();
+    await copies.scrollIntoViewIfNeeded();
+    await page.screenshot({ path: join(OUT, 'item-archives-1280-light.png') });
+    const [tab] = await Promise.all([context.waitForEvent('page'), copies.getByRole('button', { name: 'Open archived copy' }).click()]);
+    await tab.waitForURL(/\/api\/archives\/.+\/view\?token=/);
+    await tab.getByRole('heading', { name: 'Before the approach' }).waitFor();
+    const img = tab.getByRole('img', { name: 'The two spacecraft, side by side' });
+    await waitFor(async () => img.evaluate((el) => (el as HTMLImageElement).complete && (el as HTMLImageElement).naturalWidth > 0), {
+      timeoutMs: 30_000,
+      what: 'the archived image to show',
+    });
+    assert.match((await img.getAttribute('src')) ?? '', /^data:image\/svg\+xml;base64,/);
+    await tab.getByText('Click me').click();
+    await tab.waitForTimeout(300); // a handler that should not exist gets its chance
+    assert.equal(await tab.evaluate(() => (window as { __pwned?: string }).__pwned), undefined);
+    // A sandboxed copy has an origin of its own: Fuze's storage (and its tokens) is not there.
+    assert.equal(await tab.evaluate(() => window.origin), 'null');
+    await tab.screenshot({ path: join(OUT, 'archive-1280-light.png') });
+    await context.close();
+  });
+
   it('remembers the text size', async () => {
     const { context, page } = await open(1280);
     await page.goto(fuze.url(`/items/${id}`));

@@ -277,6 +277,104 @@ export type ApiTokenOut = {
 };
 
 /**
+ * ArchiveFailure
+ */
+export type ArchiveFailure = {
+    /**
+     * Url
+     */
+    url: string;
+    /**
+     * Reason
+     */
+    reason: string;
+};
+
+/**
+ * ArchiveLink
+ */
+export type ArchiveLink = {
+    /**
+     * Url
+     *
+     * Opens the archive in a browser tab; valid for `expires_in` s.
+     */
+    url: string;
+    /**
+     * Expires In
+     */
+    expires_in: number;
+};
+
+/**
+ * ArchiveList
+ */
+export type ArchiveList = {
+    /**
+     * Items
+     */
+    items: Array<ArchiveOut>;
+};
+
+/**
+ * ArchiveOut
+ */
+export type ArchiveOut = {
+    /**
+     * Id
+     */
+    id: string;
+    /**
+     * Bookmark Id
+     */
+    bookmark_id: string;
+    /**
+     * Created At
+     */
+    created_at: string;
+    /**
+     * Status
+     *
+     * `ready`; `failed` (see `error`); or `skipped`: your archives reached their storage limit.
+     */
+    status: string;
+    /**
+     * Source Url
+     *
+     * The address the page was archived from.
+     */
+    source_url: string;
+    /**
+     * Size Bytes
+     *
+     * The archive's HTML, with everything inlined.
+     */
+    size_bytes: number;
+    /**
+     * Stored Bytes
+     *
+     * What it takes on the server, compressed.
+     */
+    stored_bytes: number;
+    /**
+     * Assets
+     *
+     * Stylesheets, images and fonts inlined into it.
+     */
+    assets: number;
+    /**
+     * Failures
+     *
+     * What the page used that could not be kept, and why.
+     */
+    failures: Array<ArchiveFailure>;
+    /**
+     * Error
+     */
+    error: string | null;
+};
+
+/**
  * AuthConfig
  */
 export type AuthConfig = {
@@ -4899,3 +4997,178 @@ export type AdminRevokeInviteResponses = {
 };
 
 export type AdminRevokeInviteResponse = AdminRevokeInviteResponses[keyof AdminRevokeInviteResponses];
+
+export type ArchivesListArchivesData = {
+    body?: never;
+    path: {
+        /**
+         * Bookmark Id
+         */
+        bookmark_id: string;
+    };
+    query?: never;
+    url: '/api/bookmarks/{bookmark_id}/archives';
+};
+
+export type ArchivesListArchivesErrors = {
+    /**
+     * Not found.
+     */
+    404: ErrorResponse;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type ArchivesListArchivesError = ArchivesListArchivesErrors[keyof ArchivesListArchivesErrors];
+
+export type ArchivesListArchivesResponses = {
+    /**
+     * Successful Response
+     */
+    200: ArchiveList;
+};
+
+export type ArchivesListArchivesResponse = ArchivesListArchivesResponses[keyof ArchivesListArchivesResponses];
+
+export type ArchivesArchiveLinkData = {
+    body?: never;
+    path: {
+        /**
+         * Archive Id
+         */
+        archive_id: string;
+    };
+    query?: never;
+    url: '/api/archives/{archive_id}/link';
+};
+
+export type ArchivesArchiveLinkErrors = {
+    /**
+     * Not found.
+     */
+    404: ErrorResponse;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type ArchivesArchiveLinkError = ArchivesArchiveLinkErrors[keyof ArchivesArchiveLinkErrors];
+
+export type ArchivesArchiveLinkResponses = {
+    /**
+     * Successful Response
+     */
+    200: ArchiveLink;
+};
+
+export type ArchivesArchiveLinkResponse = ArchivesArchiveLinkResponses[keyof ArchivesArchiveLinkResponses];
+
+export type ArchivesViewArchiveData = {
+    body?: never;
+    path: {
+        /**
+         * Archive Id
+         */
+        archive_id: string;
+    };
+    query: {
+        /**
+         * Token
+         */
+        token: string;
+    };
+    url: '/api/archives/{archive_id}/view';
+};
+
+export type ArchivesViewArchiveErrors = {
+    /**
+     * Authentication is required.
+     */
+    401: ErrorResponse;
+    /**
+     * Not found.
+     */
+    404: ErrorResponse;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type ArchivesViewArchiveError = ArchivesViewArchiveErrors[keyof ArchivesViewArchiveErrors];
+
+export type ArchivesViewArchiveResponses = {
+    /**
+     * Successful Response
+     */
+    200: unknown;
+};
+
+export type ArchivesDeleteArchiveData = {
+    body?: never;
+    path: {
+        /**
+         * Archive Id
+         */
+        archive_id: string;
+    };
+    query?: never;
+    url: '/api/archives/{archive_id}';
+};
+
+export type ArchivesDeleteArchiveErrors = {
+    /**
+     * Not found.
+     */
+    404: ErrorResponse;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type ArchivesDeleteArchiveError = ArchivesDeleteArchiveErrors[keyof ArchivesDeleteArchiveErrors];
+
+export type ArchivesDeleteArchiveResponses = {
+    /**
+     * Successful Response
+     */
+    204: void;
+};
+
+export type ArchivesDeleteArchiveResponse = ArchivesDeleteArchiveResponses[keyof ArchivesDeleteArchiveResponses];
+
+export type ArchivesDownloadArchiveData = {
+    body?: never;
+    path: {
+        /**
+         * Archive Id
+         */
+        archive_id: string;
+    };
+    query?: never;
+    url: '/api/archives/{archive_id}';
+};
+
+export type ArchivesDownloadArchiveErrors = {
+    /**
+     * Not found.
+     */
+    404: ErrorResponse;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type ArchivesDownloadArchiveError = ArchivesDownloadArchiveErrors[keyof ArchivesDownloadArchiveErrors];
+
+export type ArchivesDownloadArchiveResponses = {
+    /**
+     * Successful Response
+     */
+    200: unknown;
+};

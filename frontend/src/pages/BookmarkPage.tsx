@@ -14,6 +14,7 @@ import {
   bookmarksUpdateBookmark,
 } from '../client/sdk.gen';
 import type { BookmarkDetail } from '../client/types.gen';
+import { Archives } from '../components/Archives';
 import { ErrorNotice, InfoNotice } from '../components/Notice';
 import { ReaderContent } from '../components/ReaderContent';
 import { StatusBadge } from '../components/StatusBadge';
@@ -345,6 +346,9 @@ export function BookmarkPage() {
             <p className="muted">{b.status === 'ready' ? (similar.isPending ? 'Looking…' : 'Nothing similar yet.') : 'Once it is ready.'}</p>
           )}
           <ErrorNotice error={similar.error} />
+          {b.url.startsWith(UPLOAD) || typeof (b.metadata as Record<string, unknown> | null)?.kind === 'string' ? null : (
+            <Archives bookmarkId={b.id} status={b.status} />
+          )}
         </aside>
       </div>
     </article>

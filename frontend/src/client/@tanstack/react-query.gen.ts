@@ -3,8 +3,8 @@
 import { type DefaultError, type InfiniteData, infiniteQueryOptions, queryOptions, type UseMutationOptions } from '@tanstack/react-query';
 
 import { client } from '../client.gen';
-import { adminCreateInvite, adminCreateUser, adminDeleteUser, adminGetOverview, adminListInvites, adminListUsers, adminRevokeInvite, adminUpdateUser, authConfig, authLogin, authLogout, authRefresh, authRegister, authToken, bookmarksCreateBookmark, bookmarksDeleteBookmark, bookmarksGetBookmark, bookmarksGetBookmarkFile, bookmarksListBookmarks, bookmarksRefreshBookmark, bookmarksSetProgress, bookmarksUpdateBookmark, bookmarksUploadBookmark, eventsCreateTicket, exportsExportBookmarks, healthHealth, healthReady, importsCreateImport, importsGetImport, importsListImportEntries, importsListImports, type Options, projectsAcceptBreakdown, projectsCreateProject, projectsCreateSubtask, projectsCreateTask, projectsDeleteProject, projectsDeleteSubtask, projectsDeleteTask, projectsGetProject, projectsGetSubtask, projectsGetTask, projectsListProjects, projectsListSubtasks, projectsListTasks, projectsProposeBreakdown, projectsUpdateProject, projectsUpdateSubtask, projectsUpdateTask, recommendationsGiveFeedback, recommendationsListFeedback, recommendationsProjectRecommendations, recommendationsSubtaskRecommendations, recommendationsTaskRecommendations, recommendationsTextRecommendations, recommendationsWithdrawFeedback, searchSearch, searchSimilar, usersCreateToken, usersDeleteGeminiKey, usersDeleteToken, usersGetMe, usersListTokens, usersPutGeminiKey, usersTestGeminiKey, usersUpdateMe } from '../sdk.gen';
-import type { AdminCreateInviteData, AdminCreateInviteError, AdminCreateInviteResponse, AdminCreateUserData, AdminCreateUserError, AdminCreateUserResponse, AdminDeleteUserData, AdminDeleteUserError, AdminDeleteUserResponse, AdminGetOverviewData, AdminGetOverviewError, AdminGetOverviewResponse, AdminListInvitesData, AdminListInvitesError, AdminListInvitesResponse, AdminListUsersData, AdminListUsersError, AdminListUsersResponse, AdminRevokeInviteData, AdminRevokeInviteError, AdminRevokeInviteResponse, AdminUpdateUserData, AdminUpdateUserError, AdminUpdateUserResponse, AuthConfigData, AuthConfigError, AuthConfigResponse, AuthLoginData, AuthLoginError, AuthLoginResponse, AuthLogoutData, AuthLogoutError, AuthLogoutResponse, AuthRefreshData, AuthRefreshError, AuthRefreshResponse, AuthRegisterData, AuthRegisterError, AuthRegisterResponse, AuthTokenData, AuthTokenError, AuthTokenResponse, BookmarksCreateBookmarkData, BookmarksCreateBookmarkError, BookmarksCreateBookmarkResponse, BookmarksDeleteBookmarkData, BookmarksDeleteBookmarkError, BookmarksDeleteBookmarkResponse, BookmarksGetBookmarkData, BookmarksGetBookmarkError, BookmarksGetBookmarkFileData, BookmarksGetBookmarkFileError, BookmarksGetBookmarkFileResponse, BookmarksGetBookmarkResponse, BookmarksListBookmarksData, BookmarksListBookmarksError, BookmarksListBookmarksResponse, BookmarksRefreshBookmarkData, BookmarksRefreshBookmarkError, BookmarksRefreshBookmarkResponse, BookmarksSetProgressData, BookmarksSetProgressError, BookmarksSetProgressResponse, BookmarksUpdateBookmarkData, BookmarksUpdateBookmarkError, BookmarksUpdateBookmarkResponse, BookmarksUploadBookmarkData, BookmarksUploadBookmarkError, BookmarksUploadBookmarkResponse, EventsCreateTicketData, EventsCreateTicketError, EventsCreateTicketResponse, ExportsExportBookmarksData, ExportsExportBookmarksError, HealthHealthData, HealthHealthResponse, HealthReadyData, HealthReadyError, HealthReadyResponse, ImportsCreateImportData, ImportsCreateImportError, ImportsCreateImportResponse, ImportsGetImportData, ImportsGetImportError, ImportsGetImportResponse, ImportsListImportEntriesData, ImportsListImportEntriesError, ImportsListImportEntriesResponse, ImportsListImportsData, ImportsListImportsError, ImportsListImportsResponse, ProjectsAcceptBreakdownData, ProjectsAcceptBreakdownError, ProjectsAcceptBreakdownResponse, ProjectsCreateProjectData, ProjectsCreateProjectError, ProjectsCreateProjectResponse, ProjectsCreateSubtaskData, ProjectsCreateSubtaskError, ProjectsCreateSubtaskResponse, ProjectsCreateTaskData, ProjectsCreateTaskError, ProjectsCreateTaskResponse, ProjectsDeleteProjectData, ProjectsDeleteProjectError, ProjectsDeleteProjectResponse, ProjectsDeleteSubtaskData, ProjectsDeleteSubtaskError, ProjectsDeleteSubtaskResponse, ProjectsDeleteTaskData, ProjectsDeleteTaskError, ProjectsDeleteTaskResponse, ProjectsGetProjectData, ProjectsGetProjectError, ProjectsGetProjectResponse, ProjectsGetSubtaskData, ProjectsGetSubtaskError, ProjectsGetSubtaskResponse, ProjectsGetTaskData, ProjectsGetTaskError, ProjectsGetTaskResponse, ProjectsListProjectsData, ProjectsListProjectsError, ProjectsListProjectsResponse, ProjectsListSubtasksData, ProjectsListSubtasksError, ProjectsListSubtasksResponse, ProjectsListTasksData, ProjectsListTasksError, ProjectsListTasksResponse, ProjectsProposeBreakdownData, ProjectsProposeBreakdownError, ProjectsProposeBreakdownResponse, ProjectsUpdateProjectData, ProjectsUpdateProjectError, ProjectsUpdateProjectResponse, ProjectsUpdateSubtaskData, ProjectsUpdateSubtaskError, ProjectsUpdateSubtaskResponse, ProjectsUpdateTaskData, ProjectsUpdateTaskError, ProjectsUpdateTaskResponse, RecommendationsGiveFeedbackData, RecommendationsGiveFeedbackError, RecommendationsGiveFeedbackResponse, RecommendationsListFeedbackData, RecommendationsListFeedbackError, RecommendationsListFeedbackResponse, RecommendationsProjectRecommendationsData, RecommendationsProjectRecommendationsError, RecommendationsProjectRecommendationsResponse, RecommendationsSubtaskRecommendationsData, RecommendationsSubtaskRecommendationsError, RecommendationsSubtaskRecommendationsResponse, RecommendationsTaskRecommendationsData, RecommendationsTaskRecommendationsError, RecommendationsTaskRecommendationsResponse, RecommendationsTextRecommendationsData, RecommendationsTextRecommendationsError, RecommendationsTextRecommendationsResponse, RecommendationsWithdrawFeedbackData, RecommendationsWithdrawFeedbackError, RecommendationsWithdrawFeedbackResponse, SearchSearchData, SearchSearchError, SearchSearchResponse, SearchSimilarData, SearchSimilarError, SearchSimilarResponse, UsersCreateTokenData, UsersCreateTokenError, UsersCreateTokenResponse, UsersDeleteGeminiKeyData, UsersDeleteGeminiKeyError, UsersDeleteGeminiKeyResponse, UsersDeleteTokenData, UsersDeleteTokenError, UsersDeleteTokenResponse, UsersGetMeData, UsersGetMeError, UsersGetMeResponse, UsersListTokensData, UsersListTokensError, UsersListTokensResponse, UsersPutGeminiKeyData, UsersPutGeminiKeyError, UsersPutGeminiKeyResponse, UsersTestGeminiKeyData, UsersTestGeminiKeyError, UsersTestGeminiKeyResponse, UsersUpdateMeData, UsersUpdateMeError, UsersUpdateMeResponse } from '../types.gen';
+import { adminCreateInvite, adminCreateUser, adminDeleteUser, adminGetOverview, adminListInvites, adminListUsers, adminRevokeInvite, adminUpdateUser, archivesArchiveLink, archivesDeleteArchive, archivesDownloadArchive, archivesListArchives, archivesViewArchive, authConfig, authLogin, authLogout, authRefresh, authRegister, authToken, bookmarksCreateBookmark, bookmarksDeleteBookmark, bookmarksGetBookmark, bookmarksGetBookmarkFile, bookmarksListBookmarks, bookmarksRefreshBookmark, bookmarksSetProgress, bookmarksUpdateBookmark, bookmarksUploadBookmark, eventsCreateTicket, exportsExportBookmarks, healthHealth, healthReady, importsCreateImport, importsGetImport, importsListImportEntries, importsListImports, type Options, projectsAcceptBreakdown, projectsCreateProject, projectsCreateSubtask, projectsCreateTask, projectsDeleteProject, projectsDeleteSubtask, projectsDeleteTask, projectsGetProject, projectsGetSubtask, projectsGetTask, projectsListProjects, projectsListSubtasks, projectsListTasks, projectsProposeBreakdown, projectsUpdateProject, projectsUpdateSubtask, projectsUpdateTask, recommendationsGiveFeedback, recommendationsListFeedback, recommendationsProjectRecommendations, recommendationsSubtaskRecommendations, recommendationsTaskRecommendations, recommendationsTextRecommendations, recommendationsWithdrawFeedback, searchSearch, searchSimilar, usersCreateToken, usersDeleteGeminiKey, usersDeleteToken, usersGetMe, usersListTokens, usersPutGeminiKey, usersTestGeminiKey, usersUpdateMe } from '../sdk.gen';
+import type { AdminCreateInviteData, AdminCreateInviteError, AdminCreateInviteResponse, AdminCreateUserData, AdminCreateUserError, AdminCreateUserResponse, AdminDeleteUserData, AdminDeleteUserError, AdminDeleteUserResponse, AdminGetOverviewData, AdminGetOverviewError, AdminGetOverviewResponse, AdminListInvitesData, AdminListInvitesError, AdminListInvitesResponse, AdminListUsersData, AdminListUsersError, AdminListUsersResponse, AdminRevokeInviteData, AdminRevokeInviteError, AdminRevokeInviteResponse, AdminUpdateUserData, AdminUpdateUserError, AdminUpdateUserResponse, ArchivesArchiveLinkData, ArchivesArchiveLinkError, ArchivesArchiveLinkResponse, ArchivesDeleteArchiveData, ArchivesDeleteArchiveError, ArchivesDeleteArchiveResponse, ArchivesDownloadArchiveData, ArchivesDownloadArchiveError, ArchivesListArchivesData, ArchivesListArchivesError, ArchivesListArchivesResponse, ArchivesViewArchiveData, ArchivesViewArchiveError, AuthConfigData, AuthConfigError, AuthConfigResponse, AuthLoginData, AuthLoginError, AuthLoginResponse, AuthLogoutData, AuthLogoutError, AuthLogoutResponse, AuthRefreshData, AuthRefreshError, AuthRefreshResponse, AuthRegisterData, AuthRegisterError, AuthRegisterResponse, AuthTokenData, AuthTokenError, AuthTokenResponse, BookmarksCreateBookmarkData, BookmarksCreateBookmarkError, BookmarksCreateBookmarkResponse, BookmarksDeleteBookmarkData, BookmarksDeleteBookmarkError, BookmarksDeleteBookmarkResponse, BookmarksGetBookmarkData, BookmarksGetBookmarkError, BookmarksGetBookmarkFileData, BookmarksGetBookmarkFileError, BookmarksGetBookmarkFileResponse, BookmarksGetBookmarkResponse, BookmarksListBookmarksData, BookmarksListBookmarksError, BookmarksListBookmarksResponse, BookmarksRefreshBookmarkData, BookmarksRefreshBookmarkError, BookmarksRefreshBookmarkResponse, BookmarksSetProgressData, BookmarksSetProgressError, BookmarksSetProgressResponse, BookmarksUpdateBookmarkData, BookmarksUpdateBookmarkError, BookmarksUpdateBookmarkResponse, BookmarksUploadBookmarkData, BookmarksUploadBookmarkError, BookmarksUploadBookmarkResponse, EventsCreateTicketData, EventsCreateTicketError, EventsCreateTicketResponse, ExportsExportBookmarksData, ExportsExportBookmarksError, HealthHealthData, HealthHealthResponse, HealthReadyData, HealthReadyError, HealthReadyResponse, ImportsCreateImportData, ImportsCreateImportError, ImportsCreateImportResponse, ImportsGetImportData, ImportsGetImportError, ImportsGetImportResponse, ImportsListImportEntriesData, ImportsListImportEntriesError, ImportsListImportEntriesResponse, ImportsListImportsData, ImportsListImportsError, ImportsListImportsResponse, ProjectsAcceptBreakdownData, ProjectsAcceptBreakdownError, ProjectsAcceptBreakdownResponse, ProjectsCreateProjectData, ProjectsCreateProjectError, ProjectsCreateProjectResponse, ProjectsCreateSubtaskData, ProjectsCreateSubtaskError, ProjectsCreateSubtaskResponse, ProjectsCreateTaskData, ProjectsCreateTaskError, ProjectsCreateTaskResponse, ProjectsDeleteProjectData, ProjectsDeleteProjectError, ProjectsDeleteProjectResponse, ProjectsDeleteSubtaskData, ProjectsDeleteSubtaskError, ProjectsDeleteSubtaskResponse, ProjectsDeleteTaskData, ProjectsDeleteTaskError, ProjectsDeleteTaskResponse, ProjectsGetProjectData, ProjectsGetProjectError, ProjectsGetProjectResponse, ProjectsGetSubtaskData, ProjectsGetSubtaskError, ProjectsGetSubtaskResponse, ProjectsGetTaskData, ProjectsGetTaskError, ProjectsGetTaskResponse, ProjectsListProjectsData, ProjectsListProjectsError, ProjectsListProjectsResponse, ProjectsListSubtasksData, ProjectsListSubtasksError, ProjectsListSubtasksResponse, ProjectsListTasksData, ProjectsListTasksError, ProjectsListTasksResponse, ProjectsProposeBreakdownData, ProjectsProposeBreakdownError, ProjectsProposeBreakdownResponse, ProjectsUpdateProjectData, ProjectsUpdateProjectError, ProjectsUpdateProjectResponse, ProjectsUpdateSubtaskData, ProjectsUpdateSubtaskError, ProjectsUpdateSubtaskResponse, ProjectsUpdateTaskData, ProjectsUpdateTaskError, ProjectsUpdateTaskResponse, RecommendationsGiveFeedbackData, RecommendationsGiveFeedbackError, RecommendationsGiveFeedbackResponse, RecommendationsListFeedbackData, RecommendationsListFeedbackError, RecommendationsListFeedbackResponse, RecommendationsProjectRecommendationsData, RecommendationsProjectRecommendationsError, RecommendationsProjectRecommendationsResponse, RecommendationsSubtaskRecommendationsData, RecommendationsSubtaskRecommendationsError, RecommendationsSubtaskRecommendationsResponse, RecommendationsTaskRecommendationsData, RecommendationsTaskRecommendationsError, RecommendationsTaskRecommendationsResponse, RecommendationsTextRecommendationsData, RecommendationsTextRecommendationsError, RecommendationsTextRecommendationsResponse, RecommendationsWithdrawFeedbackData, RecommendationsWithdrawFeedbackError, RecommendationsWithdrawFeedbackResponse, SearchSearchData, SearchSearchError, SearchSearchResponse, SearchSimilarData, SearchSimilarError, SearchSimilarResponse, UsersCreateTokenData, UsersCreateTokenError, UsersCreateTokenResponse, UsersDeleteGeminiKeyData, UsersDeleteGeminiKeyError, UsersDeleteGeminiKeyResponse, UsersDeleteTokenData, UsersDeleteTokenError, UsersDeleteTokenResponse, UsersGetMeData, UsersGetMeError, UsersGetMeResponse, UsersListTokensData, UsersListTokensError, UsersListTokensResponse, UsersPutGeminiKeyData, UsersPutGeminiKeyError, UsersPutGeminiKeyResponse, UsersTestGeminiKeyData, UsersTestGeminiKeyError, UsersTestGeminiKeyResponse, UsersUpdateMeData, UsersUpdateMeError, UsersUpdateMeResponse } from '../types.gen';
 
 export type QueryKey<TOptions extends Options> = [
     Pick<TOptions, 'baseUrl' | 'body' | 'headers' | 'path' | 'query'> & {
@@ -1435,3 +1435,91 @@ export const adminRevokeInviteMutation = (options?: Partial<Options<AdminRevokeI
     };
     return mutationOptions;
 };
+
+export const archivesListArchivesQueryKey = (options: Options<ArchivesListArchivesData>) => createQueryKey('archivesListArchives', options);
+
+/**
+ * The archived copies of a saved page, newest first
+ */
+export const archivesListArchivesOptions = (options: Options<ArchivesListArchivesData>) => queryOptions<ArchivesListArchivesResponse, ArchivesListArchivesError, ArchivesListArchivesResponse, ReturnType<typeof archivesListArchivesQueryKey>>({
+    queryFn: async ({ queryKey, signal }) => {
+        const { data } = await archivesListArchives({
+            ...options,
+            ...queryKey[0],
+            signal,
+            throwOnError: true
+        });
+        return data;
+    },
+    queryKey: archivesListArchivesQueryKey(options)
+});
+
+/**
+ * A short-lived link that opens an archive in a browser tab
+ */
+export const archivesArchiveLinkMutation = (options?: Partial<Options<ArchivesArchiveLinkData>>): UseMutationOptions<ArchivesArchiveLinkResponse, ArchivesArchiveLinkError, Options<ArchivesArchiveLinkData>> => {
+    const mutationOptions: UseMutationOptions<ArchivesArchiveLinkResponse, ArchivesArchiveLinkError, Options<ArchivesArchiveLinkData>> = {
+        mutationFn: async (fnOptions) => {
+            const { data } = await archivesArchiveLink({
+                ...options,
+                ...fnOptions,
+                throwOnError: true
+            });
+            return data;
+        }
+    };
+    return mutationOptions;
+};
+
+export const archivesViewArchiveQueryKey = (options: Options<ArchivesViewArchiveData>) => createQueryKey('archivesViewArchive', options);
+
+/**
+ * An archive, for a browser tab (with a link's token, no Authorization header)
+ */
+export const archivesViewArchiveOptions = (options: Options<ArchivesViewArchiveData>) => queryOptions<unknown, ArchivesViewArchiveError, unknown, ReturnType<typeof archivesViewArchiveQueryKey>>({
+    queryFn: async ({ queryKey, signal }) => {
+        const { data } = await archivesViewArchive({
+            ...options,
+            ...queryKey[0],
+            signal,
+            throwOnError: true
+        });
+        return data;
+    },
+    queryKey: archivesViewArchiveQueryKey(options)
+});
+
+/**
+ * Delete an archived copy
+ */
+export const archivesDeleteArchiveMutation = (options?: Partial<Options<ArchivesDeleteArchiveData>>): UseMutationOptions<ArchivesDeleteArchiveResponse, ArchivesDeleteArchiveError, Options<ArchivesDeleteArchiveData>> => {
+    const mutationOptions: UseMutationOptions<ArchivesDeleteArchiveResponse, ArchivesDeleteArchiveError, Options<ArchivesDeleteArchiveData>> = {
+        mutationFn: async (fnOptions) => {
+            const { data } = await archivesDeleteArchive({
+                ...options,
+                ...fnOptions,
+                throwOnError: true
+            });
+            return data;
+        }
+    };
+    return mutationOptions;
+};
+
+export const archivesDownloadArchiveQueryKey = (options: Options<ArchivesDownloadArchiveData>) => createQueryKey('archivesDownloadArchive', options);
+
+/**
+ * An archive's HTML file, as a download
+ */
+export const archivesDownloadArchiveOptions = (options: Options<ArchivesDownloadArchiveData>) => queryOptions<unknown, ArchivesDownloadArchiveError, unknown, ReturnType<typeof archivesDownloadArchiveQueryKey>>({
+    queryFn: async ({ queryKey, signal }) => {
+        const { data } = await archivesDownloadArchive({
+            ...options,
+            ...queryKey[0],
+            signal,
+            throwOnError: true
+        });
+        return data;
+    },
+    queryKey: archivesDownloadArchiveQueryKey(options)
+});

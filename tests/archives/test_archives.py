@@ -1,0 +1,130 @@
+"""Page archives end to end: a real API process and arq worker archive a page served by the
+local web server, with its stylesheet, font, images and scripts; the copy holds everything it
+needs and nothing that runs, opens through a short-lived link with a sandboxing policy, and
+belongs to its owner alone."""
+
+from __future__ import annotations
+
+import base64
+import re
+
+import httpx
+import pytest
+
+from tests.conftest import wait_for
+
+pytestmark = pytest.mark.usefixtures("pipeline_worker")
+
+PNG = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
+)
+PAGE = """<!DOCTYPE html><html><head><title>Docking notes</title>
+<link rel="stylesheet" href="/arc/style.css">
+<script src="/arc/tracker.js"></script><script>window.pwned = 1</script>
+<meta http-equiv="refresh" content="0; url=https://example.com/elsewhere">
+</head><body onload="window.pwned = 2">
+<article><h1>Docking notes</h1>
+<p>Soft capture comes first, then the hooks close for a hard dock, and the seal is checked.</p>
+<img src="/arc/diagram.png" alt="The diagram" onerror="window.pwned = 3">
+<img src="data:image/gif;base64,R0lGODlhAQABAAAAACw=" data-src="/arc/lazy.png" alt="Lazy">
+<img src="/arc/missing.png" alt="Gone">
+<a href="javascript:window.pwned = 4">click</a> <a href="/arc/next">next</a>
+<iframe src="https://example.com/ad"></iframe>
+<svg><script>window.pwned = 5</script></svg>
+</article></body></html>"""
+CSS = b"@import url(more.css); body { background: url(bg.png); } @font-face { font-family: X; src: url(/arc/font.woff2); }"
+
+
+def _serve(web) -> None:  # type: ignore[no-untyped-def]
+    web.route("/arc/page", PAGE)
+    web.route("/arc/style.css", CSS, content_type="text/css")
+    web.route("/arc/more.css", b"h1 { color: rgb(1, 2, 3); }", content_type="text/css")
+    web.route("/arc/bg.png", PNG, content_type="image/png")
+    web.route("/arc/diagram.png", PNG, content_type="image/png")
+    web.route("/arc/lazy.png", PNG, content_type="image/png")
+    web.route("/arc/font.woff2", b"wOF2fakefont", content_type="font/woff2")
+    web.route("/arc/tracker.js", b"window.pwned = 6", content_type="text/javascript")
+
+
+async def _archives(api, user, bookmark_id: str) -> list[dict]:  # type: ignore[no-untyped-def]
+    r = await api.get(f"/api/bookmarks/{bookmark_id}/archives", headers=user.headers)
+    assert r.status_code == 200, r.text
+    return r.json()["items"]
+
+
+async def _archived(api, user, bookmark_id: str, count: int = 1) -> list[dict]:  # type: ignore[no-untyped-def]
+    async def ready():  # type: ignore[no-untyped-def]
+        items = await _archives(api, user, bookmark_id)
+        return items if len(items) >= count else None
+
+    return await wait_for(ready, within=300, interval=0.3)
+
+
+async def test_a_saved_page_is_archived_whole_and_inert(api, api_user, api_user2, web):
+    _serve(web)
+    r = await api.post(
+        "/api/bookmarks", headers=api_user.headers, json={"url": web.url("/arc/page")}
+    )
+    assert r.status_code == 201, r.text
+    bookmark_id = r.json()["id"]
+    [archive] = await _archived(api, api_user, bookmark_id)
+    assert archive["status"] == "ready", archive
+    # Stylesheet, imported stylesheet, background, font, two images: inlined. The missing image
+    # is listed with its reason; scripts are not fetched at all.
+    assert archive["assets"] == 6, archive
+    assert [(f["url"].rsplit("/", 1)[1], "404" in f["reason"]) for f in archive["failures"]] == [
+        ("missing.png", True)
+    ]
+    assert web.hits.get("/arc/tracker.js", 0) == 0
+    assert 0 < archive["stored_bytes"] < archive["size_bytes"]
+
+    link = await api.post(f"/api/archives/{archive['id']}/link", headers=api_user.headers)
+    assert link.status_code == 200, link.text
+    async with httpx.AsyncClient(base_url=str(api.base_url), timeout=30) as tab:  # no credentials
+        page = await tab.get(link.json()["url"])
+    assert page.status_code == 200, page.text
+    assert page.headers["content-type"].startswith("text/html")
+    assert page.headers["content-security-policy"].startswith("sandbox;")
+    assert "default-src 'none'" in page.headers["content-security-policy"]
+    assert page.headers["x-content-type-options"] == "nosniff"
+    body = page.text
+    assert "Soft capture comes first" in body
+    assert "rgb(1, 2, 3)" in body, "the imported stylesheet is inlined"
+    assert body.count("data:image/png;base64,") == 3 and "data:font/woff2;base64," in body
+    assert 'src="/arc/' not in body and "url(bg.png)" not in body
+    assert not re.search(r"<script|<iframe|onload=|onerror=|javascript:|http-equiv=\"refresh", body)
+    assert 'href="' + web.url("/arc/next") + '"' in body
+
+    # The link opens this archive only, and only with its token.
+    async with httpx.AsyncClient(base_url=str(api.base_url), timeout=30) as tab:
+        token = link.json()["url"].split("token=")[1]
+        assert (await tab.get(f"/api/archives/{archive['id']}/view")).status_code == 422
+        forged = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
+        r = await tab.get(f"/api/archives/{archive['id']}/view", params={"token": forged})
+        assert r.status_code == 401 and r.json()["error"]["code"] == "invalid_archive_link"
+        # An archive link is not an access token.
+        r = await tab.get("/api/users/me", headers={"Authorization": f"Bearer {token}"})
+        assert r.status_code == 401
+    # Another user sees none of it.
+    assert (
+        await api.get(f"/api/bookmarks/{bookmark_id}/archives", headers=api_user2.headers)
+    ).status_code == 404
+    for method, path in (
+        ("POST", f"/api/archives/{archive['id']}/link"),
+        ("GET", f"/api/archives/{archive['id']}"),
+        ("DELETE", f"/api/archives/{archive['id']}"),
+    ):
+        r = await api.request(method, path, headers=api_user2.headers)
+        assert r.status_code == 404, (method, path, r.text)
+
+    # Processed again: a second version, the first kept; one deleted, the other stays.
+    r = await api.post(f"/api/bookmarks/{bookmark_id}/refresh", headers=api_user.headers)
+    assert r.status_code == 202
+    newest, first = await _archived(api, api_user, bookmark_id, count=2)
+    assert first["id"] == archive["id"] and newest["created_at"] > first["created_at"]
+    r = await api.delete(f"/api/archives/{first['id']}", headers=api_user.headers)
+    assert r.status_code == 204
+    assert [a["id"] for a in await _archives(api, api_user, bookmark_id)] == [newest["id"]]
+    download = await api.get(f"/api/archives/{newest['id']}", headers=api_user.headers)
+    assert download.status_code == 200 and "attachment" in download.headers["content-disposition"]
+    assert "Soft capture comes first" in download.text
