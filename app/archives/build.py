@@ -198,6 +198,18 @@ def _absolute(url: str, base: str) -> str | None:
     return joined if urlsplit(joined).scheme in ("http", "https") else None
 
 
+# Where lazy-loading scripts keep an image's real address until it scrolls into view:
+# data-src, data-lazy, data-lazy-src, data-original, data-fallback-src, data-srcset...
+_LAZY_ATTRIBUTE = re.compile(r"^data-(?:[\w-]*src(?:set)?|lazy|original)$", re.IGNORECASE)
+
+
+def _lazy_source(attrs: dict[str, str | None]) -> str | None:
+    for name, value in attrs.items():
+        if value and _LAZY_ATTRIBUTE.match(name) and not value.startswith("data:"):
+            return _best_srcset(value) if name.lower().endswith("set") else value.strip()
+    return None
+
+
 def _best_srcset(srcset: str) -> str | None:
     """The widest (or densest) candidate of a srcset."""
     best: tuple[float, str] | None = None
@@ -290,19 +302,12 @@ async def build_archive(
                 node.decompose()
         elif tag in ("img", "source", "input") and (tag != "input" or attrs.get("type") == "image"):
             src = attrs.get("src")
-            lazy = attrs.get("data-src") or attrs.get("data-lazy-src") or attrs.get("data-original")
-            srcset = attrs.get("srcset") or attrs.get("data-srcset")
+            lazy = _lazy_source(attrs)
+            srcset = attrs.get("srcset")
             chosen = src if src and not src.startswith("data:") else None
             chosen = chosen or lazy or (_best_srcset(srcset) if srcset else None)
-            for name in (
-                "srcset",
-                "data-srcset",
-                "sizes",
-                "data-src",
-                "data-lazy-src",
-                "data-original",
-            ):
-                if name in attrs:
+            for name in attrs:
+                if name in ("srcset", "sizes") or _LAZY_ATTRIBUTE.match(name):
                     del node.attrs[name]
             if tag == "source" and chosen:
                 node.attrs["srcset"] = ""
