@@ -8,7 +8,6 @@ against the code is (the Redis URL the app parses, the import limit, the worker'
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -16,11 +15,11 @@ import yaml
 
 from app.broker import redis_target
 from app.config import Settings
+from tests.cluster import NGINX_CONF, nginx_binary
 from workers.main import WorkerSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = yaml.safe_load((ROOT / "compose.yaml").read_text())
-NGINX_CONF = (ROOT / "deploy" / "nginx.conf").read_text()
 SERVICES = COMPOSE["services"]
 
 
@@ -102,17 +101,8 @@ def test_nginx_retries_only_saves_on_another_replica():
     assert re.search(r"proxy_next_upstream error timeout http_502 http_503 non_idempotent;", body)
 
 
-def _nginx() -> str:
-    nginx = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin")
-    if nginx is None:
-        subprocess.run(["apt-get", "install", "-y", "-q", "nginx"], check=True)
-        nginx = shutil.which("nginx", path="/usr/sbin:/usr/bin")
-    assert nginx, "nginx is needed (apt-get install nginx)"
-    return nginx
-
-
 def test_nginx_accepts_the_deploy_config(tmp_path):
-    nginx = _nginx()
+    nginx = nginx_binary()
     version = subprocess.run([nginx, "-v"], capture_output=True, text=True).stderr
     found = tuple(map(int, re.search(r"nginx/(\d+)\.(\d+)\.(\d+)", version).groups()))  # type: ignore[union-attr]
     conf = NGINX_CONF

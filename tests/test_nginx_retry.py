@@ -15,8 +15,8 @@ import httpx
 import pytest
 
 from app.embedded import free_port
+from tests.cluster import NGINX_CONF, nginx_binary
 from tests.conftest import _wait_http
-from tests.test_deploy import NGINX_CONF, _nginx
 
 HOP_BY_HOP = {"host", "connection", "content-length", "keep-alive", "transfer-encoding"}
 
@@ -56,7 +56,7 @@ class DyingReplica:
 def _start_nginx(conf: Path) -> subprocess.Popen[bytes]:
     options = f"daemon off; pid {conf.parent}/nginx.pid;"
     return subprocess.Popen(
-        [_nginx(), "-c", str(conf), "-e", str(conf.parent / "error.log"), "-g", options],
+        [nginx_binary(), "-c", str(conf), "-e", str(conf.parent / "error.log"), "-g", options],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
