@@ -19,7 +19,8 @@ them) on top of one walk of the tree, plus trafilatura-style cleaning of the res
    two by a full-width figure).
 4. Inside the chosen elements, sub-trees that look like boilerplate are dropped
    (readability's conditional cleaning: link-dense boxes without real paragraphs, more list
-   items than paragraphs, galleries, embeds, forms), then blocks that are mostly links, the
+   items than paragraphs, galleries, embeds, forms; never a code sample, mostly <pre> text,
+   whatever its frame's class or tabs say), then blocks that are mostly links, the
    headline, bylines/datelines or stock labels ("Advertisement", "Read more").
 5. When the result is short (< 500 characters), the steps rerun without the class-based
    flags (walking those sub-trees too), then without the conditional cleaning, and the
@@ -51,6 +52,7 @@ from app.extraction.extract_vocab import (
     BYLINE,
     C_FIGURE,
     C_HEAD,
+    C_PRE,
     C_TABLE,
     CLEAN_TAGS,
     COOKIE_NOTICE,
@@ -172,7 +174,7 @@ class Doc:
                 flagged = False  # a layout wrapper around the article
             el.junk = flagged or (p is not None and p.junk)
             el.score = None
-            el.text = el.link = el.ptext = 0
+            el.text = el.link = el.ptext = el.code = 0
             el.img, el.inputs, el.n_embed = el.own_img, el.own_inputs, el.own_embed
             el.n_p = el.tag == "p"
             el.n_li = el.tag == "li"
@@ -180,11 +182,14 @@ class Doc:
             el = b.el
             el.text += b.length
             el.link += b.link
+            if b.ctx & C_PRE:
+                el.code += b.length
         for el in reversed(els):
             p = el.parent
             if p is not None and not el.junk:
                 p.text += el.text
                 p.link += el.link
+                p.code += el.code
                 p.n_p += el.n_p
                 p.n_li += el.n_li
                 p.img += el.img
@@ -442,6 +447,8 @@ class Doc:
         paragraph (a short forum post under a link-dense header)."""
         if el.text == 0 or (el.cls and EMBED.search(el.cls)):
             return False
+        if el.code * 2 >= el.text:
+            return False  # a code sample (in its frame, its tabs, under its toolbar)
         weight = el.weight if self.use_class else 0
         if weight < 0 and weight + (el.score or 0) < 0:
             return True

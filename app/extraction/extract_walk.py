@@ -7,7 +7,9 @@ of the block list (`Element.start`..`end`) and its elements a contiguous range o
 list (`Element.idx`..`last`), so the text of any element is a slice.
 
 Small boilerplate sub-trees (nav, footer, share bars...) are not walked at all: their text
-is only measured by lexbor. That is most of a page's nodes, and most of the time saved.
+is only measured by lexbor. That is most of a page's nodes, and most of the time saved. The
+frame of a code sample (a <pre> holds most of its text) is never boilerplate by its class
+(a "code-toolbar").
 
 Beside the text, the walk records the inline markup of every run in `Walker.parts` (the
 text pieces, line breaks, links, emphasis, code and images, as markers that keep the lexbor
@@ -61,6 +63,7 @@ class Element:
     __slots__ = (
         "cjunk",
         "cls",
+        "code",
         "ctx",
         "end",
         "good",
@@ -99,7 +102,7 @@ class Element:
         self.ctx = ctx
         self.kids: list[Element] = []
         self.start = self.end = self.idx = self.last = 0
-        self.text = self.link = self.good = self.ptext = self.prose = 0
+        self.text = self.link = self.good = self.ptext = self.prose = self.code = 0
         self.img = self.inputs = self.n_embed = self.n_p = self.n_li = 0
         self.own_img = self.own_inputs = self.own_embed = self.own_blocks = 0
         self.tjunk = self.cjunk = self.junk = False  # by tag/role, by class, inherited
@@ -314,6 +317,8 @@ class Walker:
                 cls += " article-body"
         tjunk = tag in JUNK_TAGS or role in JUNK_ROLES
         cjunk, weight = classify(cls) if cls else (False, 0)
+        if cjunk and not tjunk and _code_box(node):
+            cjunk, weight = False, max(weight, 0)  # a code sample's frame (its toolbar)
         if tjunk or (cjunk and self.skip_class and not _repeated(node, klass)):
             # small boilerplate is skipped; a big one may be a layout wrapper around the
             # article: walk it and let `Doc.stats` decide. So is a post's small user panel,
@@ -352,6 +357,14 @@ def _repeated(node, klass: str) -> bool:
         if sib is not None and (sib.attributes.get("class") or "").lower() == klass:
             return True
     return False
+
+
+def _code_box(node) -> bool:
+    """Whether an element is the frame of a code sample: a <pre> holds most of its text."""
+    pre = node.css_first("pre")
+    if pre is None:
+        return False
+    return len(pre.text()) * 2 >= len(node.text())
 
 
 def visible_len(node) -> int:
