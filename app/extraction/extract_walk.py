@@ -2,7 +2,8 @@
 
 Every element that is not inline becomes an `Element` (in pre-order, with its class/id and a
 boilerplate verdict); runs of inline text become `Block`s owned by their nearest block
-element, with the length of their link text. The blocks of a sub-tree are a contiguous range
+element, with the length of their link text (a heading's permalink to itself, "#" and its
+own slug, is no link). The blocks of a sub-tree are a contiguous range
 of the block list (`Element.start`..`end`) and its elements a contiguous range of the element
 list (`Element.idx`..`last`), so the text of any element is a slice.
 
@@ -20,7 +21,10 @@ the block elements above each block. The choice of the text never reads them.
 
 from __future__ import annotations
 
+import re
+
 from app.extraction.extract_vocab import (
+    C_HEAD,
     COMMAS,
     CTX_OF_TAG,
     EMBED_TAGS,
@@ -36,6 +40,7 @@ from app.extraction.extract_vocab import (
 )
 
 BR = "\x00"  # line-break marker inside a text run (NUL bytes are removed from the input)
+NOT_WORD = re.compile(r"[\W_]+")
 CHROME_SELECTOR = "header, nav, footer"
 POSTER_CHARS = 300  # the most raw text of a user panel beside a post
 # Inline markup kept for the reader view (see extract_html.py): a marker in `Walker.parts`
@@ -257,11 +262,14 @@ class Walker:
                     self.last_img = len(parts)
                     parts.append((M_IMG, child))
                 elif tag == "a":
-                    self.in_link += 1
+                    # a heading that links to its own place in the page (a permalink) is a
+                    # heading, not a link
+                    anchor = owner.ctx & C_HEAD and _permalink(child)
+                    self.in_link += not anchor
                     parts.append((M_OPEN, child))
                     self._walk(child, owner, depth + 1)
                     parts.append(CLOSE_A)
-                    self.in_link -= 1
+                    self.in_link -= not anchor
                 elif child.child is not None:
                     cls = child.attributes.get("class") if tag == "span" else None
                     if not (cls and inline_junk(cls)):
@@ -359,12 +367,29 @@ def _repeated(node, klass: str) -> bool:
     return False
 
 
+def _heading_id(node, id_: str) -> bool:
+    """Whether a heading's id is its slug ("h-" prefixed, cut short, numbered...)."""
+    key = _slug(id_)
+    head = _slug(node.text())
+    return len(head) >= 4 and (head in key or (len(key) >= 8 and head.startswith(key)))
+
+
+def _slug(text: str) -> str:
+    return NOT_WORD.sub("", text.lower())
+
+
 def _code_box(node) -> bool:
     """Whether an element is the frame of a code sample: a <pre> holds most of its text."""
     pre = node.css_first("pre")
     if pre is None:
         return False
     return len(pre.text()) * 2 >= len(node.text())
+
+
+def _permalink(node) -> bool:
+    """Whether a link points to its own place in the page: "#" and the slug of its text."""
+    href = node.attributes.get("href")
+    return bool(href) and href[0] == "#" and _heading_id(node, href[1:])
 
 
 def visible_len(node) -> int:
