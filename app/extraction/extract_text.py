@@ -14,14 +14,16 @@ them) on top of one walk of the tree, plus trafilatura-style cleaning of the res
    a positive weight counts in full from 500 characters of text); each score is scaled by
    (1 - link density). The best candidate is widened to a common ancestor of close
    runners-up, to a parent that scores better, to siblings that score well (with a bonus
-   for a similar class) or read like paragraphs, and to "cousins" elsewhere in the tree
+   for a similar class), read like paragraphs or are the next sections of a document's
+   outline (ids that are their headings' slugs), and to "cousins" elsewhere in the tree
    with the class of the container that holds most of its paragraphs (an article split in
    two by a full-width figure).
 4. Inside the chosen elements, sub-trees that look like boilerplate are dropped
    (readability's conditional cleaning: link-dense boxes without real paragraphs, more list
    items than paragraphs, galleries, embeds, forms; never a code sample, mostly <pre> text,
-   whatever its frame's class or tabs say), then blocks that are mostly links, the
-   headline, bylines/datelines or stock labels ("Advertisement", "Read more").
+   whatever its frame's class or tabs say, nor a whole section of the outline, only boxes
+   inside it), then blocks that are mostly links, the headline, bylines/datelines or stock
+   labels ("Advertisement", "Read more").
 5. When the result is short (< 500 characters), the steps rerun without the class-based
    flags (walking those sub-trees too), then without the conditional cleaning, and the
    longest result wins; a JSON-LD articleBody, when the page has one, breaks the tie.
@@ -292,6 +294,8 @@ class Doc:
             bonus = top_score * 0.2 if _similar(sib.klass, top.klass) else 0
             if sib.score is not None and sib.score + bonus >= threshold:
                 chosen.append(sib)
+            elif top.anchor and sib.anchor and sib.tag == top.tag and _ld(sib) < 0.5:
+                chosen.append(sib)  # the next section of a document's outline, however short
             elif sib.tag == "p" and sib.text:
                 ld = _ld(sib)
                 if (sib.text > 80 and ld < 0.25) or (ld == 0 and self._ends(sib)):
@@ -445,8 +449,8 @@ class Doc:
     def _bad(self, el: Element) -> bool:
         """Readability's conditional cleaning, less eager to drop a box that holds a real
         paragraph (a short forum post under a link-dense header)."""
-        if el.text == 0 or (el.cls and EMBED.search(el.cls)):
-            return False
+        if el.text == 0 or el.anchor or (el.cls and EMBED.search(el.cls)):
+            return False  # (a section of the outline is cleaned inside, not dropped whole)
         if el.code * 2 >= el.text:
             return False  # a code sample (in its frame, its tabs, under its toolbar)
         weight = el.weight if self.use_class else 0

@@ -3,9 +3,14 @@
 Every element that is not inline becomes an `Element` (in pre-order, with its class/id and a
 boilerplate verdict); runs of inline text become `Block`s owned by their nearest block
 element, with the length of their link text (a heading's permalink to itself, "#" and its
-own slug, is no link). The blocks of a sub-tree are a contiguous range
-of the block list (`Element.start`..`end`) and its elements a contiguous range of the element
-list (`Element.idx`..`last`), so the text of any element is a slice.
+own slug, is no link). The blocks of a sub-tree are a contiguous range of the block list
+(`Element.start`..`end`) and its elements a contiguous range of the element list
+(`Element.idx`..`last`), so the text of any element is a slice.
+
+An id that is the slug of a heading is a place in the document's outline, not a class word:
+a heading's own, and a section's that starts with its heading beside (or inside) another
+such section (Sphinx's <section id="respond-to-review-comments">). Such a section is marked
+(`Element.anchor`) for the choice of the text.
 
 Small boilerplate sub-trees (nav, footer, share bars...) are not walked at all: their text
 is only measured by lexbor. That is most of a page's nodes, and most of the time saved. The
@@ -28,6 +33,7 @@ from app.extraction.extract_vocab import (
     COMMAS,
     CTX_OF_TAG,
     EMBED_TAGS,
+    HEADINGS,
     HIDDEN_STYLE,
     INLINE_TAGS,
     INPUT_TAGS,
@@ -66,6 +72,7 @@ class Element:
     aggregates over non-boilerplate text, recomputed by `Doc.stats`."""
 
     __slots__ = (
+        "anchor",
         "cjunk",
         "cls",
         "code",
@@ -112,6 +119,7 @@ class Element:
         self.own_img = self.own_inputs = self.own_embed = self.own_blocks = 0
         self.tjunk = self.cjunk = self.junk = False  # by tag/role, by class, inherited
         self.in_run = False  # inside one of a run of posts (see Doc._runs)
+        self.anchor = False  # a section of the outline: its id is its heading's slug
         self.score: float | None = None
         self.weight = 0
 
@@ -314,9 +322,14 @@ class Walker:
             self._flush(owner)
         attrs = node.attributes
         cls = klass = role = ""
+        anchor = False
         if attrs:
             c = attrs.get("class")
             i = attrs.get("id")
+            if i and (_heading_id(node, i) if tag in HEADINGS else _outline(node, i, owner)):
+                # the id is the heading's slug (a documentation page's "respond-to-review-
+                # comments" section): a place in the outline, not a class word
+                anchor, i = tag not in HEADINGS, None
             if c or i:
                 cls = f"{c or ''} {i or ''}".lower()
                 klass = c.lower() if c else ""
@@ -340,6 +353,7 @@ class Walker:
         el = Element(tag, owner, cls, owner.ctx | CTX_OF_TAG.get(tag, 0))
         el.start = len(self.blocks)
         el.tjunk, el.cjunk, el.weight, el.klass = tjunk, cjunk, weight, klass
+        el.anchor = anchor
         el.idx = len(self.els)
         self.els.append(el)
         owner.kids.append(el)
@@ -359,11 +373,48 @@ def _repeated(node, klass: str) -> bool:
     if not klass:
         return False
     for forward in (False, True):
-        sib = node.next if forward else node.prev
-        while sib is not None and (sib.tag or "-")[0] == "-":  # text, comments
-            sib = sib.next if forward else sib.prev
+        sib = _sibling(node, forward)
         if sib is not None and (sib.attributes.get("class") or "").lower() == klass:
             return True
+    return False
+
+
+def _sibling(node, forward: bool):
+    """The next (or previous) sibling element, past text and comments."""
+    sib = node.next if forward else node.prev
+    while sib is not None and (sib.tag or "-")[0] == "-":  # text, comments
+        sib = sib.next if forward else sib.prev
+    return sib
+
+
+def _outline(node, id_: str, owner: Element) -> bool:
+    """Whether an element is a section of a document's outline (Sphinx, MkDocs, rustdoc...):
+    its id is the slug of the heading it starts with, and so is its parent's or a
+    neighbour's (a lone "comments" section under its heading is no outline)."""
+    if not _anchor(node, id_):
+        return False
+    if owner.anchor:
+        return True
+    for forward in (False, True):
+        sib = _sibling(node, forward)
+        if sib is not None:
+            i = sib.attributes.get("id")
+            if i and _anchor(sib, i):
+                return True
+    return False
+
+
+def _anchor(node, id_: str) -> bool:
+    """Whether an element's id is the slug of the heading it starts with."""
+    child = node.child
+    seen = 0
+    while child is not None and seen < 3:
+        tag = child.tag
+        if tag in HEADINGS:
+            return _heading_id(child, id_)
+        if tag and tag[0] != "-":
+            seen += 1
+        child = child.next
     return False
 
 
