@@ -182,3 +182,79 @@ def test_ranking_table_with_a_compare_link_per_row_is_kept_beside_its_intro() ->
     for rank, name in enumerate(names, 1):
         assert f"{rank}. | {name} | " in text
     assert "Rankings Ltd" not in text
+
+
+def _section(slug: str, title: str, body: str) -> str:
+    return f"<section id='{slug}'><h2>{title}</h2>{body}</section>"
+
+
+def test_documentation_keeps_its_outline_code_and_headings_not_the_nav_tree() -> None:
+    """A generated manual (Sphinx, Hugo): each section's id is its heading's slug, however
+    much it reads like a class word ("review-comments", "headers"); the short sections after
+    the longest one are still the page; a code sample sits in a frame whose classes read like
+    boilerplate (a toolbar, a scroll margin); headings link to themselves."""
+    para = (
+        "<p>Describe the problem your patch solves, in plain words, with the numbers that "
+        "show it, the hardware it was seen on, and the commands that reproduce it, so that "
+        "a reviewer who has never met the bug can follow the reasoning, step by step.</p>"
+    )
+    nav = "".join(f"<li><a href='/doc/{i}.html'>Guide chapter {i}</a></li>" for i in range(30))
+    page = (
+        "<html><head><title>Submitting patches</title></head><body>"
+        f"<div class='sphinxsidebar' role='navigation'><ul>{nav}</ul></div>"
+        "<div class='body' role='main'><section id='submitting-patches'>"
+        "<h1>Submitting patches</h1>"
+        + _section("describe-your-changes", "Describe your changes", para * 6)
+        + _section(
+            "respond-to-review-comments",
+            "Respond to review comments",
+            "<p>Your patch will almost certainly get comments from reviewers; answer each of "
+            "them, politely, and thank the reviewers for their time.</p>",
+        )
+        + _section(
+            "explicit-in-reply-to-headers",
+            "Explicit In-Reply-To headers",
+            "<p>It can help to add an In-Reply-To header by hand, to link a new version to "
+            "the discussion of the old one.</p>"
+            "<div class='code-toolbar scroll-mt-2'><pre>git send-email --in-reply-to="
+            "'&lt;20250101.1234@example.org&gt;' 0001-fix.patch</pre>"
+            "<button>Copy</button></div>",
+        )
+        + _section(
+            "references",
+            "References",
+            "<p>Further reading on the mailing lists and the tools:</p><ul>"
+            "<li><a href='/a'>Mailing list etiquette</a></li>"
+            "<li><a href='/b'>Email clients</a></li>"
+            "<li><a href='/c'>The patch tracker</a></li></ul>",
+        )
+        + "<h2 id='tooling-notes'><a href='#tooling-notes'>Tooling notes</a></h2>"
+        "<p>Run the style checker on your patch before you send it, and fix what it says.</p>"
+        "</section></div></body></html>"
+    )
+    text = extract(page.encode(), "https://kernel.example/doc/submitting-patches.html").text
+    assert "a reviewer who has never met the bug" in text
+    assert "Respond to review comments" in text  # a section's id is no class word
+    assert "thank the reviewers for their time" in text
+    assert "add an In-Reply-To header by hand" in text  # a short section after the longest
+    assert "git send-email --in-reply-to=" in text  # the code in its toolbar frame
+    assert "Further reading on the mailing lists" in text  # the last, link-heavy section
+    assert "Tooling notes" in text  # a heading that links to itself
+    assert "Guide chapter" not in text
+
+
+def test_a_comments_section_named_by_its_heading_stays_out_of_an_article() -> None:
+    paras = "".join(
+        f"<p>Paragraph {i}: the autumn migration brings thousands of geese over the estuary, "
+        "and the best place to watch them land is the old sea wall at dusk.</p>"
+        for i in range(6)
+    )
+    page = (
+        f"<html><body><main><article><h1>Geese at dusk</h1>{paras}"
+        "<section id='comments'><h2>Comments</h2><p>With an account on the Fediverse, you "
+        "can respond to this post; known replies are displayed below.</p></section>"
+        "</article></main></body></html>"
+    )
+    text = extract(page.encode(), "https://estuary.example/geese").text
+    assert "Paragraph 5: the autumn migration" in text
+    assert "Fediverse" not in text
