@@ -21,9 +21,10 @@ them) on top of one walk of the tree, plus trafilatura-style cleaning of the res
 4. Inside the chosen elements, sub-trees that look like boilerplate are dropped
    (readability's conditional cleaning: link-dense boxes without real paragraphs, more list
    items than paragraphs, galleries, embeds, forms; never a code sample, mostly <pre> text,
-   whatever its frame's class or tabs say, nor a whole section of the outline, only boxes
-   inside it), then blocks that are mostly links, the headline, bylines/datelines or stock
-   labels ("Advertisement", "Read more").
+   whatever its frame's class or tabs say, a documentation page's note or "see also" box
+   (class "admonition"), nor a whole section of the outline, only boxes inside it), then
+   blocks that are mostly links, the headline, bylines/datelines or stock labels
+   ("Advertisement", "Read more").
 5. When the result is short (< 500 characters), the steps rerun without the class-based
    flags (walking those sub-trees too), then without the conditional cleaning, and the
    longest result wins; a JSON-LD articleBody, when the page has one, breaks the tie.
@@ -50,6 +51,7 @@ import re
 from dataclasses import dataclass, field
 
 from app.extraction.extract_vocab import (
+    ADMONITION,
     BOILER_LINE,
     BYLINE,
     C_FIGURE,
@@ -453,6 +455,8 @@ class Doc:
             return False  # (a section of the outline is cleaned inside, not dropped whole)
         if el.code * 2 >= el.text:
             return False  # a code sample (in its frame, its tabs, under its toolbar)
+        if el.cls and ADMONITION.search(el.cls):
+            return False  # a documentation page's note, tip or "see also" box
         weight = el.weight if self.use_class else 0
         if weight < 0 and weight + (el.score or 0) < 0:
             return True

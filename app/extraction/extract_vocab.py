@@ -115,6 +115,9 @@ NEGATIVE = re.compile(
 # An embedded post (a tweet, an Instagram post) quoted by the article is content.
 # (The caption and credit line of an embedded image are not.)
 EMBED = re.compile(r"embed(?![a-z-]*(?:credit|caption))|tweet")
+# A documentation page's note, tip, warning or "see also" box (Sphinx, MkDocs, Docusaurus,
+# AsciiDoc): part of the text, however many links it holds.
+ADMONITION = re.compile(r"admonition")
 # Inline boxes that are not part of the sentence around them.
 INLINE_JUNK = re.compile(
     r"tooltip|popover|popup|hovercard|rollover|caption|credit|sr-only|screen-?reader"

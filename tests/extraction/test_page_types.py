@@ -192,7 +192,8 @@ def test_documentation_keeps_its_outline_code_and_headings_not_the_nav_tree() ->
     """A generated manual (Sphinx, Hugo): each section's id is its heading's slug, however
     much it reads like a class word ("review-comments", "headers"); the short sections after
     the longest one are still the page; a code sample sits in a frame whose classes read like
-    boilerplate (a toolbar, a scroll margin); headings link to themselves."""
+    boilerplate (a toolbar, a scroll margin); headings link to themselves; a "see also" box
+    is all links."""
     para = (
         "<p>Describe the problem your patch solves, in plain words, with the numbers that "
         "show it, the hardware it was seen on, and the commands that reproduce it, so that "
@@ -226,7 +227,11 @@ def test_documentation_keeps_its_outline_code_and_headings_not_the_nav_tree() ->
             "<p>Further reading on the mailing lists and the tools:</p><ul>"
             "<li><a href='/a'>Mailing list etiquette</a></li>"
             "<li><a href='/b'>Email clients</a></li>"
-            "<li><a href='/c'>The patch tracker</a></li></ul>",
+            "<li><a href='/c'>The patch tracker</a></li></ul>"
+            "<div class='admonition seealso'><p class='admonition-title'>See also</p><dl>"
+            "<dt><a href='/lint'>checkpatch</a></dt><dd>Check your patch's style</dd>"
+            "<dt><a href='/maint'>get_maintainer</a></dt><dd>Find who to send it to</dd>"
+            "</dl></div>",
         )
         + "<h2 id='tooling-notes'><a href='#tooling-notes'>Tooling notes</a></h2>"
         "<p>Run the style checker on your patch before you send it, and fix what it says.</p>"
@@ -239,6 +244,7 @@ def test_documentation_keeps_its_outline_code_and_headings_not_the_nav_tree() ->
     assert "add an In-Reply-To header by hand" in text  # a short section after the longest
     assert "git send-email --in-reply-to=" in text  # the code in its toolbar frame
     assert "Further reading on the mailing lists" in text  # the last, link-heavy section
+    assert "Find who to send it to" in text  # a "see also" box of links
     assert "Tooling notes" in text  # a heading that links to itself
     assert "Guide chapter" not in text
 
