@@ -134,9 +134,10 @@ BOILER_LINE = re.compile(
     r"|comments?|\d+ comments?|leave a (?:comment|reply)|back to top|print|email)[.:!]?$",
     re.I,
 )
-# Short blocks that are bylines or datelines.
+# Short blocks that are bylines or datelines (not a line that introduces what follows: "By
+# making a contribution, I certify that:").
 BYLINE = re.compile(
-    r"^(?:by|written by|posted by|words by|von|par|por)\s+[A-Z\u00c0-\u024f][^.!?]{0,80}$"
+    r"^(?:by|written by|posted by|words by|von|par|por)\s+[A-Z\u00c0-\u024f][^.!?]{0,80}(?<!:)$"
     r"|^(?:updated|published|posted|last updated|last modified|first published|modified)"
     r"\b[^.]{0,30}(?:\d|a\.m\.|p\.m\.|ago).{0,50}$",
     re.I,

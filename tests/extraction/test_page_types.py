@@ -210,7 +210,9 @@ def test_documentation_keeps_its_outline_code_and_headings_not_the_nav_tree() ->
             "respond-to-review-comments",
             "Respond to review comments",
             "<p>Your patch will almost certainly get comments from reviewers; answer each of "
-            "them, politely, and thank the reviewers for their time.</p>",
+            "them, politely, and thank the reviewers for their time.</p>"
+            "<p>By offering a Reviewed-by tag, a reviewer states that:</p>"
+            "<ol><li>they have read the patch and found it fit for the tree.</li></ol>",
         )
         + _section(
             "explicit-in-reply-to-headers",
@@ -241,6 +243,7 @@ def test_documentation_keeps_its_outline_code_and_headings_not_the_nav_tree() ->
     assert "a reviewer who has never met the bug" in text
     assert "Respond to review comments" in text  # a section's id is no class word
     assert "thank the reviewers for their time" in text
+    assert "By offering a Reviewed-by tag, a reviewer states that:" in text  # not a byline
     assert "add an In-Reply-To header by hand" in text  # a short section after the longest
     assert "git send-email --in-reply-to=" in text  # the code in its toolbar frame
     assert "Further reading on the mailing lists" in text  # the last, link-heavy section
