@@ -23,8 +23,9 @@ them) on top of one walk of the tree, plus trafilatura-style cleaning of the res
    items than paragraphs, galleries, embeds, forms; never a code sample, mostly <pre> text,
    whatever its frame's class or tabs say, a documentation page's note or "see also" box
    (class "admonition"), nor a whole section of the outline, only boxes inside it), then
-   blocks that are mostly links, the headline, bylines/datelines or stock labels
-   ("Advertisement", "Read more").
+   blocks that are mostly links (unless the text announced their list: "For more
+   information, see:"), the headline, bylines/datelines or stock labels ("Advertisement",
+   "Read more").
 5. When the result is short (< 500 characters), the steps rerun without the class-based
    flags (walking those sub-trees too), then without the conditional cleaning, and the
    longest result wins; a JSON-LD articleBody, when the page has one, breaks the tie.
@@ -464,6 +465,8 @@ class Doc:
             return False
         is_list = el.tag in LIST_TAGS
         ld = _ld(el)
+        if is_list and ld > 0.5 and self._announced(el):
+            return False  # "For more information, see:" and its links
         p = el.n_p
         in_figure = el.ctx & C_FIGURE
         return (
@@ -478,13 +481,29 @@ class Doc:
             or (not is_list and el.text < 25 and (el.img == 0 or el.img > 2) and not in_figure)
         )
 
+    def _announced(self, el: Element) -> bool:
+        """Whether a list follows a sentence of the text that announces it ("For more
+        information, see:"): its previous sibling is a paragraph of 40+ characters, not
+        mostly links, that ends with a colon."""
+        if el.tag not in LIST_TAGS or el.idx < 1:
+            return False
+        prev = self.els[el.idx - 1]  # the element just before it in the tree
+        while prev.parent is not el.parent and prev.parent is not None:
+            prev = prev.parent  # up to the list's sibling that holds it
+        if prev.tag != "p" or prev.parent is not el.parent or prev.end <= prev.start:
+            return False
+        b = self.blocks[prev.end - 1]
+        return b.el is prev and b.length >= 40 and b.text.endswith(":") and b.link < b.length / 2
+
     def _block_ok(self, b: Block) -> bool:
         if b.ctx & C_HEAD and (
             b.tag == "h1" or (self.title_key and _key(b.text) == self.title_key)
         ):
             return False  # the headline: not part of the body
         if b.link and b.link > 0.5 * b.length and b.length - b.link < 80:
-            return False  # links with little text of their own
+            # links with little text of their own, unless the text announced them
+            li = _up(b.el, "li", 2)
+            return li is not None and li.parent is not None and self._announced(li.parent)
         if b.length < 120 and BYLINE.match(b.text):
             return False
         if b.length < COOKIE_CHARS and COOKIE_NOTICE.search(b.text):

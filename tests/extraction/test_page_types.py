@@ -247,6 +247,7 @@ def test_documentation_keeps_its_outline_code_and_headings_not_the_nav_tree() ->
     assert "add an In-Reply-To header by hand" in text  # a short section after the longest
     assert "git send-email --in-reply-to=" in text  # the code in its toolbar frame
     assert "Further reading on the mailing lists" in text  # the last, link-heavy section
+    assert "Mailing list etiquette" in text  # links that the text announced ("...tools:")
     assert "Find who to send it to" in text  # a "see also" box of links
     assert "Tooling notes" in text  # a heading that links to itself
     assert "Guide chapter" not in text
