@@ -49,6 +49,7 @@ BR = "\x00"  # line-break marker inside a text run (NUL bytes are removed from t
 NOT_WORD = re.compile(r"[\W_]+")
 CHROME_SELECTOR = "header, nav, footer"
 POSTER_CHARS = 300  # the most raw text of a user panel beside a post
+OUTLINE_TAGS = frozenset(("section", "div", "article"))  # what a section of an outline is
 # Inline markup kept for the reader view (see extract_html.py): a marker in `Walker.parts`
 # is (kind, lexbor node) for a link or an image, (kind, tag) for emphasis and code.
 M_IMG, M_OPEN, M_CLOSE = 1, 2, 3
@@ -183,8 +184,10 @@ class Walker:
         self.hstart = 0  # where the current run starts in `parts`
         self.imgs: list = []  # images of runs without text, for the next block
         self.last_img = -1  # where the last image marker is in `parts`
+        self.pre = False
 
     def run(self, body) -> Element:
+        self.pre = body.css_first("pre") is not None  # a page with code samples
         root = Element("body", None, "", 0)
         self.els.append(root)
         self._walk(body, root, 0)
@@ -326,7 +329,11 @@ class Walker:
         if attrs:
             c = attrs.get("class")
             i = attrs.get("id")
-            if i and (_heading_id(node, i) if tag in HEADINGS else _outline(node, i, owner)):
+            if i and (
+                _heading_id(node, i)
+                if tag in HEADINGS
+                else tag in OUTLINE_TAGS and _outline(node, i, owner)
+            ):
                 # the id is the heading's slug (a documentation page's "respond-to-review-
                 # comments" section): a place in the outline, not a class word
                 anchor, i = tag not in HEADINGS, None
@@ -338,7 +345,7 @@ class Walker:
                 cls += " article-body"
         tjunk = tag in JUNK_TAGS or role in JUNK_ROLES
         cjunk, weight = classify(cls) if cls else (False, 0)
-        if cjunk and not tjunk and _code_box(node):
+        if cjunk and self.pre and not tjunk and _code_box(node):
             cjunk, weight = False, max(weight, 0)  # a code sample's frame (its toolbar)
         if tjunk or (cjunk and self.skip_class and not _repeated(node, klass)):
             # small boilerplate is skipped; a big one may be a layout wrapper around the
