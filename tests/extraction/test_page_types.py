@@ -268,3 +268,42 @@ def test_a_comments_section_named_by_its_heading_stays_out_of_an_article() -> No
     text = extract(page.encode(), "https://estuary.example/geese").text
     assert "Paragraph 5: the autumn migration" in text
     assert "Fediverse" not in text
+
+
+def test_product_page_that_also_calls_itself_an_article_keeps_its_features() -> None:
+    """A shop's SEO plugin adds an "Article" to every page's JSON-LD; the page also says it is
+    a Product. It is no article: its feature points beside the short summary are the page."""
+    ld = (
+        '{"@context": "https://schema.org", "@graph": ['
+        '{"@type": "Article", "headline": "Glass travel cup"},'
+        '{"@type": "Product", "name": "Glass travel cup", "offers": {"price": "24.00"}}]}'
+    )
+    points = [
+        "A sliding seal stops coffee from slopping over the rim when you walk or ride a train",
+        "Blown from lab-grade borosilicate glass that shrugs off boiling water and ice",
+        "A food-grade silicone band keeps your fingers cool around a hot drink all morning",
+        "Every part goes in the top rack of the dishwasher and the lid comes apart in two",
+        "The glass never takes on the taste of yesterday's tea or last week's cold brew",
+        "The cup fits under the spout of almost every espresso machine sold for the home",
+        "Its narrow base sits in a car's cup holder without rattling on a bumpy road",
+        "A nose dome in the lid lets you drink without tilting your head all the way back",
+    ]
+    items = "".join(f"<li>{point}, and it is built to last.</li>" for point in points)
+    page = (
+        f"<html><head><script type='application/ld+json'>{ld}</script></head><body>"
+        "<div class='product'><div class='summary entry-summary'><h1>Glass travel cup</h1>"
+        "<p>A four-ounce glass cup for an espresso, a cortado or a flat white on the move, "
+        "with a splash-proof lid, a silicone band, a nose dome, and a shape that fits a "
+        "car's cup holder, a bike's bottle cage, or the side pocket of a backpack.</p>"
+        "<p>Made by hand, in small batches, from glass, silicone and nothing else, so it "
+        "is safe, light, easy to clean, and good for years of daily coffee.</p>"
+        "<form class='cart'><button>Add to cart</button></form></div>"
+        "<div class='tabs'><div class='tab'><div class='inner'><h2>Why you will love it</h2>"
+        f"<ul>{items}</ul></div></div></div></div>"
+        "<footer><p>Free shipping on orders over $50.</p></footer></body></html>"
+    )
+    text = extract(page.encode(), "https://cups.example/product/glass-cup/").text
+    assert "a cortado or a flat white on the move" in text
+    assert "shrugs off boiling water and ice" in text  # the feature points
+    assert "the lid comes apart in two" in text
+    assert "Free shipping" not in text
