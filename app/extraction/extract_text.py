@@ -21,7 +21,8 @@ them) on top of one walk of the tree, plus trafilatura-style cleaning of the res
 4. Inside the chosen elements, sub-trees that look like boilerplate are dropped
    (readability's conditional cleaning: link-dense boxes without real paragraphs, more list
    items than paragraphs, galleries, embeds, forms; never a code sample, mostly <pre> text,
-   whatever its frame's class or tabs say, a documentation page's note or "see also" box
+   whatever its frame's class or tabs say, a short box that holds a heading (a wiki's
+   heading beside its "edit" link), a documentation page's note or "see also" box
    (class "admonition"), nor a whole section of the outline, only boxes inside it), then
    blocks that are mostly links (unless the text announced their list: "For more
    information, see:"), the headline, bylines/datelines or stock labels ("Advertisement",
@@ -478,8 +479,19 @@ class Doc:
             or (el.n_embed == 1 and el.text < 75)
             or el.n_embed > 1
             or (el.img > 1 and p / el.img < 0.5 and not in_figure and el.prose < 100)
-            or (not is_list and el.text < 25 and (el.img == 0 or el.img > 2) and not in_figure)
+            or (
+                not is_list
+                and el.text < 25
+                and (el.img == 0 or el.img > 2)
+                and not in_figure
+                and not self._headed(el)
+            )
         )
+
+    def _headed(self, el: Element) -> bool:
+        """Whether a sub-tree holds a heading (a wiki's heading in its frame, beside its "edit"
+        link), which a short box of its own is not."""
+        return any(b.ctx & C_HEAD and not b.el.junk for b in self.blocks[el.start : el.end])
 
     def _announced(self, el: Element) -> bool:
         """Whether a list follows a sentence of the text that announces it ("For more

@@ -307,3 +307,41 @@ def test_product_page_that_also_calls_itself_an_article_keeps_its_features() -> 
     assert "shrugs off boiling water and ice" in text  # the feature points
     assert "the lid comes apart in two" in text
     assert "Free shipping" not in text
+
+
+def test_wiki_headings_in_their_own_frames_are_kept() -> None:
+    """MediaWiki wraps each heading in a box of its own beside its "edit" link: a box that
+    short is no boilerplate when it holds a heading."""
+    sections = "".join(
+        f"<div class='mw-heading mw-heading2'><h2 id='{title.replace(' ', '_')}'>{title}</h2>"
+        "<span class='mw-editsection'>[<a href='/edit'>edit</a>]</span></div>"
+        f"<p>{body}</p>"
+        for title, body in [
+            (
+                "Installation",
+                "Install the sudo package, then add your user to the wheel "
+                "group, so that the default configuration lets it run commands as root.",
+            ),
+            (
+                "Configuration",
+                "The main configuration file is /etc/sudoers; always edit it "
+                "with visudo, which checks the syntax before it saves the file.",
+            ),
+            (
+                "Tips and tricks",
+                "Add a timeout, a coloured prompt or a lecture file, each "
+                "with one line in a drop-in file under /etc/sudoers.d/.",
+            ),
+        ]
+    )
+    page = (
+        "<html><body><main><div class='mw-parser-output'>"
+        "<p>Sudo lets a system administrator give certain users the ability to run some "
+        "commands as root, while logging the commands and their arguments.</p>"
+        f"{sections}</div></main></body></html>"
+    )
+    text = extract(page.encode(), "https://wiki.example/title/Sudo").text
+    for title in ("Installation", "Configuration", "Tips and tricks"):
+        assert f"\n\n{title}\n\n" in text
+    assert "always edit it with visudo" in text
+    assert "[" not in text  # the "[edit]" links
