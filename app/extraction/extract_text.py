@@ -25,7 +25,7 @@ them) on top of one walk of the tree, plus trafilatura-style cleaning of the res
    heading beside its "edit" link), a documentation page's note or "see also" box
    (class "admonition"), nor a whole section of the outline, only boxes inside it), then
    blocks that are mostly links (unless the text announced their list: "For more
-   information, see:"), the headline, bylines/datelines or stock labels ("Advertisement",
+   information, see:", or the link is a definition list's term), the headline, bylines/datelines or stock labels ("Advertisement",
    "Read more").
 5. When the result is short (< 500 characters), the steps rerun without the class-based
    flags (walking those sub-trees too), then without the conditional cleaning, and the
@@ -514,6 +514,8 @@ class Doc:
             return False  # the headline: not part of the body
         if b.link and b.link > 0.5 * b.length and b.length - b.link < 80:
             # links with little text of their own, unless the text announced them
+            if _up(b.el, "dt", 2) is not None:
+                return True  # a term that links to its page, described by the <dd> after it
             li = _up(b.el, "li", 2)
             return li is not None and li.parent is not None and self._announced(li.parent)
         if b.length < 120 and BYLINE.match(b.text):

@@ -249,6 +249,7 @@ def test_documentation_keeps_its_outline_code_and_headings_not_the_nav_tree() ->
     assert "Further reading on the mailing lists" in text  # the last, link-heavy section
     assert "Mailing list etiquette" in text  # links that the text announced ("...tools:")
     assert "Find who to send it to" in text  # a "see also" box of links
+    assert "get_maintainer" in text  # a term that links to its page, described after it
     assert "Tooling notes" in text  # a heading that links to itself
     assert "Guide chapter" not in text
 
