@@ -15,7 +15,8 @@ such section (Sphinx's <section id="respond-to-review-comments">). Such a sectio
 Small boilerplate sub-trees (nav, footer, share bars...) are not walked at all: their text
 is only measured by lexbor. That is most of a page's nodes, and most of the time saved. The
 frame of a code sample (a <pre> holds most of its text) is never boilerplate by its class
-(a "code-toolbar").
+(a "code-toolbar"), nor is a box whose class says "header" inside <main> (or role=main):
+that is the page's own header (its title and introduction), not the site's.
 
 Beside the text, the walk records the inline markup of every run in `Walker.parts` (the
 text pieces, line breaks, links, emphasis, code and images, as markers that keep the lexbor
@@ -174,6 +175,7 @@ class Walker:
         self.link = 0
         self.in_link = 0
         self.in_pre = 0
+        self.in_main = 0
         self.skip_class = skip_class
         # boilerplate sub-trees with less raw text than this are not walked
         self.skip_below = 0.3 * page_len
@@ -345,6 +347,10 @@ class Walker:
                 cls += " article-body"
         tjunk = tag in JUNK_TAGS or role in JUNK_ROLES
         cjunk, weight = classify(cls) if cls else (False, 0)
+        if cjunk and self.in_main and "header" in cls:
+            # a header inside <main> is the page's own (its title and introduction), not the
+            # site's, unless its class says more than "header"
+            cjunk = classify(cls.replace("header", "-"))[0]
         if cjunk and self.pre and not tjunk and _code_box(node):
             cjunk, weight = False, max(weight, 0)  # a code sample's frame (its toolbar)
         if tjunk or (cjunk and self.skip_class and not _repeated(node, klass)):
@@ -366,9 +372,12 @@ class Walker:
         owner.kids.append(el)
         pre = tag == "pre"
         self.in_pre += pre
+        main = tag == "main" or role == "main"
+        self.in_main += main
         self._walk(node, el, depth + 1)
         self._flush(el)
         self.in_pre -= pre
+        self.in_main -= main
         el.end = len(self.blocks)
         el.last = len(self.els) - 1
 

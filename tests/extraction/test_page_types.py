@@ -346,3 +346,29 @@ def test_wiki_headings_in_their_own_frames_are_kept() -> None:
         assert f"\n\n{title}\n\n" in text
     assert "always edit it with visudo" in text
     assert "[" not in text  # the "[edit]" links
+
+
+def test_the_page_header_inside_main_keeps_its_introduction() -> None:
+    """A reference page puts its title and first paragraph in a "header" box inside <main>:
+    that is the page's own header, not the site's (which stays out)."""
+    sections = "".join(
+        f"<section><h2 id='s{i}'>Part {i}</h2><p>Part {i} of the guide: a function takes "
+        "parameters, runs its statements, and returns a value, which the caller may keep, "
+        "pass on, or ignore, as it likes.</p></section>"
+        for i in range(4)
+    )
+    page = (
+        "<html><body><div class='site-header'><a href='/'>DevDocs</a> "
+        "<a href='/blog'>Blog</a> <a href='/play'>Playground</a></div>"
+        "<main><div class='layout__header'><h1>Functions</h1><p>Functions are one of the "
+        "fundamental building blocks of the language: a set of statements that performs a "
+        "task or computes a value, takes some input, and returns an output, where there is "
+        "some obvious relationship between the input and the output. To use a function, you "
+        "define it somewhere in the scope from which you call it, then call it by name.</p>"
+        "</div>"
+        f"<div class='layout__body'>{sections}</div></main></body></html>"
+    )
+    text = extract(page.encode(), "https://devdocs.example/guide/functions").text
+    assert "fundamental building blocks of the language" in text
+    assert "Part 3 of the guide" in text
+    assert "Playground" not in text
