@@ -108,6 +108,7 @@ class Doc:
         self.blocks = walker.blocks
         self.skipped = walker.skipped
         self.skipped_class = walker.skipped_class
+        self.pre = walker.pre  # the page has code samples
         self.title_key = _key(title) if title else ""
         self.use_class = True
         # per sub-tree: paragraph-like text (to tell a layout wrapper from boilerplate) and
@@ -188,8 +189,10 @@ class Doc:
             el = b.el
             el.text += b.length
             el.link += b.link
-            if b.ctx & C_PRE:
-                el.code += b.length
+        if self.pre:
+            for b in self.blocks:
+                if b.ctx & C_PRE:
+                    b.el.code += b.length
         for el in reversed(els):
             p = el.parent
             if p is not None and not el.junk:

@@ -37,8 +37,9 @@ CLEAN_TAGS = _tags("div section ul ol table figure dl")
 LIST_TAGS = _tags("ul ol dl")
 
 # Context bits, inherited down the tree.
-C_TABLE, C_HEAD, C_FIGURE, C_PRE = 1, 2, 4, 8
+C_TABLE, C_HEAD, C_FIGURE, C_PRE, C_MAIN = 1, 2, 4, 8, 16
 CTX_OF_TAG = {
+    "main": C_MAIN,
     "pre": C_PRE,
     "table": C_TABLE,
     "figure": C_FIGURE,

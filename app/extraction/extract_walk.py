@@ -31,6 +31,7 @@ import re
 
 from app.extraction.extract_vocab import (
     C_HEAD,
+    C_MAIN,
     COMMAS,
     CTX_OF_TAG,
     EMBED_TAGS,
@@ -175,7 +176,6 @@ class Walker:
         self.link = 0
         self.in_link = 0
         self.in_pre = 0
-        self.in_main = 0
         self.skip_class = skip_class
         # boilerplate sub-trees with less raw text than this are not walked
         self.skip_below = 0.3 * page_len
@@ -347,7 +347,7 @@ class Walker:
                 cls += " article-body"
         tjunk = tag in JUNK_TAGS or role in JUNK_ROLES
         cjunk, weight = classify(cls) if cls else (False, 0)
-        if cjunk and self.in_main and "header" in cls:
+        if cjunk and owner.ctx & C_MAIN and "header" in cls:
             # a header inside <main> is the page's own (its title and introduction), not the
             # site's, unless its class says more than "header"
             cjunk = classify(cls.replace("header", "-"))[0]
@@ -363,21 +363,22 @@ class Walker:
                 if not tjunk:
                     self.skipped_class += n
                 return
-        el = Element(tag, owner, cls, owner.ctx | CTX_OF_TAG.get(tag, 0))
+        ctx = owner.ctx | CTX_OF_TAG.get(tag, 0)
+        if role == "main":
+            ctx |= C_MAIN
+        el = Element(tag, owner, cls, ctx)
         el.start = len(self.blocks)
         el.tjunk, el.cjunk, el.weight, el.klass = tjunk, cjunk, weight, klass
-        el.anchor = anchor
+        if anchor:
+            el.anchor = True
         el.idx = len(self.els)
         self.els.append(el)
         owner.kids.append(el)
         pre = tag == "pre"
         self.in_pre += pre
-        main = tag == "main" or role == "main"
-        self.in_main += main
         self._walk(node, el, depth + 1)
         self._flush(el)
         self.in_pre -= pre
-        self.in_main -= main
         el.end = len(self.blocks)
         el.last = len(self.els) - 1
 
