@@ -107,7 +107,7 @@ class Meta:
     image: str | None = None
     favicon: str | None = None
     article_body: str | None = None  # JSON-LD articleBody: a hint, not an answer
-    is_article: bool = False  # the page says it is one article (JSON-LD or og:type)
+    is_article: bool = False  # the page says it is one article (JSON-LD or og:type), no Product
     metadata: dict = field(default_factory=dict)
 
 
@@ -454,7 +454,10 @@ def parse_meta(tree, url: str) -> Meta:
     out.favicon = icon or apple_icon or _default_favicon(url)
     body = page.get("articleBody")
     out.article_body = body if isinstance(body, str) else None
-    out.is_article = article is not None or opengraph.get("type", "").lower() == "article"
+    og_type = opengraph.get("type", "").lower()
+    # a shop's page says "Product" beside the "Article" a blog plugin adds to every page
+    product = og_type.startswith("product") or any("Product" in _types(o) for o in objs)
+    out.is_article = (article is not None or og_type == "article") and not product
     out.metadata = {"opengraph": opengraph, "json_ld": json_ld, "twitter": twitter}
     return out
 

@@ -14,13 +14,19 @@ them) on top of one walk of the tree, plus trafilatura-style cleaning of the res
    a positive weight counts in full from 500 characters of text); each score is scaled by
    (1 - link density). The best candidate is widened to a common ancestor of close
    runners-up, to a parent that scores better, to siblings that score well (with a bonus
-   for a similar class) or read like paragraphs, and to "cousins" elsewhere in the tree
+   for a similar class), read like paragraphs or are the next sections of a document's
+   outline (ids that are their headings' slugs), and to "cousins" elsewhere in the tree
    with the class of the container that holds most of its paragraphs (an article split in
    two by a full-width figure).
 4. Inside the chosen elements, sub-trees that look like boilerplate are dropped
    (readability's conditional cleaning: link-dense boxes without real paragraphs, more list
-   items than paragraphs, galleries, embeds, forms), then blocks that are mostly links, the
-   headline, bylines/datelines or stock labels ("Advertisement", "Read more").
+   items than paragraphs, galleries, embeds, forms; never a code sample, mostly <pre> text,
+   whatever its frame's class or tabs say, a short box that holds a heading (a wiki's
+   heading beside its "edit" link), a documentation page's note or "see also" box
+   (class "admonition"), nor a whole section of the outline, only boxes inside it), then
+   blocks that are mostly links (unless the text announced their list: "For more
+   information, see:", or the link is a definition list's term), the headline, bylines/datelines or stock labels ("Advertisement",
+   "Read more").
 5. When the result is short (< 500 characters), the steps rerun without the class-based
    flags (walking those sub-trees too), then without the conditional cleaning, and the
    longest result wins; a JSON-LD articleBody, when the page has one, breaks the tie.
@@ -47,10 +53,12 @@ import re
 from dataclasses import dataclass, field
 
 from app.extraction.extract_vocab import (
+    ADMONITION,
     BOILER_LINE,
     BYLINE,
     C_FIGURE,
     C_HEAD,
+    C_PRE,
     C_TABLE,
     CLEAN_TAGS,
     COOKIE_NOTICE,
@@ -100,6 +108,7 @@ class Doc:
         self.blocks = walker.blocks
         self.skipped = walker.skipped
         self.skipped_class = walker.skipped_class
+        self.pre = walker.pre  # the page has code samples
         self.title_key = _key(title) if title else ""
         self.use_class = True
         # per sub-tree: paragraph-like text (to tell a layout wrapper from boilerplate) and
@@ -172,7 +181,7 @@ class Doc:
                 flagged = False  # a layout wrapper around the article
             el.junk = flagged or (p is not None and p.junk)
             el.score = None
-            el.text = el.link = el.ptext = 0
+            el.text = el.link = el.ptext = el.code = 0
             el.img, el.inputs, el.n_embed = el.own_img, el.own_inputs, el.own_embed
             el.n_p = el.tag == "p"
             el.n_li = el.tag == "li"
@@ -180,11 +189,16 @@ class Doc:
             el = b.el
             el.text += b.length
             el.link += b.link
+        if self.pre:
+            for b in self.blocks:
+                if b.ctx & C_PRE:
+                    b.el.code += b.length
         for el in reversed(els):
             p = el.parent
             if p is not None and not el.junk:
                 p.text += el.text
                 p.link += el.link
+                p.code += el.code
                 p.n_p += el.n_p
                 p.n_li += el.n_li
                 p.img += el.img
@@ -287,6 +301,8 @@ class Doc:
             bonus = top_score * 0.2 if _similar(sib.klass, top.klass) else 0
             if sib.score is not None and sib.score + bonus >= threshold:
                 chosen.append(sib)
+            elif top.anchor and sib.anchor and sib.tag == top.tag and _ld(sib) < 0.5:
+                chosen.append(sib)  # the next section of a document's outline, however short
             elif sib.tag == "p" and sib.text:
                 ld = _ld(sib)
                 if (sib.text > 80 and ld < 0.25) or (ld == 0 and self._ends(sib)):
@@ -440,8 +456,12 @@ class Doc:
     def _bad(self, el: Element) -> bool:
         """Readability's conditional cleaning, less eager to drop a box that holds a real
         paragraph (a short forum post under a link-dense header)."""
-        if el.text == 0 or (el.cls and EMBED.search(el.cls)):
-            return False
+        if el.text == 0 or el.anchor or (el.cls and EMBED.search(el.cls)):
+            return False  # (a section of the outline is cleaned inside, not dropped whole)
+        if el.code * 2 >= el.text:
+            return False  # a code sample (in its frame, its tabs, under its toolbar)
+        if el.cls and ADMONITION.search(el.cls):
+            return False  # a documentation page's note, tip or "see also" box
         weight = el.weight if self.use_class else 0
         if weight < 0 and weight + (el.score or 0) < 0:
             return True
@@ -449,6 +469,8 @@ class Doc:
             return False
         is_list = el.tag in LIST_TAGS
         ld = _ld(el)
+        if is_list and ld > 0.5 and self._announced(el):
+            return False  # "For more information, see:" and its links
         p = el.n_p
         in_figure = el.ctx & C_FIGURE
         return (
@@ -460,8 +482,33 @@ class Doc:
             or (el.n_embed == 1 and el.text < 75)
             or el.n_embed > 1
             or (el.img > 1 and p / el.img < 0.5 and not in_figure and el.prose < 100)
-            or (not is_list and el.text < 25 and (el.img == 0 or el.img > 2) and not in_figure)
+            or (
+                not is_list
+                and el.text < 25
+                and (el.img == 0 or el.img > 2)
+                and not in_figure
+                and not self._headed(el)
+            )
         )
+
+    def _headed(self, el: Element) -> bool:
+        """Whether a sub-tree holds a heading (a wiki's heading in its frame, beside its "edit"
+        link), which a short box of its own is not."""
+        return any(b.ctx & C_HEAD and not b.el.junk for b in self.blocks[el.start : el.end])
+
+    def _announced(self, el: Element) -> bool:
+        """Whether a list follows a sentence of the text that announces it ("For more
+        information, see:"): its previous sibling is a paragraph of 40+ characters, not
+        mostly links, that ends with a colon."""
+        if el.tag not in LIST_TAGS or el.idx < 1:
+            return False
+        prev = self.els[el.idx - 1]  # the element just before it in the tree
+        while prev.parent is not el.parent and prev.parent is not None:
+            prev = prev.parent  # up to the list's sibling that holds it
+        if prev.tag != "p" or prev.parent is not el.parent or prev.end <= prev.start:
+            return False
+        b = self.blocks[prev.end - 1]
+        return b.el is prev and b.length >= 40 and b.text.endswith(":") and b.link < b.length / 2
 
     def _block_ok(self, b: Block) -> bool:
         if b.ctx & C_HEAD and (
@@ -469,7 +516,11 @@ class Doc:
         ):
             return False  # the headline: not part of the body
         if b.link and b.link > 0.5 * b.length and b.length - b.link < 80:
-            return False  # links with little text of their own
+            # links with little text of their own, unless the text announced them
+            if _up(b.el, "dt", 2) is not None:
+                return True  # a term that links to its page, described by the <dd> after it
+            li = _up(b.el, "li", 2)
+            return li is not None and li.parent is not None and self._announced(li.parent)
         if b.length < 120 and BYLINE.match(b.text):
             return False
         if b.length < COOKIE_CHARS and COOKIE_NOTICE.search(b.text):

@@ -37,8 +37,10 @@ CLEAN_TAGS = _tags("div section ul ol table figure dl")
 LIST_TAGS = _tags("ul ol dl")
 
 # Context bits, inherited down the tree.
-C_TABLE, C_HEAD, C_FIGURE = 1, 2, 4
+C_TABLE, C_HEAD, C_FIGURE, C_PRE, C_MAIN = 1, 2, 4, 8, 16
 CTX_OF_TAG = {
+    "main": C_MAIN,
+    "pre": C_PRE,
     "table": C_TABLE,
     "figure": C_FIGURE,
     "figcaption": C_FIGURE,
@@ -114,6 +116,9 @@ NEGATIVE = re.compile(
 # An embedded post (a tweet, an Instagram post) quoted by the article is content.
 # (The caption and credit line of an embedded image are not.)
 EMBED = re.compile(r"embed(?![a-z-]*(?:credit|caption))|tweet")
+# A documentation page's note, tip, warning or "see also" box (Sphinx, MkDocs, Docusaurus,
+# AsciiDoc): part of the text, however many links it holds.
+ADMONITION = re.compile(r"admonition")
 # Inline boxes that are not part of the sentence around them.
 INLINE_JUNK = re.compile(
     r"tooltip|popover|popup|hovercard|rollover|caption|credit|sr-only|screen-?reader"
@@ -130,9 +135,10 @@ BOILER_LINE = re.compile(
     r"|comments?|\d+ comments?|leave a (?:comment|reply)|back to top|print|email)[.:!]?$",
     re.I,
 )
-# Short blocks that are bylines or datelines.
+# Short blocks that are bylines or datelines (not a line that introduces what follows: "By
+# making a contribution, I certify that:").
 BYLINE = re.compile(
-    r"^(?:by|written by|posted by|words by|von|par|por)\s+[A-Z\u00c0-\u024f][^.!?]{0,80}$"
+    r"^(?:by|written by|posted by|words by|von|par|por)\s+[A-Z\u00c0-\u024f][^.!?]{0,80}(?<!:)$"
     r"|^(?:updated|published|posted|last updated|last modified|first published|modified)"
     r"\b[^.]{0,30}(?:\d|a\.m\.|p\.m\.|ago).{0,50}$",
     re.I,

@@ -2,12 +2,21 @@
 
 Every element that is not inline becomes an `Element` (in pre-order, with its class/id and a
 boilerplate verdict); runs of inline text become `Block`s owned by their nearest block
-element, with the length of their link text. The blocks of a sub-tree are a contiguous range
-of the block list (`Element.start`..`end`) and its elements a contiguous range of the element
-list (`Element.idx`..`last`), so the text of any element is a slice.
+element, with the length of their link text (a heading's permalink to itself, "#" and its
+own slug, is no link). The blocks of a sub-tree are a contiguous range of the block list
+(`Element.start`..`end`) and its elements a contiguous range of the element list
+(`Element.idx`..`last`), so the text of any element is a slice.
+
+An id that is the slug of a heading is a place in the document's outline, not a class word:
+a heading's own, and a section's that starts with its heading beside (or inside) another
+such section (Sphinx's <section id="respond-to-review-comments">). Such a section is marked
+(`Element.anchor`) for the choice of the text.
 
 Small boilerplate sub-trees (nav, footer, share bars...) are not walked at all: their text
-is only measured by lexbor. That is most of a page's nodes, and most of the time saved.
+is only measured by lexbor. That is most of a page's nodes, and most of the time saved. The
+frame of a code sample (a <pre> holds most of its text) is never boilerplate by its class
+(a "code-toolbar"), nor is a box whose class says "header" inside <main> (or role=main):
+that is the page's own header (its title and introduction), not the site's.
 
 Beside the text, the walk records the inline markup of every run in `Walker.parts` (the
 text pieces, line breaks, links, emphasis, code and images, as markers that keep the lexbor
@@ -18,10 +27,15 @@ the block elements above each block. The choice of the text never reads them.
 
 from __future__ import annotations
 
+import re
+
 from app.extraction.extract_vocab import (
+    C_HEAD,
+    C_MAIN,
     COMMAS,
     CTX_OF_TAG,
     EMBED_TAGS,
+    HEADINGS,
     HIDDEN_STYLE,
     INLINE_TAGS,
     INPUT_TAGS,
@@ -34,8 +48,10 @@ from app.extraction.extract_vocab import (
 )
 
 BR = "\x00"  # line-break marker inside a text run (NUL bytes are removed from the input)
+NOT_WORD = re.compile(r"[\W_]+")
 CHROME_SELECTOR = "header, nav, footer"
 POSTER_CHARS = 300  # the most raw text of a user panel beside a post
+OUTLINE_TAGS = frozenset(("section", "div", "article"))  # what a section of an outline is
 # Inline markup kept for the reader view (see extract_html.py): a marker in `Walker.parts`
 # is (kind, lexbor node) for a link or an image, (kind, tag) for emphasis and code.
 M_IMG, M_OPEN, M_CLOSE = 1, 2, 3
@@ -59,8 +75,10 @@ class Element:
     aggregates over non-boilerplate text, recomputed by `Doc.stats`."""
 
     __slots__ = (
+        "anchor",
         "cjunk",
         "cls",
+        "code",
         "ctx",
         "end",
         "good",
@@ -99,11 +117,12 @@ class Element:
         self.ctx = ctx
         self.kids: list[Element] = []
         self.start = self.end = self.idx = self.last = 0
-        self.text = self.link = self.good = self.ptext = self.prose = 0
+        self.text = self.link = self.good = self.ptext = self.prose = self.code = 0
         self.img = self.inputs = self.n_embed = self.n_p = self.n_li = 0
         self.own_img = self.own_inputs = self.own_embed = self.own_blocks = 0
         self.tjunk = self.cjunk = self.junk = False  # by tag/role, by class, inherited
         self.in_run = False  # inside one of a run of posts (see Doc._runs)
+        self.anchor = False  # a section of the outline: its id is its heading's slug
         self.score: float | None = None
         self.weight = 0
 
@@ -167,8 +186,10 @@ class Walker:
         self.hstart = 0  # where the current run starts in `parts`
         self.imgs: list = []  # images of runs without text, for the next block
         self.last_img = -1  # where the last image marker is in `parts`
+        self.pre = False
 
     def run(self, body) -> Element:
+        self.pre = body.css_first("pre") is not None  # a page with code samples
         root = Element("body", None, "", 0)
         self.els.append(root)
         self._walk(body, root, 0)
@@ -254,11 +275,14 @@ class Walker:
                     self.last_img = len(parts)
                     parts.append((M_IMG, child))
                 elif tag == "a":
-                    self.in_link += 1
+                    # a heading that links to its own place in the page (a permalink) is a
+                    # heading, not a link
+                    anchor = owner.ctx & C_HEAD and _permalink(child)
+                    self.in_link += not anchor
                     parts.append((M_OPEN, child))
                     self._walk(child, owner, depth + 1)
                     parts.append(CLOSE_A)
-                    self.in_link -= 1
+                    self.in_link -= not anchor
                 elif child.child is not None:
                     cls = child.attributes.get("class") if tag == "span" else None
                     if not (cls and inline_junk(cls)):
@@ -303,9 +327,18 @@ class Walker:
             self._flush(owner)
         attrs = node.attributes
         cls = klass = role = ""
+        anchor = False
         if attrs:
             c = attrs.get("class")
             i = attrs.get("id")
+            if i and (
+                _heading_id(node, i)
+                if tag in HEADINGS
+                else tag in OUTLINE_TAGS and _outline(node, i, owner)
+            ):
+                # the id is the heading's slug (a documentation page's "respond-to-review-
+                # comments" section): a place in the outline, not a class word
+                anchor, i = tag not in HEADINGS, None
             if c or i:
                 cls = f"{c or ''} {i or ''}".lower()
                 klass = c.lower() if c else ""
@@ -314,6 +347,12 @@ class Walker:
                 cls += " article-body"
         tjunk = tag in JUNK_TAGS or role in JUNK_ROLES
         cjunk, weight = classify(cls) if cls else (False, 0)
+        if cjunk and owner.ctx & C_MAIN and "header" in cls:
+            # a header inside <main> is the page's own (its title and introduction), not the
+            # site's, unless its class says more than "header"
+            cjunk = classify(cls.replace("header", "-"))[0]
+        if cjunk and self.pre and not tjunk and _code_box(node):
+            cjunk, weight = False, max(weight, 0)  # a code sample's frame (its toolbar)
         if tjunk or (cjunk and self.skip_class and not _repeated(node, klass)):
             # small boilerplate is skipped; a big one may be a layout wrapper around the
             # article: walk it and let `Doc.stats` decide. So is a post's small user panel,
@@ -324,9 +363,14 @@ class Walker:
                 if not tjunk:
                     self.skipped_class += n
                 return
-        el = Element(tag, owner, cls, owner.ctx | CTX_OF_TAG.get(tag, 0))
+        ctx = owner.ctx | CTX_OF_TAG.get(tag, 0)
+        if role == "main":
+            ctx |= C_MAIN
+        el = Element(tag, owner, cls, ctx)
         el.start = len(self.blocks)
         el.tjunk, el.cjunk, el.weight, el.klass = tjunk, cjunk, weight, klass
+        if anchor:
+            el.anchor = True
         el.idx = len(self.els)
         self.els.append(el)
         owner.kids.append(el)
@@ -346,12 +390,74 @@ def _repeated(node, klass: str) -> bool:
     if not klass:
         return False
     for forward in (False, True):
-        sib = node.next if forward else node.prev
-        while sib is not None and (sib.tag or "-")[0] == "-":  # text, comments
-            sib = sib.next if forward else sib.prev
+        sib = _sibling(node, forward)
         if sib is not None and (sib.attributes.get("class") or "").lower() == klass:
             return True
     return False
+
+
+def _sibling(node, forward: bool):
+    """The next (or previous) sibling element, past text and comments."""
+    sib = node.next if forward else node.prev
+    while sib is not None and (sib.tag or "-")[0] == "-":  # text, comments
+        sib = sib.next if forward else sib.prev
+    return sib
+
+
+def _outline(node, id_: str, owner: Element) -> bool:
+    """Whether an element is a section of a document's outline (Sphinx, MkDocs, rustdoc...):
+    its id is the slug of the heading it starts with, and so is its parent's or a
+    neighbour's (a lone "comments" section under its heading is no outline)."""
+    if not _anchor(node, id_):
+        return False
+    if owner.anchor:
+        return True
+    for forward in (False, True):
+        sib = _sibling(node, forward)
+        if sib is not None:
+            i = sib.attributes.get("id")
+            if i and _anchor(sib, i):
+                return True
+    return False
+
+
+def _anchor(node, id_: str) -> bool:
+    """Whether an element's id is the slug of the heading it starts with."""
+    child = node.child
+    seen = 0
+    while child is not None and seen < 3:
+        tag = child.tag
+        if tag in HEADINGS:
+            return _heading_id(child, id_)
+        if tag and tag[0] != "-":
+            seen += 1
+        child = child.next
+    return False
+
+
+def _heading_id(node, id_: str) -> bool:
+    """Whether a heading's id is its slug ("h-" prefixed, cut short, numbered...)."""
+    key = _slug(id_)
+    head = _slug(node.text())
+    return len(head) >= 4 and (head in key or (len(key) >= 8 and head.startswith(key)))
+
+
+def _slug(text: str) -> str:
+    return NOT_WORD.sub("", text.lower())
+
+
+def _code_box(node) -> bool:
+    """Whether an element is the frame of a code sample: a <pre> holds most of its text."""
+    pre = node.css_first("pre")
+    if pre is None:
+        return False
+    return len(pre.text()) * 2 >= len(node.text())
+
+
+def _permalink(node) -> bool:
+    """Whether a link points to its own place in the page: "#" and the slug of its text."""
+    href = node.attributes.get("href")
+    return bool(href) and href[0] == "#" and _heading_id(node, href[1:])
 
 
 def visible_len(node) -> int:

@@ -182,3 +182,193 @@ def test_ranking_table_with_a_compare_link_per_row_is_kept_beside_its_intro() ->
     for rank, name in enumerate(names, 1):
         assert f"{rank}. | {name} | " in text
     assert "Rankings Ltd" not in text
+
+
+def _section(slug: str, title: str, body: str) -> str:
+    return f"<section id='{slug}'><h2>{title}</h2>{body}</section>"
+
+
+def test_documentation_keeps_its_outline_code_and_headings_not_the_nav_tree() -> None:
+    """A generated manual (Sphinx, Hugo): each section's id is its heading's slug, however
+    much it reads like a class word ("review-comments", "headers"); the short sections after
+    the longest one are still the page; a code sample sits in a frame whose classes read like
+    boilerplate (a toolbar, a scroll margin); headings link to themselves; a "see also" box
+    is all links."""
+    para = (
+        "<p>Describe the problem your patch solves, in plain words, with the numbers that "
+        "show it, the hardware it was seen on, and the commands that reproduce it, so that "
+        "a reviewer who has never met the bug can follow the reasoning, step by step.</p>"
+    )
+    nav = "".join(f"<li><a href='/doc/{i}.html'>Guide chapter {i}</a></li>" for i in range(30))
+    page = (
+        "<html><head><title>Submitting patches</title></head><body>"
+        f"<div class='sphinxsidebar' role='navigation'><ul>{nav}</ul></div>"
+        "<div class='body' role='main'><section id='submitting-patches'>"
+        "<h1>Submitting patches</h1>"
+        + _section("describe-your-changes", "Describe your changes", para * 6)
+        + _section(
+            "respond-to-review-comments",
+            "Respond to review comments",
+            "<p>Your patch will almost certainly get comments from reviewers; answer each of "
+            "them, politely, and thank the reviewers for their time.</p>"
+            "<p>By offering a Reviewed-by tag, a reviewer states that:</p>"
+            "<ol><li>they have read the patch and found it fit for the tree.</li></ol>",
+        )
+        + _section(
+            "explicit-in-reply-to-headers",
+            "Explicit In-Reply-To headers",
+            "<p>It can help to add an In-Reply-To header by hand, to link a new version to "
+            "the discussion of the old one.</p>"
+            "<div class='code-toolbar scroll-mt-2'><pre>git send-email --in-reply-to="
+            "'&lt;20250101.1234@example.org&gt;' 0001-fix.patch</pre>"
+            "<button>Copy</button></div>",
+        )
+        + _section(
+            "references",
+            "References",
+            "<p>Further reading on the mailing lists and the tools:</p><ul>"
+            "<li><a href='/a'>Mailing list etiquette</a></li>"
+            "<li><a href='/b'>Email clients</a></li>"
+            "<li><a href='/c'>The patch tracker</a></li></ul>"
+            "<div class='admonition seealso'><p class='admonition-title'>See also</p><dl>"
+            "<dt><a href='/lint'>checkpatch</a></dt><dd>Check your patch's style</dd>"
+            "<dt><a href='/maint'>get_maintainer</a></dt><dd>Find who to send it to</dd>"
+            "</dl></div>",
+        )
+        + "<h2 id='tooling-notes'><a href='#tooling-notes'>Tooling notes</a></h2>"
+        "<p>Run the style checker on your patch before you send it, and fix what it says.</p>"
+        "</section></div></body></html>"
+    )
+    text = extract(page.encode(), "https://kernel.example/doc/submitting-patches.html").text
+    assert "a reviewer who has never met the bug" in text
+    assert "Respond to review comments" in text  # a section's id is no class word
+    assert "thank the reviewers for their time" in text
+    assert "By offering a Reviewed-by tag, a reviewer states that:" in text  # not a byline
+    assert "add an In-Reply-To header by hand" in text  # a short section after the longest
+    assert "git send-email --in-reply-to=" in text  # the code in its toolbar frame
+    assert "Further reading on the mailing lists" in text  # the last, link-heavy section
+    assert "Mailing list etiquette" in text  # links that the text announced ("...tools:")
+    assert "Find who to send it to" in text  # a "see also" box of links
+    assert "get_maintainer" in text  # a term that links to its page, described after it
+    assert "Tooling notes" in text  # a heading that links to itself
+    assert "Guide chapter" not in text
+
+
+def test_a_comments_section_named_by_its_heading_stays_out_of_an_article() -> None:
+    paras = "".join(
+        f"<p>Paragraph {i}: the autumn migration brings thousands of geese over the estuary, "
+        "and the best place to watch them land is the old sea wall at dusk.</p>"
+        for i in range(6)
+    )
+    page = (
+        f"<html><body><main><article><h1>Geese at dusk</h1>{paras}"
+        "<section id='comments'><h2>Comments</h2><p>With an account on the Fediverse, you "
+        "can respond to this post; known replies are displayed below.</p></section>"
+        "</article></main></body></html>"
+    )
+    text = extract(page.encode(), "https://estuary.example/geese").text
+    assert "Paragraph 5: the autumn migration" in text
+    assert "Fediverse" not in text
+
+
+def test_product_page_that_also_calls_itself_an_article_keeps_its_features() -> None:
+    """A shop's SEO plugin adds an "Article" to every page's JSON-LD; the page also says it is
+    a Product. It is no article: its feature points beside the short summary are the page."""
+    ld = (
+        '{"@context": "https://schema.org", "@graph": ['
+        '{"@type": "Article", "headline": "Glass travel cup"},'
+        '{"@type": "Product", "name": "Glass travel cup", "offers": {"price": "24.00"}}]}'
+    )
+    points = [
+        "A sliding seal stops coffee from slopping over the rim when you walk or ride a train",
+        "Blown from lab-grade borosilicate glass that shrugs off boiling water and ice",
+        "A food-grade silicone band keeps your fingers cool around a hot drink all morning",
+        "Every part goes in the top rack of the dishwasher and the lid comes apart in two",
+        "The glass never takes on the taste of yesterday's tea or last week's cold brew",
+        "The cup fits under the spout of almost every espresso machine sold for the home",
+        "Its narrow base sits in a car's cup holder without rattling on a bumpy road",
+        "A nose dome in the lid lets you drink without tilting your head all the way back",
+    ]
+    items = "".join(f"<li>{point}, and it is built to last.</li>" for point in points)
+    page = (
+        f"<html><head><script type='application/ld+json'>{ld}</script></head><body>"
+        "<div class='product'><div class='summary entry-summary'><h1>Glass travel cup</h1>"
+        "<p>A four-ounce glass cup for an espresso, a cortado or a flat white on the move, "
+        "with a splash-proof lid, a silicone band, a nose dome, and a shape that fits a "
+        "car's cup holder, a bike's bottle cage, or the side pocket of a backpack.</p>"
+        "<p>Made by hand, in small batches, from glass, silicone and nothing else, so it "
+        "is safe, light, easy to clean, and good for years of daily coffee.</p>"
+        "<form class='cart'><button>Add to cart</button></form></div>"
+        "<div class='tabs'><div class='tab'><div class='inner'><h2>Why you will love it</h2>"
+        f"<ul>{items}</ul></div></div></div></div>"
+        "<footer><p>Free shipping on orders over $50.</p></footer></body></html>"
+    )
+    text = extract(page.encode(), "https://cups.example/product/glass-cup/").text
+    assert "a cortado or a flat white on the move" in text
+    assert "shrugs off boiling water and ice" in text  # the feature points
+    assert "the lid comes apart in two" in text
+    assert "Free shipping" not in text
+
+
+def test_wiki_headings_in_their_own_frames_are_kept() -> None:
+    """MediaWiki wraps each heading in a box of its own beside its "edit" link: a box that
+    short is no boilerplate when it holds a heading."""
+    sections = "".join(
+        f"<div class='mw-heading mw-heading2'><h2 id='{title.replace(' ', '_')}'>{title}</h2>"
+        "<span class='mw-editsection'>[<a href='/edit'>edit</a>]</span></div>"
+        f"<p>{body}</p>"
+        for title, body in [
+            (
+                "Installation",
+                "Install the sudo package, then add your user to the wheel "
+                "group, so that the default configuration lets it run commands as root.",
+            ),
+            (
+                "Configuration",
+                "The main configuration file is /etc/sudoers; always edit it "
+                "with visudo, which checks the syntax before it saves the file.",
+            ),
+            (
+                "Tips and tricks",
+                "Add a timeout, a coloured prompt or a lecture file, each "
+                "with one line in a drop-in file under /etc/sudoers.d/.",
+            ),
+        ]
+    )
+    page = (
+        "<html><body><main><div class='mw-parser-output'>"
+        "<p>Sudo lets a system administrator give certain users the ability to run some "
+        "commands as root, while logging the commands and their arguments.</p>"
+        f"{sections}</div></main></body></html>"
+    )
+    text = extract(page.encode(), "https://wiki.example/title/Sudo").text
+    for title in ("Installation", "Configuration", "Tips and tricks"):
+        assert f"\n\n{title}\n\n" in text
+    assert "always edit it with visudo" in text
+    assert "[" not in text  # the "[edit]" links
+
+
+def test_the_page_header_inside_main_keeps_its_introduction() -> None:
+    """A reference page puts its title and first paragraph in a "header" box inside <main>:
+    that is the page's own header, not the site's (which stays out)."""
+    sections = "".join(
+        f"<section><h2 id='s{i}'>Part {i}</h2><p>Part {i} of the guide: a function takes "
+        "parameters, runs its statements, and returns a value, which the caller may keep, "
+        "pass on, or ignore, as it likes.</p></section>"
+        for i in range(4)
+    )
+    page = (
+        "<html><body><div class='site-header'><a href='/'>DevDocs</a> "
+        "<a href='/blog'>Blog</a> <a href='/play'>Playground</a></div>"
+        "<main><div class='layout__header'><h1>Functions</h1><p>Functions are one of the "
+        "fundamental building blocks of the language: a set of statements that performs a "
+        "task or computes a value, takes some input, and returns an output, where there is "
+        "some obvious relationship between the input and the output. To use a function, you "
+        "define it somewhere in the scope from which you call it, then call it by name.</p>"
+        "</div>"
+        f"<div class='layout__body'>{sections}</div></main></body></html>"
+    )
+    text = extract(page.encode(), "https://devdocs.example/guide/functions").text
+    assert "fundamental building blocks of the language" in text
+    assert "Part 3 of the guide" in text
+    assert "Playground" not in text
