@@ -453,13 +453,21 @@ async def fetch(
     OVERALL_DEADLINE_FACTOR x `fetch_timeout_seconds`, on top of httpx's per-phase timeouts, so
     a server dripping bytes cannot hold a job forever.
     """
+    async with _deadline(settings, "The page"):
+        return await _fetch(client, url, settings, vet)
+
+
+@contextlib.asynccontextmanager
+async def _deadline(settings: Settings, what: str) -> AsyncIterator[None]:
+    """The whole of a fetch within OVERALL_DEADLINE_FACTOR x `fetch_timeout_seconds`; a
+    timeout and httpx's transport errors raised as FetchErrors."""
     deadline = settings.fetch_timeout_seconds * OVERALL_DEADLINE_FACTOR
     try:
         async with asyncio.timeout(deadline):
-            return await _fetch(client, url, settings, vet)
+            yield
     except TimeoutError:
         raise FetchError(
-            "timeout", f"The page took longer than {deadline:g} seconds to load.", transient=True
+            "timeout", f"{what} took longer than {deadline:g} seconds to load.", transient=True
         ) from None
     except httpx.HTTPError as exc:
         raise _transport_error(exc) from exc
@@ -541,26 +549,18 @@ async def fetch_asset(
 ) -> Asset:
     """Fetches one asset of a page for its archive, with the page's safeguards (every address
     vetted, redirects bounded, the same deadline) and its own size cap; raises FetchError."""
-    deadline = settings.fetch_timeout_seconds * OVERALL_DEADLINE_FACTOR
-    try:
-        async with asyncio.timeout(deadline), _opened(client, url, settings, vet) as opened:
-            response, target, _ = opened
-            declared = response.headers.get("content-length")
-            if declared and declared.isdigit() and int(declared) > max_bytes:
-                raise _too_large(max_bytes, int(declared))
-            body = bytearray()
-            async for chunk in response.aiter_bytes():
-                body += chunk
-                if len(body) > max_bytes:
-                    raise _too_large(max_bytes)
-            media_type, _ = _parse_content_type(response.headers.get("content-type"))
-            return Asset(str(target.url), media_type, bytes(body))
-    except TimeoutError:
-        raise FetchError(
-            "timeout", f"It took longer than {deadline:g} seconds to load.", transient=True
-        ) from None
-    except httpx.HTTPError as exc:
-        raise _transport_error(exc) from exc
+    async with _deadline(settings, "It"), _opened(client, url, settings, vet) as opened:
+        response, target, _ = opened
+        declared = response.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > max_bytes:
+            raise _too_large(max_bytes, int(declared))
+        body = bytearray()
+        async for chunk in response.aiter_bytes():
+            body += chunk
+            if len(body) > max_bytes:
+                raise _too_large(max_bytes)
+        media_type, _ = _parse_content_type(response.headers.get("content-type"))
+        return Asset(str(target.url), media_type, bytes(body))
 
 
 def _loop_key(url: httpx.URL) -> str:
