@@ -55,7 +55,6 @@ _CSS_IMPORT = re.compile(
     r"""@import\s+(?:url\(\s*)?(['"]?)([^'")\s;]+)\1\s*\)?([^;]*);""", re.IGNORECASE
 )
 IMAGE_TYPES = ("image/",)
-FONT_TYPES = ("font/", "application/font", "application/x-font", "application/vnd.ms-fontobject")
 
 
 @dataclass
@@ -96,7 +95,8 @@ class _Inliner:
     def _fail(self, url: str, reason: str) -> None:
         self.failed.append({"url": url, "reason": reason})
 
-    async def _fetch(self, url: str, kinds: tuple[str, ...]) -> str | None:
+    async def _get(self, url: str) -> Asset | None:
+        """The file, within the caps on files and bytes (None, with the reason noted, if not)."""
         if len(self.done) > self.limits.assets:
             self._fail(url, f"more than {self.limits.assets} files on the page")
             return None
@@ -106,23 +106,30 @@ class _Inliner:
             return None
         async with self.slots:
             try:
-                asset = await self.get(url, room)
+                return await self.get(url, room)
             except FetchError as exc:
                 self._fail(url, exc.message)
                 return None
-        media_type = asset.media_type or _guess(url)
-        if (
-            kinds
-            and not media_type.startswith(kinds)
-            and not (kinds == FONT_TYPES and media_type in ("application/octet-stream", ""))
-        ):
-            self._fail(url, f"not the kind of file expected ({media_type or 'no type'})")
-            return None
+
+    def _keep(self, url: str, asset: Asset) -> bool:
+        """Counts the file into the archive, unless that takes it past its size."""
         self.total += len(asset.body)
         if self.total > self.limits.total_bytes:
             self._fail(url, "the archive reached its size limit")
-            return None
+            return False
         self.inlined += 1
+        return True
+
+    async def _fetch(self, url: str, kinds: tuple[str, ...]) -> str | None:
+        asset = await self._get(url)
+        if asset is None:
+            return None
+        media_type = asset.media_type or _guess(url)
+        if kinds and not media_type.startswith(kinds):
+            self._fail(url, f"not the kind of file expected ({media_type or 'no type'})")
+            return None
+        if not self._keep(url, asset):
+            return None
         return f"data:{media_type};base64,{base64.b64encode(asset.body).decode('ascii')}"
 
     async def css(self, text: str, base: str, depth: int = 0) -> str:
@@ -151,18 +158,14 @@ class _Inliner:
         return _CSS_URL.sub(swap, text)
 
     async def _stylesheet(self, url: str, depth: int) -> str | None:
-        room = min(self.limits.asset_bytes, self.limits.total_bytes - self.total)
-        try:
-            async with self.slots:
-                asset = await self.get(url, max(room, 0))
-        except FetchError as exc:
-            self._fail(url, exc.message)
+        asset = await self._get(url)
+        if asset is None:
             return None
         if asset.media_type not in ("text/css", "", "text/plain"):
             self._fail(url, f"not a stylesheet ({asset.media_type})")
             return None
-        self.total += len(asset.body)
-        self.inlined += 1
+        if not self._keep(url, asset):
+            return None
         return await self.css(asset.body.decode("utf-8", "replace"), asset.url, depth)
 
 
