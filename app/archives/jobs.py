@@ -83,8 +83,9 @@ async def archive_page(ctx: dict[str, Any], bookmark_id: str, run: int) -> str:
         log.warning("archive failed", exc_info=True, extra={"bookmark_id": bookmark_id})
         row.status = "failed"
         row.error = f"The archive could not be made: {type(exc).__name__}: {exc}"[:500]
-    finally:
-        staged.unlink(missing_ok=True)
+    # Cancelled (the job's time ran out, the worker stopping) goes past both: the staged
+    # page stays for arq's retry.
+    await asyncio.to_thread(staged.unlink, True)
     async with ctx["sessionmaker"]() as session:
         await bind_user(session, user_id)
         if await session.get(Bookmark, uuid.UUID(bookmark_id)) is None:  # deleted meanwhile
