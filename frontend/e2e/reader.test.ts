@@ -139,7 +139,7 @@ describe('Reader view', () => {
         const items = ((await r.json()) as { items: { status: string }[] }).items;
         return items.length > 0 && items[0].status === 'ready';
       },
-      { timeoutMs: 120_000, what: 'the archive' },
+      { timeoutMs: 300_000, what: 'the archive' },
     );
     const { context, page } = await open(1280);
     // The site is gone: nothing reaches it any more.

@@ -126,7 +126,7 @@ describe('Reading states', () => {
     await reader.getByText(/^40\. /).waitFor();
     // Halfway through the text.
     await reader.getByText(/^40\. /).evaluate((el) => el.scrollIntoView({ block: 'end' }));
-    await waitFor(async () => (await bookmark(ids.long)).progress > 0.3, { timeoutMs: 30_000, what: 'the progress saved' });
+    await waitFor(async () => (await bookmark(ids.long)).progress > 0.3, { timeoutMs: 60_000, what: 'the progress saved' });
     const kept = (await bookmark(ids.long)).progress;
     assert.ok(kept < 0.9, `halfway, not done: ${kept}`);
 
@@ -146,7 +146,7 @@ describe('Reading states', () => {
 
     // To the end: read.
     await reader.getByText(/^80\. /).evaluate((el) => el.scrollIntoView({ block: 'end' }));
-    await waitFor(async () => Boolean((await bookmark(ids.long)).read_at), { timeoutMs: 30_000, what: 'the page marked read' });
+    await waitFor(async () => Boolean((await bookmark(ids.long)).read_at), { timeoutMs: 60_000, what: 'the page marked read' });
     await p.getByText('read', { exact: true }).first().waitFor();
     await context.close();
   });
