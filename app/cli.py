@@ -247,7 +247,14 @@ def _start_standbys(primary: Any, data_dir: Path, count: int, logs: Path) -> lis
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    from app.embedded import Child, EmbeddedPostgres, EmbeddedValkey, EmbeddedValkeyHA, port_open
+    from app.embedded import (
+        Child,
+        EmbeddedPostgres,
+        EmbeddedValkey,
+        EmbeddedValkeyHA,
+        port_open,
+        reserve_port,
+    )
 
     started = time.monotonic()
     settings: Settings = get_settings()
@@ -259,6 +266,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     if port_open(host, port):
         log.error("port %s on %s is in use: stop what uses it or pass --port", port, host)
         return 2
+    reserve_port(port)  # the embedded servers, started first, must not take it
 
     stop = _Stop()
     signal.signal(signal.SIGINT, stop)

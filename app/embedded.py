@@ -62,10 +62,23 @@ def shared_buffers_mb() -> int:
     return max(256, min(8192, total // 4 // 2**20))
 
 
+# Ports this process has promised to something that binds later (`fuze up`'s API, told
+# `--port` before the embedded servers start): free_port() and kept_port() never hand them
+# out, though the OS, asked for any free port, might (the API's port is not bound yet).
+_RESERVED: set[int] = set()
+
+
+def reserve_port(port: int) -> None:
+    _RESERVED.add(port)
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind((host, 0))
+            port = int(sock.getsockname()[1])
+        if port not in _RESERVED:
+            return port
 
 
 def kept_port(path: Path) -> int:
@@ -74,6 +87,8 @@ def kept_port(path: Path) -> int:
     handed out before, and a standby's connection to its primary, point."""
     with contextlib.suppress(OSError, ValueError):
         port = int(path.read_text().strip())
+        if port in _RESERVED:
+            raise ValueError(port)
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
             # As the servers bind: connections of the last run still in TIME_WAIT on the
             # port do not make it busy.

@@ -543,3 +543,20 @@ def test_fuze_services_redis_ha_serves_through_sentinel_and_keeps_queued_data(tm
         code = proc.wait(timeout=90)
     assert code == 0
     _assert_gone(servers)
+
+
+def test_a_port_promised_to_the_api_is_never_handed_to_an_embedded_server(tmp_path):
+    """`fuze up` starts its embedded servers before the API binds its port: a server's port,
+    kept from an earlier run or new, must not be that one (uvicorn then failed to bind)."""
+    from app import embedded
+
+    kept = tmp_path / "port"
+    first = embedded.kept_port(kept)
+    embedded.reserve_port(first)
+    try:
+        again = embedded.kept_port(kept)
+        assert again != first
+        assert int(kept.read_text()) == again
+        assert all(embedded.free_port() != first for _ in range(50))
+    finally:
+        embedded._RESERVED.discard(first)
