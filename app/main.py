@@ -29,6 +29,7 @@ from app.errors import http_exception_handler, install_error_handlers
 from app.events.router import router as events_router
 from app.feedback.router import router as feedback_router
 from app.health.router import router as health_router
+from app.highlights.router import router as highlights_router
 from app.imports.router import exports_router
 from app.imports.router import router as imports_router
 from app.limits import TargetLimitMiddleware
@@ -139,6 +140,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         exports_router,
         admin_router,
         archives_router,
+        highlights_router,
     ):
         app.include_router(router, prefix="/api", dependencies=[Depends(rate_limit_ip)])
 

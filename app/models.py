@@ -7,6 +7,7 @@ from app.auth.models import ApiToken, RefreshToken
 from app.bookmarks.models import Bookmark, BookmarkTag, BookmarkVector, Tag
 from app.db import Base
 from app.feedback.models import Feedback
+from app.highlights.models import Highlight
 from app.imports.models import ImportBatch, ImportChunk, ImportEntry
 from app.projects.models import Project, Subtask, Task
 from app.users.models import User
@@ -19,6 +20,7 @@ __all__ = [
     "BookmarkVector",
     "ContentAnalysis",
     "Feedback",
+    "Highlight",
     "ImportBatch",
     "ImportChunk",
     "ImportEntry",

@@ -35,6 +35,7 @@ from app.db import ReadPool, create_engine, create_sessionmaker, is_conflict, is
 from app.embeddings.service import Embedder
 from app.extraction.fetch import make_http_client
 from app.health.service import MODEL_KEY, WORKERS_KEY
+from app.highlights import jobs as highlight_jobs
 from app.imports import jobs as import_jobs
 from app.imports.service import IMPORT_QUEUE
 from app.logs import setup_logging
@@ -80,6 +81,7 @@ async def _sweep(ctx: dict[str, Any]) -> None:
     if await ctx["redis"].set(SWEEP_LOCK, ctx["worker_id"], nx=True, px=int(interval * 1000)):
         await bookmark_jobs.sweep(ctx)
         await analysis_jobs.sweep(ctx)
+        await highlight_jobs.sweep(ctx)
 
 
 async def startup(ctx: dict[str, Any]) -> None:
@@ -238,6 +240,7 @@ class WorkerSettings:
             max_tries=analysis_jobs.ARQ_MAX_TRIES,
         ),
         _pipeline_job(projects_jobs.embed_context),
+        _pipeline_job(highlight_jobs.embed_highlights),
         _job(
             archive_jobs.archive_page,
             timeout=get_settings().pipeline_job_timeout_seconds,

@@ -34,6 +34,7 @@ from app.bookmarks.models import Bookmark, BookmarkVector
 from app.db import ReadPool
 from app.embeddings.service import DIM, Embedder, binary, from_binary
 from app.feedback.models import IRRELEVANT, RELEVANT, SAVED_TO_PROJECT, Feedback
+from app.highlights import service as highlights_service
 from app.projects import service as projects_service
 from app.projects.models import Project, Subtask, Task
 from app.search import service as search
@@ -57,6 +58,10 @@ W_RECENCY = 0.02
 W_MARKED = 1.0  # marked relevant for this very context
 W_LIKE = 0.35  # close to items marked relevant (this context counts fully, others half)
 W_UNLIKE = 0.2  # close to items marked irrelevant for this context
+# A passage the user highlighted in it is close in meaning to the context: how far above the
+# relevance floor, scaled to 0-1. What someone marked while reading is a stronger sign of what
+# they found worth keeping than the page as a whole.
+W_HIGHLIGHT = 0.15
 MAX_PLAIN = W_RELEVANCE + W_TECHNOLOGY + W_INTENT + W_QUALITY + W_RECENCY
 # Diversity: maximal marginal relevance over the best MMR_POOL, trading this much relevance
 # for novelty (1.0 would be no diversity at all). Only resemblance above MMR_FLOOR counts:
@@ -174,6 +179,8 @@ class Candidate:
     title: str | None = None
     task: str | None = None  # the context's closest task (of a project)
     liked_title: str | None = None  # the closest item marked relevant
+    highlight: str | None = None  # the user's highlight in it closest to the context
+    highlight_similarity: float = 0.0
     confident: bool = False
     weak: bool = False  # scored below every confident item
     quality: float = 0.5
@@ -487,6 +494,7 @@ async def recommend(
         )
     }
     tags = await bookmarks_service.tags_of(session, ids)
+    highlighted = await highlights_service.closest(session, user.id, ids, ctx.vector)
     now = datetime.now(UTC)
     ctx_tech = {_norm_tech(t): t for t in ctx.technologies if _norm_tech(t)}
     liked_vecs = [(b, vectors[b], w) for b, w in liked if b in vectors]
@@ -514,6 +522,8 @@ async def recommend(
         age_days = max(0.0, (now - saved_at).total_seconds() / 86400) if saved_at else 365.0
         c.recency = math.exp(-age_days / 365)
         c.marked = bid in marked
+        if bid in highlighted:
+            c.highlight, c.highlight_similarity = highlighted[bid]
         if v is not None:
             sims = [(_cos(v, lv), w, lb) for lb, lv, w in liked_vecs if lb != bid]
             close = [(s, w, lb) for s, w, lb in sims if s >= 0.5 and s < 0.999]
@@ -535,6 +545,7 @@ async def recommend(
             + W_MARKED * c.marked
             + W_LIKE * c.like
             - W_UNLIKE * c.unlike
+            + W_HIGHLIGHT * _above_floor(c.highlight_similarity)
         )
         c.confident = confident(c, v is not None)
         present[bid] = c
@@ -551,14 +562,21 @@ async def recommend(
     return picked
 
 
+def _above_floor(similarity: float) -> float:
+    floor = search.RELEVANCE_FLOOR
+    return max(0.0, (similarity - floor) / (1 - floor))
+
+
 def confident(c: Candidate, has_vector: bool) -> bool:
     """Whether something ties the item to the context: marked relevant here, one of the
-    context's technologies, or meaning (and words) as close as search's relevance floor
+    context's technologies, a passage the user highlighted in it as close in meaning as
+    search's relevance floor, or meaning (and words) as close as that floor
     (chosen on SciFact: bench/retrieval.py --floor; bench/recommend.py reports what it does
     to recommendations)."""
     return (
         c.marked
         or bool(c.technologies)
+        or c.highlight_similarity >= search.RELEVANCE_FLOOR
         or search.confident(c.similarity if has_vector else None, c.strong)
     )
 
@@ -674,6 +692,11 @@ def _diversify(
     return (picked + unpicked + rest)[:limit]
 
 
+def _clip(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rsplit(" ", 1)[0] + "…"
+
+
 def _and(items: list[str]) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
@@ -684,6 +707,8 @@ def _reasons(c: Candidate, ctx: Context) -> list[str]:
     out: list[str] = []
     if c.marked:
         out.append(f"You marked it relevant for {this}.")
+    if c.highlight and c.highlight_similarity >= search.RELEVANCE_FLOOR:
+        out.append(f"You highlighted “{_clip(c.highlight, 100)}” in it.")
     if c.technologies:
         out.append(f"Covers {_and(c.technologies[:3])}, which {this} uses.")
     if c.concepts:

@@ -821,6 +821,24 @@ export type BookmarkPage = {
 };
 
 /**
+ * BookmarkRef
+ */
+export type BookmarkRef = {
+    /**
+     * Id
+     */
+    id: string;
+    /**
+     * Title
+     */
+    title: string | null;
+    /**
+     * Url
+     */
+    url: string;
+};
+
+/**
  * BookmarkUpdate
  */
 export type BookmarkUpdate = {
@@ -1131,6 +1149,207 @@ export type HttpValidationError = {
      * Detail
      */
     detail?: Array<ValidationError>;
+};
+
+/**
+ * HighlightCreate
+ *
+ * A passage of the reader's text, as the W3C Web Annotation selectors describe one: the
+ * exact text with what comes just before and after it, and its offsets in the reader's
+ * text (the characters of its text nodes in order).
+ */
+export type HighlightCreate = {
+    /**
+     * Quote
+     *
+     * The exact text.
+     */
+    quote: string;
+    /**
+     * Prefix
+     *
+     * Text just before it.
+     */
+    prefix?: string;
+    /**
+     * Suffix
+     *
+     * Text just after it.
+     */
+    suffix?: string;
+    /**
+     * Start
+     *
+     * Offset of its start.
+     */
+    start?: number | null;
+    /**
+     * End
+     *
+     * Offset after its end.
+     */
+    end?: number | null;
+    /**
+     * Color
+     */
+    color?: 'yellow' | 'green' | 'blue' | 'pink' | 'purple';
+    /**
+     * Note
+     */
+    note?: string | null;
+};
+
+/**
+ * HighlightHit
+ */
+export type HighlightHit = {
+    /**
+     * Id
+     */
+    id: string;
+    /**
+     * Bookmark Id
+     */
+    bookmark_id: string;
+    /**
+     * Quote
+     */
+    quote: string;
+    /**
+     * Prefix
+     */
+    prefix: string;
+    /**
+     * Suffix
+     */
+    suffix: string;
+    /**
+     * Start
+     */
+    start: number | null;
+    /**
+     * End
+     */
+    end: number | null;
+    /**
+     * Color
+     */
+    color: 'yellow' | 'green' | 'blue' | 'pink' | 'purple';
+    /**
+     * Note
+     */
+    note: string | null;
+    /**
+     * Created At
+     */
+    created_at: string;
+    /**
+     * Updated At
+     */
+    updated_at: string;
+    bookmark: BookmarkRef;
+    /**
+     * Score
+     *
+     * How well it matches the query (only when searching).
+     */
+    score?: number | null;
+};
+
+/**
+ * HighlightList
+ */
+export type HighlightList = {
+    /**
+     * Items
+     */
+    items: Array<HighlightOut>;
+};
+
+/**
+ * HighlightOut
+ */
+export type HighlightOut = {
+    /**
+     * Id
+     */
+    id: string;
+    /**
+     * Bookmark Id
+     */
+    bookmark_id: string;
+    /**
+     * Quote
+     */
+    quote: string;
+    /**
+     * Prefix
+     */
+    prefix: string;
+    /**
+     * Suffix
+     */
+    suffix: string;
+    /**
+     * Start
+     */
+    start: number | null;
+    /**
+     * End
+     */
+    end: number | null;
+    /**
+     * Color
+     */
+    color: 'yellow' | 'green' | 'blue' | 'pink' | 'purple';
+    /**
+     * Note
+     */
+    note: string | null;
+    /**
+     * Created At
+     */
+    created_at: string;
+    /**
+     * Updated At
+     */
+    updated_at: string;
+};
+
+/**
+ * HighlightPage
+ */
+export type HighlightPage = {
+    /**
+     * Items
+     */
+    items: Array<HighlightHit>;
+    /**
+     * Next Cursor
+     */
+    next_cursor: string | null;
+    /**
+     * Total
+     *
+     * Highlights that match (all of yours without a query).
+     */
+    total: number;
+};
+
+/**
+ * HighlightUpdate
+ */
+export type HighlightUpdate = {
+    /**
+     * Color
+     */
+    color?: 'yellow' | 'green' | 'blue' | 'pink' | 'purple' | null;
+    /**
+     * Note
+     *
+     * The note; an empty string removes it.
+     */
+    note?: string | null;
 };
 
 /**
@@ -5167,6 +5386,252 @@ export type ArchivesDownloadArchiveErrors = {
 export type ArchivesDownloadArchiveError = ArchivesDownloadArchiveErrors[keyof ArchivesDownloadArchiveErrors];
 
 export type ArchivesDownloadArchiveResponses = {
+    /**
+     * Successful Response
+     */
+    200: unknown;
+};
+
+export type HighlightsListBookmarkHighlightsData = {
+    body?: never;
+    path: {
+        /**
+         * Bookmark Id
+         */
+        bookmark_id: string;
+    };
+    query?: never;
+    url: '/api/bookmarks/{bookmark_id}/highlights';
+};
+
+export type HighlightsListBookmarkHighlightsErrors = {
+    /**
+     * Authentication is required.
+     */
+    401: ErrorResponse;
+    /**
+     * Not found.
+     */
+    404: ErrorResponse;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type HighlightsListBookmarkHighlightsError = HighlightsListBookmarkHighlightsErrors[keyof HighlightsListBookmarkHighlightsErrors];
+
+export type HighlightsListBookmarkHighlightsResponses = {
+    /**
+     * Successful Response
+     */
+    200: HighlightList;
+};
+
+export type HighlightsListBookmarkHighlightsResponse = HighlightsListBookmarkHighlightsResponses[keyof HighlightsListBookmarkHighlightsResponses];
+
+export type HighlightsCreateHighlightData = {
+    body: HighlightCreate;
+    path: {
+        /**
+         * Bookmark Id
+         */
+        bookmark_id: string;
+    };
+    query?: never;
+    url: '/api/bookmarks/{bookmark_id}/highlights';
+};
+
+export type HighlightsCreateHighlightErrors = {
+    /**
+     * Authentication is required.
+     */
+    401: ErrorResponse;
+    /**
+     * Not found.
+     */
+    404: ErrorResponse;
+    /**
+     * The request is not valid.
+     */
+    422: ErrorResponse;
+};
+
+export type HighlightsCreateHighlightError = HighlightsCreateHighlightErrors[keyof HighlightsCreateHighlightErrors];
+
+export type HighlightsCreateHighlightResponses = {
+    /**
+     * Successful Response
+     */
+    201: HighlightOut;
+};
+
+export type HighlightsCreateHighlightResponse = HighlightsCreateHighlightResponses[keyof HighlightsCreateHighlightResponses];
+
+export type HighlightsDeleteHighlightData = {
+    body?: never;
+    path: {
+        /**
+         * Highlight Id
+         */
+        highlight_id: string;
+    };
+    query?: never;
+    url: '/api/highlights/{highlight_id}';
+};
+
+export type HighlightsDeleteHighlightErrors = {
+    /**
+     * Authentication is required.
+     */
+    401: ErrorResponse;
+    /**
+     * Not found.
+     */
+    404: ErrorResponse;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type HighlightsDeleteHighlightError = HighlightsDeleteHighlightErrors[keyof HighlightsDeleteHighlightErrors];
+
+export type HighlightsDeleteHighlightResponses = {
+    /**
+     * Successful Response
+     */
+    204: void;
+};
+
+export type HighlightsDeleteHighlightResponse = HighlightsDeleteHighlightResponses[keyof HighlightsDeleteHighlightResponses];
+
+export type HighlightsUpdateHighlightData = {
+    body: HighlightUpdate;
+    path: {
+        /**
+         * Highlight Id
+         */
+        highlight_id: string;
+    };
+    query?: never;
+    url: '/api/highlights/{highlight_id}';
+};
+
+export type HighlightsUpdateHighlightErrors = {
+    /**
+     * Authentication is required.
+     */
+    401: ErrorResponse;
+    /**
+     * Not found.
+     */
+    404: ErrorResponse;
+    /**
+     * The request is not valid.
+     */
+    422: ErrorResponse;
+};
+
+export type HighlightsUpdateHighlightError = HighlightsUpdateHighlightErrors[keyof HighlightsUpdateHighlightErrors];
+
+export type HighlightsUpdateHighlightResponses = {
+    /**
+     * Successful Response
+     */
+    200: HighlightOut;
+};
+
+export type HighlightsUpdateHighlightResponse = HighlightsUpdateHighlightResponses[keyof HighlightsUpdateHighlightResponses];
+
+export type HighlightsListHighlightsData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Q
+         *
+         * Words or a question.
+         */
+        q?: string | null;
+        /**
+         * Mode
+         *
+         * How a query matches.
+         */
+        mode?: 'hybrid' | 'semantic' | 'keyword';
+        /**
+         * Color
+         */
+        color?: 'yellow' | 'green' | 'blue' | 'pink' | 'purple' | null;
+        /**
+         * Bookmark Id
+         */
+        bookmark_id?: string | null;
+        /**
+         * Cursor
+         */
+        cursor?: string | null;
+        /**
+         * Limit
+         */
+        limit?: number;
+    };
+    url: '/api/highlights';
+};
+
+export type HighlightsListHighlightsErrors = {
+    /**
+     * Authentication is required.
+     */
+    401: ErrorResponse;
+    /**
+     * The request is not valid.
+     */
+    422: ErrorResponse;
+};
+
+export type HighlightsListHighlightsError = HighlightsListHighlightsErrors[keyof HighlightsListHighlightsErrors];
+
+export type HighlightsListHighlightsResponses = {
+    /**
+     * Successful Response
+     */
+    200: HighlightPage;
+};
+
+export type HighlightsListHighlightsResponse = HighlightsListHighlightsResponses[keyof HighlightsListHighlightsResponses];
+
+export type HighlightsExportHighlightsData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Bookmark Id
+         */
+        bookmark_id?: string | null;
+    };
+    url: '/api/highlights/export';
+};
+
+export type HighlightsExportHighlightsErrors = {
+    /**
+     * Authentication is required.
+     */
+    401: ErrorResponse;
+    /**
+     * Not found.
+     */
+    404: ErrorResponse;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type HighlightsExportHighlightsError = HighlightsExportHighlightsErrors[keyof HighlightsExportHighlightsErrors];
+
+export type HighlightsExportHighlightsResponses = {
     /**
      * Successful Response
      */

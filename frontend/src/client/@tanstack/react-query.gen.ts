@@ -3,8 +3,8 @@
 import { type DefaultError, type InfiniteData, infiniteQueryOptions, queryOptions, type UseMutationOptions } from '@tanstack/react-query';
 
 import { client } from '../client.gen';
-import { adminCreateInvite, adminCreateUser, adminDeleteUser, adminGetOverview, adminListInvites, adminListUsers, adminRevokeInvite, adminUpdateUser, archivesArchiveLink, archivesDeleteArchive, archivesDownloadArchive, archivesListArchives, archivesViewArchive, authConfig, authLogin, authLogout, authRefresh, authRegister, authToken, bookmarksCreateBookmark, bookmarksDeleteBookmark, bookmarksGetBookmark, bookmarksGetBookmarkFile, bookmarksListBookmarks, bookmarksRefreshBookmark, bookmarksSetProgress, bookmarksUpdateBookmark, bookmarksUploadBookmark, eventsCreateTicket, exportsExportBookmarks, healthHealth, healthReady, importsCreateImport, importsGetImport, importsListImportEntries, importsListImports, type Options, projectsAcceptBreakdown, projectsCreateProject, projectsCreateSubtask, projectsCreateTask, projectsDeleteProject, projectsDeleteSubtask, projectsDeleteTask, projectsGetProject, projectsGetSubtask, projectsGetTask, projectsListProjects, projectsListSubtasks, projectsListTasks, projectsProposeBreakdown, projectsUpdateProject, projectsUpdateSubtask, projectsUpdateTask, recommendationsGiveFeedback, recommendationsListFeedback, recommendationsProjectRecommendations, recommendationsSubtaskRecommendations, recommendationsTaskRecommendations, recommendationsTextRecommendations, recommendationsWithdrawFeedback, searchSearch, searchSimilar, usersCreateToken, usersDeleteGeminiKey, usersDeleteToken, usersGetMe, usersListTokens, usersPutGeminiKey, usersTestGeminiKey, usersUpdateMe } from '../sdk.gen';
-import type { AdminCreateInviteData, AdminCreateInviteError, AdminCreateInviteResponse, AdminCreateUserData, AdminCreateUserError, AdminCreateUserResponse, AdminDeleteUserData, AdminDeleteUserError, AdminDeleteUserResponse, AdminGetOverviewData, AdminGetOverviewError, AdminGetOverviewResponse, AdminListInvitesData, AdminListInvitesError, AdminListInvitesResponse, AdminListUsersData, AdminListUsersError, AdminListUsersResponse, AdminRevokeInviteData, AdminRevokeInviteError, AdminRevokeInviteResponse, AdminUpdateUserData, AdminUpdateUserError, AdminUpdateUserResponse, ArchivesArchiveLinkData, ArchivesArchiveLinkError, ArchivesArchiveLinkResponse, ArchivesDeleteArchiveData, ArchivesDeleteArchiveError, ArchivesDeleteArchiveResponse, ArchivesDownloadArchiveData, ArchivesDownloadArchiveError, ArchivesListArchivesData, ArchivesListArchivesError, ArchivesListArchivesResponse, ArchivesViewArchiveData, ArchivesViewArchiveError, AuthConfigData, AuthConfigError, AuthConfigResponse, AuthLoginData, AuthLoginError, AuthLoginResponse, AuthLogoutData, AuthLogoutError, AuthLogoutResponse, AuthRefreshData, AuthRefreshError, AuthRefreshResponse, AuthRegisterData, AuthRegisterError, AuthRegisterResponse, AuthTokenData, AuthTokenError, AuthTokenResponse, BookmarksCreateBookmarkData, BookmarksCreateBookmarkError, BookmarksCreateBookmarkResponse, BookmarksDeleteBookmarkData, BookmarksDeleteBookmarkError, BookmarksDeleteBookmarkResponse, BookmarksGetBookmarkData, BookmarksGetBookmarkError, BookmarksGetBookmarkFileData, BookmarksGetBookmarkFileError, BookmarksGetBookmarkFileResponse, BookmarksGetBookmarkResponse, BookmarksListBookmarksData, BookmarksListBookmarksError, BookmarksListBookmarksResponse, BookmarksRefreshBookmarkData, BookmarksRefreshBookmarkError, BookmarksRefreshBookmarkResponse, BookmarksSetProgressData, BookmarksSetProgressError, BookmarksSetProgressResponse, BookmarksUpdateBookmarkData, BookmarksUpdateBookmarkError, BookmarksUpdateBookmarkResponse, BookmarksUploadBookmarkData, BookmarksUploadBookmarkError, BookmarksUploadBookmarkResponse, EventsCreateTicketData, EventsCreateTicketError, EventsCreateTicketResponse, ExportsExportBookmarksData, ExportsExportBookmarksError, HealthHealthData, HealthHealthResponse, HealthReadyData, HealthReadyError, HealthReadyResponse, ImportsCreateImportData, ImportsCreateImportError, ImportsCreateImportResponse, ImportsGetImportData, ImportsGetImportError, ImportsGetImportResponse, ImportsListImportEntriesData, ImportsListImportEntriesError, ImportsListImportEntriesResponse, ImportsListImportsData, ImportsListImportsError, ImportsListImportsResponse, ProjectsAcceptBreakdownData, ProjectsAcceptBreakdownError, ProjectsAcceptBreakdownResponse, ProjectsCreateProjectData, ProjectsCreateProjectError, ProjectsCreateProjectResponse, ProjectsCreateSubtaskData, ProjectsCreateSubtaskError, ProjectsCreateSubtaskResponse, ProjectsCreateTaskData, ProjectsCreateTaskError, ProjectsCreateTaskResponse, ProjectsDeleteProjectData, ProjectsDeleteProjectError, ProjectsDeleteProjectResponse, ProjectsDeleteSubtaskData, ProjectsDeleteSubtaskError, ProjectsDeleteSubtaskResponse, ProjectsDeleteTaskData, ProjectsDeleteTaskError, ProjectsDeleteTaskResponse, ProjectsGetProjectData, ProjectsGetProjectError, ProjectsGetProjectResponse, ProjectsGetSubtaskData, ProjectsGetSubtaskError, ProjectsGetSubtaskResponse, ProjectsGetTaskData, ProjectsGetTaskError, ProjectsGetTaskResponse, ProjectsListProjectsData, ProjectsListProjectsError, ProjectsListProjectsResponse, ProjectsListSubtasksData, ProjectsListSubtasksError, ProjectsListSubtasksResponse, ProjectsListTasksData, ProjectsListTasksError, ProjectsListTasksResponse, ProjectsProposeBreakdownData, ProjectsProposeBreakdownError, ProjectsProposeBreakdownResponse, ProjectsUpdateProjectData, ProjectsUpdateProjectError, ProjectsUpdateProjectResponse, ProjectsUpdateSubtaskData, ProjectsUpdateSubtaskError, ProjectsUpdateSubtaskResponse, ProjectsUpdateTaskData, ProjectsUpdateTaskError, ProjectsUpdateTaskResponse, RecommendationsGiveFeedbackData, RecommendationsGiveFeedbackError, RecommendationsGiveFeedbackResponse, RecommendationsListFeedbackData, RecommendationsListFeedbackError, RecommendationsListFeedbackResponse, RecommendationsProjectRecommendationsData, RecommendationsProjectRecommendationsError, RecommendationsProjectRecommendationsResponse, RecommendationsSubtaskRecommendationsData, RecommendationsSubtaskRecommendationsError, RecommendationsSubtaskRecommendationsResponse, RecommendationsTaskRecommendationsData, RecommendationsTaskRecommendationsError, RecommendationsTaskRecommendationsResponse, RecommendationsTextRecommendationsData, RecommendationsTextRecommendationsError, RecommendationsTextRecommendationsResponse, RecommendationsWithdrawFeedbackData, RecommendationsWithdrawFeedbackError, RecommendationsWithdrawFeedbackResponse, SearchSearchData, SearchSearchError, SearchSearchResponse, SearchSimilarData, SearchSimilarError, SearchSimilarResponse, UsersCreateTokenData, UsersCreateTokenError, UsersCreateTokenResponse, UsersDeleteGeminiKeyData, UsersDeleteGeminiKeyError, UsersDeleteGeminiKeyResponse, UsersDeleteTokenData, UsersDeleteTokenError, UsersDeleteTokenResponse, UsersGetMeData, UsersGetMeError, UsersGetMeResponse, UsersListTokensData, UsersListTokensError, UsersListTokensResponse, UsersPutGeminiKeyData, UsersPutGeminiKeyError, UsersPutGeminiKeyResponse, UsersTestGeminiKeyData, UsersTestGeminiKeyError, UsersTestGeminiKeyResponse, UsersUpdateMeData, UsersUpdateMeError, UsersUpdateMeResponse } from '../types.gen';
+import { adminCreateInvite, adminCreateUser, adminDeleteUser, adminGetOverview, adminListInvites, adminListUsers, adminRevokeInvite, adminUpdateUser, archivesArchiveLink, archivesDeleteArchive, archivesDownloadArchive, archivesListArchives, archivesViewArchive, authConfig, authLogin, authLogout, authRefresh, authRegister, authToken, bookmarksCreateBookmark, bookmarksDeleteBookmark, bookmarksGetBookmark, bookmarksGetBookmarkFile, bookmarksListBookmarks, bookmarksRefreshBookmark, bookmarksSetProgress, bookmarksUpdateBookmark, bookmarksUploadBookmark, eventsCreateTicket, exportsExportBookmarks, healthHealth, healthReady, highlightsCreateHighlight, highlightsDeleteHighlight, highlightsExportHighlights, highlightsListBookmarkHighlights, highlightsListHighlights, highlightsUpdateHighlight, importsCreateImport, importsGetImport, importsListImportEntries, importsListImports, type Options, projectsAcceptBreakdown, projectsCreateProject, projectsCreateSubtask, projectsCreateTask, projectsDeleteProject, projectsDeleteSubtask, projectsDeleteTask, projectsGetProject, projectsGetSubtask, projectsGetTask, projectsListProjects, projectsListSubtasks, projectsListTasks, projectsProposeBreakdown, projectsUpdateProject, projectsUpdateSubtask, projectsUpdateTask, recommendationsGiveFeedback, recommendationsListFeedback, recommendationsProjectRecommendations, recommendationsSubtaskRecommendations, recommendationsTaskRecommendations, recommendationsTextRecommendations, recommendationsWithdrawFeedback, searchSearch, searchSimilar, usersCreateToken, usersDeleteGeminiKey, usersDeleteToken, usersGetMe, usersListTokens, usersPutGeminiKey, usersTestGeminiKey, usersUpdateMe } from '../sdk.gen';
+import type { AdminCreateInviteData, AdminCreateInviteError, AdminCreateInviteResponse, AdminCreateUserData, AdminCreateUserError, AdminCreateUserResponse, AdminDeleteUserData, AdminDeleteUserError, AdminDeleteUserResponse, AdminGetOverviewData, AdminGetOverviewError, AdminGetOverviewResponse, AdminListInvitesData, AdminListInvitesError, AdminListInvitesResponse, AdminListUsersData, AdminListUsersError, AdminListUsersResponse, AdminRevokeInviteData, AdminRevokeInviteError, AdminRevokeInviteResponse, AdminUpdateUserData, AdminUpdateUserError, AdminUpdateUserResponse, ArchivesArchiveLinkData, ArchivesArchiveLinkError, ArchivesArchiveLinkResponse, ArchivesDeleteArchiveData, ArchivesDeleteArchiveError, ArchivesDeleteArchiveResponse, ArchivesDownloadArchiveData, ArchivesDownloadArchiveError, ArchivesListArchivesData, ArchivesListArchivesError, ArchivesListArchivesResponse, ArchivesViewArchiveData, ArchivesViewArchiveError, AuthConfigData, AuthConfigError, AuthConfigResponse, AuthLoginData, AuthLoginError, AuthLoginResponse, AuthLogoutData, AuthLogoutError, AuthLogoutResponse, AuthRefreshData, AuthRefreshError, AuthRefreshResponse, AuthRegisterData, AuthRegisterError, AuthRegisterResponse, AuthTokenData, AuthTokenError, AuthTokenResponse, BookmarksCreateBookmarkData, BookmarksCreateBookmarkError, BookmarksCreateBookmarkResponse, BookmarksDeleteBookmarkData, BookmarksDeleteBookmarkError, BookmarksDeleteBookmarkResponse, BookmarksGetBookmarkData, BookmarksGetBookmarkError, BookmarksGetBookmarkFileData, BookmarksGetBookmarkFileError, BookmarksGetBookmarkFileResponse, BookmarksGetBookmarkResponse, BookmarksListBookmarksData, BookmarksListBookmarksError, BookmarksListBookmarksResponse, BookmarksRefreshBookmarkData, BookmarksRefreshBookmarkError, BookmarksRefreshBookmarkResponse, BookmarksSetProgressData, BookmarksSetProgressError, BookmarksSetProgressResponse, BookmarksUpdateBookmarkData, BookmarksUpdateBookmarkError, BookmarksUpdateBookmarkResponse, BookmarksUploadBookmarkData, BookmarksUploadBookmarkError, BookmarksUploadBookmarkResponse, EventsCreateTicketData, EventsCreateTicketError, EventsCreateTicketResponse, ExportsExportBookmarksData, ExportsExportBookmarksError, HealthHealthData, HealthHealthResponse, HealthReadyData, HealthReadyError, HealthReadyResponse, HighlightsCreateHighlightData, HighlightsCreateHighlightError, HighlightsCreateHighlightResponse, HighlightsDeleteHighlightData, HighlightsDeleteHighlightError, HighlightsDeleteHighlightResponse, HighlightsExportHighlightsData, HighlightsExportHighlightsError, HighlightsListBookmarkHighlightsData, HighlightsListBookmarkHighlightsError, HighlightsListBookmarkHighlightsResponse, HighlightsListHighlightsData, HighlightsListHighlightsError, HighlightsListHighlightsResponse, HighlightsUpdateHighlightData, HighlightsUpdateHighlightError, HighlightsUpdateHighlightResponse, ImportsCreateImportData, ImportsCreateImportError, ImportsCreateImportResponse, ImportsGetImportData, ImportsGetImportError, ImportsGetImportResponse, ImportsListImportEntriesData, ImportsListImportEntriesError, ImportsListImportEntriesResponse, ImportsListImportsData, ImportsListImportsError, ImportsListImportsResponse, ProjectsAcceptBreakdownData, ProjectsAcceptBreakdownError, ProjectsAcceptBreakdownResponse, ProjectsCreateProjectData, ProjectsCreateProjectError, ProjectsCreateProjectResponse, ProjectsCreateSubtaskData, ProjectsCreateSubtaskError, ProjectsCreateSubtaskResponse, ProjectsCreateTaskData, ProjectsCreateTaskError, ProjectsCreateTaskResponse, ProjectsDeleteProjectData, ProjectsDeleteProjectError, ProjectsDeleteProjectResponse, ProjectsDeleteSubtaskData, ProjectsDeleteSubtaskError, ProjectsDeleteSubtaskResponse, ProjectsDeleteTaskData, ProjectsDeleteTaskError, ProjectsDeleteTaskResponse, ProjectsGetProjectData, ProjectsGetProjectError, ProjectsGetProjectResponse, ProjectsGetSubtaskData, ProjectsGetSubtaskError, ProjectsGetSubtaskResponse, ProjectsGetTaskData, ProjectsGetTaskError, ProjectsGetTaskResponse, ProjectsListProjectsData, ProjectsListProjectsError, ProjectsListProjectsResponse, ProjectsListSubtasksData, ProjectsListSubtasksError, ProjectsListSubtasksResponse, ProjectsListTasksData, ProjectsListTasksError, ProjectsListTasksResponse, ProjectsProposeBreakdownData, ProjectsProposeBreakdownError, ProjectsProposeBreakdownResponse, ProjectsUpdateProjectData, ProjectsUpdateProjectError, ProjectsUpdateProjectResponse, ProjectsUpdateSubtaskData, ProjectsUpdateSubtaskError, ProjectsUpdateSubtaskResponse, ProjectsUpdateTaskData, ProjectsUpdateTaskError, ProjectsUpdateTaskResponse, RecommendationsGiveFeedbackData, RecommendationsGiveFeedbackError, RecommendationsGiveFeedbackResponse, RecommendationsListFeedbackData, RecommendationsListFeedbackError, RecommendationsListFeedbackResponse, RecommendationsProjectRecommendationsData, RecommendationsProjectRecommendationsError, RecommendationsProjectRecommendationsResponse, RecommendationsSubtaskRecommendationsData, RecommendationsSubtaskRecommendationsError, RecommendationsSubtaskRecommendationsResponse, RecommendationsTaskRecommendationsData, RecommendationsTaskRecommendationsError, RecommendationsTaskRecommendationsResponse, RecommendationsTextRecommendationsData, RecommendationsTextRecommendationsError, RecommendationsTextRecommendationsResponse, RecommendationsWithdrawFeedbackData, RecommendationsWithdrawFeedbackError, RecommendationsWithdrawFeedbackResponse, SearchSearchData, SearchSearchError, SearchSearchResponse, SearchSimilarData, SearchSimilarError, SearchSimilarResponse, UsersCreateTokenData, UsersCreateTokenError, UsersCreateTokenResponse, UsersDeleteGeminiKeyData, UsersDeleteGeminiKeyError, UsersDeleteGeminiKeyResponse, UsersDeleteTokenData, UsersDeleteTokenError, UsersDeleteTokenResponse, UsersGetMeData, UsersGetMeError, UsersGetMeResponse, UsersListTokensData, UsersListTokensError, UsersListTokensResponse, UsersPutGeminiKeyData, UsersPutGeminiKeyError, UsersPutGeminiKeyResponse, UsersTestGeminiKeyData, UsersTestGeminiKeyError, UsersTestGeminiKeyResponse, UsersUpdateMeData, UsersUpdateMeError, UsersUpdateMeResponse } from '../types.gen';
 
 export type QueryKey<TOptions extends Options> = [
     Pick<TOptions, 'baseUrl' | 'body' | 'headers' | 'path' | 'query'> & {
@@ -1522,4 +1522,136 @@ export const archivesDownloadArchiveOptions = (options: Options<ArchivesDownload
         return data;
     },
     queryKey: archivesDownloadArchiveQueryKey(options)
+});
+
+export const highlightsListBookmarkHighlightsQueryKey = (options: Options<HighlightsListBookmarkHighlightsData>) => createQueryKey('highlightsListBookmarkHighlights', options);
+
+/**
+ * A bookmark's highlights, in reading order
+ */
+export const highlightsListBookmarkHighlightsOptions = (options: Options<HighlightsListBookmarkHighlightsData>) => queryOptions<HighlightsListBookmarkHighlightsResponse, HighlightsListBookmarkHighlightsError, HighlightsListBookmarkHighlightsResponse, ReturnType<typeof highlightsListBookmarkHighlightsQueryKey>>({
+    queryFn: async ({ queryKey, signal }) => {
+        const { data } = await highlightsListBookmarkHighlights({
+            ...options,
+            ...queryKey[0],
+            signal,
+            throwOnError: true
+        });
+        return data;
+    },
+    queryKey: highlightsListBookmarkHighlightsQueryKey(options)
+});
+
+/**
+ * Highlight a passage of a bookmark's text, with a colour and a note
+ */
+export const highlightsCreateHighlightMutation = (options?: Partial<Options<HighlightsCreateHighlightData>>): UseMutationOptions<HighlightsCreateHighlightResponse, HighlightsCreateHighlightError, Options<HighlightsCreateHighlightData>> => {
+    const mutationOptions: UseMutationOptions<HighlightsCreateHighlightResponse, HighlightsCreateHighlightError, Options<HighlightsCreateHighlightData>> = {
+        mutationFn: async (fnOptions) => {
+            const { data } = await highlightsCreateHighlight({
+                ...options,
+                ...fnOptions,
+                throwOnError: true
+            });
+            return data;
+        }
+    };
+    return mutationOptions;
+};
+
+/**
+ * Delete a highlight (and its note)
+ */
+export const highlightsDeleteHighlightMutation = (options?: Partial<Options<HighlightsDeleteHighlightData>>): UseMutationOptions<HighlightsDeleteHighlightResponse, HighlightsDeleteHighlightError, Options<HighlightsDeleteHighlightData>> => {
+    const mutationOptions: UseMutationOptions<HighlightsDeleteHighlightResponse, HighlightsDeleteHighlightError, Options<HighlightsDeleteHighlightData>> = {
+        mutationFn: async (fnOptions) => {
+            const { data } = await highlightsDeleteHighlight({
+                ...options,
+                ...fnOptions,
+                throwOnError: true
+            });
+            return data;
+        }
+    };
+    return mutationOptions;
+};
+
+/**
+ * Change a highlight's colour or note
+ */
+export const highlightsUpdateHighlightMutation = (options?: Partial<Options<HighlightsUpdateHighlightData>>): UseMutationOptions<HighlightsUpdateHighlightResponse, HighlightsUpdateHighlightError, Options<HighlightsUpdateHighlightData>> => {
+    const mutationOptions: UseMutationOptions<HighlightsUpdateHighlightResponse, HighlightsUpdateHighlightError, Options<HighlightsUpdateHighlightData>> = {
+        mutationFn: async (fnOptions) => {
+            const { data } = await highlightsUpdateHighlight({
+                ...options,
+                ...fnOptions,
+                throwOnError: true
+            });
+            return data;
+        }
+    };
+    return mutationOptions;
+};
+
+export const highlightsListHighlightsQueryKey = (options?: Options<HighlightsListHighlightsData>) => createQueryKey('highlightsListHighlights', options);
+
+/**
+ * All your highlights: newest first, or the ones that match a query
+ */
+export const highlightsListHighlightsOptions = (options?: Options<HighlightsListHighlightsData>) => queryOptions<HighlightsListHighlightsResponse, HighlightsListHighlightsError, HighlightsListHighlightsResponse, ReturnType<typeof highlightsListHighlightsQueryKey>>({
+    queryFn: async ({ queryKey, signal }) => {
+        const { data } = await highlightsListHighlights({
+            ...options,
+            ...queryKey[0],
+            signal,
+            throwOnError: true
+        });
+        return data;
+    },
+    queryKey: highlightsListHighlightsQueryKey(options)
+});
+
+export const highlightsListHighlightsInfiniteQueryKey = (options?: Options<HighlightsListHighlightsData>): QueryKey<Options<HighlightsListHighlightsData>> => createQueryKey('highlightsListHighlights', options, true);
+
+/**
+ * All your highlights: newest first, or the ones that match a query
+ */
+export const highlightsListHighlightsInfiniteOptions = (options?: Options<HighlightsListHighlightsData>) => infiniteQueryOptions<HighlightsListHighlightsResponse, HighlightsListHighlightsError, InfiniteData<HighlightsListHighlightsResponse>, QueryKey<Options<HighlightsListHighlightsData>>, string | null | Pick<QueryKey<Options<HighlightsListHighlightsData>>[0], 'body' | 'headers' | 'path' | 'query'>>(
+// @ts-ignore
+{
+    queryFn: async ({ pageParam, queryKey, signal }) => {
+        // @ts-ignore
+        const page: Pick<QueryKey<Options<HighlightsListHighlightsData>>[0], 'body' | 'headers' | 'path' | 'query'> = typeof pageParam === 'object' ? pageParam : {
+            query: {
+                cursor: pageParam
+            }
+        };
+        const params = createInfiniteParams(queryKey, page);
+        const { data } = await highlightsListHighlights({
+            ...options,
+            ...params,
+            signal,
+            throwOnError: true
+        });
+        return data;
+    },
+    queryKey: highlightsListHighlightsInfiniteQueryKey(options)
+});
+
+export const highlightsExportHighlightsQueryKey = (options?: Options<HighlightsExportHighlightsData>) => createQueryKey('highlightsExportHighlights', options);
+
+/**
+ * Your highlights and notes as Markdown (all of them, or one bookmark's)
+ */
+export const highlightsExportHighlightsOptions = (options?: Options<HighlightsExportHighlightsData>) => queryOptions<unknown, HighlightsExportHighlightsError, unknown, ReturnType<typeof highlightsExportHighlightsQueryKey>>({
+    queryFn: async ({ queryKey, signal }) => {
+        const { data } = await highlightsExportHighlights({
+            ...options,
+            ...queryKey[0],
+            signal,
+            throwOnError: true
+        });
+        return data;
+    },
+    queryKey: highlightsExportHighlightsQueryKey(options)
 });
