@@ -179,7 +179,7 @@ describe('Fuze web app', () => {
     await page.getByRole('link', { name: 'Rendering 50,000 rows in React with a virtualised list' }).click();
     await page.getByRole('heading', { name: 'Rendering 50,000 rows in React with a virtualised list', level: 1 }).waitFor();
     await page.getByText('TanStack Virtual provides a headless virtualizer').waitFor();
-    await page.getByRole('complementary', { name: 'Similar items' }).getByRole('link').first().waitFor();
+    await page.getByRole('region', { name: 'Similar items' }).getByRole('link').first().waitFor();
     await shot('03-detail');
     await page.getByRole('button', { name: 'Edit' }).click();
     await page.getByLabel('Tags').fill('frontend, react');

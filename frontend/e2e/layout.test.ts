@@ -57,7 +57,7 @@ const PAGES: { name: string; path: () => string; ready: (page: Page) => Promise<
   {
     name: 'bookmark',
     path: () => `/items/${bookmarkId}`,
-    ready: (p) => p.getByRole('complementary', { name: 'Similar items' }).getByRole('link').first().waitFor(),
+    ready: (p) => p.getByRole('region', { name: 'Similar items' }).getByRole('link').first().waitFor(),
   },
   {
     name: 'search',

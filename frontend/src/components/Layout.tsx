@@ -11,6 +11,7 @@ import { type Theme, useTheme } from '../lib/theme';
 const NAV = [
   { to: '/', label: 'Library', end: true },
   { to: '/search', label: 'Search' },
+  { to: '/highlights', label: 'Highlights' },
   { to: '/projects', label: 'Projects' },
   { to: '/import', label: 'Import & export' },
   { to: '/settings', label: 'Settings' },

@@ -1,10 +1,12 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
-import { type FormEvent, useRef, useState } from 'react';
+import { type FormEvent, useMemo, useRef, useState } from 'react';
 import { Link, useNavigate, useParams } from 'react-router';
 
 import {
   bookmarksGetBookmarkOptions,
   bookmarksGetBookmarkQueryKey,
+  highlightsListBookmarkHighlightsOptions,
+  highlightsListBookmarkHighlightsQueryKey,
   searchSimilarOptions,
 } from '../client/@tanstack/react-query.gen';
 import {
@@ -12,13 +14,18 @@ import {
   bookmarksGetBookmarkFile,
   bookmarksRefreshBookmark,
   bookmarksUpdateBookmark,
+  highlightsCreateHighlight,
+  highlightsDeleteHighlight,
+  highlightsUpdateHighlight,
 } from '../client/sdk.gen';
 import type { BookmarkDetail } from '../client/types.gen';
 import { Archives } from '../components/Archives';
 import { ErrorNotice, InfoNotice } from '../components/Notice';
-import { ReaderContent } from '../components/ReaderContent';
+import { Highlights } from '../components/Highlights';
+import { type Color, ReaderContent, readerText } from '../components/ReaderContent';
 import { StatusBadge } from '../components/StatusBadge';
 import { TimeAgo } from '../components/TimeAgo';
+import { layout, type Selector } from '../lib/anchor';
 import { describeError } from '../lib/api';
 import { hostOf, parseTags, siteName } from '../lib/format';
 import { useReadingProgress } from '../lib/progress';
@@ -144,6 +151,17 @@ function FileInfo({ b }: { b: BookmarkDetail }) {
   );
 }
 
+/** The highlights list, knowing which ones the current text no longer has. */
+function HighlightPanel({
+  html,
+  text,
+  items,
+  ...rest
+}: { html: string | null | undefined; text: string } & Omit<Parameters<typeof Highlights>[0], 'lost'>) {
+  const lost = useMemo(() => new Set(layout(readerText(html, text), items).lost.map((h) => h.id)), [html, text, items]);
+  return <Highlights items={items} lost={lost} {...rest} />;
+}
+
 export function BookmarkPage() {
   const { id = '' } = useParams();
   const qc = useQueryClient();
@@ -154,6 +172,33 @@ export function BookmarkPage() {
   const similar = useQuery({ ...searchSimilarOptions({ ...options, query: { limit: 8 } }), enabled: b?.status === 'ready' });
   const [editing, setEditing] = useState(false);
   const readerRef = useRef<HTMLDivElement>(null);
+  const highlights = useQuery(highlightsListBookmarkHighlightsOptions(options));
+  const [active, setActive] = useState<string | null>(null);
+  const invalidateHighlights = () =>
+    Promise.all([
+      qc.invalidateQueries({ queryKey: highlightsListBookmarkHighlightsQueryKey(options) }),
+      qc.invalidateQueries({ predicate: (q) => (q.queryKey[0] as { _id?: string })?._id === 'highlightsListHighlights' }),
+    ]);
+  const createHighlight = useMutation({
+    mutationFn: async ({ selector, color }: { selector: Selector; color: Color }) =>
+      (await highlightsCreateHighlight({ path: { bookmark_id: id }, body: { ...selector, color }, throwOnError: true })).data,
+    onSuccess: async (h) => {
+      await invalidateHighlights();
+      setActive(h.id);
+    },
+  });
+  const removeHighlight = useMutation({
+    mutationFn: async (hid: string) => highlightsDeleteHighlight({ path: { highlight_id: hid }, throwOnError: true }),
+    onSuccess: () => invalidateHighlights(),
+  });
+  async function updateHighlight(hid: string, body: { color?: Color; note?: string }) {
+    await highlightsUpdateHighlight({ path: { highlight_id: hid }, body, throwOnError: true });
+    await invalidateHighlights();
+  }
+  function showHighlight(hid: string) {
+    setActive(hid);
+    document.querySelector(`mark[data-highlight-id="${CSS.escape(hid)}"]`)?.scrollIntoView({ block: 'center' });
+  }
 
   const setDetail = (d: BookmarkDetail) => qc.setQueryData(bookmarksGetBookmarkQueryKey(options), d);
   const invalidateLists = () =>
@@ -209,6 +254,7 @@ export function BookmarkPage() {
 
   const analysis = (b.analysis ?? null) as Record<string, unknown> | null;
   const text = b.text ?? '';
+  const marked = highlights.data?.items ?? [];
   return (
     <article className="page detail" aria-labelledby="detail-title">
       <p>
@@ -328,10 +374,37 @@ export function BookmarkPage() {
         <section aria-labelledby="text-title" className="text-section">
           <h2 id="text-title">Reader {b.word_count ? <span className="muted">({b.word_count.toLocaleString()} words)</span> : null}</h2>
           <div ref={readerRef}>
-            {text ? <ReaderContent html={b.content_html} text={text} /> : <p className="muted">No text yet.</p>}
+            {text ? (
+              <ReaderContent
+                html={b.content_html}
+                text={text}
+                highlighting={{
+                  items: marked,
+                  active,
+                  onSelect: setActive,
+                  onCreate: (selector, color) => createHighlight.mutate({ selector, color }),
+                }}
+              />
+            ) : (
+              <p className="muted">No text yet.</p>
+            )}
           </div>
+          <ErrorNotice error={createHighlight.error || removeHighlight.error || highlights.error} />
         </section>
-        <aside aria-labelledby="similar-title" className="similar">
+        <aside aria-label="About this item" className="similar">
+          {text ? (
+            <HighlightPanel
+              bookmarkId={b.id}
+              html={b.content_html}
+              text={text}
+              items={marked}
+              active={active}
+              onShow={showHighlight}
+              onUpdate={updateHighlight}
+              onDelete={(hid) => removeHighlight.mutate(hid)}
+            />
+          ) : null}
+          <section aria-labelledby="similar-title">
           <h2 id="similar-title">Similar items</h2>
           {similar.data?.items.length ? (
             <ul className="plain">
@@ -346,6 +419,7 @@ export function BookmarkPage() {
             <p className="muted">{b.status === 'ready' ? (similar.isPending ? 'Looking…' : 'Nothing similar yet.') : 'Once it is ready.'}</p>
           )}
           <ErrorNotice error={similar.error} />
+          </section>
           {b.url.startsWith(UPLOAD) || typeof (b.metadata as Record<string, unknown> | null)?.kind === 'string' ? null : (
             <Archives bookmarkId={b.id} status={b.status} />
           )}
