@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.bookmarks import service as bookmarks_service
 from app.bookmarks.models import Bookmark
 from app.db import ReadPool, utcnow
+from app.highlights.models import Highlight
 
 PAGE = 500
 CSV_COLUMNS = [
@@ -56,6 +57,38 @@ async def _page(
     rows = list(await session.scalars(query.order_by(Bookmark.saved_at, Bookmark.id).limit(PAGE)))
     tags = await bookmarks_service.tags_of(session, [b.id for b in rows])
     return [(b, tags[b.id]) for b in rows]
+
+
+async def _highlights(
+    session: AsyncSession, user_id: uuid.UUID, ids: list[uuid.UUID]
+) -> dict[uuid.UUID, list[dict[str, Any]]]:
+    """These bookmarks' highlights and notes, in reading order, as the Fuze import reads
+    them back."""
+    rows = await session.scalars(
+        select(Highlight)
+        .where(Highlight.user_id == user_id, Highlight.bookmark_id.in_(ids))
+        .order_by(
+            Highlight.bookmark_id,
+            Highlight.position_start.asc().nulls_last(),
+            Highlight.created_at,
+            Highlight.id,
+        )
+    )
+    out: dict[uuid.UUID, list[dict[str, Any]]] = {}
+    for h in rows:
+        out.setdefault(h.bookmark_id, []).append(
+            {
+                "quote": h.quote,
+                "note": h.note,
+                "color": h.color,
+                "prefix": h.prefix,
+                "suffix": h.suffix,
+                "start": h.position_start,
+                "end": h.position_end,
+                "created_at": h.created_at.isoformat(),
+            }
+        )
+    return out
 
 
 def _epoch(value: datetime | None) -> int:
@@ -129,8 +162,13 @@ async def stream(
         first = True
         async for page in _pages(reads, maker, user_id):
             parts = []
+            marked = await reads.read(
+                user_id, partial(_highlights, user_id=user_id, ids=[b.id for b, _ in page]), maker
+            )
             for bookmark, tags in page:
-                parts.append(("\n" if first else ",\n") + json.dumps(_record(bookmark, tags)))
+                record = _record(bookmark, tags)
+                record["highlights"] = marked.get(bookmark.id, [])
+                parts.append(("\n" if first else ",\n") + json.dumps(record))
                 first = False
             yield "".join(parts).encode()
         yield b"\n]}\n"

@@ -71,6 +71,22 @@ class MalformedFile(Exception):
 
 
 @dataclass(slots=True)
+class Highlight:
+    """A passage the source kept as highlighted, with its note: its words find it again in
+    the reader (app/highlights), without offsets."""
+
+    quote: str
+    note: str | None = None
+    color: str = "yellow"
+    created_at: datetime | None = None
+    # Where it was in Fuze's reader (Fuze's own export keeps them: the W3C selectors).
+    prefix: str = ""
+    suffix: str = ""
+    start: int | None = None
+    end: int | None = None
+
+
+@dataclass(slots=True)
 class Entry:
     url: str | None
     title: str | None = None
@@ -87,6 +103,7 @@ class Entry:
     archived: bool = False
     archived_at: datetime | None = None
     favorite: bool = False
+    highlights: list[Highlight] = field(default_factory=list)
 
 
 # --- small helpers -------------------------------------------------------------------------
@@ -116,6 +133,104 @@ def clean_tags(names: Any) -> list[str]:
         if name:
             out.setdefault(name.lower(), name)
     return list(out.values())[:MAX_TAGS]
+
+
+HIGHLIGHT_COLORS = ("yellow", "green", "blue", "pink", "purple")
+MAX_HIGHLIGHTS = 500
+
+
+def make_highlight(
+    quote: Any, note: Any = None, color: Any = None, created: Any = None
+) -> Highlight | None:
+    text = str(quote or "").strip()[:5000]
+    if not text:
+        return None
+    kept = str(note).strip()[:10000] if note else ""
+    name = str(color or "").strip().lower()
+    return Highlight(
+        quote=text,
+        note=kept or None,
+        color=name if name in HIGHLIGHT_COLORS else "yellow",
+        created_at=parse_date(created) if created else None,
+    )
+
+
+def highlights_from_list(items: Any) -> list[Highlight]:
+    """Highlights as JSON objects: Fuze's export ({quote, note, color, created_at}) and
+    Raindrop's API shape ({text, note, color, created})."""
+    out: list[Highlight] = []
+    if not isinstance(items, list):
+        return out
+    for item in items[:MAX_HIGHLIGHTS]:
+        if isinstance(item, dict):
+            h = make_highlight(
+                item.get("quote") or item.get("text"),
+                item.get("note") or item.get("annotation"),
+                item.get("color"),
+                item.get("created_at") or item.get("created"),
+            )
+            if h:
+                h.prefix = str(item.get("prefix") or "")[:64]
+                h.suffix = str(item.get("suffix") or "")[:64]
+                start, end = item.get("start"), item.get("end")
+                if type(start) is int and type(end) is int and 0 <= start < end < 2**31:
+                    h.start, h.end = start, end
+                out.append(h)
+    return out
+
+
+_QUOTE_LINK = re.compile(r"\s*\[[^\]]*\]\([^)]*\)\s*$")
+
+
+def highlights_from_markdown(text: str) -> list[Highlight]:
+    """Highlights written as Markdown block quotes, each followed by its note's paragraphs
+    (Omnivore's highlights/<slug>.md, and Fuze's own Markdown export)."""
+    out: list[Highlight] = []
+    quote: list[str] = []
+    note: list[str] = []
+
+    def flush() -> None:
+        if quote:
+            last = _QUOTE_LINK.sub("", quote[-1])  # Omnivore's "[⤴️](link)" back to the page
+            h = make_highlight("\n".join([*quote[:-1], last]), "\n".join(note).strip())
+            if h and len(out) < MAX_HIGHLIGHTS:
+                out.append(h)
+        quote.clear()
+        note.clear()
+
+    for line in text.splitlines():
+        if line.startswith(">"):
+            if note:
+                flush()
+            quote.append(line[1:].removeprefix(" "))
+        elif line.startswith("#"):  # a heading: Fuze's page title, not a note
+            flush()
+        elif quote:
+            note.append(line)
+    flush()
+    return out
+
+
+def highlights_from_text(value: Any) -> list[Highlight]:
+    """Raindrop's CSV `highlights` column: "Highlight: ..." lines, each with an optional
+    "Note: ..." line after it; without those labels, each paragraph is one highlight."""
+    text = str(value or "").strip()
+    if not text:
+        return []
+    out: list[Highlight] = []
+    if re.search(r"(?im)^highlight:", text):
+        for block in re.split(r"(?im)^(?=highlight:)", text):
+            lines = re.sub(r"(?i)^highlight:\s*", "", block.strip()).splitlines()
+            at = next((i for i, x in enumerate(lines) if re.match(r"(?i)note:", x)), len(lines))
+            note = "\n".join(lines[at:])
+            h = make_highlight("\n".join(lines[:at]), re.sub(r"(?i)^note:\s*", "", note))
+            if h:
+                out.append(h)
+    else:
+        for para in re.split(r"\n\s*\n", text):
+            if h := make_highlight(para):
+                out.append(h)
+    return out[:MAX_HIGHLIGHTS]
 
 
 def is_true(value: Any) -> bool:
@@ -535,6 +650,7 @@ def _csv_states(fmt: str, row: dict[str, str], entry: Entry) -> None:
         entry.favorite = folder == "starred"
     elif fmt == "raindrop_csv":
         entry.favorite = is_true(row.get("favorite"))
+        entry.highlights = highlights_from_text(row.get("highlights"))
     elif fmt == "fuze_csv":
         entry.read_at = parse_date(row.get("read_at"))
         entry.archived_at = parse_date(row.get("archived_at"))
@@ -659,6 +775,7 @@ def _entry_from_object(fmt: str, item: Any, number: int, folder: str | None = No
         entry.read_at = parse_date(item.get("read_at"))
         entry.archived_at = parse_date(item.get("archived_at"))
         entry.favorite = is_true(item.get("favorite"))
+        entry.highlights = highlights_from_list(item.get("highlights"))
     return entry
 
 
@@ -762,12 +879,24 @@ def parse_omnivore_zip(f: BinaryIO) -> Iterator[Entry]:
     streamed from the archive in turn."""
     number = 0
     archive = zipfile.ZipFile(f)
+    notes = {
+        n.rsplit("/", 1)[-1][: -len(".md")]: n
+        for n in archive.namelist()
+        if re.search(r"(^|/)highlights/[^/]+\.md$", n)
+    }
     for name in _omnivore_members(f):
         with archive.open(name) as member:
             try:
                 for item in ijson.items(member, "item", use_float=True):
                     number += 1
-                    yield _entry_from_object("omnivore", item, number)
+                    entry = _entry_from_object("omnivore", item, number)
+                    slug = item.get("slug") if isinstance(item, dict) else None
+                    if isinstance(slug, str) and slug in notes:
+                        # The highlights of each item, as Markdown, beside the metadata.
+                        with archive.open(notes[slug]) as md:
+                            text = md.read(2_000_000).decode("utf-8", "replace")
+                        entry.highlights = highlights_from_markdown(text)
+                    yield entry
             except ijson.JSONError as exc:
                 raise MalformedFile(f"{name} is not valid JSON ({exc})", entry=number + 1) from exc
 

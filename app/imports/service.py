@@ -9,7 +9,7 @@ import json
 import re
 import uuid
 from collections import Counter
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, BinaryIO
 
 from pydantic import ValidationError
@@ -25,6 +25,8 @@ from app.config import Settings
 from app.db import enqueue_after_commit, utcnow
 from app.errors import NotFound, PayloadTooLarge, Unprocessable
 from app.events import service as events
+from app.highlights import service as highlights_service
+from app.highlights.models import Highlight
 from app.imports import parsers
 from app.imports.models import (
     DONE,
@@ -377,7 +379,65 @@ async def save_entries(
             row["reason"] = "Already in your library (its tags were added to it)."
     if rows:
         await session.execute(insert(ImportEntry.__table__), list(rows.values()))
+    by_position = dict(entries)
+    await _save_highlights(
+        session,
+        user,
+        [
+            (result.bookmark_id, by_position[position].highlights)
+            for position, result in zip(item_positions, results, strict=True)
+            if result.error is None and result.bookmark_id and by_position[position].highlights
+        ],
+    )
     return Counter(row["outcome"] for row in rows.values())
+
+
+async def _save_highlights(
+    session: AsyncSession, user: User, found: list[tuple[uuid.UUID, list[parsers.Highlight]]]
+) -> None:
+    """The highlights a file kept, on the bookmarks they belong to (new or already saved),
+    each quote once per bookmark: importing the same file again adds none. A worker embeds
+    them (app/highlights/jobs.py)."""
+    if not found:
+        return
+    ids = {bid for bid, _ in found}
+    seen = set(
+        (
+            await session.execute(
+                select(Highlight.bookmark_id, Highlight.quote).where(
+                    Highlight.user_id == user.id, Highlight.bookmark_id.in_(ids)
+                )
+            )
+        ).tuples()
+    )
+    rows = []
+    now = utcnow()
+    for bid, highlights in found:
+        for h in highlights:
+            if (bid, h.quote) in seen:
+                continue
+            seen.add((bid, h.quote))
+            # Undated ones keep the file's order (a page lists them by date).
+            when = h.created_at or now + timedelta(microseconds=len(rows))
+            rows.append(
+                dict(
+                    id=uuid.uuid4(),
+                    user_id=user.id,
+                    bookmark_id=bid,
+                    quote=h.quote,
+                    note=h.note,
+                    color=h.color,
+                    prefix=h.prefix,
+                    suffix=h.suffix,
+                    position_start=h.start,
+                    position_end=h.end,
+                    created_at=when,
+                    updated_at=when,
+                )
+            )
+    if rows:
+        await session.execute(insert(Highlight.__table__), rows)
+        highlights_service.embed_later(session, user.id)
 
 
 async def publish_progress(redis: Any, batch: ImportBatch, statuses: Counter[str] | None) -> None:
