@@ -738,6 +738,7 @@ class BulkItem:
     # Reading states an import brings (data.archived / data.favorite say the rest).
     read_at: datetime | None = None
     archived_at: datetime | None = None
+    progress: float = 0.0  # how far it was read there (0 to 1)
 
 
 @dataclass(slots=True)
@@ -801,6 +802,7 @@ async def create_many(
                 "read_at": item.read_at,
                 "favorite": item.data.favorite,
                 "archived_at": item.archived_at or (now if item.data.archived else None),
+                "progress": item.progress,
             }
         )
     room = await _room(session, settings, user) if rows else None

@@ -103,6 +103,7 @@ class Entry:
     archived: bool = False
     archived_at: datetime | None = None
     favorite: bool = False
+    progress: float = 0.0  # how far it was read, 0 to 1 (Omnivore's readingProgress)
     highlights: list[Highlight] = field(default_factory=list)
 
 
@@ -771,6 +772,7 @@ def _entry_from_object(fmt: str, item: Any, number: int, folder: str | None = No
         except (TypeError, ValueError):
             percent = 0
         entry.read = percent >= OMNIVORE_READ_PERCENT
+        entry.progress = min(1.0, max(0.0, percent / 100)) if percent == percent else 0.0
     elif fmt == "fuze_json":
         entry.read_at = parse_date(item.get("read_at"))
         entry.archived_at = parse_date(item.get("archived_at"))

@@ -333,6 +333,7 @@ async def save_entries(
                 entry.saved_at,
                 read_at=entry.read_at or (now if entry.read else None),
                 archived_at=entry.archived_at or (now if entry.archived else None),
+                progress=entry.progress,
             )
         )
         item_positions.append(position)

@@ -337,6 +337,8 @@ def test_omnivore_archived_state_and_reading_progress() -> None:
     ]
     _, entries = _parse_bytes(json.dumps(items).encode())
     assert [_states(e) for e in entries] == [(True, False, False), (False, True, False)]
+    # Its progress is kept, so the reader opens where it was left.
+    assert [e.progress for e in entries] == [1.0, 0.42]
 
 
 def test_pinboard_toread() -> None:
