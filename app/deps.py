@@ -10,6 +10,7 @@ from fastapi import Depends, Query, Request
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth import scopes
 from app.auth import service as auth_service
 from app.auth.service import Credential
 from app.config import Settings
@@ -101,13 +102,28 @@ async def _authenticate(
 
 
 async def current_user(
+    request: Request,
     session: SessionDep,
     reads: ReadsDep,
     settings: SettingsDep,
     limiter: LimiterDep,
     token: Annotated[str | None, Depends(oauth2_scheme)],
 ) -> User:
-    return await _authenticate(session, reads, settings, limiter, token)
+    user = await _authenticate(session, reads, settings, limiter, token)
+    credential: Credential = session.info["credential"]
+    if credential.scope != "full":
+        route = request.scope.get("route")
+        # The route's template (its ids as {placeholders}); routers' paths leave out /api.
+        path = getattr(route, "path", request.url.path)
+        path = path if path.startswith("/api/") else "/api" + path
+        if not scopes.allows(credential.scope, request.method, path):
+            needs = scopes.needed(request.method, path)
+            raise Forbidden(
+                f"This API token may only {'read' if credential.scope == 'read' else 'read and write'};"
+                f" this needs a token with the {needs} scope.",
+                code="token_scope",
+            )
+    return user
 
 
 CurrentUser = Annotated[User, Depends(current_user)]

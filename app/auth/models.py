@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import DateTime, ForeignKey, Index, String
+from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, IdMixin, utcnow
@@ -41,5 +41,10 @@ class ApiToken(IdMixin, Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # What it may do (app/auth/scopes.py): read, write (no deleting), or full.
+    scope: Mapped[str] = mapped_column(String(8), default="full", server_default="full")
 
-    __table_args__ = (Index("ix_api_tokens_user_id_created_at", "user_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_api_tokens_user_id_created_at", "user_id", "created_at"),
+        CheckConstraint("scope IN ('read', 'write', 'full')", name="scope_known"),
+    )

@@ -54,6 +54,7 @@ class Credential:
     session_id: uuid.UUID | None = None
     api_token_id: uuid.UUID | None = None
     expires_at: float | None = None  # epoch seconds; None: until revoked
+    scope: str = "full"  # a token's (app/auth/scopes.py); a session may do everything
 
 
 # Held by a registration while the server has no account yet, until it commits: two first
@@ -330,8 +331,8 @@ _CREDENTIAL_STANDS = (
 # SECURITY DEFINER function (alembic revision a7c8d9e0f1a2) that also makes the token's owner
 # the read-pool connection's user.
 _USER_BY_API_TOKEN = (
-    "SELECT (f.owner).*, f.data_version, f.token_id, f.token_expires_at, f.token_last_used_at"
-    " FROM fuze_user_by_api_token($1) f"
+    "SELECT (f.owner).*, f.data_version, f.token_id, f.token_expires_at, f.token_last_used_at,"
+    " f.token_scope FROM fuze_user_by_api_token($1) f"
 )
 
 
@@ -368,6 +369,7 @@ async def user_from_token(
             user.id,
             api_token_id=token_id,
             expires_at=expires_at.timestamp() if expires_at is not None else None,
+            scope=row["token_scope"],
         )
         # Record use at most once a minute: no write on every request.
         if last_used_at is None or now - last_used_at > timedelta(minutes=1):

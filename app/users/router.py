@@ -5,7 +5,7 @@ import uuid
 from fastapi import APIRouter, Response, status
 
 from app import gemini
-from app.deps import CurrentUser, RedisDep, SessionDep, SettingsDep
+from app.deps import CurrentCredential, CurrentUser, RedisDep, SessionDep, SettingsDep
 from app.errors import (
     BadRequest,
     Conflict,
@@ -31,8 +31,8 @@ router = APIRouter(prefix="/users/me", tags=["users"], responses=responses(Unaut
 
 
 @router.get("", response_model=UserOut, summary="Your profile")
-async def get_me(user: CurrentUser) -> UserOut:
-    return UserOut.model_validate(user)
+async def get_me(user: CurrentUser, credential: CurrentCredential) -> UserOut:
+    return UserOut.model_validate(user).model_copy(update={"access": credential.scope})
 
 
 @router.patch(

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 import email_validator
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from app.auth.scopes import Scope
 from app.schemas import Input
 
 USERNAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{2,31}$"
@@ -60,6 +61,11 @@ class UserOut(BaseModel):
     is_admin: bool = Field(description="An administrator of this server (the admin pages).")
     has_gemini_key: bool
     gemini_key_last4: str | None = Field(description="The last 4 characters of the stored key.")
+    access: Scope = Field(
+        default="full",
+        description="What this request's credential may do: `full` for a sign-in session, else "
+        "the API token's scope.",
+    )
 
 
 class UserUpdate(Input):
@@ -102,6 +108,11 @@ class GeminiKeyTestResult(BaseModel):
 class ApiTokenCreate(Input):
     name: str = Field(min_length=1, max_length=100)
     expires_in_days: int | None = Field(default=None, ge=1, le=3650)
+    scope: Scope = Field(
+        default="full",
+        description="`read`: look only; `write`: also save and change, never delete; `full`: "
+        "everything, the account's settings and tokens included.",
+    )
 
 
 class ApiTokenOut(BaseModel):
@@ -113,6 +124,7 @@ class ApiTokenOut(BaseModel):
     created_at: datetime
     expires_at: datetime | None
     last_used_at: datetime | None
+    scope: Scope
 
 
 class ApiTokenCreated(ApiTokenOut):

@@ -125,6 +125,7 @@ async def create_api_token(
         token_hash=security.token_digest(raw),
         expires_at=expires,
         created_at=datetime.now(UTC),
+        scope=data.scope,
     )
     session.add(row)
     await session.flush()

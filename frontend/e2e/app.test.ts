@@ -322,11 +322,20 @@ describe('Fuze web app', () => {
     await page.getByRole('button', { name: 'Save profile' }).click();
     await page.locator('.whoami', { hasText: 'E2E Tester' }).waitFor();
     await page.getByLabel('Name', { exact: true }).fill('e2e token');
+    await page.getByLabel('Access').selectOption('read');
     await page.getByRole('button', { name: 'Create token' }).click();
     const token = (await page.getByTestId('new-token').textContent()) ?? '';
     const me = await fetch(fuze.url('/api/users/me'), { headers: { Authorization: `Bearer ${token}` } });
     assert.equal(me.status, 200, 'the new token works against the API');
+    assert.equal(((await me.json()) as { access: string }).access, 'read');
+    const save = await fetch(fuze.url('/api/bookmarks'), {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ url: 'https://example.com/not-saved' }),
+    });
+    assert.equal(save.status, 403, 'a read-only token saves nothing');
     await page.getByRole('cell', { name: 'e2e token', exact: true }).waitFor();
+    await page.getByRole('cell', { name: 'read only', exact: true }).waitFor();
     await page.locator('main').evaluate((el) => el.scrollTo(0, 0));
     await shot('08-settings');
   });

@@ -204,6 +204,12 @@ export type ApiTokenCreate = {
      * Expires In Days
      */
     expires_in_days?: number | null;
+    /**
+     * Scope
+     *
+     * `read`: look only; `write`: also save and change, never delete; `full`: everything, the account's settings and tokens included.
+     */
+    scope?: 'read' | 'write' | 'full';
 };
 
 /**
@@ -236,6 +242,10 @@ export type ApiTokenCreated = {
      * Last Used At
      */
     last_used_at: string | null;
+    /**
+     * Scope
+     */
+    scope: 'read' | 'write' | 'full';
     /**
      * Token
      *
@@ -274,6 +284,10 @@ export type ApiTokenOut = {
      * Last Used At
      */
     last_used_at: string | null;
+    /**
+     * Scope
+     */
+    scope: 'read' | 'write' | 'full';
 };
 
 /**
@@ -1118,6 +1132,12 @@ export type GeminiKeySaved = {
      * The last 4 characters of the stored key.
      */
     gemini_key_last4: string | null;
+    /**
+     * Access
+     *
+     * What this request's credential may do: `full` for a sign-in session, else the API token's scope.
+     */
+    access?: 'read' | 'write' | 'full';
     key_check: GeminiKeyCheck;
     /**
      * Analysing
@@ -2624,6 +2644,12 @@ export type UserOut = {
      * The last 4 characters of the stored key.
      */
     gemini_key_last4: string | null;
+    /**
+     * Access
+     *
+     * What this request's credential may do: `full` for a sign-in session, else the API token's scope.
+     */
+    access?: 'read' | 'write' | 'full';
 };
 
 /**

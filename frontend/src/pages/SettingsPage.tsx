@@ -120,7 +120,8 @@ export function SettingsPage() {
     const form = e.currentTarget;
     const f = new FormData(form);
     const days = Number(f.get('expires_in_days'));
-    createToken.mutate({ body: { name: String(f.get('name')).trim(), expires_in_days: days > 0 ? days : null } }, { onSuccess: () => form.reset() });
+    const scope = String(f.get('scope')) as 'read' | 'write' | 'full';
+    createToken.mutate({ body: { name: String(f.get('name')).trim(), expires_in_days: days > 0 ? days : null, scope } }, { onSuccess: () => form.reset() });
   }
 
   return (
@@ -219,11 +220,23 @@ export function SettingsPage() {
 
       <section className="card stack" aria-labelledby="tokens-title">
         <h2 id="tokens-title">API tokens</h2>
-        <p className="muted small">For the browser extension, scripts and other apps. Send it as <code>Authorization: Bearer …</code>.</p>
+        <p className="muted small">
+          For the browser extension, scripts, assistants (MCP) and other apps. Send it as <code>Authorization: Bearer …</code>. <em>Read only</em> looks
+          and changes nothing; <em>Read and write</em> saves and changes but never deletes; <em>Full</em> can do everything, your account's settings
+          included.
+        </p>
         <form className="inline" onSubmit={submitToken}>
           <label className="grow">
             Name
             <input name="name" required maxLength={100} placeholder="e.g. Laptop extension" />
+          </label>
+          <label>
+            Access
+            <select name="scope" defaultValue="full">
+              <option value="read">Read only</option>
+              <option value="write">Read and write</option>
+              <option value="full">Full</option>
+            </select>
           </label>
           <label>
             Expires in (days)
@@ -241,6 +254,7 @@ export function SettingsPage() {
               <tr>
                 <th scope="col">Name</th>
                 <th scope="col">Token</th>
+                <th scope="col">Access</th>
                 <th scope="col">Last used</th>
                 <th scope="col">Expires</th>
                 <th scope="col">
@@ -255,6 +269,7 @@ export function SettingsPage() {
                   <td>
                     <code>{t.prefix}…</code>
                   </td>
+                  <td>{{ read: 'read only', write: 'read and write', full: 'full' }[t.scope]}</td>
                   <td>{t.last_used_at ? <TimeAgo iso={t.last_used_at} /> : 'never'}</td>
                   <td>{t.expires_at ? new Date(t.expires_at).toLocaleDateString() : 'never'}</td>
                   <td>
