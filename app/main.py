@@ -19,6 +19,7 @@ from app.archives.router import router as archives_router
 from app.auth.key_check import check_secret_key
 from app.auth.router import router as auth_router
 from app.bookmarks.router import router as bookmarks_router
+from app.bookmarks.router import tags_router
 from app.broker import create_redis
 from app.config import Settings, get_settings
 from app.db import ReadPool, create_engine, create_sessionmaker
@@ -141,6 +142,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         admin_router,
         archives_router,
         highlights_router,
+        tags_router,
     ):
         app.include_router(router, prefix="/api", dependencies=[Depends(rate_limit_ip)])
 

@@ -20,6 +20,8 @@ from app.bookmarks.schemas import (
     Shelf,
     Sort,
     Status,
+    TagCount,
+    TagList,
     clean_tags,
 )
 from app.deps import CurrentUser, ReadsDep, RedisDep, SessionDep, SettingsDep
@@ -37,6 +39,7 @@ from app.idempotency import Idempotency, IdempotencyKeyHeader
 from app.users.models import User
 
 router = APIRouter(prefix="/bookmarks", tags=["bookmarks"], responses=responses(Unauthorized))
+tags_router = APIRouter(prefix="/tags", tags=["tags"], responses=responses(Unauthorized))
 
 
 async def valid_bookmark(
@@ -274,3 +277,14 @@ async def get_bookmark_file(bookmark: ValidBookmark, settings: SettingsDep) -> F
             "Cache-Control": "private, no-store",
         },
     )
+
+
+@tags_router.get("", response_model=TagList, summary="Your tags with how many bookmarks have each")
+async def list_tags(
+    user: CurrentUser,
+    session: SessionDep,
+    q: Annotated[str | None, Query(max_length=64, description="Part of a tag's name.")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> TagList:
+    rows = await service.tag_counts(session, user, (q or "").strip() or None, limit)
+    return TagList(items=[TagCount(name=n, count=c) for n, c in rows])

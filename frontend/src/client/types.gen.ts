@@ -2447,6 +2447,32 @@ export type SubtaskUpdate = {
 };
 
 /**
+ * TagCount
+ */
+export type TagCount = {
+    /**
+     * Name
+     */
+    name: string;
+    /**
+     * Count
+     *
+     * Your bookmarks with this tag.
+     */
+    count: number;
+};
+
+/**
+ * TagList
+ */
+export type TagList = {
+    /**
+     * Items
+     */
+    items: Array<TagCount>;
+};
+
+/**
  * TaskCreate
  */
 export type TaskCreate = {
@@ -5663,3 +5689,43 @@ export type HighlightsExportHighlightsResponses = {
      */
     200: unknown;
 };
+
+export type TagsListTagsData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Q
+         *
+         * Part of a tag's name.
+         */
+        q?: string | null;
+        /**
+         * Limit
+         */
+        limit?: number;
+    };
+    url: '/api/tags';
+};
+
+export type TagsListTagsErrors = {
+    /**
+     * Authentication is required.
+     */
+    401: ErrorResponse;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type TagsListTagsError = TagsListTagsErrors[keyof TagsListTagsErrors];
+
+export type TagsListTagsResponses = {
+    /**
+     * Successful Response
+     */
+    200: TagList;
+};
+
+export type TagsListTagsResponse = TagsListTagsResponses[keyof TagsListTagsResponses];
