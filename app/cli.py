@@ -480,6 +480,19 @@ def _run_backup(name: str, work: Callable[[Settings], object]) -> int:
     return 0
 
 
+def cmd_mcp(_: argparse.Namespace) -> int:
+    """An MCP server over stdio for a desktop assistant, against the Fuze server FUZE_SERVER
+    with the personal API token FUZE_TOKEN (app/assistant/mcp.py). Nothing but the protocol
+    may go to stdout."""
+    import anyio
+
+    from app.assistant.mcp import stdio_server
+
+    server = stdio_server()
+    anyio.run(server.run_stdio_async)
+    return 0
+
+
 _REPLICAS_HELP = "also start N streaming standbys of the embedded PostgreSQL as read replicas"
 _REDIS_HA_HELP = (
     "embedded Valkey as a primary, a replica and 3 sentinels that fail over (docs/deployment.md)"
@@ -535,6 +548,11 @@ def main(argv: list[str] | None = None) -> int:
     restore.add_argument("--data-dir")
     restore.add_argument("--force", action="store_true", help="replace a database that has data")
     restore.set_defaults(func=cmd_restore)
+
+    mcp = sub.add_parser(
+        "mcp", help="an MCP server over stdio for assistants (FUZE_SERVER, FUZE_TOKEN)"
+    )
+    mcp.set_defaults(func=cmd_mcp)
 
     args = parser.parse_args(argv)
     return int(args.func(args) or 0)

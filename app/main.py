@@ -13,9 +13,11 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, HTMLResponse, Response
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Route
 
 from app.admin.router import router as admin_router
 from app.archives.router import router as archives_router
+from app.assistant.mcp import HttpEndpoint
 from app.auth.key_check import check_secret_key
 from app.auth.router import router as auth_router
 from app.bookmarks.router import router as bookmarks_router
@@ -96,7 +98,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         preload = asyncio.create_task(embedder.load_async()) if settings.preload_model else None
         if preload is not None:
             preload.add_done_callback(_freeze_after_load)
-        yield
+        async with mcp.lifespan():
+            yield
+        await mcp.aclose()
         if preload is not None and not preload.done():
             preload.cancel()
         await embedder.stop_batching()
@@ -145,6 +149,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         tags_router,
     ):
         app.include_router(router, prefix="/api", dependencies=[Depends(rate_limit_ip)])
+
+    # The MCP server for assistants (streamable HTTP), outside /api: its tools call /api.
+    mcp = HttpEndpoint(app)
+    app.router.routes.append(Route("/mcp", endpoint=mcp, methods=["GET", "POST", "DELETE"]))
 
     # Prometheus's scrape address, outside /api and its per-IP rate limit.
     app.include_router(metrics_router)

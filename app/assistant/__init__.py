@@ -1,0 +1,1 @@
+"""Fuze for assistants: an MCP server (app/assistant/mcp.py)."""
