@@ -286,6 +286,25 @@ export function SettingsPage() {
         )}
       </section>
 
+      <section className="card stack" aria-labelledby="assistants-title">
+        <h2 id="assistants-title">Assistants (MCP)</h2>
+        <p className="muted small">
+          Claude Desktop and other assistants can search what you saved and ask which items help a project. Give them a token from above (read only
+          is enough to search and get recommendations) and this server's MCP address:
+        </p>
+        <p>
+          <code data-testid="mcp-url">{`${window.location.origin}/mcp`}</code>
+        </p>
+        <details className="small">
+          <summary>An assistant that starts a command (stdio)</summary>
+          <pre className="config">{JSON.stringify(
+            { mcpServers: { fuze: { command: 'fuze', args: ['mcp'], env: { FUZE_SERVER: window.location.origin, FUZE_TOKEN: 'fza_…' } } } },
+            null,
+            2,
+          )}</pre>
+        </details>
+      </section>
+
       <section className="card stack" aria-labelledby="appearance-title">
         <h2 id="appearance-title">Appearance</h2>
         <fieldset className="segmented">
