@@ -1,4 +1,6 @@
-"""`fuze`: run everything (`fuze up`) or one part (`api`, `worker`, `migrate`, `services`).
+"""`fuze`: run everything (`fuze up`) or one part (`api`, `worker`, `migrate`, `services`), and
+use any Fuze server from a terminal (`save`, `search`, `recommend`, `import`, `export`: see
+app/remote.py).
 
 `fuze up` with no FUZE_DATABASE_URL / FUZE_REDIS_URL starts embedded PostgreSQL + pgvector and
 Valkey with their data in the data folder, migrates to head, then runs the API and one arq
@@ -18,6 +20,7 @@ from collections.abc import Callable, MutableMapping
 from pathlib import Path
 from typing import Any
 
+from app import remote
 from app.config import Settings, get_settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -554,7 +557,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     mcp.set_defaults(func=cmd_mcp)
 
+    remote.add_commands(sub)
+
     args = parser.parse_args(argv)
+    if getattr(args.func, "__module__", "") == remote.__name__:
+        return remote.run(args.func, args)
     return int(args.func(args) or 0)
 
 

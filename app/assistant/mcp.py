@@ -15,8 +15,10 @@ text reaches the assistant marked as untrusted content, cut to the size asked fo
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any, Literal
 
 import httpx
@@ -441,8 +443,28 @@ class HttpEndpoint:
             transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
         )
 
-    def lifespan(self) -> Any:
-        return self.server.session_manager.run()
+    @contextlib.asynccontextmanager
+    async def lifespan(self) -> AsyncIterator[None]:
+        """The SDK's session manager, run in a task of its own: its task group must end in
+        the task it began in, and an app's start and stop may run in different tasks."""
+        started, stop = asyncio.Event(), asyncio.Event()
+
+        async def serve() -> None:
+            async with self.server.session_manager.run():
+                started.set()
+                await stop.wait()
+
+        task = asyncio.create_task(serve())
+        waiting = asyncio.create_task(started.wait())
+        await asyncio.wait({task, waiting}, return_when=asyncio.FIRST_COMPLETED)
+        if task.done():
+            waiting.cancel()
+            task.result()  # it failed to start: say why
+        try:
+            yield
+        finally:
+            stop.set()
+            await task
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "http":

@@ -29,8 +29,14 @@ READ_POSTS = {
 ACCOUNT = ("/api/users/me", "/api/admin")
 
 
+# Any token may revoke itself (the route refuses any other token but to a full one).
+REVOKE = "/api/users/me/tokens/{token_id}"
+
+
 def needed(method: str, path: str) -> Scope:
     """The scope a request needs, from its method and its route's path template."""
+    if method == "DELETE" and path == REVOKE:
+        return "read"
     if path.startswith(ACCOUNT) and not (path == "/api/users/me" and method in READING):
         return "full"
     if method in READING or (method == "POST" and path in READ_POSTS):

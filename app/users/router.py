@@ -9,6 +9,7 @@ from app.deps import CurrentCredential, CurrentUser, RedisDep, SessionDep, Setti
 from app.errors import (
     BadRequest,
     Conflict,
+    Forbidden,
     NotFound,
     ServiceUnavailable,
     Unauthorized,
@@ -115,9 +116,16 @@ async def create_token(
 @router.delete(
     "/tokens/{token_id}",
     status_code=status.HTTP_204_NO_CONTENT,
-    summary="Revoke a personal API token",
-    responses=responses(NotFound),
+    summary="Revoke a personal API token (a token that is not full may revoke only itself)",
+    responses=responses(NotFound, Forbidden),
 )
-async def delete_token(token_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> Response:
+async def delete_token(
+    token_id: uuid.UUID, user: CurrentUser, credential: CurrentCredential, session: SessionDep
+) -> Response:
+    if credential.scope != "full" and credential.api_token_id != token_id:
+        raise Forbidden(
+            "This API token may revoke only itself; other tokens need a full one.",
+            code="token_scope",
+        )
     await service.delete_api_token(session, user, token_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -65,3 +65,16 @@ async def test_unknown_scopes_are_refused(client, alice):
         "/api/users/me/tokens", headers=alice.headers, json={"name": "x", "scope": "admin"}
     )
     assert r.status_code == 422
+
+
+async def test_a_token_may_revoke_itself_but_only_a_full_one_others(client, alice):
+    read = await _token(client, alice, "read")
+    other = await _token(client, alice, "write")
+    tokens = (await client.get("/api/users/me/tokens", headers=alice.headers)).json()
+    ids = {t["name"]: t["id"] for t in tokens}
+    r = await client.delete(f"/api/users/me/tokens/{ids['write token']}", headers=read)
+    assert r.status_code == 403 and r.json()["error"]["code"] == "token_scope"
+    r = await client.delete(f"/api/users/me/tokens/{ids['read token']}", headers=read)
+    assert r.status_code == 204
+    assert (await client.get("/api/bookmarks", headers=read)).status_code == 401
+    assert (await client.get("/api/bookmarks", headers=other)).status_code == 200
