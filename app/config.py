@@ -112,6 +112,12 @@ class Settings(BaseSettings):
     # Off: loopback, private, link-local, multicast and metadata addresses are refused (SSRF).
     # Self-hosters saving intranet pages, and tests against a local server, turn it on.
     allow_private_networks: bool = False
+    # Webhooks (app/webhooks): the waits between a failed delivery's tries (then it fails),
+    # how many deliveries in a row may fail before the endpoint is paused, and how long one
+    # call may take. Endpoints must be https unless private networks are allowed.
+    webhook_retry_seconds: list[float] = Field(default=[30, 120, 600, 3600, 21600])
+    webhook_pause_after_failures: int = Field(default=5, ge=1)
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0)
 
     gemini_base_url: str | None = None
     gemini_model: str = "gemini-2.5-flash"

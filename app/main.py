@@ -49,6 +49,7 @@ from app.ratelimit import RateLimiter
 from app.recommendations.router import router as recommendations_router
 from app.search.router import router as search_router
 from app.users.router import router as users_router
+from app.webhooks.router import router as webhooks_router
 
 ROOT = Path(__file__).resolve().parents[1]
 SPA_DIST = ROOT / "frontend" / "dist"
@@ -147,6 +148,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         archives_router,
         highlights_router,
         tags_router,
+        webhooks_router,
     ):
         app.include_router(router, prefix="/api", dependencies=[Depends(rate_limit_ip)])
 

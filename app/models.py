@@ -11,6 +11,7 @@ from app.highlights.models import Highlight
 from app.imports.models import ImportBatch, ImportChunk, ImportEntry
 from app.projects.models import Project, Subtask, Task
 from app.users.models import User
+from app.webhooks.models import WebhookDelivery, WebhookEndpoint
 
 __all__ = [
     "ApiToken",
@@ -32,4 +33,6 @@ __all__ = [
     "Tag",
     "Task",
     "User",
+    "WebhookDelivery",
+    "WebhookEndpoint",
 ]

@@ -383,6 +383,9 @@ PIPELINE_ENV = {
     "FUZE_RATE_LIMIT_ENABLED": "false",
     "FUZE_ARGON2_TIME_COST": "1",
     "FUZE_ARGON2_MEMORY_KIB": "8192",
+    # A failing webhook is tried twice more, half a second apart, and paused after 2 failed.
+    "FUZE_WEBHOOK_RETRY_SECONDS": "[0.5, 0.5]",
+    "FUZE_WEBHOOK_PAUSE_AFTER_FAILURES": "2",
 }
 
 

@@ -41,6 +41,7 @@ from app.imports.service import IMPORT_QUEUE
 from app.logs import setup_logging
 from app.metrics import measure_job
 from app.projects import jobs as projects_jobs
+from app.webhooks import jobs as webhook_jobs
 
 log = logging.getLogger("fuze.worker")
 SWEEP_LOCK = "fuze:sweeper:lock"
@@ -82,6 +83,7 @@ async def _sweep(ctx: dict[str, Any]) -> None:
         await bookmark_jobs.sweep(ctx)
         await analysis_jobs.sweep(ctx)
         await highlight_jobs.sweep(ctx)
+        await webhook_jobs.sweep(ctx)
 
 
 async def startup(ctx: dict[str, Any]) -> None:
@@ -241,6 +243,9 @@ class WorkerSettings:
         ),
         _pipeline_job(projects_jobs.embed_context),
         _pipeline_job(highlight_jobs.embed_highlights),
+        _job(webhook_jobs.webhook_event, timeout=60, keep_result=0, max_tries=3),
+        # Its own tries and waits (settings.webhook_retry_seconds) are new jobs, not arq's.
+        _job(webhook_jobs.deliver_webhook, timeout=120, keep_result=0, max_tries=2),
         _job(
             archive_jobs.archive_page,
             timeout=get_settings().pipeline_job_timeout_seconds,

@@ -27,6 +27,8 @@ READ_POSTS = {
 # The account itself (profile, password, Gemini key, tokens) and administration: only a
 # full token, whatever the method, except reading one's profile.
 ACCOUNT = ("/api/users/me", "/api/admin")
+# Webhooks send the user's data to an address: changing them is the account's business too.
+WEBHOOKS = "/api/webhooks"
 
 
 # Any token may revoke itself (the route refuses any other token but to a full one).
@@ -38,6 +40,8 @@ def needed(method: str, path: str) -> Scope:
     if method == "DELETE" and path == REVOKE:
         return "read"
     if path.startswith(ACCOUNT) and not (path == "/api/users/me" and method in READING):
+        return "full"
+    if path.startswith(WEBHOOKS) and method not in READING:
         return "full"
     if method in READING or (method == "POST" and path in READ_POSTS):
         return "read"

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import uuid
+from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Form, Query, Response, UploadFile, status
@@ -24,6 +25,7 @@ from app.bookmarks.schemas import (
     TagList,
     clean_tags,
 )
+from app.db import after_commit
 from app.deps import CurrentUser, ReadsDep, RedisDep, SessionDep, SettingsDep
 from app.errors import (
     Conflict,
@@ -37,6 +39,7 @@ from app.errors import (
 )
 from app.idempotency import Idempotency, IdempotencyKeyHeader
 from app.users.models import User
+from app.webhooks.emit import emit as webhook_emit
 
 router = APIRouter(prefix="/bookmarks", tags=["bookmarks"], responses=responses(Unauthorized))
 tags_router = APIRouter(prefix="/tags", tags=["tags"], responses=responses(Unauthorized))
@@ -83,6 +86,9 @@ async def create_bookmark(
     body = BookmarkOut(**service.to_out(bookmark, tags[bookmark.id])).model_dump(mode="json")
     status_code = 201 if created else 200
     idem.remember(session, status_code, body)
+    if created:
+        saved = {k: body[k] for k in ("id", "url", "title", "status", "tags", "saved_at")}
+        after_commit(session, partial(webhook_emit, redis, user.id, "bookmark.saved", saved))
     return JSONResponse(body, status_code=status_code)
 
 

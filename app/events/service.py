@@ -11,6 +11,7 @@ from typing import Any
 from app.auth import security
 from app.auth.service import Credential
 from app.errors import ServiceUnavailable
+from app.webhooks.emit import emit, webhook_event
 
 log = logging.getLogger("fuze.events")
 
@@ -22,13 +23,16 @@ def channel(user_id: uuid.UUID | str) -> str:
 
 
 async def publish(redis: Any, user_id: uuid.UUID | str, event: str, data: dict[str, Any]) -> None:
-    """Best effort: an event lost while Redis is down is repaired by the next list fetch."""
+    """Best effort: an event lost while Redis is down is repaired by the next list fetch. The
+    events webhooks take go to the user's endpoints too (app/webhooks)."""
     try:
         await redis.publish(
             channel(user_id), json.dumps({"event": event, "data": data}, default=str)
         )
     except Exception as exc:
         log.warning("could not publish an event: %s", exc)
+    if hook := webhook_event(event, data):
+        await emit(redis, user_id, hook, data)
 
 
 def _ticket_key(ticket: str) -> str:

@@ -567,12 +567,21 @@ def _loop_key(url: httpx.URL) -> str:
     return str(url.copy_with(fragment=None))
 
 
-async def _send(client: httpx.AsyncClient, target: VettedURL, settings: Settings) -> httpx.Response:
-    """Sends the GET to the vetted addresses (never re-resolving the name), the original name
-    in the Host header and the TLS SNI; returns the response with its body unread."""
+async def _send(
+    client: httpx.AsyncClient,
+    target: VettedURL,
+    settings: Settings,
+    *,
+    method: str = "GET",
+    content: bytes | None = None,
+    extra_headers: dict[str, str] | None = None,
+) -> httpx.Response:
+    """Sends the request (a GET unless told) to the vetted addresses (never re-resolving the
+    name), the original name in the Host header and the TLS SNI; returns the response with
+    its body unread."""
     url = target.url
     host = url.raw_host.decode("ascii")
-    headers = {"Host": url.netloc.decode("ascii")}
+    headers = {**(extra_headers or {}), "Host": url.netloc.decode("ascii")}
     extensions: dict[str, Any] = {}
     if url.scheme == "https":
         headers["Connection"] = "close"  # see the module docstring: no TLS reuse across names
@@ -581,9 +590,10 @@ async def _send(client: httpx.AsyncClient, target: VettedURL, settings: Settings
     last_error: httpx.HTTPError | None = None
     for address in target.addresses[:MAX_ADDRESSES_TRIED]:
         request = client.build_request(
-            "GET",
+            method,
             url.copy_with(host=address),
             headers=headers,
+            content=content,
             timeout=_timeouts(settings),
             extensions=extensions,
         )
@@ -596,6 +606,44 @@ async def _send(client: httpx.AsyncClient, target: VettedURL, settings: Settings
     if last_error is None:  # a vetter that returned no address
         raise FetchError("dns_failed", f"The host name {host} has no address.")
     raise last_error
+
+
+@dataclass
+class Posted:
+    """What a POST of post_json() got back."""
+
+    status: int
+    body: bytes  # at most the first `keep` bytes
+
+
+async def post_json(
+    client: httpx.AsyncClient,
+    url: str,
+    settings: Settings,
+    body: bytes,
+    headers: dict[str, str],
+    *,
+    keep: int = 2048,
+    vet: Vetter = vet_url,
+) -> Posted:
+    """POSTs a JSON body (a webhook) with the fetcher's safeguards: the address vetted (no
+    internal address unless allowed), the name never resolved again, no redirect followed (a
+    redirect is the answer), the whole call within the fetch deadline; raises FetchError."""
+    async with _deadline(settings, "The endpoint"):
+        target = await vet(url, settings.allow_private_networks)
+        response = await _send(
+            client, target, settings, method="POST", content=body,
+            extra_headers={**headers, "Content-Type": "application/json"},
+        )  # fmt: skip
+        try:
+            kept = b""
+            async for chunk in response.aiter_raw():
+                kept += chunk
+                if len(kept) >= keep:
+                    break
+            return Posted(response.status_code, kept[:keep])
+        finally:
+            await response.aclose()
 
 
 def _is_ipv4_literal(host: str) -> bool:

@@ -967,6 +967,78 @@ export type CreatedTasks = {
 };
 
 /**
+ * DeliveryOut
+ */
+export type DeliveryOut = {
+    /**
+     * Id
+     */
+    id: string;
+    /**
+     * Event
+     */
+    event: string;
+    /**
+     * Status
+     */
+    status: 'pending' | 'retrying' | 'succeeded' | 'failed';
+    /**
+     * Attempts
+     */
+    attempts: number;
+    /**
+     * Response Status
+     */
+    response_status: number | null;
+    /**
+     * Response Body
+     *
+     * The start of what the endpoint answered.
+     */
+    response_body: string | null;
+    /**
+     * Error
+     */
+    error: string | null;
+    /**
+     * Duration Ms
+     */
+    duration_ms: number | null;
+    /**
+     * Created At
+     */
+    created_at: string;
+    /**
+     * Next Attempt At
+     */
+    next_attempt_at: string | null;
+    /**
+     * Delivered At
+     */
+    delivered_at: string | null;
+    /**
+     * Payload
+     */
+    payload: {
+        [key: string]: unknown;
+    };
+};
+
+/**
+ * DeliveryPage
+ */
+export type DeliveryPage = {
+    /**
+     * Items
+     */
+    items: Array<DeliveryOut>;
+    /**
+     * Next Cursor
+     */
+    next_cursor: string | null;
+};
+
+/**
  * ErrorBody
  */
 export type ErrorBody = {
@@ -2728,6 +2800,168 @@ export type ValidationError = {
     };
 };
 
+/**
+ * WebhookCreate
+ */
+export type WebhookCreate = {
+    /**
+     * Url
+     *
+     * An https address of yours.
+     */
+    url: string;
+    /**
+     * Events
+     *
+     * What Fuze calls it for.
+     */
+    events: Array<'bookmark.saved' | 'bookmark.ready' | 'bookmark.failed' | 'bookmark.analysed' | 'import.done'>;
+    /**
+     * Description
+     */
+    description?: string | null;
+};
+
+/**
+ * WebhookCreated
+ */
+export type WebhookCreated = {
+    /**
+     * Id
+     */
+    id: string;
+    /**
+     * Url
+     */
+    url: string;
+    /**
+     * Description
+     */
+    description: string | null;
+    /**
+     * Events
+     */
+    events: Array<string>;
+    /**
+     * Active
+     */
+    active: boolean;
+    /**
+     * Paused Reason
+     *
+     * Why Fuze paused it, while it is paused.
+     */
+    paused_reason: string | null;
+    /**
+     * Consecutive Failures
+     *
+     * Deliveries that failed in a row.
+     */
+    consecutive_failures: number;
+    /**
+     * Created At
+     */
+    created_at: string;
+    /**
+     * Last Success At
+     */
+    last_success_at: string | null;
+    /**
+     * Last Failure At
+     */
+    last_failure_at: string | null;
+    /**
+     * Secret
+     *
+     * Signs every delivery (the Fuze-Signature header). Shown once; keep it.
+     */
+    secret: string;
+};
+
+/**
+ * WebhookList
+ */
+export type WebhookList = {
+    /**
+     * Items
+     */
+    items: Array<WebhookOut>;
+};
+
+/**
+ * WebhookOut
+ */
+export type WebhookOut = {
+    /**
+     * Id
+     */
+    id: string;
+    /**
+     * Url
+     */
+    url: string;
+    /**
+     * Description
+     */
+    description: string | null;
+    /**
+     * Events
+     */
+    events: Array<string>;
+    /**
+     * Active
+     */
+    active: boolean;
+    /**
+     * Paused Reason
+     *
+     * Why Fuze paused it, while it is paused.
+     */
+    paused_reason: string | null;
+    /**
+     * Consecutive Failures
+     *
+     * Deliveries that failed in a row.
+     */
+    consecutive_failures: number;
+    /**
+     * Created At
+     */
+    created_at: string;
+    /**
+     * Last Success At
+     */
+    last_success_at: string | null;
+    /**
+     * Last Failure At
+     */
+    last_failure_at: string | null;
+};
+
+/**
+ * WebhookUpdate
+ */
+export type WebhookUpdate = {
+    /**
+     * Url
+     */
+    url?: string | null;
+    /**
+     * Events
+     */
+    events?: Array<'bookmark.saved' | 'bookmark.ready' | 'bookmark.failed' | 'bookmark.analysed' | 'import.done'> | null;
+    /**
+     * Description
+     */
+    description?: string | null;
+    /**
+     * Active
+     *
+     * false pauses it; true resumes it (and forgets its failures).
+     */
+    active?: boolean | null;
+};
+
 export type HealthHealthData = {
     body?: never;
     path?: never;
@@ -3686,6 +3920,10 @@ export type UsersDeleteTokenErrors = {
      * Authentication is required.
      */
     401: ErrorResponse;
+    /**
+     * You are not allowed to do this.
+     */
+    403: ErrorResponse;
     /**
      * Not found.
      */
@@ -5729,3 +5967,218 @@ export type TagsListTagsResponses = {
 };
 
 export type TagsListTagsResponse = TagsListTagsResponses[keyof TagsListTagsResponses];
+
+export type WebhooksListWebhooksData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/api/webhooks';
+};
+
+export type WebhooksListWebhooksErrors = {
+    /**
+     * Authentication is required.
+     */
+    401: ErrorResponse;
+};
+
+export type WebhooksListWebhooksError = WebhooksListWebhooksErrors[keyof WebhooksListWebhooksErrors];
+
+export type WebhooksListWebhooksResponses = {
+    /**
+     * Successful Response
+     */
+    200: WebhookList;
+};
+
+export type WebhooksListWebhooksResponse = WebhooksListWebhooksResponses[keyof WebhooksListWebhooksResponses];
+
+export type WebhooksCreateWebhookData = {
+    body: WebhookCreate;
+    path?: never;
+    query?: never;
+    url: '/api/webhooks';
+};
+
+export type WebhooksCreateWebhookErrors = {
+    /**
+     * Authentication is required.
+     */
+    401: ErrorResponse;
+    /**
+     * The request is not valid.
+     */
+    422: ErrorResponse;
+};
+
+export type WebhooksCreateWebhookError = WebhooksCreateWebhookErrors[keyof WebhooksCreateWebhookErrors];
+
+export type WebhooksCreateWebhookResponses = {
+    /**
+     * Successful Response
+     */
+    201: WebhookCreated;
+};
+
+export type WebhooksCreateWebhookResponse = WebhooksCreateWebhookResponses[keyof WebhooksCreateWebhookResponses];
+
+export type WebhooksDeleteWebhookData = {
+    body?: never;
+    path: {
+        /**
+         * Webhook Id
+         */
+        webhook_id: string;
+    };
+    query?: never;
+    url: '/api/webhooks/{webhook_id}';
+};
+
+export type WebhooksDeleteWebhookErrors = {
+    /**
+     * Authentication is required.
+     */
+    401: ErrorResponse;
+    /**
+     * Not found.
+     */
+    404: ErrorResponse;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type WebhooksDeleteWebhookError = WebhooksDeleteWebhookErrors[keyof WebhooksDeleteWebhookErrors];
+
+export type WebhooksDeleteWebhookResponses = {
+    /**
+     * Successful Response
+     */
+    204: void;
+};
+
+export type WebhooksDeleteWebhookResponse = WebhooksDeleteWebhookResponses[keyof WebhooksDeleteWebhookResponses];
+
+export type WebhooksUpdateWebhookData = {
+    body: WebhookUpdate;
+    path: {
+        /**
+         * Webhook Id
+         */
+        webhook_id: string;
+    };
+    query?: never;
+    url: '/api/webhooks/{webhook_id}';
+};
+
+export type WebhooksUpdateWebhookErrors = {
+    /**
+     * Authentication is required.
+     */
+    401: ErrorResponse;
+    /**
+     * Not found.
+     */
+    404: ErrorResponse;
+    /**
+     * The request is not valid.
+     */
+    422: ErrorResponse;
+};
+
+export type WebhooksUpdateWebhookError = WebhooksUpdateWebhookErrors[keyof WebhooksUpdateWebhookErrors];
+
+export type WebhooksUpdateWebhookResponses = {
+    /**
+     * Successful Response
+     */
+    200: WebhookOut;
+};
+
+export type WebhooksUpdateWebhookResponse = WebhooksUpdateWebhookResponses[keyof WebhooksUpdateWebhookResponses];
+
+export type WebhooksTestWebhookData = {
+    body?: never;
+    path: {
+        /**
+         * Webhook Id
+         */
+        webhook_id: string;
+    };
+    query?: never;
+    url: '/api/webhooks/{webhook_id}/test';
+};
+
+export type WebhooksTestWebhookErrors = {
+    /**
+     * Authentication is required.
+     */
+    401: ErrorResponse;
+    /**
+     * Not found.
+     */
+    404: ErrorResponse;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type WebhooksTestWebhookError = WebhooksTestWebhookErrors[keyof WebhooksTestWebhookErrors];
+
+export type WebhooksTestWebhookResponses = {
+    /**
+     * Successful Response
+     */
+    202: DeliveryOut;
+};
+
+export type WebhooksTestWebhookResponse = WebhooksTestWebhookResponses[keyof WebhooksTestWebhookResponses];
+
+export type WebhooksListDeliveriesData = {
+    body?: never;
+    path: {
+        /**
+         * Webhook Id
+         */
+        webhook_id: string;
+    };
+    query?: {
+        /**
+         * Cursor
+         */
+        cursor?: string | null;
+        /**
+         * Limit
+         */
+        limit?: number;
+    };
+    url: '/api/webhooks/{webhook_id}/deliveries';
+};
+
+export type WebhooksListDeliveriesErrors = {
+    /**
+     * Authentication is required.
+     */
+    401: ErrorResponse;
+    /**
+     * Not found.
+     */
+    404: ErrorResponse;
+    /**
+     * The request is not valid.
+     */
+    422: ErrorResponse;
+};
+
+export type WebhooksListDeliveriesError = WebhooksListDeliveriesErrors[keyof WebhooksListDeliveriesErrors];
+
+export type WebhooksListDeliveriesResponses = {
+    /**
+     * Successful Response
+     */
+    200: DeliveryPage;
+};
+
+export type WebhooksListDeliveriesResponse = WebhooksListDeliveriesResponses[keyof WebhooksListDeliveriesResponses];

@@ -3,8 +3,8 @@
 import { type DefaultError, type InfiniteData, infiniteQueryOptions, queryOptions, type UseMutationOptions } from '@tanstack/react-query';
 
 import { client } from '../client.gen';
-import { adminCreateInvite, adminCreateUser, adminDeleteUser, adminGetOverview, adminListInvites, adminListUsers, adminRevokeInvite, adminUpdateUser, archivesArchiveLink, archivesDeleteArchive, archivesDownloadArchive, archivesListArchives, archivesViewArchive, authConfig, authLogin, authLogout, authRefresh, authRegister, authToken, bookmarksCreateBookmark, bookmarksDeleteBookmark, bookmarksGetBookmark, bookmarksGetBookmarkFile, bookmarksListBookmarks, bookmarksRefreshBookmark, bookmarksSetProgress, bookmarksUpdateBookmark, bookmarksUploadBookmark, eventsCreateTicket, exportsExportBookmarks, healthHealth, healthReady, highlightsCreateHighlight, highlightsDeleteHighlight, highlightsExportHighlights, highlightsListBookmarkHighlights, highlightsListHighlights, highlightsUpdateHighlight, importsCreateImport, importsGetImport, importsListImportEntries, importsListImports, type Options, projectsAcceptBreakdown, projectsCreateProject, projectsCreateSubtask, projectsCreateTask, projectsDeleteProject, projectsDeleteSubtask, projectsDeleteTask, projectsGetProject, projectsGetSubtask, projectsGetTask, projectsListProjects, projectsListSubtasks, projectsListTasks, projectsProposeBreakdown, projectsUpdateProject, projectsUpdateSubtask, projectsUpdateTask, recommendationsGiveFeedback, recommendationsListFeedback, recommendationsProjectRecommendations, recommendationsSubtaskRecommendations, recommendationsTaskRecommendations, recommendationsTextRecommendations, recommendationsWithdrawFeedback, searchSearch, searchSimilar, tagsListTags, usersCreateToken, usersDeleteGeminiKey, usersDeleteToken, usersGetMe, usersListTokens, usersPutGeminiKey, usersTestGeminiKey, usersUpdateMe } from '../sdk.gen';
-import type { AdminCreateInviteData, AdminCreateInviteError, AdminCreateInviteResponse, AdminCreateUserData, AdminCreateUserError, AdminCreateUserResponse, AdminDeleteUserData, AdminDeleteUserError, AdminDeleteUserResponse, AdminGetOverviewData, AdminGetOverviewError, AdminGetOverviewResponse, AdminListInvitesData, AdminListInvitesError, AdminListInvitesResponse, AdminListUsersData, AdminListUsersError, AdminListUsersResponse, AdminRevokeInviteData, AdminRevokeInviteError, AdminRevokeInviteResponse, AdminUpdateUserData, AdminUpdateUserError, AdminUpdateUserResponse, ArchivesArchiveLinkData, ArchivesArchiveLinkError, ArchivesArchiveLinkResponse, ArchivesDeleteArchiveData, ArchivesDeleteArchiveError, ArchivesDeleteArchiveResponse, ArchivesDownloadArchiveData, ArchivesDownloadArchiveError, ArchivesListArchivesData, ArchivesListArchivesError, ArchivesListArchivesResponse, ArchivesViewArchiveData, ArchivesViewArchiveError, AuthConfigData, AuthConfigError, AuthConfigResponse, AuthLoginData, AuthLoginError, AuthLoginResponse, AuthLogoutData, AuthLogoutError, AuthLogoutResponse, AuthRefreshData, AuthRefreshError, AuthRefreshResponse, AuthRegisterData, AuthRegisterError, AuthRegisterResponse, AuthTokenData, AuthTokenError, AuthTokenResponse, BookmarksCreateBookmarkData, BookmarksCreateBookmarkError, BookmarksCreateBookmarkResponse, BookmarksDeleteBookmarkData, BookmarksDeleteBookmarkError, BookmarksDeleteBookmarkResponse, BookmarksGetBookmarkData, BookmarksGetBookmarkError, BookmarksGetBookmarkFileData, BookmarksGetBookmarkFileError, BookmarksGetBookmarkFileResponse, BookmarksGetBookmarkResponse, BookmarksListBookmarksData, BookmarksListBookmarksError, BookmarksListBookmarksResponse, BookmarksRefreshBookmarkData, BookmarksRefreshBookmarkError, BookmarksRefreshBookmarkResponse, BookmarksSetProgressData, BookmarksSetProgressError, BookmarksSetProgressResponse, BookmarksUpdateBookmarkData, BookmarksUpdateBookmarkError, BookmarksUpdateBookmarkResponse, BookmarksUploadBookmarkData, BookmarksUploadBookmarkError, BookmarksUploadBookmarkResponse, EventsCreateTicketData, EventsCreateTicketError, EventsCreateTicketResponse, ExportsExportBookmarksData, ExportsExportBookmarksError, HealthHealthData, HealthHealthResponse, HealthReadyData, HealthReadyError, HealthReadyResponse, HighlightsCreateHighlightData, HighlightsCreateHighlightError, HighlightsCreateHighlightResponse, HighlightsDeleteHighlightData, HighlightsDeleteHighlightError, HighlightsDeleteHighlightResponse, HighlightsExportHighlightsData, HighlightsExportHighlightsError, HighlightsListBookmarkHighlightsData, HighlightsListBookmarkHighlightsError, HighlightsListBookmarkHighlightsResponse, HighlightsListHighlightsData, HighlightsListHighlightsError, HighlightsListHighlightsResponse, HighlightsUpdateHighlightData, HighlightsUpdateHighlightError, HighlightsUpdateHighlightResponse, ImportsCreateImportData, ImportsCreateImportError, ImportsCreateImportResponse, ImportsGetImportData, ImportsGetImportError, ImportsGetImportResponse, ImportsListImportEntriesData, ImportsListImportEntriesError, ImportsListImportEntriesResponse, ImportsListImportsData, ImportsListImportsError, ImportsListImportsResponse, ProjectsAcceptBreakdownData, ProjectsAcceptBreakdownError, ProjectsAcceptBreakdownResponse, ProjectsCreateProjectData, ProjectsCreateProjectError, ProjectsCreateProjectResponse, ProjectsCreateSubtaskData, ProjectsCreateSubtaskError, ProjectsCreateSubtaskResponse, ProjectsCreateTaskData, ProjectsCreateTaskError, ProjectsCreateTaskResponse, ProjectsDeleteProjectData, ProjectsDeleteProjectError, ProjectsDeleteProjectResponse, ProjectsDeleteSubtaskData, ProjectsDeleteSubtaskError, ProjectsDeleteSubtaskResponse, ProjectsDeleteTaskData, ProjectsDeleteTaskError, ProjectsDeleteTaskResponse, ProjectsGetProjectData, ProjectsGetProjectError, ProjectsGetProjectResponse, ProjectsGetSubtaskData, ProjectsGetSubtaskError, ProjectsGetSubtaskResponse, ProjectsGetTaskData, ProjectsGetTaskError, ProjectsGetTaskResponse, ProjectsListProjectsData, ProjectsListProjectsError, ProjectsListProjectsResponse, ProjectsListSubtasksData, ProjectsListSubtasksError, ProjectsListSubtasksResponse, ProjectsListTasksData, ProjectsListTasksError, ProjectsListTasksResponse, ProjectsProposeBreakdownData, ProjectsProposeBreakdownError, ProjectsProposeBreakdownResponse, ProjectsUpdateProjectData, ProjectsUpdateProjectError, ProjectsUpdateProjectResponse, ProjectsUpdateSubtaskData, ProjectsUpdateSubtaskError, ProjectsUpdateSubtaskResponse, ProjectsUpdateTaskData, ProjectsUpdateTaskError, ProjectsUpdateTaskResponse, RecommendationsGiveFeedbackData, RecommendationsGiveFeedbackError, RecommendationsGiveFeedbackResponse, RecommendationsListFeedbackData, RecommendationsListFeedbackError, RecommendationsListFeedbackResponse, RecommendationsProjectRecommendationsData, RecommendationsProjectRecommendationsError, RecommendationsProjectRecommendationsResponse, RecommendationsSubtaskRecommendationsData, RecommendationsSubtaskRecommendationsError, RecommendationsSubtaskRecommendationsResponse, RecommendationsTaskRecommendationsData, RecommendationsTaskRecommendationsError, RecommendationsTaskRecommendationsResponse, RecommendationsTextRecommendationsData, RecommendationsTextRecommendationsError, RecommendationsTextRecommendationsResponse, RecommendationsWithdrawFeedbackData, RecommendationsWithdrawFeedbackError, RecommendationsWithdrawFeedbackResponse, SearchSearchData, SearchSearchError, SearchSearchResponse, SearchSimilarData, SearchSimilarError, SearchSimilarResponse, TagsListTagsData, TagsListTagsError, TagsListTagsResponse, UsersCreateTokenData, UsersCreateTokenError, UsersCreateTokenResponse, UsersDeleteGeminiKeyData, UsersDeleteGeminiKeyError, UsersDeleteGeminiKeyResponse, UsersDeleteTokenData, UsersDeleteTokenError, UsersDeleteTokenResponse, UsersGetMeData, UsersGetMeError, UsersGetMeResponse, UsersListTokensData, UsersListTokensError, UsersListTokensResponse, UsersPutGeminiKeyData, UsersPutGeminiKeyError, UsersPutGeminiKeyResponse, UsersTestGeminiKeyData, UsersTestGeminiKeyError, UsersTestGeminiKeyResponse, UsersUpdateMeData, UsersUpdateMeError, UsersUpdateMeResponse } from '../types.gen';
+import { adminCreateInvite, adminCreateUser, adminDeleteUser, adminGetOverview, adminListInvites, adminListUsers, adminRevokeInvite, adminUpdateUser, archivesArchiveLink, archivesDeleteArchive, archivesDownloadArchive, archivesListArchives, archivesViewArchive, authConfig, authLogin, authLogout, authRefresh, authRegister, authToken, bookmarksCreateBookmark, bookmarksDeleteBookmark, bookmarksGetBookmark, bookmarksGetBookmarkFile, bookmarksListBookmarks, bookmarksRefreshBookmark, bookmarksSetProgress, bookmarksUpdateBookmark, bookmarksUploadBookmark, eventsCreateTicket, exportsExportBookmarks, healthHealth, healthReady, highlightsCreateHighlight, highlightsDeleteHighlight, highlightsExportHighlights, highlightsListBookmarkHighlights, highlightsListHighlights, highlightsUpdateHighlight, importsCreateImport, importsGetImport, importsListImportEntries, importsListImports, type Options, projectsAcceptBreakdown, projectsCreateProject, projectsCreateSubtask, projectsCreateTask, projectsDeleteProject, projectsDeleteSubtask, projectsDeleteTask, projectsGetProject, projectsGetSubtask, projectsGetTask, projectsListProjects, projectsListSubtasks, projectsListTasks, projectsProposeBreakdown, projectsUpdateProject, projectsUpdateSubtask, projectsUpdateTask, recommendationsGiveFeedback, recommendationsListFeedback, recommendationsProjectRecommendations, recommendationsSubtaskRecommendations, recommendationsTaskRecommendations, recommendationsTextRecommendations, recommendationsWithdrawFeedback, searchSearch, searchSimilar, tagsListTags, usersCreateToken, usersDeleteGeminiKey, usersDeleteToken, usersGetMe, usersListTokens, usersPutGeminiKey, usersTestGeminiKey, usersUpdateMe, webhooksCreateWebhook, webhooksDeleteWebhook, webhooksListDeliveries, webhooksListWebhooks, webhooksTestWebhook, webhooksUpdateWebhook } from '../sdk.gen';
+import type { AdminCreateInviteData, AdminCreateInviteError, AdminCreateInviteResponse, AdminCreateUserData, AdminCreateUserError, AdminCreateUserResponse, AdminDeleteUserData, AdminDeleteUserError, AdminDeleteUserResponse, AdminGetOverviewData, AdminGetOverviewError, AdminGetOverviewResponse, AdminListInvitesData, AdminListInvitesError, AdminListInvitesResponse, AdminListUsersData, AdminListUsersError, AdminListUsersResponse, AdminRevokeInviteData, AdminRevokeInviteError, AdminRevokeInviteResponse, AdminUpdateUserData, AdminUpdateUserError, AdminUpdateUserResponse, ArchivesArchiveLinkData, ArchivesArchiveLinkError, ArchivesArchiveLinkResponse, ArchivesDeleteArchiveData, ArchivesDeleteArchiveError, ArchivesDeleteArchiveResponse, ArchivesDownloadArchiveData, ArchivesDownloadArchiveError, ArchivesListArchivesData, ArchivesListArchivesError, ArchivesListArchivesResponse, ArchivesViewArchiveData, ArchivesViewArchiveError, AuthConfigData, AuthConfigError, AuthConfigResponse, AuthLoginData, AuthLoginError, AuthLoginResponse, AuthLogoutData, AuthLogoutError, AuthLogoutResponse, AuthRefreshData, AuthRefreshError, AuthRefreshResponse, AuthRegisterData, AuthRegisterError, AuthRegisterResponse, AuthTokenData, AuthTokenError, AuthTokenResponse, BookmarksCreateBookmarkData, BookmarksCreateBookmarkError, BookmarksCreateBookmarkResponse, BookmarksDeleteBookmarkData, BookmarksDeleteBookmarkError, BookmarksDeleteBookmarkResponse, BookmarksGetBookmarkData, BookmarksGetBookmarkError, BookmarksGetBookmarkFileData, BookmarksGetBookmarkFileError, BookmarksGetBookmarkFileResponse, BookmarksGetBookmarkResponse, BookmarksListBookmarksData, BookmarksListBookmarksError, BookmarksListBookmarksResponse, BookmarksRefreshBookmarkData, BookmarksRefreshBookmarkError, BookmarksRefreshBookmarkResponse, BookmarksSetProgressData, BookmarksSetProgressError, BookmarksSetProgressResponse, BookmarksUpdateBookmarkData, BookmarksUpdateBookmarkError, BookmarksUpdateBookmarkResponse, BookmarksUploadBookmarkData, BookmarksUploadBookmarkError, BookmarksUploadBookmarkResponse, EventsCreateTicketData, EventsCreateTicketError, EventsCreateTicketResponse, ExportsExportBookmarksData, ExportsExportBookmarksError, HealthHealthData, HealthHealthResponse, HealthReadyData, HealthReadyError, HealthReadyResponse, HighlightsCreateHighlightData, HighlightsCreateHighlightError, HighlightsCreateHighlightResponse, HighlightsDeleteHighlightData, HighlightsDeleteHighlightError, HighlightsDeleteHighlightResponse, HighlightsExportHighlightsData, HighlightsExportHighlightsError, HighlightsListBookmarkHighlightsData, HighlightsListBookmarkHighlightsError, HighlightsListBookmarkHighlightsResponse, HighlightsListHighlightsData, HighlightsListHighlightsError, HighlightsListHighlightsResponse, HighlightsUpdateHighlightData, HighlightsUpdateHighlightError, HighlightsUpdateHighlightResponse, ImportsCreateImportData, ImportsCreateImportError, ImportsCreateImportResponse, ImportsGetImportData, ImportsGetImportError, ImportsGetImportResponse, ImportsListImportEntriesData, ImportsListImportEntriesError, ImportsListImportEntriesResponse, ImportsListImportsData, ImportsListImportsError, ImportsListImportsResponse, ProjectsAcceptBreakdownData, ProjectsAcceptBreakdownError, ProjectsAcceptBreakdownResponse, ProjectsCreateProjectData, ProjectsCreateProjectError, ProjectsCreateProjectResponse, ProjectsCreateSubtaskData, ProjectsCreateSubtaskError, ProjectsCreateSubtaskResponse, ProjectsCreateTaskData, ProjectsCreateTaskError, ProjectsCreateTaskResponse, ProjectsDeleteProjectData, ProjectsDeleteProjectError, ProjectsDeleteProjectResponse, ProjectsDeleteSubtaskData, ProjectsDeleteSubtaskError, ProjectsDeleteSubtaskResponse, ProjectsDeleteTaskData, ProjectsDeleteTaskError, ProjectsDeleteTaskResponse, ProjectsGetProjectData, ProjectsGetProjectError, ProjectsGetProjectResponse, ProjectsGetSubtaskData, ProjectsGetSubtaskError, ProjectsGetSubtaskResponse, ProjectsGetTaskData, ProjectsGetTaskError, ProjectsGetTaskResponse, ProjectsListProjectsData, ProjectsListProjectsError, ProjectsListProjectsResponse, ProjectsListSubtasksData, ProjectsListSubtasksError, ProjectsListSubtasksResponse, ProjectsListTasksData, ProjectsListTasksError, ProjectsListTasksResponse, ProjectsProposeBreakdownData, ProjectsProposeBreakdownError, ProjectsProposeBreakdownResponse, ProjectsUpdateProjectData, ProjectsUpdateProjectError, ProjectsUpdateProjectResponse, ProjectsUpdateSubtaskData, ProjectsUpdateSubtaskError, ProjectsUpdateSubtaskResponse, ProjectsUpdateTaskData, ProjectsUpdateTaskError, ProjectsUpdateTaskResponse, RecommendationsGiveFeedbackData, RecommendationsGiveFeedbackError, RecommendationsGiveFeedbackResponse, RecommendationsListFeedbackData, RecommendationsListFeedbackError, RecommendationsListFeedbackResponse, RecommendationsProjectRecommendationsData, RecommendationsProjectRecommendationsError, RecommendationsProjectRecommendationsResponse, RecommendationsSubtaskRecommendationsData, RecommendationsSubtaskRecommendationsError, RecommendationsSubtaskRecommendationsResponse, RecommendationsTaskRecommendationsData, RecommendationsTaskRecommendationsError, RecommendationsTaskRecommendationsResponse, RecommendationsTextRecommendationsData, RecommendationsTextRecommendationsError, RecommendationsTextRecommendationsResponse, RecommendationsWithdrawFeedbackData, RecommendationsWithdrawFeedbackError, RecommendationsWithdrawFeedbackResponse, SearchSearchData, SearchSearchError, SearchSearchResponse, SearchSimilarData, SearchSimilarError, SearchSimilarResponse, TagsListTagsData, TagsListTagsError, TagsListTagsResponse, UsersCreateTokenData, UsersCreateTokenError, UsersCreateTokenResponse, UsersDeleteGeminiKeyData, UsersDeleteGeminiKeyError, UsersDeleteGeminiKeyResponse, UsersDeleteTokenData, UsersDeleteTokenError, UsersDeleteTokenResponse, UsersGetMeData, UsersGetMeError, UsersGetMeResponse, UsersListTokensData, UsersListTokensError, UsersListTokensResponse, UsersPutGeminiKeyData, UsersPutGeminiKeyError, UsersPutGeminiKeyResponse, UsersTestGeminiKeyData, UsersTestGeminiKeyError, UsersTestGeminiKeyResponse, UsersUpdateMeData, UsersUpdateMeError, UsersUpdateMeResponse, WebhooksCreateWebhookData, WebhooksCreateWebhookError, WebhooksCreateWebhookResponse, WebhooksDeleteWebhookData, WebhooksDeleteWebhookError, WebhooksDeleteWebhookResponse, WebhooksListDeliveriesData, WebhooksListDeliveriesError, WebhooksListDeliveriesResponse, WebhooksListWebhooksData, WebhooksListWebhooksError, WebhooksListWebhooksResponse, WebhooksTestWebhookData, WebhooksTestWebhookError, WebhooksTestWebhookResponse, WebhooksUpdateWebhookData, WebhooksUpdateWebhookError, WebhooksUpdateWebhookResponse } from '../types.gen';
 
 export type QueryKey<TOptions extends Options> = [
     Pick<TOptions, 'baseUrl' | 'body' | 'headers' | 'path' | 'query'> & {
@@ -551,7 +551,7 @@ export const usersCreateTokenMutation = (options?: Partial<Options<UsersCreateTo
 };
 
 /**
- * Revoke a personal API token
+ * Revoke a personal API token (a token that is not full may revoke only itself)
  */
 export const usersDeleteTokenMutation = (options?: Partial<Options<UsersDeleteTokenData>>): UseMutationOptions<UsersDeleteTokenResponse, UsersDeleteTokenError, Options<UsersDeleteTokenData>> => {
     const mutationOptions: UseMutationOptions<UsersDeleteTokenResponse, UsersDeleteTokenError, Options<UsersDeleteTokenData>> = {
@@ -1672,4 +1672,135 @@ export const tagsListTagsOptions = (options?: Options<TagsListTagsData>) => quer
         return data;
     },
     queryKey: tagsListTagsQueryKey(options)
+});
+
+export const webhooksListWebhooksQueryKey = (options?: Options<WebhooksListWebhooksData>) => createQueryKey('webhooksListWebhooks', options);
+
+/**
+ * Your webhooks
+ */
+export const webhooksListWebhooksOptions = (options?: Options<WebhooksListWebhooksData>) => queryOptions<WebhooksListWebhooksResponse, WebhooksListWebhooksError, WebhooksListWebhooksResponse, ReturnType<typeof webhooksListWebhooksQueryKey>>({
+    queryFn: async ({ queryKey, signal }) => {
+        const { data } = await webhooksListWebhooks({
+            ...options,
+            ...queryKey[0],
+            signal,
+            throwOnError: true
+        });
+        return data;
+    },
+    queryKey: webhooksListWebhooksQueryKey(options)
+});
+
+/**
+ * Add a webhook: an https address Fuze calls, signed, when the chosen events happen
+ */
+export const webhooksCreateWebhookMutation = (options?: Partial<Options<WebhooksCreateWebhookData>>): UseMutationOptions<WebhooksCreateWebhookResponse, WebhooksCreateWebhookError, Options<WebhooksCreateWebhookData>> => {
+    const mutationOptions: UseMutationOptions<WebhooksCreateWebhookResponse, WebhooksCreateWebhookError, Options<WebhooksCreateWebhookData>> = {
+        mutationFn: async (fnOptions) => {
+            const { data } = await webhooksCreateWebhook({
+                ...options,
+                ...fnOptions,
+                throwOnError: true
+            });
+            return data;
+        }
+    };
+    return mutationOptions;
+};
+
+/**
+ * Delete a webhook and its delivery log
+ */
+export const webhooksDeleteWebhookMutation = (options?: Partial<Options<WebhooksDeleteWebhookData>>): UseMutationOptions<WebhooksDeleteWebhookResponse, WebhooksDeleteWebhookError, Options<WebhooksDeleteWebhookData>> => {
+    const mutationOptions: UseMutationOptions<WebhooksDeleteWebhookResponse, WebhooksDeleteWebhookError, Options<WebhooksDeleteWebhookData>> = {
+        mutationFn: async (fnOptions) => {
+            const { data } = await webhooksDeleteWebhook({
+                ...options,
+                ...fnOptions,
+                throwOnError: true
+            });
+            return data;
+        }
+    };
+    return mutationOptions;
+};
+
+/**
+ * Change a webhook's address or events, pause it, or resume it
+ */
+export const webhooksUpdateWebhookMutation = (options?: Partial<Options<WebhooksUpdateWebhookData>>): UseMutationOptions<WebhooksUpdateWebhookResponse, WebhooksUpdateWebhookError, Options<WebhooksUpdateWebhookData>> => {
+    const mutationOptions: UseMutationOptions<WebhooksUpdateWebhookResponse, WebhooksUpdateWebhookError, Options<WebhooksUpdateWebhookData>> = {
+        mutationFn: async (fnOptions) => {
+            const { data } = await webhooksUpdateWebhook({
+                ...options,
+                ...fnOptions,
+                throwOnError: true
+            });
+            return data;
+        }
+    };
+    return mutationOptions;
+};
+
+/**
+ * Send the webhook a `ping` event now (it shows in the delivery log)
+ */
+export const webhooksTestWebhookMutation = (options?: Partial<Options<WebhooksTestWebhookData>>): UseMutationOptions<WebhooksTestWebhookResponse, WebhooksTestWebhookError, Options<WebhooksTestWebhookData>> => {
+    const mutationOptions: UseMutationOptions<WebhooksTestWebhookResponse, WebhooksTestWebhookError, Options<WebhooksTestWebhookData>> = {
+        mutationFn: async (fnOptions) => {
+            const { data } = await webhooksTestWebhook({
+                ...options,
+                ...fnOptions,
+                throwOnError: true
+            });
+            return data;
+        }
+    };
+    return mutationOptions;
+};
+
+export const webhooksListDeliveriesQueryKey = (options: Options<WebhooksListDeliveriesData>) => createQueryKey('webhooksListDeliveries', options);
+
+/**
+ * A webhook's deliveries, newest first: each event, its tries and the answers
+ */
+export const webhooksListDeliveriesOptions = (options: Options<WebhooksListDeliveriesData>) => queryOptions<WebhooksListDeliveriesResponse, WebhooksListDeliveriesError, WebhooksListDeliveriesResponse, ReturnType<typeof webhooksListDeliveriesQueryKey>>({
+    queryFn: async ({ queryKey, signal }) => {
+        const { data } = await webhooksListDeliveries({
+            ...options,
+            ...queryKey[0],
+            signal,
+            throwOnError: true
+        });
+        return data;
+    },
+    queryKey: webhooksListDeliveriesQueryKey(options)
+});
+
+export const webhooksListDeliveriesInfiniteQueryKey = (options: Options<WebhooksListDeliveriesData>): QueryKey<Options<WebhooksListDeliveriesData>> => createQueryKey('webhooksListDeliveries', options, true);
+
+/**
+ * A webhook's deliveries, newest first: each event, its tries and the answers
+ */
+export const webhooksListDeliveriesInfiniteOptions = (options: Options<WebhooksListDeliveriesData>) => infiniteQueryOptions<WebhooksListDeliveriesResponse, WebhooksListDeliveriesError, InfiniteData<WebhooksListDeliveriesResponse>, QueryKey<Options<WebhooksListDeliveriesData>>, string | null | Pick<QueryKey<Options<WebhooksListDeliveriesData>>[0], 'body' | 'headers' | 'path' | 'query'>>(
+// @ts-ignore
+{
+    queryFn: async ({ pageParam, queryKey, signal }) => {
+        // @ts-ignore
+        const page: Pick<QueryKey<Options<WebhooksListDeliveriesData>>[0], 'body' | 'headers' | 'path' | 'query'> = typeof pageParam === 'object' ? pageParam : {
+            query: {
+                cursor: pageParam
+            }
+        };
+        const params = createInfiniteParams(queryKey, page);
+        const { data } = await webhooksListDeliveries({
+            ...options,
+            ...params,
+            signal,
+            throwOnError: true
+        });
+        return data;
+    },
+    queryKey: webhooksListDeliveriesInfiniteQueryKey(options)
 });
