@@ -7,6 +7,9 @@
  * not failed.
  */
 import assert from 'node:assert/strict';
+import { createHmac } from 'node:crypto';
+import { createServer, type IncomingHttpHeaders } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
@@ -336,6 +339,37 @@ describe('Fuze web app', () => {
     assert.equal(save.status, 403, 'a read-only token saves nothing');
     await page.getByRole('cell', { name: 'e2e token', exact: true }).waitFor();
     await page.getByRole('cell', { name: 'read only', exact: true }).waitFor();
+
+    // A webhook to a local receiver: the test event arrives, signed with the secret shown once.
+    const received: { headers: IncomingHttpHeaders; body: string }[] = [];
+    const receiver = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c) => (body += c));
+      req.on('end', () => {
+        received.push({ headers: req.headers, body });
+        res.writeHead(200).end('ok');
+      });
+    });
+    await new Promise<void>((done) => receiver.listen(0, '127.0.0.1', done));
+    try {
+      const hookUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
+      const hooks = page.getByRole('region', { name: 'Webhooks' });
+      await hooks.getByLabel('Address').fill(hookUrl);
+      await hooks.getByRole('button', { name: 'Add webhook' }).click();
+      const secret = (await page.getByTestId('webhook-secret').textContent()) ?? '';
+      assert.match(secret, /^whsec_/);
+      await hooks.getByRole('button', { name: 'Send a test event' }).click();
+      await waitFor(async () => received.length === 1, { what: 'the test event at the receiver' });
+      const [{ headers, body }] = received;
+      const [, t, v1] = /^t=(\d+),v1=([0-9a-f]+)$/.exec(String(headers['fuze-signature'])) ?? [];
+      assert.equal(createHmac('sha256', secret).update(`${t}.${body}`).digest('hex'), v1, 'signed with the secret');
+      assert.equal(JSON.parse(body).event, 'ping');
+      await hooks.getByRole('table', { name: 'Deliveries' }).getByRole('cell', { name: 'succeeded' }).waitFor();
+      await hooks.getByRole('heading', { name: 'Webhooks' }).scrollIntoViewIfNeeded();
+      await shot('08b-webhooks');
+    } finally {
+      receiver.close();
+    }
     await page.locator('main').evaluate((el) => el.scrollTo(0, 0));
     await shot('08-settings');
   });

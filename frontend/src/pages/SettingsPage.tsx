@@ -17,6 +17,7 @@ import { usersUpdateMe } from '../client/sdk.gen';
 import type { GeminiKeySaved } from '../client/types.gen';
 import { ErrorNotice, ShownOnce } from '../components/Notice';
 import { TimeAgo } from '../components/TimeAgo';
+import { Webhooks } from '../components/Webhooks';
 import { signIn } from '../lib/auth';
 import { type Theme, useTheme } from '../lib/theme';
 
@@ -285,6 +286,8 @@ export function SettingsPage() {
           <p className="muted small">No tokens yet.</p>
         )}
       </section>
+
+      <Webhooks />
 
       <section className="card stack" aria-labelledby="assistants-title">
         <h2 id="assistants-title">Assistants (MCP)</h2>
