@@ -31,6 +31,7 @@ from app.embeddings.service import Embedder
 from app.errors import http_exception_handler, install_error_handlers
 from app.events.router import router as events_router
 from app.feedback.router import router as feedback_router
+from app.feeds.router import router as feeds_router
 from app.health.router import router as health_router
 from app.highlights.router import router as highlights_router
 from app.imports.router import exports_router
@@ -149,6 +150,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         highlights_router,
         tags_router,
         webhooks_router,
+        feeds_router,
     ):
         app.include_router(router, prefix="/api", dependencies=[Depends(rate_limit_ip)])
 

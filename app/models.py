@@ -7,6 +7,7 @@ from app.auth.models import ApiToken, RefreshToken
 from app.bookmarks.models import Bookmark, BookmarkTag, BookmarkVector, Tag
 from app.db import Base
 from app.feedback.models import Feedback
+from app.feeds.models import Feed, FeedEntry
 from app.highlights.models import Highlight
 from app.imports.models import ImportBatch, ImportChunk, ImportEntry
 from app.projects.models import Project, Subtask, Task
@@ -20,6 +21,8 @@ __all__ = [
     "BookmarkTag",
     "BookmarkVector",
     "ContentAnalysis",
+    "Feed",
+    "FeedEntry",
     "Feedback",
     "Highlight",
     "ImportBatch",

@@ -34,6 +34,7 @@ from app.config import get_settings
 from app.db import ReadPool, create_engine, create_sessionmaker, is_conflict, is_unavailable
 from app.embeddings.service import Embedder
 from app.extraction.fetch import make_http_client
+from app.feeds import jobs as feed_jobs
 from app.health.service import MODEL_KEY, WORKERS_KEY
 from app.highlights import jobs as highlight_jobs
 from app.imports import jobs as import_jobs
@@ -84,6 +85,7 @@ async def _sweep(ctx: dict[str, Any]) -> None:
         await analysis_jobs.sweep(ctx)
         await highlight_jobs.sweep(ctx)
         await webhook_jobs.sweep(ctx)
+        await feed_jobs.schedule(ctx)
 
 
 async def startup(ctx: dict[str, Any]) -> None:
@@ -243,6 +245,7 @@ class WorkerSettings:
         ),
         _pipeline_job(projects_jobs.embed_context),
         _pipeline_job(highlight_jobs.embed_highlights),
+        _job(feed_jobs.poll_feed, timeout=120, keep_result=0, max_tries=2),
         _job(webhook_jobs.webhook_event, timeout=60, keep_result=0, max_tries=3),
         # Its own tries and waits (settings.webhook_retry_seconds) are new jobs, not arq's.
         _job(webhook_jobs.deliver_webhook, timeout=120, keep_result=0, max_tries=2),

@@ -306,6 +306,31 @@ describe('Fuze web app', () => {
     }
   });
 
+  it('follows a feed, whose items are saved and tagged', async () => {
+    const items = ['/feed/one', '/feed/two']
+      .map((p, i) => `<item><title>Feed post ${i + 1}</title><link>${pages.url(p)}</link><guid>${p}</guid></item>`)
+      .join('');
+    for (const p of ['/feed/one', '/feed/two'])
+      pages.route(p, `<!doctype html><title>Feed post ${p}</title><article><h1>Feed post ${p}</h1><p>${'A post from a followed blog. '.repeat(30)}</p></article>`);
+    pages.route('/feed.xml', {
+      headers: { 'Content-Type': 'application/rss+xml' },
+      body: `<?xml version="1.0"?><rss version="2.0"><channel><title>The Followed Blog</title><link>${pages.url('/')}</link>${items}</channel></rss>`,
+    });
+    await nav('Feeds').click();
+    await page.getByLabel('Feed address (RSS or Atom)').fill(pages.url('/feed.xml'));
+    await page.getByLabel('Tags for its items').fill('followed');
+    await page.getByRole('button', { name: 'Follow', exact: true }).click();
+    const row = page.getByRole('list', { name: 'Feeds you follow' }).getByRole('listitem').first();
+    await row.getByText('The Followed Blog').waitFor({ timeout: 90_000 });
+    await row.getByText(/^2 items saved/).waitFor({ timeout: 90_000 });
+    await shot('07b-feeds');
+    // Saved with the feed's tag (a fresh list: the library shows saves from elsewhere as "new").
+    await page.goto(fuze.url('/?tag=followed'));
+    const saved = page.getByRole('list', { name: 'Saved items' });
+    await saved.getByText('Feed post 2', { exact: true }).waitFor({ timeout: 90_000 });
+    await saved.getByText('Feed post 1', { exact: true }).waitFor();
+  });
+
   it('keeps the session with a silent refresh when the access token is refused', async () => {
     const before = await page.evaluate(() => JSON.parse(localStorage.getItem('fuze.session') ?? '{}'));
     await page.evaluate(() => {

@@ -459,6 +459,18 @@ export type BodyBookmarksUploadBookmark = {
 };
 
 /**
+ * Body_feeds-import_opml
+ */
+export type BodyFeedsImportOpml = {
+    /**
+     * File
+     *
+     * The OPML file.
+     */
+    file: Blob | File;
+};
+
+/**
  * Body_imports-create_import
  */
 export type BodyImportsCreateImport = {
@@ -1063,6 +1075,122 @@ export type ErrorBody = {
  */
 export type ErrorResponse = {
     error: ErrorBody;
+};
+
+/**
+ * FeedCreate
+ */
+export type FeedCreate = {
+    /**
+     * Url
+     *
+     * The RSS or Atom feed's address.
+     */
+    url: string;
+    /**
+     * Tags
+     *
+     * Given to every item it saves.
+     */
+    tags?: Array<string>;
+    /**
+     * Interval Minutes
+     */
+    interval_minutes?: number;
+};
+
+/**
+ * FeedList
+ */
+export type FeedList = {
+    /**
+     * Items
+     */
+    items: Array<FeedOut>;
+};
+
+/**
+ * FeedOut
+ */
+export type FeedOut = {
+    /**
+     * Id
+     */
+    id: string;
+    /**
+     * Url
+     */
+    url: string;
+    /**
+     * Title
+     */
+    title: string | null;
+    /**
+     * Site Url
+     */
+    site_url: string | null;
+    /**
+     * Tags
+     */
+    tags: Array<string>;
+    /**
+     * Interval Minutes
+     */
+    interval_minutes: number;
+    /**
+     * Active
+     */
+    active: boolean;
+    /**
+     * Last Status
+     *
+     * `ok`, `not_modified` (the feed said nothing changed) or `error`; null until it is first read.
+     */
+    last_status: string | null;
+    /**
+     * Last Error
+     */
+    last_error: string | null;
+    /**
+     * Last Checked At
+     */
+    last_checked_at: string | null;
+    /**
+     * Next Check At
+     */
+    next_check_at: string;
+    /**
+     * Items Saved
+     */
+    items_saved: number;
+    /**
+     * Created At
+     */
+    created_at: string;
+};
+
+/**
+ * FeedUpdate
+ */
+export type FeedUpdate = {
+    /**
+     * Title
+     */
+    title?: string | null;
+    /**
+     * Tags
+     */
+    tags?: Array<string> | null;
+    /**
+     * Interval Minutes
+     */
+    interval_minutes?: number | null;
+    /**
+     * Active
+     *
+     * false stops reading it.
+     */
+    active?: boolean | null;
 };
 
 /**
@@ -1922,6 +2050,30 @@ export type LogoutRequest = {
      * Refresh Token
      */
     refresh_token: string;
+};
+
+/**
+ * OpmlImported
+ */
+export type OpmlImported = {
+    /**
+     * Added
+     *
+     * Feeds subscribed to.
+     */
+    added: number;
+    /**
+     * Already
+     *
+     * Feeds you already follow.
+     */
+    already: number;
+    /**
+     * Invalid
+     *
+     * Outlines without a usable feed address.
+     */
+    invalid: number;
 };
 
 /**
@@ -6182,3 +6334,227 @@ export type WebhooksListDeliveriesResponses = {
 };
 
 export type WebhooksListDeliveriesResponse = WebhooksListDeliveriesResponses[keyof WebhooksListDeliveriesResponses];
+
+export type FeedsListFeedsData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/api/feeds';
+};
+
+export type FeedsListFeedsErrors = {
+    /**
+     * Authentication is required.
+     */
+    401: ErrorResponse;
+};
+
+export type FeedsListFeedsError = FeedsListFeedsErrors[keyof FeedsListFeedsErrors];
+
+export type FeedsListFeedsResponses = {
+    /**
+     * Successful Response
+     */
+    200: FeedList;
+};
+
+export type FeedsListFeedsResponse = FeedsListFeedsResponses[keyof FeedsListFeedsResponses];
+
+export type FeedsCreateFeedData = {
+    body: FeedCreate;
+    path?: never;
+    query?: never;
+    url: '/api/feeds';
+};
+
+export type FeedsCreateFeedErrors = {
+    /**
+     * Authentication is required.
+     */
+    401: ErrorResponse;
+    /**
+     * This conflicts with something that already exists.
+     */
+    409: ErrorResponse;
+    /**
+     * The request is not valid.
+     */
+    422: ErrorResponse;
+};
+
+export type FeedsCreateFeedError = FeedsCreateFeedErrors[keyof FeedsCreateFeedErrors];
+
+export type FeedsCreateFeedResponses = {
+    /**
+     * Successful Response
+     */
+    201: FeedOut;
+};
+
+export type FeedsCreateFeedResponse = FeedsCreateFeedResponses[keyof FeedsCreateFeedResponses];
+
+export type FeedsExportOpmlData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/api/feeds/opml';
+};
+
+export type FeedsExportOpmlErrors = {
+    /**
+     * Authentication is required.
+     */
+    401: ErrorResponse;
+};
+
+export type FeedsExportOpmlError = FeedsExportOpmlErrors[keyof FeedsExportOpmlErrors];
+
+export type FeedsExportOpmlResponses = {
+    /**
+     * Successful Response
+     */
+    200: unknown;
+};
+
+export type FeedsImportOpmlData = {
+    body: BodyFeedsImportOpml;
+    path?: never;
+    query?: never;
+    url: '/api/feeds/opml';
+};
+
+export type FeedsImportOpmlErrors = {
+    /**
+     * Authentication is required.
+     */
+    401: ErrorResponse;
+    /**
+     * The request is not valid.
+     */
+    422: ErrorResponse;
+};
+
+export type FeedsImportOpmlError = FeedsImportOpmlErrors[keyof FeedsImportOpmlErrors];
+
+export type FeedsImportOpmlResponses = {
+    /**
+     * Successful Response
+     */
+    200: OpmlImported;
+};
+
+export type FeedsImportOpmlResponse = FeedsImportOpmlResponses[keyof FeedsImportOpmlResponses];
+
+export type FeedsDeleteFeedData = {
+    body?: never;
+    path: {
+        /**
+         * Feed Id
+         */
+        feed_id: string;
+    };
+    query?: never;
+    url: '/api/feeds/{feed_id}';
+};
+
+export type FeedsDeleteFeedErrors = {
+    /**
+     * Authentication is required.
+     */
+    401: ErrorResponse;
+    /**
+     * Not found.
+     */
+    404: ErrorResponse;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type FeedsDeleteFeedError = FeedsDeleteFeedErrors[keyof FeedsDeleteFeedErrors];
+
+export type FeedsDeleteFeedResponses = {
+    /**
+     * Successful Response
+     */
+    204: void;
+};
+
+export type FeedsDeleteFeedResponse = FeedsDeleteFeedResponses[keyof FeedsDeleteFeedResponses];
+
+export type FeedsUpdateFeedData = {
+    body: FeedUpdate;
+    path: {
+        /**
+         * Feed Id
+         */
+        feed_id: string;
+    };
+    query?: never;
+    url: '/api/feeds/{feed_id}';
+};
+
+export type FeedsUpdateFeedErrors = {
+    /**
+     * Authentication is required.
+     */
+    401: ErrorResponse;
+    /**
+     * Not found.
+     */
+    404: ErrorResponse;
+    /**
+     * The request is not valid.
+     */
+    422: ErrorResponse;
+};
+
+export type FeedsUpdateFeedError = FeedsUpdateFeedErrors[keyof FeedsUpdateFeedErrors];
+
+export type FeedsUpdateFeedResponses = {
+    /**
+     * Successful Response
+     */
+    200: FeedOut;
+};
+
+export type FeedsUpdateFeedResponse = FeedsUpdateFeedResponses[keyof FeedsUpdateFeedResponses];
+
+export type FeedsRefreshFeedData = {
+    body?: never;
+    path: {
+        /**
+         * Feed Id
+         */
+        feed_id: string;
+    };
+    query?: never;
+    url: '/api/feeds/{feed_id}/refresh';
+};
+
+export type FeedsRefreshFeedErrors = {
+    /**
+     * Authentication is required.
+     */
+    401: ErrorResponse;
+    /**
+     * Not found.
+     */
+    404: ErrorResponse;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type FeedsRefreshFeedError = FeedsRefreshFeedErrors[keyof FeedsRefreshFeedErrors];
+
+export type FeedsRefreshFeedResponses = {
+    /**
+     * Successful Response
+     */
+    202: FeedOut;
+};
+
+export type FeedsRefreshFeedResponse = FeedsRefreshFeedResponses[keyof FeedsRefreshFeedResponses];

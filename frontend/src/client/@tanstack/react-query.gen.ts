@@ -3,8 +3,8 @@
 import { type DefaultError, type InfiniteData, infiniteQueryOptions, queryOptions, type UseMutationOptions } from '@tanstack/react-query';
 
 import { client } from '../client.gen';
-import { adminCreateInvite, adminCreateUser, adminDeleteUser, adminGetOverview, adminListInvites, adminListUsers, adminRevokeInvite, adminUpdateUser, archivesArchiveLink, archivesDeleteArchive, archivesDownloadArchive, archivesListArchives, archivesViewArchive, authConfig, authLogin, authLogout, authRefresh, authRegister, authToken, bookmarksCreateBookmark, bookmarksDeleteBookmark, bookmarksGetBookmark, bookmarksGetBookmarkFile, bookmarksListBookmarks, bookmarksRefreshBookmark, bookmarksSetProgress, bookmarksUpdateBookmark, bookmarksUploadBookmark, eventsCreateTicket, exportsExportBookmarks, healthHealth, healthReady, highlightsCreateHighlight, highlightsDeleteHighlight, highlightsExportHighlights, highlightsListBookmarkHighlights, highlightsListHighlights, highlightsUpdateHighlight, importsCreateImport, importsGetImport, importsListImportEntries, importsListImports, type Options, projectsAcceptBreakdown, projectsCreateProject, projectsCreateSubtask, projectsCreateTask, projectsDeleteProject, projectsDeleteSubtask, projectsDeleteTask, projectsGetProject, projectsGetSubtask, projectsGetTask, projectsListProjects, projectsListSubtasks, projectsListTasks, projectsProposeBreakdown, projectsUpdateProject, projectsUpdateSubtask, projectsUpdateTask, recommendationsGiveFeedback, recommendationsListFeedback, recommendationsProjectRecommendations, recommendationsSubtaskRecommendations, recommendationsTaskRecommendations, recommendationsTextRecommendations, recommendationsWithdrawFeedback, searchSearch, searchSimilar, tagsListTags, usersCreateToken, usersDeleteGeminiKey, usersDeleteToken, usersGetMe, usersListTokens, usersPutGeminiKey, usersTestGeminiKey, usersUpdateMe, webhooksCreateWebhook, webhooksDeleteWebhook, webhooksListDeliveries, webhooksListWebhooks, webhooksTestWebhook, webhooksUpdateWebhook } from '../sdk.gen';
-import type { AdminCreateInviteData, AdminCreateInviteError, AdminCreateInviteResponse, AdminCreateUserData, AdminCreateUserError, AdminCreateUserResponse, AdminDeleteUserData, AdminDeleteUserError, AdminDeleteUserResponse, AdminGetOverviewData, AdminGetOverviewError, AdminGetOverviewResponse, AdminListInvitesData, AdminListInvitesError, AdminListInvitesResponse, AdminListUsersData, AdminListUsersError, AdminListUsersResponse, AdminRevokeInviteData, AdminRevokeInviteError, AdminRevokeInviteResponse, AdminUpdateUserData, AdminUpdateUserError, AdminUpdateUserResponse, ArchivesArchiveLinkData, ArchivesArchiveLinkError, ArchivesArchiveLinkResponse, ArchivesDeleteArchiveData, ArchivesDeleteArchiveError, ArchivesDeleteArchiveResponse, ArchivesDownloadArchiveData, ArchivesDownloadArchiveError, ArchivesListArchivesData, ArchivesListArchivesError, ArchivesListArchivesResponse, ArchivesViewArchiveData, ArchivesViewArchiveError, AuthConfigData, AuthConfigError, AuthConfigResponse, AuthLoginData, AuthLoginError, AuthLoginResponse, AuthLogoutData, AuthLogoutError, AuthLogoutResponse, AuthRefreshData, AuthRefreshError, AuthRefreshResponse, AuthRegisterData, AuthRegisterError, AuthRegisterResponse, AuthTokenData, AuthTokenError, AuthTokenResponse, BookmarksCreateBookmarkData, BookmarksCreateBookmarkError, BookmarksCreateBookmarkResponse, BookmarksDeleteBookmarkData, BookmarksDeleteBookmarkError, BookmarksDeleteBookmarkResponse, BookmarksGetBookmarkData, BookmarksGetBookmarkError, BookmarksGetBookmarkFileData, BookmarksGetBookmarkFileError, BookmarksGetBookmarkFileResponse, BookmarksGetBookmarkResponse, BookmarksListBookmarksData, BookmarksListBookmarksError, BookmarksListBookmarksResponse, BookmarksRefreshBookmarkData, BookmarksRefreshBookmarkError, BookmarksRefreshBookmarkResponse, BookmarksSetProgressData, BookmarksSetProgressError, BookmarksSetProgressResponse, BookmarksUpdateBookmarkData, BookmarksUpdateBookmarkError, BookmarksUpdateBookmarkResponse, BookmarksUploadBookmarkData, BookmarksUploadBookmarkError, BookmarksUploadBookmarkResponse, EventsCreateTicketData, EventsCreateTicketError, EventsCreateTicketResponse, ExportsExportBookmarksData, ExportsExportBookmarksError, HealthHealthData, HealthHealthResponse, HealthReadyData, HealthReadyError, HealthReadyResponse, HighlightsCreateHighlightData, HighlightsCreateHighlightError, HighlightsCreateHighlightResponse, HighlightsDeleteHighlightData, HighlightsDeleteHighlightError, HighlightsDeleteHighlightResponse, HighlightsExportHighlightsData, HighlightsExportHighlightsError, HighlightsListBookmarkHighlightsData, HighlightsListBookmarkHighlightsError, HighlightsListBookmarkHighlightsResponse, HighlightsListHighlightsData, HighlightsListHighlightsError, HighlightsListHighlightsResponse, HighlightsUpdateHighlightData, HighlightsUpdateHighlightError, HighlightsUpdateHighlightResponse, ImportsCreateImportData, ImportsCreateImportError, ImportsCreateImportResponse, ImportsGetImportData, ImportsGetImportError, ImportsGetImportResponse, ImportsListImportEntriesData, ImportsListImportEntriesError, ImportsListImportEntriesResponse, ImportsListImportsData, ImportsListImportsError, ImportsListImportsResponse, ProjectsAcceptBreakdownData, ProjectsAcceptBreakdownError, ProjectsAcceptBreakdownResponse, ProjectsCreateProjectData, ProjectsCreateProjectError, ProjectsCreateProjectResponse, ProjectsCreateSubtaskData, ProjectsCreateSubtaskError, ProjectsCreateSubtaskResponse, ProjectsCreateTaskData, ProjectsCreateTaskError, ProjectsCreateTaskResponse, ProjectsDeleteProjectData, ProjectsDeleteProjectError, ProjectsDeleteProjectResponse, ProjectsDeleteSubtaskData, ProjectsDeleteSubtaskError, ProjectsDeleteSubtaskResponse, ProjectsDeleteTaskData, ProjectsDeleteTaskError, ProjectsDeleteTaskResponse, ProjectsGetProjectData, ProjectsGetProjectError, ProjectsGetProjectResponse, ProjectsGetSubtaskData, ProjectsGetSubtaskError, ProjectsGetSubtaskResponse, ProjectsGetTaskData, ProjectsGetTaskError, ProjectsGetTaskResponse, ProjectsListProjectsData, ProjectsListProjectsError, ProjectsListProjectsResponse, ProjectsListSubtasksData, ProjectsListSubtasksError, ProjectsListSubtasksResponse, ProjectsListTasksData, ProjectsListTasksError, ProjectsListTasksResponse, ProjectsProposeBreakdownData, ProjectsProposeBreakdownError, ProjectsProposeBreakdownResponse, ProjectsUpdateProjectData, ProjectsUpdateProjectError, ProjectsUpdateProjectResponse, ProjectsUpdateSubtaskData, ProjectsUpdateSubtaskError, ProjectsUpdateSubtaskResponse, ProjectsUpdateTaskData, ProjectsUpdateTaskError, ProjectsUpdateTaskResponse, RecommendationsGiveFeedbackData, RecommendationsGiveFeedbackError, RecommendationsGiveFeedbackResponse, RecommendationsListFeedbackData, RecommendationsListFeedbackError, RecommendationsListFeedbackResponse, RecommendationsProjectRecommendationsData, RecommendationsProjectRecommendationsError, RecommendationsProjectRecommendationsResponse, RecommendationsSubtaskRecommendationsData, RecommendationsSubtaskRecommendationsError, RecommendationsSubtaskRecommendationsResponse, RecommendationsTaskRecommendationsData, RecommendationsTaskRecommendationsError, RecommendationsTaskRecommendationsResponse, RecommendationsTextRecommendationsData, RecommendationsTextRecommendationsError, RecommendationsTextRecommendationsResponse, RecommendationsWithdrawFeedbackData, RecommendationsWithdrawFeedbackError, RecommendationsWithdrawFeedbackResponse, SearchSearchData, SearchSearchError, SearchSearchResponse, SearchSimilarData, SearchSimilarError, SearchSimilarResponse, TagsListTagsData, TagsListTagsError, TagsListTagsResponse, UsersCreateTokenData, UsersCreateTokenError, UsersCreateTokenResponse, UsersDeleteGeminiKeyData, UsersDeleteGeminiKeyError, UsersDeleteGeminiKeyResponse, UsersDeleteTokenData, UsersDeleteTokenError, UsersDeleteTokenResponse, UsersGetMeData, UsersGetMeError, UsersGetMeResponse, UsersListTokensData, UsersListTokensError, UsersListTokensResponse, UsersPutGeminiKeyData, UsersPutGeminiKeyError, UsersPutGeminiKeyResponse, UsersTestGeminiKeyData, UsersTestGeminiKeyError, UsersTestGeminiKeyResponse, UsersUpdateMeData, UsersUpdateMeError, UsersUpdateMeResponse, WebhooksCreateWebhookData, WebhooksCreateWebhookError, WebhooksCreateWebhookResponse, WebhooksDeleteWebhookData, WebhooksDeleteWebhookError, WebhooksDeleteWebhookResponse, WebhooksListDeliveriesData, WebhooksListDeliveriesError, WebhooksListDeliveriesResponse, WebhooksListWebhooksData, WebhooksListWebhooksError, WebhooksListWebhooksResponse, WebhooksTestWebhookData, WebhooksTestWebhookError, WebhooksTestWebhookResponse, WebhooksUpdateWebhookData, WebhooksUpdateWebhookError, WebhooksUpdateWebhookResponse } from '../types.gen';
+import { adminCreateInvite, adminCreateUser, adminDeleteUser, adminGetOverview, adminListInvites, adminListUsers, adminRevokeInvite, adminUpdateUser, archivesArchiveLink, archivesDeleteArchive, archivesDownloadArchive, archivesListArchives, archivesViewArchive, authConfig, authLogin, authLogout, authRefresh, authRegister, authToken, bookmarksCreateBookmark, bookmarksDeleteBookmark, bookmarksGetBookmark, bookmarksGetBookmarkFile, bookmarksListBookmarks, bookmarksRefreshBookmark, bookmarksSetProgress, bookmarksUpdateBookmark, bookmarksUploadBookmark, eventsCreateTicket, exportsExportBookmarks, feedsCreateFeed, feedsDeleteFeed, feedsExportOpml, feedsImportOpml, feedsListFeeds, feedsRefreshFeed, feedsUpdateFeed, healthHealth, healthReady, highlightsCreateHighlight, highlightsDeleteHighlight, highlightsExportHighlights, highlightsListBookmarkHighlights, highlightsListHighlights, highlightsUpdateHighlight, importsCreateImport, importsGetImport, importsListImportEntries, importsListImports, type Options, projectsAcceptBreakdown, projectsCreateProject, projectsCreateSubtask, projectsCreateTask, projectsDeleteProject, projectsDeleteSubtask, projectsDeleteTask, projectsGetProject, projectsGetSubtask, projectsGetTask, projectsListProjects, projectsListSubtasks, projectsListTasks, projectsProposeBreakdown, projectsUpdateProject, projectsUpdateSubtask, projectsUpdateTask, recommendationsGiveFeedback, recommendationsListFeedback, recommendationsProjectRecommendations, recommendationsSubtaskRecommendations, recommendationsTaskRecommendations, recommendationsTextRecommendations, recommendationsWithdrawFeedback, searchSearch, searchSimilar, tagsListTags, usersCreateToken, usersDeleteGeminiKey, usersDeleteToken, usersGetMe, usersListTokens, usersPutGeminiKey, usersTestGeminiKey, usersUpdateMe, webhooksCreateWebhook, webhooksDeleteWebhook, webhooksListDeliveries, webhooksListWebhooks, webhooksTestWebhook, webhooksUpdateWebhook } from '../sdk.gen';
+import type { AdminCreateInviteData, AdminCreateInviteError, AdminCreateInviteResponse, AdminCreateUserData, AdminCreateUserError, AdminCreateUserResponse, AdminDeleteUserData, AdminDeleteUserError, AdminDeleteUserResponse, AdminGetOverviewData, AdminGetOverviewError, AdminGetOverviewResponse, AdminListInvitesData, AdminListInvitesError, AdminListInvitesResponse, AdminListUsersData, AdminListUsersError, AdminListUsersResponse, AdminRevokeInviteData, AdminRevokeInviteError, AdminRevokeInviteResponse, AdminUpdateUserData, AdminUpdateUserError, AdminUpdateUserResponse, ArchivesArchiveLinkData, ArchivesArchiveLinkError, ArchivesArchiveLinkResponse, ArchivesDeleteArchiveData, ArchivesDeleteArchiveError, ArchivesDeleteArchiveResponse, ArchivesDownloadArchiveData, ArchivesDownloadArchiveError, ArchivesListArchivesData, ArchivesListArchivesError, ArchivesListArchivesResponse, ArchivesViewArchiveData, ArchivesViewArchiveError, AuthConfigData, AuthConfigError, AuthConfigResponse, AuthLoginData, AuthLoginError, AuthLoginResponse, AuthLogoutData, AuthLogoutError, AuthLogoutResponse, AuthRefreshData, AuthRefreshError, AuthRefreshResponse, AuthRegisterData, AuthRegisterError, AuthRegisterResponse, AuthTokenData, AuthTokenError, AuthTokenResponse, BookmarksCreateBookmarkData, BookmarksCreateBookmarkError, BookmarksCreateBookmarkResponse, BookmarksDeleteBookmarkData, BookmarksDeleteBookmarkError, BookmarksDeleteBookmarkResponse, BookmarksGetBookmarkData, BookmarksGetBookmarkError, BookmarksGetBookmarkFileData, BookmarksGetBookmarkFileError, BookmarksGetBookmarkFileResponse, BookmarksGetBookmarkResponse, BookmarksListBookmarksData, BookmarksListBookmarksError, BookmarksListBookmarksResponse, BookmarksRefreshBookmarkData, BookmarksRefreshBookmarkError, BookmarksRefreshBookmarkResponse, BookmarksSetProgressData, BookmarksSetProgressError, BookmarksSetProgressResponse, BookmarksUpdateBookmarkData, BookmarksUpdateBookmarkError, BookmarksUpdateBookmarkResponse, BookmarksUploadBookmarkData, BookmarksUploadBookmarkError, BookmarksUploadBookmarkResponse, EventsCreateTicketData, EventsCreateTicketError, EventsCreateTicketResponse, ExportsExportBookmarksData, ExportsExportBookmarksError, FeedsCreateFeedData, FeedsCreateFeedError, FeedsCreateFeedResponse, FeedsDeleteFeedData, FeedsDeleteFeedError, FeedsDeleteFeedResponse, FeedsExportOpmlData, FeedsExportOpmlError, FeedsImportOpmlData, FeedsImportOpmlError, FeedsImportOpmlResponse, FeedsListFeedsData, FeedsListFeedsError, FeedsListFeedsResponse, FeedsRefreshFeedData, FeedsRefreshFeedError, FeedsRefreshFeedResponse, FeedsUpdateFeedData, FeedsUpdateFeedError, FeedsUpdateFeedResponse, HealthHealthData, HealthHealthResponse, HealthReadyData, HealthReadyError, HealthReadyResponse, HighlightsCreateHighlightData, HighlightsCreateHighlightError, HighlightsCreateHighlightResponse, HighlightsDeleteHighlightData, HighlightsDeleteHighlightError, HighlightsDeleteHighlightResponse, HighlightsExportHighlightsData, HighlightsExportHighlightsError, HighlightsListBookmarkHighlightsData, HighlightsListBookmarkHighlightsError, HighlightsListBookmarkHighlightsResponse, HighlightsListHighlightsData, HighlightsListHighlightsError, HighlightsListHighlightsResponse, HighlightsUpdateHighlightData, HighlightsUpdateHighlightError, HighlightsUpdateHighlightResponse, ImportsCreateImportData, ImportsCreateImportError, ImportsCreateImportResponse, ImportsGetImportData, ImportsGetImportError, ImportsGetImportResponse, ImportsListImportEntriesData, ImportsListImportEntriesError, ImportsListImportEntriesResponse, ImportsListImportsData, ImportsListImportsError, ImportsListImportsResponse, ProjectsAcceptBreakdownData, ProjectsAcceptBreakdownError, ProjectsAcceptBreakdownResponse, ProjectsCreateProjectData, ProjectsCreateProjectError, ProjectsCreateProjectResponse, ProjectsCreateSubtaskData, ProjectsCreateSubtaskError, ProjectsCreateSubtaskResponse, ProjectsCreateTaskData, ProjectsCreateTaskError, ProjectsCreateTaskResponse, ProjectsDeleteProjectData, ProjectsDeleteProjectError, ProjectsDeleteProjectResponse, ProjectsDeleteSubtaskData, ProjectsDeleteSubtaskError, ProjectsDeleteSubtaskResponse, ProjectsDeleteTaskData, ProjectsDeleteTaskError, ProjectsDeleteTaskResponse, ProjectsGetProjectData, ProjectsGetProjectError, ProjectsGetProjectResponse, ProjectsGetSubtaskData, ProjectsGetSubtaskError, ProjectsGetSubtaskResponse, ProjectsGetTaskData, ProjectsGetTaskError, ProjectsGetTaskResponse, ProjectsListProjectsData, ProjectsListProjectsError, ProjectsListProjectsResponse, ProjectsListSubtasksData, ProjectsListSubtasksError, ProjectsListSubtasksResponse, ProjectsListTasksData, ProjectsListTasksError, ProjectsListTasksResponse, ProjectsProposeBreakdownData, ProjectsProposeBreakdownError, ProjectsProposeBreakdownResponse, ProjectsUpdateProjectData, ProjectsUpdateProjectError, ProjectsUpdateProjectResponse, ProjectsUpdateSubtaskData, ProjectsUpdateSubtaskError, ProjectsUpdateSubtaskResponse, ProjectsUpdateTaskData, ProjectsUpdateTaskError, ProjectsUpdateTaskResponse, RecommendationsGiveFeedbackData, RecommendationsGiveFeedbackError, RecommendationsGiveFeedbackResponse, RecommendationsListFeedbackData, RecommendationsListFeedbackError, RecommendationsListFeedbackResponse, RecommendationsProjectRecommendationsData, RecommendationsProjectRecommendationsError, RecommendationsProjectRecommendationsResponse, RecommendationsSubtaskRecommendationsData, RecommendationsSubtaskRecommendationsError, RecommendationsSubtaskRecommendationsResponse, RecommendationsTaskRecommendationsData, RecommendationsTaskRecommendationsError, RecommendationsTaskRecommendationsResponse, RecommendationsTextRecommendationsData, RecommendationsTextRecommendationsError, RecommendationsTextRecommendationsResponse, RecommendationsWithdrawFeedbackData, RecommendationsWithdrawFeedbackError, RecommendationsWithdrawFeedbackResponse, SearchSearchData, SearchSearchError, SearchSearchResponse, SearchSimilarData, SearchSimilarError, SearchSimilarResponse, TagsListTagsData, TagsListTagsError, TagsListTagsResponse, UsersCreateTokenData, UsersCreateTokenError, UsersCreateTokenResponse, UsersDeleteGeminiKeyData, UsersDeleteGeminiKeyError, UsersDeleteGeminiKeyResponse, UsersDeleteTokenData, UsersDeleteTokenError, UsersDeleteTokenResponse, UsersGetMeData, UsersGetMeError, UsersGetMeResponse, UsersListTokensData, UsersListTokensError, UsersListTokensResponse, UsersPutGeminiKeyData, UsersPutGeminiKeyError, UsersPutGeminiKeyResponse, UsersTestGeminiKeyData, UsersTestGeminiKeyError, UsersTestGeminiKeyResponse, UsersUpdateMeData, UsersUpdateMeError, UsersUpdateMeResponse, WebhooksCreateWebhookData, WebhooksCreateWebhookError, WebhooksCreateWebhookResponse, WebhooksDeleteWebhookData, WebhooksDeleteWebhookError, WebhooksDeleteWebhookResponse, WebhooksListDeliveriesData, WebhooksListDeliveriesError, WebhooksListDeliveriesResponse, WebhooksListWebhooksData, WebhooksListWebhooksError, WebhooksListWebhooksResponse, WebhooksTestWebhookData, WebhooksTestWebhookError, WebhooksTestWebhookResponse, WebhooksUpdateWebhookData, WebhooksUpdateWebhookError, WebhooksUpdateWebhookResponse } from '../types.gen';
 
 export type QueryKey<TOptions extends Options> = [
     Pick<TOptions, 'baseUrl' | 'body' | 'headers' | 'path' | 'query'> & {
@@ -1804,3 +1804,124 @@ export const webhooksListDeliveriesInfiniteOptions = (options: Options<WebhooksL
     },
     queryKey: webhooksListDeliveriesInfiniteQueryKey(options)
 });
+
+export const feedsListFeedsQueryKey = (options?: Options<FeedsListFeedsData>) => createQueryKey('feedsListFeeds', options);
+
+/**
+ * The feeds you follow, with each one's state
+ */
+export const feedsListFeedsOptions = (options?: Options<FeedsListFeedsData>) => queryOptions<FeedsListFeedsResponse, FeedsListFeedsError, FeedsListFeedsResponse, ReturnType<typeof feedsListFeedsQueryKey>>({
+    queryFn: async ({ queryKey, signal }) => {
+        const { data } = await feedsListFeeds({
+            ...options,
+            ...queryKey[0],
+            signal,
+            throwOnError: true
+        });
+        return data;
+    },
+    queryKey: feedsListFeedsQueryKey(options)
+});
+
+/**
+ * Follow an RSS or Atom feed: its new items are saved as they appear
+ */
+export const feedsCreateFeedMutation = (options?: Partial<Options<FeedsCreateFeedData>>): UseMutationOptions<FeedsCreateFeedResponse, FeedsCreateFeedError, Options<FeedsCreateFeedData>> => {
+    const mutationOptions: UseMutationOptions<FeedsCreateFeedResponse, FeedsCreateFeedError, Options<FeedsCreateFeedData>> = {
+        mutationFn: async (fnOptions) => {
+            const { data } = await feedsCreateFeed({
+                ...options,
+                ...fnOptions,
+                throwOnError: true
+            });
+            return data;
+        }
+    };
+    return mutationOptions;
+};
+
+export const feedsExportOpmlQueryKey = (options?: Options<FeedsExportOpmlData>) => createQueryKey('feedsExportOpml', options);
+
+/**
+ * The feeds you follow as OPML (for another reader)
+ */
+export const feedsExportOpmlOptions = (options?: Options<FeedsExportOpmlData>) => queryOptions<unknown, FeedsExportOpmlError, unknown, ReturnType<typeof feedsExportOpmlQueryKey>>({
+    queryFn: async ({ queryKey, signal }) => {
+        const { data } = await feedsExportOpml({
+            ...options,
+            ...queryKey[0],
+            signal,
+            throwOnError: true
+        });
+        return data;
+    },
+    queryKey: feedsExportOpmlQueryKey(options)
+});
+
+/**
+ * Follow the feeds of an OPML file (from another reader)
+ */
+export const feedsImportOpmlMutation = (options?: Partial<Options<FeedsImportOpmlData>>): UseMutationOptions<FeedsImportOpmlResponse, FeedsImportOpmlError, Options<FeedsImportOpmlData>> => {
+    const mutationOptions: UseMutationOptions<FeedsImportOpmlResponse, FeedsImportOpmlError, Options<FeedsImportOpmlData>> = {
+        mutationFn: async (fnOptions) => {
+            const { data } = await feedsImportOpml({
+                ...options,
+                ...fnOptions,
+                throwOnError: true
+            });
+            return data;
+        }
+    };
+    return mutationOptions;
+};
+
+/**
+ * Stop following a feed (what it saved stays)
+ */
+export const feedsDeleteFeedMutation = (options?: Partial<Options<FeedsDeleteFeedData>>): UseMutationOptions<FeedsDeleteFeedResponse, FeedsDeleteFeedError, Options<FeedsDeleteFeedData>> => {
+    const mutationOptions: UseMutationOptions<FeedsDeleteFeedResponse, FeedsDeleteFeedError, Options<FeedsDeleteFeedData>> = {
+        mutationFn: async (fnOptions) => {
+            const { data } = await feedsDeleteFeed({
+                ...options,
+                ...fnOptions,
+                throwOnError: true
+            });
+            return data;
+        }
+    };
+    return mutationOptions;
+};
+
+/**
+ * Rename a feed, change its tags or how often it is read, stop or resume it
+ */
+export const feedsUpdateFeedMutation = (options?: Partial<Options<FeedsUpdateFeedData>>): UseMutationOptions<FeedsUpdateFeedResponse, FeedsUpdateFeedError, Options<FeedsUpdateFeedData>> => {
+    const mutationOptions: UseMutationOptions<FeedsUpdateFeedResponse, FeedsUpdateFeedError, Options<FeedsUpdateFeedData>> = {
+        mutationFn: async (fnOptions) => {
+            const { data } = await feedsUpdateFeed({
+                ...options,
+                ...fnOptions,
+                throwOnError: true
+            });
+            return data;
+        }
+    };
+    return mutationOptions;
+};
+
+/**
+ * Read a feed now
+ */
+export const feedsRefreshFeedMutation = (options?: Partial<Options<FeedsRefreshFeedData>>): UseMutationOptions<FeedsRefreshFeedResponse, FeedsRefreshFeedError, Options<FeedsRefreshFeedData>> => {
+    const mutationOptions: UseMutationOptions<FeedsRefreshFeedResponse, FeedsRefreshFeedError, Options<FeedsRefreshFeedData>> = {
+        mutationFn: async (fnOptions) => {
+            const { data } = await feedsRefreshFeed({
+                ...options,
+                ...fnOptions,
+                throwOnError: true
+            });
+            return data;
+        }
+    };
+    return mutationOptions;
+};
