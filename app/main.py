@@ -21,7 +21,6 @@ from app.assistant.mcp import HttpEndpoint
 from app.auth.key_check import check_secret_key
 from app.auth.router import router as auth_router
 from app.bookmarks.router import router as bookmarks_router
-from app.bookmarks.router import tags_router
 from app.broker import create_redis
 from app.config import Settings, get_settings
 from app.db import ReadPool, create_engine, create_sessionmaker
@@ -49,6 +48,7 @@ from app.projects.router import router as projects_router
 from app.ratelimit import RateLimiter
 from app.recommendations.router import router as recommendations_router
 from app.search.router import router as search_router
+from app.tags.router import router as tags_router
 from app.users.router import router as users_router
 from app.webhooks.router import router as webhooks_router
 

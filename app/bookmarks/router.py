@@ -21,8 +21,6 @@ from app.bookmarks.schemas import (
     Shelf,
     Sort,
     Status,
-    TagCount,
-    TagList,
     clean_tags,
 )
 from app.db import after_commit
@@ -42,7 +40,6 @@ from app.users.models import User
 from app.webhooks.emit import emit as webhook_emit
 
 router = APIRouter(prefix="/bookmarks", tags=["bookmarks"], responses=responses(Unauthorized))
-tags_router = APIRouter(prefix="/tags", tags=["tags"], responses=responses(Unauthorized))
 
 
 async def valid_bookmark(
@@ -283,14 +280,3 @@ async def get_bookmark_file(bookmark: ValidBookmark, settings: SettingsDep) -> F
             "Cache-Control": "private, no-store",
         },
     )
-
-
-@tags_router.get("", response_model=TagList, summary="Your tags with how many bookmarks have each")
-async def list_tags(
-    user: CurrentUser,
-    session: SessionDep,
-    q: Annotated[str | None, Query(max_length=64, description="Part of a tag's name.")] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
-) -> TagList:
-    rows = await service.tag_counts(session, user, (q or "").strip() or None, limit)
-    return TagList(items=[TagCount(name=n, count=c) for n, c in rows])

@@ -163,12 +163,3 @@ class ProgressOut(BaseModel):
 class BookmarkPage(BaseModel):
     items: list[BookmarkOut]
     next_cursor: str | None
-
-
-class TagCount(BaseModel):
-    name: str
-    count: int = Field(description="Your bookmarks with this tag.")
-
-
-class TagList(BaseModel):
-    items: list[TagCount]

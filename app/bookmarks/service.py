@@ -901,24 +901,3 @@ async def _ensure_tags_many(
         )
     )
     return {name.lower(): (tag_id, name) for tag_id, name in rows}
-
-
-async def tag_counts(
-    session: AsyncSession, user: User, q: str | None, limit: int
-) -> list[tuple[str, int]]:
-    """The user's tags with how many bookmarks have each, most used first; with `q`, those
-    whose name starts with it (case-insensitive) or contains it, prefix matches first."""
-    count = func.count(BookmarkTag.bookmark_id)
-    query = (
-        select(Tag.name, count)
-        .outerjoin(BookmarkTag, BookmarkTag.tag_id == Tag.id)
-        .where(Tag.user_id == user.id)
-        .group_by(Tag.id, Tag.name)
-    )
-    order: list[Any] = [count.desc(), func.lower(Tag.name)]
-    if q:
-        at = func.strpos(func.lower(Tag.name), q.lower())
-        query = query.where(at > 0)
-        order.insert(0, (at == 1).desc())
-    rows = await session.execute(query.order_by(*order).limit(limit))
-    return [(name, int(n)) for name, n in rows]

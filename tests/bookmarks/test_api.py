@@ -202,24 +202,3 @@ async def test_literal_internal_addresses_are_refused_at_once(client, alice, app
     # The extension's captured page is never fetched, so any address may be saved with it.
     captured = await _save(client, alice, "http://192.168.1.1/router", html="<p>status</p>")
     assert captured.status_code == 201
-
-
-async def test_tags_are_listed_with_their_counts_and_found_by_part_of_their_name(
-    client, alice, bob
-):
-    for path, tags in [("a", ["Python", "web"]), ("b", ["python", "async"]), ("c", ["web"])]:
-        r = await client.post(
-            "/api/bookmarks", headers=alice.headers,
-            json={"url": f"https://t.example/{path}", "tags": tags},
-        )  # fmt: skip
-        assert r.status_code == 201, r.text
-    r = await client.get("/api/tags", headers=alice.headers)
-    assert r.status_code == 200
-    assert [(t["name"], t["count"]) for t in r.json()["items"]] == [
-        ("Python", 2), ("web", 2), ("async", 1),
-    ]  # fmt: skip
-    r = await client.get("/api/tags", headers=alice.headers, params={"q": "YN"})
-    assert [t["name"] for t in r.json()["items"]] == ["async"]
-    r = await client.get("/api/tags", headers=alice.headers, params={"q": "p"})
-    assert [t["name"] for t in r.json()["items"]] == ["Python"]
-    assert (await client.get("/api/tags", headers=bob.headers)).json()["items"] == []

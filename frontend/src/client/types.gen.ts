@@ -955,6 +955,25 @@ export type BreakdownRequest = {
 };
 
 /**
+ * Changed
+ *
+ * What a rename, merge or delete did, and how to undo it.
+ */
+export type Changed = {
+    /**
+     * The tag that remains (none after a delete).
+     */
+    tag: TagCount | null;
+    /**
+     * Bookmarks
+     *
+     * Bookmarks whose tags changed.
+     */
+    bookmarks: number;
+    undo: Undo;
+};
+
+/**
  * Check
  */
 export type Check = {
@@ -2485,6 +2504,20 @@ export type RegisterRequest = {
 };
 
 /**
+ * Removed
+ */
+export type Removed = {
+    /**
+     * Name
+     */
+    name: string;
+    /**
+     * Bookmarks
+     */
+    bookmarks: Array<string>;
+};
+
+/**
  * SearchHit
  */
 export type SearchHit = {
@@ -2671,9 +2704,53 @@ export type SubtaskUpdate = {
 };
 
 /**
+ * Suggestion
+ */
+export type Suggestion = {
+    /**
+     * Tags
+     *
+     * Tags that look like one: merge them?
+     */
+    tags: Array<TagCount>;
+    /**
+     * Into
+     *
+     * The name to keep: the most used one.
+     */
+    into: string;
+    /**
+     * Why
+     *
+     * same words | abbreviation | close in meaning
+     */
+    why: string;
+};
+
+/**
+ * Suggestions
+ */
+export type Suggestions = {
+    /**
+     * Merge
+     */
+    merge: Array<Suggestion>;
+    /**
+     * Once
+     *
+     * Tags on a single bookmark: often one-off typos.
+     */
+    once: Array<TagCount>;
+};
+
+/**
  * TagCount
  */
 export type TagCount = {
+    /**
+     * Id
+     */
+    id: string;
     /**
      * Name
      */
@@ -2694,6 +2771,36 @@ export type TagList = {
      * Items
      */
     items: Array<TagCount>;
+};
+
+/**
+ * TagMerge
+ */
+export type TagMerge = {
+    /**
+     * Tags
+     *
+     * The tags to merge.
+     */
+    tags: Array<string>;
+    /**
+     * Into
+     *
+     * The tag they become (it is made if it does not exist).
+     */
+    into: string;
+};
+
+/**
+ * TagRename
+ */
+export type TagRename = {
+    /**
+     * Name
+     *
+     * The new name; an existing tag's name (in any case) merges this one into it.
+     */
+    name: string;
 };
 
 /**
@@ -2852,6 +2959,34 @@ export type TokenPair = {
      * Seconds until the access token expires.
      */
     expires_in: number;
+};
+
+/**
+ * Undo
+ *
+ * What a merge or delete took away, to put it back (POST /api/tags/undo).
+ */
+export type Undo = {
+    /**
+     * Removed
+     */
+    removed: Array<Removed>;
+    /**
+     * Into
+     */
+    into?: string | null;
+    /**
+     * Added
+     *
+     * Bookmarks that got `into` from the merge alone.
+     */
+    added?: Array<string>;
+    /**
+     * Created
+     *
+     * Whether the merge made `into`.
+     */
+    created?: boolean;
 };
 
 /**
@@ -6119,6 +6254,173 @@ export type TagsListTagsResponses = {
 };
 
 export type TagsListTagsResponse = TagsListTagsResponses[keyof TagsListTagsResponses];
+
+export type TagsTagSuggestionsData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/api/tags/suggestions';
+};
+
+export type TagsTagSuggestionsErrors = {
+    /**
+     * Authentication is required.
+     */
+    401: ErrorResponse;
+};
+
+export type TagsTagSuggestionsError = TagsTagSuggestionsErrors[keyof TagsTagSuggestionsErrors];
+
+export type TagsTagSuggestionsResponses = {
+    /**
+     * Successful Response
+     */
+    200: Suggestions;
+};
+
+export type TagsTagSuggestionsResponse = TagsTagSuggestionsResponses[keyof TagsTagSuggestionsResponses];
+
+export type TagsMergeTagsData = {
+    body: TagMerge;
+    path?: never;
+    query?: never;
+    url: '/api/tags/merge';
+};
+
+export type TagsMergeTagsErrors = {
+    /**
+     * Authentication is required.
+     */
+    401: ErrorResponse;
+    /**
+     * Not found.
+     */
+    404: ErrorResponse;
+    /**
+     * The request is not valid.
+     */
+    422: ErrorResponse;
+};
+
+export type TagsMergeTagsError = TagsMergeTagsErrors[keyof TagsMergeTagsErrors];
+
+export type TagsMergeTagsResponses = {
+    /**
+     * Successful Response
+     */
+    200: Changed;
+};
+
+export type TagsMergeTagsResponse = TagsMergeTagsResponses[keyof TagsMergeTagsResponses];
+
+export type TagsUndoTagsData = {
+    body: Undo;
+    path?: never;
+    query?: never;
+    url: '/api/tags/undo';
+};
+
+export type TagsUndoTagsErrors = {
+    /**
+     * Authentication is required.
+     */
+    401: ErrorResponse;
+    /**
+     * The request is not valid.
+     */
+    422: ErrorResponse;
+};
+
+export type TagsUndoTagsError = TagsUndoTagsErrors[keyof TagsUndoTagsErrors];
+
+export type TagsUndoTagsResponses = {
+    /**
+     * Response Tags-Undo Tags
+     *
+     * Successful Response
+     */
+    200: {
+        [key: string]: number;
+    };
+};
+
+export type TagsUndoTagsResponse = TagsUndoTagsResponses[keyof TagsUndoTagsResponses];
+
+export type TagsDeleteTagData = {
+    body?: never;
+    path: {
+        /**
+         * Tag Id
+         */
+        tag_id: string;
+    };
+    query?: never;
+    url: '/api/tags/{tag_id}';
+};
+
+export type TagsDeleteTagErrors = {
+    /**
+     * Authentication is required.
+     */
+    401: ErrorResponse;
+    /**
+     * Not found.
+     */
+    404: ErrorResponse;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type TagsDeleteTagError = TagsDeleteTagErrors[keyof TagsDeleteTagErrors];
+
+export type TagsDeleteTagResponses = {
+    /**
+     * Successful Response
+     */
+    200: Changed;
+};
+
+export type TagsDeleteTagResponse = TagsDeleteTagResponses[keyof TagsDeleteTagResponses];
+
+export type TagsRenameTagData = {
+    body: TagRename;
+    path: {
+        /**
+         * Tag Id
+         */
+        tag_id: string;
+    };
+    query?: never;
+    url: '/api/tags/{tag_id}';
+};
+
+export type TagsRenameTagErrors = {
+    /**
+     * Authentication is required.
+     */
+    401: ErrorResponse;
+    /**
+     * Not found.
+     */
+    404: ErrorResponse;
+    /**
+     * The request is not valid.
+     */
+    422: ErrorResponse;
+};
+
+export type TagsRenameTagError = TagsRenameTagErrors[keyof TagsRenameTagErrors];
+
+export type TagsRenameTagResponses = {
+    /**
+     * Successful Response
+     */
+    200: Changed;
+};
+
+export type TagsRenameTagResponse = TagsRenameTagResponses[keyof TagsRenameTagResponses];
 
 export type WebhooksListWebhooksData = {
     body?: never;
