@@ -331,6 +331,22 @@ describe('Fuze web app', () => {
     await saved.getByText('Feed post 1', { exact: true }).waitFor();
   });
 
+  it('renames a tag on the Tags page and undoes it', async () => {
+    await nav('Tags').click();
+    const tags = page.getByRole('list', { name: 'Your tags' });
+    await tags.getByRole('link', { name: 'followed', exact: true }).waitFor();
+    const row = tags.getByRole('listitem').filter({ has: page.getByRole('link', { name: 'followed', exact: true }) });
+    await row.getByRole('button', { name: 'Rename' }).click();
+    await page.getByLabel('New name').fill('from feeds');
+    await page.getByRole('button', { name: 'Save', exact: true }).click();
+    await tags.getByRole('link', { name: 'from feeds', exact: true }).waitFor();
+    await page.getByRole('status').getByText('“from feeds” now on 2 items').waitFor();
+    await shot('07c-tags');
+    await page.getByRole('button', { name: 'Undo' }).click();
+    await tags.getByRole('link', { name: 'followed', exact: true }).waitFor();
+    assert.equal(await tags.getByRole('link', { name: 'from feeds', exact: true }).count(), 0);
+  });
+
   it('keeps the session with a silent refresh when the access token is refused', async () => {
     const before = await page.evaluate(() => JSON.parse(localStorage.getItem('fuze.session') ?? '{}'));
     await page.evaluate(() => {

@@ -12,6 +12,7 @@ const NAV = [
   { to: '/', label: 'Library', end: true },
   { to: '/search', label: 'Search' },
   { to: '/highlights', label: 'Highlights' },
+  { to: '/tags', label: 'Tags' },
   { to: '/feeds', label: 'Feeds' },
   { to: '/projects', label: 'Projects' },
   { to: '/import', label: 'Import & export' },
