@@ -120,6 +120,12 @@ class Settings(BaseSettings):
     webhook_timeout_seconds: float = Field(default=10.0, gt=0)
 
     gemini_base_url: str | None = None
+    # The AI for users without their own (app/llm.py): gemini, openai (any OpenAI-compatible
+    # endpoint) or ollama, with its address, model and key. Unset: users bring their own.
+    llm_provider: Literal["gemini", "openai", "ollama"] | None = None
+    llm_base_url: str | None = None
+    llm_model: str | None = None
+    llm_api_key: str | None = None
     gemini_model: str = "gemini-2.5-flash"
     gemini_timeout_seconds: float = 20.0
     # Content analysis and project breakdowns (app/analysis).

@@ -21,6 +21,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import undefer
 
+from app import llm
 from app.analysis import service
 from app.analysis.models import FAILED, PENDING, READY, SKIPPED, ContentAnalysis
 from app.analysis.schemas import PageAnalysis
@@ -30,7 +31,6 @@ from app.bookmarks.pipeline import job_id
 from app.db import bind_system, bind_user, utcnow
 from app.events import service as events
 from app.projects import jobs as projects_jobs
-from app.users import service as users_service
 from app.users.models import User
 
 log = logging.getLogger("fuze.analysis")
@@ -105,6 +105,7 @@ async def _finish(
     message: str | None = None,
     result: dict[str, Any] | None = None,
     content_hash: str | None = None,
+    model: str | None = None,
 ) -> str:
     async with ctx["sessionmaker"]() as session:
         loaded = await _load(session, bookmark_id, run)
@@ -115,7 +116,7 @@ async def _finish(
         if result is not None:
             for name, value in result.items():
                 setattr(row, name, value)
-            row.model = ctx["settings"].gemini_model
+            row.model = model or ctx["settings"].gemini_model
             row.content_hash = content_hash
             row.analysed_at = utcnow()
         row.updated_at = utcnow()
@@ -132,7 +133,7 @@ class _Ask:
     """What to ask Gemini for one bookmark, with whose key."""
 
     user_id: uuid.UUID
-    api_key: str
+    provider: llm.Provider
     prompt: str
     tags: list[str]
     content_hash: str | None
@@ -150,29 +151,30 @@ async def _prepare(ctx: dict[str, Any], bookmark_id: str, run: int) -> _Ask | Ou
             return None
         bookmark, row = loaded
         user = await session.get_one(User, bookmark.user_id)
-        if user.gemini_key_encrypted is None:
+        provider = llm.provider_of(settings, user)
+        if provider is None:
             return (
                 SKIPPED,
                 "no_gemini_key",
-                "Add your Gemini API key in your profile to get a summary, tags and more.",
+                "Add your Gemini API key (or another AI provider) in Settings to get a summary, "
+                "tags and more.",
             )
-        api_key = users_service.gemini_key(settings, user)
-        if api_key is None:
+        if not isinstance(provider, llm.Provider):
             return (
                 FAILED,
                 "gemini_key_unreadable",
-                "Your stored Gemini key can no longer be read (the server's secret changed); "
+                "Your stored AI key can no longer be read (the server's secret changed); "
                 "store it again.",
             )
         if not (bookmark.text or "").strip():
             return SKIPPED, "no_text", "The page has no text to analyse."
-        known = await service.refused(ctx["redis"], user.id, api_key)
+        known = await service.refused(ctx["redis"], user.id, provider.ident)
         if known is not None:
             return FAILED, *known
         if (
             row.analysed_at is not None
             and row.content_hash == bookmark.content_hash
-            and row.model == settings.gemini_model
+            and row.model == provider.model
         ):
             # A refresh of a page whose text did not change: the analysis still holds, and
             # the user's quota is spared.
@@ -180,7 +182,7 @@ async def _prepare(ctx: dict[str, Any], bookmark_id: str, run: int) -> _Ask | Ou
         tags = await service.user_tags(session, user.id)
         prompt = service.page_prompt(bookmark, tags, settings.gemini_analysis_max_chars)
         await session.commit()  # the pending row, if _load made it
-        return _Ask(user.id, api_key, prompt, tags, bookmark.content_hash)
+        return _Ask(user.id, provider, prompt, tags, bookmark.content_hash)
 
 
 async def _start_attempt(ctx: dict[str, Any], bookmark_id: str, run: int) -> int | Outcome | None:
@@ -225,7 +227,7 @@ async def analyse_bookmark(ctx: dict[str, Any], bookmark_id: str, run: int) -> s
         try:
             answer = await service.generate(
                 settings,
-                ask.api_key,
+                ask.provider,
                 system=service.PAGE_SYSTEM,
                 prompt=ask.prompt,
                 schema=PageAnalysis,
@@ -234,7 +236,9 @@ async def analyse_bookmark(ctx: dict[str, Any], bookmark_id: str, run: int) -> s
         except service.GeminiError as exc:
             if not exc.transient:
                 if exc.code in ("gemini_key_invalid", "gemini_forbidden"):
-                    await service.remember_refused(ctx["redis"], ask.user_id, ask.api_key, exc)
+                    await service.remember_refused(
+                        ctx["redis"], ask.user_id, ask.provider.ident, exc
+                    )
                 return await _finish(ctx, bookmark_id, run, FAILED, exc.code, exc.message)
             if attempt >= settings.gemini_max_tries:
                 return await _finish(
@@ -251,7 +255,10 @@ async def analyse_bookmark(ctx: dict[str, Any], bookmark_id: str, run: int) -> s
     finally:
         await service.release_slot(ctx["redis"], ask.user_id, token)
     result = service.page_result(answer, ask.tags, settings.gemini_max_new_tags)
-    return await _finish(ctx, bookmark_id, run, READY, result=result, content_hash=ask.content_hash)
+    return await _finish(
+        ctx, bookmark_id, run, READY, result=result, content_hash=ask.content_hash,
+        model=ask.provider.model,
+    )  # fmt: skip
 
 
 async def _note_retry(
@@ -299,7 +306,7 @@ async def analyse_backlog(ctx: dict[str, Any], user_id: str) -> int:
     async with ctx["sessionmaker"]() as session:
         await bind_user(session, uid)
         user = await session.get(User, uid)
-        if user is None or user.gemini_key_encrypted is None:
+        if user is None or llm.provider_of(settings, user) is None:
             return 0
         rows = (
             await session.execute(

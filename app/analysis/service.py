@@ -32,7 +32,7 @@ from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app import metrics
+from app import llm, metrics
 from app.analysis.models import (
     CONTENT_TYPES,
     DIFFICULTIES,
@@ -195,14 +195,32 @@ def _lenient(schema: type[BaseModel], data: Any) -> Any:
 
 async def generate(
     settings: Settings,
-    api_key: str,
+    provider: llm.Provider | str,
     *,
     system: str,
     prompt: str,
     schema: type[T],
     time_limit: float | None = None,
 ) -> T:
-    """One generateContent call with `schema` as the response schema; raises GeminiError."""
+    """One structured call with `schema` as the response schema, to the user's provider (a
+    bare string is a Gemini key); raises GeminiError."""
+    if isinstance(provider, str):
+        provider = llm.Provider("gemini", settings.gemini_model, provider)
+    seconds = time_limit or settings.gemini_timeout_seconds
+    if provider.kind != "gemini":
+        start = time.perf_counter()
+        outcome = "cancelled"
+        try:
+            call = llm.openai_generate if provider.kind == "openai" else llm.ollama_generate
+            answer = await call(provider, system, prompt, schema, seconds, _lenient, GeminiError)
+            outcome = "ok"
+            return answer
+        except GeminiError as exc:
+            outcome = exc.code
+            raise
+        finally:
+            metrics.gemini_call("generate", outcome, time.perf_counter() - start)
+    api_key, model = provider.api_key or "", provider.model or settings.gemini_model
     client = _client(settings, api_key)
     config = types.GenerateContentConfig(
         system_instruction=system,
@@ -216,14 +234,14 @@ async def generate(
     outcome = "cancelled"
     try:
         try:
-            async with asyncio.timeout(time_limit or settings.gemini_timeout_seconds):
+            async with asyncio.timeout(seconds):
                 response = await client.aio.models.generate_content(
-                    model=settings.gemini_model, contents=prompt, config=config
+                    model=model, contents=prompt, config=config
                 )
         except GeminiError:
             raise
         except Exception as exc:
-            raise classify(exc, settings.gemini_model) from exc
+            raise classify(exc, model) from exc
         answer = _parse(response, schema)
         outcome = "ok"
         return answer

@@ -10,6 +10,7 @@ from typing import Any
 from arq import Retry
 from sqlalchemy import select, update
 
+from app import llm
 from app.analysis import service as analysis
 from app.analysis.schemas import ProjectIntent
 from app.db import bind_system, bind_user, get_for_owner
@@ -25,7 +26,6 @@ from app.projects.models import (
     Task,
 )
 from app.projects.service import project_text, subtask_text, task_text
-from app.users import service as users_service
 from app.users.models import User
 
 log = logging.getLogger("fuze.projects")
@@ -79,14 +79,14 @@ async def analyse_project(ctx: dict[str, Any], project_id: str, text_version: in
         if project.intent_status != INTENT_PENDING:
             return "done"
         user = await session.get_one(User, project.user_id)
-        api_key = users_service.gemini_key(settings, user)
+        provider = llm.provider_of(settings, user)
         title, description, technologies = (
             project.title,
             project.description,
             list(project.technologies),
         )
         user_id = user.id
-    if api_key is None:
+    if not isinstance(provider, llm.Provider):
         return await _finish(ctx, project_id, text_version, INTENT_SKIPPED, None, None)
     lease = settings.pipeline_job_timeout_seconds + 5
     token = await analysis.try_acquire_slot(
@@ -99,7 +99,7 @@ async def analyse_project(ctx: dict[str, Any], project_id: str, text_version: in
     try:
         answer = await analysis.generate(
             settings,
-            api_key,
+            provider,
             system=analysis.PROJECT_SYSTEM,
             prompt=analysis.intent_prompt(title, description, technologies),
             schema=ProjectIntent,

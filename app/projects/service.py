@@ -15,9 +15,10 @@ from typing import Any
 from sqlalchemy import Select, case, delete, func, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import llm
 from app.analysis import service as analysis
 from app.analysis.schemas import Breakdown
-from app.config import Settings
+from app.config import Settings, get_settings
 from app.db import enqueue_after_commit, utcnow
 from app.embeddings.service import Embedder, embed_cached
 from app.errors import BadRequest, NotFound, ServiceUnavailable, TooManyRequests, Unprocessable
@@ -38,7 +39,6 @@ from app.projects.schemas import (
     TaskCreate,
     TaskUpdate,
 )
-from app.users import service as users_service
 from app.users.models import User
 
 log = logging.getLogger("fuze.projects")
@@ -137,11 +137,15 @@ def _queue_intent(session: AsyncSession, project: Project) -> None:
     )
 
 
+def _server_ai() -> bool:
+    return bool(get_settings().llm_provider)
+
+
 def _set_intent(session: AsyncSession, user: User, project: Project) -> None:
     """Keyword intent at once; Gemini's, with the user's key, in a job."""
     project.intent = analysis.rules_intent(project.title, project.description, project.technologies)
     project.intent_error = None
-    if user.gemini_key_encrypted is not None:
+    if user.gemini_key_encrypted is not None or user.llm_provider or _server_ai():
         project.intent_status = INTENT_PENDING
         _queue_intent(session, project)
     else:
@@ -595,15 +599,16 @@ async def propose_breakdown(
     data: BreakdownRequest,
 ) -> list[dict[str, Any]]:
     """Gemini's proposed tasks and subtasks, with the user's own key. Nothing is saved."""
-    if user.gemini_key_encrypted is None:
+    provider = llm.provider_of(settings, user)
+    if provider is None:
         raise BadRequest(
-            "A breakdown needs your Gemini API key: store one with PUT /api/users/me/gemini-key.",
+            "A breakdown needs an AI: store your Gemini API key (PUT /api/users/me/gemini-key) "
+            "or choose another provider in Settings.",
             code="no_gemini_key",
         )
-    api_key = users_service.gemini_key(settings, user)
-    if api_key is None:
+    if not isinstance(provider, llm.Provider):
         raise BadRequest(
-            "Your stored Gemini key can no longer be read; store it again.",
+            "Your stored AI key can no longer be read; store it again.",
             code="gemini_key_unreadable",
         )
     existing = list(
@@ -634,7 +639,7 @@ async def propose_breakdown(
         try:
             answer = await analysis.generate(
                 settings,
-                api_key,
+                provider,
                 system=analysis.PROJECT_SYSTEM,
                 prompt=prompt,
                 schema=Breakdown,

@@ -2,7 +2,17 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, DateTime, Index, Integer, LargeBinary, String, func
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    func,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, IdMixin, TimestampMixin
@@ -25,6 +35,13 @@ class User(IdMixin, TimestampMixin, Base):
     # Fernet token of the user's own Gemini API key; never returned by the API.
     gemini_key_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
     gemini_key_last4: Mapped[str | None] = mapped_column(String(4))
+    # Another AI than Gemini (app/llm.py): openai (any compatible endpoint) or ollama, its
+    # address and model, and its key (encrypted as the Gemini key is; none for a local Ollama).
+    llm_provider: Mapped[str | None] = mapped_column(String(16))
+    llm_base_url: Mapped[str | None] = mapped_column(Text)
+    llm_model: Mapped[str | None] = mapped_column(String(200))
+    llm_key_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
+    llm_key_last4: Mapped[str | None] = mapped_column(String(4))
 
     __table_args__ = (
         # Logins are case-insensitive, so uniqueness is too.

@@ -18,6 +18,8 @@ from app.errors import (
 )
 from app.users import service
 from app.users.schemas import (
+    AIProviderIn,
+    AIProviderSaved,
     ApiTokenCreate,
     ApiTokenCreated,
     ApiTokenOut,
@@ -32,8 +34,43 @@ router = APIRouter(prefix="/users/me", tags=["users"], responses=responses(Unaut
 
 
 @router.get("", response_model=UserOut, summary="Your profile")
-async def get_me(user: CurrentUser, credential: CurrentCredential) -> UserOut:
-    return UserOut.model_validate(user).model_copy(update={"access": credential.scope})
+async def get_me(
+    user: CurrentUser, credential: CurrentCredential, settings: SettingsDep
+) -> UserOut:
+    return UserOut.model_validate(user).model_copy(
+        update={"access": credential.scope, **service.profile(settings, user)}
+    )
+
+
+@router.put(
+    "/ai-provider",
+    response_model=AIProviderSaved,
+    summary="Use an OpenAI-compatible endpoint or Ollama for your analyses instead of Gemini",
+    description="The endpoint is asked first (its model list, or Ollama's model): a refusal "
+    "is a 422 (`ai_provider_refused`) and nothing is stored. The key is kept encrypted and "
+    "never returned. Your saved pages without an analysis are then analysed with it.",
+    responses=responses(Unprocessable),
+)
+async def put_ai_provider(
+    data: AIProviderIn,
+    user: CurrentUser,
+    session: SessionDep,
+    settings: SettingsDep,
+    redis: RedisDep,
+) -> AIProviderSaved:
+    state, message, queued = await service.store_ai_provider(session, settings, redis, user, data)
+    return AIProviderSaved(state=state, message=message, analysing=queued)  # type: ignore[arg-type]
+
+
+@router.delete(
+    "/ai-provider",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Stop using your own AI provider (back to your Gemini key, or the server's)",
+)
+async def delete_ai_provider(user: CurrentUser, session: SessionDep) -> Response:
+    service.clear_ai_provider(user)
+    await session.flush()
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.patch(

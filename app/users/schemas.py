@@ -50,6 +50,39 @@ class UserCreate(Input):
     password: str = Field(min_length=8, max_length=1024)
 
 
+class AIProviderOut(BaseModel):
+    provider: Literal["openai", "ollama"]
+    base_url: str | None
+    model: str
+    key_last4: str | None
+
+
+class AIProviderIn(Input):
+    provider: Literal["openai", "ollama"] = Field(
+        description="openai: any OpenAI-compatible endpoint (OpenAI, OpenRouter, vLLM, LM "
+        "Studio); ollama: an Ollama server."
+    )
+    base_url: str | None = Field(
+        default=None,
+        max_length=500,
+        description="The endpoint, e.g. https://openrouter.ai/api/v1 or http://localhost:11434 "
+        "(default: OpenAI's, or a local Ollama).",
+    )
+    model: str = Field(min_length=1, max_length=200, description="e.g. gpt-4o-mini, llama3.1")
+    api_key: str | None = Field(
+        default=None, max_length=500, pattern=r"^[\x21-\x7e]+$", description="Kept encrypted."
+    )
+
+
+class AIProviderSaved(BaseModel):
+    state: Literal["ok", "unverified"] = Field(
+        description="ok: the endpoint answered and has the model; unverified: it could not be "
+        "asked (the first analysis will tell)."
+    )
+    message: str
+    analysing: int = Field(description="Saved pages the background pass now analyses with it.")
+
+
 class UserOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -61,6 +94,14 @@ class UserOut(BaseModel):
     is_admin: bool = Field(description="An administrator of this server (the admin pages).")
     has_gemini_key: bool
     gemini_key_last4: str | None = Field(description="The last 4 characters of the stored key.")
+    ai_provider: AIProviderOut | None = Field(
+        default=None, description="Your own AI other than Gemini (its key is never returned)."
+    )
+    server_ai: str | None = Field(
+        default=None,
+        description="The AI the server provides to users without their own (gemini, openai, "
+        "ollama), if any.",
+    )
     access: Scope = Field(
         default="full",
         description="What this request's credential may do: `full` for a sign-in session, else "

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -10,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import object_session
 
+from app import llm
 from app.analysis import service as analysis_service
 from app.auth import security
 from app.auth import service as auth_service
@@ -85,6 +87,51 @@ def set_gemini_key(settings: Settings, user: User, api_key: str) -> None:
             str(user.id),
             _job_id=f"analyse_backlog:{user.id}",
         )
+
+
+DEFAULT_BASE = {"openai": "https://api.openai.com/v1", "ollama": "http://127.0.0.1:11434"}
+
+
+async def store_ai_provider(
+    session: AsyncSession, settings: Settings, redis: Any, user: User, data: Any
+) -> tuple[str, str, int]:
+    """Asks the endpoint first (its model list, or Ollama's model): a refusal is a 422 and
+    nothing is stored; an endpoint that cannot be asked is stored, and the answer says so.
+    Then the saved pages without an analysis are analysed with it."""
+    base = (data.base_url or DEFAULT_BASE[data.provider]).rstrip("/")
+    if not re.match(r"^https?://[^\s/]+", base):
+        raise Unprocessable("The endpoint must be an http(s) address.", code="invalid_url")
+    provider = llm.Provider(data.provider, data.model, data.api_key, base)
+    state, message = await llm.check(provider, min(settings.gemini_timeout_seconds, 10.0))
+    if state == "refused":
+        raise Unprocessable(message, code="ai_provider_refused")
+    user.llm_provider, user.llm_base_url, user.llm_model = data.provider, base, data.model
+    user.llm_key_encrypted = (
+        security.encrypt_secret(settings, data.api_key) if data.api_key else None
+    )
+    user.llm_key_last4 = data.api_key[-4:] if data.api_key else None
+    await analysis_service.forget_refused(redis, user.id, provider.ident)
+    await session.flush()
+    enqueue_after_commit(
+        session, "analyse_backlog", str(user.id), _job_id=f"analyse_backlog:{user.id}"
+    )
+    return state, message, await analysis_service.backlog_size(session, user.id)
+
+
+def clear_ai_provider(user: User) -> None:
+    user.llm_provider = user.llm_base_url = user.llm_model = None
+    user.llm_key_encrypted = None
+    user.llm_key_last4 = None
+
+
+def profile(settings: Settings, user: User) -> dict[str, Any]:
+    """What UserOut shows beyond the user's columns: their own AI, the server's."""
+    own = (
+        {"provider": user.llm_provider, "base_url": user.llm_base_url,
+         "model": user.llm_model or "", "key_last4": user.llm_key_last4}
+        if user.llm_provider else None
+    )  # fmt: skip
+    return {"ai_provider": own, "server_ai": settings.llm_provider}
 
 
 def clear_gemini_key(user: User) -> None:

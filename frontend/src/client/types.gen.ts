@@ -5,6 +5,80 @@ export type ClientOptions = {
 };
 
 /**
+ * AIProviderIn
+ */
+export type AiProviderIn = {
+    /**
+     * Provider
+     *
+     * openai: any OpenAI-compatible endpoint (OpenAI, OpenRouter, vLLM, LM Studio); ollama: an Ollama server.
+     */
+    provider: 'openai' | 'ollama';
+    /**
+     * Base Url
+     *
+     * The endpoint, e.g. https://openrouter.ai/api/v1 or http://localhost:11434 (default: OpenAI's, or a local Ollama).
+     */
+    base_url?: string | null;
+    /**
+     * Model
+     *
+     * e.g. gpt-4o-mini, llama3.1
+     */
+    model: string;
+    /**
+     * Api Key
+     *
+     * Kept encrypted.
+     */
+    api_key?: string | null;
+};
+
+/**
+ * AIProviderOut
+ */
+export type AiProviderOut = {
+    /**
+     * Provider
+     */
+    provider: 'openai' | 'ollama';
+    /**
+     * Base Url
+     */
+    base_url: string | null;
+    /**
+     * Model
+     */
+    model: string;
+    /**
+     * Key Last4
+     */
+    key_last4: string | null;
+};
+
+/**
+ * AIProviderSaved
+ */
+export type AiProviderSaved = {
+    /**
+     * State
+     *
+     * ok: the endpoint answered and has the model; unverified: it could not be asked (the first analysis will tell).
+     */
+    state: 'ok' | 'unverified';
+    /**
+     * Message
+     */
+    message: string;
+    /**
+     * Analysing
+     *
+     * Saved pages the background pass now analyses with it.
+     */
+    analysing: number;
+};
+
+/**
  * AdminUserCreate
  */
 export type AdminUserCreate = {
@@ -1351,6 +1425,16 @@ export type GeminiKeySaved = {
      * The last 4 characters of the stored key.
      */
     gemini_key_last4: string | null;
+    /**
+     * Your own AI other than Gemini (its key is never returned).
+     */
+    ai_provider?: AiProviderOut | null;
+    /**
+     * Server Ai
+     *
+     * The AI the server provides to users without their own (gemini, openai, ollama), if any.
+     */
+    server_ai?: string | null;
     /**
      * Access
      *
@@ -3030,6 +3114,16 @@ export type UserOut = {
      */
     gemini_key_last4: string | null;
     /**
+     * Your own AI other than Gemini (its key is never returned).
+     */
+    ai_provider?: AiProviderOut | null;
+    /**
+     * Server Ai
+     *
+     * The AI the server provides to users without their own (gemini, openai, ollama), if any.
+     */
+    server_ai?: string | null;
+    /**
      * Access
      *
      * What this request's credential may do: `full` for a sign-in session, else the API token's scope.
@@ -4042,6 +4136,60 @@ export type UsersUpdateMeResponses = {
 };
 
 export type UsersUpdateMeResponse = UsersUpdateMeResponses[keyof UsersUpdateMeResponses];
+
+export type UsersDeleteAiProviderData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/api/users/me/ai-provider';
+};
+
+export type UsersDeleteAiProviderErrors = {
+    /**
+     * Authentication is required.
+     */
+    401: ErrorResponse;
+};
+
+export type UsersDeleteAiProviderError = UsersDeleteAiProviderErrors[keyof UsersDeleteAiProviderErrors];
+
+export type UsersDeleteAiProviderResponses = {
+    /**
+     * Successful Response
+     */
+    204: void;
+};
+
+export type UsersDeleteAiProviderResponse = UsersDeleteAiProviderResponses[keyof UsersDeleteAiProviderResponses];
+
+export type UsersPutAiProviderData = {
+    body: AiProviderIn;
+    path?: never;
+    query?: never;
+    url: '/api/users/me/ai-provider';
+};
+
+export type UsersPutAiProviderErrors = {
+    /**
+     * Authentication is required.
+     */
+    401: ErrorResponse;
+    /**
+     * The request is not valid.
+     */
+    422: ErrorResponse;
+};
+
+export type UsersPutAiProviderError = UsersPutAiProviderErrors[keyof UsersPutAiProviderErrors];
+
+export type UsersPutAiProviderResponses = {
+    /**
+     * Successful Response
+     */
+    200: AiProviderSaved;
+};
+
+export type UsersPutAiProviderResponse = UsersPutAiProviderResponses[keyof UsersPutAiProviderResponses];
 
 export type UsersDeleteGeminiKeyData = {
     body?: never;
