@@ -381,6 +381,29 @@ describe('Fuze web app', () => {
     await page.getByRole('cell', { name: 'e2e token', exact: true }).waitFor();
     await page.getByRole('cell', { name: 'read only', exact: true }).waitFor();
 
+    // Another AI: a local server speaking Ollama's API, checked by Fuze before it is kept.
+    const ollama = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c) => (body += c));
+      req.on('end', () => {
+        const known = JSON.parse(body || '{}').model === 'llama3.1';
+        res.writeHead(known ? 200 : 404, { 'Content-Type': 'application/json' });
+        res.end(JSON.stringify(known ? { modelfile: '', parameters: '', template: '', details: {} } : { error: 'model not found' }));
+      });
+    });
+    await new Promise<void>((done) => ollama.listen(0, '127.0.0.1', done));
+    try {
+      const ai = page.getByRole('region', { name: 'Other AI provider' });
+      await ai.getByLabel('Endpoint').fill(`http://127.0.0.1:${(ollama.address() as AddressInfo).port}`);
+      await ai.getByLabel('Model').fill('llama3.1');
+      await ai.getByRole('button', { name: 'Check and use it' }).click();
+      await ai.getByTestId('ai-provider').getByText('llama3.1').waitFor();
+      await ai.getByRole('button', { name: 'Stop using it' }).click();
+      await waitFor(async () => (await ai.getByTestId('ai-provider').count()) === 0, { what: 'the provider to be removed' });
+    } finally {
+      ollama.close();
+    }
+
     // A webhook to a local receiver: the test event arrives, signed with the secret shown once.
     const received: { headers: IncomingHttpHeaders; body: string }[] = [];
     const receiver = createServer((req, res) => {

@@ -15,6 +15,7 @@ import {
 } from '../client/@tanstack/react-query.gen';
 import { usersUpdateMe } from '../client/sdk.gen';
 import type { GeminiKeySaved } from '../client/types.gen';
+import { AIProvider } from '../components/AIProvider';
 import { ErrorNotice, ShownOnce } from '../components/Notice';
 import { TimeAgo } from '../components/TimeAgo';
 import { Webhooks } from '../components/Webhooks';
@@ -218,6 +219,8 @@ export function SettingsPage() {
         ) : null}
         <ErrorNotice error={putKey.error || testKey.error || delKey.error} />
       </section>
+
+      {me.data ? <AIProvider me={me.data} /> : null}
 
       <section className="card stack" aria-labelledby="tokens-title">
         <h2 id="tokens-title">API tokens</h2>
