@@ -103,7 +103,18 @@ async def test_new_items_are_saved_once_and_an_unchanged_feed_costs_a_304(
             checked.append(f["last_checked_at"])
         return f if len(checked) >= times else None
 
-    first = await wait_for(lambda: read(1), within=120)
+    async def settled(times: int) -> dict:  # type: ignore[type-arg]
+        """The next read that reached the feed: one that failed on a loaded machine (its
+        fetch timed out) is tried again, as the schedule would."""
+        for _ in range(5):
+            f = await wait_for(lambda times=times: read(times), within=120)
+            if f["last_status"] != "error":
+                return f
+            times += 1
+            await api.post(f"/api/feeds/{fid}/refresh", headers=api_user.headers)
+        raise AssertionError(f"the feed kept failing: {f['last_error']}")
+
+    first = await settled(1)
     assert first["last_status"] == "ok" and first["title"] == "The Test Blog"
     assert first["items_saved"] == 10, "a new subscription saves its newest 10 items"
     saved = await _urls(api, api_user)
@@ -115,8 +126,8 @@ async def test_new_items_are_saved_once_and_an_unchanged_feed_costs_a_304(
     assert (
         await api.post(f"/api/feeds/{fid}/refresh", headers=api_user.headers)
     ).status_code == 202
-    again = await wait_for(lambda: read(2), within=120)
-    assert feeds.requests[1][1].get("if-none-match") and feeds.requests[1][2] == 304
+    again = await settled(len(checked) + 1)
+    assert feeds.requests[-1][1].get("if-none-match") and feeds.requests[-1][2] == 304
     assert again["last_status"] == "not_modified" and again["items_saved"] == 10
 
     # A new post appears: only it is saved; one deleted by the user is not saved back.
@@ -128,7 +139,7 @@ async def test_new_items_are_saved_once_and_an_unchanged_feed_costs_a_304(
     web.route("/blog/post-13", "<title>Post 13</title><p>Thirteen.</p>")
     feeds.docs["/rss.xml"] = (rss(pages), "application/rss+xml")
     await api.post(f"/api/feeds/{fid}/refresh", headers=api_user.headers)
-    third = await wait_for(lambda: read(3), within=120)
+    third = await settled(len(checked) + 1)
     assert third["items_saved"] == 11
     now = await _urls(api, api_user)
     assert web.url("/blog/post-13") in now and gone["url"] not in now
