@@ -245,10 +245,26 @@ class WorkerSettings:
         ),
         _pipeline_job(projects_jobs.embed_context),
         _pipeline_job(highlight_jobs.embed_highlights),
-        _job(feed_jobs.poll_feed, timeout=120, keep_result=0, max_tries=2),
-        _job(webhook_jobs.webhook_event, timeout=60, keep_result=0, max_tries=3),
+        # None longer than the pipeline's timeout (see analyse_backlog's note below).
+        _job(
+            feed_jobs.poll_feed,
+            timeout=get_settings().pipeline_job_timeout_seconds,
+            keep_result=0,
+            max_tries=2,
+        ),
+        _job(
+            webhook_jobs.webhook_event,
+            timeout=get_settings().pipeline_job_timeout_seconds,
+            keep_result=0,
+            max_tries=3,
+        ),
         # Its own tries and waits (settings.webhook_retry_seconds) are new jobs, not arq's.
-        _job(webhook_jobs.deliver_webhook, timeout=120, keep_result=0, max_tries=2),
+        _job(
+            webhook_jobs.deliver_webhook,
+            timeout=get_settings().pipeline_job_timeout_seconds,
+            keep_result=0,
+            max_tries=2,
+        ),
         _job(
             archive_jobs.archive_page,
             timeout=get_settings().pipeline_job_timeout_seconds,
