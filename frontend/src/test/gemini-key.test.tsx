@@ -10,6 +10,7 @@ async function storeKey(answer: () => Response) {
   mockApi({
     'GET /api/users/me': () => json(me),
     'GET /api/users/me/tokens': () => json([]),
+    'GET /api/webhooks': () => json({ items: [] }),
     'PUT /api/users/me/gemini-key': () => {
       const res = answer();
       if (res.ok) me = { ...ME, has_gemini_key: true, gemini_key_last4: 'WXYZ' };
