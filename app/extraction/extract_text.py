@@ -111,6 +111,7 @@ class Doc:
         self.pre = walker.pre  # the page has code samples
         self.title_key = _key(title) if title else ""
         self.use_class = True
+        self.stats_for: bool | None = None  # the `use_class` the aggregates were made with
         # per sub-tree: paragraph-like text (to tell a layout wrapper from boilerplate) and
         # the longest plain paragraph (to tell a post from a box of links)
         for b in self.blocks:
@@ -162,9 +163,18 @@ class Doc:
 
     # -- stats -------------------------------------------------------------------------------
     def stats(self, use_class: bool) -> None:
-        """Boilerplate flags (pre-order), then sub-tree aggregates of the rest (reverse)."""
-        self.use_class = use_class
+        """Boilerplate flags (pre-order), then sub-tree aggregates of the rest (reverse).
+
+        The choice of the text changes only the scores (`_score`): asked again for the same
+        `use_class` (most pages: the first attempt, then the final pass), only those are
+        reset."""
         els = self.els
+        if use_class == self.stats_for:
+            for el in els:
+                el.score = None
+                el.ptext = 0
+            return
+        self.use_class = self.stats_for = use_class
         wrapper = 0.6 * self.root.good
         for el in els:
             p = el.parent

@@ -78,18 +78,22 @@ UNLIKELY = re.compile(
     r"|read-?more|teaser|overlay"
 )
 MAYBE = re.compile(r"article|body|column|content|main|shadow|post|entry|story|text")
-# Boilerplate whatever else the class says.
+# Boilerplate whatever else the class says: these words anywhere, and STRONG_WORD's as words
+# of their own (no letter before or after them). Two patterns, not one, because every branch
+# of STRONG starts with a letter: `re` then skips to the places where one can start, and a
+# class name is tested on most elements of every page.
 STRONG = re.compile(
     r"comment(?!ary)|disqus|share(?!d)|sharing|social|newsletter|subscri|cookie|consent"
-    r"|related|promo|advert|(?:^|[^a-z])ads?(?:[^a-z]|$)|outbrain|taboola|recommend"
+    r"|related|promo|advert|outbrain|taboola|recommend"
     r"|more-?stories|most-?popular|trending|breadcrumb|byline|author-?bio|about-?the-?author"
     r"|skip-?link|screen-?reader|sr-only|visually-?hidden|popup|modal|caption|nocontent"
-    r"|noscript|(?:^|[^a-z])(?:photo-?|image-?)?credits?(?![a-z]|-card)"
-    r"|(?:^|[^a-z])(?:author|dateline|timestamp|entry-meta|post-meta|article-meta|postmeta)"
-    r"(?:[^a-z]|$)"
-    r"|(?:^|\s)(?:post|user|author)?[-_]?profile(?:[-_](?:card|box|info|details))?(?:\s|$)"
-    r"|userinfo|user-?info|user-?details|usercard|user-?card"
-    r"|(?:^|[^a-z])(?:product-?|customer-?)?reviews(?:[^a-z]|$)"
+    r"|noscript|userinfo|user-?info|user-?details|usercard|user-?card"
+)
+STRONG_WORD = re.compile(
+    r"(?<![a-z])(?:ads?(?![a-z])|(?:photo-?|image-?)?credits?(?![a-z]|-card)"
+    r"|(?:author|dateline|timestamp|entry-meta|post-meta|article-meta|postmeta)(?![a-z])"
+    r"|(?:product-?|customer-?)?reviews(?![a-z]))"
+    r"|(?<!\S)(?:post|user|author)?[-_]?profile(?:[-_](?:card|box|info|details))?(?!\S)"
 )
 # A box about a post's author (a forum's user panel, a comment's "author" line): boilerplate
 # beside an article, but the author of each post of a thread is part of it (Doc.authors).
@@ -165,7 +169,9 @@ COMMAS = re.compile(r"[,\u060c\u3001\uff0c]")
 @lru_cache(maxsize=8192)
 def classify(cls: str) -> tuple[bool, int]:
     """(boilerplate?, class weight) of a lower-cased "class id" string."""
-    junk = bool(STRONG.search(cls)) or (bool(UNLIKELY.search(cls)) and not MAYBE.search(cls))
+    junk = bool(STRONG.search(cls) or STRONG_WORD.search(cls)) or (
+        bool(UNLIKELY.search(cls)) and not MAYBE.search(cls)
+    )
     if not junk and HIDDEN_CLASS.search(cls) and not RESPONSIVE_SHOW.search(cls):
         junk = True
     weight = (25 if POSITIVE.search(cls) else 0) - (25 if NEGATIVE.search(cls) else 0)

@@ -202,7 +202,12 @@ class Walker:
         """Ends the current run: its blocks, and the slice of `parts` each was made from."""
         h0 = self.hstart
         h1 = self.hstart = len(self.parts)
-        if self.buf:
+        buf = self.buf
+        if len(buf) == 1 and not self.in_pre and buf[0].isspace():
+            # the spaces between two block elements, most runs of a page: no text (and no
+            # link text, which is counted stripped), so no block
+            buf.clear()
+        elif buf:
             blocks = self.blocks
             n = len(blocks)
             self._flush_text(owner)
