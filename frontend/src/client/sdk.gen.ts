@@ -630,7 +630,7 @@ export const importsListImportEntries = <ThrowOnError extends boolean = false>(o
 /**
  * All your bookmarks with tags, notes and dates, as a download
  *
- * `html`: a Netscape bookmark file that browsers and Fuze import (tags in TAGS, notes in <DD>, saved dates in ADD_DATE); `json`: Fuze's export; `csv`: one row per bookmark.
+ * `html`: a Netscape bookmark file that browsers and Fuze import (tags in TAGS, notes in <DD>, saved dates in ADD_DATE); `json`: Fuze's export (with each page's archived copies listed); `csv`: one row per bookmark; `zip`: Fuze's JSON export with every archived copy (`archives/<bookmark id>/<archive id>.html.gz`) and `manifest.json` mapping bookmarks to their files, which Fuze imports back, archives included.
  */
 export const exportsExportBookmarks = <ThrowOnError extends boolean = false>(options?: Options<ExportsExportBookmarksData, ThrowOnError>) => (options?.client ?? client).get<ExportsExportBookmarksResponses, ExportsExportBookmarksErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],

@@ -4661,7 +4661,7 @@ export type ExportsExportBookmarksData = {
         /**
          * Format
          */
-        format?: 'html' | 'json' | 'csv';
+        format?: 'html' | 'json' | 'csv' | 'zip';
     };
     url: '/api/exports';
 };

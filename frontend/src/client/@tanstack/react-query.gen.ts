@@ -1255,7 +1255,7 @@ export const exportsExportBookmarksQueryKey = (options?: Options<ExportsExportBo
 /**
  * All your bookmarks with tags, notes and dates, as a download
  *
- * `html`: a Netscape bookmark file that browsers and Fuze import (tags in TAGS, notes in <DD>, saved dates in ADD_DATE); `json`: Fuze's export; `csv`: one row per bookmark.
+ * `html`: a Netscape bookmark file that browsers and Fuze import (tags in TAGS, notes in <DD>, saved dates in ADD_DATE); `json`: Fuze's export (with each page's archived copies listed); `csv`: one row per bookmark; `zip`: Fuze's JSON export with every archived copy (`archives/<bookmark id>/<archive id>.html.gz`) and `manifest.json` mapping bookmarks to their files, which Fuze imports back, archives included.
  */
 export const exportsExportBookmarksOptions = (options?: Options<ExportsExportBookmarksData>) => queryOptions<unknown, ExportsExportBookmarksError, unknown, ReturnType<typeof exportsExportBookmarksQueryKey>>({
     queryFn: async ({ queryKey, signal }) => {
