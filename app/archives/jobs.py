@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from app.archives import store
+from app.archives import images, store
 from app.archives.build import Limits, build_archive
 from app.archives.models import PageArchive
 from app.bookmarks.models import Bookmark
@@ -75,6 +75,9 @@ async def archive_page(ctx: dict[str, Any], bookmark_id: str, run: int) -> str:
             built = await build_archive(html, source, get, limits)
             path = store.archive_file(settings.data_dir, user_id, bookmark_id, row.id)
             row.stored_bytes = await asyncio.to_thread(store.write, path, built.html)
+            if built.images:  # for the reader view; counted in neither size (a copy)
+                pictures = images.images_file(settings.data_dir, user_id, bookmark_id, row.id)
+                await asyncio.to_thread(images.write, pictures, built.images)
             row.size_bytes = len(built.html)
             row.assets = built.assets
             row.failures = built.failed

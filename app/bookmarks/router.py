@@ -7,6 +7,7 @@ from fastapi import APIRouter, Depends, File, Form, Query, Response, UploadFile,
 from fastapi.responses import FileResponse, JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.archives import images as archive_images
 from app.bookmarks import service
 from app.bookmarks.models import Bookmark
 from app.bookmarks.schemas import (
@@ -22,6 +23,7 @@ from app.bookmarks.schemas import (
     Status,
     clean_tags,
 )
+from app.config import Settings
 from app.deps import CurrentUser, ReadsDep, RedisDep, SessionDep, SettingsDep
 from app.errors import (
     Conflict,
@@ -48,10 +50,17 @@ async def valid_bookmark(
 ValidBookmark = Annotated[Bookmark, Depends(valid_bookmark)]
 
 
-async def _detail(session: AsyncSession, user: User, bookmark_id: uuid.UUID) -> BookmarkDetail:
+async def _detail(
+    session: AsyncSession, settings: Settings, user: User, bookmark_id: uuid.UUID
+) -> BookmarkDetail:
     bookmark = await service.get_owned(session, user, bookmark_id, detail=True)
     tags = await service.tags_of(session, [bookmark.id])
-    return BookmarkDetail(**service.to_out(bookmark, tags[bookmark.id], detail=True))
+    out = service.to_out(bookmark, tags[bookmark.id], detail=True)
+    # The reader view shows the images of the archived copy, not the live site's.
+    out["content_html"] = await archive_images.from_archive(
+        session, settings, user.id, bookmark.id, out["content_html"]
+    )
+    return BookmarkDetail(**out)
 
 
 @router.post(
@@ -186,9 +195,13 @@ async def list_bookmarks(
     responses=responses(NotFound),
 )
 async def get_bookmark(
-    bookmark_id: uuid.UUID, user: CurrentUser, session: SessionDep, reads: ReadsDep
+    bookmark_id: uuid.UUID,
+    user: CurrentUser,
+    session: SessionDep,
+    reads: ReadsDep,
+    settings: SettingsDep,
 ) -> BookmarkDetail:
-    return await reads.read(user.id, lambda s: _detail(s, user, bookmark_id), session)
+    return await reads.read(user.id, lambda s: _detail(s, settings, user, bookmark_id), session)
 
 
 @router.patch(
@@ -198,10 +211,14 @@ async def get_bookmark(
     responses=responses(NotFound, Conflict, Unprocessable),
 )
 async def update_bookmark(
-    data: BookmarkUpdate, bookmark: ValidBookmark, user: CurrentUser, session: SessionDep
+    data: BookmarkUpdate,
+    bookmark: ValidBookmark,
+    user: CurrentUser,
+    session: SessionDep,
+    settings: SettingsDep,
 ) -> BookmarkDetail:
     await service.update_bookmark(session, user, bookmark, data)
-    return await _detail(session, user, bookmark.id)
+    return await _detail(session, settings, user, bookmark.id)
 
 
 @router.put(

@@ -238,3 +238,66 @@ async def test_a_damaged_zip_is_refused(api, api_user):  # type: ignore[no-untyp
         files={"file": ("x.zip", b"PK\x03\x04 not really a zip", "application/zip")},
     )  # fmt: skip
     assert r.status_code == 422 and r.json()["error"]["code"] == "import_malformed", r.text
+
+
+PROSE = (
+    "Docking a spacecraft takes patience, careful alignment, and a crew that trusts the "
+    "instruments more than their eyes, because the last metres are the hardest ones. "
+)
+READER_PAGE = f"""<!DOCTYPE html><html><head><title>Docking, with pictures</title></head><body>
+<nav><a href="/">Home</a></nav><article><h1>Docking, with pictures</h1>
+<p>{PROSE * 3}</p><p><img src="/arc/diagram.png" alt="The diagram"></p>
+<p>{PROSE * 3}</p><p><img src="data:image/gif;base64,R0lGODlhAQABAAAAACw=" data-src="/arc/lazy.png"
+alt="Lazy"></p><p>{PROSE * 3}</p><p><img src="/arc/missing.png" alt="Gone"></p>
+<p>{PROSE * 3}</p></article><footer>Copyright</footer></body></html>"""
+
+
+async def test_the_reader_shows_the_images_of_the_archive(api, api_user, api_user2, web):  # type: ignore[no-untyped-def]
+    _serve(web)
+    web.route("/arc/reader", READER_PAGE)
+    r = await api.post(
+        "/api/bookmarks", headers=api_user.headers, json={"url": web.url("/arc/reader")}
+    )
+    bookmark_id = r.json()["id"]
+    [archive] = await _archived(api, api_user, bookmark_id)
+    assert archive["status"] == "ready"
+    detail = (await api.get(f"/api/bookmarks/{bookmark_id}", headers=api_user.headers)).json()
+    sources = re.findall(r'<img[^>]*\ssrc="([^"]*)"', detail["content_html"])
+    served = [s for s in sources if s.startswith(f"/api/archives/{archive['id']}/images/")]
+    # The diagram and the lazy image (its data-src) come from the archive; the image the
+    # archive could not keep keeps its live address.
+    assert len(served) == 2, sources
+    assert [s for s in sources if s not in served] == [web.url("/arc/missing.png")]
+    hits = dict(web.hits)
+    async with httpx.AsyncClient(base_url=str(api.base_url), timeout=30) as tab:  # no credentials
+        for source in served:
+            image = await tab.get(source.replace("&amp;", "&"))
+            assert image.status_code == 200, image.text
+            assert image.content == PNG and image.headers["content-type"] == "image/png"
+            assert image.headers["content-security-policy"].startswith("sandbox;")
+            assert image.headers["x-content-type-options"] == "nosniff"
+        assert dict(web.hits) == hits, "nothing was fetched from the site"
+        path, token = served[0].split("?token=")
+        # The images' token opens neither the archive nor another archive's images, and an
+        # archive link's token does not open images.
+        r = await tab.get(f"/api/archives/{archive['id']}/view", params={"token": token})
+        assert r.status_code == 401 and r.json()["error"]["code"] == "invalid_archive_link"
+        link = await api.post(f"/api/archives/{archive['id']}/link", headers=api_user.headers)
+        view_token = link.json()["url"].split("token=")[1]
+        r = await tab.get(path, params={"token": view_token})
+        assert r.status_code == 401
+        r = await tab.get(path[:-1] + ("0" if path[-1] != "0" else "1"), params={"token": token})
+        assert r.status_code == 404 and r.json()["error"]["code"] == "archive_image_not_found"
+        r = await tab.get(path.rsplit("/", 1)[0] + "/not-a-key", params={"token": token})
+        assert r.status_code == 422, r.text
+    # Another user cannot read the bookmark, so never sees the addresses.
+    r = await api.get(f"/api/bookmarks/{bookmark_id}", headers=api_user2.headers)
+    assert r.status_code == 404
+
+    # The archive deleted: the reader falls back to the live site, and its images go too.
+    await api.delete(f"/api/archives/{archive['id']}", headers=api_user.headers)
+    detail = (await api.get(f"/api/bookmarks/{bookmark_id}", headers=api_user.headers)).json()
+    assert "/api/archives/" not in detail["content_html"]
+    async with httpx.AsyncClient(base_url=str(api.base_url), timeout=30) as tab:
+        r = await tab.get(path, params={"token": token})
+        assert r.status_code == 404

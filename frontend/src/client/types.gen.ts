@@ -5107,6 +5107,51 @@ export type ArchivesViewArchiveResponses = {
     200: unknown;
 };
 
+export type ArchivesArchiveImageData = {
+    body?: never;
+    path: {
+        /**
+         * Archive Id
+         */
+        archive_id: string;
+        /**
+         * Key
+         */
+        key: string;
+    };
+    query: {
+        /**
+         * Token
+         */
+        token: string;
+    };
+    url: '/api/archives/{archive_id}/images/{key}';
+};
+
+export type ArchivesArchiveImageErrors = {
+    /**
+     * Authentication is required.
+     */
+    401: ErrorResponse;
+    /**
+     * Not found.
+     */
+    404: ErrorResponse;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type ArchivesArchiveImageError = ArchivesArchiveImageErrors[keyof ArchivesArchiveImageErrors];
+
+export type ArchivesArchiveImageResponses = {
+    /**
+     * Successful Response
+     */
+    200: unknown;
+};
+
 export type ArchivesDeleteArchiveData = {
     body?: never;
     path: {
