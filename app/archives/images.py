@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import html
+import io
 import json
 import re
 import time
@@ -63,6 +64,19 @@ def write(path: Path, images: dict[str, tuple[str, bytes]]) -> None:
             index[key_of(url)] = [member, media_type]
         out.writestr(INDEX, json.dumps(index))
     tmp.replace(path)
+
+
+def readable(body: bytes) -> bool:
+    """Whether bytes are an images file this module wrote (an import's, before keeping it)."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(body)) as images:
+            index = json.loads(images.read(INDEX))
+            names = set(images.namelist())
+        return isinstance(index, dict) and all(
+            isinstance(v, list) and len(v) == 2 and v[0] in names for v in index.values()
+        )
+    except (KeyError, zipfile.BadZipFile, ValueError, TypeError):
+        return False
 
 
 def read_index(path: Path) -> dict[str, list[str]]:

@@ -75,9 +75,10 @@ async def archive_page(ctx: dict[str, Any], bookmark_id: str, run: int) -> str:
             built = await build_archive(html, source, get, limits)
             path = store.archive_file(settings.data_dir, user_id, bookmark_id, row.id)
             row.stored_bytes = await asyncio.to_thread(store.write, path, built.html)
-            if built.images:  # for the reader view; counted in neither size (a copy)
+            if built.images:  # for the reader view; on disk, so counted in stored_bytes
                 pictures = images.images_file(settings.data_dir, user_id, bookmark_id, row.id)
                 await asyncio.to_thread(images.write, pictures, built.images)
+                row.stored_bytes += pictures.stat().st_size
             row.size_bytes = len(built.html)
             row.assets = built.assets
             row.failures = built.failed

@@ -58,7 +58,10 @@ class ArchiveOut(BaseModel):
     )
     source_url: str = Field(description="The address the page was archived from.")
     size_bytes: int = Field(description="The archive's HTML, with everything inlined.")
-    stored_bytes: int = Field(description="What it takes on the server, compressed.")
+    stored_bytes: int = Field(
+        description="What it takes on the server: the compressed copy and the images the "
+        "reader view shows from it."
+    )
     assets: int = Field(description="Stylesheets, images and fonts inlined into it.")
     failures: list[ArchiveFailure] = Field(
         description="What the page used that could not be kept, and why."

@@ -1,6 +1,7 @@
 """Archived copies brought back by an import of Fuze's ZIP export (app/imports/exports.py):
-each copy's gzip file is checked and kept as the archive job would have kept it, with its
-original date, within the owner's archive quota."""
+each copy's gzip file (and its reader images, where the ZIP has them) is checked and kept as
+the archive job would have kept it, with its original date, within the owner's archive
+quota."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.archives import store
+from app.archives import images, store
 from app.archives.jobs import MB, quota_of
 from app.archives.models import PageArchive
 from app.config import Settings
@@ -58,12 +59,23 @@ async def restore(
         if body is None or not body.startswith(GZIP_MAGIC):
             left += 1
             continue
-        if quota and used + len(body) > quota:
+        file = str(item["file"])
+        pictures = None
+        if file.endswith(".html.gz"):  # its reader images, beside it (exports.images_file_name)
+            pictures = await asyncio.to_thread(
+                read, file[: -len(".html.gz")] + ".images.zip", limit
+            )
+            if pictures is not None and not await asyncio.to_thread(images.readable, pictures):
+                pictures = None
+        if quota and used + len(body) + len(pictures or b"") > quota:
             left += 1
             continue
         archive_id = uuid.uuid4()
         path = store.archive_file(settings.data_dir, user.id, bookmark_id, archive_id)
         await asyncio.to_thread(store.keep, path, body)
+        if pictures is not None:
+            target = images.images_file(settings.data_dir, user.id, bookmark_id, archive_id)
+            await asyncio.to_thread(store.keep, target, pictures)
         size = item.get("size")
         session.add(
             PageArchive(
@@ -74,11 +86,11 @@ async def restore(
                 status="ready",
                 source_url=str(item.get("source_url") or url)[:4096],
                 size_bytes=size if isinstance(size, int) and size >= 0 else 0,
-                stored_bytes=len(body),
+                stored_bytes=len(body) + len(pictures or b""),
                 assets=0,
                 failures=[],
             )
         )
-        used += len(body)
+        used += len(body) + len(pictures or b"")
         restored += 1
     return restored, left

@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.archives import images as archive_images
 from app.archives import store as archives_store
 from app.archives.models import PageArchive
 from app.bookmarks import service as bookmarks_service
@@ -120,6 +121,11 @@ def netscape_item(bookmark: Bookmark, tags: list[str]) -> str:
 def archive_file_name(archive: PageArchive) -> str:
     """Where an archived copy sits inside the ZIP export."""
     return f"archives/{archive.bookmark_id}/{archive.id}.html.gz"
+
+
+def images_file_name(archive: PageArchive) -> str:
+    """Where a copy's images for the reader view (app/archives/images.py) sit in the ZIP."""
+    return f"archives/{archive.bookmark_id}/{archive.id}.images.zip"
 
 
 def _archive_record(archive: PageArchive, in_zip: bool) -> dict[str, Any]:
@@ -239,16 +245,24 @@ async def _zip(
         info = zipfile.ZipInfo(archive_file_name(archive), archive.created_at.timetuple()[:6])
         info.compress_type = zipfile.ZIP_STORED  # gzip already
         await asyncio.to_thread(out.writestr, info, body)
-        manifest.setdefault(str(archive.bookmark_id), []).append(
-            {
-                "file": archive_file_name(archive),
-                "archive_id": str(archive.id),
-                "created_at": archive.created_at.isoformat(),
-                "source_url": archive.source_url,
-                "size": archive.size_bytes,
-            }
-        )
+        files = {
+            "file": archive_file_name(archive),
+            "archive_id": str(archive.id),
+            "created_at": archive.created_at.isoformat(),
+            "source_url": archive.source_url,
+            "size": archive.size_bytes,
+        }
         yield sink.take()
+        pictures = archive_images.images_file(
+            settings.data_dir, user_id, archive.bookmark_id, archive.id
+        )
+        body = await asyncio.to_thread(_read_file, pictures)
+        if body is not None:
+            info = zipfile.ZipInfo(images_file_name(archive), archive.created_at.timetuple()[:6])
+            await asyncio.to_thread(out.writestr, info, body)
+            files["images"] = images_file_name(archive)
+            yield sink.take()
+        manifest.setdefault(str(archive.bookmark_id), []).append(files)
     document = {
         "fuze_export_zip": 1,
         "exported_at": utcnow().isoformat(),

@@ -181,15 +181,18 @@ async def test_the_zip_export_carries_the_archives_and_imports_them_back(
     with zipfile.ZipFile(io.BytesIO(r.content)) as z:
         assert z.testzip() is None
         name = f"archives/{bookmark_id}/{archive['id']}.html.gz"
-        assert sorted(z.namelist()) == sorted(["fuze-export.json", name, "manifest.json"])
+        pictures = name.replace(".html.gz", ".images.zip")
+        assert z.namelist() == ["fuze-export.json", name, pictures, "manifest.json"]
         export = json.loads(z.read("fuze-export.json"))
         manifest = json.loads(z.read("manifest.json"))
         page = gzip.decompress(z.read(name)).decode()
+        assert archive["stored_bytes"] == z.getinfo(name).file_size + z.getinfo(pictures).file_size
     assert export["bookmarks"][0]["archives"][0]["file"] == name
     assert manifest["bookmarks"] == [
         {"bookmark_id": bookmark_id, "archives": [
             {"file": name, "archive_id": archive["id"], "created_at": archive["created_at"],
-             "source_url": web.url("/arc/page"), "size": archive["size_bytes"]}
+             "source_url": web.url("/arc/page"), "size": archive["size_bytes"],
+             "images": pictures}
         ]}
     ]  # fmt: skip
     assert "Soft capture comes first" in page and "data:image/png;base64," in page
@@ -224,6 +227,7 @@ async def test_the_zip_export_carries_the_archives_and_imports_them_back(
         if a["created_at"] == archive["created_at"]
     ]  # fmt: skip
     assert back["status"] == "ready" and back["size_bytes"] == archive["size_bytes"]
+    assert back["stored_bytes"] == archive["stored_bytes"], "with its reader images"
     assert back["id"] != archive["id"]
     download = await api.get(f"/api/archives/{back['id']}", headers=api_user2.headers)
     assert download.status_code == 200 and download.text == page

@@ -353,7 +353,7 @@ export type ArchiveOut = {
     /**
      * Stored Bytes
      *
-     * What it takes on the server, compressed.
+     * What it takes on the server: the compressed copy and the images the reader view shows from it.
      */
     stored_bytes: number;
     /**
