@@ -43,6 +43,8 @@ from app.projects import jobs as projects_jobs
 
 log = logging.getLogger("fuze.worker")
 SWEEP_LOCK = "fuze:sweeper:lock"
+STAGED_LOCK = "fuze:sweeper:staged"
+STAGED_EVERY_MS = 10 * 60 * 1000
 # Built once per process: a worker started again after a Redis outage keeps the loaded model.
 _EMBEDDER: Embedder | None = None
 
@@ -80,6 +82,9 @@ async def _sweep(ctx: dict[str, Any]) -> None:
     if await ctx["redis"].set(SWEEP_LOCK, ctx["worker_id"], nx=True, px=int(interval * 1000)):
         await bookmark_jobs.sweep(ctx)
         await analysis_jobs.sweep(ctx)
+        # Staged pages are files: listing every bookmark's folder is done less often.
+        if await ctx["redis"].set(STAGED_LOCK, ctx["worker_id"], nx=True, px=STAGED_EVERY_MS):
+            await archive_jobs.sweep_staged(ctx)
 
 
 async def startup(ctx: dict[str, Any]) -> None:
