@@ -8,6 +8,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.archives import images as archive_images
+from app.archives import service as archives_service
 from app.bookmarks import service
 from app.bookmarks.models import Bookmark
 from app.bookmarks.schemas import (
@@ -56,6 +57,8 @@ async def _detail(
     bookmark = await service.get_owned(session, user, bookmark_id, detail=True)
     tags = await service.tags_of(session, [bookmark.id])
     out = service.to_out(bookmark, tags[bookmark.id], detail=True)
+    archived = await archives_service.newest_statuses(session, user.id, [bookmark.id])
+    out["archive_status"] = archived.get(bookmark.id)
     # The reader view shows the images of the archived copy, not the live site's.
     out["content_html"] = await archive_images.from_archive(
         session, settings, user.id, bookmark.id, out["content_html"]
@@ -181,8 +184,13 @@ async def list_bookmarks(
             cursor=cursor,
             limit=limit,
         )
-        tags = await service.tags_of(session, [b.id for b in rows])
-        items = [BookmarkOut(**service.to_out(b, tags[b.id])) for b in rows]
+        ids = [b.id for b in rows]
+        tags = await service.tags_of(session, ids)
+        archived = await archives_service.newest_statuses(session, user.id, ids)
+        items = [
+            BookmarkOut(**service.to_out(b, tags[b.id]), archive_status=archived.get(b.id))
+            for b in rows
+        ]
         return BookmarkPage(items=items, next_cursor=next_cursor)
 
     return await reads.read(user.id, page, session)

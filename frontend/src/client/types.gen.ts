@@ -637,6 +637,12 @@ export type BookmarkDetail = {
      */
     analysis_error?: string | null;
     /**
+     * Archive Status
+     *
+     * The newest archived copy's status (GET /api/bookmarks/{id}/archives): `ready`, `failed` or `skipped` (the archive storage limit was reached). Null when there is none yet, and outside the list and GET /api/bookmarks/{id}.
+     */
+    archive_status?: 'ready' | 'failed' | 'skipped' | null;
+    /**
      * Text
      *
      * The extracted main text.
@@ -804,6 +810,12 @@ export type BookmarkOut = {
      * Why the analysis was skipped, failed, or is retrying.
      */
     analysis_error?: string | null;
+    /**
+     * Archive Status
+     *
+     * The newest archived copy's status (GET /api/bookmarks/{id}/archives): `ready`, `failed` or `skipped` (the archive storage limit was reached). Null when there is none yet, and outside the list and GET /api/bookmarks/{id}.
+     */
+    archive_status?: 'ready' | 'failed' | 'skipped' | null;
 };
 
 /**
