@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from functools import partial
 from html import escape
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -118,12 +118,23 @@ def netscape_item(bookmark: Bookmark, tags: list[str]) -> str:
     return out
 
 
-def archive_file_name(archive: PageArchive) -> str:
+class Kept(NamedTuple):
+    """What the ZIP needs of a copy once the JSON is written (not the whole row: a large
+    library's rows would fill memory)."""
+
+    bookmark_id: uuid.UUID
+    id: uuid.UUID
+    created_at: datetime
+    source_url: str
+    size_bytes: int
+
+
+def archive_file_name(archive: PageArchive | Kept) -> str:
     """Where an archived copy sits inside the ZIP export."""
     return f"archives/{archive.bookmark_id}/{archive.id}.html.gz"
 
 
-def images_file_name(archive: PageArchive) -> str:
+def images_file_name(archive: PageArchive | Kept) -> str:
     """Where a copy's images for the reader view (app/archives/images.py) sit in the ZIP."""
     return f"archives/{archive.bookmark_id}/{archive.id}.images.zip"
 
@@ -174,7 +185,7 @@ async def _json(
     maker: async_sessionmaker[AsyncSession],
     user_id: uuid.UUID,
     in_zip: bool,
-    found: list[PageArchive] | None = None,
+    found: list[Kept] | None = None,
 ) -> AsyncIterator[bytes]:
     """Fuze's JSON export; `found` collects the archives with a file, for the ZIP."""
     head = {"fuze_export": 1, "exported_at": utcnow().isoformat()}
@@ -187,7 +198,11 @@ async def _json(
             parts.append(("\n" if first else ",\n") + json.dumps(record))
             first = False
             if found is not None:
-                found.extend(a for a in archives if a.status == "ready")
+                found.extend(
+                    Kept(a.bookmark_id, a.id, a.created_at, a.source_url, a.size_bytes)
+                    for a in archives
+                    if a.status == "ready"
+                )
         yield "".join(parts).encode()
     yield b"\n]}\n"
 
@@ -227,7 +242,7 @@ async def _zip(
 ) -> AsyncIterator[bytes]:
     sink = _Sink()
     out = zipfile.ZipFile(sink, "w", zipfile.ZIP_DEFLATED)  # type: ignore[arg-type]
-    found: list[PageArchive] = []
+    found: list[Kept] = []
     info = zipfile.ZipInfo(ZIP_JSON, _now_tuple())
     info.compress_type = zipfile.ZIP_DEFLATED
     with out.open(info, "w", force_zip64=True) as member:
