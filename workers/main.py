@@ -46,6 +46,8 @@ from app.webhooks import jobs as webhook_jobs
 
 log = logging.getLogger("fuze.worker")
 SWEEP_LOCK = "fuze:sweeper:lock"
+STAGED_LOCK = "fuze:sweeper:staged"
+STAGED_EVERY_MS = 10 * 60 * 1000
 # Built once per process: a worker started again after a Redis outage keeps the loaded model.
 _EMBEDDER: Embedder | None = None
 
@@ -86,6 +88,9 @@ async def _sweep(ctx: dict[str, Any]) -> None:
         await highlight_jobs.sweep(ctx)
         await webhook_jobs.sweep(ctx)
         await feed_jobs.schedule(ctx)
+        # Staged pages are files: listing every bookmark's folder is done less often.
+        if await ctx["redis"].set(STAGED_LOCK, ctx["worker_id"], nx=True, px=STAGED_EVERY_MS):
+            await archive_jobs.sweep_staged(ctx)
 
 
 async def startup(ctx: dict[str, Any]) -> None:

@@ -10,6 +10,10 @@ else the largest `srcset` candidate, or the `data-src` a lazy-loading page keeps
 one in), video posters and icons. Each asset has a size cap, the whole archive has one, and
 what could not be fetched (too large, refused, missing, not the kind expected) is listed
 with the reason: the archive says honestly what it lacks.
+
+The images kept are also given back by the address the page named them by (its `src`, lazy
+source and every `srcset` candidate), so the reader view can show them from the archive
+(app/archives/images.py) instead of the live site.
 """
 
 from __future__ import annotations
@@ -70,6 +74,9 @@ class Built:
     html: bytes
     assets: int = 0  # inlined
     failed: list[dict[str, str]] = field(default_factory=list)  # {url, reason}
+    # address in the page -> (media type, bytes): each image inlined, under every address
+    # an <img> or <source> gave for it
+    images: dict[str, tuple[str, bytes]] = field(default_factory=dict)
 
 
 Fetcher = Callable[[str, int], Awaitable[Asset]]
@@ -86,6 +93,7 @@ class _Inliner:
         self.total = 0
         self.inlined = 0
         self.failed: list[dict[str, str]] = []
+        self.images: dict[str, tuple[str, bytes]] = {}
 
     def uri(self, url: str, kinds: tuple[str, ...]) -> Awaitable[str | None]:
         if url not in self.done:
@@ -130,6 +138,8 @@ class _Inliner:
             return None
         if not self._keep(url, asset):
             return None
+        if kinds == IMAGE_TYPES:
+            self.images[url] = (media_type, asset.body)
         return f"data:{media_type};base64,{base64.b64encode(asset.body).decode('ascii')}"
 
     async def css(self, text: str, base: str, depth: int = 0) -> str:
@@ -213,6 +223,19 @@ def _lazy_source(attrs: dict[str, str | None]) -> str | None:
     return None
 
 
+def _srcset_urls(srcset: str | None) -> list[str]:
+    return [c.split()[0] for c in (srcset or "").split(",") if c.strip()]
+
+
+def _lazy_sets(attrs: dict[str, str | None]) -> list[str]:
+    """Every address in the lazy-loading attributes (data-srcset's candidates included)."""
+    out: list[str] = []
+    for name, value in attrs.items():
+        if value and _LAZY_ATTRIBUTE.match(name) and not value.startswith("data:"):
+            out.extend(_srcset_urls(value) if name.lower().endswith("set") else [value.strip()])
+    return out
+
+
 def _best_srcset(srcset: str) -> str | None:
     """The widest (or densest) candidate of a srcset."""
     best: tuple[float, str] | None = None
@@ -266,6 +289,7 @@ async def build_archive(
     inliner = _Inliner(get, limits)
     base = base_url
     jobs: list[Awaitable[None]] = []
+    aliases: dict[str, set[str]] = {}  # the address fetched -> every address the page gave
 
     async def image(node: LexborNode, attribute: str, url: str | None) -> None:
         target = _absolute(url or "", base)
@@ -309,6 +333,12 @@ async def build_archive(
             srcset = attrs.get("srcset")
             chosen = src if src and not src.startswith("data:") else None
             chosen = chosen or lazy or (_best_srcset(srcset) if srcset else None)
+            target = _absolute(chosen or "", base)
+            if target:
+                named = aliases.setdefault(target, set())
+                for value in (src, lazy, *_srcset_urls(srcset), *_lazy_sets(attrs)):
+                    if (address := _absolute(value or "", base)) is not None:
+                        named.add(address)
             for name in attrs:
                 if name in ("srcset", "sizes") or _LAZY_ATTRIBUTE.match(name):
                     del node.attrs[name]
@@ -324,6 +354,11 @@ async def build_archive(
         elif tag == "style" or attrs.get("style"):
             jobs.append(inline_style(node))
     await asyncio.gather(*jobs)
+    images = dict(inliner.images)
+    for target, named in aliases.items():
+        if target in inliner.images:
+            for address in named:
+                images.setdefault(address, inliner.images[target])
 
     head = tree.head
     if head is not None:
@@ -340,4 +375,4 @@ async def build_archive(
             else:
                 head.insert_child(meta)
     out = tree.html or ""
-    return Built(out.encode("utf-8"), inliner.inlined, inliner.failed)
+    return Built(out.encode("utf-8"), inliner.inlined, inliner.failed, images)

@@ -9,13 +9,15 @@ import asyncio
 import logging
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
 
-from app.archives import store
+from app.archives import images, store
 from app.archives.build import Limits, build_archive
 from app.archives.models import PageArchive
+from app.bookmarks import pipeline
 from app.bookmarks.models import Bookmark
 from app.db import bind_system, bind_user
 from app.extraction.fetch import fetch_asset
@@ -75,6 +77,10 @@ async def archive_page(ctx: dict[str, Any], bookmark_id: str, run: int) -> str:
             built = await build_archive(html, source, get, limits)
             path = store.archive_file(settings.data_dir, user_id, bookmark_id, row.id)
             row.stored_bytes = await asyncio.to_thread(store.write, path, built.html)
+            if built.images:  # for the reader view; on disk, so counted in stored_bytes
+                pictures = images.images_file(settings.data_dir, user_id, bookmark_id, row.id)
+                await asyncio.to_thread(images.write, pictures, built.images)
+                row.stored_bytes += pictures.stat().st_size
             row.size_bytes = len(built.html)
             row.assets = built.assets
             row.failures = built.failed
@@ -100,3 +106,47 @@ async def archive_page(ctx: dict[str, Any], bookmark_id: str, run: int) -> str:
                "seconds": round(time.perf_counter() - started, 3)},
     )  # fmt: skip
     return row.status
+
+
+# A staged page older than this is given up on and removed (its bookmark has been processed
+# again since, or its job failed every try).
+STAGED_MAX_SECONDS = 24 * 3600
+
+
+def _staged_pages(data_dir: Path, older_than: float) -> list[tuple[Path, float, str, int]]:
+    """(path, age in seconds, bookmark id, run) of each staged page older than `older_than`."""
+    now = time.time()
+    found = []
+    for path in (data_dir / "archives").glob("*/pages/*/page-*.html"):
+        try:
+            age = now - path.stat().st_mtime
+            run = int(path.stem.removeprefix("page-"))
+            bookmark_id = str(uuid.UUID(path.parent.name))
+        except (OSError, ValueError):
+            continue
+        if age >= older_than:
+            found.append((path, age, bookmark_id, run))
+    return found
+
+
+async def sweep_staged(ctx: dict[str, Any]) -> int:
+    """Staged pages whose archive job never ran (Redis was down when the extract stage queued
+    it, or the worker stopped in between) are queued again; the job archives them, or removes
+    them when their bookmark is gone or was processed again since. One older than a day is
+    removed. Jobs still queued are not duplicated (same job id). Returns how many were
+    queued."""
+    settings = ctx["settings"]
+    # Left alone while its job may still be queued or running (the sweeper's own bound).
+    stale = max(settings.sweep_stale_seconds, settings.pipeline_job_timeout_seconds * 2)
+    found = await asyncio.to_thread(_staged_pages, Path(settings.data_dir), stale)
+    queued = 0
+    for path, age, bookmark_id, run in found:
+        if age >= STAGED_MAX_SECONDS:
+            await asyncio.to_thread(path.unlink, True)
+        elif await pipeline.enqueue(ctx["redis"], "archive_page", bookmark_id, run):
+            queued += 1
+        else:
+            break  # Redis is down again: the next pass
+    if found:
+        log.info("staged pages swept", extra={"found": len(found), "queued": queued})
+    return queued

@@ -25,7 +25,8 @@ class PageArchive(IdMixin, Base):
     status: Mapped[str] = mapped_column(String(16))
     source_url: Mapped[str] = mapped_column(Text)
     size_bytes: Mapped[int] = mapped_column(BigInteger, default=0)  # the HTML, uncompressed
-    stored_bytes: Mapped[int] = mapped_column(BigInteger, default=0)  # on disk, compressed
+    # on disk: the compressed copy and the reader's images (app/archives/images.py)
+    stored_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
     assets: Mapped[int] = mapped_column(Integer, default=0)  # files inlined
     failures: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list)  # {url, reason}
     error: Mapped[str | None] = mapped_column(Text)

@@ -16,13 +16,13 @@ import time
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Path, Query, Response, status
 from jose import JWTError, jwt
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.archives import store
+from app.archives import images, store
 from app.archives.build import ARCHIVE_CSP
 from app.archives.models import PageArchive
 from app.bookmarks import service as bookmarks_service
@@ -58,7 +58,10 @@ class ArchiveOut(BaseModel):
     )
     source_url: str = Field(description="The address the page was archived from.")
     size_bytes: int = Field(description="The archive's HTML, with everything inlined.")
-    stored_bytes: int = Field(description="What it takes on the server, compressed.")
+    stored_bytes: int = Field(
+        description="What it takes on the server: the compressed copy and the images the "
+        "reader view shows from it."
+    )
     assets: int = Field(description="Stylesheets, images and fonts inlined into it.")
     failures: list[ArchiveFailure] = Field(
         description="What the page used that could not be kept, and why."
@@ -131,7 +134,11 @@ async def archive_link(
     )
 
 
-def _reader_of(settings: Settings, token: str, archive_id: uuid.UUID) -> uuid.UUID:
+def _reader_of(
+    settings: Settings, token: str, archive_id: uuid.UUID, use: str | None = None
+) -> uuid.UUID:
+    """The user a link's token was signed for; `use`: what it grants (None: the whole copy;
+    `images`: the reader view's images only, app/archives/images.py)."""
     try:
         claims = jwt.decode(
             token, settings.resolved_secret_key(), algorithms=[settings.jwt_algorithm],
@@ -139,6 +146,8 @@ def _reader_of(settings: Settings, token: str, archive_id: uuid.UUID) -> uuid.UU
         )  # fmt: skip
         if claims.get("arc") != str(archive_id):
             raise JWTError("another archive")
+        if claims.get("use") != use:
+            raise JWTError("not for this")
         return uuid.UUID(claims["sub"])
     except (JWTError, KeyError, ValueError) as exc:
         raise Unauthorized(
@@ -182,6 +191,37 @@ async def view_archive(
 
 
 @router.get(
+    "/archives/{archive_id}/images/{key}",
+    response_class=Response,
+    summary="An image of an archive, for the reader view (with the token its address carries)",
+    description=(
+        "The reader HTML of GET /api/bookmarks/{id} points its images here when the page's "
+        "newest archive holds them; the address carries a token for that archive's images."
+    ),
+    responses={200: {"content": {"image/*": {}}}, **responses(NotFound, Unauthorized)},
+)
+async def archive_image(
+    archive_id: uuid.UUID,
+    key: Annotated[str, Path(pattern=r"^[0-9a-f]{40}$")],
+    token: Annotated[str, Query(max_length=2000)],
+    session: SessionDep,
+    settings: SettingsDep,
+) -> Response:
+    user_id = _reader_of(settings, token, archive_id, images.USE)
+    await bind_user(session, user_id)
+    row = await _owned(session, user_id, archive_id)
+    path = images.images_file(settings.data_dir, row.user_id, row.bookmark_id, row.id)
+    found = await asyncio.to_thread(images.read_image, path, key)
+    if found is None or not found[0].startswith("image/"):
+        raise NotFound("This archive has no such image.", code="archive_image_not_found")
+    media_type, body = found
+    return Response(
+        body, media_type=media_type,
+        headers={**HEADERS, "Cache-Control": f"private, max-age={images.HOUR}, immutable"},
+    )  # fmt: skip
+
+
+@router.get(
     "/archives/{archive_id}",
     response_class=Response,
     summary="An archive's HTML file, as a download",
@@ -204,7 +244,9 @@ async def delete_archive(
 ) -> Response:
     row = await _owned(session, user.id, archive_id)
     path = store.archive_file(settings.data_dir, row.user_id, row.bookmark_id, row.id)
+    pictures = images.images_file(settings.data_dir, row.user_id, row.bookmark_id, row.id)
     await session.delete(row)
     await session.flush()
     await asyncio.to_thread(path.unlink, True)
+    await asyncio.to_thread(pictures.unlink, True)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

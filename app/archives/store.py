@@ -45,6 +45,14 @@ def write(path: Path, body: bytes) -> int:
     return path.stat().st_size
 
 
+def keep(path: Path, gzipped: bytes) -> None:
+    """Keeps an archive that is already compressed (one brought back by an import)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_bytes(gzipped)
+    tmp.replace(path)
+
+
 def read(path: Path) -> bytes:
     with gzip.open(path, "rb") as f:
         return f.read()

@@ -8,6 +8,8 @@ from fastapi import APIRouter, Depends, File, Form, Query, Response, UploadFile,
 from fastapi.responses import FileResponse, JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.archives import images as archive_images
+from app.archives import service as archives_service
 from app.bookmarks import service
 from app.bookmarks.models import Bookmark
 from app.bookmarks.schemas import (
@@ -23,6 +25,7 @@ from app.bookmarks.schemas import (
     Status,
     clean_tags,
 )
+from app.config import Settings
 from app.db import after_commit
 from app.deps import CurrentUser, ReadsDep, RedisDep, SessionDep, SettingsDep
 from app.errors import (
@@ -51,10 +54,19 @@ async def valid_bookmark(
 ValidBookmark = Annotated[Bookmark, Depends(valid_bookmark)]
 
 
-async def _detail(session: AsyncSession, user: User, bookmark_id: uuid.UUID) -> BookmarkDetail:
+async def _detail(
+    session: AsyncSession, settings: Settings, user: User, bookmark_id: uuid.UUID
+) -> BookmarkDetail:
     bookmark = await service.get_owned(session, user, bookmark_id, detail=True)
     tags = await service.tags_of(session, [bookmark.id])
-    return BookmarkDetail(**service.to_out(bookmark, tags[bookmark.id], detail=True))
+    out = service.to_out(bookmark, tags[bookmark.id], detail=True)
+    archived = await archives_service.newest_statuses(session, user.id, [bookmark.id])
+    out["archive_status"] = archived.get(bookmark.id)
+    # The reader view shows the images of the archived copy, not the live site's.
+    out["content_html"] = await archive_images.from_archive(
+        session, settings, user.id, bookmark.id, out["content_html"]
+    )
+    return BookmarkDetail(**out)
 
 
 @router.post(
@@ -178,8 +190,13 @@ async def list_bookmarks(
             cursor=cursor,
             limit=limit,
         )
-        tags = await service.tags_of(session, [b.id for b in rows])
-        items = [BookmarkOut(**service.to_out(b, tags[b.id])) for b in rows]
+        ids = [b.id for b in rows]
+        tags = await service.tags_of(session, ids)
+        archived = await archives_service.newest_statuses(session, user.id, ids)
+        items = [
+            BookmarkOut(**service.to_out(b, tags[b.id]), archive_status=archived.get(b.id))
+            for b in rows
+        ]
         return BookmarkPage(items=items, next_cursor=next_cursor)
 
     return await reads.read(user.id, page, session)
@@ -192,9 +209,13 @@ async def list_bookmarks(
     responses=responses(NotFound),
 )
 async def get_bookmark(
-    bookmark_id: uuid.UUID, user: CurrentUser, session: SessionDep, reads: ReadsDep
+    bookmark_id: uuid.UUID,
+    user: CurrentUser,
+    session: SessionDep,
+    reads: ReadsDep,
+    settings: SettingsDep,
 ) -> BookmarkDetail:
-    return await reads.read(user.id, lambda s: _detail(s, user, bookmark_id), session)
+    return await reads.read(user.id, lambda s: _detail(s, settings, user, bookmark_id), session)
 
 
 @router.patch(
@@ -204,10 +225,14 @@ async def get_bookmark(
     responses=responses(NotFound, Conflict, Unprocessable),
 )
 async def update_bookmark(
-    data: BookmarkUpdate, bookmark: ValidBookmark, user: CurrentUser, session: SessionDep
+    data: BookmarkUpdate,
+    bookmark: ValidBookmark,
+    user: CurrentUser,
+    session: SessionDep,
+    settings: SettingsDep,
 ) -> BookmarkDetail:
     await service.update_bookmark(session, user, bookmark, data)
-    return await _detail(session, user, bookmark.id)
+    return await _detail(session, settings, user, bookmark.id)
 
 
 @router.put(

@@ -125,6 +125,12 @@ class BookmarkOut(BaseModel):
     analysis_error: str | None = Field(
         default=None, description="Why the analysis was skipped, failed, or is retrying."
     )
+    archive_status: Literal["ready", "failed", "skipped"] | None = Field(
+        default=None,
+        description="The newest archived copy's status (GET /api/bookmarks/{id}/archives): "
+        "`ready`, `failed` or `skipped` (the archive storage limit was reached). Null when "
+        "there is none yet, and outside the list and GET /api/bookmarks/{id}.",
+    )
 
 
 class BookmarkDetail(BookmarkOut):

@@ -2,7 +2,8 @@
 
 `parse_import` streams the stored file through its parser and saves the entries a batch at a
 time, each batch in its own transaction together with the import's counters, so a job cut
-short (a crash, a timeout) resumes after the last saved batch. `watch_import` then follows
+short (a crash, a timeout) resumes after the last saved batch. A Fuze ZIP export's archived
+copies are kept in the same transaction as the bookmarks they belong to. `watch_import` then follows
 the imported pages through the pipeline, publishing progress, until none is pending.
 """
 
@@ -14,7 +15,8 @@ import logging
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+import zipfile
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -23,12 +25,29 @@ from arq.constants import job_key_prefix
 from arq.jobs import serialize_job
 from sqlalchemy import delete, select
 
+from app.archives import service as archives_service
 from app.db import bind_system, bind_user, get_for_owner, utcnow
 from app.imports import parsers, service
 from app.imports.models import DONE, FAILED, PARSING, PROCESSING, QUEUED, ImportBatch, ImportChunk
 from app.users.models import User
 
 log = logging.getLogger("fuze.imports")
+
+
+def _zip_reader(file: Any) -> Callable[[str, int], bytes | None]:
+    """Reads one file of an imported ZIP, if it is there and no larger than asked."""
+    archive = zipfile.ZipFile(file)
+
+    def read(name: str, max_bytes: int) -> bytes | None:
+        try:
+            info = archive.getinfo(name)
+            if info.file_size > max_bytes:
+                return None
+            return archive.read(info)
+        except (KeyError, zipfile.BadZipFile, OSError, ValueError):
+            return None
+
+    return read
 
 
 def _take(entries: Iterator[parsers.Entry], n: int) -> list[parsers.Entry]:
@@ -104,6 +123,8 @@ async def parse_import(ctx: dict[str, Any], import_id: str) -> str:
             return await _fail(ctx, batch_id, "file_missing", "The uploaded file was not found.")
         file.seek(0)
         entries = parsers.parse(file, batch.format)
+        read_member = _zip_reader(file) if batch.format == "fuze_zip" else None
+        restored = left_out = 0
         done = batch.parsed  # a resumed job skips what an earlier run saved
         try:
             if done:
@@ -115,13 +136,18 @@ async def parse_import(ctx: dict[str, Any], import_id: str) -> str:
                 async with maker() as session:
                     await bind_user(session, user.id)
                     batch = await session.get_one(ImportBatch, batch_id, with_for_update=True)
+                    numbered = [(done + i + 1, entry) for i, entry in enumerate(chunk)]
+                    created: dict[int, uuid.UUID] = {}
                     counts = await service.save_entries(
-                        session,
-                        settings,
-                        user,
-                        batch,
-                        [(done + i + 1, entry) for i, entry in enumerate(chunk)],
+                        session, settings, user, batch, numbered, created
                     )
+                    for position, entry in numbered:
+                        if read_member and entry.archives and position in created:
+                            kept, left = await archives_service.restore(
+                                session, settings, user, created[position], entry.url or "",
+                                entry.archives, read_member,
+                            )  # fmt: skip
+                            restored, left_out = restored + kept, left_out + left
                     done += len(chunk)
                     batch.parsed = done
                     batch.imported += counts["imported"]
@@ -158,6 +184,8 @@ async def parse_import(ctx: dict[str, Any], import_id: str) -> str:
             "entries": batch.parsed,
             "seconds": round(seconds, 2),
             "peak_rss_growth_mb": round((peak_rss - rss_start) / 1024 / 1024, 1),
+            "archives_restored": restored,
+            "archives_left_out": left_out,
         },
     )
     return f"parsed {batch.parsed} in {seconds:.1f} s"

@@ -39,6 +39,7 @@ FORMATS: dict[str, str] = {
     "linkwarden": "Linkwarden backup (JSON)",
     "omnivore": "Omnivore export (JSON)",
     "omnivore_zip": "Omnivore export (ZIP)",
+    "fuze_zip": "Fuze export with archived copies (ZIP)",
     "pinboard": "Pinboard export (JSON)",
     "fuze_json": "Fuze export (JSON)",
     "chrome_json": "Chrome Bookmarks file (JSON)",
@@ -105,6 +106,9 @@ class Entry:
     favorite: bool = False
     progress: float = 0.0  # how far it was read, 0 to 1 (Omnivore's readingProgress)
     highlights: list[Highlight] = field(default_factory=list)
+    # Fuze's ZIP export: the page's archived copies, {file, created_at, size, source_url}
+    # (`file` names the copy inside the ZIP).
+    archives: list[dict[str, Any]] = field(default_factory=list)
 
 
 # --- small helpers -------------------------------------------------------------------------
@@ -409,17 +413,27 @@ _OMNIVORE_MEMBER = re.compile(r"(^|/)metadata_(\d+)_to_\d+\.json$")
 
 
 def _omnivore_members(f: BinaryIO) -> list[str]:
-    try:
-        names = zipfile.ZipFile(f).namelist()
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise MalformedFile(f"this ZIP file is damaged ({exc})") from exc
+    names = _zip_names(f)
     found = [(int(m.group(2)), n) for n in names if (m := _OMNIVORE_MEMBER.search(n))]
     return [n for _, n in sorted(found)]
+
+
+FUZE_ZIP_JSON = "fuze-export.json"  # app.imports.exports.ZIP_JSON
+
+
+def _zip_names(f: BinaryIO) -> list[str]:
+    try:
+        return zipfile.ZipFile(f).namelist()
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise MalformedFile(f"this ZIP file is damaged ({exc})") from exc
 
 
 def detect(f: BinaryIO, filename: str | None = None) -> str:
     f.seek(0)
     if f.read(4) == b"PK\x03\x04":
+        if FUZE_ZIP_JSON in _zip_names(f):
+            f.seek(0)
+            return "fuze_zip"
         if not _omnivore_members(f):
             raise MalformedFile(
                 "this ZIP file is not an Omnivore export (no metadata_*_to_*.json inside)"
@@ -778,6 +792,11 @@ def _entry_from_object(fmt: str, item: Any, number: int, folder: str | None = No
         entry.archived_at = parse_date(item.get("archived_at"))
         entry.favorite = is_true(item.get("favorite"))
         entry.highlights = highlights_from_list(item.get("highlights"))
+        archives = item.get("archives")
+        if isinstance(archives, list):
+            entry.archives = [
+                a for a in archives if isinstance(a, dict) and isinstance(a.get("file"), str)
+            ]
     return entry
 
 
@@ -903,6 +922,18 @@ def parse_omnivore_zip(f: BinaryIO) -> Iterator[Entry]:
                 raise MalformedFile(f"{name} is not valid JSON ({exc})", entry=number + 1) from exc
 
 
+def parse_fuze_zip(f: BinaryIO) -> Iterator[Entry]:
+    """Fuze's ZIP export: its JSON export, streamed from the archive, each entry with the
+    archived copies the ZIP carries (read by app.imports.jobs as the entries are saved)."""
+    try:
+        archive = zipfile.ZipFile(f)
+        archive.getinfo(FUZE_ZIP_JSON)
+    except (zipfile.BadZipFile, OSError, KeyError) as exc:
+        raise MalformedFile(f"this ZIP file is damaged ({exc})") from exc
+    with archive.open(FUZE_ZIP_JSON) as member:
+        yield from parse_json(member, "fuze_json")  # type: ignore[arg-type]
+
+
 # --- a plain list of URLs ---------------------------------------------------------------------
 
 
@@ -951,6 +982,8 @@ def parse(f: BinaryIO, fmt: str) -> Iterator[Entry]:
         parser = parse_urls(f)
     elif fmt == "omnivore_zip":
         parser = parse_omnivore_zip(f)
+    elif fmt == "fuze_zip":
+        parser = parse_fuze_zip(f)
     elif fmt in FORMATS:
         parser = parse_json(f, fmt)
     else:

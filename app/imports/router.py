@@ -113,7 +113,10 @@ async def list_import_entries(
     summary="All your bookmarks with tags, notes and dates, as a download",
     description=(
         "`html`: a Netscape bookmark file that browsers and Fuze import (tags in TAGS, notes "
-        "in <DD>, saved dates in ADD_DATE); `json`: Fuze's export; `csv`: one row per bookmark."
+        "in <DD>, saved dates in ADD_DATE); `json`: Fuze's export (with each page's archived "
+        "copies listed); `csv`: one row per bookmark; `zip`: Fuze's JSON export with every "
+        "archived copy (`archives/<bookmark id>/<archive id>.html.gz`) and `manifest.json` "
+        "mapping bookmarks to their files, which Fuze imports back, archives included."
     ),
     response_class=StreamingResponse,
     responses={
@@ -124,12 +127,14 @@ async def list_import_entries(
     },
 )
 async def export_bookmarks(
-    request: Request, user: CurrentUser, format: ExportFormat = "html"
+    request: Request, user: CurrentUser, settings: SettingsDep, format: ExportFormat = "html"
 ) -> StreamingResponse:
     # The stream outlives the request's session: it opens its own, one per page.
     name = f"fuze-bookmarks-{utcnow():%Y-%m-%d}.{format}"
     return StreamingResponse(
-        exports.stream(request.app.state.reads, request.app.state.sessionmaker, user.id, format),
+        exports.stream(
+            request.app.state.reads, request.app.state.sessionmaker, user.id, format, settings
+        ),
         media_type=exports.MEDIA_TYPES[format],
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )

@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 ImportStatus = Literal["queued", "parsing", "processing", "done", "failed"]
 Outcome = Literal["imported", "duplicate", "invalid"]
 EntryFilter = Literal["imported", "duplicate", "invalid", "failed"]
-ExportFormat = Literal["html", "json", "csv"]
+ExportFormat = Literal["html", "json", "csv", "zip"]
 
 
 class ImportEntryOut(BaseModel):

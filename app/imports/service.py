@@ -284,9 +284,11 @@ async def save_entries(
     user: User,
     batch: ImportBatch,
     entries: list[tuple[int, parsers.Entry]],
+    created: dict[int, uuid.UUID] | None = None,
 ) -> Counter[str]:
     """Save one batch of (position, entry): bookmarks with the rules of a single save, and one
-    result row per entry. Returns the outcomes counted. The caller commits."""
+    result row per entry. Returns the outcomes counted; `created` gets the position -> id of
+    each new bookmark. The caller commits."""
     rows: dict[int, dict[str, Any]] = {}
     items: list[bookmarks_service.BulkItem] = []
     item_positions: list[int] = []
@@ -369,6 +371,8 @@ async def save_entries(
         row["bookmark_id"] = result.bookmark_id
         if result.created:
             row["outcome"] = IMPORTED
+            if created is not None:
+                created[position] = result.bookmark_id  # type: ignore[assignment]
             continue
         row["outcome"] = DUPLICATE
         first = made_here.get(result.bookmark_id) or earlier.get(result.bookmark_id)  # type: ignore[arg-type]

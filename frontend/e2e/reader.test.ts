@@ -132,7 +132,7 @@ describe('Reader view', () => {
     await context.close();
   });
 
-  it('keeps an archived copy that opens with the site gone, its images inlined and its scripts inert', async () => {
+  it('keeps an archived copy that opens with the site gone, its images inlined (the reader shows them too) and its scripts inert', async () => {
     await waitFor(
       async () => {
         const r = await fetch(fuze.url(`/api/bookmarks/${id}/archives`), { headers: user.headers });
@@ -145,6 +145,13 @@ describe('Reader view', () => {
     // The site is gone: nothing reaches it any more.
     await context.route(`${pages.url('/')}**`, (route) => route.abort());
     await page.goto(fuze.url(`/items/${id}`));
+    // The reader view's image comes from the archived copy: the site cannot be reached.
+    const readerImg = page.locator('.reader').getByRole('img', { name: 'The two spacecraft, side by side' });
+    await waitFor(
+      async () => readerImg.evaluate((el) => (el as HTMLImageElement).complete && (el as HTMLImageElement).naturalWidth > 0),
+      { timeoutMs: 30_000, what: 'the reader image to show from the archive' },
+    );
+    assert.match((await readerImg.getAttribute('src')) ?? '', /^\/api\/archives\/[0-9a-f-]{36}\/images\/[0-9a-f]{40}\?token=/);
     const copies = page.getByRole('list', { name: 'Archived copies' });
     await copies.getByText(/files? kept/).waitFor();
     await copies.scrollIntoViewIfNeeded();

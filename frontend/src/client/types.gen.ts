@@ -441,7 +441,7 @@ export type ArchiveOut = {
     /**
      * Stored Bytes
      *
-     * What it takes on the server, compressed.
+     * What it takes on the server: the compressed copy and the images the reader view shows from it.
      */
     stored_bytes: number;
     /**
@@ -737,6 +737,12 @@ export type BookmarkDetail = {
      */
     analysis_error?: string | null;
     /**
+     * Archive Status
+     *
+     * The newest archived copy's status (GET /api/bookmarks/{id}/archives): `ready`, `failed` or `skipped` (the archive storage limit was reached). Null when there is none yet, and outside the list and GET /api/bookmarks/{id}.
+     */
+    archive_status?: 'ready' | 'failed' | 'skipped' | null;
+    /**
      * Text
      *
      * The extracted main text.
@@ -904,6 +910,12 @@ export type BookmarkOut = {
      * Why the analysis was skipped, failed, or is retrying.
      */
     analysis_error?: string | null;
+    /**
+     * Archive Status
+     *
+     * The newest archived copy's status (GET /api/bookmarks/{id}/archives): `ready`, `failed` or `skipped` (the archive storage limit was reached). Null when there is none yet, and outside the list and GET /api/bookmarks/{id}.
+     */
+    archive_status?: 'ready' | 'failed' | 'skipped' | null;
 };
 
 /**
@@ -5605,7 +5617,7 @@ export type ExportsExportBookmarksData = {
         /**
          * Format
          */
-        format?: 'html' | 'json' | 'csv';
+        format?: 'html' | 'json' | 'csv' | 'zip';
     };
     url: '/api/exports';
 };
@@ -6045,6 +6057,51 @@ export type ArchivesViewArchiveErrors = {
 export type ArchivesViewArchiveError = ArchivesViewArchiveErrors[keyof ArchivesViewArchiveErrors];
 
 export type ArchivesViewArchiveResponses = {
+    /**
+     * Successful Response
+     */
+    200: unknown;
+};
+
+export type ArchivesArchiveImageData = {
+    body?: never;
+    path: {
+        /**
+         * Archive Id
+         */
+        archive_id: string;
+        /**
+         * Key
+         */
+        key: string;
+    };
+    query: {
+        /**
+         * Token
+         */
+        token: string;
+    };
+    url: '/api/archives/{archive_id}/images/{key}';
+};
+
+export type ArchivesArchiveImageErrors = {
+    /**
+     * Authentication is required.
+     */
+    401: ErrorResponse;
+    /**
+     * Not found.
+     */
+    404: ErrorResponse;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type ArchivesArchiveImageError = ArchivesArchiveImageErrors[keyof ArchivesArchiveImageErrors];
+
+export type ArchivesArchiveImageResponses = {
     /**
      * Successful Response
      */

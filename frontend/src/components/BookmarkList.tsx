@@ -70,6 +70,15 @@ const Row = memo(function Row({
           <span className="host">{siteName(b)}</span>
           <span aria-hidden="true">·</span>
           <TimeAgo iso={b.saved_at} />
+          {b.archive_status === 'ready' ? (
+            <span className="copy-state" title="An archived copy of the page is kept: it opens with the site gone.">
+              Copy kept
+            </span>
+          ) : b.archive_status === 'failed' || b.archive_status === 'skipped' ? (
+            <span className="copy-state copy-missing" title="The newest archived copy could not be made; see the item page.">
+              {b.archive_status === 'failed' ? 'Copy failed' : 'No copy: storage full'}
+            </span>
+          ) : null}
           {b.status === 'failed' && b.error_message ? (
             <span className="row-error" title={b.error_message}>
               {b.error_message}

@@ -2,6 +2,7 @@ import { type MouseEvent, type ReactNode, useEffect, useMemo, useRef, useState }
 
 import type { HighlightOut } from '../client/types.gen';
 import { describe, layout, type Range, type Selector } from '../lib/anchor';
+import { archiveImageUrl } from '../lib/archiveImages';
 
 /**
  * The reader view of a saved page: its main content with its structure.
@@ -9,7 +10,7 @@ import { describe, layout, type Range, type Selector } from '../lib/anchor';
  * The server sends sanitised HTML (`content_html`, nh3 with an allow-list). It is still never
  * handed to innerHTML here: it is parsed by DOMParser into an inert document (its scripts
  * never run, its images never load) and rebuilt as React elements from the same allow-list,
- * with only href (http, https, mailto), src (http, https) and alt kept. Whatever the server
+ * with only href (http, https, mailto), src (http, https, archived images) and alt kept. Whatever the server
  * sent, nothing but these tags and attributes reaches the page.
  */
 
@@ -99,7 +100,7 @@ function build(node: Node, key: number, marker: Marker): ReactNode {
   const children = Array.from(el.childNodes, (c, i) => build(c, i, marker));
   if (!TAGS.has(tag)) return children.length ? <span key={key}>{children}</span> : null;
   if (tag === 'img') {
-    const src = safeUrl(el.getAttribute('src'), ['http:', 'https:']);
+    const src = archiveImageUrl(el.getAttribute('src')) ?? safeUrl(el.getAttribute('src'), ['http:', 'https:']);
     const alt = el.getAttribute('alt') ?? '';
     return src ? <img key={key} src={src} alt={alt} loading="lazy" referrerPolicy="no-referrer" /> : null;
   }

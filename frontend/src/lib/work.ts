@@ -111,7 +111,7 @@ export const importsApi = {
   list: async () => (await importsListImports({ query: { limit: 10 }, ...T })).data,
 };
 
-export type ExportFormat = 'html' | 'json' | 'csv';
+export type ExportFormat = 'html' | 'json' | 'csv' | 'zip';
 
 /** The export as a Blob (the request needs the session's token, so not a plain link). */
 export async function fetchExport(format: ExportFormat): Promise<Blob> {

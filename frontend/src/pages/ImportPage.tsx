@@ -112,7 +112,7 @@ export function ImportPage() {
         <form className="card stack" onSubmit={submit} aria-label="Import bookmarks">
           <p className="muted">
             Bookmarks HTML from any browser, Chrome’s <code>Bookmarks</code> file or a Firefox JSON backup, Pocket (CSV or HTML),
-            Raindrop or Instapaper CSV, Pinboard, Karakeep, Linkwarden or Fuze JSON, Omnivore’s ZIP export, or a plain list of URLs.
+            Raindrop or Instapaper CSV, Pinboard, Karakeep, Linkwarden or Fuze JSON, Fuze’s or Omnivore’s ZIP export, or a plain list of URLs.
             The format is recognised from what is in the file, whatever its name.
           </p>
           <label>
@@ -137,7 +137,10 @@ export function ImportPage() {
       ) : null}
       <h2>Export</h2>
       <div className="card stack">
-        <p className="muted">Everything you saved, with tags, notes and dates.</p>
+        <p className="muted">
+          Everything you saved, with tags, notes and dates. The ZIP also holds every archived copy of your pages, and Fuze imports it
+          back with them.
+        </p>
         <div className="actions">
           <button type="button" onClick={() => download('html')} disabled={Boolean(exporting)}>
             {exporting === 'html' ? 'Preparing…' : 'Export bookmarks HTML'}
@@ -147,6 +150,9 @@ export function ImportPage() {
           </button>
           <button type="button" onClick={() => download('csv')} disabled={Boolean(exporting)}>
             {exporting === 'csv' ? 'Preparing…' : 'Export CSV'}
+          </button>
+          <button type="button" onClick={() => download('zip')} disabled={Boolean(exporting)}>
+            {exporting === 'zip' ? 'Preparing…' : 'Export ZIP with archived copies'}
           </button>
         </div>
         {exportError ? <ErrorNotice>{exportError}</ErrorNotice> : null}
