@@ -48,6 +48,13 @@ async def valid_bookmark(
 ValidBookmark = Annotated[Bookmark, Depends(valid_bookmark)]
 
 
+def _json(model: BookmarkPage | BookmarkDetail) -> Response:
+    """The answer encoded once by its model: returned as a model, FastAPI would validate it
+    again against the response model, then encode a dict of it (about 3 ms for a page of 20
+    on the 2-core machine). The response model in the route's decorator keeps the schema."""
+    return Response(model.model_dump_json().encode(), media_type="application/json")
+
+
 async def _detail(session: AsyncSession, user: User, bookmark_id: uuid.UUID) -> BookmarkDetail:
     bookmark = await service.get_owned(session, user, bookmark_id, detail=True)
     tags = await service.tags_of(session, [bookmark.id])
@@ -156,7 +163,7 @@ async def list_bookmarks(
     sort: Sort = "-saved_at",
     cursor: Annotated[str | None, Query(max_length=500)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-) -> BookmarkPage:
+) -> Response:
     async def page(session: AsyncSession) -> BookmarkPage:
         rows, next_cursor = await service.list_bookmarks(
             session,
@@ -176,7 +183,7 @@ async def list_bookmarks(
         items = [BookmarkOut(**service.to_out(b, tags[b.id])) for b in rows]
         return BookmarkPage(items=items, next_cursor=next_cursor)
 
-    return await reads.read(user.id, page, session)
+    return _json(await reads.read(user.id, page, session))
 
 
 @router.get(
@@ -187,8 +194,8 @@ async def list_bookmarks(
 )
 async def get_bookmark(
     bookmark_id: uuid.UUID, user: CurrentUser, session: SessionDep, reads: ReadsDep
-) -> BookmarkDetail:
-    return await reads.read(user.id, lambda s: _detail(s, user, bookmark_id), session)
+) -> Response:
+    return _json(await reads.read(user.id, lambda s: _detail(s, user, bookmark_id), session))
 
 
 @router.patch(
