@@ -334,11 +334,12 @@ async def run(args: argparse.Namespace) -> None:
                 "semantic search (new queries)": lambda i: (
                     "GET", "/api/search?" + urlencode({"q": next(queries), "mode": "semantic", "limit": 20}), None,
                 ),
+                "cached recommendations": lambda i: ("GET", api.rows["recs"][i % len(api.rows["recs"])], None),
+                # Last: a save bumps the data version, so no answer cached before it is one after.
                 "save": lambda i: (
                     "POST", "/api/bookmarks",
                     json.dumps({"url": f"http://127.0.0.1:{closed_port}/{run_id}/{next(saved)}"}).encode(),
                 ),
-                "cached recommendations": lambda i: ("GET", api.rows["recs"][i % len(api.rows["recs"])], None),
             }  # fmt: skip
 
         only = set(args.routes.split(",")) if args.routes else None
