@@ -54,6 +54,13 @@ async def valid_bookmark(
 ValidBookmark = Annotated[Bookmark, Depends(valid_bookmark)]
 
 
+def _json(model: BookmarkPage | BookmarkDetail) -> Response:
+    """The answer encoded once by its model: returned as a model, FastAPI would validate it
+    again against the response model, then encode a dict of it (about 3 ms for a page of 20
+    on the 2-core machine). The response model in the route's decorator keeps the schema."""
+    return Response(model.model_dump_json().encode(), media_type="application/json")
+
+
 async def _detail(
     session: AsyncSession, settings: Settings, user: User, bookmark_id: uuid.UUID
 ) -> BookmarkDetail:
@@ -174,7 +181,7 @@ async def list_bookmarks(
     sort: Sort = "-saved_at",
     cursor: Annotated[str | None, Query(max_length=500)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-) -> BookmarkPage:
+) -> Response:
     async def page(session: AsyncSession) -> BookmarkPage:
         rows, next_cursor = await service.list_bookmarks(
             session,
@@ -199,7 +206,7 @@ async def list_bookmarks(
         ]
         return BookmarkPage(items=items, next_cursor=next_cursor)
 
-    return await reads.read(user.id, page, session)
+    return _json(await reads.read(user.id, page, session))
 
 
 @router.get(
@@ -214,8 +221,10 @@ async def get_bookmark(
     session: SessionDep,
     reads: ReadsDep,
     settings: SettingsDep,
-) -> BookmarkDetail:
-    return await reads.read(user.id, lambda s: _detail(s, settings, user, bookmark_id), session)
+) -> Response:
+    return _json(
+        await reads.read(user.id, lambda s: _detail(s, settings, user, bookmark_id), session)
+    )
 
 
 @router.patch(
