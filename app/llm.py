@@ -78,6 +78,15 @@ def provider_of(settings: Settings, user: Any) -> Provider | str | None:
     return None
 
 
+def has_ai(settings: Settings, user: Any) -> bool:
+    """Whether provider_of() has something for the user, without decrypting a key."""
+    return bool(
+        user.llm_provider in ("openai", "ollama")
+        or user.gemini_key_encrypted is not None
+        or settings.llm_provider
+    )
+
+
 def _resolve(schema: dict[str, Any]) -> dict[str, Any]:
     """The model's JSON schema with its $refs inlined (Ollama's format, and small servers,
     do not follow them)."""

@@ -222,60 +222,29 @@ def _pipeline_job(coroutine: Any) -> Any:
     return _job(coroutine, timeout=timeout, keep_result=0, max_tries=bookmark_jobs.MAX_TRIES + 1)
 
 
+def _bounded_job(coroutine: Any, max_tries: int) -> Any:
+    # No longer than the pipeline's timeout: arq keeps a dead worker's jobs "in progress" for
+    # the longest timeout of any function (+10 s), and a restarted worker waits that long.
+    timeout = get_settings().pipeline_job_timeout_seconds
+    return _job(coroutine, timeout=timeout, keep_result=0, max_tries=max_tries)
+
+
 class WorkerSettings:
     functions = [
         ping,
         _pipeline_job(bookmark_jobs.fetch_bookmark),
         _pipeline_job(bookmark_jobs.extract_bookmark),
         _pipeline_job(bookmark_jobs.embed_bookmark),
-        _job(
-            analysis_jobs.analyse_bookmark,
-            timeout=get_settings().pipeline_job_timeout_seconds,
-            keep_result=0,
-            max_tries=analysis_jobs.ARQ_MAX_TRIES,
-        ),
-        # No longer than the pipeline's timeout: arq keeps a dead worker's jobs "in progress"
-        # for the longest timeout of any function (+10 s).
-        _job(
-            analysis_jobs.analyse_backlog,
-            timeout=get_settings().pipeline_job_timeout_seconds,
-            keep_result=0,
-            max_tries=3,
-        ),
-        _job(
-            projects_jobs.analyse_project,
-            timeout=get_settings().pipeline_job_timeout_seconds,
-            keep_result=0,
-            max_tries=analysis_jobs.ARQ_MAX_TRIES,
-        ),
+        _bounded_job(analysis_jobs.analyse_bookmark, analysis_jobs.ARQ_MAX_TRIES),
+        _bounded_job(analysis_jobs.analyse_backlog, 3),
+        _bounded_job(projects_jobs.analyse_project, analysis_jobs.ARQ_MAX_TRIES),
         _pipeline_job(projects_jobs.embed_context),
         _pipeline_job(highlight_jobs.embed_highlights),
-        # None longer than the pipeline's timeout (see analyse_backlog's note below).
-        _job(
-            feed_jobs.poll_feed,
-            timeout=get_settings().pipeline_job_timeout_seconds,
-            keep_result=0,
-            max_tries=2,
-        ),
-        _job(
-            webhook_jobs.webhook_event,
-            timeout=get_settings().pipeline_job_timeout_seconds,
-            keep_result=0,
-            max_tries=3,
-        ),
+        _bounded_job(feed_jobs.poll_feed, 2),
+        _bounded_job(webhook_jobs.webhook_event, 3),
         # Its own tries and waits (settings.webhook_retry_seconds) are new jobs, not arq's.
-        _job(
-            webhook_jobs.deliver_webhook,
-            timeout=get_settings().pipeline_job_timeout_seconds,
-            keep_result=0,
-            max_tries=2,
-        ),
-        _job(
-            archive_jobs.archive_page,
-            timeout=get_settings().pipeline_job_timeout_seconds,
-            keep_result=0,
-            max_tries=3,
-        ),
+        _bounded_job(webhook_jobs.deliver_webhook, 2),
+        _bounded_job(archive_jobs.archive_page, 3),
     ]
     on_startup = startup
     on_shutdown = shutdown

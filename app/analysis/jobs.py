@@ -306,7 +306,7 @@ async def analyse_backlog(ctx: dict[str, Any], user_id: str) -> int:
     async with ctx["sessionmaker"]() as session:
         await bind_user(session, uid)
         user = await session.get(User, uid)
-        if user is None or llm.provider_of(settings, user) is None:
+        if user is None or not llm.has_ai(settings, user):
             return 0
         rows = (
             await session.execute(

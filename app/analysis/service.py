@@ -1,8 +1,10 @@
-"""Gemini with the user's own key: one structured call, its failures sorted into "retry" and
-"tell the user", a per-user limit on calls at once, the prompts, and the clean-up of answers.
+"""The user's AI (Gemini with their key, or another provider: app/llm.py): one structured
+call, its failures sorted into "retry" and "tell the user", a per-user limit on calls at
+once, the prompts, and the clean-up of answers.
 
-Every call asks for JSON that matches a Pydantic model (google-genai `response_schema`), so
-answers are typed; an answer that does not fit is treated like a transient failure.
+Every call asks for JSON that matches a Pydantic model (google-genai `response_schema`, or
+the other providers' JSON-schema modes), so answers are typed; an answer that does not fit
+is treated like a transient failure.
 """
 
 from __future__ import annotations
@@ -207,21 +209,34 @@ async def generate(
     if isinstance(provider, str):
         provider = llm.Provider("gemini", settings.gemini_model, provider)
     seconds = time_limit or settings.gemini_timeout_seconds
-    if provider.kind != "gemini":
-        start = time.perf_counter()
-        outcome = "cancelled"
-        try:
+    start = time.perf_counter()
+    outcome = "cancelled"
+    try:
+        if provider.kind == "gemini":
+            answer = await _gemini(settings, provider, system, prompt, schema, seconds)
+        else:
             call = llm.openai_generate if provider.kind == "openai" else llm.ollama_generate
             answer = await call(provider, system, prompt, schema, seconds, _lenient, GeminiError)
-            outcome = "ok"
-            return answer
-        except GeminiError as exc:
-            outcome = exc.code
-            raise
-        finally:
-            metrics.gemini_call("generate", outcome, time.perf_counter() - start)
-    api_key, model = provider.api_key or "", provider.model or settings.gemini_model
-    client = _client(settings, api_key)
+        outcome = "ok"
+        return answer
+    except GeminiError as exc:
+        outcome = exc.code
+        raise
+    finally:
+        metrics.gemini_call("generate", outcome, time.perf_counter() - start)
+
+
+async def _gemini(
+    settings: Settings,
+    provider: llm.Provider,
+    system: str,
+    prompt: str,
+    schema: type[T],
+    seconds: float,
+) -> T:
+    """One generateContent call with `schema` as the response schema."""
+    model = provider.model or settings.gemini_model
+    client = _client(settings, provider.api_key or "")
     config = types.GenerateContentConfig(
         system_instruction=system,
         response_mime_type="application/json",
@@ -230,26 +245,16 @@ async def generate(
         # No tools are offered; this also keeps the SDK from logging about them on every call.
         automatic_function_calling=types.AutomaticFunctionCallingConfig(disable=True),
     )
-    start = time.perf_counter()
-    outcome = "cancelled"
     try:
-        try:
-            async with asyncio.timeout(seconds):
-                response = await client.aio.models.generate_content(
-                    model=model, contents=prompt, config=config
-                )
-        except GeminiError:
-            raise
-        except Exception as exc:
-            raise classify(exc, model) from exc
-        answer = _parse(response, schema)
-        outcome = "ok"
-        return answer
-    except GeminiError as exc:
-        outcome = exc.code
+        async with asyncio.timeout(seconds):
+            response = await client.aio.models.generate_content(
+                model=model, contents=prompt, config=config
+            )
+    except GeminiError:
         raise
-    finally:
-        metrics.gemini_call("generate", outcome, time.perf_counter() - start)
+    except Exception as exc:
+        raise classify(exc, model) from exc
+    return _parse(response, schema)
 
 
 # --- a key is checked with Gemini before it is stored --------------------------------------

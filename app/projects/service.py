@@ -137,15 +137,11 @@ def _queue_intent(session: AsyncSession, project: Project) -> None:
     )
 
 
-def _server_ai() -> bool:
-    return bool(get_settings().llm_provider)
-
-
 def _set_intent(session: AsyncSession, user: User, project: Project) -> None:
     """Keyword intent at once; Gemini's, with the user's key, in a job."""
     project.intent = analysis.rules_intent(project.title, project.description, project.technologies)
     project.intent_error = None
-    if user.gemini_key_encrypted is not None or user.llm_provider or _server_ai():
+    if llm.has_ai(get_settings(), user):
         project.intent_status = INTENT_PENDING
         _queue_intent(session, project)
     else:

@@ -7,7 +7,6 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response, status
-from sqlalchemy import select
 
 from app.db import enqueue_after_commit, utcnow
 from app.deps import CurrentUser, RedisDep, SessionDep, SettingsDep
@@ -38,12 +37,7 @@ ValidWebhook = Annotated[WebhookEndpoint, Depends(valid_webhook)]
 
 @router.get("", response_model=WebhookList, summary="Your webhooks")
 async def list_webhooks(user: CurrentUser, session: SessionDep) -> WebhookList:
-    rows = await session.scalars(
-        select(WebhookEndpoint)
-        .where(WebhookEndpoint.user_id == user.id)
-        .order_by(WebhookEndpoint.created_at, WebhookEndpoint.id)
-    )
-    return WebhookList(items=[service.to_out(r) for r in rows])
+    return WebhookList(items=[service.to_out(r) for r in await service.list_for(session, user)])
 
 
 @router.post(

@@ -87,7 +87,7 @@ async def create(
             )
         )
     )
-    if count >= MAX_PER_USER:
+    if (count or 0) >= MAX_PER_USER:
         raise Unprocessable(f"At most {MAX_PER_USER} webhooks.", code="too_many_webhooks")
     secret = SECRET_PREFIX + secrets.token_urlsafe(32)
     row = WebhookEndpoint(
@@ -99,6 +99,16 @@ async def create(
     session.add(row)
     await session.flush()
     return row, secret
+
+
+async def list_for(session: AsyncSession, user: User) -> list[WebhookEndpoint]:
+    return list(
+        await session.scalars(
+            select(WebhookEndpoint)
+            .where(WebhookEndpoint.user_id == user.id)
+            .order_by(WebhookEndpoint.created_at, WebhookEndpoint.id)
+        )
+    )
 
 
 async def get_owned(session: AsyncSession, user: User, endpoint_id: uuid.UUID) -> WebhookEndpoint:
