@@ -529,12 +529,28 @@ def owner_engine(stack: Stack) -> AsyncEngine:
 
 
 async def _drop_user(stack: Stack, account: Account) -> None:
-    engine = owner_engine(stack)
-    async with engine.begin() as conn:
-        from sqlalchemy import text
+    """Delete the test's user. A worker may still be saving or embedding for it (a feed's
+    items, say), so the cascade can lose a deadlock to that job: it is tried again, as the
+    app's own transactions are."""
+    from sqlalchemy import text
 
-        await conn.execute(text("DELETE FROM users WHERE username = :u"), {"u": account.username})
-    await engine.dispose()
+    from app.db import is_conflict
+
+    engine = owner_engine(stack)
+    try:
+        for attempt in range(5):
+            try:
+                async with engine.begin() as conn:
+                    await conn.execute(
+                        text("DELETE FROM users WHERE username = :u"), {"u": account.username}
+                    )
+                return
+            except Exception as exc:
+                if not is_conflict(exc) or attempt == 4:
+                    raise
+                await asyncio.sleep(0.2 * (attempt + 1))
+    finally:
+        await engine.dispose()
 
 
 @pytest.fixture
