@@ -18,6 +18,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR
 from sqlalchemy.orm import Mapped, deferred, mapped_column
@@ -161,10 +162,14 @@ class Tag(IdMixin, Base):
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # How many bookmarks have it: kept by statement triggers on bookmark_tags (migration
+    # e6a8c0e2f4b6), never written by the app.
+    bookmarks_count: Mapped[int] = mapped_column(default=0, server_default="0")
 
     __table_args__ = (
         # Tags are per user and case-insensitive: "Python" and "python" are one tag.
         Index("uq_tags_user_id_name_lower", "user_id", func.lower(name), unique=True),
+        Index("ix_tags_user_id_bookmarks_count", "user_id", text("bookmarks_count DESC")),
     )
 
 

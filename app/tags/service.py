@@ -11,6 +11,7 @@ import asyncio
 import re
 import uuid
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import numpy as np
@@ -35,13 +36,8 @@ async def counts(
 ) -> list[TagCount]:
     """The user's tags with how many bookmarks have each, most used first; with `q`, those
     containing it, the ones starting with it first."""
-    count = func.count(BookmarkTag.bookmark_id)
-    query = (
-        select(Tag.id, Tag.name, count)
-        .outerjoin(BookmarkTag, BookmarkTag.tag_id == Tag.id)
-        .where(Tag.user_id == user.id)
-        .group_by(Tag.id, Tag.name)
-    )
+    count = Tag.bookmarks_count
+    query = select(Tag.id, Tag.name, count).where(Tag.user_id == user.id)
     order: list[Any] = [count.desc(), func.lower(Tag.name)]
     if q:
         at = func.strpos(func.lower(Tag.name), q.lower())
@@ -71,7 +67,7 @@ async def _by_name(session: AsyncSession, user: User, name: str) -> Tag | None:
 
 
 async def _count(session: AsyncSession, tag: Tag) -> TagCount:
-    n = await session.scalar(select(func.count()).where(BookmarkTag.tag_id == tag.id))
+    n = await session.scalar(select(Tag.bookmarks_count).where(Tag.id == tag.id))
     return TagCount(id=tag.id, name=tag.name, count=int(n or 0))
 
 
@@ -175,7 +171,7 @@ async def undo(session: AsyncSession, user: User, data: Undo) -> int:
         and data.created
         and target.name.lower() not in {r.name.lower() for r in data.removed}
     ):
-        left = await session.scalar(select(func.count()).where(BookmarkTag.tag_id == target.id))
+        left = await session.scalar(select(Tag.bookmarks_count).where(Tag.id == target.id))
         if not left:
             await session.execute(delete(Tag).where(Tag.id == target.id))
     await session.flush()
@@ -193,13 +189,40 @@ def _key(name: str) -> str:
     )
 
 
+def _numbers_apart(a: str, b: str) -> bool:
+    return re.sub(r"\d+", "#", a.lower()) == re.sub(r"\d+", "#", b.lower())
+
+
 def _initials(name: str) -> str | None:
     words = re.findall(r"[a-z0-9]+", name.lower())
     return "".join(w[0] for w in words) if len(words) >= 2 else None
 
 
 async def suggestions(session: AsyncSession, user: User, embedder: Any, redis: Any) -> Suggestions:
-    tags = await counts(session, user)
+    async def embed(names: list[str]) -> list[np.ndarray] | None:
+        if embedder is None:
+            return None
+        try:
+            if not embedder.loaded:
+                await embedder.load_async()
+            return list(
+                await asyncio.gather(
+                    *(embed_cached(embedder, redis, n, cache="query_vectors") for n in names)
+                )
+            )
+        except Exception:  # no model here: the suggestions by name still stand
+            return None
+
+    return await suggest(await counts(session, user), embed)
+
+
+async def suggest(
+    tags: list[TagCount], embed: Callable[[list[str]], Awaitable[list[np.ndarray] | None]]
+) -> Suggestions:
+    """Groups of tags to merge, most used first, each with why: the same words however
+    spelled, one the initials of the other, or names close in meaning (`embed` gives the
+    names' vectors, or None without a model); then the tags used once. bench/tag_merge.py
+    measures its precision and recall."""
     groups: list[tuple[list[TagCount], str]] = []
     grouped: set[uuid.UUID] = set()
     by_key: dict[str, list[TagCount]] = defaultdict(list)
@@ -218,9 +241,9 @@ async def suggestions(session: AsyncSession, user: User, embedder: Any, redis: A
         if other.id != t.id and other.id not in grouped:
             groups.append(([t, other], "abbreviation"))
             grouped.update((t.id, other.id))
-    groups += await _by_meaning(
-        [t for t in tags if t.id not in grouped][:MEANING_TAGS], embedder, redis
-    )
+    rest = [t for t in tags if t.id not in grouped][:MEANING_TAGS]
+    if len(rest) >= 2 and (vectors := await embed([t.name for t in rest])) is not None:
+        groups += _by_meaning(rest, vectors)
     merge = [
         Suggestion(
             tags=sorted(g, key=lambda t: (-t.count, t.name.lower())),
@@ -234,19 +257,12 @@ async def suggestions(session: AsyncSession, user: User, embedder: Any, redis: A
     return Suggestions(merge=merge, once=once)
 
 
-async def _by_meaning(
-    tags: list[TagCount], embedder: Any, redis: Any
+def _by_meaning(
+    tags: list[TagCount], vectors: list[np.ndarray]
 ) -> list[tuple[list[TagCount], str]]:
-    if len(tags) < 2 or embedder is None:
-        return []
-    try:
-        if not embedder.loaded:
-            await embedder.load_async()
-        vectors = await asyncio.gather(
-            *(embed_cached(embedder, redis, t.name, cache="query_vectors") for t in tags)
-        )
-    except Exception:  # no model here: the suggestions by name still stand
-        return []
+    """Pairs of tags whose names' vectors are at least MEANING_FLOOR close, closest first,
+    each tag in one pair at most. Names that differ only in their numbers (python2 and
+    python3, web2 and web3) are close to the model and never one thing."""
     m = np.stack([v / (np.linalg.norm(v) or 1.0) for v in vectors])
     sims = m @ m.T
     used: set[int] = set()
@@ -254,7 +270,7 @@ async def _by_meaning(
     for i, j in sorted(
         zip(*np.where(np.triu(sims, 1) >= MEANING_FLOOR), strict=True), key=lambda p: -sims[p]
     ):
-        if i in used or j in used:
+        if i in used or j in used or _numbers_apart(tags[int(i)].name, tags[int(j)].name):
             continue
         used.update((int(i), int(j)))
         out.append(([tags[int(i)], tags[int(j)]], "close in meaning"))

@@ -347,6 +347,21 @@ describe('Fuze web app', () => {
     assert.equal(await tags.getByRole('link', { name: 'from feeds', exact: true }).count(), 0);
   });
 
+  it('offers the user’s tags while typing one, and filters by the one taken', async () => {
+    await page.goto(fuze.url('/'));
+    const field = page.getByLabel('Tag', { exact: true });
+    await field.fill('ollow');
+    const offered = page.getByRole('listbox', { name: 'Tag suggestions' }).getByRole('option');
+    await offered.filter({ hasText: 'followed' }).waitFor({ timeout: 30_000 });
+    assert.match((await offered.first().textContent()) ?? '', /^followed2$/, 'its name and count');
+    await shot('07d-tag-field');
+    await field.press('ArrowDown');
+    await field.press('Enter');
+    await page.waitForURL(/[?&]tag=followed\b/);
+    const saved = page.getByRole('list', { name: 'Saved items' });
+    await saved.getByText('Feed post 2', { exact: true }).waitFor({ timeout: 30_000 });
+  });
+
   it('keeps the session with a silent refresh when the access token is refused', async () => {
     const before = await page.evaluate(() => JSON.parse(localStorage.getItem('fuze.session') ?? '{}'));
     await page.evaluate(() => {

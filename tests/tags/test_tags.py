@@ -46,6 +46,33 @@ async def test_counts_most_used_first_and_found_by_part_of_a_name(client, alice,
     assert await _tags(client, bob) == {}
 
 
+async def test_counts_follow_every_change(client, alice):
+    """The count is kept by the database as tags come and go (edits, deletes), not counted
+    per request: each change must show in it."""
+    ids = [await _save(client, alice, f"n{i}", ["news", f"t{i}"]) for i in range(4)]
+    assert (await _tags(client, alice, q="news")) == {"news": 4}
+    r = await client.patch(
+        f"/api/bookmarks/{ids[0]}", headers=alice.headers, json={"tags": ["t0", "later"]}
+    )
+    assert r.status_code == 200, r.text
+    assert (
+        await client.delete(f"/api/bookmarks/{ids[1]}", headers=alice.headers)
+    ).status_code == 204
+    counts = await _tags(client, alice)
+    assert counts["news"] == 2 and counts["later"] == 1 and counts["t0"] == 1
+    assert counts.get("t1", 0) == 0
+    assert next(iter(counts)) == "news", "most used first"
+
+
+async def test_counts_of_saves_at_once(api, api_user):
+    """Eight saves with one tag, at once, on a real API: the count is eight (each statement
+    changes the tag's count under its row lock)."""
+    import asyncio
+
+    await asyncio.gather(*(_save(api, api_user, f"c{i}", ["together"]) for i in range(8)))
+    assert await _tags(api, api_user, q="together") == {"together": 8}
+
+
 async def test_merge_moves_bookmarks_and_undo_restores_exactly(client, alice):
     a = await _save(client, alice, "a", ["ML", "ai"])
     b = await _save(client, alice, "b", ["machine-learning"])

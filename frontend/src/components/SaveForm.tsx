@@ -7,6 +7,7 @@ import type { BookmarkOut } from '../client/types.gen';
 import { markSeen } from '../lib/events';
 import { parseTags } from '../lib/format';
 import { ErrorNotice } from './Notice';
+import { TagField } from './TagField';
 
 /** What the file picker offers: what the server reads (a PDF is known by its bytes). */
 export const UPLOAD_ACCEPT = '.pdf,.md,.markdown,.txt,application/pdf,text/markdown,text/plain';
@@ -89,7 +90,7 @@ export function SaveForm({ onSaved }: { onSaved?: (b: BookmarkOut, created: bool
       </label>
       <label>
         Tags
-        <input name="tags" placeholder="comma, separated" autoComplete="off" />
+        <TagField name="tags" label="Tags" placeholder="comma, separated" />
       </label>
       <label className="grow">
         Notes

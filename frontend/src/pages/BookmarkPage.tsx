@@ -24,6 +24,7 @@ import { ErrorNotice, InfoNotice } from '../components/Notice';
 import { Highlights } from '../components/Highlights';
 import { type Color, ReaderContent, readerText } from '../components/ReaderContent';
 import { StatusBadge } from '../components/StatusBadge';
+import { TagField } from '../components/TagField';
 import { TimeAgo } from '../components/TimeAgo';
 import { layout, type Selector } from '../lib/anchor';
 import { describeError } from '../lib/api';
@@ -331,7 +332,7 @@ export function BookmarkPage() {
           </label>
           <label>
             Tags
-            <input name="tags" defaultValue={b.tags.join(', ')} placeholder="comma, separated" />
+            <TagField name="tags" label="Tags" defaultValue={b.tags.join(', ')} placeholder="comma, separated" />
           </label>
           <label>
             Notes

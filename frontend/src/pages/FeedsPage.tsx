@@ -10,6 +10,7 @@ import { feedsListFeedsOptions, feedsListFeedsQueryKey } from '../client/@tansta
 import { feedsCreateFeed, feedsDeleteFeed, feedsExportOpml, feedsImportOpml, feedsRefreshFeed, feedsUpdateFeed } from '../client/sdk.gen';
 import type { FeedOut } from '../client/types.gen';
 import { ErrorNotice, InfoNotice } from '../components/Notice';
+import { TagField } from '../components/TagField';
 import { TimeAgo } from '../components/TimeAgo';
 import { parseTags } from '../lib/format';
 import { countOf } from '../lib/plural';
@@ -120,7 +121,7 @@ export function FeedsPage() {
         <div className="inline">
           <label className="grow">
             Tags for its items
-            <input name="tags" placeholder="comma, separated" />
+            <TagField name="tags" label="Tags for its items" placeholder="comma, separated" />
           </label>
           <label>
             Read every

@@ -9,6 +9,7 @@ import { BookmarkList } from '../components/BookmarkList';
 import { FirstSteps } from '../components/FirstSteps';
 import { ErrorNotice, InfoNotice } from '../components/Notice';
 import { SaveForm } from '../components/SaveForm';
+import { TagField } from '../components/TagField';
 import { clearUnseenItems, forgetUnseen, useUnseenItems } from '../lib/events';
 import { mapLimit, parseTags } from '../lib/format';
 
@@ -125,10 +126,10 @@ export function LibraryPage() {
 
   function bulkTag(e: FormEvent<HTMLFormElement>) {
     e.preventDefault();
-    const input = e.currentTarget.elements.namedItem('bulk-tags') as HTMLInputElement;
-    const add = parseTags(input.value);
+    const form = e.currentTarget;
+    const add = parseTags(String(new FormData(form).get('bulk-tags') ?? ''));
     if (!add.length) return;
-    input.value = '';
+    form.reset();
     void runBulk('Tagging', (b) =>
       bookmarksUpdateBookmark({
         path: { bookmark_id: b.id },
@@ -175,10 +176,14 @@ export function LibraryPage() {
         </label>
         <label>
           Tag
-          <input
-            defaultValue={tag}
+          <TagField
+            name="tag"
+            label="Tag"
+            multiple={false}
+            defaultValue={tag ?? ''}
             key={tag ?? ''}
             placeholder="any"
+            onChoose={(v) => setParam('tag', v.trim() || undefined)}
             onKeyDown={(e) => {
               if (e.key === 'Enter') setParam('tag', e.currentTarget.value.trim() || undefined);
             }}
@@ -235,7 +240,7 @@ export function LibraryPage() {
               <label className="visually-hidden" htmlFor="bulk-tags">
                 Tags to add to the selected items
               </label>
-              <input id="bulk-tags" name="bulk-tags" placeholder="add tags" />
+              <TagField id="bulk-tags" name="bulk-tags" label="Tags to add to the selected items" placeholder="add tags" />
               <button type="submit" disabled={Boolean(bulk)}>
                 Add tags
               </button>
