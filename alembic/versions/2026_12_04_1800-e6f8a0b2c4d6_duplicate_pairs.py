@@ -32,6 +32,7 @@ def upgrade() -> None:
         sa.Column("original_id", sa.Uuid(), nullable=False),
         sa.Column("score", sa.Float(), nullable=False),
         sa.Column("cosine", sa.Float(), nullable=False),
+        sa.Column("size_ratio", sa.Float(), nullable=False),
         sa.Column("status", sa.String(length=16), server_default="open", nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.CheckConstraint(

@@ -24,6 +24,8 @@ class DuplicatePair(IdMixin, Base):
     # Share of the shorter text's 5-word shingles found in the other (app/duplicates/similarity).
     score: Mapped[float] = mapped_column(Float)
     cosine: Mapped[float] = mapped_column(Float)
+    # The shorter text's share of the longer one's shingles: below 1, one copy is cut short.
+    size_ratio: Mapped[float] = mapped_column(Float)
     status: Mapped[str] = mapped_column(String(16), default=OPEN, server_default=OPEN)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 

@@ -43,7 +43,7 @@ def _page(b: Bookmark) -> DuplicatePage:
 def _out(pair: DuplicatePair, later: Bookmark, first: Bookmark) -> DuplicateOut:
     return DuplicateOut(
         id=pair.id, bookmark=_page(later), original=_page(first), score=pair.score,
-        reason=similarity.reason(pair.score), status=pair.status,  # type: ignore[arg-type]
+        reason=similarity.reason(pair.score, pair.size_ratio), status=pair.status,  # type: ignore[arg-type]
         created_at=pair.created_at,
     )  # fmt: skip
 

@@ -109,6 +109,7 @@ async def check(session: AsyncSession, user_id: uuid.UUID, bookmark_ids: list[uu
                 original_id=first,
                 score=comparison.score,
                 cosine=comparison.cosine,
+                size_ratio=round(comparison.size_ratio, 4),
                 status=OPEN,
                 created_at=func.now(),
             )

@@ -19,12 +19,12 @@ WORD = re.compile(r"\w+")
 SHINGLE = 5
 
 # Calibrated on the dev half of bench/duplicates.py; see docs/duplicates.md for the figures.
-MIN_COSINE = 0.80  # the candidate step (nearest neighbours by meaning)
-MIN_CONTAINMENT = 0.60  # share of the smaller page's shingles found in the larger one
+MIN_COSINE = 0.60  # the candidate step (nearest neighbours by meaning)
+MIN_CONTAINMENT = 0.50  # share of the smaller page's shingles found in the larger one
 MIN_SHINGLES = 25  # below this a page is too short to call the same text by its words
 # The smaller page must hold at least this share of the larger one's shingles: a teaser or
 # a listing that quotes an article's opening is not that article.
-MIN_SIZE_RATIO = 0.25
+MIN_SIZE_RATIO = 0.10
 
 
 def shingles(text: str | None, k: int = SHINGLE) -> frozenset[int]:
@@ -83,6 +83,8 @@ def compare(
     )
 
 
-def reason(score: float) -> str:
-    """What the user is told about a pair: "same text 97%"."""
-    return f"same text {min(100, round(score * 100))}%"
+def reason(score: float, size_ratio: float = 1.0) -> str:
+    """What the user is told about a pair: "same text 97%", and whether one copy is cut short
+    (an AMP page, a syndicated copy without its ending)."""
+    same = f"same text {min(100, round(score * 100))}%"
+    return same if size_ratio >= 0.8 else f"{same}, one copy shorter"

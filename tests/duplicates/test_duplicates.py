@@ -30,19 +30,21 @@ DOCKING = [
     "when everything is still do twelve hooks pull the two vehicles together into a hard, "
     "airtight seal, and the crew can check for leaks before opening the hatch.",
 ]
-BERTHING = [
-    "Berthing a cargo ship is a different craft from docking. The freighter never touches the "
-    "station on its own: it parks ten metres below, keeps station in free drift, and waits to "
-    "be grabbed by the robotic arm that an astronaut flies from a window.",
-    "The arm operator tracks a grapple fixture on the side of the ship, a small pin that the "
-    "end effector snares with three wires. Timing matters, because the thrusters are inhibited "
-    "only for a short window while the arm closes around the fixture.",
-    "Once the freighter is caught, controllers on the ground take over and swing it to a free "
-    "port, where bolts drive home one by one. The whole move takes hours and is watched by "
-    "teams in two countries, each with a list of checks of its own.",
-    "Unloading begins the next day. Bags of food, spare parts and experiments go in, rubbish "
-    "comes back the other way, and weeks later the ship is released to burn up over the "
-    "ocean, taking the station's waste with it.",
+# Another article of the same blog on the same subject, in other words: close by meaning
+# (cosine 0.83 with the model, so a candidate), not the same text.
+NEWS = [
+    "Docking a spacecraft at the station took two attempts this week. The visiting capsule "
+    "approached along its corridor, braked with thruster pulses, and stopped at the hold point "
+    "twenty metres out when a sensor reading looked wrong to the crew.",
+    "Controllers on the ground checked the range and range rate data, found a misaligned laser "
+    "reflector, and told the capsule's computer to back away while the crew on the station "
+    "watched the docking target through the window beside the hatch.",
+    "On the second approach the capsule closed the last metres at a few centimetres per second. "
+    "Soft capture latched on the docking ring, the hooks drew the vehicles into a hard seal, "
+    "and after leak checks the crew opened the hatch to greet the new arrivals.",
+    "Docking is routine now, but every approach is flown with the same care: a slow corridor, "
+    "a hold point, a go from the ground, and a computer that aborts at the first sign that "
+    "something is not right.",
 ]
 
 
@@ -127,8 +129,8 @@ async def test_a_mirrored_copy_is_flagged_and_another_article_of_the_site_is_not
     # Same site, same template, same topic, different words: not a duplicate. It is saved
     # last, so its check runs after the pair's; once it is ready and checked, there is
     # still one pair.
-    web.route("/blog/berthing", site_page("Berthing, step by step", BERTHING))
-    other = await _save(api, api_user, web.url("/blog/berthing"))
+    web.route("/blog/second-try", site_page("A second try at docking", NEWS))
+    other = await _save(api, api_user, web.url("/blog/second-try"))
     r = await api.post("/api/duplicates/scan", headers=api_user.headers)
     assert r.status_code == 202, r.text
 

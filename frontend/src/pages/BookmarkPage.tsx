@@ -20,6 +20,7 @@ import {
 } from '../client/sdk.gen';
 import type { BookmarkDetail } from '../client/types.gen';
 import { Archives } from '../components/Archives';
+import { DuplicateBadge } from '../components/DuplicateBadge';
 import { ErrorNotice, InfoNotice } from '../components/Notice';
 import { Highlights } from '../components/Highlights';
 import { type Color, ReaderContent, readerText } from '../components/ReaderContent';
@@ -263,6 +264,7 @@ export function BookmarkPage() {
       <header className="detail-head">
         <h1 id="detail-title">{b.title || b.url}</h1>
         <StatusBadge status={b.status} error={b.error_message} />
+        <DuplicateBadge bookmarkId={b.id} />
       </header>
       <p className="row-meta">
         {b.url.startsWith(UPLOAD) ? (
