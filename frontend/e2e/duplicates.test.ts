@@ -137,7 +137,7 @@ describe('Duplicates', () => {
     assert.match((await pair.locator('.dup-reason').textContent()) ?? '', /^same text \d+%$/);
     assert.equal(await pair.getByRole('link', { name: TITLE }).count(), 2, 'both pages, side by side');
 
-    await pair.getByRole('button', { name: 'Merge into the page saved first' }).click();
+    await pair.getByRole('button', { name: 'Merge into this one (the page saved first)' }).click();
     await p.getByRole('status').getByText(/^Merged into/).waitFor();
     await p.getByText('No duplicates.', { exact: false }).waitFor();
 
@@ -147,7 +147,8 @@ describe('Duplicates', () => {
     assert.equal(gone.status, 404);
     await p.goto(fuze.url(`/items/${original}`));
     await p.getByRole('heading', { name: TITLE }).waitFor();
-    assert.equal(await p.getByRole('link', { name: /^Duplicate/ }).count(), 0, 'no badge once merged');
+    await p.waitForLoadState('networkidle');
+    assert.equal(await p.getByRole('link', { name: /^Duplicate ·/ }).count(), 0, 'no badge once merged');
     await context.close();
   });
 });

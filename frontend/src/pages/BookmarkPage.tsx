@@ -264,7 +264,6 @@ export function BookmarkPage() {
       <header className="detail-head">
         <h1 id="detail-title">{b.title || b.url}</h1>
         <StatusBadge status={b.status} error={b.error_message} />
-        <DuplicateBadge bookmarkId={b.id} />
       </header>
       <p className="row-meta">
         {b.url.startsWith(UPLOAD) ? (
@@ -281,6 +280,7 @@ export function BookmarkPage() {
         </span>
         {b.read_at ? <span className="state">read</span> : b.progress > 0 ? <span>· {Math.round(b.progress * 100)}% read</span> : null}
         {b.archived_at ? <span className="state">archived</span> : null}
+        <DuplicateBadge bookmarkId={b.id} />
       </p>
       <FileInfo b={b} />
       {b.status === 'failed' ? (

@@ -37,7 +37,7 @@ function Side({ page, role, onKeep, busy }: { page: DuplicatePage; role: string;
       <a href={page.url} className="small dup-url" target="_blank" rel="noreferrer noopener">
         {page.url}
       </a>
-      <button type="button" className="small" onClick={onKeep} disabled={busy} aria-label={`Merge into the page ${role.toLowerCase()}`}>
+      <button type="button" className="small" onClick={onKeep} disabled={busy} aria-label={`Merge into this one (the page ${role.toLowerCase()})`}>
         Merge into this one
       </button>
     </div>
@@ -92,7 +92,7 @@ export function DuplicatesPage() {
 
   return (
     <section className="page" aria-labelledby="dups-title">
-      <div className="section-head">
+      <div className="section-head dup-head">
         <h1 id="dups-title">Duplicates</h1>
         <button type="button" onClick={() => startScan.mutate()} disabled={scanning || startScan.isPending}>
           {scanning ? 'Scanning…' : 'Scan the library'}
