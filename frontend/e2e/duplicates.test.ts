@@ -120,6 +120,8 @@ describe('Duplicates', () => {
         await p.goto(fuze.url('/duplicates'));
         await p.getByRole('list', { name: 'Pairs of duplicates' }).getByRole('listitem').first().waitFor();
         await shot(p, `page-${width}-${scheme}`, a11y);
+        const wide = await p.evaluate(() => [document.scrollingElement!.scrollWidth, document.querySelector('main')!.scrollWidth - document.querySelector('main')!.clientWidth]);
+        assert.ok(wide[0] <= width && wide[1] <= 1, `the page scrolls sideways at ${width} px: ${wide}`);
         await context.close();
       }
     }
