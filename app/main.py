@@ -25,6 +25,7 @@ from app.broker import create_redis
 from app.config import Settings, get_settings
 from app.db import ReadPool, create_engine, create_sessionmaker
 from app.deps import rate_limit_ip
+from app.duplicates.router import router as duplicates_router
 from app.embeddings import query_encoder
 from app.embeddings.service import Embedder
 from app.errors import http_exception_handler, install_error_handlers
@@ -151,6 +152,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         tags_router,
         webhooks_router,
         feeds_router,
+        duplicates_router,
     ):
         app.include_router(router, prefix="/api", dependencies=[Depends(rate_limit_ip)])
 

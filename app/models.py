@@ -6,6 +6,7 @@ from app.archives.models import PageArchive
 from app.auth.models import ApiToken, RefreshToken
 from app.bookmarks.models import Bookmark, BookmarkTag, BookmarkVector, Tag
 from app.db import Base
+from app.duplicates.models import DuplicatePair
 from app.feedback.models import Feedback
 from app.feeds.models import Feed, FeedEntry
 from app.highlights.models import Highlight
@@ -21,6 +22,7 @@ __all__ = [
     "BookmarkTag",
     "BookmarkVector",
     "ContentAnalysis",
+    "DuplicatePair",
     "Feed",
     "FeedEntry",
     "Feedback",

@@ -32,6 +32,7 @@ from app.auth.key_check import check_secret_key
 from app.bookmarks import jobs as bookmark_jobs
 from app.config import get_settings
 from app.db import ReadPool, create_engine, create_sessionmaker, is_conflict, is_unavailable
+from app.duplicates import jobs as duplicate_jobs
 from app.embeddings.service import Embedder
 from app.extraction.fetch import make_http_client
 from app.feeds import jobs as feed_jobs
@@ -245,6 +246,8 @@ class WorkerSettings:
         # Its own tries and waits (settings.webhook_retry_seconds) are new jobs, not arq's.
         _bounded_job(webhook_jobs.deliver_webhook, 2),
         _bounded_job(archive_jobs.archive_page, 3),
+        _bounded_job(duplicate_jobs.find_duplicates, 3),
+        _bounded_job(duplicate_jobs.scan_duplicates, 2),
     ]
     on_startup = startup
     on_shutdown = shutdown

@@ -30,6 +30,7 @@ from app.bookmarks.models import (
 )
 from app.bookmarks.urls import is_upload
 from app.db import bind_system, bind_user
+from app.duplicates import jobs as duplicate_jobs
 from app.embeddings.service import bookmark_text, embed_cached
 from app.extraction import documents
 from app.extraction.documents import DocumentError
@@ -320,6 +321,9 @@ async def embed_bookmark(ctx: dict[str, Any], bookmark_id: str, run: int) -> str
         await session.commit()
     await pipeline.publish_status(ctx["redis"], current)
     await analysis_jobs.enqueue_analysis(ctx["redis"], bookmark_id, run)
+    await duplicate_jobs.enqueue_check(
+        ctx["redis"], bookmark_id, run, **pipeline.queue_for(current)
+    )
     return "ready"
 
 

@@ -17,6 +17,7 @@ const BookmarkPage = lazy(() => import('./pages/BookmarkPage').then((m) => ({ de
 const SearchPage = lazy(() => import('./pages/SearchPage').then((m) => ({ default: m.SearchPage })));
 const TagsPage = lazy(() => import('./pages/TagsPage').then((m) => ({ default: m.TagsPage })));
 const FeedsPage = lazy(() => import('./pages/FeedsPage').then((m) => ({ default: m.FeedsPage })));
+const DuplicatesPage = lazy(() => import('./pages/DuplicatesPage').then((m) => ({ default: m.DuplicatesPage })));
 const HighlightsPage = lazy(() => import('./pages/HighlightsPage').then((m) => ({ default: m.HighlightsPage })));
 const ProjectsPage = lazy(() => import('./pages/ProjectsPage').then((m) => ({ default: m.ProjectsPage })));
 const ProjectPage = lazy(() => import('./pages/ProjectPage').then((m) => ({ default: m.ProjectPage })));
@@ -43,6 +44,7 @@ function SignedIn() {
         <Route path="/highlights" element={<HighlightsPage />} />
         <Route path="/feeds" element={<FeedsPage />} />
         <Route path="/tags" element={<TagsPage />} />
+        <Route path="/duplicates" element={<DuplicatesPage />} />
         <Route path="/projects" element={<ProjectsPage />} />
         <Route path="/projects/:id" element={<ProjectPage />} />
         <Route path="/import" element={<ImportPage />} />

@@ -1156,6 +1156,92 @@ export type DeliveryPage = {
 };
 
 /**
+ * DuplicateOut
+ */
+export type DuplicateOut = {
+    /**
+     * Id
+     */
+    id: string;
+    /**
+     * The page saved later, which repeats the other.
+     */
+    bookmark: DuplicatePage;
+    /**
+     * The page saved first.
+     */
+    original: DuplicatePage;
+    /**
+     * Score
+     *
+     * Share of the shorter text found in the other (0 to 1).
+     */
+    score: number;
+    /**
+     * Reason
+     *
+     * Why they are flagged, e.g. "same text 97%".
+     */
+    reason: string;
+    /**
+     * Status
+     */
+    status: 'open' | 'dismissed';
+    /**
+     * Created At
+     */
+    created_at: string;
+};
+
+/**
+ * DuplicatePage
+ */
+export type DuplicatePage = {
+    /**
+     * Id
+     */
+    id: string;
+    /**
+     * Title
+     */
+    title: string | null;
+    /**
+     * Url
+     */
+    url: string;
+    /**
+     * Site Name
+     */
+    site_name: string | null;
+    /**
+     * Word Count
+     */
+    word_count: number | null;
+    /**
+     * Saved At
+     */
+    saved_at: string;
+    /**
+     * Favorite
+     */
+    favorite: boolean;
+};
+
+/**
+ * DuplicatePageList
+ */
+export type DuplicatePageList = {
+    /**
+     * Items
+     */
+    items: Array<DuplicateOut>;
+    /**
+     * Next Cursor
+     */
+    next_cursor: string | null;
+};
+
+/**
  * ErrorBody
  */
 export type ErrorBody = {
@@ -2168,6 +2254,32 @@ export type LogoutRequest = {
 };
 
 /**
+ * MergeIn
+ */
+export type MergeIn = {
+    /**
+     * Keep
+     *
+     * The bookmark to keep: one of the pair's two.
+     */
+    keep: string;
+};
+
+/**
+ * MergeOut
+ */
+export type MergeOut = {
+    /**
+     * Kept
+     */
+    kept: string;
+    /**
+     * Removed
+     */
+    removed: string;
+};
+
+/**
  * OpmlImported
  */
 export type OpmlImported = {
@@ -2611,6 +2723,34 @@ export type Removed = {
      * Bookmarks
      */
     bookmarks: Array<string>;
+};
+
+/**
+ * ScanOut
+ */
+export type ScanOut = {
+    /**
+     * State
+     */
+    state: 'idle' | 'queued' | 'running' | 'done' | 'failed';
+    /**
+     * Checked
+     *
+     * Pages checked so far.
+     */
+    checked: number;
+    /**
+     * Total
+     *
+     * Pages to check (the embedded ones).
+     */
+    total: number;
+    /**
+     * Found
+     *
+     * New pairs found by this scan.
+     */
+    found: number;
 };
 
 /**
@@ -7065,3 +7205,177 @@ export type FeedsRefreshFeedResponses = {
 };
 
 export type FeedsRefreshFeedResponse = FeedsRefreshFeedResponses[keyof FeedsRefreshFeedResponses];
+
+export type DuplicatesListDuplicatesData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Status
+         */
+        status?: 'open' | 'dismissed';
+        /**
+         * Bookmark Id
+         *
+         * Only the pairs this bookmark is in.
+         */
+        bookmark_id?: string | null;
+        /**
+         * Cursor
+         */
+        cursor?: string | null;
+        /**
+         * Limit
+         */
+        limit?: number;
+    };
+    url: '/api/duplicates';
+};
+
+export type DuplicatesListDuplicatesErrors = {
+    /**
+     * Authentication is required.
+     */
+    401: ErrorResponse;
+    /**
+     * The request is not valid.
+     */
+    422: ErrorResponse;
+};
+
+export type DuplicatesListDuplicatesError = DuplicatesListDuplicatesErrors[keyof DuplicatesListDuplicatesErrors];
+
+export type DuplicatesListDuplicatesResponses = {
+    /**
+     * Successful Response
+     */
+    200: DuplicatePageList;
+};
+
+export type DuplicatesListDuplicatesResponse = DuplicatesListDuplicatesResponses[keyof DuplicatesListDuplicatesResponses];
+
+export type DuplicatesScanProgressData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/api/duplicates/scan';
+};
+
+export type DuplicatesScanProgressErrors = {
+    /**
+     * Authentication is required.
+     */
+    401: ErrorResponse;
+};
+
+export type DuplicatesScanProgressError = DuplicatesScanProgressErrors[keyof DuplicatesScanProgressErrors];
+
+export type DuplicatesScanProgressResponses = {
+    /**
+     * Successful Response
+     */
+    200: ScanOut;
+};
+
+export type DuplicatesScanProgressResponse = DuplicatesScanProgressResponses[keyof DuplicatesScanProgressResponses];
+
+export type DuplicatesScanDuplicatesData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/api/duplicates/scan';
+};
+
+export type DuplicatesScanDuplicatesErrors = {
+    /**
+     * Authentication is required.
+     */
+    401: ErrorResponse;
+};
+
+export type DuplicatesScanDuplicatesError = DuplicatesScanDuplicatesErrors[keyof DuplicatesScanDuplicatesErrors];
+
+export type DuplicatesScanDuplicatesResponses = {
+    /**
+     * Successful Response
+     */
+    202: ScanOut;
+};
+
+export type DuplicatesScanDuplicatesResponse = DuplicatesScanDuplicatesResponses[keyof DuplicatesScanDuplicatesResponses];
+
+export type DuplicatesMergeDuplicatesData = {
+    body: MergeIn;
+    path: {
+        /**
+         * Pair Id
+         */
+        pair_id: string;
+    };
+    query?: never;
+    url: '/api/duplicates/{pair_id}/merge';
+};
+
+export type DuplicatesMergeDuplicatesErrors = {
+    /**
+     * Authentication is required.
+     */
+    401: ErrorResponse;
+    /**
+     * Not found.
+     */
+    404: ErrorResponse;
+    /**
+     * The request is not valid.
+     */
+    422: ErrorResponse;
+};
+
+export type DuplicatesMergeDuplicatesError = DuplicatesMergeDuplicatesErrors[keyof DuplicatesMergeDuplicatesErrors];
+
+export type DuplicatesMergeDuplicatesResponses = {
+    /**
+     * Successful Response
+     */
+    200: MergeOut;
+};
+
+export type DuplicatesMergeDuplicatesResponse = DuplicatesMergeDuplicatesResponses[keyof DuplicatesMergeDuplicatesResponses];
+
+export type DuplicatesDismissDuplicatesData = {
+    body?: never;
+    path: {
+        /**
+         * Pair Id
+         */
+        pair_id: string;
+    };
+    query?: never;
+    url: '/api/duplicates/{pair_id}/dismiss';
+};
+
+export type DuplicatesDismissDuplicatesErrors = {
+    /**
+     * Authentication is required.
+     */
+    401: ErrorResponse;
+    /**
+     * Not found.
+     */
+    404: ErrorResponse;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type DuplicatesDismissDuplicatesError = DuplicatesDismissDuplicatesErrors[keyof DuplicatesDismissDuplicatesErrors];
+
+export type DuplicatesDismissDuplicatesResponses = {
+    /**
+     * Successful Response
+     */
+    200: DuplicateOut;
+};
+
+export type DuplicatesDismissDuplicatesResponse = DuplicatesDismissDuplicatesResponses[keyof DuplicatesDismissDuplicatesResponses];

@@ -13,6 +13,7 @@ const NAV = [
   { to: '/search', label: 'Search' },
   { to: '/highlights', label: 'Highlights' },
   { to: '/tags', label: 'Tags' },
+  { to: '/duplicates', label: 'Duplicates' },
   { to: '/feeds', label: 'Feeds' },
   { to: '/projects', label: 'Projects' },
   { to: '/import', label: 'Import & export' },

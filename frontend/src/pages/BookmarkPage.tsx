@@ -20,6 +20,7 @@ import {
 } from '../client/sdk.gen';
 import type { BookmarkDetail } from '../client/types.gen';
 import { Archives } from '../components/Archives';
+import { DuplicateBadge } from '../components/DuplicateBadge';
 import { ErrorNotice, InfoNotice } from '../components/Notice';
 import { Highlights } from '../components/Highlights';
 import { type Color, ReaderContent, readerText } from '../components/ReaderContent';
@@ -280,6 +281,7 @@ export function BookmarkPage() {
         </span>
         {b.read_at ? <span className="state">read</span> : b.progress > 0 ? <span>· {Math.round(b.progress * 100)}% read</span> : null}
         {b.archived_at ? <span className="state">archived</span> : null}
+        <DuplicateBadge bookmarkId={b.id} />
       </p>
       <FileInfo b={b} />
       {b.status === 'failed' ? (

@@ -3,8 +3,8 @@
 import { type DefaultError, type InfiniteData, infiniteQueryOptions, queryOptions, type UseMutationOptions } from '@tanstack/react-query';
 
 import { client } from '../client.gen';
-import { adminCreateInvite, adminCreateUser, adminDeleteUser, adminGetOverview, adminListInvites, adminListUsers, adminRevokeInvite, adminUpdateUser, archivesArchiveImage, archivesArchiveLink, archivesDeleteArchive, archivesDownloadArchive, archivesListArchives, archivesViewArchive, authConfig, authLogin, authLogout, authRefresh, authRegister, authToken, bookmarksCreateBookmark, bookmarksDeleteBookmark, bookmarksGetBookmark, bookmarksGetBookmarkFile, bookmarksListBookmarks, bookmarksRefreshBookmark, bookmarksSetProgress, bookmarksUpdateBookmark, bookmarksUploadBookmark, eventsCreateTicket, exportsExportBookmarks, feedsCreateFeed, feedsDeleteFeed, feedsExportOpml, feedsImportOpml, feedsListFeeds, feedsRefreshFeed, feedsUpdateFeed, healthHealth, healthReady, highlightsCreateHighlight, highlightsDeleteHighlight, highlightsExportHighlights, highlightsListBookmarkHighlights, highlightsListHighlights, highlightsUpdateHighlight, importsCreateImport, importsGetImport, importsListImportEntries, importsListImports, type Options, projectsAcceptBreakdown, projectsCreateProject, projectsCreateSubtask, projectsCreateTask, projectsDeleteProject, projectsDeleteSubtask, projectsDeleteTask, projectsGetProject, projectsGetSubtask, projectsGetTask, projectsListProjects, projectsListSubtasks, projectsListTasks, projectsProposeBreakdown, projectsUpdateProject, projectsUpdateSubtask, projectsUpdateTask, recommendationsGiveFeedback, recommendationsListFeedback, recommendationsProjectRecommendations, recommendationsSubtaskRecommendations, recommendationsTaskRecommendations, recommendationsTextRecommendations, recommendationsWithdrawFeedback, searchSearch, searchSimilar, tagsDeleteTag, tagsListTags, tagsMergeTags, tagsRenameTag, tagsTagSuggestions, tagsUndoTags, usersCreateToken, usersDeleteAiProvider, usersDeleteGeminiKey, usersDeleteToken, usersGetMe, usersListTokens, usersPutAiProvider, usersPutGeminiKey, usersTestGeminiKey, usersUpdateMe, webhooksCreateWebhook, webhooksDeleteWebhook, webhooksListDeliveries, webhooksListWebhooks, webhooksTestWebhook, webhooksUpdateWebhook } from '../sdk.gen';
-import type { AdminCreateInviteData, AdminCreateInviteError, AdminCreateInviteResponse, AdminCreateUserData, AdminCreateUserError, AdminCreateUserResponse, AdminDeleteUserData, AdminDeleteUserError, AdminDeleteUserResponse, AdminGetOverviewData, AdminGetOverviewError, AdminGetOverviewResponse, AdminListInvitesData, AdminListInvitesError, AdminListInvitesResponse, AdminListUsersData, AdminListUsersError, AdminListUsersResponse, AdminRevokeInviteData, AdminRevokeInviteError, AdminRevokeInviteResponse, AdminUpdateUserData, AdminUpdateUserError, AdminUpdateUserResponse, ArchivesArchiveImageData, ArchivesArchiveImageError, ArchivesArchiveLinkData, ArchivesArchiveLinkError, ArchivesArchiveLinkResponse, ArchivesDeleteArchiveData, ArchivesDeleteArchiveError, ArchivesDeleteArchiveResponse, ArchivesDownloadArchiveData, ArchivesDownloadArchiveError, ArchivesListArchivesData, ArchivesListArchivesError, ArchivesListArchivesResponse, ArchivesViewArchiveData, ArchivesViewArchiveError, AuthConfigData, AuthConfigError, AuthConfigResponse, AuthLoginData, AuthLoginError, AuthLoginResponse, AuthLogoutData, AuthLogoutError, AuthLogoutResponse, AuthRefreshData, AuthRefreshError, AuthRefreshResponse, AuthRegisterData, AuthRegisterError, AuthRegisterResponse, AuthTokenData, AuthTokenError, AuthTokenResponse, BookmarksCreateBookmarkData, BookmarksCreateBookmarkError, BookmarksCreateBookmarkResponse, BookmarksDeleteBookmarkData, BookmarksDeleteBookmarkError, BookmarksDeleteBookmarkResponse, BookmarksGetBookmarkData, BookmarksGetBookmarkError, BookmarksGetBookmarkFileData, BookmarksGetBookmarkFileError, BookmarksGetBookmarkFileResponse, BookmarksGetBookmarkResponse, BookmarksListBookmarksData, BookmarksListBookmarksError, BookmarksListBookmarksResponse, BookmarksRefreshBookmarkData, BookmarksRefreshBookmarkError, BookmarksRefreshBookmarkResponse, BookmarksSetProgressData, BookmarksSetProgressError, BookmarksSetProgressResponse, BookmarksUpdateBookmarkData, BookmarksUpdateBookmarkError, BookmarksUpdateBookmarkResponse, BookmarksUploadBookmarkData, BookmarksUploadBookmarkError, BookmarksUploadBookmarkResponse, EventsCreateTicketData, EventsCreateTicketError, EventsCreateTicketResponse, ExportsExportBookmarksData, ExportsExportBookmarksError, FeedsCreateFeedData, FeedsCreateFeedError, FeedsCreateFeedResponse, FeedsDeleteFeedData, FeedsDeleteFeedError, FeedsDeleteFeedResponse, FeedsExportOpmlData, FeedsExportOpmlError, FeedsImportOpmlData, FeedsImportOpmlError, FeedsImportOpmlResponse, FeedsListFeedsData, FeedsListFeedsError, FeedsListFeedsResponse, FeedsRefreshFeedData, FeedsRefreshFeedError, FeedsRefreshFeedResponse, FeedsUpdateFeedData, FeedsUpdateFeedError, FeedsUpdateFeedResponse, HealthHealthData, HealthHealthResponse, HealthReadyData, HealthReadyError, HealthReadyResponse, HighlightsCreateHighlightData, HighlightsCreateHighlightError, HighlightsCreateHighlightResponse, HighlightsDeleteHighlightData, HighlightsDeleteHighlightError, HighlightsDeleteHighlightResponse, HighlightsExportHighlightsData, HighlightsExportHighlightsError, HighlightsListBookmarkHighlightsData, HighlightsListBookmarkHighlightsError, HighlightsListBookmarkHighlightsResponse, HighlightsListHighlightsData, HighlightsListHighlightsError, HighlightsListHighlightsResponse, HighlightsUpdateHighlightData, HighlightsUpdateHighlightError, HighlightsUpdateHighlightResponse, ImportsCreateImportData, ImportsCreateImportError, ImportsCreateImportResponse, ImportsGetImportData, ImportsGetImportError, ImportsGetImportResponse, ImportsListImportEntriesData, ImportsListImportEntriesError, ImportsListImportEntriesResponse, ImportsListImportsData, ImportsListImportsError, ImportsListImportsResponse, ProjectsAcceptBreakdownData, ProjectsAcceptBreakdownError, ProjectsAcceptBreakdownResponse, ProjectsCreateProjectData, ProjectsCreateProjectError, ProjectsCreateProjectResponse, ProjectsCreateSubtaskData, ProjectsCreateSubtaskError, ProjectsCreateSubtaskResponse, ProjectsCreateTaskData, ProjectsCreateTaskError, ProjectsCreateTaskResponse, ProjectsDeleteProjectData, ProjectsDeleteProjectError, ProjectsDeleteProjectResponse, ProjectsDeleteSubtaskData, ProjectsDeleteSubtaskError, ProjectsDeleteSubtaskResponse, ProjectsDeleteTaskData, ProjectsDeleteTaskError, ProjectsDeleteTaskResponse, ProjectsGetProjectData, ProjectsGetProjectError, ProjectsGetProjectResponse, ProjectsGetSubtaskData, ProjectsGetSubtaskError, ProjectsGetSubtaskResponse, ProjectsGetTaskData, ProjectsGetTaskError, ProjectsGetTaskResponse, ProjectsListProjectsData, ProjectsListProjectsError, ProjectsListProjectsResponse, ProjectsListSubtasksData, ProjectsListSubtasksError, ProjectsListSubtasksResponse, ProjectsListTasksData, ProjectsListTasksError, ProjectsListTasksResponse, ProjectsProposeBreakdownData, ProjectsProposeBreakdownError, ProjectsProposeBreakdownResponse, ProjectsUpdateProjectData, ProjectsUpdateProjectError, ProjectsUpdateProjectResponse, ProjectsUpdateSubtaskData, ProjectsUpdateSubtaskError, ProjectsUpdateSubtaskResponse, ProjectsUpdateTaskData, ProjectsUpdateTaskError, ProjectsUpdateTaskResponse, RecommendationsGiveFeedbackData, RecommendationsGiveFeedbackError, RecommendationsGiveFeedbackResponse, RecommendationsListFeedbackData, RecommendationsListFeedbackError, RecommendationsListFeedbackResponse, RecommendationsProjectRecommendationsData, RecommendationsProjectRecommendationsError, RecommendationsProjectRecommendationsResponse, RecommendationsSubtaskRecommendationsData, RecommendationsSubtaskRecommendationsError, RecommendationsSubtaskRecommendationsResponse, RecommendationsTaskRecommendationsData, RecommendationsTaskRecommendationsError, RecommendationsTaskRecommendationsResponse, RecommendationsTextRecommendationsData, RecommendationsTextRecommendationsError, RecommendationsTextRecommendationsResponse, RecommendationsWithdrawFeedbackData, RecommendationsWithdrawFeedbackError, RecommendationsWithdrawFeedbackResponse, SearchSearchData, SearchSearchError, SearchSearchResponse, SearchSimilarData, SearchSimilarError, SearchSimilarResponse, TagsDeleteTagData, TagsDeleteTagError, TagsDeleteTagResponse, TagsListTagsData, TagsListTagsError, TagsListTagsResponse, TagsMergeTagsData, TagsMergeTagsError, TagsMergeTagsResponse, TagsRenameTagData, TagsRenameTagError, TagsRenameTagResponse, TagsTagSuggestionsData, TagsTagSuggestionsError, TagsTagSuggestionsResponse, TagsUndoTagsData, TagsUndoTagsError, TagsUndoTagsResponse, UsersCreateTokenData, UsersCreateTokenError, UsersCreateTokenResponse, UsersDeleteAiProviderData, UsersDeleteAiProviderError, UsersDeleteAiProviderResponse, UsersDeleteGeminiKeyData, UsersDeleteGeminiKeyError, UsersDeleteGeminiKeyResponse, UsersDeleteTokenData, UsersDeleteTokenError, UsersDeleteTokenResponse, UsersGetMeData, UsersGetMeError, UsersGetMeResponse, UsersListTokensData, UsersListTokensError, UsersListTokensResponse, UsersPutAiProviderData, UsersPutAiProviderError, UsersPutAiProviderResponse, UsersPutGeminiKeyData, UsersPutGeminiKeyError, UsersPutGeminiKeyResponse, UsersTestGeminiKeyData, UsersTestGeminiKeyError, UsersTestGeminiKeyResponse, UsersUpdateMeData, UsersUpdateMeError, UsersUpdateMeResponse, WebhooksCreateWebhookData, WebhooksCreateWebhookError, WebhooksCreateWebhookResponse, WebhooksDeleteWebhookData, WebhooksDeleteWebhookError, WebhooksDeleteWebhookResponse, WebhooksListDeliveriesData, WebhooksListDeliveriesError, WebhooksListDeliveriesResponse, WebhooksListWebhooksData, WebhooksListWebhooksError, WebhooksListWebhooksResponse, WebhooksTestWebhookData, WebhooksTestWebhookError, WebhooksTestWebhookResponse, WebhooksUpdateWebhookData, WebhooksUpdateWebhookError, WebhooksUpdateWebhookResponse } from '../types.gen';
+import { adminCreateInvite, adminCreateUser, adminDeleteUser, adminGetOverview, adminListInvites, adminListUsers, adminRevokeInvite, adminUpdateUser, archivesArchiveImage, archivesArchiveLink, archivesDeleteArchive, archivesDownloadArchive, archivesListArchives, archivesViewArchive, authConfig, authLogin, authLogout, authRefresh, authRegister, authToken, bookmarksCreateBookmark, bookmarksDeleteBookmark, bookmarksGetBookmark, bookmarksGetBookmarkFile, bookmarksListBookmarks, bookmarksRefreshBookmark, bookmarksSetProgress, bookmarksUpdateBookmark, bookmarksUploadBookmark, duplicatesDismissDuplicates, duplicatesListDuplicates, duplicatesMergeDuplicates, duplicatesScanDuplicates, duplicatesScanProgress, eventsCreateTicket, exportsExportBookmarks, feedsCreateFeed, feedsDeleteFeed, feedsExportOpml, feedsImportOpml, feedsListFeeds, feedsRefreshFeed, feedsUpdateFeed, healthHealth, healthReady, highlightsCreateHighlight, highlightsDeleteHighlight, highlightsExportHighlights, highlightsListBookmarkHighlights, highlightsListHighlights, highlightsUpdateHighlight, importsCreateImport, importsGetImport, importsListImportEntries, importsListImports, type Options, projectsAcceptBreakdown, projectsCreateProject, projectsCreateSubtask, projectsCreateTask, projectsDeleteProject, projectsDeleteSubtask, projectsDeleteTask, projectsGetProject, projectsGetSubtask, projectsGetTask, projectsListProjects, projectsListSubtasks, projectsListTasks, projectsProposeBreakdown, projectsUpdateProject, projectsUpdateSubtask, projectsUpdateTask, recommendationsGiveFeedback, recommendationsListFeedback, recommendationsProjectRecommendations, recommendationsSubtaskRecommendations, recommendationsTaskRecommendations, recommendationsTextRecommendations, recommendationsWithdrawFeedback, searchSearch, searchSimilar, tagsDeleteTag, tagsListTags, tagsMergeTags, tagsRenameTag, tagsTagSuggestions, tagsUndoTags, usersCreateToken, usersDeleteAiProvider, usersDeleteGeminiKey, usersDeleteToken, usersGetMe, usersListTokens, usersPutAiProvider, usersPutGeminiKey, usersTestGeminiKey, usersUpdateMe, webhooksCreateWebhook, webhooksDeleteWebhook, webhooksListDeliveries, webhooksListWebhooks, webhooksTestWebhook, webhooksUpdateWebhook } from '../sdk.gen';
+import type { AdminCreateInviteData, AdminCreateInviteError, AdminCreateInviteResponse, AdminCreateUserData, AdminCreateUserError, AdminCreateUserResponse, AdminDeleteUserData, AdminDeleteUserError, AdminDeleteUserResponse, AdminGetOverviewData, AdminGetOverviewError, AdminGetOverviewResponse, AdminListInvitesData, AdminListInvitesError, AdminListInvitesResponse, AdminListUsersData, AdminListUsersError, AdminListUsersResponse, AdminRevokeInviteData, AdminRevokeInviteError, AdminRevokeInviteResponse, AdminUpdateUserData, AdminUpdateUserError, AdminUpdateUserResponse, ArchivesArchiveImageData, ArchivesArchiveImageError, ArchivesArchiveLinkData, ArchivesArchiveLinkError, ArchivesArchiveLinkResponse, ArchivesDeleteArchiveData, ArchivesDeleteArchiveError, ArchivesDeleteArchiveResponse, ArchivesDownloadArchiveData, ArchivesDownloadArchiveError, ArchivesListArchivesData, ArchivesListArchivesError, ArchivesListArchivesResponse, ArchivesViewArchiveData, ArchivesViewArchiveError, AuthConfigData, AuthConfigError, AuthConfigResponse, AuthLoginData, AuthLoginError, AuthLoginResponse, AuthLogoutData, AuthLogoutError, AuthLogoutResponse, AuthRefreshData, AuthRefreshError, AuthRefreshResponse, AuthRegisterData, AuthRegisterError, AuthRegisterResponse, AuthTokenData, AuthTokenError, AuthTokenResponse, BookmarksCreateBookmarkData, BookmarksCreateBookmarkError, BookmarksCreateBookmarkResponse, BookmarksDeleteBookmarkData, BookmarksDeleteBookmarkError, BookmarksDeleteBookmarkResponse, BookmarksGetBookmarkData, BookmarksGetBookmarkError, BookmarksGetBookmarkFileData, BookmarksGetBookmarkFileError, BookmarksGetBookmarkFileResponse, BookmarksGetBookmarkResponse, BookmarksListBookmarksData, BookmarksListBookmarksError, BookmarksListBookmarksResponse, BookmarksRefreshBookmarkData, BookmarksRefreshBookmarkError, BookmarksRefreshBookmarkResponse, BookmarksSetProgressData, BookmarksSetProgressError, BookmarksSetProgressResponse, BookmarksUpdateBookmarkData, BookmarksUpdateBookmarkError, BookmarksUpdateBookmarkResponse, BookmarksUploadBookmarkData, BookmarksUploadBookmarkError, BookmarksUploadBookmarkResponse, DuplicatesDismissDuplicatesData, DuplicatesDismissDuplicatesError, DuplicatesDismissDuplicatesResponse, DuplicatesListDuplicatesData, DuplicatesListDuplicatesError, DuplicatesListDuplicatesResponse, DuplicatesMergeDuplicatesData, DuplicatesMergeDuplicatesError, DuplicatesMergeDuplicatesResponse, DuplicatesScanDuplicatesData, DuplicatesScanDuplicatesError, DuplicatesScanDuplicatesResponse, DuplicatesScanProgressData, DuplicatesScanProgressError, DuplicatesScanProgressResponse, EventsCreateTicketData, EventsCreateTicketError, EventsCreateTicketResponse, ExportsExportBookmarksData, ExportsExportBookmarksError, FeedsCreateFeedData, FeedsCreateFeedError, FeedsCreateFeedResponse, FeedsDeleteFeedData, FeedsDeleteFeedError, FeedsDeleteFeedResponse, FeedsExportOpmlData, FeedsExportOpmlError, FeedsImportOpmlData, FeedsImportOpmlError, FeedsImportOpmlResponse, FeedsListFeedsData, FeedsListFeedsError, FeedsListFeedsResponse, FeedsRefreshFeedData, FeedsRefreshFeedError, FeedsRefreshFeedResponse, FeedsUpdateFeedData, FeedsUpdateFeedError, FeedsUpdateFeedResponse, HealthHealthData, HealthHealthResponse, HealthReadyData, HealthReadyError, HealthReadyResponse, HighlightsCreateHighlightData, HighlightsCreateHighlightError, HighlightsCreateHighlightResponse, HighlightsDeleteHighlightData, HighlightsDeleteHighlightError, HighlightsDeleteHighlightResponse, HighlightsExportHighlightsData, HighlightsExportHighlightsError, HighlightsListBookmarkHighlightsData, HighlightsListBookmarkHighlightsError, HighlightsListBookmarkHighlightsResponse, HighlightsListHighlightsData, HighlightsListHighlightsError, HighlightsListHighlightsResponse, HighlightsUpdateHighlightData, HighlightsUpdateHighlightError, HighlightsUpdateHighlightResponse, ImportsCreateImportData, ImportsCreateImportError, ImportsCreateImportResponse, ImportsGetImportData, ImportsGetImportError, ImportsGetImportResponse, ImportsListImportEntriesData, ImportsListImportEntriesError, ImportsListImportEntriesResponse, ImportsListImportsData, ImportsListImportsError, ImportsListImportsResponse, ProjectsAcceptBreakdownData, ProjectsAcceptBreakdownError, ProjectsAcceptBreakdownResponse, ProjectsCreateProjectData, ProjectsCreateProjectError, ProjectsCreateProjectResponse, ProjectsCreateSubtaskData, ProjectsCreateSubtaskError, ProjectsCreateSubtaskResponse, ProjectsCreateTaskData, ProjectsCreateTaskError, ProjectsCreateTaskResponse, ProjectsDeleteProjectData, ProjectsDeleteProjectError, ProjectsDeleteProjectResponse, ProjectsDeleteSubtaskData, ProjectsDeleteSubtaskError, ProjectsDeleteSubtaskResponse, ProjectsDeleteTaskData, ProjectsDeleteTaskError, ProjectsDeleteTaskResponse, ProjectsGetProjectData, ProjectsGetProjectError, ProjectsGetProjectResponse, ProjectsGetSubtaskData, ProjectsGetSubtaskError, ProjectsGetSubtaskResponse, ProjectsGetTaskData, ProjectsGetTaskError, ProjectsGetTaskResponse, ProjectsListProjectsData, ProjectsListProjectsError, ProjectsListProjectsResponse, ProjectsListSubtasksData, ProjectsListSubtasksError, ProjectsListSubtasksResponse, ProjectsListTasksData, ProjectsListTasksError, ProjectsListTasksResponse, ProjectsProposeBreakdownData, ProjectsProposeBreakdownError, ProjectsProposeBreakdownResponse, ProjectsUpdateProjectData, ProjectsUpdateProjectError, ProjectsUpdateProjectResponse, ProjectsUpdateSubtaskData, ProjectsUpdateSubtaskError, ProjectsUpdateSubtaskResponse, ProjectsUpdateTaskData, ProjectsUpdateTaskError, ProjectsUpdateTaskResponse, RecommendationsGiveFeedbackData, RecommendationsGiveFeedbackError, RecommendationsGiveFeedbackResponse, RecommendationsListFeedbackData, RecommendationsListFeedbackError, RecommendationsListFeedbackResponse, RecommendationsProjectRecommendationsData, RecommendationsProjectRecommendationsError, RecommendationsProjectRecommendationsResponse, RecommendationsSubtaskRecommendationsData, RecommendationsSubtaskRecommendationsError, RecommendationsSubtaskRecommendationsResponse, RecommendationsTaskRecommendationsData, RecommendationsTaskRecommendationsError, RecommendationsTaskRecommendationsResponse, RecommendationsTextRecommendationsData, RecommendationsTextRecommendationsError, RecommendationsTextRecommendationsResponse, RecommendationsWithdrawFeedbackData, RecommendationsWithdrawFeedbackError, RecommendationsWithdrawFeedbackResponse, SearchSearchData, SearchSearchError, SearchSearchResponse, SearchSimilarData, SearchSimilarError, SearchSimilarResponse, TagsDeleteTagData, TagsDeleteTagError, TagsDeleteTagResponse, TagsListTagsData, TagsListTagsError, TagsListTagsResponse, TagsMergeTagsData, TagsMergeTagsError, TagsMergeTagsResponse, TagsRenameTagData, TagsRenameTagError, TagsRenameTagResponse, TagsTagSuggestionsData, TagsTagSuggestionsError, TagsTagSuggestionsResponse, TagsUndoTagsData, TagsUndoTagsError, TagsUndoTagsResponse, UsersCreateTokenData, UsersCreateTokenError, UsersCreateTokenResponse, UsersDeleteAiProviderData, UsersDeleteAiProviderError, UsersDeleteAiProviderResponse, UsersDeleteGeminiKeyData, UsersDeleteGeminiKeyError, UsersDeleteGeminiKeyResponse, UsersDeleteTokenData, UsersDeleteTokenError, UsersDeleteTokenResponse, UsersGetMeData, UsersGetMeError, UsersGetMeResponse, UsersListTokensData, UsersListTokensError, UsersListTokensResponse, UsersPutAiProviderData, UsersPutAiProviderError, UsersPutAiProviderResponse, UsersPutGeminiKeyData, UsersPutGeminiKeyError, UsersPutGeminiKeyResponse, UsersTestGeminiKeyData, UsersTestGeminiKeyError, UsersTestGeminiKeyResponse, UsersUpdateMeData, UsersUpdateMeError, UsersUpdateMeResponse, WebhooksCreateWebhookData, WebhooksCreateWebhookError, WebhooksCreateWebhookResponse, WebhooksDeleteWebhookData, WebhooksDeleteWebhookError, WebhooksDeleteWebhookResponse, WebhooksListDeliveriesData, WebhooksListDeliveriesError, WebhooksListDeliveriesResponse, WebhooksListWebhooksData, WebhooksListWebhooksError, WebhooksListWebhooksResponse, WebhooksTestWebhookData, WebhooksTestWebhookError, WebhooksTestWebhookResponse, WebhooksUpdateWebhookData, WebhooksUpdateWebhookError, WebhooksUpdateWebhookResponse } from '../types.gen';
 
 export type QueryKey<TOptions extends Options> = [
     Pick<TOptions, 'baseUrl' | 'body' | 'headers' | 'path' | 'query'> & {
@@ -2058,6 +2058,120 @@ export const feedsRefreshFeedMutation = (options?: Partial<Options<FeedsRefreshF
     const mutationOptions: UseMutationOptions<FeedsRefreshFeedResponse, FeedsRefreshFeedError, Options<FeedsRefreshFeedData>> = {
         mutationFn: async (fnOptions) => {
             const { data } = await feedsRefreshFeed({
+                ...options,
+                ...fnOptions,
+                throwOnError: true
+            });
+            return data;
+        }
+    };
+    return mutationOptions;
+};
+
+export const duplicatesListDuplicatesQueryKey = (options?: Options<DuplicatesListDuplicatesData>) => createQueryKey('duplicatesListDuplicates', options);
+
+/**
+ * Pairs of your pages that hold the same text under different URLs, newest first
+ */
+export const duplicatesListDuplicatesOptions = (options?: Options<DuplicatesListDuplicatesData>) => queryOptions<DuplicatesListDuplicatesResponse, DuplicatesListDuplicatesError, DuplicatesListDuplicatesResponse, ReturnType<typeof duplicatesListDuplicatesQueryKey>>({
+    queryFn: async ({ queryKey, signal }) => {
+        const { data } = await duplicatesListDuplicates({
+            ...options,
+            ...queryKey[0],
+            signal,
+            throwOnError: true
+        });
+        return data;
+    },
+    queryKey: duplicatesListDuplicatesQueryKey(options)
+});
+
+export const duplicatesListDuplicatesInfiniteQueryKey = (options?: Options<DuplicatesListDuplicatesData>): QueryKey<Options<DuplicatesListDuplicatesData>> => createQueryKey('duplicatesListDuplicates', options, true);
+
+/**
+ * Pairs of your pages that hold the same text under different URLs, newest first
+ */
+export const duplicatesListDuplicatesInfiniteOptions = (options?: Options<DuplicatesListDuplicatesData>) => infiniteQueryOptions<DuplicatesListDuplicatesResponse, DuplicatesListDuplicatesError, InfiniteData<DuplicatesListDuplicatesResponse>, QueryKey<Options<DuplicatesListDuplicatesData>>, string | null | Pick<QueryKey<Options<DuplicatesListDuplicatesData>>[0], 'body' | 'headers' | 'path' | 'query'>>(
+// @ts-ignore
+{
+    queryFn: async ({ pageParam, queryKey, signal }) => {
+        // @ts-ignore
+        const page: Pick<QueryKey<Options<DuplicatesListDuplicatesData>>[0], 'body' | 'headers' | 'path' | 'query'> = typeof pageParam === 'object' ? pageParam : {
+            query: {
+                cursor: pageParam
+            }
+        };
+        const params = createInfiniteParams(queryKey, page);
+        const { data } = await duplicatesListDuplicates({
+            ...options,
+            ...params,
+            signal,
+            throwOnError: true
+        });
+        return data;
+    },
+    queryKey: duplicatesListDuplicatesInfiniteQueryKey(options)
+});
+
+export const duplicatesScanProgressQueryKey = (options?: Options<DuplicatesScanProgressData>) => createQueryKey('duplicatesScanProgress', options);
+
+/**
+ * How far the last scan has got
+ */
+export const duplicatesScanProgressOptions = (options?: Options<DuplicatesScanProgressData>) => queryOptions<DuplicatesScanProgressResponse, DuplicatesScanProgressError, DuplicatesScanProgressResponse, ReturnType<typeof duplicatesScanProgressQueryKey>>({
+    queryFn: async ({ queryKey, signal }) => {
+        const { data } = await duplicatesScanProgress({
+            ...options,
+            ...queryKey[0],
+            signal,
+            throwOnError: true
+        });
+        return data;
+    },
+    queryKey: duplicatesScanProgressQueryKey(options)
+});
+
+/**
+ * Look for duplicates across your whole library (a job; follow it with GET)
+ */
+export const duplicatesScanDuplicatesMutation = (options?: Partial<Options<DuplicatesScanDuplicatesData>>): UseMutationOptions<DuplicatesScanDuplicatesResponse, DuplicatesScanDuplicatesError, Options<DuplicatesScanDuplicatesData>> => {
+    const mutationOptions: UseMutationOptions<DuplicatesScanDuplicatesResponse, DuplicatesScanDuplicatesError, Options<DuplicatesScanDuplicatesData>> = {
+        mutationFn: async (fnOptions) => {
+            const { data } = await duplicatesScanDuplicates({
+                ...options,
+                ...fnOptions,
+                throwOnError: true
+            });
+            return data;
+        }
+    };
+    return mutationOptions;
+};
+
+/**
+ * Keep one page of a pair: the other's tags, notes, highlights and feedback move to it, and the other is deleted
+ */
+export const duplicatesMergeDuplicatesMutation = (options?: Partial<Options<DuplicatesMergeDuplicatesData>>): UseMutationOptions<DuplicatesMergeDuplicatesResponse, DuplicatesMergeDuplicatesError, Options<DuplicatesMergeDuplicatesData>> => {
+    const mutationOptions: UseMutationOptions<DuplicatesMergeDuplicatesResponse, DuplicatesMergeDuplicatesError, Options<DuplicatesMergeDuplicatesData>> = {
+        mutationFn: async (fnOptions) => {
+            const { data } = await duplicatesMergeDuplicates({
+                ...options,
+                ...fnOptions,
+                throwOnError: true
+            });
+            return data;
+        }
+    };
+    return mutationOptions;
+};
+
+/**
+ * Keep both pages: the pair is not suggested again
+ */
+export const duplicatesDismissDuplicatesMutation = (options?: Partial<Options<DuplicatesDismissDuplicatesData>>): UseMutationOptions<DuplicatesDismissDuplicatesResponse, DuplicatesDismissDuplicatesError, Options<DuplicatesDismissDuplicatesData>> => {
+    const mutationOptions: UseMutationOptions<DuplicatesDismissDuplicatesResponse, DuplicatesDismissDuplicatesError, Options<DuplicatesDismissDuplicatesData>> = {
+        mutationFn: async (fnOptions) => {
+            const { data } = await duplicatesDismissDuplicates({
                 ...options,
                 ...fnOptions,
                 throwOnError: true
