@@ -36,6 +36,7 @@ from app.highlights.router import router as highlights_router
 from app.imports.router import exports_router
 from app.imports.router import router as imports_router
 from app.limits import TargetLimitMiddleware
+from app.lists.router import router as lists_router
 from app.logs import setup_logging
 from app.metrics import MetricsMiddleware
 from app.metrics import router as metrics_router
@@ -151,6 +152,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         tags_router,
         webhooks_router,
         feeds_router,
+        lists_router,
     ):
         app.include_router(router, prefix="/api", dependencies=[Depends(rate_limit_ip)])
 

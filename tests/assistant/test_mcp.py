@@ -32,9 +32,9 @@ PAGE = (
 )
 READ_TOOLS = {
     "search", "get_bookmark", "similar_items", "recommend", "list_projects", "get_project",
-    "list_tags", "list_highlights",
+    "list_tags", "list_highlights", "list_lists", "list_bookmarks_in",
 }  # fmt: skip
-WRITE_TOOLS = {"save_url", "add_tags", "add_note", "give_feedback"}
+WRITE_TOOLS = {"save_url", "add_tags", "add_note", "give_feedback", "add_to_list"}
 
 
 async def _token(api: httpx.AsyncClient, user, scope: str) -> str:  # type: ignore[no-untyped-def]
