@@ -20,6 +20,7 @@ import {
 } from '../client/sdk.gen';
 import type { BookmarkDetail } from '../client/types.gen';
 import { Archives } from '../components/Archives';
+import { BookmarkLists } from '../components/BookmarkLists';
 import { ErrorNotice, InfoNotice } from '../components/Notice';
 import { Highlights } from '../components/Highlights';
 import { type Color, ReaderContent, readerText } from '../components/ReaderContent';
@@ -356,6 +357,10 @@ export function BookmarkPage() {
             ) : (
               <span className="muted">No tags</span>
             )}
+          </div>
+          <div>
+            <h2 className="h-small">Lists</h2>
+            <BookmarkLists bookmarkId={b.id} listIds={b.list_ids ?? []} />
           </div>
           <div>
             <h2 className="h-small">Notes</h2>
