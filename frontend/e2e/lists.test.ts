@@ -109,17 +109,17 @@ describe('Lists', () => {
     await p.getByRole('alert').getByText('There is already a list named "work" here.').waitFor();
 
     const rows = p.getByRole('main').getByRole('list', { name: 'Your lists' });
-    await rows.getByRole('button', { name: 'Rename or move Reading' }).click();
+    await rows.getByRole('button', { name: 'Rename / move Reading' }).click();
     const edit = p.getByRole('form', { name: 'Edit Reading' });
     await edit.getByLabel('Name').fill('To read');
     await edit.getByRole('button', { name: 'Save' }).click();
     await p.getByText('Saved “Work / To read”.').waitFor();
     // Later moves under Work; Work cannot move under its own sub-list (not offered).
-    await rows.getByRole('button', { name: 'Rename or move Later' }).click();
+    await rows.getByRole('button', { name: 'Rename / move Later' }).click();
     await p.getByRole('form', { name: 'Edit Later' }).getByLabel('Move inside').selectOption({ label: 'Work' });
     await p.getByRole('form', { name: 'Edit Later' }).getByRole('button', { name: 'Save' }).click();
     await p.getByText('Saved “Work / Later”.').waitFor();
-    await rows.getByRole('button', { name: 'Rename or move Work' }).click();
+    await rows.getByRole('button', { name: 'Rename / move Work' }).click();
     const offered = await p.getByRole('form', { name: 'Edit Work' }).getByLabel('Move inside').locator('option').allTextContents();
     assert.deepEqual(offered, ['(top level)', 'Cooking']);
     await p.getByRole('form', { name: 'Edit Work' }).getByRole('button', { name: 'Cancel' }).click();
@@ -213,6 +213,9 @@ describe('Lists', () => {
     await p.getByLabel('Recommend from').selectOption(await listId('Work'));
     await recs.getByText('Alpha: connection pooling in PostgreSQL').waitFor();
     await recs.getByText(/^Beta/).waitFor({ state: 'detached' });
+    const a11y: string[] = [];
+    await shot(p, 'project-1280-light', a11y);
+    assert.deepEqual(a11y, []);
     await context.close();
   });
 

@@ -140,7 +140,7 @@ export function ListsPage() {
                   {countOf(l.count, 'item')}
                   {l.total !== l.count ? ` · ${l.total} with sub-lists` : ''}
                 </span>
-                <button type="button" className="small" onClick={() => setEditing(l.id)} aria-label={`Rename or move ${l.name}`}>
+                <button type="button" className="small" onClick={() => setEditing(l.id)} aria-label={`Rename / move ${l.name}`}>
                   Rename / move
                 </button>
                 <button type="button" className="small danger" onClick={() => remove(l)} aria-label={`Delete ${l.name}`}>
