@@ -23,11 +23,14 @@ from app.lists.models import MAX_NAME, BookmarkList, BookmarkListItem
 from app.lists.schemas import ListOut, ListUpdate
 from app.users.models import User
 
-# The lists under each list (itself included), for the totals and the `sublists` filters.
+# The bookmarks in each list that has sub-lists, or in any list under it, each once (a list
+# without sub-lists has its own count as its total, read apart).
 _TOTALS = text(
     """
     WITH RECURSIVE sub(root, id) AS (
-        SELECT id, id FROM lists WHERE user_id = :uid
+        SELECT p.id, p.id FROM lists p
+        WHERE p.user_id = :uid AND (CAST(:root AS uuid) IS NULL OR p.id = CAST(:root AS uuid))
+          AND EXISTS (SELECT 1 FROM lists c WHERE c.parent_id = p.id)
         UNION ALL
         SELECT sub.root, l.id FROM lists l JOIN sub ON l.parent_id = sub.id
         WHERE l.user_id = :uid
@@ -70,20 +73,21 @@ async def get_owned(session: AsyncSession, user: User, list_id: uuid.UUID) -> Bo
     return found
 
 
-async def tree(session: AsyncSession, user: User) -> list[ListOut]:
-    """Every list of the user's in tree order, with its counts."""
+async def tree(session: AsyncSession, user: User, only: uuid.UUID | None = None) -> list[ListOut]:
+    """Every list of the user's in tree order, with its counts; with `only`, that list alone
+    (its counts are all that is computed)."""
     lists = list(await session.scalars(select(BookmarkList).where(BookmarkList.user_id == user.id)))
     if not lists:
         return []
+    counting = select(BookmarkListItem.list_id, func.count()).where(
+        BookmarkListItem.user_id == user.id
+    )
+    if only is not None:
+        counting = counting.where(BookmarkListItem.list_id == only)
     direct = {
-        lid: n
-        for lid, n in await session.execute(
-            select(BookmarkListItem.list_id, func.count())
-            .where(BookmarkListItem.user_id == user.id)
-            .group_by(BookmarkListItem.list_id)
-        )
+        lid: n for lid, n in await session.execute(counting.group_by(BookmarkListItem.list_id))
     }
-    totals = {lid: n for lid, n in await session.execute(_TOTALS, {"uid": user.id})}
+    totals = {lid: n for lid, n in await session.execute(_TOTALS, {"uid": user.id, "root": only})}
     children: dict[uuid.UUID | None, list[BookmarkList]] = defaultdict(list)
     for item in lists:
         children[item.parent_id].append(item)
@@ -92,18 +96,20 @@ async def tree(session: AsyncSession, user: User) -> list[ListOut]:
     def walk(parent: uuid.UUID | None, path: list[str]) -> None:
         for item in sorted(children.get(parent, []), key=lambda x: (x.name.lower(), x.name)):
             here = [*path, item.name]
-            out.append(
-                ListOut(
-                    id=item.id,
-                    name=item.name,
-                    parent_id=item.parent_id,
-                    path=here,
-                    depth=len(path),
-                    count=int(direct.get(item.id, 0)),
-                    total=int(totals.get(item.id, 0)),
-                    created_at=item.created_at,
+            if only is None or item.id == only:
+                count = int(direct.get(item.id, 0))
+                out.append(
+                    ListOut(
+                        id=item.id,
+                        name=item.name,
+                        parent_id=item.parent_id,
+                        path=here,
+                        depth=len(path),
+                        count=count,
+                        total=int(totals.get(item.id, count)),
+                        created_at=item.created_at,
+                    )
                 )
-            )
             walk(item.id, here)
 
     walk(None, [])
@@ -111,10 +117,10 @@ async def tree(session: AsyncSession, user: User) -> list[ListOut]:
 
 
 async def one(session: AsyncSession, user: User, list_id: uuid.UUID) -> ListOut:
-    for item in await tree(session, user):
-        if item.id == list_id:
-            return item
-    raise not_found()
+    found = await tree(session, user, only=list_id)
+    if not found:
+        raise not_found()
+    return found[0]
 
 
 async def _save(session: AsyncSession, item: BookmarkList, **changes: object) -> None:
