@@ -37,6 +37,7 @@ from app.highlights.router import router as highlights_router
 from app.imports.router import exports_router
 from app.imports.router import router as imports_router
 from app.limits import TargetLimitMiddleware
+from app.lists.router import router as lists_router
 from app.logs import setup_logging
 from app.metrics import MetricsMiddleware
 from app.metrics import router as metrics_router
@@ -153,6 +154,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         webhooks_router,
         feeds_router,
         duplicates_router,
+        lists_router,
     ):
         app.include_router(router, prefix="/api", dependencies=[Depends(rate_limit_ip)])
 

@@ -11,6 +11,7 @@ from app.feedback.models import Feedback
 from app.feeds.models import Feed, FeedEntry
 from app.highlights.models import Highlight
 from app.imports.models import ImportBatch, ImportChunk, ImportEntry
+from app.lists.models import BookmarkList, BookmarkListItem
 from app.projects.models import Project, Subtask, Task
 from app.users.models import User
 from app.webhooks.models import WebhookDelivery, WebhookEndpoint
@@ -19,6 +20,8 @@ __all__ = [
     "ApiToken",
     "Base",
     "Bookmark",
+    "BookmarkList",
+    "BookmarkListItem",
     "BookmarkTag",
     "BookmarkVector",
     "ContentAnalysis",

@@ -43,7 +43,7 @@ UNTRUSTED = (
 )
 
 # The scope each tool needs (a tool not named here only reads).
-WRITES = {"save_url", "add_tags", "add_note", "give_feedback"}
+WRITES = {"save_url", "add_tags", "add_note", "give_feedback", "add_to_list"}
 DELETES = {"delete_bookmark"}
 
 
@@ -281,6 +281,43 @@ def build(connect: Connect) -> FuzeMCP:
     ) -> dict[str, Any]:
         """The user's tags with how many items have each (those containing `query`)."""
         return {"tags": (await connect(ctx).get("/api/tags", q=query))["items"]}
+
+    @server.tool(annotations=READ)
+    async def list_lists(ctx: Context) -> dict[str, Any]:
+        """The user's lists (collections), parents before their sub-lists, each with its
+        path and how many items it holds. Search within one with list_bookmarks_in."""
+        found = await connect(ctx).get("/api/lists")
+        return {
+            "lists": [
+                {k: x[k] for k in ("id", "name", "parent_id", "path", "count", "total")}
+                for x in found["items"]
+            ]
+        }
+
+    @server.tool(annotations=READ)
+    async def list_bookmarks_in(
+        list_id: str,
+        ctx: Context,
+        sublists: bool = True,
+        limit: Annotated[int, Field(ge=1, le=200)] = 50,
+    ) -> dict[str, Any]:
+        """The items in one of the user's lists (and its sub-lists), newest first."""
+        found = await connect(ctx).get(
+            "/api/bookmarks", list=list_id, sublists=sublists, shelf="all", limit=limit
+        )
+        return {"items": [_item(b) for b in found["items"]]}
+
+    @server.tool(annotations=WRITE)
+    async def add_to_list(
+        list_id: str,
+        bookmark_ids: Annotated[list[str], Field(min_length=1, max_length=1000)],
+        ctx: Context,
+    ) -> dict[str, Any]:
+        """Put saved items in one of the user's lists (they stay in any other lists)."""
+        done = await connect(ctx).call(
+            "POST", f"/api/lists/{list_id}/bookmarks", json={"bookmark_ids": bookmark_ids}
+        )
+        return {"added": done["changed"], "list": done["list"]["path"]}
 
     @server.tool(annotations=READ)
     async def list_highlights(

@@ -39,6 +39,7 @@ from app.errors import (
     responses,
 )
 from app.idempotency import Idempotency, IdempotencyKeyHeader
+from app.lists import service as lists_service
 from app.users.models import User
 from app.webhooks.emit import emit as webhook_emit
 
@@ -69,6 +70,7 @@ async def _detail(
     out = service.to_out(bookmark, tags[bookmark.id], detail=True)
     archived = await archives_service.newest_statuses(session, user.id, [bookmark.id])
     out["archive_status"] = archived.get(bookmark.id)
+    out["list_ids"] = (await lists_service.lists_of(session, [bookmark.id]))[bookmark.id]
     # The reader view shows the images of the archived copy, not the live site's.
     out["content_html"] = await archive_images.from_archive(
         session, settings, user.id, bookmark.id, out["content_html"]
@@ -150,7 +152,12 @@ async def upload_bookmark(
     return JSONResponse(body.model_dump(mode="json"), status_code=201 if created else 200)
 
 
-@router.get("", response_model=BookmarkPage, summary="Your saved items, newest first by default")
+@router.get(
+    "",
+    response_model=BookmarkPage,
+    summary="Your saved items, newest first by default",
+    responses=responses(NotFound),
+)
 async def list_bookmarks(
     user: CurrentUser,
     session: SessionDep,
@@ -178,11 +185,19 @@ async def list_bookmarks(
     ] = None,
     read: Annotated[bool | None, Query(description="Only read (true) or unread (false).")] = None,
     favorite: Annotated[bool | None, Query(description="Only favourites (true), or not.")] = None,
+    list_: Annotated[
+        uuid.UUID | None,
+        Query(alias="list", description="Only the bookmarks in this list (404 if not yours)."),
+    ] = None,
+    sublists: Annotated[
+        bool, Query(description="With `list`: the bookmarks of its sub-lists too.")
+    ] = False,
     sort: Sort = "-saved_at",
     cursor: Annotated[str | None, Query(max_length=500)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Response:
     async def page(session: AsyncSession) -> BookmarkPage:
+        in_lists = await lists_service.scope(session, user, list_, sublists) if list_ else None
         rows, next_cursor = await service.list_bookmarks(
             session,
             user,
@@ -193,6 +208,7 @@ async def list_bookmarks(
             shelf=shelf or ("all" if url is not None else "library"),
             read=read,
             favorite=favorite,
+            list_ids=in_lists,
             sort=sort,
             cursor=cursor,
             limit=limit,

@@ -146,6 +146,10 @@ class BookmarkDetail(BookmarkOut):
     )
     content_hash: str | None
     metadata: dict[str, Any] | None
+    list_ids: list[uuid.UUID] = Field(
+        default_factory=list,
+        description="The lists it is in (GET /api/lists names them), oldest membership first.",
+    )
     analysis: AnalysisOut | None = Field(
         default=None,
         description="Summary, key concepts, content type, difficulty, technologies, topics and "

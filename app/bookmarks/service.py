@@ -51,6 +51,7 @@ from app.errors import (
 )
 from app.extraction import documents
 from app.extraction.fetch import address_block_reason
+from app.lists.models import BookmarkListItem
 from app.users.models import User
 
 
@@ -438,6 +439,7 @@ async def list_bookmarks(
     shelf: str = "library",
     read: bool | None = None,
     favorite: bool | None = None,
+    list_ids: list[uuid.UUID] | None = None,
     sort: str = "-saved_at",
     cursor: str | None = None,
     limit: int = 50,
@@ -456,6 +458,12 @@ async def list_bookmarks(
         query = query.where(Bookmark.normalized_url == _normalize(url))
     if status:
         query = query.where(Bookmark.status == status)
+    if list_ids is not None:
+        query = query.where(
+            Bookmark.id.in_(
+                select(BookmarkListItem.bookmark_id).where(BookmarkListItem.list_id.in_(list_ids))
+            )
+        )
     if tag:
         query = query.where(
             Bookmark.id.in_(

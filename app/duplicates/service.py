@@ -31,6 +31,7 @@ from app.duplicates.models import DISMISSED, OPEN, DuplicatePair
 from app.errors import NotFound, Unprocessable
 from app.feedback.models import Feedback
 from app.highlights.models import Highlight
+from app.lists.models import BookmarkListItem
 from app.users.models import User
 
 # Neighbours by meaning looked at per page: a duplicate is among the nearest few.
@@ -298,9 +299,28 @@ async def _move_feedback(
     )
 
 
+async def _move_lists(
+    session: AsyncSession, user_id: uuid.UUID, source: uuid.UUID, target: uuid.UUID
+) -> None:
+    # The kept page joins each list the other was in (the other's entries go with it).
+    await session.execute(
+        insert(BookmarkListItem)
+        .from_select(
+            ["list_id", "bookmark_id", "user_id", "added_at"],
+            select(
+                BookmarkListItem.list_id,
+                func.cast(target, BookmarkListItem.bookmark_id.type),
+                BookmarkListItem.user_id,
+                BookmarkListItem.added_at,
+            ).where(BookmarkListItem.bookmark_id == source, BookmarkListItem.user_id == user_id),
+        )
+        .on_conflict_do_nothing()
+    )
+
+
 # Every relation a user gives a single bookmark, moved by merge() from the page removed to
-# the page kept. A relation added to bookmarks (a list's entries, say) adds its mover here.
-RELATION_MOVERS: list[Mover] = [_move_tags, _move_highlights, _move_feedback]
+# the page kept. A relation added to bookmarks adds its mover here.
+RELATION_MOVERS: list[Mover] = [_move_tags, _move_highlights, _move_feedback, _move_lists]
 
 
 async def move_relations(

@@ -32,6 +32,7 @@ from app.bookmarks.models import Bookmark
 from app.config import Settings
 from app.db import ReadPool, utcnow
 from app.highlights.models import Highlight
+from app.lists import service as lists_service
 
 PAGE = 500
 CSV_COLUMNS = [
@@ -51,13 +52,18 @@ Page = list[tuple[Bookmark, list[str], list[PageArchive]]]
 
 
 async def _pages(
-    reads: ReadPool, maker: async_sessionmaker[AsyncSession], user_id: uuid.UUID
+    reads: ReadPool,
+    maker: async_sessionmaker[AsyncSession],
+    user_id: uuid.UUID,
+    list_ids: list[uuid.UUID] | None = None,
 ) -> AsyncIterator[Page]:
     """Oldest first, by keyset: each page is one short query, whatever the library's size,
     in a session of its own (on a read replica when one may serve the user)."""
     after: tuple[datetime, uuid.UUID] | None = None
     while True:
-        found = await reads.read(user_id, partial(_page, user_id=user_id, after=after), maker)
+        found = await reads.read(
+            user_id, partial(_page, user_id=user_id, after=after, list_ids=list_ids), maker
+        )
         if not found:
             return
         yield found
@@ -66,9 +72,14 @@ async def _pages(
 
 
 async def _page(
-    session: AsyncSession, user_id: uuid.UUID, after: tuple[datetime, uuid.UUID] | None
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    after: tuple[datetime, uuid.UUID] | None,
+    list_ids: list[uuid.UUID] | None = None,
 ) -> Page:
     query = select(Bookmark).where(Bookmark.user_id == user_id)
+    if list_ids is not None:
+        query = query.where(Bookmark.id.in_(lists_service.members(list_ids)))
     if after is not None:
         query = query.where(tuple_(Bookmark.saved_at, Bookmark.id) > after)
     rows = list(await session.scalars(query.order_by(Bookmark.saved_at, Bookmark.id).limit(PAGE)))
@@ -219,19 +230,23 @@ async def _json(
     user_id: uuid.UUID,
     in_zip: bool,
     found: list[Kept] | None = None,
+    list_ids: list[uuid.UUID] | None = None,
 ) -> AsyncIterator[bytes]:
     """Fuze's JSON export; `found` collects the archives with a file, for the ZIP."""
     head = {"fuze_export": 1, "exported_at": utcnow().isoformat()}
     yield (json.dumps(head)[:-1] + ', "bookmarks": [').encode()
     first = True
-    async for page in _pages(reads, maker, user_id):
+    async for page in _pages(reads, maker, user_id, list_ids):
         parts = []
-        marked = await reads.read(
-            user_id, partial(_highlights, user_id=user_id, ids=[b.id for b, _, _ in page]), maker
+        ids = [b.id for b, _, _ in page]
+        marked = await reads.read(user_id, partial(_highlights, user_id=user_id, ids=ids), maker)
+        paths = await reads.read(
+            user_id, partial(lists_service.paths_of, user_id=user_id, ids=ids), maker
         )
         for bookmark, tags, archives in page:
             record = _record(bookmark, tags, archives, in_zip)
             record["highlights"] = marked.get(bookmark.id, [])
+            record["lists"] = paths.get(bookmark.id, [])
             parts.append(("\n" if first else ",\n") + json.dumps(record))
             first = False
             if found is not None:
@@ -276,6 +291,7 @@ async def _zip(
     maker: async_sessionmaker[AsyncSession],
     user_id: uuid.UUID,
     settings: Settings,
+    list_ids: list[uuid.UUID] | None = None,
 ) -> AsyncIterator[bytes]:
     sink = _Sink()
     out = zipfile.ZipFile(sink, "w", zipfile.ZIP_DEFLATED)  # type: ignore[arg-type]
@@ -283,7 +299,7 @@ async def _zip(
     info = zipfile.ZipInfo(ZIP_JSON, _now_tuple())
     info.compress_type = zipfile.ZIP_DEFLATED
     with out.open(info, "w", force_zip64=True) as member:
-        async for piece in _json(reads, maker, user_id, True, found):
+        async for piece in _json(reads, maker, user_id, True, found, list_ids):
             member.write(piece)
             yield sink.take()
     manifest: dict[str, list[dict[str, Any]]] = {}
@@ -336,24 +352,26 @@ async def stream(
     user_id: uuid.UUID,
     fmt: str,
     settings: Settings | None = None,
+    list_ids: list[uuid.UUID] | None = None,
 ) -> AsyncIterator[bytes]:
+    """The export of every bookmark, or with `list_ids` of those in these lists."""
     if fmt == "html":
         yield NETSCAPE_HEAD.encode()
-        async for page in _pages(reads, maker, user_id):
+        async for page in _pages(reads, maker, user_id, list_ids):
             yield "".join(netscape_item(b, tags) for b, tags, _ in page).encode()
         yield b"</DL><p>\n"
     elif fmt == "json":
-        async for piece in _json(reads, maker, user_id, False):
+        async for piece in _json(reads, maker, user_id, False, list_ids=list_ids):
             yield piece
     elif fmt == "zip":
         assert settings is not None
-        async for piece in _zip(reads, maker, user_id, settings):
+        async for piece in _zip(reads, maker, user_id, settings, list_ids):
             yield piece
     else:
         buffer = io.StringIO()
         writer = csv.writer(buffer)
         writer.writerow(CSV_COLUMNS)
-        async for page in _pages(reads, maker, user_id):
+        async for page in _pages(reads, maker, user_id, list_ids):
             for bookmark, tags, _ in page:
                 record = _record(bookmark, tags)
                 record["tags"] = ",".join(tags)

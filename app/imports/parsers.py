@@ -106,6 +106,9 @@ class Entry:
     favorite: bool = False
     progress: float = 0.0  # how far it was read, 0 to 1 (Omnivore's readingProgress)
     highlights: list[Highlight] = field(default_factory=list)
+    # The folders it was in, each as the path of names from the top: they become lists
+    # (app/lists), nested as the folders were.
+    folders: list[list[str]] = field(default_factory=list)
     # Fuze's ZIP export: the page's archived copies, {file, created_at, size, source_url}
     # (`file` names the copy inside the ZIP).
     archives: list[dict[str, Any]] = field(default_factory=list)
@@ -493,7 +496,7 @@ def detect(f: BinaryIO, filename: str | None = None) -> str:
 
 class _LinkCollector(HTMLParser):
     """Netscape bookmark files: <DT><A> links, <DD> descriptions after them, and <H3> folders
-    whose <DL> lists nest; the folder path becomes the link's tags."""
+    whose <DL> lists nest; the folder path becomes the link's list."""
 
     def __init__(self, *, pocket: bool = False) -> None:
         super().__init__(convert_charrefs=True)
@@ -528,11 +531,11 @@ class _LinkCollector(HTMLParser):
             if href is None:
                 return
             self._flush()
-            tags = [f for f in self.folders if f]
-            tags += split_tags(values.get("tags"), ",")
+            path = [f for f in self.folders if f]
             self.link = Entry(
                 url=href.strip(),
-                tags=tags,
+                tags=split_tags(values.get("tags"), ","),
+                folders=[path] if path else [],
                 saved_at=parse_epoch(values.get("add_date") or values.get("time_added")),
                 line=self.getpos()[0],
                 read=self.in_archive,
@@ -627,13 +630,17 @@ def _csv_entry(fmt: str, row: dict[str, str], line: int) -> Entry:
     # Fuze writes tags with commas; Pocket uses "|".
     tags = split_tags(row.get("tags"), "," if fmt == "fuze_csv" else ",|")
     folder = _first(row, "folder", "collection", "category")
+    folders: list[list[str]] = []
     if folder:
         if fmt == "instapaper_csv":
             # Instapaper's own folders are states: Unread, Archive, and Starred (liked).
             if folder.strip().lower() not in ("unread", "archive", "starred"):
-                tags.append(folder)
+                folders.append([folder.strip()])
         else:
-            tags += [p for p in folder.split("/") if p.strip().lower() not in ROOT_FOLDERS]
+            path = [p.strip() for p in folder.split("/") if p.strip()]
+            path = [p for p in path if p.lower() not in ROOT_FOLDERS]
+            if path:
+                folders.append(path)
     notes = _first(row, "notes", "note", "selection", "comment", "extended", "description")
     if fmt == "raindrop_csv":
         notes = _first(row, "note")
@@ -648,6 +655,7 @@ def _csv_entry(fmt: str, row: dict[str, str], line: int) -> Entry:
         saved_at=parse_date(saved),
         line=line,
         error=None if url else "this row has no URL",
+        folders=folders,
     )
     _csv_states(fmt, row, entry)
     return entry
@@ -752,8 +760,6 @@ def _entry_from_object(fmt: str, item: Any, number: int, folder: str | None = No
     elif fmt == "linkwarden":
         title, notes = item.get("name") or item.get("title"), item.get("description")
         tags = split_tags(item.get("tags"))
-        if folder:
-            tags.append(folder)
     else:  # Fuze's own export, or any list of link objects
         title = item.get("title") or item.get("name")
         notes = item.get("notes") or item.get("note")
@@ -774,6 +780,8 @@ def _entry_from_object(fmt: str, item: Any, number: int, folder: str | None = No
         saved_at=parse_date(saved),
         error=None if url else f"entry {number} has no URL",
     )
+    if fmt == "linkwarden" and folder:
+        entry.folders = [[folder]]
     if fmt == "pinboard":
         # "yes": still to read; "no": read (Pinboard keeps no date for it).
         toread = str(item.get("toread") or "").strip().lower()
@@ -792,6 +800,7 @@ def _entry_from_object(fmt: str, item: Any, number: int, folder: str | None = No
         entry.archived_at = parse_date(item.get("archived_at"))
         entry.favorite = is_true(item.get("favorite"))
         entry.highlights = highlights_from_list(item.get("highlights"))
+        entry.folders = _fuze_lists(item.get("lists"))
         archives = item.get("archives")
         if isinstance(archives, list):
             entry.archives = [
@@ -803,6 +812,19 @@ def _entry_from_object(fmt: str, item: Any, number: int, folder: str | None = No
 # Omnivore's reading progress from which a page counts as read: the same end of a page as
 # Fuze's own reader (app.bookmarks.service.READ_AT_PROGRESS, 0.97).
 OMNIVORE_READ_PERCENT = 97
+
+
+def _fuze_lists(value: Any) -> list[list[str]]:
+    """Fuze's export names each list a bookmark is in by its path: ["Work", "Reading"]."""
+    if not isinstance(value, list):
+        return []
+    out = []
+    for path in value[:100]:
+        if isinstance(path, list):
+            names = [clean_text(p, MAX_TAG) for p in path[:20] if isinstance(p, str)]
+            if all(names) and names:
+                out.append([n for n in names if n])
+    return out
 
 
 def _linkwarden_pinned(f: BinaryIO) -> set[str]:
@@ -843,7 +865,8 @@ def _linkwarden(f: BinaryIO) -> Iterator[Entry]:
 
 
 def _tree(fmt: str, node: Any, path: list[str]) -> Iterator[Entry]:
-    """Chrome's and Firefox's JSON: folders hold children; folder names become tags."""
+    """Chrome's and Firefox's JSON: folders hold children; a link's folder path becomes its
+    list."""
     if not isinstance(node, dict):
         return
     if fmt == "chrome_json":
@@ -864,7 +887,8 @@ def _tree(fmt: str, node: Any, path: list[str]) -> Iterator[Entry]:
         yield Entry(
             url=url,
             title=clean_text(title, MAX_TITLE),
-            tags=[p for p in path if p] + tags,
+            tags=tags,
+            folders=[folders] if (folders := [p for p in path if p]) else [],
             saved_at=saved,
             error=None if url else "this bookmark has no URL",
         )

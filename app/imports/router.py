@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Annotated
 
@@ -20,6 +21,7 @@ from app.imports.schemas import (
     ImportOut,
     ImportPage,
 )
+from app.lists import service as lists_service
 
 router = APIRouter(prefix="/imports", tags=["imports"], responses=responses(Unauthorized))
 exports_router = APIRouter(prefix="/exports", tags=["exports"], responses=responses(Unauthorized))
@@ -116,24 +118,49 @@ async def list_import_entries(
         "in <DD>, saved dates in ADD_DATE); `json`: Fuze's export (with each page's archived "
         "copies listed); `csv`: one row per bookmark; `zip`: Fuze's JSON export with every "
         "archived copy (`archives/<bookmark id>/<archive id>.html.gz`) and `manifest.json` "
-        "mapping bookmarks to their files, which Fuze imports back, archives included."
+        "mapping bookmarks to their files, which Fuze imports back, archives included. "
+        "With `list`, only the bookmarks in that list (and with `sublists`, in the lists "
+        "under it); the JSON names each bookmark's lists by their paths, and Fuze's import "
+        "puts them back in lists of those names."
     ),
     response_class=StreamingResponse,
     responses={
         200: {
             "content": {t: {} for t in exports.MEDIA_TYPES.values()},
             "description": "The file, streamed.",
-        }
+        },
+        **responses(NotFound),
     },
 )
 async def export_bookmarks(
-    request: Request, user: CurrentUser, settings: SettingsDep, format: ExportFormat = "html"
+    request: Request,
+    user: CurrentUser,
+    session: SessionDep,
+    settings: SettingsDep,
+    format: ExportFormat = "html",
+    list_: Annotated[
+        uuid.UUID | None,
+        Query(alias="list", description="Only the bookmarks in this list (404 if not yours)."),
+    ] = None,
+    sublists: Annotated[
+        bool, Query(description="With `list`: the bookmarks of its sub-lists too.")
+    ] = False,
 ) -> StreamingResponse:
-    # The stream outlives the request's session: it opens its own, one per page.
+    list_ids = await lists_service.scope(session, user, list_, sublists) if list_ else None
     name = f"fuze-bookmarks-{utcnow():%Y-%m-%d}.{format}"
+    if list_ is not None:
+        named = (await lists_service.get_owned(session, user, list_)).name
+        slug = "-".join(re.findall(r"[a-z0-9]+", named.lower()))[:40] or "list"
+        name = f"fuze-{slug}-{utcnow():%Y-%m-%d}.{format}"
+    # The stream outlives the request's session: it opens its own, one per page.
     return StreamingResponse(
         exports.stream(
-            request.app.state.reads, request.app.state.sessionmaker, user.id, format, settings
+            request.app.state.reads,
+            request.app.state.sessionmaker,
+            user.id,
+            format,
+            settings,
+            list_ids,
         ),
         media_type=exports.MEDIA_TYPES[format],
         headers={"Content-Disposition": f'attachment; filename="{name}"'},

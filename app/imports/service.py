@@ -39,6 +39,7 @@ from app.imports.models import (
     ImportChunk,
     ImportEntry,
 )
+from app.lists import service as lists_service
 from app.users.models import User
 
 # The lower-priority arq queue: parsing imports and processing their pages. Interactive saves
@@ -392,6 +393,15 @@ async def save_entries(
             (result.bookmark_id, by_position[position].highlights)
             for position, result in zip(item_positions, results, strict=True)
             if result.error is None and result.bookmark_id and by_position[position].highlights
+        ],
+    )
+    await lists_service.file_into(
+        session,
+        user,
+        [
+            (result.bookmark_id, by_position[position].folders)
+            for position, result in zip(item_positions, results, strict=True)
+            if result.error is None and result.bookmark_id and by_position[position].folders
         ],
     )
     return Counter(row["outcome"] for row in rows.values())

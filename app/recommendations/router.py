@@ -10,6 +10,7 @@ from app.bookmarks import service as bookmarks_service
 from app.bookmarks.schemas import BookmarkOut
 from app.deps import CurrentUser, RedisDep, SessionDep
 from app.errors import NotFound, Unauthorized, Unprocessable, responses
+from app.lists import service as lists_service
 from app.recommendations import service
 from app.recommendations.schemas import (
     Recommendation,
@@ -24,6 +25,11 @@ Limit = Annotated[int, Query(ge=1, le=50)]
 IncludeAttached = Annotated[
     bool, Query(description="Also list items already saved to this context.")
 ]
+InList = Annotated[
+    uuid.UUID | None,
+    Query(alias="list", description="Only recommend bookmarks in this list (404 if not yours)."),
+]
+Sublists = Annotated[bool, Query(description="With `list`: its sub-lists' bookmarks too.")]
 
 
 async def _answer(
@@ -36,9 +42,14 @@ async def _answer(
     build: Callable[[], Awaitable[service.Context]],
     limit: int,
     include_attached: bool,
+    in_list: uuid.UUID | None = None,
+    sublists: bool = False,
 ) -> Response:
+    # Checked before the cache: a list deleted with nothing in it bumps no data version.
+    list_ids = await lists_service.scope(session, user, in_list, sublists) if in_list else None
     version = await service.data_version(session, user)
-    key = service.cache_key(user, version, ctx_type, ctx_key, limit, include_attached)
+    scope = f"{ctx_key}@{in_list}{'+' if sublists else ''}" if in_list else ctx_key
+    key = service.cache_key(user, version, ctx_type, scope, limit, include_attached)
     hit = await service.cached(redis, key)
     if hit is not None:
         # The stored JSON as it is (validated when it was made), marked as cached. The key
@@ -47,8 +58,9 @@ async def _answer(
         return Response(b'{"cached":true,' + hit[1:], media_type="application/json")
     ctx = await build()  # checks that the context is this user's (404 otherwise)
     found = await service.recommend(
-        session, user, ctx, limit, include_attached, reads=request.app.state.reads
-    )
+        session, user, ctx, limit, include_attached, reads=request.app.state.reads,
+        list_ids=list_ids,
+    )  # fmt: skip
     # The items with their tags and analysis status, in one query.
     rows = await bookmarks_service.outs_of(
         request.app.state.reads, user.id, [c.bookmark_id for c in found]
@@ -112,12 +124,14 @@ def _context_route(kind: str) -> None:
         redis: RedisDep,
         limit: Limit = 10,
         include_attached: IncludeAttached = False,
+        in_list: InList = None,
+        sublists: Sublists = False,
     ) -> Response:
         embedder = request.app.state.embedder
         return await _answer(
             request, user, session, redis, kind, str(context_id),
             lambda: build(session, user, context_id, embedder, redis),
-            limit, include_attached,
+            limit, include_attached, in_list, sublists,
         )  # fmt: skip
 
     # The path names the id after its kind (project_id, ...), as the other routes do; set
@@ -144,7 +158,7 @@ for _kind in _CONTEXTS:
     summary="Your saved items that help with what you describe",
     description="For a free-form context. The answer's `context` identifies this text for "
     "POST /api/feedback.",
-    responses=responses(Unprocessable),
+    responses=responses(NotFound, Unprocessable),
 )
 async def text_recommendations(
     data: TextContext,
@@ -158,5 +172,5 @@ async def text_recommendations(
     return await _answer(
         request, user, session, redis, "text", key,
         lambda: service.text_context(data.text, data.technologies, embedder, redis),
-        data.limit, data.include_attached,
+        data.limit, data.include_attached, data.list_id, data.sublists,
     )  # fmt: skip

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import uuid
+
 from pydantic import BaseModel, Field
 
 from app.bookmarks.schemas import BookmarkOut
@@ -43,3 +45,7 @@ class TextContext(Input):
     technologies: list[str] = Field(default_factory=list, max_length=30)
     limit: int = Field(default=10, ge=1, le=50)
     include_attached: bool = False
+    list_id: uuid.UUID | None = Field(
+        default=None, description="Only recommend bookmarks in this list (404 if not yours)."
+    )
+    sublists: bool = Field(default=False, description="With `list_id`: its sub-lists' too.")

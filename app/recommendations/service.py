@@ -35,6 +35,7 @@ from app.db import ReadPool
 from app.embeddings.service import DIM, Embedder, binary, from_binary
 from app.feedback.models import IRRELEVANT, RELEVANT, SAVED_TO_PROJECT, Feedback
 from app.highlights import service as highlights_service
+from app.lists.models import BookmarkListItem
 from app.projects import service as projects_service
 from app.projects.models import Project, Subtask, Task
 from app.search import service as search
@@ -400,11 +401,17 @@ async def recommend(
     include_attached: bool = False,
     reads: ReadPool | None = None,
     floor: bool = True,
+    list_ids: list[uuid.UUID] | None = None,
 ) -> list[Candidate]:
     """The user's items for this context, best first. With a read pool, the feedback, the
     nearest items and the keyword matches are read at once, each on its own connection.
     With `floor`, the items scored below every one that something ties to the context
-    (confident()) are weak, and follow the others: all are when nothing is tied."""
+    (confident()) are weak, and follow the others: all are when nothing is tied. With
+    `list_ids`, only the bookmarks in those lists are candidates: searched under that filter
+    on the request's session, since the read pool's fast paths search the whole library."""
+    scoped = search.Filters(list_ids=tuple(list_ids)) if list_ids is not None else None
+    if scoped is not None:
+        reads = None
 
     async def semantic_of() -> list[tuple[uuid.UUID, float]]:
         if ctx.vector is None:
@@ -412,7 +419,7 @@ async def recommend(
         if reads is not None:
             return await search.nearest(reads, user.id, ctx.vector, CANDIDATES)
         return await search.semantic_candidates(
-            session, user.id, ctx.vector, search.Filters(), CANDIDATES
+            session, user.id, ctx.vector, scoped or search.Filters(), CANDIDATES
         )
 
     async def matches_of() -> list[search.Match]:
@@ -426,7 +433,7 @@ async def recommend(
             session,
             user.id,
             ctx.query,
-            search.Filters(),
+            scoped or search.Filters(),
             CANDIDATES,
             prefix=False,
             per_word=POSTINGS_PER_WORD,
@@ -459,6 +466,17 @@ async def recommend(
         cands.setdefault(bid, Candidate(bid))
     for bid in dismissed | (set() if include_attached else attached):
         cands.pop(bid, None)
+    if scoped is not None and cands:  # what was marked relevant must be in the list too
+        inside = set(
+            await session.scalars(
+                select(BookmarkListItem.bookmark_id).where(
+                    BookmarkListItem.user_id == user.id,
+                    BookmarkListItem.list_id.in_(scoped.list_ids or ()),
+                    BookmarkListItem.bookmark_id.in_(list(cands)),
+                )
+            )
+        )
+        cands = {bid: c for bid, c in cands.items() if bid in inside}
     if not cands:
         return []
 

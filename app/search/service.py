@@ -43,6 +43,7 @@ from app.bookmarks.models import Bookmark, BookmarkTag, BookmarkVector, Tag
 from app.bookmarks.service import Highlight, Out, highlight_args, out_of_row, outs_of, outs_sql
 from app.db import HNSW_EF_SEARCH, ReadPool
 from app.embeddings.service import Embedder, embed_cached
+from app.lists.models import BookmarkListItem
 
 log = logging.getLogger("fuze.search")
 
@@ -76,6 +77,8 @@ class Filters:
     saved_after: datetime | None = None
     saved_before: datetime | None = None
     content_type: str | None = None
+    # Only the bookmarks in these lists (app/lists: a list and, when asked, its sub-lists).
+    list_ids: tuple[uuid.UUID, ...] | None = None
 
 
 class Match(NamedTuple):
@@ -124,6 +127,14 @@ def _conditions(user_id: uuid.UUID, filters: Filters) -> list[ColumnElement[bool
                 select(ContentAnalysis.bookmark_id).where(
                     ContentAnalysis.user_id == user_id,
                     ContentAnalysis.content_type == filters.content_type,
+                )
+            )
+        )
+    if filters.list_ids is not None:
+        conds.append(
+            Bookmark.id.in_(
+                select(BookmarkListItem.bookmark_id).where(
+                    BookmarkListItem.list_id.in_(filters.list_ids)
                 )
             )
         )

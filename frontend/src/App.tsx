@@ -15,6 +15,8 @@ import { NotFoundPage } from './pages/NotFoundPage';
 // The library and sign-in come with the first load; the other pages when first opened.
 const BookmarkPage = lazy(() => import('./pages/BookmarkPage').then((m) => ({ default: m.BookmarkPage })));
 const SearchPage = lazy(() => import('./pages/SearchPage').then((m) => ({ default: m.SearchPage })));
+const ListsPage = lazy(() => import('./pages/ListsPage').then((m) => ({ default: m.ListsPage })));
+const ListPage = lazy(() => import('./pages/ListPage').then((m) => ({ default: m.ListPage })));
 const TagsPage = lazy(() => import('./pages/TagsPage').then((m) => ({ default: m.TagsPage })));
 const FeedsPage = lazy(() => import('./pages/FeedsPage').then((m) => ({ default: m.FeedsPage })));
 const DuplicatesPage = lazy(() => import('./pages/DuplicatesPage').then((m) => ({ default: m.DuplicatesPage })));
@@ -45,6 +47,8 @@ function SignedIn() {
         <Route path="/feeds" element={<FeedsPage />} />
         <Route path="/tags" element={<TagsPage />} />
         <Route path="/duplicates" element={<DuplicatesPage />} />
+        <Route path="/lists" element={<ListsPage />} />
+        <Route path="/lists/:id" element={<ListPage />} />
         <Route path="/projects" element={<ProjectsPage />} />
         <Route path="/projects/:id" element={<ProjectPage />} />
         <Route path="/import" element={<ImportPage />} />

@@ -32,9 +32,9 @@ PAGE = (
 )
 READ_TOOLS = {
     "search", "get_bookmark", "similar_items", "recommend", "list_projects", "get_project",
-    "list_tags", "list_highlights",
+    "list_tags", "list_highlights", "list_lists", "list_bookmarks_in",
 }  # fmt: skip
-WRITE_TOOLS = {"save_url", "add_tags", "add_note", "give_feedback"}
+WRITE_TOOLS = {"save_url", "add_tags", "add_note", "give_feedback", "add_to_list"}
 
 
 async def _token(api: httpx.AsyncClient, user, scope: str) -> str:  # type: ignore[no-untyped-def]
@@ -152,6 +152,19 @@ async def test_over_http_a_write_token_saves_tags_notes_and_feedback_but_never_d
                 {"bookmark_id": library["bookmark"], "relevant": True, "task_id": library["task"]},
             )
         )
+        # Lists: made in the app, filled and read through the assistant.
+        r = await api.post("/api/lists", headers=api_user.headers, json={"name": "Launch"})
+        launch = r.json()["id"]
+        added = _data(
+            await client.call_tool(
+                "add_to_list", {"list_id": launch, "bookmark_ids": [library["bookmark"]]}
+            )
+        )
+        assert added == {"added": 1, "list": ["Launch"]}
+        listed = _data(await client.call_tool("list_lists", {}))["lists"]
+        assert [(x["name"], x["count"]) for x in listed] == [("Launch", 1)]
+        inside = _data(await client.call_tool("list_bookmarks_in", {"list_id": launch}))
+        assert [b["id"] for b in inside["items"]] == [library["bookmark"]]
         refused = await client.call_tool("delete_bookmark", {"bookmark_id": saved["id"]})
         assert refused.is_error and "token_scope" in refused.content[0].text
     r = await api.get(f"/api/bookmarks/{saved['id']}", headers=api_user.headers)

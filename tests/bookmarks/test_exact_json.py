@@ -92,7 +92,7 @@ EXPECTED_GET = (
     'archived_at":null,"progress":0.375,"analysis_status":"pending","analysis_error":'
     'null,"archive_status":null,"text":"Grüße aus Zürich — emoji 😀 and <tags>","conte'
     'nt_html":"<p>Grüße</p>","content_hash":"abc","metadata":{"n":1.5,"og":{"type":"a'
-    'rticle"}},"analysis":{"status":"pending","error_code":null,"error_message":null,'
+    'rticle"}},"list_ids":[],"analysis":{"status":"pending","error_code":null,"error_message":null,'
     '"summary":null,"key_concepts":[],"content_type":null,"difficulty":null,"technolo'
     'gies":[],"topics":[],"suggested_tags":[],"model":null,"analysed_at":null}}'
 )

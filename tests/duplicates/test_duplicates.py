@@ -163,6 +163,13 @@ async def test_merge_moves_everything_the_user_gave_to_the_page_kept(api, api_us
     assert r.status_code == 201, r.text
     r = await api.patch(f"/api/bookmarks/{copy['id']}", headers=h, json={"favorite": True})
     assert r.status_code == 200, r.text
+    r = await api.post("/api/lists", headers=h, json={"name": "Talk prep"})
+    assert r.status_code == 201, r.text
+    talk = r.json()["id"]
+    r = await api.post(
+        f"/api/lists/{talk}/bookmarks", headers=h, json={"bookmark_ids": [copy["id"]]}
+    )
+    assert r.status_code in (200, 204), r.text
 
     r = await api.post(
         f"/api/duplicates/{pair['id']}/merge", headers=h, json={"keep": original["id"]}
@@ -175,6 +182,7 @@ async def test_merge_moves_everything_the_user_gave_to_the_page_kept(api, api_us
     assert sorted(t.lower() for t in kept["tags"]) == ["docking", "guides", "space"]
     assert kept["notes"] == "Read for the talk.\n\nThe mirror has better pictures."
     assert kept["favorite"] is True, "the stronger reading state is kept"
+    assert kept["list_ids"] == [talk], "the kept page joins the other's lists"
     moved = (await api.get(f"/api/bookmarks/{original['id']}/highlights", headers=h)).json()
     assert [(x["id"], x["note"]) for x in moved["items"]] == [(highlight["id"], "key point")]
     feedback = (

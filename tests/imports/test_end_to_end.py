@@ -86,7 +86,10 @@ async def test_an_import_runs_to_done_with_progress_events_and_reasons(api, api_
     assert any(e["status"] == "parsing" for e in events)
     assert any(e["status"] == "processing" for e in events)
 
-    r = await api.get("/api/bookmarks?tag=Reading", headers=api_user.headers)
+    # The file's folder became a list (not a tag): the imported pages are in it.
+    lists = (await api.get("/api/lists", headers=api_user.headers)).json()["items"]
+    [reading] = [x["id"] for x in lists if x["path"] == ["Reading"]]
+    r = await api.get(f"/api/bookmarks?list={reading}", headers=api_user.headers)
     assert {b["status"] for b in r.json()["items"]} == {"ready", "failed"}
     assert len(r.json()["items"]) == 4
 

@@ -56,12 +56,14 @@ def test_real_exports_are_recognised_and_every_entry_read(name: str, fmt: str, c
     assert all(e.url for e in entries)
 
 
-def test_chrome_folders_become_tags_but_the_bookmarks_bar_does_not() -> None:
+def test_chrome_folders_become_lists_but_the_bookmarks_bar_does_not() -> None:
     _, entries = _read("chrome_bookmarks.html")
     by_url = {e.url: e for e in entries}
-    assert by_url["http://yahoo.com/"].tags == []
-    assert by_url["http://bing.com/"].tags == ["First level bookmark bar folder"]
-    assert by_url["http://msn.com/"].tags == ["First level other bookmarks folder"]
+    assert by_url["http://yahoo.com/"].folders == []
+    assert by_url["http://bing.com/"].folders == [["First level bookmark bar folder"]]
+    assert by_url["http://msn.com/"].folders == [["First level other bookmarks folder"]]
+    # A folder is a list, not a tag as well.
+    assert by_url["http://bing.com/"].tags == []
     assert by_url["http://bing.com/"].saved_at == datetime.fromtimestamp(1522775193, UTC)
     assert by_url["http://reddit.com/"].title == "First level other bookmarks bookmark"
 
@@ -70,17 +72,17 @@ def test_firefox_nested_folders_descriptions_and_dates() -> None:
     _, entries = _read("netscape_complex.html")
     by_url = {e.url: e for e in entries}
     ml = by_url["https://github.com/Twice22/CS224n-solutions"]
-    assert ml.tags == ["ML"]  # "Bookmarks Toolbar" is the browser's, not the user's
+    assert ml.folders == [["ML"]]  # "Bookmarks Toolbar" is the browser's, not the user's
     assert ml.notes and ml.notes.startswith("CS224n-solutions - Solutions for CS224n")
-    assert by_url["https://www.mozilla.org/en-US/about/"].tags == ["Mozilla Firefox"]
+    assert by_url["https://www.mozilla.org/en-US/about/"].folders == [["Mozilla Firefox"]]
     # A folder's own <DD> description is not a bookmark's note.
     assert all("Add bookmarks to this folder" not in (e.notes or "") for e in entries)
     # An empty <DD> is no note.
     assert by_url["https://pouchdb.com/"].notes is None
     _, big = _read("firefox_osint_large.html")
-    osint = [e for e in big if "OSINTBookmarks" in e.tags]
+    osint = [e for e in big if e.folders and e.folders[0][0] == "OSINTBookmarks"]
     assert len(osint) > 300
-    assert any(len(e.tags) >= 3 for e in osint)  # three levels deep
+    assert any(len(e.folders[0]) >= 3 for e in osint)  # three levels deep
 
 
 def test_add_date_in_seconds_milliseconds_or_microseconds_and_bad_dates() -> None:
@@ -103,7 +105,7 @@ def test_pocket_csv_multiline_titles_and_instapaper_folders() -> None:
     assert entries[0].saved_at == datetime.fromtimestamp(1600322788, UTC)
     _, entries = _read("instapaper-export.csv")
     # Unread, Archive and Starred are Instapaper's states, not the user's folders.
-    assert [e.tags for e in entries] == [[], [], [], ["test_tag"]]
+    assert [e.folders for e in entries] == [[], [], [], [["test_tag"]]]
 
 
 def test_omnivore_labels_and_dates_pinboard_tags_and_notes() -> None:
@@ -124,7 +126,8 @@ def test_raindrop_csv() -> None:
     )
     fmt, entries = _parse_bytes(data, "export.csv")
     assert fmt == "raindrop_csv"
-    assert entries[0].tags == ["python", "web", "Reading", "Later"]
+    assert entries[0].tags == ["python", "web"]
+    assert entries[0].folders == [["Reading", "Later"]]
     assert entries[0].notes == "My note"
     assert entries[0].saved_at == datetime(2023, 8, 14, 11, 7, 16, 384000, tzinfo=UTC)
     assert entries[1].url is None and entries[1].error and entries[1].line == 3
@@ -180,7 +183,7 @@ def test_linkwarden_collections_become_tags() -> None:
     }
     fmt, entries = _parse_bytes(json.dumps(doc).encode())
     assert fmt == "linkwarden"
-    assert entries[0].tags == ["ml", "Research"]
+    assert entries[0].tags == ["ml"] and entries[0].folders == [["Research"]]
     assert entries[0].title == "Paper" and entries[0].notes == "about it"
     assert entries[1].error
 

@@ -765,9 +765,25 @@ export type BookmarkDetail = {
         [key: string]: unknown;
     } | null;
     /**
+     * List Ids
+     *
+     * The lists it is in (GET /api/lists names them), oldest membership first.
+     */
+    list_ids?: Array<string>;
+    /**
      * Summary, key concepts, content type, difficulty, technologies, topics and suggested tags, once analysed.
      */
     analysis?: AnalysisOut | null;
+};
+
+/**
+ * BookmarkIds
+ */
+export type BookmarkIds = {
+    /**
+     * Bookmark Ids
+     */
+    bookmark_ids: Array<string>;
 };
 
 /**
@@ -2218,6 +2234,99 @@ export type InviteOut = {
 };
 
 /**
+ * ListCreate
+ */
+export type ListCreate = {
+    /**
+     * Name
+     */
+    name: string;
+    /**
+     * Parent Id
+     *
+     * The list to nest it in; none: a top-level list.
+     */
+    parent_id?: string | null;
+};
+
+/**
+ * ListOut
+ */
+export type ListOut = {
+    /**
+     * Id
+     */
+    id: string;
+    /**
+     * Name
+     */
+    name: string;
+    /**
+     * Parent Id
+     */
+    parent_id: string | null;
+    /**
+     * Path
+     *
+     * The names from the top-level list down to this one.
+     */
+    path: Array<string>;
+    /**
+     * Depth
+     *
+     * 0 for a top-level list.
+     */
+    depth: number;
+    /**
+     * Count
+     *
+     * Bookmarks in this list itself.
+     */
+    count: number;
+    /**
+     * Total
+     *
+     * Bookmarks in this list or any list under it, each once.
+     */
+    total: number;
+    /**
+     * Created At
+     */
+    created_at: string;
+};
+
+/**
+ * ListTree
+ *
+ * Every list, in tree order: each parent before its sub-lists, siblings by name.
+ */
+export type ListTree = {
+    /**
+     * Items
+     */
+    items: Array<ListOut>;
+};
+
+/**
+ * ListUpdate
+ *
+ * Rename, move, or both. To move a list to the top level, send `"parent_id": null`;
+ * leave `parent_id` out to keep it where it is.
+ */
+export type ListUpdate = {
+    /**
+     * Name
+     */
+    name?: string | null;
+    /**
+     * Parent Id
+     *
+     * The new parent list; null: the top level.
+     */
+    parent_id?: string | null;
+};
+
+/**
  * Liveness
  */
 export type Liveness = {
@@ -2251,6 +2360,19 @@ export type LogoutRequest = {
      * Refresh Token
      */
     refresh_token: string;
+};
+
+/**
+ * Membership
+ */
+export type Membership = {
+    /**
+     * Changed
+     *
+     * How many bookmarks were added (or removed); those already in (or not in) the list are not counted.
+     */
+    changed: number;
+    list: ListOut;
 };
 
 /**
@@ -3171,6 +3293,18 @@ export type TextContext = {
      * Include Attached
      */
     include_attached?: boolean;
+    /**
+     * List Id
+     *
+     * Only recommend bookmarks in this list (404 if not yours).
+     */
+    list_id?: string | null;
+    /**
+     * Sublists
+     *
+     * With `list_id`: its sub-lists' too.
+     */
+    sublists?: boolean;
 };
 
 /**
@@ -3555,6 +3689,18 @@ export type RecommendationsProjectRecommendationsData = {
          * Also list items already saved to this context.
          */
         include_attached?: boolean;
+        /**
+         * List
+         *
+         * Only recommend bookmarks in this list (404 if not yours).
+         */
+        list?: string | null;
+        /**
+         * Sublists
+         *
+         * With `list`: its sub-lists' bookmarks too.
+         */
+        sublists?: boolean;
     };
     url: '/api/projects/{project_id}/recommendations';
 };
@@ -3604,6 +3750,18 @@ export type RecommendationsTaskRecommendationsData = {
          * Also list items already saved to this context.
          */
         include_attached?: boolean;
+        /**
+         * List
+         *
+         * Only recommend bookmarks in this list (404 if not yours).
+         */
+        list?: string | null;
+        /**
+         * Sublists
+         *
+         * With `list`: its sub-lists' bookmarks too.
+         */
+        sublists?: boolean;
     };
     url: '/api/tasks/{task_id}/recommendations';
 };
@@ -3653,6 +3811,18 @@ export type RecommendationsSubtaskRecommendationsData = {
          * Also list items already saved to this context.
          */
         include_attached?: boolean;
+        /**
+         * List
+         *
+         * Only recommend bookmarks in this list (404 if not yours).
+         */
+        list?: string | null;
+        /**
+         * Sublists
+         *
+         * With `list`: its sub-lists' bookmarks too.
+         */
+        sublists?: boolean;
     };
     url: '/api/subtasks/{subtask_id}/recommendations';
 };
@@ -3695,6 +3865,10 @@ export type RecommendationsTextRecommendationsErrors = {
      * Authentication is required.
      */
     401: ErrorResponse;
+    /**
+     * Not found.
+     */
+    404: ErrorResponse;
     /**
      * The request is not valid.
      */
@@ -3868,6 +4042,18 @@ export type BookmarksListBookmarksData = {
          */
         favorite?: boolean | null;
         /**
+         * List
+         *
+         * Only the bookmarks in this list (404 if not yours).
+         */
+        list?: string | null;
+        /**
+         * Sublists
+         *
+         * With `list`: the bookmarks of its sub-lists too.
+         */
+        sublists?: boolean;
+        /**
          * Sort
          */
         sort?: 'saved_at' | '-saved_at' | 'title' | '-title' | 'quality' | '-quality' | 'progress' | '-progress';
@@ -3888,6 +4074,10 @@ export type BookmarksListBookmarksErrors = {
      * Authentication is required.
      */
     401: ErrorResponse;
+    /**
+     * Not found.
+     */
+    404: ErrorResponse;
     /**
      * Validation Error
      */
@@ -5758,6 +5948,18 @@ export type ExportsExportBookmarksData = {
          * Format
          */
         format?: 'html' | 'json' | 'csv' | 'zip';
+        /**
+         * List
+         *
+         * Only the bookmarks in this list (404 if not yours).
+         */
+        list?: string | null;
+        /**
+         * Sublists
+         *
+         * With `list`: the bookmarks of its sub-lists too.
+         */
+        sublists?: boolean;
     };
     url: '/api/exports';
 };
@@ -5767,6 +5969,10 @@ export type ExportsExportBookmarksErrors = {
      * Authentication is required.
      */
     401: ErrorResponse;
+    /**
+     * Not found.
+     */
+    404: ErrorResponse;
     /**
      * Validation Error
      */
@@ -7379,3 +7585,259 @@ export type DuplicatesDismissDuplicatesResponses = {
 };
 
 export type DuplicatesDismissDuplicatesResponse = DuplicatesDismissDuplicatesResponses[keyof DuplicatesDismissDuplicatesResponses];
+
+export type ListsListListsData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/api/lists';
+};
+
+export type ListsListListsErrors = {
+    /**
+     * Authentication is required.
+     */
+    401: ErrorResponse;
+};
+
+export type ListsListListsError = ListsListListsErrors[keyof ListsListListsErrors];
+
+export type ListsListListsResponses = {
+    /**
+     * Successful Response
+     */
+    200: ListTree;
+};
+
+export type ListsListListsResponse = ListsListListsResponses[keyof ListsListListsResponses];
+
+export type ListsCreateListData = {
+    body: ListCreate;
+    path?: never;
+    query?: never;
+    url: '/api/lists';
+};
+
+export type ListsCreateListErrors = {
+    /**
+     * Authentication is required.
+     */
+    401: ErrorResponse;
+    /**
+     * Not found.
+     */
+    404: ErrorResponse;
+    /**
+     * This conflicts with something that already exists.
+     */
+    409: ErrorResponse;
+    /**
+     * The request is not valid.
+     */
+    422: ErrorResponse;
+};
+
+export type ListsCreateListError = ListsCreateListErrors[keyof ListsCreateListErrors];
+
+export type ListsCreateListResponses = {
+    /**
+     * Successful Response
+     */
+    201: ListOut;
+};
+
+export type ListsCreateListResponse = ListsCreateListResponses[keyof ListsCreateListResponses];
+
+export type ListsDeleteListData = {
+    body?: never;
+    path: {
+        /**
+         * List Id
+         */
+        list_id: string;
+    };
+    query?: never;
+    url: '/api/lists/{list_id}';
+};
+
+export type ListsDeleteListErrors = {
+    /**
+     * Authentication is required.
+     */
+    401: ErrorResponse;
+    /**
+     * Not found.
+     */
+    404: ErrorResponse;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type ListsDeleteListError = ListsDeleteListErrors[keyof ListsDeleteListErrors];
+
+export type ListsDeleteListResponses = {
+    /**
+     * Successful Response
+     */
+    204: void;
+};
+
+export type ListsDeleteListResponse = ListsDeleteListResponses[keyof ListsDeleteListResponses];
+
+export type ListsGetListData = {
+    body?: never;
+    path: {
+        /**
+         * List Id
+         */
+        list_id: string;
+    };
+    query?: never;
+    url: '/api/lists/{list_id}';
+};
+
+export type ListsGetListErrors = {
+    /**
+     * Authentication is required.
+     */
+    401: ErrorResponse;
+    /**
+     * Not found.
+     */
+    404: ErrorResponse;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type ListsGetListError = ListsGetListErrors[keyof ListsGetListErrors];
+
+export type ListsGetListResponses = {
+    /**
+     * Successful Response
+     */
+    200: ListOut;
+};
+
+export type ListsGetListResponse = ListsGetListResponses[keyof ListsGetListResponses];
+
+export type ListsUpdateListData = {
+    body: ListUpdate;
+    path: {
+        /**
+         * List Id
+         */
+        list_id: string;
+    };
+    query?: never;
+    url: '/api/lists/{list_id}';
+};
+
+export type ListsUpdateListErrors = {
+    /**
+     * Authentication is required.
+     */
+    401: ErrorResponse;
+    /**
+     * Not found.
+     */
+    404: ErrorResponse;
+    /**
+     * This conflicts with something that already exists.
+     */
+    409: ErrorResponse;
+    /**
+     * The request is not valid.
+     */
+    422: ErrorResponse;
+};
+
+export type ListsUpdateListError = ListsUpdateListErrors[keyof ListsUpdateListErrors];
+
+export type ListsUpdateListResponses = {
+    /**
+     * Successful Response
+     */
+    200: ListOut;
+};
+
+export type ListsUpdateListResponse = ListsUpdateListResponses[keyof ListsUpdateListResponses];
+
+export type ListsRemoveFromListData = {
+    body: BookmarkIds;
+    path: {
+        /**
+         * List Id
+         */
+        list_id: string;
+    };
+    query?: never;
+    url: '/api/lists/{list_id}/bookmarks';
+};
+
+export type ListsRemoveFromListErrors = {
+    /**
+     * Authentication is required.
+     */
+    401: ErrorResponse;
+    /**
+     * Not found.
+     */
+    404: ErrorResponse;
+    /**
+     * The request is not valid.
+     */
+    422: ErrorResponse;
+};
+
+export type ListsRemoveFromListError = ListsRemoveFromListErrors[keyof ListsRemoveFromListErrors];
+
+export type ListsRemoveFromListResponses = {
+    /**
+     * Successful Response
+     */
+    200: Membership;
+};
+
+export type ListsRemoveFromListResponse = ListsRemoveFromListResponses[keyof ListsRemoveFromListResponses];
+
+export type ListsAddToListData = {
+    body: BookmarkIds;
+    path: {
+        /**
+         * List Id
+         */
+        list_id: string;
+    };
+    query?: never;
+    url: '/api/lists/{list_id}/bookmarks';
+};
+
+export type ListsAddToListErrors = {
+    /**
+     * Authentication is required.
+     */
+    401: ErrorResponse;
+    /**
+     * Not found.
+     */
+    404: ErrorResponse;
+    /**
+     * The request is not valid.
+     */
+    422: ErrorResponse;
+};
+
+export type ListsAddToListError = ListsAddToListErrors[keyof ListsAddToListErrors];
+
+export type ListsAddToListResponses = {
+    /**
+     * Successful Response
+     */
+    200: Membership;
+};
+
+export type ListsAddToListResponse = ListsAddToListResponses[keyof ListsAddToListResponses];

@@ -7,9 +7,11 @@ import { signOut } from '../lib/auth';
 import type { LiveState } from '../lib/events';
 import { useNetProblem } from '../lib/queryClient';
 import { type Theme, useTheme } from '../lib/theme';
+import { ListsNav } from './ListsNav';
 
 const NAV = [
   { to: '/', label: 'Library', end: true },
+  { to: '/lists', label: 'Lists' },
   { to: '/search', label: 'Search' },
   { to: '/highlights', label: 'Highlights' },
   { to: '/tags', label: 'Tags' },
@@ -100,6 +102,7 @@ export function Layout({ children, live }: { children: ReactNode; live: LiveStat
               <NavLink to={n.to} end={n.end}>
                 {n.label}
               </NavLink>
+              {n.to === '/lists' ? <ListsNav /> : null}
             </li>
           ))}
         </ul>

@@ -8,11 +8,11 @@ import { Match } from './Match';
 import { ErrorNotice, InfoNotice, Unavailable } from './Notice';
 
 /** Recommendations for a project, task or subtask, with relevant / not relevant buttons. */
-export function Recommendations({ type, id, label }: { type: ContextType; id: string; label: string }) {
+export function Recommendations({ type, id, label, list }: { type: ContextType; id: string; label: string; list?: string }) {
   const qc = useQueryClient();
-  const key = ['recommendations', type, id];
+  const key = ['recommendations', type, id, list ?? ''];
   const [marked, setMarked] = useState<ReadonlySet<string>>(() => new Set());
-  const recs = useQuery({ queryKey: key, queryFn: () => projectsApi.recommendations(type, id, 10) });
+  const recs = useQuery({ queryKey: key, queryFn: () => projectsApi.recommendations(type, id, 10, list) });
   const feedback = useMutation({
     mutationFn: ({ bookmarkId, signal }: { bookmarkId: string; signal: Signal }) =>
       projectsApi.feedback(bookmarkId, signal, { type, id }),

@@ -95,8 +95,9 @@ export const projectsApi = {
   removeSubtask: async (id: string) => {
     await projectsDeleteSubtask({ path: { subtask_id: id }, ...T });
   },
-  recommendations: async (type: ContextType, id: string, limit = 10) => {
-    const query = { limit };
+  /** With `list`, only the items in that list and its sub-lists. */
+  recommendations: async (type: ContextType, id: string, limit = 10, list?: string) => {
+    const query = { limit, ...(list ? { list, sublists: true } : {}) };
     if (type === 'project') return (await recommendationsProjectRecommendations({ path: { project_id: id }, query, ...T })).data;
     if (type === 'task') return (await recommendationsTaskRecommendations({ path: { task_id: id }, query, ...T })).data;
     return (await recommendationsSubtaskRecommendations({ path: { subtask_id: id }, query, ...T })).data;
@@ -114,7 +115,7 @@ export const importsApi = {
 export type ExportFormat = 'html' | 'json' | 'csv' | 'zip';
 
 /** The export as a Blob (the request needs the session's token, so not a plain link). */
-export async function fetchExport(format: ExportFormat): Promise<Blob> {
-  const { data } = await exportsExportBookmarks({ query: { format }, parseAs: 'blob', ...T });
+export async function fetchExport(format: ExportFormat, only?: { list: string; sublists?: boolean }): Promise<Blob> {
+  const { data } = await exportsExportBookmarks({ query: { format, ...only }, parseAs: 'blob', ...T });
   return data as Blob;
 }

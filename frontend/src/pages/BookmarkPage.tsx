@@ -21,6 +21,7 @@ import {
 import type { BookmarkDetail } from '../client/types.gen';
 import { Archives } from '../components/Archives';
 import { DuplicateBadge } from '../components/DuplicateBadge';
+import { BookmarkLists } from '../components/BookmarkLists';
 import { ErrorNotice, InfoNotice } from '../components/Notice';
 import { Highlights } from '../components/Highlights';
 import { type Color, ReaderContent, readerText } from '../components/ReaderContent';
@@ -359,6 +360,10 @@ export function BookmarkPage() {
             ) : (
               <span className="muted">No tags</span>
             )}
+          </div>
+          <div>
+            <h2 className="h-small">Lists</h2>
+            <BookmarkLists bookmarkId={b.id} listIds={b.list_ids ?? []} />
           </div>
           <div>
             <h2 className="h-small">Notes</h2>

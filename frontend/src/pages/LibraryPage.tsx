@@ -1,10 +1,11 @@
 import { useInfiniteQuery, useQueryClient } from '@tanstack/react-query';
 import { type FormEvent, useCallback, useEffect, useMemo, useRef, useState } from 'react';
-import { useSearchParams } from 'react-router';
+import { Link, useLocation, useSearchParams } from 'react-router';
 
 import { bookmarksListBookmarksInfiniteOptions } from '../client/@tanstack/react-query.gen';
-import { bookmarksDeleteBookmark, bookmarksUpdateBookmark } from '../client/sdk.gen';
-import type { BookmarkOut, BookmarksListBookmarksData } from '../client/types.gen';
+import { bookmarksDeleteBookmark, bookmarksUpdateBookmark, listsRemoveFromList } from '../client/sdk.gen';
+import type { BookmarkOut, BookmarksListBookmarksData, ListOut } from '../client/types.gen';
+import { AddToList } from '../components/AddToList';
 import { BookmarkList } from '../components/BookmarkList';
 import { FirstSteps } from '../components/FirstSteps';
 import { ErrorNotice, InfoNotice } from '../components/Notice';
@@ -12,6 +13,8 @@ import { SaveForm } from '../components/SaveForm';
 import { TagField } from '../components/TagField';
 import { clearUnseenItems, forgetUnseen, useUnseenItems } from '../lib/events';
 import { mapLimit, parseTags } from '../lib/format';
+import { refreshLists } from '../lib/lists';
+import { type ExportFormat, fetchExport } from '../lib/work';
 
 type Query = NonNullable<BookmarksListBookmarksData['query']>;
 type Status = NonNullable<Query['status']>;
@@ -47,8 +50,11 @@ const SHOWS: [Show, string, Pick<Query, 'shelf' | 'read' | 'favorite'>][] = [
 
 export const PAGE_SIZE = 200;
 
-export function LibraryPage() {
+/** The library, or with `list` one list's items (ListPage), with the same filters and selection. */
+export function LibraryPage({ list }: { list?: ListOut } = {}) {
   const [params, setParams] = useSearchParams();
+  const { pathname } = useLocation();
+  const sublists = Boolean(list) && params.get('sublists') === '1';
   const qc = useQueryClient();
   const tag = params.get('tag') || undefined;
   const status = (params.get('status') as Status) || undefined;
@@ -57,7 +63,9 @@ export function LibraryPage() {
   const show = SHOWS.find(([v]) => v === params.get('show')) ?? SHOWS[0];
 
   const query = useInfiniteQuery({
-    ...bookmarksListBookmarksInfiniteOptions({ query: { tag, status, sort, q, ...show[2], limit: PAGE_SIZE } }),
+    ...bookmarksListBookmarksInfiniteOptions({
+      query: { tag, status, sort, q, ...show[2], limit: PAGE_SIZE, ...(list ? { list: list.id, sublists } : {}) },
+    }),
     initialPageParam: { query: {} },
     getNextPageParam: (last) => last.next_cursor ?? undefined,
   });
@@ -94,6 +102,7 @@ export function LibraryPage() {
 
   const [bulk, setBulk] = useState<{ label: string; done: number; total: number } | null>(null);
   const [bulkError, setBulkError] = useState<string | null>(null);
+  const [bulkDone, setBulkDone] = useState<string | null>(null);
   const { fetchNextPage } = query;
   const loadMore = useCallback(() => void fetchNextPage(), [fetchNextPage]);
 
@@ -143,6 +152,40 @@ export function LibraryPage() {
     void runBulk(label, (b) => bookmarksUpdateBookmark({ path: { bookmark_id: b.id }, body, throwOnError: true }));
   }
 
+  async function removeFromList() {
+    if (!list) return;
+    setBulkError(null);
+    try {
+      const { data } = await listsRemoveFromList({ path: { list_id: list.id }, body: { bookmark_ids: [...selected] }, throwOnError: true });
+      setBulkDone(`${data.changed} taken out of ${list.name}; they are still in your library.`);
+      setSelected(new Set());
+      await refreshLists(qc);
+    } catch (err) {
+      setBulkError(err instanceof Error ? err.message : 'They could not be taken out of the list.');
+    }
+  }
+
+  const [exporting, setExporting] = useState(false);
+  async function exportList(format: ExportFormat) {
+    if (!list) return;
+    setExporting(true);
+    try {
+      const blob = await fetchExport(format, { list: list.id, sublists });
+      const url = URL.createObjectURL(blob);
+      const a = document.createElement('a');
+      a.href = url;
+      a.download = `fuze-${list.name.toLowerCase().replace(/[^a-z0-9]+/g, '-')}.${format}`;
+      document.body.append(a);
+      a.click();
+      a.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 10_000);
+    } catch (err) {
+      setBulkError(err instanceof Error ? err.message : 'The export failed.');
+    } finally {
+      setExporting(false);
+    }
+  }
+
   function bulkDelete() {
     if (!window.confirm(`Delete ${selected.size} item${selected.size === 1 ? '' : 's'}? This cannot be undone.`)) return;
     void runBulk('Deleting', (b) => bookmarksDeleteBookmark({ path: { bookmark_id: b.id }, throwOnError: true }));
@@ -151,13 +194,41 @@ export function LibraryPage() {
   const allSelected = items.length > 0 && selected.size === items.length;
   return (
     <section className="page library" aria-labelledby="library-title">
+      {list && list.path.length > 1 ? (
+        <nav className="crumbs small" aria-label="Parent lists">
+          <Link to="/lists">Lists</Link>
+          {list.path.slice(0, -1).map((name, i) => (
+            <span key={`${i}-${name}`}> / {name}</span>
+          ))}
+        </nav>
+      ) : null}
       <div className="page-head">
-        <h1 id="library-title">Library</h1>
+        <h1 id="library-title">{list ? list.name : 'Library'}</h1>
         <span className="muted count" aria-live="polite">
           {query.isSuccess ? `${items.length.toLocaleString()}${query.hasNextPage ? '+' : ''} item${items.length === 1 ? '' : 's'}` : ''}
         </span>
       </div>
-      <SaveForm />
+      {list ? (
+        <div className="inline list-tools" role="group" aria-label="This list">
+          {list.total !== list.count ? (
+            <label className="inline">
+              <input type="checkbox" checked={sublists} onChange={(e) => setParam('sublists', e.currentTarget.checked ? '1' : undefined)} />
+              Include sub-lists ({list.total})
+            </label>
+          ) : null}
+          <span className="muted small">Export:</span>
+          {(['html', 'json', 'csv'] as const).map((f) => (
+            <button key={f} type="button" className="small" onClick={() => void exportList(f)} disabled={exporting}>
+              {f.toUpperCase()}
+            </button>
+          ))}
+          <Link className="small" to="/lists">
+            Manage lists
+          </Link>
+        </div>
+      ) : (
+        <SaveForm />
+      )}
       <form className="filters" role="search" aria-label="Filter the library" onSubmit={(e) => e.preventDefault()}>
         <label>
           Filter
@@ -169,7 +240,7 @@ export function LibraryPage() {
               const v = e.currentTarget.value;
               window.clearTimeout(debounce.current);
               debounce.current = window.setTimeout(() => {
-                if (window.location.pathname === '/') setParam('q', v.trim() || undefined); // not after leaving
+                if (window.location.pathname === pathname) setParam('q', v.trim() || undefined); // not after leaving
               }, 250);
             }}
           />
@@ -245,6 +316,12 @@ export function LibraryPage() {
                 Add tags
               </button>
             </form>
+            <AddToList ids={[...selected]} exclude={list ? [list.id] : []} onDone={(m) => { setBulkDone(m); setSelected(new Set()); }} />
+            {list ? (
+              <button type="button" onClick={() => void removeFromList()} disabled={Boolean(bulk)}>
+                Remove from list
+              </button>
+            ) : null}
             <button type="button" onClick={() => bulkState('Marking read', { read: true })} disabled={Boolean(bulk)}>
               Mark read
             </button>
@@ -283,9 +360,12 @@ export function LibraryPage() {
         </button>
       ) : null}
       {bulkError ? <ErrorNotice>{bulkError}</ErrorNotice> : null}
+      {bulkDone ? <InfoNotice>{bulkDone}</InfoNotice> : null}
       <ErrorNotice error={query.error} />
       {query.isSuccess && items.length === 0 ? (
-        tag || status || q || show[0] !== 'library' ? (
+        list && !tag && !status && !q && show[0] === 'library' ? (
+          <InfoNotice>Nothing in this list yet. Select items in the Library and choose “Add to list”.</InfoNotice>
+        ) : tag || status || q || show[0] !== 'library' || list ? (
           <InfoNotice>{show[0] === 'archive' && !tag && !status && !q ? 'Nothing archived yet.' : 'Nothing matches these filters.'}</InfoNotice>
         ) : (
           <FirstSteps />

@@ -7,6 +7,7 @@ import { BreakdownReview } from '../components/BreakdownReview';
 import { ErrorNotice, Unavailable } from '../components/Notice';
 import { Recommendations } from '../components/Recommendations';
 import { parseTags } from '../lib/format';
+import { listLabel, useLists } from '../lib/lists';
 import { type ContextType, isMissingRoute, type ProposedTask, projectsApi, type Subtask, type Task } from '../lib/work';
 
 interface Ctx {
@@ -55,6 +56,9 @@ export function ProjectPage() {
   const project = useQuery({ queryKey: ['project', id], queryFn: () => projectsApi.get(id) });
   const tasks = useQuery({ queryKey: ['tasks', id], queryFn: () => projectsApi.tasks(id) });
   const me = useQuery(usersGetMeOptions());
+  const lists = useLists();
+  // Recommend from one list (and its sub-lists) rather than the whole library.
+  const [scope, setScope] = useState('');
   const [ctx, setCtx] = useState<Ctx | null>(null);
   // Each answer is a new round of review, with its own ticks and edits.
   const [proposal, setProposal] = useState<{ round: number; tasks: ProposedTask[] } | null>(null);
@@ -291,7 +295,26 @@ export function ProjectPage() {
               </button>
             ) : null}
           </div>
-          <Recommendations key={`${context.type}:${context.id}`} type={context.type} id={context.id} label={context.label} />
+          {lists.data?.items.length ? (
+            <label className="inline small rec-scope">
+              From
+              <select value={scope} onChange={(e) => setScope(e.currentTarget.value)} aria-label="Recommend from">
+                <option value="">all your items</option>
+                {lists.data.items.map((l) => (
+                  <option key={l.id} value={l.id}>
+                    the list {listLabel(l)}
+                  </option>
+                ))}
+              </select>
+            </label>
+          ) : null}
+          <Recommendations
+            key={`${context.type}:${context.id}:${scope}`}
+            type={context.type}
+            id={context.id}
+            label={context.label}
+            list={scope || undefined}
+          />
         </aside>
       </div>
     </section>

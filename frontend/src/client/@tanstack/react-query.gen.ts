@@ -3,8 +3,8 @@
 import { type DefaultError, type InfiniteData, infiniteQueryOptions, queryOptions, type UseMutationOptions } from '@tanstack/react-query';
 
 import { client } from '../client.gen';
-import { adminCreateInvite, adminCreateUser, adminDeleteUser, adminGetOverview, adminListInvites, adminListUsers, adminRevokeInvite, adminUpdateUser, archivesArchiveImage, archivesArchiveLink, archivesDeleteArchive, archivesDownloadArchive, archivesListArchives, archivesViewArchive, authConfig, authLogin, authLogout, authRefresh, authRegister, authToken, bookmarksCreateBookmark, bookmarksDeleteBookmark, bookmarksGetBookmark, bookmarksGetBookmarkFile, bookmarksListBookmarks, bookmarksRefreshBookmark, bookmarksSetProgress, bookmarksUpdateBookmark, bookmarksUploadBookmark, duplicatesDismissDuplicates, duplicatesListDuplicates, duplicatesMergeDuplicates, duplicatesScanDuplicates, duplicatesScanProgress, eventsCreateTicket, exportsExportBookmarks, feedsCreateFeed, feedsDeleteFeed, feedsExportOpml, feedsImportOpml, feedsListFeeds, feedsRefreshFeed, feedsUpdateFeed, healthHealth, healthReady, highlightsCreateHighlight, highlightsDeleteHighlight, highlightsExportHighlights, highlightsListBookmarkHighlights, highlightsListHighlights, highlightsUpdateHighlight, importsCreateImport, importsGetImport, importsListImportEntries, importsListImports, type Options, projectsAcceptBreakdown, projectsCreateProject, projectsCreateSubtask, projectsCreateTask, projectsDeleteProject, projectsDeleteSubtask, projectsDeleteTask, projectsGetProject, projectsGetSubtask, projectsGetTask, projectsListProjects, projectsListSubtasks, projectsListTasks, projectsProposeBreakdown, projectsUpdateProject, projectsUpdateSubtask, projectsUpdateTask, recommendationsGiveFeedback, recommendationsListFeedback, recommendationsProjectRecommendations, recommendationsSubtaskRecommendations, recommendationsTaskRecommendations, recommendationsTextRecommendations, recommendationsWithdrawFeedback, searchSearch, searchSimilar, tagsDeleteTag, tagsListTags, tagsMergeTags, tagsRenameTag, tagsTagSuggestions, tagsUndoTags, usersCreateToken, usersDeleteAiProvider, usersDeleteGeminiKey, usersDeleteToken, usersGetMe, usersListTokens, usersPutAiProvider, usersPutGeminiKey, usersTestGeminiKey, usersUpdateMe, webhooksCreateWebhook, webhooksDeleteWebhook, webhooksListDeliveries, webhooksListWebhooks, webhooksTestWebhook, webhooksUpdateWebhook } from '../sdk.gen';
-import type { AdminCreateInviteData, AdminCreateInviteError, AdminCreateInviteResponse, AdminCreateUserData, AdminCreateUserError, AdminCreateUserResponse, AdminDeleteUserData, AdminDeleteUserError, AdminDeleteUserResponse, AdminGetOverviewData, AdminGetOverviewError, AdminGetOverviewResponse, AdminListInvitesData, AdminListInvitesError, AdminListInvitesResponse, AdminListUsersData, AdminListUsersError, AdminListUsersResponse, AdminRevokeInviteData, AdminRevokeInviteError, AdminRevokeInviteResponse, AdminUpdateUserData, AdminUpdateUserError, AdminUpdateUserResponse, ArchivesArchiveImageData, ArchivesArchiveImageError, ArchivesArchiveLinkData, ArchivesArchiveLinkError, ArchivesArchiveLinkResponse, ArchivesDeleteArchiveData, ArchivesDeleteArchiveError, ArchivesDeleteArchiveResponse, ArchivesDownloadArchiveData, ArchivesDownloadArchiveError, ArchivesListArchivesData, ArchivesListArchivesError, ArchivesListArchivesResponse, ArchivesViewArchiveData, ArchivesViewArchiveError, AuthConfigData, AuthConfigError, AuthConfigResponse, AuthLoginData, AuthLoginError, AuthLoginResponse, AuthLogoutData, AuthLogoutError, AuthLogoutResponse, AuthRefreshData, AuthRefreshError, AuthRefreshResponse, AuthRegisterData, AuthRegisterError, AuthRegisterResponse, AuthTokenData, AuthTokenError, AuthTokenResponse, BookmarksCreateBookmarkData, BookmarksCreateBookmarkError, BookmarksCreateBookmarkResponse, BookmarksDeleteBookmarkData, BookmarksDeleteBookmarkError, BookmarksDeleteBookmarkResponse, BookmarksGetBookmarkData, BookmarksGetBookmarkError, BookmarksGetBookmarkFileData, BookmarksGetBookmarkFileError, BookmarksGetBookmarkFileResponse, BookmarksGetBookmarkResponse, BookmarksListBookmarksData, BookmarksListBookmarksError, BookmarksListBookmarksResponse, BookmarksRefreshBookmarkData, BookmarksRefreshBookmarkError, BookmarksRefreshBookmarkResponse, BookmarksSetProgressData, BookmarksSetProgressError, BookmarksSetProgressResponse, BookmarksUpdateBookmarkData, BookmarksUpdateBookmarkError, BookmarksUpdateBookmarkResponse, BookmarksUploadBookmarkData, BookmarksUploadBookmarkError, BookmarksUploadBookmarkResponse, DuplicatesDismissDuplicatesData, DuplicatesDismissDuplicatesError, DuplicatesDismissDuplicatesResponse, DuplicatesListDuplicatesData, DuplicatesListDuplicatesError, DuplicatesListDuplicatesResponse, DuplicatesMergeDuplicatesData, DuplicatesMergeDuplicatesError, DuplicatesMergeDuplicatesResponse, DuplicatesScanDuplicatesData, DuplicatesScanDuplicatesError, DuplicatesScanDuplicatesResponse, DuplicatesScanProgressData, DuplicatesScanProgressError, DuplicatesScanProgressResponse, EventsCreateTicketData, EventsCreateTicketError, EventsCreateTicketResponse, ExportsExportBookmarksData, ExportsExportBookmarksError, FeedsCreateFeedData, FeedsCreateFeedError, FeedsCreateFeedResponse, FeedsDeleteFeedData, FeedsDeleteFeedError, FeedsDeleteFeedResponse, FeedsExportOpmlData, FeedsExportOpmlError, FeedsImportOpmlData, FeedsImportOpmlError, FeedsImportOpmlResponse, FeedsListFeedsData, FeedsListFeedsError, FeedsListFeedsResponse, FeedsRefreshFeedData, FeedsRefreshFeedError, FeedsRefreshFeedResponse, FeedsUpdateFeedData, FeedsUpdateFeedError, FeedsUpdateFeedResponse, HealthHealthData, HealthHealthResponse, HealthReadyData, HealthReadyError, HealthReadyResponse, HighlightsCreateHighlightData, HighlightsCreateHighlightError, HighlightsCreateHighlightResponse, HighlightsDeleteHighlightData, HighlightsDeleteHighlightError, HighlightsDeleteHighlightResponse, HighlightsExportHighlightsData, HighlightsExportHighlightsError, HighlightsListBookmarkHighlightsData, HighlightsListBookmarkHighlightsError, HighlightsListBookmarkHighlightsResponse, HighlightsListHighlightsData, HighlightsListHighlightsError, HighlightsListHighlightsResponse, HighlightsUpdateHighlightData, HighlightsUpdateHighlightError, HighlightsUpdateHighlightResponse, ImportsCreateImportData, ImportsCreateImportError, ImportsCreateImportResponse, ImportsGetImportData, ImportsGetImportError, ImportsGetImportResponse, ImportsListImportEntriesData, ImportsListImportEntriesError, ImportsListImportEntriesResponse, ImportsListImportsData, ImportsListImportsError, ImportsListImportsResponse, ProjectsAcceptBreakdownData, ProjectsAcceptBreakdownError, ProjectsAcceptBreakdownResponse, ProjectsCreateProjectData, ProjectsCreateProjectError, ProjectsCreateProjectResponse, ProjectsCreateSubtaskData, ProjectsCreateSubtaskError, ProjectsCreateSubtaskResponse, ProjectsCreateTaskData, ProjectsCreateTaskError, ProjectsCreateTaskResponse, ProjectsDeleteProjectData, ProjectsDeleteProjectError, ProjectsDeleteProjectResponse, ProjectsDeleteSubtaskData, ProjectsDeleteSubtaskError, ProjectsDeleteSubtaskResponse, ProjectsDeleteTaskData, ProjectsDeleteTaskError, ProjectsDeleteTaskResponse, ProjectsGetProjectData, ProjectsGetProjectError, ProjectsGetProjectResponse, ProjectsGetSubtaskData, ProjectsGetSubtaskError, ProjectsGetSubtaskResponse, ProjectsGetTaskData, ProjectsGetTaskError, ProjectsGetTaskResponse, ProjectsListProjectsData, ProjectsListProjectsError, ProjectsListProjectsResponse, ProjectsListSubtasksData, ProjectsListSubtasksError, ProjectsListSubtasksResponse, ProjectsListTasksData, ProjectsListTasksError, ProjectsListTasksResponse, ProjectsProposeBreakdownData, ProjectsProposeBreakdownError, ProjectsProposeBreakdownResponse, ProjectsUpdateProjectData, ProjectsUpdateProjectError, ProjectsUpdateProjectResponse, ProjectsUpdateSubtaskData, ProjectsUpdateSubtaskError, ProjectsUpdateSubtaskResponse, ProjectsUpdateTaskData, ProjectsUpdateTaskError, ProjectsUpdateTaskResponse, RecommendationsGiveFeedbackData, RecommendationsGiveFeedbackError, RecommendationsGiveFeedbackResponse, RecommendationsListFeedbackData, RecommendationsListFeedbackError, RecommendationsListFeedbackResponse, RecommendationsProjectRecommendationsData, RecommendationsProjectRecommendationsError, RecommendationsProjectRecommendationsResponse, RecommendationsSubtaskRecommendationsData, RecommendationsSubtaskRecommendationsError, RecommendationsSubtaskRecommendationsResponse, RecommendationsTaskRecommendationsData, RecommendationsTaskRecommendationsError, RecommendationsTaskRecommendationsResponse, RecommendationsTextRecommendationsData, RecommendationsTextRecommendationsError, RecommendationsTextRecommendationsResponse, RecommendationsWithdrawFeedbackData, RecommendationsWithdrawFeedbackError, RecommendationsWithdrawFeedbackResponse, SearchSearchData, SearchSearchError, SearchSearchResponse, SearchSimilarData, SearchSimilarError, SearchSimilarResponse, TagsDeleteTagData, TagsDeleteTagError, TagsDeleteTagResponse, TagsListTagsData, TagsListTagsError, TagsListTagsResponse, TagsMergeTagsData, TagsMergeTagsError, TagsMergeTagsResponse, TagsRenameTagData, TagsRenameTagError, TagsRenameTagResponse, TagsTagSuggestionsData, TagsTagSuggestionsError, TagsTagSuggestionsResponse, TagsUndoTagsData, TagsUndoTagsError, TagsUndoTagsResponse, UsersCreateTokenData, UsersCreateTokenError, UsersCreateTokenResponse, UsersDeleteAiProviderData, UsersDeleteAiProviderError, UsersDeleteAiProviderResponse, UsersDeleteGeminiKeyData, UsersDeleteGeminiKeyError, UsersDeleteGeminiKeyResponse, UsersDeleteTokenData, UsersDeleteTokenError, UsersDeleteTokenResponse, UsersGetMeData, UsersGetMeError, UsersGetMeResponse, UsersListTokensData, UsersListTokensError, UsersListTokensResponse, UsersPutAiProviderData, UsersPutAiProviderError, UsersPutAiProviderResponse, UsersPutGeminiKeyData, UsersPutGeminiKeyError, UsersPutGeminiKeyResponse, UsersTestGeminiKeyData, UsersTestGeminiKeyError, UsersTestGeminiKeyResponse, UsersUpdateMeData, UsersUpdateMeError, UsersUpdateMeResponse, WebhooksCreateWebhookData, WebhooksCreateWebhookError, WebhooksCreateWebhookResponse, WebhooksDeleteWebhookData, WebhooksDeleteWebhookError, WebhooksDeleteWebhookResponse, WebhooksListDeliveriesData, WebhooksListDeliveriesError, WebhooksListDeliveriesResponse, WebhooksListWebhooksData, WebhooksListWebhooksError, WebhooksListWebhooksResponse, WebhooksTestWebhookData, WebhooksTestWebhookError, WebhooksTestWebhookResponse, WebhooksUpdateWebhookData, WebhooksUpdateWebhookError, WebhooksUpdateWebhookResponse } from '../types.gen';
+import { adminCreateInvite, adminCreateUser, adminDeleteUser, adminGetOverview, adminListInvites, adminListUsers, adminRevokeInvite, adminUpdateUser, archivesArchiveImage, archivesArchiveLink, archivesDeleteArchive, archivesDownloadArchive, archivesListArchives, archivesViewArchive, authConfig, authLogin, authLogout, authRefresh, authRegister, authToken, bookmarksCreateBookmark, bookmarksDeleteBookmark, bookmarksGetBookmark, bookmarksGetBookmarkFile, bookmarksListBookmarks, bookmarksRefreshBookmark, bookmarksSetProgress, bookmarksUpdateBookmark, bookmarksUploadBookmark, duplicatesDismissDuplicates, duplicatesListDuplicates, duplicatesMergeDuplicates, duplicatesScanDuplicates, duplicatesScanProgress, eventsCreateTicket, exportsExportBookmarks, feedsCreateFeed, feedsDeleteFeed, feedsExportOpml, feedsImportOpml, feedsListFeeds, feedsRefreshFeed, feedsUpdateFeed, healthHealth, healthReady, highlightsCreateHighlight, highlightsDeleteHighlight, highlightsExportHighlights, highlightsListBookmarkHighlights, highlightsListHighlights, highlightsUpdateHighlight, importsCreateImport, importsGetImport, importsListImportEntries, importsListImports, listsAddToList, listsCreateList, listsDeleteList, listsGetList, listsListLists, listsRemoveFromList, listsUpdateList, type Options, projectsAcceptBreakdown, projectsCreateProject, projectsCreateSubtask, projectsCreateTask, projectsDeleteProject, projectsDeleteSubtask, projectsDeleteTask, projectsGetProject, projectsGetSubtask, projectsGetTask, projectsListProjects, projectsListSubtasks, projectsListTasks, projectsProposeBreakdown, projectsUpdateProject, projectsUpdateSubtask, projectsUpdateTask, recommendationsGiveFeedback, recommendationsListFeedback, recommendationsProjectRecommendations, recommendationsSubtaskRecommendations, recommendationsTaskRecommendations, recommendationsTextRecommendations, recommendationsWithdrawFeedback, searchSearch, searchSimilar, tagsDeleteTag, tagsListTags, tagsMergeTags, tagsRenameTag, tagsTagSuggestions, tagsUndoTags, usersCreateToken, usersDeleteAiProvider, usersDeleteGeminiKey, usersDeleteToken, usersGetMe, usersListTokens, usersPutAiProvider, usersPutGeminiKey, usersTestGeminiKey, usersUpdateMe, webhooksCreateWebhook, webhooksDeleteWebhook, webhooksListDeliveries, webhooksListWebhooks, webhooksTestWebhook, webhooksUpdateWebhook } from '../sdk.gen';
+import type { AdminCreateInviteData, AdminCreateInviteError, AdminCreateInviteResponse, AdminCreateUserData, AdminCreateUserError, AdminCreateUserResponse, AdminDeleteUserData, AdminDeleteUserError, AdminDeleteUserResponse, AdminGetOverviewData, AdminGetOverviewError, AdminGetOverviewResponse, AdminListInvitesData, AdminListInvitesError, AdminListInvitesResponse, AdminListUsersData, AdminListUsersError, AdminListUsersResponse, AdminRevokeInviteData, AdminRevokeInviteError, AdminRevokeInviteResponse, AdminUpdateUserData, AdminUpdateUserError, AdminUpdateUserResponse, ArchivesArchiveImageData, ArchivesArchiveImageError, ArchivesArchiveLinkData, ArchivesArchiveLinkError, ArchivesArchiveLinkResponse, ArchivesDeleteArchiveData, ArchivesDeleteArchiveError, ArchivesDeleteArchiveResponse, ArchivesDownloadArchiveData, ArchivesDownloadArchiveError, ArchivesListArchivesData, ArchivesListArchivesError, ArchivesListArchivesResponse, ArchivesViewArchiveData, ArchivesViewArchiveError, AuthConfigData, AuthConfigError, AuthConfigResponse, AuthLoginData, AuthLoginError, AuthLoginResponse, AuthLogoutData, AuthLogoutError, AuthLogoutResponse, AuthRefreshData, AuthRefreshError, AuthRefreshResponse, AuthRegisterData, AuthRegisterError, AuthRegisterResponse, AuthTokenData, AuthTokenError, AuthTokenResponse, BookmarksCreateBookmarkData, BookmarksCreateBookmarkError, BookmarksCreateBookmarkResponse, BookmarksDeleteBookmarkData, BookmarksDeleteBookmarkError, BookmarksDeleteBookmarkResponse, BookmarksGetBookmarkData, BookmarksGetBookmarkError, BookmarksGetBookmarkFileData, BookmarksGetBookmarkFileError, BookmarksGetBookmarkFileResponse, BookmarksGetBookmarkResponse, BookmarksListBookmarksData, BookmarksListBookmarksError, BookmarksListBookmarksResponse, BookmarksRefreshBookmarkData, BookmarksRefreshBookmarkError, BookmarksRefreshBookmarkResponse, BookmarksSetProgressData, BookmarksSetProgressError, BookmarksSetProgressResponse, BookmarksUpdateBookmarkData, BookmarksUpdateBookmarkError, BookmarksUpdateBookmarkResponse, BookmarksUploadBookmarkData, BookmarksUploadBookmarkError, BookmarksUploadBookmarkResponse, DuplicatesDismissDuplicatesData, DuplicatesDismissDuplicatesError, DuplicatesDismissDuplicatesResponse, DuplicatesListDuplicatesData, DuplicatesListDuplicatesError, DuplicatesListDuplicatesResponse, DuplicatesMergeDuplicatesData, DuplicatesMergeDuplicatesError, DuplicatesMergeDuplicatesResponse, DuplicatesScanDuplicatesData, DuplicatesScanDuplicatesError, DuplicatesScanDuplicatesResponse, DuplicatesScanProgressData, DuplicatesScanProgressError, DuplicatesScanProgressResponse, EventsCreateTicketData, EventsCreateTicketError, EventsCreateTicketResponse, ExportsExportBookmarksData, ExportsExportBookmarksError, FeedsCreateFeedData, FeedsCreateFeedError, FeedsCreateFeedResponse, FeedsDeleteFeedData, FeedsDeleteFeedError, FeedsDeleteFeedResponse, FeedsExportOpmlData, FeedsExportOpmlError, FeedsImportOpmlData, FeedsImportOpmlError, FeedsImportOpmlResponse, FeedsListFeedsData, FeedsListFeedsError, FeedsListFeedsResponse, FeedsRefreshFeedData, FeedsRefreshFeedError, FeedsRefreshFeedResponse, FeedsUpdateFeedData, FeedsUpdateFeedError, FeedsUpdateFeedResponse, HealthHealthData, HealthHealthResponse, HealthReadyData, HealthReadyError, HealthReadyResponse, HighlightsCreateHighlightData, HighlightsCreateHighlightError, HighlightsCreateHighlightResponse, HighlightsDeleteHighlightData, HighlightsDeleteHighlightError, HighlightsDeleteHighlightResponse, HighlightsExportHighlightsData, HighlightsExportHighlightsError, HighlightsListBookmarkHighlightsData, HighlightsListBookmarkHighlightsError, HighlightsListBookmarkHighlightsResponse, HighlightsListHighlightsData, HighlightsListHighlightsError, HighlightsListHighlightsResponse, HighlightsUpdateHighlightData, HighlightsUpdateHighlightError, HighlightsUpdateHighlightResponse, ImportsCreateImportData, ImportsCreateImportError, ImportsCreateImportResponse, ImportsGetImportData, ImportsGetImportError, ImportsGetImportResponse, ImportsListImportEntriesData, ImportsListImportEntriesError, ImportsListImportEntriesResponse, ImportsListImportsData, ImportsListImportsError, ImportsListImportsResponse, ListsAddToListData, ListsAddToListError, ListsAddToListResponse, ListsCreateListData, ListsCreateListError, ListsCreateListResponse, ListsDeleteListData, ListsDeleteListError, ListsDeleteListResponse, ListsGetListData, ListsGetListError, ListsGetListResponse, ListsListListsData, ListsListListsError, ListsListListsResponse, ListsRemoveFromListData, ListsRemoveFromListError, ListsRemoveFromListResponse, ListsUpdateListData, ListsUpdateListError, ListsUpdateListResponse, ProjectsAcceptBreakdownData, ProjectsAcceptBreakdownError, ProjectsAcceptBreakdownResponse, ProjectsCreateProjectData, ProjectsCreateProjectError, ProjectsCreateProjectResponse, ProjectsCreateSubtaskData, ProjectsCreateSubtaskError, ProjectsCreateSubtaskResponse, ProjectsCreateTaskData, ProjectsCreateTaskError, ProjectsCreateTaskResponse, ProjectsDeleteProjectData, ProjectsDeleteProjectError, ProjectsDeleteProjectResponse, ProjectsDeleteSubtaskData, ProjectsDeleteSubtaskError, ProjectsDeleteSubtaskResponse, ProjectsDeleteTaskData, ProjectsDeleteTaskError, ProjectsDeleteTaskResponse, ProjectsGetProjectData, ProjectsGetProjectError, ProjectsGetProjectResponse, ProjectsGetSubtaskData, ProjectsGetSubtaskError, ProjectsGetSubtaskResponse, ProjectsGetTaskData, ProjectsGetTaskError, ProjectsGetTaskResponse, ProjectsListProjectsData, ProjectsListProjectsError, ProjectsListProjectsResponse, ProjectsListSubtasksData, ProjectsListSubtasksError, ProjectsListSubtasksResponse, ProjectsListTasksData, ProjectsListTasksError, ProjectsListTasksResponse, ProjectsProposeBreakdownData, ProjectsProposeBreakdownError, ProjectsProposeBreakdownResponse, ProjectsUpdateProjectData, ProjectsUpdateProjectError, ProjectsUpdateProjectResponse, ProjectsUpdateSubtaskData, ProjectsUpdateSubtaskError, ProjectsUpdateSubtaskResponse, ProjectsUpdateTaskData, ProjectsUpdateTaskError, ProjectsUpdateTaskResponse, RecommendationsGiveFeedbackData, RecommendationsGiveFeedbackError, RecommendationsGiveFeedbackResponse, RecommendationsListFeedbackData, RecommendationsListFeedbackError, RecommendationsListFeedbackResponse, RecommendationsProjectRecommendationsData, RecommendationsProjectRecommendationsError, RecommendationsProjectRecommendationsResponse, RecommendationsSubtaskRecommendationsData, RecommendationsSubtaskRecommendationsError, RecommendationsSubtaskRecommendationsResponse, RecommendationsTaskRecommendationsData, RecommendationsTaskRecommendationsError, RecommendationsTaskRecommendationsResponse, RecommendationsTextRecommendationsData, RecommendationsTextRecommendationsError, RecommendationsTextRecommendationsResponse, RecommendationsWithdrawFeedbackData, RecommendationsWithdrawFeedbackError, RecommendationsWithdrawFeedbackResponse, SearchSearchData, SearchSearchError, SearchSearchResponse, SearchSimilarData, SearchSimilarError, SearchSimilarResponse, TagsDeleteTagData, TagsDeleteTagError, TagsDeleteTagResponse, TagsListTagsData, TagsListTagsError, TagsListTagsResponse, TagsMergeTagsData, TagsMergeTagsError, TagsMergeTagsResponse, TagsRenameTagData, TagsRenameTagError, TagsRenameTagResponse, TagsTagSuggestionsData, TagsTagSuggestionsError, TagsTagSuggestionsResponse, TagsUndoTagsData, TagsUndoTagsError, TagsUndoTagsResponse, UsersCreateTokenData, UsersCreateTokenError, UsersCreateTokenResponse, UsersDeleteAiProviderData, UsersDeleteAiProviderError, UsersDeleteAiProviderResponse, UsersDeleteGeminiKeyData, UsersDeleteGeminiKeyError, UsersDeleteGeminiKeyResponse, UsersDeleteTokenData, UsersDeleteTokenError, UsersDeleteTokenResponse, UsersGetMeData, UsersGetMeError, UsersGetMeResponse, UsersListTokensData, UsersListTokensError, UsersListTokensResponse, UsersPutAiProviderData, UsersPutAiProviderError, UsersPutAiProviderResponse, UsersPutGeminiKeyData, UsersPutGeminiKeyError, UsersPutGeminiKeyResponse, UsersTestGeminiKeyData, UsersTestGeminiKeyError, UsersTestGeminiKeyResponse, UsersUpdateMeData, UsersUpdateMeError, UsersUpdateMeResponse, WebhooksCreateWebhookData, WebhooksCreateWebhookError, WebhooksCreateWebhookResponse, WebhooksDeleteWebhookData, WebhooksDeleteWebhookError, WebhooksDeleteWebhookResponse, WebhooksListDeliveriesData, WebhooksListDeliveriesError, WebhooksListDeliveriesResponse, WebhooksListWebhooksData, WebhooksListWebhooksError, WebhooksListWebhooksResponse, WebhooksTestWebhookData, WebhooksTestWebhookError, WebhooksTestWebhookResponse, WebhooksUpdateWebhookData, WebhooksUpdateWebhookError, WebhooksUpdateWebhookResponse } from '../types.gen';
 
 export type QueryKey<TOptions extends Options> = [
     Pick<TOptions, 'baseUrl' | 'body' | 'headers' | 'path' | 'query'> & {
@@ -1291,7 +1291,7 @@ export const exportsExportBookmarksQueryKey = (options?: Options<ExportsExportBo
 /**
  * All your bookmarks with tags, notes and dates, as a download
  *
- * `html`: a Netscape bookmark file that browsers and Fuze import (tags in TAGS, notes in <DD>, saved dates in ADD_DATE); `json`: Fuze's export (with each page's archived copies listed); `csv`: one row per bookmark; `zip`: Fuze's JSON export with every archived copy (`archives/<bookmark id>/<archive id>.html.gz`) and `manifest.json` mapping bookmarks to their files, which Fuze imports back, archives included.
+ * `html`: a Netscape bookmark file that browsers and Fuze import (tags in TAGS, notes in <DD>, saved dates in ADD_DATE); `json`: Fuze's export (with each page's archived copies listed); `csv`: one row per bookmark; `zip`: Fuze's JSON export with every archived copy (`archives/<bookmark id>/<archive id>.html.gz`) and `manifest.json` mapping bookmarks to their files, which Fuze imports back, archives included. With `list`, only the bookmarks in that list (and with `sublists`, in the lists under it); the JSON names each bookmark's lists by their paths, and Fuze's import puts them back in lists of those names.
  */
 export const exportsExportBookmarksOptions = (options?: Options<ExportsExportBookmarksData>) => queryOptions<unknown, ExportsExportBookmarksError, unknown, ReturnType<typeof exportsExportBookmarksQueryKey>>({
     queryFn: async ({ queryKey, signal }) => {
@@ -2172,6 +2172,131 @@ export const duplicatesDismissDuplicatesMutation = (options?: Partial<Options<Du
     const mutationOptions: UseMutationOptions<DuplicatesDismissDuplicatesResponse, DuplicatesDismissDuplicatesError, Options<DuplicatesDismissDuplicatesData>> = {
         mutationFn: async (fnOptions) => {
             const { data } = await duplicatesDismissDuplicates({
+                ...options,
+                ...fnOptions,
+                throwOnError: true
+            });
+            return data;
+        }
+    };
+    return mutationOptions;
+};
+
+export const listsListListsQueryKey = (options?: Options<ListsListListsData>) => createQueryKey('listsListLists', options);
+
+/**
+ * Your lists in tree order, with their counts
+ */
+export const listsListListsOptions = (options?: Options<ListsListListsData>) => queryOptions<ListsListListsResponse, ListsListListsError, ListsListListsResponse, ReturnType<typeof listsListListsQueryKey>>({
+    queryFn: async ({ queryKey, signal }) => {
+        const { data } = await listsListLists({
+            ...options,
+            ...queryKey[0],
+            signal,
+            throwOnError: true
+        });
+        return data;
+    },
+    queryKey: listsListListsQueryKey(options)
+});
+
+/**
+ * Make a list, at the top or inside another
+ */
+export const listsCreateListMutation = (options?: Partial<Options<ListsCreateListData>>): UseMutationOptions<ListsCreateListResponse, ListsCreateListError, Options<ListsCreateListData>> => {
+    const mutationOptions: UseMutationOptions<ListsCreateListResponse, ListsCreateListError, Options<ListsCreateListData>> = {
+        mutationFn: async (fnOptions) => {
+            const { data } = await listsCreateList({
+                ...options,
+                ...fnOptions,
+                throwOnError: true
+            });
+            return data;
+        }
+    };
+    return mutationOptions;
+};
+
+/**
+ * Delete a list: its bookmarks stay, its sub-lists move up to its parent
+ */
+export const listsDeleteListMutation = (options?: Partial<Options<ListsDeleteListData>>): UseMutationOptions<ListsDeleteListResponse, ListsDeleteListError, Options<ListsDeleteListData>> => {
+    const mutationOptions: UseMutationOptions<ListsDeleteListResponse, ListsDeleteListError, Options<ListsDeleteListData>> = {
+        mutationFn: async (fnOptions) => {
+            const { data } = await listsDeleteList({
+                ...options,
+                ...fnOptions,
+                throwOnError: true
+            });
+            return data;
+        }
+    };
+    return mutationOptions;
+};
+
+export const listsGetListQueryKey = (options: Options<ListsGetListData>) => createQueryKey('listsGetList', options);
+
+/**
+ * One list with its path and counts
+ */
+export const listsGetListOptions = (options: Options<ListsGetListData>) => queryOptions<ListsGetListResponse, ListsGetListError, ListsGetListResponse, ReturnType<typeof listsGetListQueryKey>>({
+    queryFn: async ({ queryKey, signal }) => {
+        const { data } = await listsGetList({
+            ...options,
+            ...queryKey[0],
+            signal,
+            throwOnError: true
+        });
+        return data;
+    },
+    queryKey: listsGetListQueryKey(options)
+});
+
+/**
+ * Rename a list, or move it under another list (or to the top)
+ *
+ * A name its new siblings already have (in any case) is 409 `list_name_taken`; moving a list into itself or one of its sub-lists is 422 `list_cycle`.
+ */
+export const listsUpdateListMutation = (options?: Partial<Options<ListsUpdateListData>>): UseMutationOptions<ListsUpdateListResponse, ListsUpdateListError, Options<ListsUpdateListData>> => {
+    const mutationOptions: UseMutationOptions<ListsUpdateListResponse, ListsUpdateListError, Options<ListsUpdateListData>> = {
+        mutationFn: async (fnOptions) => {
+            const { data } = await listsUpdateList({
+                ...options,
+                ...fnOptions,
+                throwOnError: true
+            });
+            return data;
+        }
+    };
+    return mutationOptions;
+};
+
+/**
+ * Take bookmarks out of a list (they stay in your library)
+ */
+export const listsRemoveFromListMutation = (options?: Partial<Options<ListsRemoveFromListData>>): UseMutationOptions<ListsRemoveFromListResponse, ListsRemoveFromListError, Options<ListsRemoveFromListData>> => {
+    const mutationOptions: UseMutationOptions<ListsRemoveFromListResponse, ListsRemoveFromListError, Options<ListsRemoveFromListData>> = {
+        mutationFn: async (fnOptions) => {
+            const { data } = await listsRemoveFromList({
+                ...options,
+                ...fnOptions,
+                throwOnError: true
+            });
+            return data;
+        }
+    };
+    return mutationOptions;
+};
+
+/**
+ * Add bookmarks to a list (up to 1,000 at once)
+ *
+ * All or nothing: an id that is not one of your bookmarks is 404 `bookmark_not_found` and nothing is added. Bookmarks already in the list are left as they are.
+ */
+export const listsAddToListMutation = (options?: Partial<Options<ListsAddToListData>>): UseMutationOptions<ListsAddToListResponse, ListsAddToListError, Options<ListsAddToListData>> => {
+    const mutationOptions: UseMutationOptions<ListsAddToListResponse, ListsAddToListError, Options<ListsAddToListData>> = {
+        mutationFn: async (fnOptions) => {
+            const { data } = await listsAddToList({
                 ...options,
                 ...fnOptions,
                 throwOnError: true
