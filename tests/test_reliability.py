@@ -98,6 +98,16 @@ async def test_concurrent_saves_patches_and_extraction_never_answer_500(live_app
 
         await asyncio.gather(*(client_loop(seed) for seed in range(8)))
 
+        # Each tag's count (kept by the database as links change, applied at commit) is the
+        # number of bookmarks that have it, after all of that.
+        for user in users:
+            listed = (
+                await client.get("/api/bookmarks", params={"limit": 100}, headers=user.headers)
+            ).json()["items"]
+            have = Counter(t for b in listed for t in b["tags"])
+            counted = (await client.get("/api/tags", headers=user.headers)).json()["items"]
+            assert {t["name"]: t["count"] for t in counted if t["count"]} == dict(have)
+
     errors = {k: v for k, v in statuses.items() if k[1] >= 500}
     assert not errors, statuses
     assert not job_errors, job_errors[:3]

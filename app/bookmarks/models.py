@@ -162,8 +162,8 @@ class Tag(IdMixin, Base):
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    # How many bookmarks have it: kept by statement triggers on bookmark_tags (migration
-    # e6a8c0e2f4b6), never written by the app.
+    # How many bookmarks have it: kept by triggers on bookmark_tags and applied when each
+    # transaction commits (migration e6a8c0e2f4b6), never written by the app.
     bookmarks_count: Mapped[int] = mapped_column(default=0, server_default="0")
 
     __table_args__ = (

@@ -67,7 +67,8 @@ async def _by_name(session: AsyncSession, user: User, name: str) -> Tag | None:
 
 
 async def _count(session: AsyncSession, tag: Tag) -> TagCount:
-    n = await session.scalar(select(Tag.bookmarks_count).where(Tag.id == tag.id))
+    # Counted, not read from bookmarks_count: that is applied when this transaction commits.
+    n = await session.scalar(select(func.count()).where(BookmarkTag.tag_id == tag.id))
     return TagCount(id=tag.id, name=tag.name, count=int(n or 0))
 
 
@@ -171,7 +172,7 @@ async def undo(session: AsyncSession, user: User, data: Undo) -> int:
         and data.created
         and target.name.lower() not in {r.name.lower() for r in data.removed}
     ):
-        left = await session.scalar(select(Tag.bookmarks_count).where(Tag.id == target.id))
+        left = await session.scalar(select(func.count()).where(BookmarkTag.tag_id == target.id))
         if not left:
             await session.execute(delete(Tag).where(Tag.id == target.id))
     await session.flush()

@@ -10,10 +10,11 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 
 import { launchChromium } from './support/browser';
 import { type Fuze, REPO_ROOT, registerUser, startFuze, type TestUser, waitFor } from './support/fuze';
+import { openSignedIn, type Theme } from './support/session';
 
 const OUT = join(import.meta.dirname, '..', 'test-output', 'documents');
 mkdirSync(OUT, { recursive: true });
@@ -37,17 +38,8 @@ function moonPdf(): Buffer {
   return Buffer.from(out.toString(), 'base64');
 }
 
-async function open(width: number, colorScheme: 'light' | 'dark' = 'light'): Promise<{ context: BrowserContext; page: Page }> {
-  const context = await browser.newContext({ viewport: { width, height: width < 600 ? 844 : 860 }, colorScheme, acceptDownloads: true });
-  const tokens = { access_token: user.access_token, refresh_token: user.refresh_token };
-  await context.addInitScript((session) => {
-    if (!localStorage.getItem('fuze.session')) localStorage.setItem('fuze.session', session);
-  }, JSON.stringify(tokens));
-  const page = await context.newPage();
-  page.setDefaultTimeout(Number(process.env.FUZE_E2E_TIMEOUT_MS ?? 30_000));
-  page.on('pageerror', (err) => console.error('page error:', err));
-  return { context, page };
-}
+const open = (width: number, colorScheme: Theme = 'light') =>
+  openSignedIn(browser, user, width, colorScheme, { acceptDownloads: true });
 
 async function bookmark(id: string): Promise<{ status: string; metadata: Record<string, unknown> | null }> {
   const res = await fetch(fuze.url(`/api/bookmarks/${id}`), { headers: user.headers });

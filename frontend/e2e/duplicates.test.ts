@@ -13,11 +13,12 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 
 import { launchChromium } from './support/browser';
 import { type Fuze, registerUser, startFuze, type TestUser, waitFor } from './support/fuze';
 import { type Pages, startPages } from './support/pages';
+import { apiAs, openSignedIn, type Theme } from './support/session';
 
 const OUT = process.env.FUZE_E2E_SHOTS ?? join(import.meta.dirname, '..', 'test-output', 'duplicates');
 mkdirSync(OUT, { recursive: true });
@@ -47,24 +48,10 @@ let user: TestUser;
 let original = '';
 let copy = '';
 
-async function open(width = 1280, colorScheme: 'light' | 'dark' = 'light'): Promise<{ context: BrowserContext; page: Page }> {
-  const context = await browser.newContext({ viewport: { width, height: width < 600 ? 844 : 860 }, colorScheme });
-  const tokens = { access_token: user.access_token, refresh_token: user.refresh_token };
-  await context.addInitScript((session) => {
-    if (!localStorage.getItem('fuze.session')) localStorage.setItem('fuze.session', session);
-  }, JSON.stringify(tokens));
-  const p = await context.newPage();
-  p.setDefaultTimeout(Number(process.env.FUZE_E2E_TIMEOUT_MS ?? 30_000));
-  p.on('pageerror', (err) => console.error('page error:', err));
-  return { context, page: p };
-}
+const open = (width = 1280, colorScheme: Theme = 'light') =>
+  openSignedIn(browser, user, width, colorScheme);
 
-async function api<T>(path: string, init: RequestInit = {}): Promise<T> {
-  const res = await fetch(fuze.url(path), { ...init, headers: { ...user.headers, 'Content-Type': 'application/json' } });
-  const text = await res.text();
-  assert.ok(res.ok, `${path}: ${res.status} ${text}`);
-  return JSON.parse(text) as T;
-}
+const api = <T>(path: string, init: RequestInit = {}) => apiAs(fuze, user)<T>(path, init);
 
 async function save(url: string, tags: string[]): Promise<string> {
   const id = (await api<{ id: string }>('/api/bookmarks', { method: 'POST', body: JSON.stringify({ url, tags }) })).id;

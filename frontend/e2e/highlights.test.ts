@@ -12,11 +12,12 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 
 import { launchChromium } from './support/browser';
 import { type Fuze, registerUser, startFuze, type TestUser, waitFor } from './support/fuze';
 import { type Pages, startPages } from './support/pages';
+import { apiAs, openSignedIn, type Theme } from './support/session';
 
 const OUT = join(import.meta.dirname, '..', 'test-output', 'highlights');
 mkdirSync(OUT, { recursive: true });
@@ -41,24 +42,10 @@ let browser: Browser;
 let user: TestUser;
 let id = '';
 
-async function open(width = 1280, colorScheme: 'light' | 'dark' = 'light'): Promise<{ context: BrowserContext; page: Page }> {
-  const context = await browser.newContext({ viewport: { width, height: width < 600 ? 844 : 860 }, colorScheme });
-  const tokens = { access_token: user.access_token, refresh_token: user.refresh_token };
-  await context.addInitScript((session) => {
-    if (!localStorage.getItem('fuze.session')) localStorage.setItem('fuze.session', session);
-  }, JSON.stringify(tokens));
-  const p = await context.newPage();
-  p.setDefaultTimeout(Number(process.env.FUZE_E2E_TIMEOUT_MS ?? 30_000));
-  p.on('pageerror', (err) => console.error('page error:', err));
-  return { context, page: p };
-}
+const open = (width = 1280, colorScheme: Theme = 'light') =>
+  openSignedIn(browser, user, width, colorScheme);
 
-async function api<T>(path: string, init: RequestInit = {}): Promise<T> {
-  const res = await fetch(fuze.url(path), { ...init, headers: { ...user.headers, 'Content-Type': 'application/json' } });
-  const body = await res.text();
-  assert.ok(res.ok, `${path}: ${res.status} ${body}`);
-  return JSON.parse(body) as T;
-}
+const api = <T>(path: string, init: RequestInit = {}) => apiAs(fuze, user)<T>(path, init);
 
 type Highlight = { id: string; quote: string; color: string; note: string | null; start: number | null };
 

@@ -10,12 +10,13 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 
 import { launchChromium } from './support/browser';
 import { type Fuze, registerUser, startFuze, type TestUser, waitFor } from './support/fuze';
 import { type GeminiFake, startGeminiFake } from './support/gemini';
 import { fixturePages, type Pages, startPages } from './support/pages';
+import { openSignedIn, type Theme } from './support/session';
 
 const OUT = join(import.meta.dirname, '..', 'test-output', 'layout');
 mkdirSync(OUT, { recursive: true });
@@ -39,17 +40,8 @@ async function api<T>(method: string, path: string, body?: unknown): Promise<T> 
 }
 
 /** A signed-in tab of `width` px in a light or dark system theme. */
-async function open(width: number, colorScheme: 'light' | 'dark' = 'light'): Promise<{ context: BrowserContext; page: Page }> {
-  const context = await browser.newContext({ viewport: { width, height: width < 600 ? 844 : 860 }, colorScheme });
-  const tokens = { access_token: user.access_token, refresh_token: user.refresh_token };
-  await context.addInitScript((session) => {
-    if (!localStorage.getItem('fuze.session')) localStorage.setItem('fuze.session', session);
-  }, JSON.stringify(tokens));
-  const page = await context.newPage();
-  page.setDefaultTimeout(Number(process.env.FUZE_E2E_TIMEOUT_MS ?? 30_000));
-  page.on('pageerror', (err) => console.error('page error:', err));
-  return { context, page };
-}
+const open = (width: number, colorScheme: Theme = 'light') =>
+  openSignedIn(browser, user, width, colorScheme);
 
 /** Each page of the app, with what shows that it has loaded its content. */
 const PAGES: { name: string; path: () => string; ready: (page: Page) => Promise<unknown> }[] = [

@@ -12,10 +12,11 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 
 import { launchChromium } from './support/browser';
 import { type Fuze, registerUser, startFuze, type TestUser } from './support/fuze';
+import { apiAs, openSignedIn, type Theme } from './support/session';
 
 const OUT = join(import.meta.dirname, '..', 'test-output', 'lists');
 mkdirSync(OUT, { recursive: true });
@@ -28,24 +29,10 @@ let browser: Browser;
 let user: TestUser;
 const ids: Record<string, string> = {};
 
-async function open(width = 1280, colorScheme: 'light' | 'dark' = 'light'): Promise<{ context: BrowserContext; page: Page }> {
-  const context = await browser.newContext({ viewport: { width, height: width < 600 ? 844 : 860 }, colorScheme, acceptDownloads: true });
-  const tokens = { access_token: user.access_token, refresh_token: user.refresh_token };
-  await context.addInitScript((session) => {
-    if (!localStorage.getItem('fuze.session')) localStorage.setItem('fuze.session', session);
-  }, JSON.stringify(tokens));
-  const p = await context.newPage();
-  p.setDefaultTimeout(Number(process.env.FUZE_E2E_TIMEOUT_MS ?? 30_000));
-  p.on('pageerror', (err) => console.error('page error:', err));
-  return { context, page: p };
-}
+const open = (width = 1280, colorScheme: Theme = 'light') =>
+  openSignedIn(browser, user, width, colorScheme, { acceptDownloads: true });
 
-async function api<T>(path: string, init: RequestInit = {}): Promise<T> {
-  const res = await fetch(fuze.url(path), { ...init, headers: { ...user.headers, 'Content-Type': 'application/json' } });
-  const body = await res.text();
-  assert.ok(res.ok, `${path}: ${res.status} ${body}`);
-  return (body ? JSON.parse(body) : null) as T;
-}
+const api = <T>(path: string, init: RequestInit = {}) => apiAs(fuze, user)<T>(path, init);
 
 type List = { id: string; name: string; path: string[]; count: number; total: number };
 const lists = async () => (await api<{ items: List[] }>('/api/lists')).items;

@@ -10,11 +10,12 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 
 import { launchChromium } from './support/browser';
 import { type Fuze, registerUser, startFuze, type TestUser, waitFor } from './support/fuze';
 import { type Pages, startPages } from './support/pages';
+import { openSignedIn, type Theme } from './support/session';
 
 const OUT = join(import.meta.dirname, '..', 'test-output', 'states');
 mkdirSync(OUT, { recursive: true });
@@ -34,17 +35,8 @@ let browser: Browser;
 let user: TestUser;
 const ids: Record<string, string> = {};
 
-async function open(width = 1280, colorScheme: 'light' | 'dark' = 'light'): Promise<{ context: BrowserContext; page: Page }> {
-  const context = await browser.newContext({ viewport: { width, height: width < 600 ? 844 : 860 }, colorScheme });
-  const tokens = { access_token: user.access_token, refresh_token: user.refresh_token };
-  await context.addInitScript((session) => {
-    if (!localStorage.getItem('fuze.session')) localStorage.setItem('fuze.session', session);
-  }, JSON.stringify(tokens));
-  const p = await context.newPage();
-  p.setDefaultTimeout(Number(process.env.FUZE_E2E_TIMEOUT_MS ?? 30_000));
-  p.on('pageerror', (err) => console.error('page error:', err));
-  return { context, page: p };
-}
+const open = (width = 1280, colorScheme: Theme = 'light') =>
+  openSignedIn(browser, user, width, colorScheme);
 
 async function bookmark(id: string): Promise<{ status: string; progress: number; read_at: string | null; favorite: boolean; archived_at: string | null }> {
   return (await (await fetch(fuze.url(`/api/bookmarks/${id}`), { headers: user.headers })).json()) as never;

@@ -3,3 +3,4 @@ export * from './browser';
 export * from './fuze';
 export * from './gemini';
 export * from './pages';
+export * from './session';

@@ -1,0 +1,44 @@
+/**
+ * A browser page already signed in as a test user, and the API as that user: what each e2e
+ * suite needs to open pages at a width and theme and to arrange data through the API.
+ *
+ *   const { context, page } = await openSignedIn(browser, user, 390, 'dark');
+ *   const items = await apiAs(fuze, user)<{ items: unknown[] }>('/api/bookmarks');
+ */
+import assert from 'node:assert/strict';
+
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+
+import type { Fuze, TestUser } from './fuze';
+
+export type Theme = 'light' | 'dark';
+
+/** A new context at this width (a phone's height under 600 px) and theme, whose pages start
+ * with the user's session in localStorage, as after signing in. */
+export async function openSignedIn(
+  browser: Browser,
+  user: TestUser,
+  width = 1280,
+  colorScheme: Theme = 'light',
+  options: { acceptDownloads?: boolean } = {},
+): Promise<{ context: BrowserContext; page: Page }> {
+  const context = await browser.newContext({ viewport: { width, height: width < 600 ? 844 : 860 }, colorScheme, ...options });
+  const tokens = { access_token: user.access_token, refresh_token: user.refresh_token };
+  await context.addInitScript((session) => {
+    if (!localStorage.getItem('fuze.session')) localStorage.setItem('fuze.session', session);
+  }, JSON.stringify(tokens));
+  const page = await context.newPage();
+  page.setDefaultTimeout(Number(process.env.FUZE_E2E_TIMEOUT_MS ?? 30_000));
+  page.on('pageerror', (err) => console.error('page error:', err));
+  return { context, page };
+}
+
+/** A JSON call to the API as the user; anything but a 2xx fails the test with the answer. */
+export function apiAs(fuze: Pick<Fuze, 'url'>, user: TestUser) {
+  return async <T>(path: string, init: RequestInit = {}): Promise<T> => {
+    const res = await fetch(fuze.url(path), { ...init, headers: { ...user.headers, 'Content-Type': 'application/json' } });
+    const body = await res.text();
+    assert.ok(res.ok, `${init.method ?? 'GET'} ${path}: ${res.status} ${body}`);
+    return (body ? JSON.parse(body) : null) as T;
+  };
+}
