@@ -11,6 +11,7 @@ from app.feeds.models import Feed, FeedEntry
 from app.highlights.models import Highlight
 from app.imports.models import ImportBatch, ImportChunk, ImportEntry
 from app.projects.models import Project, Subtask, Task
+from app.thumbnails.models import Thumbnail
 from app.users.models import User
 from app.webhooks.models import WebhookDelivery, WebhookEndpoint
 
@@ -35,6 +36,7 @@ __all__ = [
     "Subtask",
     "Tag",
     "Task",
+    "Thumbnail",
     "User",
     "WebhookDelivery",
     "WebhookEndpoint",
