@@ -21,8 +21,10 @@ WIDTH, HEIGHT = 480, 270
 QUALITY = 72
 # Smaller than this is an icon or a spacer, not a picture for a card.
 MIN_SIDE = 48
-# What Pillow may decode (not SVG, which it cannot, nor anything it would only guess at).
-FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF", "AVIF", "MPO")
+# What Pillow may decode (not SVG, which it cannot, nor the rarer formats it would guess at),
+# of the formats this Pillow was built with.
+Image.init()
+FORMATS = tuple(f for f in ("JPEG", "PNG", "GIF", "WEBP", "BMP", "AVIF", "MPO") if f in Image.OPEN)
 
 
 class ThumbnailError(Exception):
@@ -69,8 +71,10 @@ def make(body: bytes, max_pixels: int) -> Made:
         ) from exc
     except UnidentifiedImageError as exc:
         raise ThumbnailError("The address did not give an image Fuze can read.") from exc
-    except (OSError, ValueError, SyntaxError) as exc:  # truncated or damaged
-        raise ThumbnailError(f"The image could not be read: {exc}.") from exc
+    except ThumbnailError:
+        raise
+    except Exception as exc:  # truncated, damaged, or a decoder's own complaint
+        raise ThumbnailError(f"The image could not be read ({type(exc).__name__}).") from exc
     out = io.BytesIO()
     card.save(out, "WEBP", quality=QUALITY, method=4)
     webp = out.getvalue()

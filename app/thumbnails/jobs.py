@@ -77,11 +77,21 @@ async def make_thumbnail(ctx: dict[str, Any], bookmark_id: str, run: int) -> str
                 raise images.ThumbnailError(f"The address gave {media_type}, not an image.")
             made = await asyncio.to_thread(images.make, asset.body, settings.thumbnail_max_pixels)
         except FetchError as exc:
-            values.update(status=FAILED, error=exc.message[:500], attempts=attempts)
+            reason = exc.message
+            if exc.code == "too_large":  # the fetcher's sentence speaks of a page
+                cap_mb = f"{settings.thumbnail_max_mb:g} MB"
+                reason = f"The image is larger than the {cap_mb} Fuze fetches for a picture."
+            values.update(status=FAILED, error=reason[:500], attempts=attempts)
             if exc.transient and attempts < MAX_ATTEMPTS:
                 values["retry_at"] = utcnow() + timedelta(seconds=retry_wait(settings, attempts))
         except images.ThumbnailError as exc:
             values.update(status=FAILED, error=str(exc)[:500], attempts=attempts)
+        except Exception as exc:  # unforeseen: said, and tried again later a few times
+            log.warning("thumbnail failed", exc_info=True, extra={"bookmark_id": bookmark_id})
+            values.update(status=FAILED, attempts=attempts,
+                          error=f"The picture could not be made ({type(exc).__name__}).")  # fmt: skip
+            if attempts < MAX_ATTEMPTS:
+                values["retry_at"] = utcnow() + timedelta(seconds=retry_wait(settings, attempts))
         else:
             values.update(status=READY, data=made.webp, etag=made.etag, width=made.width,
                           height=made.height)  # fmt: skip
