@@ -5,12 +5,14 @@ import { useSearchParams } from 'react-router';
 import { bookmarksListBookmarksInfiniteOptions } from '../client/@tanstack/react-query.gen';
 import { bookmarksDeleteBookmark, bookmarksUpdateBookmark } from '../client/sdk.gen';
 import type { BookmarkOut, BookmarksListBookmarksData } from '../client/types.gen';
+import { BookmarkGrid } from '../components/BookmarkGrid';
 import { BookmarkList } from '../components/BookmarkList';
 import { FirstSteps } from '../components/FirstSteps';
 import { ErrorNotice, InfoNotice } from '../components/Notice';
 import { SaveForm } from '../components/SaveForm';
 import { clearUnseenItems, forgetUnseen, useUnseenItems } from '../lib/events';
 import { mapLimit, parseTags } from '../lib/format';
+import { useLibraryView } from '../lib/libraryView';
 
 type Query = NonNullable<BookmarksListBookmarksData['query']>;
 type Status = NonNullable<Query['status']>;
@@ -54,6 +56,7 @@ export function LibraryPage() {
   const sort = (params.get('sort') as Sort) || '-saved_at';
   const q = params.get('q') || undefined;
   const show = SHOWS.find(([v]) => v === params.get('show')) ?? SHOWS[0];
+  const [view, setView] = useLibraryView();
 
   const query = useInfiniteQuery({
     ...bookmarksListBookmarksInfiniteOptions({ query: { tag, status, sort, q, ...show[2], limit: PAGE_SIZE } }),
@@ -155,6 +158,14 @@ export function LibraryPage() {
         <span className="muted count" aria-live="polite">
           {query.isSuccess ? `${items.length.toLocaleString()}${query.hasNextPage ? '+' : ''} item${items.length === 1 ? '' : 's'}` : ''}
         </span>
+        <div className="view-toggle" role="group" aria-label="View">
+          <button type="button" aria-pressed={view === 'list'} onClick={() => setView('list')}>
+            <span aria-hidden="true">☰</span> List
+          </button>
+          <button type="button" aria-pressed={view === 'grid'} onClick={() => setView('grid')}>
+            <span aria-hidden="true">▦</span> Grid
+          </button>
+        </div>
       </div>
       <SaveForm />
       <form className="filters" role="search" aria-label="Filter the library" onSubmit={(e) => e.preventDefault()}>
@@ -288,14 +299,25 @@ export function LibraryPage() {
       ) : null}
       {query.isPending ? <p className="muted" role="status">Loading…</p> : null}
       {items.length > 0 ? (
-        <BookmarkList
-          items={items}
-          hasMore={Boolean(query.hasNextPage)}
-          loadingMore={query.isFetchingNextPage}
-          loadMore={loadMore}
-          selected={selected}
-          toggle={toggle}
-        />
+        view === 'grid' ? (
+          <BookmarkGrid
+            items={items}
+            hasMore={Boolean(query.hasNextPage)}
+            loadingMore={query.isFetchingNextPage}
+            loadMore={loadMore}
+            selected={selected}
+            toggle={toggle}
+          />
+        ) : (
+          <BookmarkList
+            items={items}
+            hasMore={Boolean(query.hasNextPage)}
+            loadingMore={query.isFetchingNextPage}
+            loadMore={loadMore}
+            selected={selected}
+            toggle={toggle}
+          />
+        )
       ) : null}
     </section>
   );
