@@ -48,12 +48,6 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("bookmark_id", name=op.f("pk_thumbnails")),
     )  # fmt: skip
     op.create_index("ix_thumbnails_user_id", "thumbnails", ["user_id"])
-    op.create_index(
-        "ix_thumbnails_retry_at",
-        "thumbnails",
-        ["retry_at"],
-        postgresql_where=sa.text("retry_at IS NOT NULL"),
-    )
     # The pictures are stored as WebP already: no point compressing them again.
     op.execute("ALTER TABLE thumbnails ALTER COLUMN data SET STORAGE EXTERNAL")
     op.execute("ALTER TABLE thumbnails ENABLE ROW LEVEL SECURITY")

@@ -39,7 +39,4 @@ class Thumbnail(Base):
     retry_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     made_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
-    __table_args__ = (
-        Index("ix_thumbnails_user_id", "user_id"),
-        Index("ix_thumbnails_retry_at", "retry_at", postgresql_where="retry_at IS NOT NULL"),
-    )
+    __table_args__ = (Index("ix_thumbnails_user_id", "user_id"),)

@@ -7,7 +7,8 @@
  * (default frontend/test-output/cards/).
  */
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { crc32, deflateSync } from 'node:zlib';
@@ -55,6 +56,20 @@ function png(width: number, height: number, left: number[], right: number[]): Bu
     chunk('IDAT', deflateSync(rows)),
     chunk('IEND', Buffer.alloc(0)),
   ]);
+}
+
+const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+
+/** Serious or critical accessibility violations (axe-core) on the page as it is. */
+async function axe(p: Page): Promise<string[]> {
+  if (!(await p.evaluate(() => 'axe' in window))) await p.addScriptTag({ content: AXE });
+  return p.evaluate(async () => {
+    // @ts-expect-error axe is injected above
+    const result = await window.axe.run(document, { resultTypes: ['violations'] });
+    return (result.violations as { id: string; impact: string; nodes: { target: string[] }[] }[])
+      .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+      .map((v) => `${v.id} (${v.impact}): ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(', ')}`);
+  });
 }
 
 let fuze: Fuze;
@@ -229,6 +244,7 @@ describe('the library as cards', () => {
       // The grid in view (on a phone it is below the save form and the filters).
       await page.locator('main').evaluate((el) => el.scrollTo(0, el.scrollHeight));
       await page.screenshot({ path: join(OUT, `library-grid-${width}-${scheme}.png`) });
+      assert.deepEqual(await axe(page), [], `no serious accessibility violations at ${width} px, ${scheme}`);
       await context.close();
     }
   });
