@@ -217,6 +217,30 @@ describe('the library as cards', () => {
     await context.close();
   });
 
+  it('shows a new picture live when a page is processed again with another image', async () => {
+    const { context, page } = await open();
+    await page.addInitScript(() => localStorage.setItem('fuze.libraryView', 'grid'));
+    await page.goto(fuze.url('/'));
+    await page.getByTestId('library-grid').waitFor();
+    await page.getByText('Live', { exact: true }).waitFor(); // the events stream is open
+    const img = card(page, 'A third page to fill the row').locator('.card-picture img');
+    assert.equal(await img.count(), 0, 'no picture yet: the placeholder');
+    await page.evaluate(() => ((window as unknown as { stayed: boolean }).stayed = true));
+
+    // The page gains a picture; processing it again makes the card's picture, sent live.
+    pages.route('/cards/third.png', { headers: { 'Content-Type': 'image/png' }, body: png(800, 450, [200, 40, 40], [40, 160, 60]) });
+    pages.route('/cards/third', {
+      headers: { 'Content-Type': 'text/html; charset=utf-8' },
+      body: article('A third page to fill the row', '<meta property="og:image" content="/cards/third.png"><meta property="og:site_name" content="Hatch Weekly">'),
+    });
+    const r = await fetch(fuze.url(`/api/bookmarks/${ids.third}/refresh`), { method: 'POST', headers: user.headers });
+    assert.equal(r.status, 202);
+    await img.waitFor({ timeout: 240_000 });
+    await waitFor(() => img.evaluate((el: HTMLImageElement) => el.complete && el.naturalWidth === 480), { what: 'the new picture to load' });
+    assert.ok(await page.evaluate(() => (window as unknown as { stayed?: boolean }).stayed), 'without a reload');
+    await context.close();
+  });
+
   it('looks right at 1280 and 390 px, light and dark', async () => {
     for (const [width, scheme] of [
       [1280, 'light'],
