@@ -7,7 +7,7 @@
  * items scroll as the list does and nothing moves when a picture arrives.
  */
 import { useVirtualizer } from '@tanstack/react-virtual';
-import { type KeyboardEvent, memo, useEffect, useLayoutEffect, useRef, useState } from 'react';
+import { createContext, type KeyboardEvent, memo, useContext, useEffect, useLayoutEffect, useRef, useState } from 'react';
 import { Link } from 'react-router';
 
 import type { BookmarkOut } from '../client/types.gen';
@@ -29,6 +29,15 @@ interface Props {
   selected: ReadonlySet<string>;
   toggle: (id: string, shift: boolean) => void;
 }
+
+// Whether the grid is scrolling, read by a card when it mounts (a ref: no re-render of every
+// card when scrolling starts or stops).
+const Scrolling = createContext<{ current: boolean }>({ current: false });
+// A card mounted while scrolling asks for its picture after this long on (or near) the screen:
+// a fling past thousands of cards asks for none of theirs (each would be a request, and the
+// per-address rate limit counts them), while at reading speed the rows mounted ahead of the
+// screen have theirs before they are seen.
+const SETTLE_MS = 150;
 
 export function layout(width: number): { columns: number; cardWidth: number; rowHeight: number } {
   const inner = Math.max(0, width - 2 * PAD_X);
@@ -85,7 +94,14 @@ const Card = memo(function Card({
 }) {
   const title = b.title || b.url;
   const site = siteName(b);
-  const picture = thumbnailUrl(b.thumbnail_url);
+  const scrolling = useContext(Scrolling);
+  const [settled, setSettled] = useState(() => !scrolling.current);
+  useEffect(() => {
+    if (settled) return;
+    const timer = window.setTimeout(() => setSettled(true), SETTLE_MS);
+    return () => window.clearTimeout(timer);
+  }, [settled]);
+  const picture = settled ? thumbnailUrl(b.thumbnail_url) : undefined;
   // A picture that fails to load (gone, expired address, offline) shows the placeholder.
   const [broken, setBroken] = useState<string | null>(null);
   const read = Math.round(b.progress * 100);
@@ -186,6 +202,8 @@ export function BookmarkGrid({ items, hasMore, loadingMore, loadMore, selected, 
   });
   // A new width gives new row heights: lay the rows out again.
   useEffect(() => virtualizer.measure(), [virtualizer, rowHeight]);
+  const scrolling = useRef(false);
+  scrolling.current = virtualizer.isScrolling;
   const virtualRows = virtualizer.getVirtualItems();
   const last = virtualRows[virtualRows.length - 1];
 
@@ -222,37 +240,39 @@ export function BookmarkGrid({ items, hasMore, loadingMore, loadMore, selected, 
   }
 
   return (
-    <div ref={parentRef} className="list-scroll grid-scroll" onKeyDown={onKeyDown} data-testid="library-grid">
-      <div role="list" aria-label="Saved items" style={{ height: virtualizer.getTotalSize(), position: 'relative' }}>
-        {virtualRows.map((v) => {
-          const start = v.index * columns;
-          const cards = items.slice(start, start + columns);
-          return (
-            <div
-              key={v.key}
-              className="card-row"
-              style={{
-                transform: `translateY(${v.start}px)`,
-                height: rowHeight - GAP,
-                gridTemplateColumns: `repeat(${columns}, minmax(0, 1fr))`,
-                gap: GAP,
-                left: PAD_X,
-                right: PAD_X,
-              }}
-            >
-              {cards.length ? (
-                cards.map((b, k) => (
-                  <Card key={b.id} b={b} checked={selected.has(b.id)} toggle={toggle} index={start + k} count={items.length} />
-                ))
-              ) : (
-                <div className="card-loading" role="listitem" aria-busy="true">
-                  Loading more…
-                </div>
-              )}
-            </div>
-          );
-        })}
+    <Scrolling.Provider value={scrolling}>
+      <div ref={parentRef} className="list-scroll grid-scroll" onKeyDown={onKeyDown} data-testid="library-grid">
+        <div role="list" aria-label="Saved items" style={{ height: virtualizer.getTotalSize(), position: 'relative' }}>
+          {virtualRows.map((v) => {
+            const start = v.index * columns;
+            const cards = items.slice(start, start + columns);
+            return (
+              <div
+                key={v.key}
+                className="card-row"
+                style={{
+                  transform: `translateY(${v.start}px)`,
+                  height: rowHeight - GAP,
+                  gridTemplateColumns: `repeat(${columns}, minmax(0, 1fr))`,
+                  gap: GAP,
+                  left: PAD_X,
+                  right: PAD_X,
+                }}
+              >
+                {cards.length ? (
+                  cards.map((b, k) => (
+                    <Card key={b.id} b={b} checked={selected.has(b.id)} toggle={toggle} index={start + k} count={items.length} />
+                  ))
+                ) : (
+                  <div className="card-loading" role="listitem" aria-busy="true">
+                    Loading more…
+                  </div>
+                )}
+              </div>
+            );
+          })}
+        </div>
       </div>
-    </div>
+    </Scrolling.Provider>
   );
 }
