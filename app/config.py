@@ -80,6 +80,11 @@ class Settings(BaseSettings):
     archive_max_mb: float = Field(default=20, gt=0)
     # What a user's page archives may take on disk, compressed (app/archives).
     max_archive_bytes_per_user: int = Field(default=0, ge=0)
+    # The library's card pictures (app/thumbnails): the page's image, fetched up to
+    # thumbnail_max_mb and decoded only when it has at most thumbnail_max_pixels.
+    thumbnails: bool = True
+    thumbnail_max_mb: float = Field(default=8, gt=0)
+    thumbnail_max_pixels: int = Field(default=40_000_000, gt=0)
 
     host: str = "127.0.0.1"
     port: int = 8000

@@ -51,6 +51,7 @@ from app.ratelimit import RateLimiter
 from app.recommendations.router import router as recommendations_router
 from app.search.router import router as search_router
 from app.tags.router import router as tags_router
+from app.thumbnails.router import router as thumbnails_router
 from app.users.router import router as users_router
 from app.webhooks.router import router as webhooks_router
 
@@ -155,6 +156,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         feeds_router,
         duplicates_router,
         lists_router,
+        thumbnails_router,
     ):
         app.include_router(router, prefix="/api", dependencies=[Depends(rate_limit_ip)])
 

@@ -13,6 +13,7 @@ from app.highlights.models import Highlight
 from app.imports.models import ImportBatch, ImportChunk, ImportEntry
 from app.lists.models import BookmarkList, BookmarkListItem
 from app.projects.models import Project, Subtask, Task
+from app.thumbnails.models import Thumbnail
 from app.users.models import User
 from app.webhooks.models import WebhookDelivery, WebhookEndpoint
 
@@ -40,6 +41,7 @@ __all__ = [
     "Subtask",
     "Tag",
     "Task",
+    "Thumbnail",
     "User",
     "WebhookDelivery",
     "WebhookEndpoint",

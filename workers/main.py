@@ -43,12 +43,14 @@ from app.imports.service import IMPORT_QUEUE
 from app.logs import setup_logging
 from app.metrics import measure_job
 from app.projects import jobs as projects_jobs
+from app.thumbnails import jobs as thumbnail_jobs
 from app.webhooks import jobs as webhook_jobs
 
 log = logging.getLogger("fuze.worker")
 SWEEP_LOCK = "fuze:sweeper:lock"
 STAGED_LOCK = "fuze:sweeper:staged"
 STAGED_EVERY_MS = 10 * 60 * 1000
+THUMBNAILS_LOCK = "fuze:sweeper:thumbnails"
 # Built once per process: a worker started again after a Redis outage keeps the loaded model.
 _EMBEDDER: Embedder | None = None
 
@@ -92,6 +94,11 @@ async def _sweep(ctx: dict[str, Any]) -> None:
         # Staged pages are files: listing every bookmark's folder is done less often.
         if await ctx["redis"].set(STAGED_LOCK, ctx["worker_id"], nx=True, px=STAGED_EVERY_MS):
             await archive_jobs.sweep_staged(ctx)
+        # Card pictures missing or due another try (and the backfill of older bookmarks, a
+        # batch a pass): a scan of the ready bookmarks, so every tenth pass.
+        every_ms = int(interval * 10 * 1000)
+        if await ctx["redis"].set(THUMBNAILS_LOCK, ctx["worker_id"], nx=True, px=every_ms):
+            await thumbnail_jobs.sweep(ctx)
 
 
 async def startup(ctx: dict[str, Any]) -> None:
@@ -248,6 +255,7 @@ class WorkerSettings:
         _bounded_job(archive_jobs.archive_page, 3),
         _bounded_job(duplicate_jobs.find_duplicates, 3),
         _bounded_job(duplicate_jobs.scan_duplicates, 2),
+        _bounded_job(thumbnail_jobs.make_thumbnail, 3),
     ]
     on_startup = startup
     on_shutdown = shutdown

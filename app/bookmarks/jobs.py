@@ -250,6 +250,8 @@ async def extract_bookmark(ctx: dict[str, Any], bookmark_id: str, run: int) -> s
             log.warning("page not staged for its archive", exc_info=True)
         else:
             await pipeline.enqueue(ctx["redis"], "archive_page", bookmark_id, run)
+    if ctx["settings"].thumbnails:  # the card's picture, beside the rest (app/thumbnails)
+        await pipeline.enqueue(ctx["redis"], "make_thumbnail", bookmark_id, run)
     await pipeline.enqueue(ctx["redis"], "embed_bookmark", bookmark_id, run)
     await pipeline.publish_status(ctx["redis"], current)
     return "extracted"

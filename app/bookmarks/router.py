@@ -40,6 +40,7 @@ from app.errors import (
 )
 from app.idempotency import Idempotency, IdempotencyKeyHeader
 from app.lists import service as lists_service
+from app.thumbnails import service as thumbnails_service
 from app.users.models import User
 from app.webhooks.emit import emit as webhook_emit
 
@@ -71,6 +72,9 @@ async def _detail(
     archived = await archives_service.newest_statuses(session, user.id, [bookmark.id])
     out["archive_status"] = archived.get(bookmark.id)
     out["list_ids"] = (await lists_service.lists_of(session, [bookmark.id]))[bookmark.id]
+    pictures = await thumbnails_service.states(session, user.id, [bookmark.id])
+    signed = thumbnails_service.token(settings, user.id)
+    out.update(thumbnails_service.fields(pictures.get(bookmark.id), bookmark.id, signed))
     # The reader view shows the images of the archived copy, not the live site's.
     out["content_html"] = await archive_images.from_archive(
         session, settings, user.id, bookmark.id, out["content_html"]
@@ -162,6 +166,7 @@ async def list_bookmarks(
     user: CurrentUser,
     session: SessionDep,
     reads: ReadsDep,
+    settings: SettingsDep,
     q: Annotated[
         str | None,
         Query(max_length=500, description="Words in the title, URL, description or notes."),
@@ -216,8 +221,14 @@ async def list_bookmarks(
         ids = [b.id for b in rows]
         tags = await service.tags_of(session, ids)
         archived = await archives_service.newest_statuses(session, user.id, ids)
+        pictures = await thumbnails_service.states(session, user.id, ids)
+        signed = thumbnails_service.token(settings, user.id)
         items = [
-            BookmarkOut(**service.to_out(b, tags[b.id]), archive_status=archived.get(b.id))
+            BookmarkOut(
+                **service.to_out(b, tags[b.id]),
+                archive_status=archived.get(b.id),
+                **thumbnails_service.fields(pictures.get(b.id), b.id, signed),
+            )
             for b in rows
         ]
         return BookmarkPage(items=items, next_cursor=next_cursor)

@@ -131,6 +131,18 @@ class BookmarkOut(BaseModel):
         "`ready`, `failed` or `skipped` (the archive storage limit was reached). Null when "
         "there is none yet, and outside the list and GET /api/bookmarks/{id}.",
     )
+    thumbnail_status: Literal["ready", "none", "failed"] | None = Field(
+        default=None,
+        description="The card picture made from the page's image: `ready` (see "
+        "`thumbnail_url`), `none` (the page has no image) or `failed` (it could not be fetched "
+        "or read). Null until it is made, and outside the list and GET /api/bookmarks/{id}.",
+    )
+    thumbnail_url: str | None = Field(
+        default=None,
+        description="Where the card picture is (a small WebP; GET "
+        "/api/bookmarks/{id}/thumbnail): a signed address an `<img>` can load, valid one to "
+        "two days. Null without a picture.",
+    )
 
 
 class BookmarkDetail(BookmarkOut):

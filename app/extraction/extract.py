@@ -34,7 +34,7 @@ from datetime import datetime
 
 from selectolax.lexbor import LexborHTMLParser
 
-from app.extraction.extract_html import render_html
+from app.extraction.extract_html import render_content
 from app.extraction.extract_meta import parse_meta
 from app.extraction.extract_text import main_text
 
@@ -381,6 +381,7 @@ def extract(html: str | bytes, url: str) -> Extracted:
     words = _words(text)
     paragraphs = text.split("\n\n")
     language = meta.language or guess_language(text)
+    content_html, lead = render_content(result.blocks, url or "")
     return Extracted(
         title=meta.title,
         description=meta.description,
@@ -389,7 +390,8 @@ def extract(html: str | bytes, url: str) -> Extracted:
         author=meta.author,
         published_at=meta.published_at,
         language=language,
-        image=meta.image,
+        # The page's own picture (og:image, twitter:image), else its content's first large one.
+        image=meta.image or lead,
         favicon=meta.favicon,
         text=text,
         word_count=words,
@@ -407,5 +409,5 @@ def extract(html: str | bytes, url: str) -> Extracted:
             has_author=bool(meta.author),
         ),
         metadata=meta.metadata,
-        html=render_html(result.blocks, url or ""),
+        html=content_html,
     )

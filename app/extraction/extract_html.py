@@ -57,12 +57,45 @@ LINK_REL = "noopener noreferrer nofollow"
 
 def render_html(blocks: list[Block], base_url: str) -> str | None:
     """The blocks (in document order, as chosen) as sanitised HTML; None without blocks."""
+    return render_content(blocks, base_url)[0]
+
+
+def render_content(blocks: list[Block], base_url: str) -> tuple[str | None, str | None]:
+    """render_html(), and the address of the content's first large image (lead_image)."""
     if not blocks:
-        return None
-    out = _Renderer(base_url).render(blocks)
+        return None, None
+    renderer = _Renderer(base_url)
+    out = renderer.render(blocks)
     if not out or len(out) > MAX_HTML:
-        return None
-    return sanitize(out) or None
+        return None, renderer.lead
+    return sanitize(out) or None, renderer.lead
+
+
+# The first image of the main content that can stand for the page on a card: not one that
+# says it is small, nor what its address or class names as an icon, a logo, an avatar, a
+# badge, an emoji, a spacer or a tracking pixel, nor a vector drawing (often a diagram's
+# lines on nothing, or an icon).
+MIN_LEAD_SIDE = 150
+NOT_A_PICTURE = re.compile(
+    r"icon|logo|avatar|gravatar|badge|emoji|sprite|spacer|pixel|blank|button|banner-ad|"
+    r"/ads?/|\.svg(?:$|\?)|\.ico(?:$|\?)",
+    re.IGNORECASE,
+)
+
+
+def _declared(value: str | None) -> int | None:
+    digits = (value or "").strip().removesuffix("px")
+    return int(digits) if digits.isdigit() else None
+
+
+def lead_image(attrs: dict, url: str) -> bool:
+    """Whether an image of the main content (its attributes and absolute address) is large
+    enough, and picture enough, to stand for the page."""
+    for side in (_declared(attrs.get("width")), _declared(attrs.get("height"))):
+        if side is not None and side < MIN_LEAD_SIDE:
+            return False
+    names = " ".join((url, attrs.get("class") or "", attrs.get("id") or ""))
+    return not NOT_A_PICTURE.search(names)
 
 
 def sanitize(fragment: str) -> str:
@@ -88,6 +121,7 @@ class _Renderer:
         self.out: list[str] = []
         self.layout: dict[int, bool] = {}  # table element id -> is a layout table
         self.paths: dict[int, list[Element]] = {}  # element id -> its `_path`
+        self.lead: str | None = None  # the first large image (lead_image)
 
     def render(self, blocks: list[Block]) -> str:
         out = self.out
@@ -225,6 +259,8 @@ class _Renderer:
         url = self._url(src, ("http", "https"))
         if not url:
             return ""
+        if self.lead is None and lead_image(attrs, url):
+            self.lead = url
         alt = " ".join((attrs.get("alt") or "").split())
         return f'<img src="{escape(url)}" alt="{escape(alt)}">'
 

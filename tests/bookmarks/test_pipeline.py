@@ -90,9 +90,12 @@ async def test_status_changes_are_streamed(api, api_user, web):
     seen: list[str] = []
 
     async def listen() -> None:
+        event = ""
         async with api.stream("GET", "/api/events", headers=api_user.headers) as r:
             async for line in r.aiter_lines():
-                if line.startswith("data: "):
+                if line.startswith("event: "):
+                    event = line[7:]  # status changes, among others (a card picture's)
+                elif line.startswith("data: ") and event == "bookmark.status":
                     seen.append(json.loads(line[6:])["status"])
                     if seen[-1] in ("ready", "failed"):
                         return

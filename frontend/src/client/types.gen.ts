@@ -743,6 +743,18 @@ export type BookmarkDetail = {
      */
     archive_status?: 'ready' | 'failed' | 'skipped' | null;
     /**
+     * Thumbnail Status
+     *
+     * The card picture made from the page's image: `ready` (see `thumbnail_url`), `none` (the page has no image) or `failed` (it could not be fetched or read). Null until it is made, and outside the list and GET /api/bookmarks/{id}.
+     */
+    thumbnail_status?: 'ready' | 'none' | 'failed' | null;
+    /**
+     * Thumbnail Url
+     *
+     * Where the card picture is (a small WebP; GET /api/bookmarks/{id}/thumbnail): a signed address an `<img>` can load, valid one to two days. Null without a picture.
+     */
+    thumbnail_url?: string | null;
+    /**
      * Text
      *
      * The extracted main text.
@@ -932,6 +944,18 @@ export type BookmarkOut = {
      * The newest archived copy's status (GET /api/bookmarks/{id}/archives): `ready`, `failed` or `skipped` (the archive storage limit was reached). Null when there is none yet, and outside the list and GET /api/bookmarks/{id}.
      */
     archive_status?: 'ready' | 'failed' | 'skipped' | null;
+    /**
+     * Thumbnail Status
+     *
+     * The card picture made from the page's image: `ready` (see `thumbnail_url`), `none` (the page has no image) or `failed` (it could not be fetched or read). Null until it is made, and outside the list and GET /api/bookmarks/{id}.
+     */
+    thumbnail_status?: 'ready' | 'none' | 'failed' | null;
+    /**
+     * Thumbnail Url
+     *
+     * Where the card picture is (a small WebP; GET /api/bookmarks/{id}/thumbnail): a signed address an `<img>` can load, valid one to two days. Null without a picture.
+     */
+    thumbnail_url?: string | null;
 };
 
 /**
@@ -7841,3 +7865,58 @@ export type ListsAddToListResponses = {
 };
 
 export type ListsAddToListResponse = ListsAddToListResponses[keyof ListsAddToListResponses];
+
+export type ThumbnailsGetThumbnailData = {
+    body?: never;
+    headers?: {
+        /**
+         * If-None-Match
+         */
+        'if-none-match'?: string | null;
+    };
+    path: {
+        /**
+         * Bookmark Id
+         */
+        bookmark_id: string;
+    };
+    query: {
+        /**
+         * Token
+         */
+        token: string;
+        /**
+         * V
+         *
+         * The picture's version.
+         */
+        v?: string | null;
+    };
+    url: '/api/bookmarks/{bookmark_id}/thumbnail';
+};
+
+export type ThumbnailsGetThumbnailErrors = {
+    /**
+     * Authentication is required.
+     */
+    401: ErrorResponse;
+    /**
+     * Not found.
+     */
+    404: ErrorResponse;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type ThumbnailsGetThumbnailError = ThumbnailsGetThumbnailErrors[keyof ThumbnailsGetThumbnailErrors];
+
+export type ThumbnailsGetThumbnailResponses = {
+    /**
+     * Successful Response
+     */
+    200: Blob | File;
+};
+
+export type ThumbnailsGetThumbnailResponse = ThumbnailsGetThumbnailResponses[keyof ThumbnailsGetThumbnailResponses];

@@ -23,6 +23,13 @@ export interface StatusEvent {
   title: string | null;
 }
 
+/** A card picture made, or found missing (app/thumbnails/jobs.py). */
+export interface ThumbnailEvent {
+  id: string;
+  thumbnail_status: BookmarkOut['thumbnail_status'];
+  thumbnail_url: string | null;
+}
+
 export interface ImportProgressEvent {
   id: string;
   [key: string]: unknown;
@@ -114,6 +121,28 @@ export function applyStatusEvent(qc: QueryClient, ev: StatusEvent): boolean {
   return found;
 }
 
+/** Write a card picture into the cached lists and details, so a card shows it at once. */
+export function applyThumbnailEvent(qc: QueryClient, ev: ThumbnailEvent): void {
+  const patch = <T extends BookmarkOut>(b: T): T =>
+    b.id !== ev.id ? b : { ...b, thumbnail_status: ev.thumbnail_status, thumbnail_url: ev.thumbnail_url };
+  qc.setQueriesData<InfiniteData<BookmarkPage>>(
+    { predicate: (q) => (q.queryKey[0] as KeyHead)?._id === 'bookmarksListBookmarks' },
+    (data) => {
+      if (!data?.pages?.some((page) => page.items.some((b) => b.id === ev.id))) return data;
+      return { ...data, pages: data.pages.map((page) => ({ ...page, items: page.items.map(patch) })) };
+    },
+  );
+  qc.setQueriesData<BookmarkDetail>(
+    {
+      predicate: (q) => {
+        const head = q.queryKey[0] as KeyHead;
+        return head?._id === 'bookmarksGetBookmark' && head.path?.bookmark_id === ev.id;
+      },
+    },
+    (b) => (b ? patch(b) : b),
+  );
+}
+
 export type LiveState = 'off' | 'connecting' | 'live' | 'reconnecting';
 
 /** Keep one events connection open while signed in; returns its state for an indicator. */
@@ -169,6 +198,9 @@ export function useLiveEvents(onImport?: (ev: ImportProgressEvent) => void): Liv
           unseen.add(ev.id);
           notifyUnseen();
         }
+      });
+      source.addEventListener('bookmark.thumbnail', (e) => {
+        applyThumbnailEvent(qc, JSON.parse((e as MessageEvent).data) as ThumbnailEvent);
       });
       const onImportEvent = (e: Event) => {
         const data = JSON.parse((e as MessageEvent).data) as ImportProgressEvent;

@@ -6,6 +6,7 @@ import { bookmarksListBookmarksInfiniteOptions } from '../client/@tanstack/react
 import { bookmarksDeleteBookmark, bookmarksUpdateBookmark, listsRemoveFromList } from '../client/sdk.gen';
 import type { BookmarkOut, BookmarksListBookmarksData, ListOut } from '../client/types.gen';
 import { AddToList } from '../components/AddToList';
+import { BookmarkGrid } from '../components/BookmarkGrid';
 import { BookmarkList } from '../components/BookmarkList';
 import { FirstSteps } from '../components/FirstSteps';
 import { ErrorNotice, InfoNotice } from '../components/Notice';
@@ -13,6 +14,7 @@ import { SaveForm } from '../components/SaveForm';
 import { TagField } from '../components/TagField';
 import { clearUnseenItems, forgetUnseen, useUnseenItems } from '../lib/events';
 import { mapLimit, parseTags } from '../lib/format';
+import { useLibraryView } from '../lib/libraryView';
 import { refreshLists } from '../lib/lists';
 import { type ExportFormat, fetchExport } from '../lib/work';
 
@@ -61,6 +63,7 @@ export function LibraryPage({ list }: { list?: ListOut } = {}) {
   const sort = (params.get('sort') as Sort) || '-saved_at';
   const q = params.get('q') || undefined;
   const show = SHOWS.find(([v]) => v === params.get('show')) ?? SHOWS[0];
+  const [view, setView] = useLibraryView();
 
   const query = useInfiniteQuery({
     ...bookmarksListBookmarksInfiniteOptions({
@@ -207,6 +210,14 @@ export function LibraryPage({ list }: { list?: ListOut } = {}) {
         <span className="muted count" aria-live="polite">
           {query.isSuccess ? `${items.length.toLocaleString()}${query.hasNextPage ? '+' : ''} item${items.length === 1 ? '' : 's'}` : ''}
         </span>
+        <div className="view-toggle" role="group" aria-label="View">
+          <button type="button" aria-pressed={view === 'list'} onClick={() => setView('list')}>
+            <span aria-hidden="true">☰</span> List
+          </button>
+          <button type="button" aria-pressed={view === 'grid'} onClick={() => setView('grid')}>
+            <span aria-hidden="true">▦</span> Grid
+          </button>
+        </div>
       </div>
       {list ? (
         <div className="inline list-tools" role="group" aria-label="This list">
@@ -373,14 +384,25 @@ export function LibraryPage({ list }: { list?: ListOut } = {}) {
       ) : null}
       {query.isPending ? <p className="muted" role="status">Loading…</p> : null}
       {items.length > 0 ? (
-        <BookmarkList
-          items={items}
-          hasMore={Boolean(query.hasNextPage)}
-          loadingMore={query.isFetchingNextPage}
-          loadMore={loadMore}
-          selected={selected}
-          toggle={toggle}
-        />
+        view === 'grid' ? (
+          <BookmarkGrid
+            items={items}
+            hasMore={Boolean(query.hasNextPage)}
+            loadingMore={query.isFetchingNextPage}
+            loadMore={loadMore}
+            selected={selected}
+            toggle={toggle}
+          />
+        ) : (
+          <BookmarkList
+            items={items}
+            hasMore={Boolean(query.hasNextPage)}
+            loadingMore={query.isFetchingNextPage}
+            loadMore={loadMore}
+            selected={selected}
+            toggle={toggle}
+          />
+        )
       ) : null}
     </section>
   );
