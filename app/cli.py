@@ -120,7 +120,7 @@ def cmd_api(args: argparse.Namespace) -> int:
     port = args.port or settings.port
     if args.workers > 1:
         _metrics_dir(os.environ, settings.data_dir.resolve() / "metrics" / f"api-{port}")
-    os.environ["FUZE_API_WORKERS"] = str(args.workers)  # each process sizes its threads by it
+    os.environ.update(_api_env(dict(os.environ), args.workers))
     os.execv(sys.executable, _api_argv(host, port, args.workers))
     return 0  # not reached
 
