@@ -3,9 +3,10 @@ use any Fuze server from a terminal (`save`, `search`, `recommend`, `import`, `e
 app/remote.py).
 
 `fuze up` with no FUZE_DATABASE_URL / FUZE_REDIS_URL starts embedded PostgreSQL + pgvector and
-Valkey with their data in the data folder, migrates to head, then runs the API and one arq
-worker, restarting any of them that dies (the servers on the same port and data). Ctrl-C
-stops them all, in order, leaving nothing behind.
+Valkey with their data in the data folder, migrates to head, then runs the API (one uvicorn
+process per core by default, sharing the port: FUZE_API_WORKERS) and one arq worker,
+restarting any of them that dies (the servers on the same port and data). Ctrl-C stops them
+all, in order, leaving nothing behind.
 """
 
 from __future__ import annotations
@@ -75,9 +76,8 @@ def _api_processes(flag: str | None, settings: Settings) -> tuple[int, str]:
 
     chosen = api_workers_value(flag) if flag is not None else settings.api_workers
     if chosen != "auto":
-        return int(chosen), f"--api-workers {chosen}" if flag is not None else (
-            f"FUZE_API_WORKERS={chosen}"
-        )
+        why = f"--api-workers {chosen}" if flag is not None else f"FUZE_API_WORKERS={chosen}"
+        return int(chosen), why
     cores = usable_cores()
     count = settings.model_copy(update={"api_workers": "auto"}).api_processes()
     why = f"{cores} core{'s' if cores > 1 else ''}"
