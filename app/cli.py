@@ -3,14 +3,17 @@ use any Fuze server from a terminal (`save`, `search`, `recommend`, `import`, `e
 app/remote.py).
 
 `fuze up` with no FUZE_DATABASE_URL / FUZE_REDIS_URL starts embedded PostgreSQL + pgvector and
-Valkey with their data in the data folder, migrates to head, then runs the API and one arq
-worker, restarting any of them that dies (the servers on the same port and data). Ctrl-C
-stops them all, in order, leaving nothing behind.
+Valkey with their data in the data folder, migrates to head, then runs the API (one uvicorn
+process per core by default, sharing the port: FUZE_API_WORKERS) and one arq worker,
+restarting any of them that dies (the servers on the same port and data). Ctrl-C stops them
+all, in order, leaving nothing behind.
 """
 
 from __future__ import annotations
 
 import argparse
+import http.client
+import json
 import logging
 import os
 import signal
@@ -19,6 +22,9 @@ import time
 from collections.abc import Callable, MutableMapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
+
+from pydantic import ValidationError
 
 from app import remote
 from app.config import Settings, get_settings
@@ -54,10 +60,43 @@ def _api_argv(host: str, port: int, workers: int = 1) -> list[str]:
         # httptools, with its own refusals (a request line over the limit, an unparsable
         # request) answered in the JSON error shape (app/limits.py).
         "--http", "app.limits:JsonHttpToolsProtocol",
+        # Always said: uvicorn would otherwise take WEB_CONCURRENCY from the environment.
+        "--workers", str(workers),
     ]  # fmt: skip
     if workers > 1:
-        argv += ["--workers", str(workers)]
+        # uvicorn kills a process that does not answer its ping in time as hung: on a loaded
+        # machine one loading its model may take longer than the 5 s default to answer.
+        argv += ["--timeout-worker-healthcheck", "30"]
     return argv
+
+
+def _api_processes(flag: str | None, settings: Settings) -> tuple[int, str]:
+    """How many API processes `fuze up` starts, and why (for the log)."""
+    from app.config import AUTO_API_WORKERS_CAP, api_workers_value, usable_cores
+
+    chosen = api_workers_value(flag) if flag is not None else settings.api_workers
+    if chosen != "auto":
+        why = f"--api-workers {chosen}" if flag is not None else f"FUZE_API_WORKERS={chosen}"
+        return int(chosen), why
+    cores = usable_cores()
+    count = settings.model_copy(update={"api_workers": "auto"}).api_processes()
+    why = f"{cores} core{'s' if cores > 1 else ''}"
+    if count < cores:
+        why += f", at most {AUTO_API_WORKERS_CAP} by default"
+    return count, why
+
+
+def _api_env(env: dict[str, str], processes: int) -> dict[str, str]:
+    """The API's environment: its process count (each sizes its query-encoding threads by it,
+    app.config.Settings.api_embed_threads) and numeric libraries' threads at its share of the
+    cores, so that N processes do not run N times the cores' threads."""
+    from app.config import usable_cores
+
+    share = str(max(1, usable_cores() // processes))
+    api = {**env, "FUZE_API_WORKERS": str(processes)}
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        api.setdefault(name, share)
+    return api
 
 
 def _worker_argv() -> list[str]:
@@ -81,6 +120,7 @@ def cmd_api(args: argparse.Namespace) -> int:
     port = args.port or settings.port
     if args.workers > 1:
         _metrics_dir(os.environ, settings.data_dir.resolve() / "metrics" / f"api-{port}")
+    os.environ.update(_api_env(dict(os.environ), args.workers))
     os.execv(sys.executable, _api_argv(host, port, args.workers))
     return 0  # not reached
 
@@ -113,38 +153,99 @@ class _Stop:
 
 
 def _wait_ready(
-    url: str, deadline: float, alive: Callable[[], bool], stop: _Stop, report_every: float = 20.0
+    url: str,
+    deadline: float,
+    alive: Callable[[], bool],
+    stop: _Stop,
+    servers: Callable[[], list[int]] | None = None,
+    count: int = 1,
+    report_every: float = 20.0,
 ) -> bool:
-    """Poll `url` until it answers 200; every `report_every` s say what is still missing (the
-    API logs no access line for these polls: see app.middleware)."""
-    import httpx
-
+    """Poll `url` until it answers 200 (from `count` distinct processes of `servers()`, when
+    several share the port); every `report_every` s say what is still missing (the API logs
+    no access line for these polls: see app.middleware)."""
     report_at = time.monotonic() + report_every
     waiting_for = "the API to answer"
+    ready: set[int] = set()
+    unknown = 0
     while time.monotonic() < deadline and not stop.requested:
         if not alive():
             return False
         try:
-            r = httpx.get(url, timeout=2)
-            if r.status_code == 200:
+            status, body, pid = _ask(url, servers if count > 1 else None)
+            if status != 200:
+                waiting_for = _not_ready(status, body)
+            elif count == 1:
                 return True
-            waiting_for = _not_ready(r)
-        except httpx.HTTPError:
+            elif pid is None:
+                unknown += 1
+                if unknown >= 20:  # the connections cannot be told apart here: one will do
+                    return True
+            else:
+                ready = (ready | {pid}) & set(servers() if servers else ())
+                if len(ready) >= count:
+                    return True
+                waiting_for = f"{count - len(ready)} of {count} API processes"
+        except (OSError, http.client.HTTPException):
             pass
         if time.monotonic() >= report_at:
             log.info("still starting: waiting for %s", waiting_for)
             report_at = time.monotonic() + report_every
-        time.sleep(0.25)
+        time.sleep(0.25 if len(ready) == 0 else 0.05)
     return False
 
 
-def _not_ready(response: Any) -> str:
+def _ask(url: str, servers: Callable[[], list[int]] | None) -> tuple[int, bytes, int | None]:
+    """GET `url` on a new connection: the status, the body, and which process of `servers()`
+    answered (the one holding the connection's other end; None when not asked or not found)."""
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=2)
+    try:
+        conn.request("GET", parts.path)
+        response = conn.getresponse()
+        body = response.read()
+        pid = None
+        if servers is not None and conn.sock is not None:
+            pid = _holder(conn.sock.getsockname()[:2], servers())
+        return response.status, body, pid
+    finally:
+        conn.close()
+
+
+def _holder(client: tuple[str, int], pids: list[int]) -> int | None:
+    """Which of `pids` holds the server end of the TCP connection from `client`."""
+    import psutil
+
+    for pid in pids:
+        try:
+            connections = psutil.Process(pid).net_connections(kind="tcp")
+        except psutil.Error:
+            continue
+        # A dual-stack socket sees an IPv4 client as ::ffff:a.b.c.d.
+        if any(
+            c.raddr and c.raddr[1] == client[1] and c.raddr[0] in (client[0], f"::ffff:{client[0]}")
+            for c in connections
+        ):
+            return pid
+    return None
+
+
+def _children(pid: int | None) -> list[int]:
+    import psutil
+
+    try:
+        return [c.pid for c in psutil.Process(pid).children()] if pid else []
+    except psutil.Error:
+        return []
+
+
+def _not_ready(status: int, body: bytes) -> str:
     """What a 503 from /api/health/ready says is missing, e.g. `model (loading)`."""
     try:
-        checks = response.json()["error"]["details"]["checks"]
+        checks = json.loads(body)["error"]["details"]["checks"]
         return ", ".join(f"{k} ({c['detail']})" for k, c in checks.items() if not c["ok"])
     except (ValueError, KeyError, TypeError, AttributeError):
-        return f"the API (it answers {response.status_code})"
+        return f"the API (it answers {status})"
 
 
 def _url_to_open(host: str, port: int) -> str:
@@ -330,8 +431,12 @@ def cmd_up(args: argparse.Namespace) -> int:
         run_migrations(database_url)
         log.info("database migrated to head")
 
+        processes, why = _api_processes(args.api_workers, settings)
+        log.info("API: %s process%s (%s)", processes, "es" if processes > 1 else "", why)
         procs["worker"] = Child("worker", _worker_argv(), env=env, cwd=ROOT)
-        procs["api"] = Child("api", _api_argv(host, port), env=env, cwd=ROOT)
+        procs["api"] = Child(
+            "api", _api_argv(host, port, processes), env=_api_env(env, processes), cwd=ROOT
+        )
         if args.no_worker:
             del procs["worker"]
         for child in procs.values():
@@ -348,6 +453,9 @@ def cmd_up(args: argparse.Namespace) -> int:
             time.monotonic() + args.ready_timeout,
             alive,
             stop,
+            # Several processes: ready when every one is (each loads its own model).
+            servers=lambda: _children(procs["api"].pid),
+            count=processes,
         )
         if stop.requested:
             return 0
@@ -496,6 +604,15 @@ def cmd_mcp(_: argparse.Namespace) -> int:
     return 0
 
 
+def _api_workers_arg(value: str) -> str:
+    from app.config import api_workers_value
+
+    try:
+        return str(api_workers_value(value))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 _REPLICAS_HELP = "also start N streaming standbys of the embedded PostgreSQL as read replicas"
 _REDIS_HA_HELP = (
     "embedded Valkey as a primary, a replica and 3 sentinels that fail over (docs/deployment.md)"
@@ -514,6 +631,13 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--ready-timeout", type=float, default=180.0)
     up.add_argument("--read-replicas", type=int, default=0, metavar="N", help=_REPLICAS_HELP)
     up.add_argument("--redis-ha", action="store_true", help=_REDIS_HA_HELP)
+    up.add_argument(
+        "--api-workers",
+        type=_api_workers_arg,
+        metavar="N",
+        help="API processes sharing the port: a number or auto (FUZE_API_WORKERS; default "
+        "auto: the cores, at most 4)",
+    )
     up.set_defaults(func=cmd_up)
 
     api = sub.add_parser("api", help="run the API (uvicorn) against FUZE_DATABASE_URL/REDIS_URL")
@@ -562,7 +686,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if getattr(args.func, "__module__", "") == remote.__name__:
         return remote.run(args.func, args)
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except ValidationError as exc:
+        if exc.title != Settings.__name__:
+            raise
+        for error in exc.errors():  # one line per setting, not a traceback
+            name = "FUZE_" + "_".join(str(part) for part in error["loc"][:1]).upper()
+            message = error["msg"].removeprefix("Value error, ")
+            print(f"fuze: {name}: {message}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -12,6 +12,35 @@ from pydantic import Field, PrivateAttr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_SECRET = "change-me"
+# `FUZE_API_WORKERS=auto` starts no more API processes than this: each holds its own query
+# encoder (docs/configuration.md gives its memory).
+AUTO_API_WORKERS_CAP = 4
+
+
+def usable_cores() -> int:
+    """The cores this process may run on: its CPU affinity, bounded by a cgroup CPU quota (a
+    container started with `--cpus 2` sees every core of the host but may use two)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+        if quota != "max":
+            cores = min(cores, max(1, -(-int(quota) // int(period))))
+    except (OSError, ValueError):
+        pass
+    return max(1, cores)
+
+
+def api_workers_value(value: object) -> int | Literal["auto"]:
+    """FUZE_API_WORKERS or `fuze up --api-workers`: auto, or a whole number of at least 1."""
+    text = str(value).strip().lower()
+    if text == "auto":
+        return "auto"
+    if not text.isdigit() or int(text) < 1:
+        raise ValueError(f"API processes: a whole number of at least 1, or auto, not {value!r}")
+    return int(text)
 
 
 class Settings(BaseSettings):
@@ -88,6 +117,9 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = 8000
+    # API processes under `fuze up` (uvicorn workers sharing the port, stateless like
+    # replicas): a number, or auto for the usable cores, at most AUTO_API_WORKERS_CAP.
+    api_workers: int | Literal["auto"] = "auto"
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["http://localhost:5173", "http://127.0.0.1:5173"]
     )
@@ -199,6 +231,11 @@ class Settings(BaseSettings):
             return [v.strip() for v in value.split(",") if v.strip()]
         return value
 
+    @field_validator("api_workers", mode="before")
+    @classmethod
+    def _check_api_workers(cls, value: object) -> object:
+        return api_workers_value(value)
+
     @model_validator(mode="after")
     def _resolve_log_json(self) -> Settings:
         if self.log_json is None:
@@ -222,6 +259,17 @@ class Settings(BaseSettings):
         if self.signup is not None:
             return self.signup
         return "invite" if self.env == "production" else "open"
+
+    def api_processes(self) -> int:
+        """How many API processes serve: api_workers, with auto resolved."""
+        if self.api_workers == "auto":
+            return min(usable_cores(), AUTO_API_WORKERS_CAP)
+        return self.api_workers
+
+    def api_embed_threads(self) -> int:
+        """Query-encoding threads of one API process: its share of the cores, so that the API
+        processes together run no more encodings at once than there are cores."""
+        return self.embed_threads or max(1, usable_cores() // self.api_processes())
 
     @property
     def is_dev(self) -> bool:

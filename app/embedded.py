@@ -112,16 +112,24 @@ def port_open(host: str, port: int, timeout: float = 0.2) -> bool:
 _libc: Any = None
 
 
+def die_with_parent(sig: int, parent_pid: int) -> None:
+    """Have the kernel send this process `sig` when its parent dies (Linux); exit now when
+    the parent is already gone."""
+    global _libc
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        _libc = _libc or ctypes.CDLL("libc.so.6", use_errno=True)
+        _libc.prctl(1, sig)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+    if os.getppid() != parent_pid:  # the parent died before prctl took effect
+        os._exit(1)
+
+
 def _die_with_parent(sig: int, parent_pid: int) -> Any:
     def preexec() -> None:
-        global _libc
-        try:
-            _libc = _libc or ctypes.CDLL("libc.so.6", use_errno=True)
-            _libc.prctl(1, sig)  # PR_SET_PDEATHSIG
-        except OSError:
-            pass
-        if os.getppid() != parent_pid:  # the parent died before prctl took effect
-            os._exit(1)
+        die_with_parent(sig, parent_pid)
 
     return preexec if sys.platform.startswith("linux") else None
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import multiprocessing
+import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -74,9 +76,21 @@ def _freeze_after_load(task: asyncio.Task[None]) -> None:
         gc.freeze()
 
 
+def _die_with_supervisor() -> None:
+    """In a process of `uvicorn --workers` (a multiprocessing child): stop when its supervisor
+    dies, even killed outright. Orphans would keep the port, and `fuze up` could not start the
+    API again on it."""
+    parent = multiprocessing.parent_process()
+    if parent is not None and parent.pid is not None:
+        from app.embedded import die_with_parent
+
+        die_with_parent(signal.SIGTERM, parent.pid)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     setup_logging(settings.log_level, settings.log_json)
+    _die_with_supervisor()
 
     # Clients are lazy: nothing connects until first use, so the app starts even with Redis down.
     engine = create_engine(settings)
@@ -90,7 +104,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     embedder = Embedder(
         batch_size=16,
         max_wait_ms=0,
-        threads=settings.embed_threads,
+        threads=settings.api_embed_threads(),
         fast_queries=True,
         cache_dir=settings.data_dir / "models",
         installed_dir=query_encoder.INSTALLED,

@@ -5,13 +5,16 @@ API and the worker processes (from /proc/<pid>/stat, children included) and of t
 
     .venv/bin/python bench/throughput.py [--size 500] [--seconds 5] [--api-workers 1]
     .venv/bin/python bench/throughput.py --compare /tmp/fuze-before   # interleaved A/B
+    .venv/bin/python bench/throughput.py --api-workers 1,2   # 1 API process against 2
 
 The client is a minimal keep-alive HTTP/1.1 client (one connection per concurrent caller):
 httpx spends 1.5-2 ms of CPU per request, on the same cores as the server it measures.
 `--compare DIR` starts a second API from another checkout (e.g. `git archive <commit> | tar
 -x -C DIR`) on the same database and measures the two in turn, route by route, so that both
-see the same load on a shared machine. Beside the routes: the encoder floor (one query
-encoded in this process, the API's ONNX encoder, one thread).
+see the same load on a shared machine; `--api-workers 1,2` does the same with one API of
+each process count (`fuze api --workers N`, as `fuze up --api-workers N` runs it). Beside the
+routes: the encoder floor (one query encoded in this process, the API's ONNX encoder, one
+thread), and each API's memory (resident, all its processes) at the end.
 """
 
 from __future__ import annotations
@@ -57,6 +60,21 @@ def tree(pid: int) -> list[int]:
     for p in found:
         found += [c for c, parent in parents.items() if parent == p]
     return found
+
+
+def resident_mb(pid: int) -> list[float]:
+    """Resident memory (MB) of pid and each of its descendants."""
+    sizes = []
+    for p in tree(pid):
+        try:
+            status = Path(f"/proc/{p}/status").read_text()
+        except OSError:
+            continue
+        kb = next(
+            (int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS")), 0
+        )
+        sizes.append(kb / 1024)
+    return sizes
 
 
 def cpu_seconds(pid: int) -> float:
@@ -276,9 +294,18 @@ async def run(args: argparse.Namespace) -> None:
         "FUZE_LOG_LEVEL": "WARNING", "FUZE_ALLOW_PRIVATE_NETWORKS": "true",
     }  # fmt: skip
     roots = [("this", ROOT)] + ([("compare", Path(args.compare))] if args.compare else [])
+    counts = [int(n) for n in args.api_workers.split(",")]
     apis = [
-        Api(name, port, start_api(root, env, port, args.api_workers, args.profile))
+        Api(
+            ", ".join(
+                ([name] if len(roots) > 1 else [])
+                + ([f"{n} process{'es' if n > 1 else ''}"] if len(counts) > 1 else [])
+            ),
+            port,
+            start_api(root, env, port, n, args.profile),
+        )
         for name, root in roots
+        for n in counts
         for port in [free_port()]
     ]
     worker = None
@@ -360,6 +387,13 @@ async def run(args: argparse.Namespace) -> None:
                     label = name if len(apis) == 1 else f"{name} [{api.name}]"
                     print(result.line(label, concurrency), flush=True)
         print(f"\n{encoder_floor([next(queries) for _ in range(220)])}")
+        for api in apis:
+            sizes = resident_mb(api.process.pid)
+            print(
+                f"memory{f' [{api.name}]' if len(apis) > 1 else ''}: {sum(sizes):.0f} MB resident"
+                f" in {len(sizes)} processes ({', '.join(f'{s:.0f}' for s in sizes)} MB)"
+            )
+        print(f"load average at the end {os.getloadavg()[0]:.2f}")
     finally:
         if args.profile:
             import signal
@@ -380,7 +414,9 @@ def main() -> None:
     )
     parser.add_argument("--size", type=int, default=500, help="bookmarks of the user")
     parser.add_argument("--seconds", type=float, default=5, help="per route and concurrency")
-    parser.add_argument("--api-workers", type=int, default=1, help="uvicorn processes")
+    parser.add_argument(
+        "--api-workers", default="1", help="uvicorn processes, or several counts: 1,2"
+    )
     parser.add_argument("--projects", type=int, default=20)
     parser.add_argument("--routes", help="comma-separated substrings of the routes to run")
     parser.add_argument("--compare", metavar="DIR", help="another checkout's API, interleaved")

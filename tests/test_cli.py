@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import http.client
+import json
 import os
 import signal
 import socket
@@ -24,12 +26,12 @@ FUZE = [sys.executable, "-m", "app.cli"]
 
 
 def _start(
-    data_dir: Path, port: int, env: dict[str, str], out: IO[str] | None = None
+    data_dir: Path, port: int, env: dict[str, str], out: IO[str] | None = None, *args: str
 ) -> subprocess.Popen[str]:
     """`fuze up`; its output in a pipe (read when it stops), or in `out` for a long run that
     would fill the pipe."""
     return subprocess.Popen(
-        [*FUZE, "up", "--data-dir", str(data_dir), "--port", str(port)],
+        [*FUZE, "up", "--data-dir", str(data_dir), "--port", str(port), *args],
         env=env,
         cwd=ROOT,
         stdout=out or subprocess.PIPE,
@@ -79,21 +81,23 @@ def _assert_gone(procs: list[psutil.Process], within: float = 15) -> None:
 def clean_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FUZE_")}
     env["FUZE_ENV"] = "development"
+    # One API process unless a test asks for more: each holds a model, on a shared machine.
+    env["FUZE_API_WORKERS"] = "1"
     return env
 
 
-def _assert_a_clear_start(out: str, port: int) -> None:
+def _assert_a_clear_start(out: str, port: int, api_processes: int = 1) -> None:
     """In development: plain text lines, no health polls, and the start ends with the address
-    to open: whatever the API and the worker say while they start comes before it."""
+    to open: whatever the API processes and the worker say while they start comes before it."""
     lines = out.splitlines()
     url = [i for i, line in enumerate(lines) if line.endswith(f": open http://127.0.0.1:{port}")]
     assert len(url) == 1 and "Fuze is ready in " in lines[url[0]], out
     before = "\n".join(lines[: url[0]])
     for started in ("worker started", "Application startup complete", "database migrated"):
         assert started in before, out
-    # Both models, the worker's and the API's query encoder: that they load, and when done.
-    assert before.count("loading the embedding model") == 2, out
-    assert before.count("embedding model loaded in ") == 2, out
+    # The worker's model and each API process's query encoder: that they load, and when done.
+    assert before.count("loading the embedding model") == 1 + api_processes, out
+    assert before.count("embedding model loaded in ") == 1 + api_processes, out
     after = "\n".join(lines[url[0] + 1 :])
     assert "loaded in" not in after and "startup" not in after, out
     assert "/api/health" not in out and "\x1b[" not in out and '{"ts":' not in out, out
@@ -146,6 +150,130 @@ def test_fuze_up_embedded_keeps_data_and_stops_cleanly(tmp_path, clean_env):
     assert code == 0, out
     _assert_a_clear_start(out, port)
     _assert_gone(children)
+
+
+def _api_processes(up: int) -> list[psutil.Process]:
+    """The processes of `uvicorn --workers` under `fuze up`: its supervisor's spawned children."""
+    try:
+        for child in _descendants(up):
+            if "uvicorn" in " ".join(child.cmdline()):
+                spawned = child.children()
+                return [p for p in spawned if "multiprocessing.spawn" in " ".join(p.cmdline())]
+    except psutil.Error:  # one exited meanwhile: ask again
+        pass
+    return []
+
+
+def _connect_to(
+    port: int, processes: list[psutil.Process], pid: int, within: float = 60
+) -> http.client.HTTPConnection:
+    """A keep-alive connection that the API process `pid` accepted (the kernel hands each new
+    connection to one of the processes sharing the port: try until it is this one)."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        conn.connect()
+        client = conn.sock.getsockname()
+        holders: list[int] = []
+        while not holders and time.monotonic() < deadline:  # until one accepts it
+            holders = [
+                p.pid for p in processes if any(c.raddr == client for c in p.net_connections())
+            ]
+            time.sleep(0.01)
+        if holders == [pid]:
+            return conn
+        conn.close()
+    raise AssertionError(f"no connection accepted by API process {pid}")
+
+
+def _call(
+    conn: http.client.HTTPConnection, method: str, path: str, body: dict | None = None, token=""
+) -> tuple[int, dict]:
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    conn.request(method, path, body=json.dumps(body) if body is not None else None, headers=headers)
+    response = conn.getresponse()
+    return response.status, json.loads(response.read() or b"null")
+
+
+def test_fuze_up_serves_from_several_api_processes_that_share_their_state(tmp_path, clean_env):
+    """FUZE_API_WORKERS=2: two API processes share the port, `fuze up` is ready once both
+    are, and what one saves the other serves; a process killed outright is replaced by
+    uvicorn's supervisor, and the supervisor killed outright (its processes with it) by
+    `fuze up`."""
+    data_dir, port = tmp_path / "data", free_port()
+    log_path = tmp_path / "up.log"
+    with log_path.open("w") as out:
+        proc = _start(data_dir, port, {**clean_env, "FUZE_API_WORKERS": "2"}, out)
+    try:
+        _wait_ready(proc, port)
+        _wait_for_line(log_path, "Fuze is ready in ")
+        # Ready once both are: each has loaded its query encoder before the address is given.
+        _assert_a_clear_start(log_path.read_text(), port, api_processes=2)
+        assert "API: 2 processes (FUZE_API_WORKERS=2)" in log_path.read_text()
+        processes = _api_processes(proc.pid)
+        first, second = processes
+        one = _connect_to(port, processes, first.pid)
+        other = _connect_to(port, processes, second.pid)
+        account = {"username": "twice", "email": "t@example.com", "password": "a long password"}
+        assert _call(one, "POST", "/api/auth/register", account)[0] == 201
+        login = {"login": "twice", "password": account["password"]}
+        code, tokens = _call(other, "POST", "/api/auth/login", login)
+        assert code == 200, tokens
+        token = tokens["access_token"]
+        page = "<html><title>Shared state</title><body><p>Replicas share nothing.</p>"
+        url = "https://example.com/shared"
+        code, saved = _call(one, "POST", "/api/bookmarks", {"url": url, "html": page}, token)
+        assert code == 201, saved
+        code, got = _call(other, "GET", f"/api/bookmarks/{saved['id']}", token=token)
+        assert code == 200 and got["url"] == url, got
+        one.close()
+        other.close()
+
+        # One process killed outright: uvicorn's supervisor starts another in its place.
+        first.kill()
+        deadline = time.monotonic() + 120
+        while len(processes := _api_processes(proc.pid)) < 2 or first in processes:
+            assert time.monotonic() < deadline, "no API process replaced the killed one"
+            time.sleep(0.25)
+        replaced = next(p for p in processes if p.pid != second.pid)
+        code, _ = _call(
+            _connect_to(port, processes, replaced.pid, within=120), "GET", "/api/health"
+        )
+        assert code == 200
+
+        # The supervisor killed outright: its processes stop with it (orphans would keep the
+        # port), and `fuze up` starts the API again.
+        supervisor = next(p for p in _descendants(proc.pid) if "uvicorn" in " ".join(p.cmdline()))
+        supervisor.kill()
+        _assert_gone([second, replaced], within=60)
+        _wait_for_line(log_path, "api exited with -9; restarting")
+        _ready_again(proc, port, lambda: len(_api_processes(proc.pid)) == 2)
+        children = _descendants(proc.pid)
+    finally:
+        code, _ = _stop(proc)
+    assert code == 0, log_path.read_text()
+    _assert_gone(children)
+
+
+def test_fuze_up_refuses_a_count_of_api_processes_below_one(tmp_path, clean_env):
+    flag = subprocess.run(
+        [*FUZE, "up", "--data-dir", str(tmp_path), "--api-workers", "0"],
+        env=clean_env, cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert flag.returncode == 2
+    assert "--api-workers: API processes: a whole number of at least 1, or auto" in flag.stderr
+    setting = subprocess.run(
+        [*FUZE, "up", "--data-dir", str(tmp_path)],
+        env={**clean_env, "FUZE_API_WORKERS": "-1"}, cwd=ROOT, capture_output=True, text=True,
+        timeout=60,
+    )  # fmt: skip
+    assert setting.returncode == 2
+    assert setting.stderr.strip() == (
+        "fuze: FUZE_API_WORKERS: API processes: a whole number of at least 1, or auto, not '-1'"
+    )
+    assert not (tmp_path / "postgres").exists()  # nothing started
 
 
 def test_fuze_up_killed_outright_leaves_no_servers_behind(tmp_path, clean_env):

@@ -20,6 +20,7 @@ texts/s against 9 for ONNX Runtime).
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import logging
@@ -156,7 +157,29 @@ def open_encoder(
         ready = graph_file(installed, model_dir)
         if ready.exists():
             graph = ready
-    if not graph.exists():
+    if not graph.exists() and not _export_once(graph, timeout):
+        return None
+    try:
+        return QueryEncoder(graph, model_dir)
+    except Exception:
+        log.warning("could not open the query encoder %s", graph, exc_info=True)
+        return None
+
+
+def _export_once(graph: Path, timeout: float) -> bool:
+    """Export the graph unless another process is doing it: the API processes of one data
+    folder start together, and one export (12-13 s of CPU, 230 MB) is enough for all. The
+    others wait on the lock, then find the file. True when the graph is there."""
+    try:
+        graph.parent.mkdir(parents=True, exist_ok=True)
+        lock = open(graph.with_suffix(".lock"), "w")  # noqa: SIM115 - closed below
+    except OSError as exc:
+        log.warning("could not export the query encoder: %s", exc)
+        return False
+    with lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when its holder exits, even killed
+        if graph.exists():
+            return True
         log.info(
             "exporting the query encoder to ONNX (once per data folder: it takes a while)",
             extra={"file": str(graph)},
@@ -172,15 +195,11 @@ def open_encoder(
             )
         except (OSError, subprocess.TimeoutExpired) as exc:
             log.warning("could not export the query encoder: %s", exc)
-            return None
+            return False
         if done.returncode != 0 or not graph.exists():
             log.warning("could not export the query encoder: %s", done.stderr[-2000:])
-            return None
-    try:
-        return QueryEncoder(graph, model_dir)
-    except Exception:
-        log.warning("could not open the query encoder %s", graph, exc_info=True)
-        return None
+            return False
+        return True
 
 
 def export(out: Path, model_dir: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -172,3 +173,37 @@ def test_a_graph_installed_beside_the_packages_spares_a_new_data_folder_its_expo
     assert fast._onnx is not None and fast.model is None
     assert not data.exists() or not list(data.glob("*.onnx"))  # nothing exported
     assert fast.encode_sync(QUERIES).shape == (len(QUERIES), 384)
+
+
+def test_processes_starting_together_export_the_graph_once(tmp_path, monkeypatch):
+    """The API processes of `fuze up --api-workers N` start together on one data folder: one
+    exports the graph while the others wait for it, rather than each exporting its own."""
+    import subprocess
+    import threading
+    import time
+
+    import app.embeddings.query_encoder as query_encoder
+
+    exports = []
+
+    def export(argv, **_):  # the exporter: a while, then the file
+        exports.append(argv)
+        time.sleep(0.5)
+        Path(argv[-1]).write_bytes(b"graph")
+        return subprocess.CompletedProcess(argv, 0, "", "")
+
+    monkeypatch.setattr(query_encoder.subprocess, "run", export)
+    graph = graph_file(tmp_path, model_path())
+    together = threading.Barrier(3)
+    found = []
+
+    def start() -> None:
+        together.wait()
+        found.append(query_encoder._export_once(graph, timeout=60))
+
+    threads = [threading.Thread(target=start) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert found == [True, True, True] and len(exports) == 1

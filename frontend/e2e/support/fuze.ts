@@ -35,6 +35,9 @@ export const TEST_ENV: Record<string, string> = {
   FUZE_ARGON2_TIME_COST: '1',
   FUZE_ARGON2_MEMORY_KIB: '8192',
   FUZE_LOG_JSON: 'false',
+  // One API process (fuze up's default is one per core): each holds its own model, and the
+  // test machines are shared.
+  FUZE_API_WORKERS: '1',
   HF_HUB_OFFLINE: '1',
   TRANSFORMERS_OFFLINE: '1',
 };
