@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import random
-import subprocess
 import sys
 import tempfile
 import time
@@ -25,6 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.search_latency import fill, percentiles, raw_gets, sign_in, vocabulary  # noqa: E402
+from bench.servers import api_env, start_api, wait_until_up  # noqa: E402
 
 
 async def run(args: argparse.Namespace) -> None:
@@ -38,25 +37,11 @@ async def run(args: argparse.Namespace) -> None:
     redis_url = vk.start()
     await asyncio.to_thread(run_migrations, database_url)
     port = free_port()
-    env = {
-        **os.environ, "FUZE_ENV": "test", "FUZE_DATA_DIR": str(tmp), "FUZE_DATABASE_URL": database_url,
-        "FUZE_REDIS_URL": redis_url, "FUZE_SECRET_KEY": "bench-" + "x" * 40, "FUZE_RATE_LIMIT_ENABLED": "false",
-        "FUZE_LOG_LEVEL": "WARNING",
-    }  # fmt: skip
-    api = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "api", "--port", str(port)], env=env, cwd=ROOT,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    api = start_api(api_env(tmp, database_url, redis_url), port)
     base = f"http://127.0.0.1:{port}"
     try:
         async with httpx.AsyncClient(base_url=base, timeout=120) as c:
-            for _ in range(300):
-                try:
-                    if (await c.get("/api/health")).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                await asyncio.sleep(0.2)
+            await wait_until_up(c, "/api/health", 300)
             await c.post(
                 "/api/auth/register",
                 json={"username": "latency", "email": "latency@example.com",

@@ -20,10 +20,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import random
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -395,25 +393,13 @@ async def run(args: argparse.Namespace) -> None:
     rng = random.Random(7)
     vocab = vocabulary()
     port = free_port()
-    env = {
-        **os.environ, "FUZE_ENV": "test", "FUZE_DATA_DIR": str(tmp), "FUZE_DATABASE_URL": database_url,
-        "FUZE_REDIS_URL": redis_url, "FUZE_SECRET_KEY": "bench-" + "x" * 40, "FUZE_RATE_LIMIT_ENABLED": "false",
-        "FUZE_LOG_LEVEL": "WARNING",
-    }  # fmt: skip
-    api = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "api", "--port", str(port)], env=env, cwd=ROOT,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    from bench.servers import api_env, start_api, wait_until_up
+
+    api = start_api(api_env(tmp, database_url, redis_url), port)
     base = f"http://127.0.0.1:{port}"
     try:
         async with httpx.AsyncClient(base_url=base, timeout=60) as c:
-            for _ in range(300):
-                try:
-                    if (await c.get("/api/health")).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                await asyncio.sleep(0.2)
+            await wait_until_up(c, "/api/health", 300)
             await c.post(
                 "/api/auth/register",
                 json={

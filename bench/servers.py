@@ -40,3 +40,25 @@ async def wait_until_up(client: Any, path: str, tries: int) -> None:
         except httpx.HTTPError:
             pass
         await asyncio.sleep(0.2)
+
+
+def api_env(folder: Path, database_url: str, redis_url: str) -> dict[str, str]:
+    """The environment of an API (or worker) a benchmark starts on these servers: the test
+    profile, no rate limit, quiet logs."""
+    return {
+        **os.environ, "FUZE_ENV": "test", "FUZE_DATA_DIR": str(folder), "FUZE_DATABASE_URL": database_url,
+        "FUZE_REDIS_URL": redis_url, "FUZE_SECRET_KEY": "bench-" + "x" * 40, "FUZE_RATE_LIMIT_ENABLED": "false",
+        "FUZE_LOG_LEVEL": "WARNING",
+    }  # fmt: skip
+
+
+def start_api(env: dict[str, str], port: int, workers: int = 1) -> Any:
+    """`fuze api` on this port, its output dropped (subprocess.Popen)."""
+    import subprocess
+    import sys
+
+    return subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "api", "--port", str(port), "--workers", str(workers)],
+        env=env, cwd=Path(__file__).resolve().parents[1],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip

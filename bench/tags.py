@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import random
 import statistics
 import sys
@@ -27,8 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.search_latency import fill, vocabulary  # noqa: E402
-from bench.servers import start_servers, wait_until_up  # noqa: E402
-from bench.throughput import start_api  # noqa: E402
+from bench.servers import api_env, start_api, start_servers, wait_until_up  # noqa: E402
 
 
 def tag_names(vocab: list[str], n: int, rng: random.Random) -> list[str]:
@@ -90,13 +88,8 @@ async def run(args: argparse.Namespace) -> None:
     database_url, redis_url, servers = await start_servers(folder)
     rng = random.Random(5)
     vocab = vocabulary()
-    env = {
-        **os.environ, "FUZE_ENV": "test", "FUZE_DATA_DIR": str(folder), "FUZE_DATABASE_URL": database_url,
-        "FUZE_REDIS_URL": redis_url, "FUZE_SECRET_KEY": "bench-" + "x" * 40, "FUZE_RATE_LIMIT_ENABLED": "false",
-        "FUZE_LOG_LEVEL": "WARNING",
-    }  # fmt: skip
     port = free_port()
-    api = start_api(ROOT, env, port, 1)
+    api = start_api(api_env(folder, database_url, redis_url), port)
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=120) as c:
             await wait_until_up(c, "/api/health/ready", 600)

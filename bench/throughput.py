@@ -40,7 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.search_latency import fill, vocabulary  # noqa: E402
-from bench.servers import start_servers, wait_until_up  # noqa: E402
+from bench.servers import api_env, start_servers, wait_until_up  # noqa: E402
 
 TICK = os.sysconf("SC_CLK_TCK")
 Request = tuple[str, str, bytes | None]  # method, path, JSON body
@@ -288,11 +288,7 @@ async def run(args: argparse.Namespace) -> None:
     rng = random.Random(11)
     vocab = vocabulary()
     closed_port = free_port()  # saved pages point here: the worker's fetch fails at once
-    env = {
-        **os.environ, "FUZE_ENV": "test", "FUZE_DATA_DIR": str(folder), "FUZE_DATABASE_URL": database_url,
-        "FUZE_REDIS_URL": redis_url, "FUZE_SECRET_KEY": "bench-" + "x" * 40, "FUZE_RATE_LIMIT_ENABLED": "false",
-        "FUZE_LOG_LEVEL": "WARNING", "FUZE_ALLOW_PRIVATE_NETWORKS": "true",
-    }  # fmt: skip
+    env = {**api_env(folder, database_url, redis_url), "FUZE_ALLOW_PRIVATE_NETWORKS": "true"}
     roots = [("this", ROOT)] + ([("compare", Path(args.compare))] if args.compare else [])
     counts = [int(n) for n in args.api_workers.split(",")]
     apis = [
