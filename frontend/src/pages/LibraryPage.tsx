@@ -57,6 +57,10 @@ export function LibraryPage({ list }: { list?: ListOut } = {}) {
   const [params, setParams] = useSearchParams();
   const { pathname } = useLocation();
   const sublists = Boolean(list) && params.get('sublists') === '1';
+  // The box shows a click at once: the address it follows changes in a transition, during
+  // which a box bound to it alone would flip back until the list has loaded.
+  const [sublistsBox, setSublistsBox] = useState(sublists);
+  useEffect(() => setSublistsBox(sublists), [sublists]);
   const qc = useQueryClient();
   const tag = params.get('tag') || undefined;
   const status = (params.get('status') as Status) || undefined;
@@ -223,7 +227,15 @@ export function LibraryPage({ list }: { list?: ListOut } = {}) {
         <div className="inline list-tools" role="group" aria-label="This list">
           {list.total !== list.count ? (
             <label className="inline">
-              <input type="checkbox" checked={sublists} onChange={(e) => setParam('sublists', e.currentTarget.checked ? '1' : undefined)} />
+              <input
+                type="checkbox"
+                checked={sublistsBox}
+                onChange={(e) => {
+                  const on = e.currentTarget.checked;
+                  setSublistsBox(on);
+                  setParam('sublists', on ? '1' : undefined);
+                }}
+              />
               Include sub-lists ({list.total})
             </label>
           ) : null}
