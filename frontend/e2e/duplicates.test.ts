@@ -8,8 +8,7 @@
  * check.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
@@ -18,11 +17,10 @@ import type { Browser, Page } from 'playwright-core';
 import { launchChromium } from './support/browser';
 import { type Fuze, registerUser, startFuze, type TestUser, waitFor } from './support/fuze';
 import { type Pages, startPages } from './support/pages';
-import { apiAs, openSignedIn, type Theme } from './support/session';
+import { apiAs, openSignedIn, screenshotWithAxe, type Theme } from './support/session';
 
 const OUT = process.env.FUZE_E2E_SHOTS ?? join(import.meta.dirname, '..', 'test-output', 'duplicates');
 mkdirSync(OUT, { recursive: true });
-const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
 const TITLE = 'Docking, step by step';
 const PARAGRAPHS = [
@@ -62,18 +60,7 @@ async function save(url: string, tags: string[]): Promise<string> {
   return id;
 }
 
-async function shot(p: Page, name: string, a11y: string[]) {
-  await p.screenshot({ path: join(OUT, `${name}.png`), fullPage: false });
-  if (!(await p.evaluate(() => 'axe' in window))) await p.addScriptTag({ content: AXE });
-  const violations = await p.evaluate(async () => {
-    // @ts-expect-error axe is injected above
-    const result = await window.axe.run(document, { resultTypes: ['violations'] });
-    return (result.violations as { id: string; impact: string; nodes: { target: string[] }[] }[]).map(
-      (v) => `${v.id} (${v.impact}): ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(', ')}`,
-    );
-  });
-  for (const v of violations) if (/\((serious|critical)\)/.test(v)) a11y.push(`${name}: ${v}`);
-}
+const shot = (p: Page, name: string, a11y: string[]) => screenshotWithAxe(p, OUT, name, a11y);
 
 before(async () => {
   [fuze, pages, browser] = await Promise.all([startFuze(), startPages(), launchChromium()]);

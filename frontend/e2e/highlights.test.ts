@@ -7,8 +7,7 @@
  * with an axe-core check.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
@@ -17,11 +16,10 @@ import type { Browser, Page } from 'playwright-core';
 import { launchChromium } from './support/browser';
 import { type Fuze, registerUser, startFuze, type TestUser, waitFor } from './support/fuze';
 import { type Pages, startPages } from './support/pages';
-import { apiAs, openSignedIn, type Theme } from './support/session';
+import { apiAs, openSignedIn, screenshotWithAxe, type Theme } from './support/session';
 
 const OUT = join(import.meta.dirname, '..', 'test-output', 'highlights');
 mkdirSync(OUT, { recursive: true });
-const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
 const QUOTE = 'discard half of the starter before each feeding';
 const PARAGRAPHS = [
@@ -70,18 +68,7 @@ async function select(p: Page, text: string) {
   }, text);
 }
 
-async function shot(p: Page, name: string, a11y: string[]) {
-  await p.screenshot({ path: join(OUT, `${name}.png`), fullPage: false });
-  if (!(await p.evaluate(() => 'axe' in window))) await p.addScriptTag({ content: AXE });
-  const violations = await p.evaluate(async () => {
-    // @ts-expect-error axe is injected above
-    const result = await window.axe.run(document, { resultTypes: ['violations'] });
-    return (result.violations as { id: string; impact: string; nodes: { target: string[] }[] }[]).map(
-      (v) => `${v.id} (${v.impact}): ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(', ')}`,
-    );
-  });
-  for (const v of violations) if (/\((serious|critical)\)/.test(v)) a11y.push(`${name}: ${v}`);
-}
+const shot = (p: Page, name: string, a11y: string[]) => screenshotWithAxe(p, OUT, name, a11y);
 
 before(async () => {
   [fuze, pages, browser] = await Promise.all([startFuze(), startPages(), launchChromium()]);

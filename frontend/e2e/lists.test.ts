@@ -8,7 +8,6 @@
  */
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
@@ -16,13 +15,12 @@ import type { Browser, Page } from 'playwright-core';
 
 import { launchChromium } from './support/browser';
 import { type Fuze, registerUser, startFuze, type TestUser } from './support/fuze';
-import { apiAs, openSignedIn, type Theme } from './support/session';
+import { apiAs, openSignedIn, screenshotWithAxe, type Theme } from './support/session';
 
 const OUT = join(import.meta.dirname, '..', 'test-output', 'lists');
 mkdirSync(OUT, { recursive: true });
 const EXTRA = process.env.FUZE_SHOTS_DIR;
 if (EXTRA) mkdirSync(EXTRA, { recursive: true });
-const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
 let fuze: Fuze;
 let browser: Browser;
@@ -38,22 +36,7 @@ type List = { id: string; name: string; path: string[]; count: number; total: nu
 const lists = async () => (await api<{ items: List[] }>('/api/lists')).items;
 const listId = async (...path: string[]) => (await lists()).find((l) => l.path.join('/') === path.join('/'))!.id;
 
-async function shot(p: Page, name: string, a11y: string[]) {
-  await p.screenshot({ path: join(OUT, `${name}.png`), fullPage: false });
-  if (EXTRA) await p.screenshot({ path: join(EXTRA, `${name}.png`), fullPage: false });
-  // Nothing may be wider than the window (a phone scrolls down, never sideways).
-  const overflow = await p.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
-  assert.ok(overflow <= 1, `${name}: the page is ${overflow}px wider than the window`);
-  if (!(await p.evaluate(() => 'axe' in window))) await p.addScriptTag({ content: AXE });
-  const violations = await p.evaluate(async () => {
-    // @ts-expect-error axe is injected above
-    const result = await window.axe.run(document, { resultTypes: ['violations'] });
-    return (result.violations as { id: string; impact: string; nodes: { target: string[] }[] }[]).map(
-      (v) => `${v.id} (${v.impact}): ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(', ')}`,
-    );
-  });
-  for (const v of violations) if (/\((serious|critical)\)/.test(v)) a11y.push(`${name}: ${v}`);
-}
+const shot = (p: Page, name: string, a11y: string[]) => screenshotWithAxe(p, OUT, name, a11y);
 
 before(async () => {
   [fuze, browser] = await Promise.all([startFuze(), launchChromium()]);

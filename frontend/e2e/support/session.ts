@@ -6,6 +6,9 @@
  *   const items = await apiAs(fuze, user)<{ items: unknown[] }>('/api/bookmarks');
  */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
 
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 
@@ -41,4 +44,22 @@ export function apiAs(fuze: Pick<Fuze, 'url'>, user: TestUser) {
     assert.ok(res.ok, `${init.method ?? 'GET'} ${path}: ${res.status} ${body}`);
     return (body ? JSON.parse(body) : null) as T;
   };
+}
+
+let axeSource: string | undefined;
+
+/** A screenshot of the page as it is, as `${dir}/${name}.png`, and an axe-core check of it:
+ * each serious or critical violation is added to `a11y`, named after the screenshot. */
+export async function screenshotWithAxe(p: Page, dir: string, name: string, a11y: string[]): Promise<void> {
+  await p.screenshot({ path: join(dir, `${name}.png`), fullPage: false });
+  axeSource ??= readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+  if (!(await p.evaluate(() => 'axe' in window))) await p.addScriptTag({ content: axeSource });
+  const violations = await p.evaluate(async () => {
+    // @ts-expect-error axe is injected above
+    const result = await window.axe.run(document, { resultTypes: ['violations'] });
+    return (result.violations as { id: string; impact: string; nodes: { target: string[] }[] }[]).map(
+      (v) => `${v.id} (${v.impact}): ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(', ')}`,
+    );
+  });
+  for (const v of violations) if (/\((serious|critical)\)/.test(v)) a11y.push(`${name}: ${v}`);
 }
