@@ -91,8 +91,8 @@ async def scan_progress(user: CurrentUser, redis: RedisDep) -> ScanOut:
 @router.post(
     "/{pair_id}/merge",
     response_model=MergeOut,
-    summary="Keep one page of a pair: the other's tags, notes, highlights and feedback move "
-    "to it, and the other is deleted",
+    summary="Keep one page of a pair: the other's tags, notes, highlights, feedback and lists "
+    "move to it, and the other is deleted",
     responses=responses(NotFound, Unprocessable),
 )
 async def merge_duplicates(

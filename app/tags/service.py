@@ -3,7 +3,9 @@ these, and suggestions: tags that are one spelled differently, abbreviations of 
 close in meaning, and tags used once.
 
 Tags are per user and case-insensitive. Changing them goes through bookmark_tags and tags,
-so the triggers keep each bookmark's tags_text (its search vector) right."""
+so the triggers keep each bookmark's tags_text (its search vector) right, and each tag's
+bookmarks_count, which is applied when the transaction commits: a count inside one (a merge's
+answer) is counted, not read from it."""
 
 from __future__ import annotations
 

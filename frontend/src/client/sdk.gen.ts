@@ -1088,7 +1088,7 @@ export const duplicatesScanDuplicates = <ThrowOnError extends boolean = false>(o
 });
 
 /**
- * Keep one page of a pair: the other's tags, notes, highlights and feedback move to it, and the other is deleted
+ * Keep one page of a pair: the other's tags, notes, highlights, feedback and lists move to it, and the other is deleted
  */
 export const duplicatesMergeDuplicates = <ThrowOnError extends boolean = false>(options: Options<DuplicatesMergeDuplicatesData, ThrowOnError>) => (options.client ?? client).post<DuplicatesMergeDuplicatesResponses, DuplicatesMergeDuplicatesErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],

@@ -2149,7 +2149,7 @@ export const duplicatesScanDuplicatesMutation = (options?: Partial<Options<Dupli
 };
 
 /**
- * Keep one page of a pair: the other's tags, notes, highlights and feedback move to it, and the other is deleted
+ * Keep one page of a pair: the other's tags, notes, highlights, feedback and lists move to it, and the other is deleted
  */
 export const duplicatesMergeDuplicatesMutation = (options?: Partial<Options<DuplicatesMergeDuplicatesData>>): UseMutationOptions<DuplicatesMergeDuplicatesResponse, DuplicatesMergeDuplicatesError, Options<DuplicatesMergeDuplicatesData>> => {
     const mutationOptions: UseMutationOptions<DuplicatesMergeDuplicatesResponse, DuplicatesMergeDuplicatesError, Options<DuplicatesMergeDuplicatesData>> = {
