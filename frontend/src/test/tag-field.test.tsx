@@ -9,6 +9,9 @@ import userEvent from '@testing-library/user-event';
 import { typedPart, withTag } from '../components/TagField';
 import { bookmark, json, ME, mockApi, renderApp, signedIn } from './helpers';
 
+// Generous waits: the field asks after a pause in typing, and a loaded machine is slow.
+const WAIT = { timeout: 10_000 };
+
 const TAGS = [
   { id: 't1', name: 'machine-learning', count: 40 },
   { id: 't2', name: 'machine vision', count: 3 },
@@ -45,11 +48,11 @@ describe('the tag field', () => {
     const { calls } = mockApi(tagRoutes(asked));
     renderApp('/');
     const user = userEvent.setup();
-    await user.type(await screen.findByLabelText('URL'), 'https://example.com/post');
+    await user.type(await screen.findByLabelText('URL', {}, WAIT), 'https://example.com/post');
     const field = screen.getByRole('combobox', { name: 'Tags' });
     await user.type(field, 'databases, mach');
-    const list = await screen.findByRole('listbox', { name: 'Tag suggestions' });
-    await waitFor(() => expect(within(list).getAllByRole('option')).toHaveLength(2));
+    const list = await screen.findByRole('listbox', { name: 'Tag suggestions' }, WAIT);
+    await waitFor(() => expect(within(list).getAllByRole('option')).toHaveLength(2), WAIT);
     expect(asked.at(-1)).toBe('mach'); // only the part being typed is asked for
     expect(within(list).getAllByRole('option')[0]).toHaveTextContent('machine-learning40');
     await user.keyboard('{ArrowDown}');
@@ -58,7 +61,7 @@ describe('the tag field', () => {
     expect(field).toHaveValue('databases, machine-learning, ');
     expect(screen.queryByRole('listbox', { name: 'Tag suggestions' })).toBeNull();
     await user.click(screen.getByRole('button', { name: 'Save' }));
-    await screen.findByText('Saved. It will be ready in a moment.');
+    await screen.findByText('Saved. It will be ready in a moment.', {}, WAIT);
     const post = calls.find((c) => c.method === 'POST')!;
     expect(JSON.parse(post.body).tags).toEqual(['databases', 'machine-learning']);
     expect(field).toHaveValue(''); // the form's reset empties it
@@ -69,13 +72,13 @@ describe('the tag field', () => {
     mockApi(tagRoutes([]));
     renderApp('/');
     const user = userEvent.setup();
-    const field = await screen.findByRole('combobox', { name: 'Tags' });
+    const field = await screen.findByRole('combobox', { name: 'Tags' }, WAIT);
     await user.type(field, 'vis');
     await user.keyboard('{Escape}');
     expect(screen.queryByRole('listbox', { name: 'Tag suggestions' })).toBeNull();
     expect(field).toHaveValue('vis');
     await user.type(field, 'i');
-    const option = await screen.findByRole('option', { name: /machine vision/ });
+    const option = await screen.findByRole('option', { name: /machine vision/ }, WAIT);
     await user.click(option);
     expect(field).toHaveValue('machine vision, ');
     expect(field).toHaveFocus();
