@@ -234,6 +234,13 @@ async def bind_system(session: AsyncSession) -> None:
     await _bind_now(session, SYSTEM_SCOPE)
 
 
+async def session_fetch(session: AsyncSession, sql: str, *args: Any) -> list[Any]:
+    """The rows of a plain statement ($1... parameters, as ReadPool.fetch takes them) in the
+    session's transaction and scope: a read that must see what the session just wrote."""
+    connection = await session.connection()
+    return list(await connection.exec_driver_sql(sql, args))
+
+
 async def get_for_owner(session: AsyncSession, model: Any, key: Any, **options: Any) -> Any:
     """A row (of a model with user_id) by primary key, looked up across users, after which
     the session works for the row's owner: how a job that was handed an id starts."""

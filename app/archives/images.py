@@ -25,11 +25,8 @@ import zipfile
 from pathlib import Path
 
 from jose import jwt
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.archives import store
-from app.archives.models import PageArchive
 from app.config import Settings
 
 INDEX = "index.json"
@@ -108,26 +105,15 @@ def token(settings: Settings, user_id: uuid.UUID, archive_id: uuid.UUID) -> str:
 
 
 async def from_archive(
-    session: AsyncSession,
     settings: Settings,
     user_id: uuid.UUID,
     bookmark_id: uuid.UUID,
+    archive_id: uuid.UUID | None,
     content_html: str | None,
 ) -> str | None:
-    """The reader HTML with the images the newest ready archive holds served from it."""
-    if not content_html or "<img" not in content_html:
-        return content_html
-    archive_id = await session.scalar(
-        select(PageArchive.id)
-        .where(
-            PageArchive.user_id == user_id,
-            PageArchive.bookmark_id == bookmark_id,
-            PageArchive.status == "ready",
-        )
-        .order_by(PageArchive.created_at.desc())
-        .limit(1)
-    )
-    if archive_id is None:
+    """The reader HTML with the images that archive (the newest ready one) holds served
+    from it."""
+    if not content_html or "<img" not in content_html or archive_id is None:
         return content_html
     path = images_file(settings.data_dir, user_id, bookmark_id, archive_id)
     index = await asyncio.to_thread(read_index, path)

@@ -11,7 +11,6 @@ from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.archives import images, store
@@ -23,21 +22,6 @@ from app.imports.parsers import parse_date
 from app.users.models import User
 
 GZIP_MAGIC = b"\x1f\x8b"
-
-
-async def newest_statuses(
-    session: AsyncSession, user_id: uuid.UUID, bookmark_ids: list[uuid.UUID]
-) -> dict[uuid.UUID, str]:
-    """The status of each bookmark's newest archived copy (those with one), in one query."""
-    if not bookmark_ids:
-        return {}
-    rows = await session.execute(
-        select(PageArchive.bookmark_id, PageArchive.status)
-        .where(PageArchive.user_id == user_id, PageArchive.bookmark_id.in_(bookmark_ids))
-        .ext(distinct_on(PageArchive.bookmark_id))
-        .order_by(PageArchive.bookmark_id, PageArchive.created_at.desc())
-    )
-    return {bookmark_id: status for bookmark_id, status in rows}
 
 
 async def used_bytes(session: AsyncSession, user_id: uuid.UUID) -> int:

@@ -1,15 +1,14 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from functools import partial
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Query, Response, UploadFile, status
 from fastapi.responses import FileResponse, JSONResponse
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.archives import images as archive_images
-from app.archives import service as archives_service
 from app.bookmarks import service
 from app.bookmarks.models import Bookmark
 from app.bookmarks.schemas import (
@@ -26,7 +25,7 @@ from app.bookmarks.schemas import (
     clean_tags,
 )
 from app.config import Settings
-from app.db import after_commit
+from app.db import after_commit, session_fetch
 from app.deps import CurrentUser, ReadsDep, RedisDep, SessionDep, SettingsDep
 from app.errors import (
     Conflict,
@@ -41,7 +40,6 @@ from app.errors import (
 from app.idempotency import Idempotency, IdempotencyKeyHeader
 from app.lists import service as lists_service
 from app.thumbnails import service as thumbnails_service
-from app.users.models import User
 from app.webhooks.emit import emit as webhook_emit
 
 router = APIRouter(prefix="/bookmarks", tags=["bookmarks"], responses=responses(Unauthorized))
@@ -64,20 +62,20 @@ def _json(model: BookmarkPage | BookmarkDetail) -> Response:
 
 
 async def _detail(
-    session: AsyncSession, settings: Settings, user: User, bookmark_id: uuid.UUID
+    fetch: Callable[..., Awaitable[list[Any]]],
+    settings: Settings,
+    user_id: uuid.UUID,
+    bookmark_id: uuid.UUID,
 ) -> BookmarkDetail:
-    bookmark = await service.get_owned(session, user, bookmark_id, detail=True)
-    tags = await service.tags_of(session, [bookmark.id])
-    out = service.to_out(bookmark, tags[bookmark.id], detail=True)
-    archived = await archives_service.newest_statuses(session, user.id, [bookmark.id])
-    out["archive_status"] = archived.get(bookmark.id)
-    out["list_ids"] = (await lists_service.lists_of(session, [bookmark.id]))[bookmark.id]
-    pictures = await thumbnails_service.states(session, user.id, [bookmark.id])
-    signed = thumbnails_service.token(settings, user.id)
-    out.update(thumbnails_service.fields(pictures.get(bookmark.id), bookmark.id, signed))
+    """One bookmark's page (service.detail_of), through the read pool or the session."""
+    detail = await service.detail_of(fetch, bookmark_id)
+    out = detail.card.out
+    out["archive_status"] = detail.card.archive_status
+    signed = thumbnails_service.token(settings, user_id)
+    out.update(thumbnails_service.fields(detail.card.picture, bookmark_id, signed))
     # The reader view shows the images of the archived copy, not the live site's.
     out["content_html"] = await archive_images.from_archive(
-        session, settings, user.id, bookmark.id, out["content_html"]
+        settings, user_id, bookmark_id, detail.ready_archive, out["content_html"]
     )
     return BookmarkDetail(**out)
 
@@ -201,39 +199,32 @@ async def list_bookmarks(
     cursor: Annotated[str | None, Query(max_length=500)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Response:
-    async def page(session: AsyncSession) -> BookmarkPage:
-        in_lists = await lists_service.scope(session, user, list_, sublists) if list_ else None
-        rows, next_cursor = await service.list_bookmarks(
-            session,
-            user,
-            q=q,
-            tag=tag,
-            url=url,
-            status=status_,
-            shelf=shelf or ("all" if url is not None else "library"),
-            read=read,
-            favorite=favorite,
-            list_ids=in_lists,
-            sort=sort,
-            cursor=cursor,
-            limit=limit,
+    in_lists = await lists_service.scope(session, user, list_, sublists) if list_ else None
+    cards, next_cursor = await service.list_page(
+        reads,
+        user.id,
+        q=q,
+        tag=tag,
+        url=url,
+        status=status_,
+        shelf=shelf or ("all" if url is not None else "library"),
+        read=read,
+        favorite=favorite,
+        list_ids=in_lists,
+        sort=sort,
+        cursor=cursor,
+        limit=limit,
+    )
+    signed = thumbnails_service.token(settings, user.id)
+    items = [
+        BookmarkOut(
+            **card.out,
+            archive_status=card.archive_status,
+            **thumbnails_service.fields(card.picture, card.out["id"], signed),
         )
-        ids = [b.id for b in rows]
-        tags = await service.tags_of(session, ids)
-        archived = await archives_service.newest_statuses(session, user.id, ids)
-        pictures = await thumbnails_service.states(session, user.id, ids)
-        signed = thumbnails_service.token(settings, user.id)
-        items = [
-            BookmarkOut(
-                **service.to_out(b, tags[b.id]),
-                archive_status=archived.get(b.id),
-                **thumbnails_service.fields(pictures.get(b.id), b.id, signed),
-            )
-            for b in rows
-        ]
-        return BookmarkPage(items=items, next_cursor=next_cursor)
-
-    return _json(await reads.read(user.id, page, session))
+        for card in cards
+    ]
+    return _json(BookmarkPage(items=items, next_cursor=next_cursor))
 
 
 @router.get(
@@ -245,13 +236,10 @@ async def list_bookmarks(
 async def get_bookmark(
     bookmark_id: uuid.UUID,
     user: CurrentUser,
-    session: SessionDep,
     reads: ReadsDep,
     settings: SettingsDep,
 ) -> Response:
-    return _json(
-        await reads.read(user.id, lambda s: _detail(s, settings, user, bookmark_id), session)
-    )
+    return _json(await _detail(partial(reads.fetch, user=user.id), settings, user.id, bookmark_id))
 
 
 @router.patch(
@@ -268,7 +256,7 @@ async def update_bookmark(
     settings: SettingsDep,
 ) -> BookmarkDetail:
     await service.update_bookmark(session, user, bookmark, data)
-    return await _detail(session, settings, user, bookmark.id)
+    return await _detail(partial(session_fetch, session), settings, user.id, bookmark.id)
 
 
 @router.put(

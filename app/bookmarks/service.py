@@ -18,19 +18,15 @@ from typing import Any, BinaryIO, NamedTuple
 from urllib.parse import unquote, urlsplit
 
 from sqlalchemy import (
-    Select,
     and_,
     delete,
     func,
-    or_,
     select,
     text,
-    tuple_,
     update,
 )
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import undefer
 
 from app.analysis import service as analysis_service
 from app.archives import store as archive_store
@@ -51,7 +47,6 @@ from app.errors import (
 )
 from app.extraction import documents
 from app.extraction.fetch import address_block_reason
-from app.lists.models import BookmarkListItem
 from app.users.models import User
 
 
@@ -357,20 +352,12 @@ def download_name(bookmark: Bookmark, path: Path) -> str:
     return stem if stem.lower().endswith(path.suffix) else f"{stem}{path.suffix}"
 
 
-async def get_owned(
-    session: AsyncSession, user: User, bookmark_id: uuid.UUID, *, detail: bool = False
-) -> Bookmark:
+async def get_owned(session: AsyncSession, user: User, bookmark_id: uuid.UUID) -> Bookmark:
     """The user's bookmark, or 404 exactly as for an id that does not exist."""
     query = select(Bookmark).where(Bookmark.id == bookmark_id, Bookmark.user_id == user.id)
-    if detail:
-        query = query.options(
-            undefer(Bookmark.text), undefer(Bookmark.content_html), undefer(Bookmark.page_metadata)
-        )
     bookmark = await session.scalar(query)
     if bookmark is None:
         raise NotFound("No such bookmark.", code="bookmark_not_found")
-    if detail:
-        await with_analysis(session, [bookmark])
     return bookmark
 
 
@@ -385,16 +372,19 @@ async def with_analysis(session: AsyncSession, bookmarks: list[Bookmark]) -> Non
         setattr(bookmark, _ANALYSIS, rows.get(bookmark.id))
 
 
-_SORTS: dict[str, tuple[Any, bool]] = {
-    "saved_at": (Bookmark.saved_at, False),
-    "-saved_at": (Bookmark.saved_at, True),
-    "title": (func.lower(func.coalesce(Bookmark.title, Bookmark.page_title, Bookmark.url)), False),
-    "-title": (func.lower(func.coalesce(Bookmark.title, Bookmark.page_title, Bookmark.url)), True),
-    "quality": (func.coalesce(Bookmark.quality, -1), False),
-    "-quality": (func.coalesce(Bookmark.quality, -1), True),
-    "progress": (Bookmark.progress, False),
-    "-progress": (Bookmark.progress, True),
+# Each sort's key as SQL over `b` (bookmarks), the type its cursor value is checked
+# against, and whether it runs newest/highest first.
+_SORTS: dict[str, tuple[str, type | tuple[type, ...], bool]] = {
+    "saved_at": ("b.saved_at", datetime, False),
+    "-saved_at": ("b.saved_at", datetime, True),
+    "title": ("lower(coalesce(b.title, b.page_title, b.url))", str, False),
+    "-title": ("lower(coalesce(b.title, b.page_title, b.url))", str, True),
+    "quality": ("coalesce(b.quality, -1)", int, False),
+    "-quality": ("coalesce(b.quality, -1)", int, True),
+    "progress": ("b.progress", (int, float), False),
+    "-progress": ("b.progress", (int, float), True),
 }
+_CURSOR_TYPES = {datetime: "timestamptz", str: "text", int: "int", (int, float): "float8"}
 
 
 def _encode_cursor(value: Any, bookmark_id: uuid.UUID) -> str:
@@ -417,20 +407,9 @@ def _decode_cursor(cursor: str) -> tuple[Any, uuid.UUID]:
         ) from exc
 
 
-def _sort_value(bookmark: Bookmark, sort: str) -> Any:
-    key = sort.lstrip("-")
-    if key == "saved_at":
-        return bookmark.saved_at
-    if key == "title":
-        return (bookmark.title or bookmark.page_title or bookmark.url).lower()
-    if key == "progress":
-        return bookmark.progress
-    return bookmark.quality if bookmark.quality is not None else -1
-
-
-async def list_bookmarks(
-    session: AsyncSession,
-    user: User,
+async def list_page(
+    reads: ReadPool,
+    user_id: uuid.UUID,
     *,
     q: str | None = None,
     tag: str | None = None,
@@ -443,64 +422,71 @@ async def list_bookmarks(
     sort: str = "-saved_at",
     cursor: str | None = None,
     limit: int = 50,
-) -> tuple[list[Bookmark], str | None]:
-    column, descending = _SORTS[sort]
-    query: Select[tuple[Bookmark]] = select(Bookmark).where(Bookmark.user_id == user.id)
-    if shelf == "library":
-        query = query.where(Bookmark.archived_at.is_(None))
-    elif shelf == "archive":
-        query = query.where(Bookmark.archived_at.is_not(None))
+) -> tuple[list[Card], str | None]:
+    """One page of the user's library, filtered and sorted, in one statement through the
+    read pool: the page's ids, what outs_of() reads of each, its newest archived copy's
+    status and its card picture's state. Each filter adds its condition and parameter; the
+    statements of the few shapes there are stay prepared on the pool's connections."""
+    key, kind, descending = _SORTS[sort]
+    args: list[Any] = [user_id]
+
+    def arg(value: Any, cast: str = "") -> str:
+        args.append(value)
+        return f"${len(args)}{cast}"
+
+    where = ["b.user_id = $1"]
+    if shelf != "all":
+        where.append(f"b.archived_at IS {'NOT ' if shelf == 'archive' else ''}NULL")
     if read is not None:
-        query = query.where(Bookmark.read_at.is_not(None) if read else Bookmark.read_at.is_(None))
+        where.append(f"b.read_at IS {'NOT ' if read else ''}NULL")
     if favorite is not None:
-        query = query.where(Bookmark.favorite.is_(favorite))
+        where.append(f"b.favorite = {arg(favorite)}")
     if url is not None:
-        query = query.where(Bookmark.normalized_url == _normalize(url))
+        where.append(f"b.normalized_url = {arg(_normalize(url))}")
     if status:
-        query = query.where(Bookmark.status == status)
+        where.append(f"b.status = {arg(status)}")
     if list_ids is not None:
-        query = query.where(
-            Bookmark.id.in_(
-                select(BookmarkListItem.bookmark_id).where(BookmarkListItem.list_id.in_(list_ids))
-            )
+        where.append(
+            "b.id IN (SELECT li.bookmark_id FROM bookmark_lists li"
+            f" WHERE li.list_id = ANY({arg(list_ids, '::uuid[]')}))"
         )
     if tag:
-        query = query.where(
-            Bookmark.id.in_(
-                select(BookmarkTag.bookmark_id)
-                .join(Tag, Tag.id == BookmarkTag.tag_id)
-                .where(Tag.user_id == user.id, func.lower(Tag.name) == tag.strip().lower())
-            )
+        where.append(
+            "b.id IN (SELECT bt.bookmark_id FROM bookmark_tags bt JOIN tags t ON t.id = bt.tag_id"
+            f" WHERE t.user_id = $1 AND lower(t.name) = {arg(tag.strip().lower())})"
         )
     if q and q.strip():
-        pattern = (
+        pattern = arg(
             "%" + q.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         )
-        query = query.where(
-            or_(
-                Bookmark.title.ilike(pattern),
-                Bookmark.page_title.ilike(pattern),
-                Bookmark.url.ilike(pattern),
-                Bookmark.description.ilike(pattern),
-                Bookmark.notes.ilike(pattern),
-            )
-        )
+        where.append(
+            "(" + " OR ".join(
+                f"b.{column} ILIKE {pattern}"
+                for column in ("title", "page_title", "url", "description", "notes")
+            ) + ")"
+        )  # fmt: skip
     if cursor:
         value, after_id = _decode_cursor(cursor)
-        if sort.lstrip("-") == "saved_at" and not isinstance(value, datetime):
+        if not isinstance(value, kind) or isinstance(value, bool):
             raise Unprocessable("This cursor belongs to another sort order.", code="invalid_cursor")
-        key = tuple_(column, Bookmark.id)
-        query = query.where(
-            key < tuple_(value, after_id) if descending else key > tuple_(value, after_id)
-        )
-    order = (column.desc(), Bookmark.id.desc()) if descending else (column.asc(), Bookmark.id.asc())
-    rows = list(await session.scalars(query.order_by(*order).limit(limit + 1)))
+        after = f"({arg(value, '::' + _CURSOR_TYPES[kind])}, {arg(after_id, '::uuid')})"
+        where.append(f"({key}, b.id) {'<' if descending else '>'} {after}")
+    order = "DESC" if descending else "ASC"
+    sql = f"""
+    WITH page AS (
+        SELECT b.id, {key} AS sort_value FROM bookmarks b
+        WHERE {" AND ".join(where)}
+        ORDER BY {key} {order}, b.id {order} LIMIT {arg(limit + 1)}
+    ),
+    {outs_sql(len(args) + 1, "page", "page.sort_value, ", snippets=False, cards=True)}
+    ORDER BY page.sort_value {order}, page.id {order}
+    """
+    rows = await reads.fetch(sql, *args, user=user_id)
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
-        next_cursor = _encode_cursor(_sort_value(rows[-1], sort), rows[-1].id)
-    await with_analysis(session, rows)
-    return rows, next_cursor
+        next_cursor = _encode_cursor(rows[-1][0], rows[-1][1])
+    return [card_of_row(row, 1) for row in rows], next_cursor
 
 
 async def update_bookmark(
@@ -650,42 +636,83 @@ _OUT_FIELDS = (
     "source", "version", "saved_at", "updated_at", "processed_at", "run", "read_at", "favorite",
     "archived_at", "progress",
 )  # fmt: skip
+# What a bookmark's page shows of its analysis beyond its state (analysis_service.analysis_out).
+_ANALYSIS_FIELDS = (
+    "summary", "key_concepts", "content_type", "difficulty", "technologies", "topics",
+    "suggested_tags", "model", "analysed_at",
+)  # fmt: skip
 
 
-def outs_sql(first: int = 1, page: str | None = None, extra: str = "") -> str:
+def outs_sql(
+    first: int = 1,
+    page: str | None = None,
+    extra: str = "",
+    *,
+    snippets: bool = True,
+    cards: bool = False,
+    detail: bool = False,
+) -> str:
     """outs_of()'s statement, after the WITH keyword, its parameters numbered from `first`:
     the ids, then the highlight's (highlight_args). With `page`, the name of a relation
     (id, ...) in the caller's earlier CTEs, it reads that relation's pages instead of an ids
     parameter (the highlight's parameters come first then), and `extra` names more columns
-    ahead of the page's own (`page.score, `)."""
-    names = [f"${first + i}" for i in range(5 if page is None else 4)]
+    ahead of the page's own (`page.score, `). Without `snippets` (a listing, which shows
+    none) it takes no highlight parameters and reads no text: lead and headline are null.
+    With `cards`, three columns follow: the newest archived copy's status, and the card
+    picture's status and hash (card_of_row). With `detail` (and `cards`), what one
+    bookmark's page shows follows: its text and reader HTML, the whole analysis, its lists
+    and its newest ready archived copy (detail_of)."""
+    names = [f"${first + i}" for i in range((0 if page else 1) + (4 if snippets else 0))]
     source = (
         f"JOIN {page} ON {page}.id = b.id" if page else f"WHERE b.id = ANY({names.pop(0)}::uuid[])"
     )
-    query, websearch, options, chars = names
-    return f"""
-    q AS (
-        SELECT CASE WHEN {query}::text IS NULL THEN NULL
+    if snippets:
+        query, websearch, options, chars = names
+        tsq = f"""CASE WHEN {query}::text IS NULL THEN NULL
                     WHEN {websearch} THEN websearch_to_tsquery('english', {query})
-                    ELSE to_tsquery('english', {query}) END AS tsq
+                    ELSE to_tsquery('english', {query}) END"""
+        shown = f"""left(b.text, 300) AS lead,
+           CASE WHEN b.search_vector @@ q.tsq THEN ts_headline(
+               'english', left(coalesce(b.text, b.description, ''), {chars}), q.tsq, {options}
+           ) END AS headline,
+           coalesce(b.search_vector @@ q.tsq, false) AS matched"""
+    else:
+        tsq, shown = "NULL::tsquery", "NULL AS lead, NULL AS headline, false AS matched"
+    card = (
+        """,
+           (SELECT pa.status FROM page_archives pa WHERE pa.bookmark_id = b.id
+            ORDER BY pa.created_at DESC LIMIT 1) AS archive_status,
+           th.status AS thumbnail_status, th.etag AS thumbnail_etag"""
+        if cards
+        else ""
     )
+    if detail:
+        card += f""",
+           b.text, b.content_html, b.content_hash, b.metadata::text,
+           {", ".join(f"a.{f}" for f in _ANALYSIS_FIELDS)},
+           coalesce((SELECT array_agg(li.list_id ORDER BY li.added_at, li.list_id)
+                     FROM bookmark_lists li WHERE li.bookmark_id = b.id), '{{}}') AS list_ids,
+           (SELECT pa.id FROM page_archives pa WHERE pa.bookmark_id = b.id AND pa.status = 'ready'
+            ORDER BY pa.created_at DESC LIMIT 1) AS ready_archive"""
+    return f"""
+    q AS (SELECT {tsq} AS tsq)
     SELECT {extra}{", ".join(f"b.{Bookmark.__mapper__.columns[f].name}" for f in _OUT_FIELDS)},
            (SELECT array_agg(t.name ORDER BY lower(t.name))
             FROM bookmark_tags bt JOIN tags t ON t.id = bt.tag_id
             WHERE bt.bookmark_id = b.id) AS tags,
            a.run, a.status, a.error_code, a.error_message,
-           left(b.text, 300) AS lead,
-           CASE WHEN b.search_vector @@ q.tsq THEN ts_headline(
-               'english', left(coalesce(b.text, b.description, ''), {chars}), q.tsq, {options}
-           ) END AS headline,
-           coalesce(b.search_vector @@ q.tsq, false) AS matched
+           {shown}{card}
     FROM bookmarks b CROSS JOIN q
     LEFT JOIN content_analysis a ON a.bookmark_id = b.id
+    {"LEFT JOIN thumbnails th ON th.bookmark_id = b.id" if cards else ""}
     {source}
 """
 
 
 _OUTS_SQL = "WITH " + outs_sql()
+_DETAIL_SQL = "WITH page AS (SELECT $1::uuid AS id), " + outs_sql(
+    2, "page", snippets=False, cards=True, detail=True
+)
 
 Out = tuple[dict[str, Any], tuple[str | None, str | None, bool]]
 
@@ -724,19 +751,72 @@ async def outs_of(
     return {out[0]["id"]: out for out in map(out_of_row, rows)}
 
 
-def out_of_row(row: Any, start: int = 0) -> Out:
-    """One row of outs_sql() (its columns from `start` on) as outs_of() gives it."""
+def _bookmark_of_row(row: Any, start: int, detail: bool = False) -> SimpleNamespace:
+    """The bookmark of a row of outs_sql() (its columns from `start` on) as to_out() reads
+    it, its analysis (if any) attached."""
     n = start + len(_OUT_FIELDS)
     bookmark = SimpleNamespace(**{f: row[start + i] for i, f in enumerate(_OUT_FIELDS)})
     a_run, a_status, a_code, a_message = (row[n + i] for i in range(1, 5))
-    row_analysis = (
+    analysis = (
         None
         if a_status is None
         else SimpleNamespace(run=a_run, status=a_status, error_code=a_code, error_message=a_message)
     )
-    setattr(bookmark, _ANALYSIS, row_analysis)
-    out = to_out(bookmark, list(row[n] or []))  # type: ignore[arg-type]
+    if detail:  # after the snippets' three columns and the card's three
+        d = n + 11
+        bookmark.text, bookmark.content_html, bookmark.content_hash = row[d], row[d + 1], row[d + 2]
+        bookmark.page_metadata = None if row[d + 3] is None else json.loads(row[d + 3])
+        if analysis is not None:
+            for i, field in enumerate(_ANALYSIS_FIELDS):
+                setattr(analysis, field, row[d + 4 + i])
+    setattr(bookmark, _ANALYSIS, analysis)
+    return bookmark
+
+
+def out_of_row(row: Any, start: int = 0) -> Out:
+    """One row of outs_sql() (its columns from `start` on) as outs_of() gives it."""
+    n = start + len(_OUT_FIELDS)
+    out = to_out(_bookmark_of_row(row, start), list(row[n] or []))  # type: ignore[arg-type]
     return out, (row[n + 5], row[n + 6], bool(row[n + 7]))
+
+
+class Card(NamedTuple):
+    """A listed bookmark: to_out() with tags and analysis status, its newest archived copy's
+    status, and its card picture's (status, hash) when it has one (thumbnails.fields)."""
+
+    out: dict[str, Any]
+    archive_status: str | None
+    picture: tuple[str, str | None] | None
+
+
+def card_of_row(row: Any, start: int = 0, detail: bool = False) -> Card:
+    """One row of outs_sql(cards=True) (its columns from `start` on)."""
+    n = start + len(_OUT_FIELDS)
+    bookmark = _bookmark_of_row(row, start, detail)
+    out = to_out(bookmark, list(row[n] or []), detail=detail)  # type: ignore[arg-type]
+    picture = None if row[n + 9] is None else (row[n + 9], row[n + 10])
+    return Card(out, row[n + 8], picture)
+
+
+class Detail(NamedTuple):
+    """One bookmark as its page shows it: its card with to_out(detail=True) and `list_ids`,
+    and its newest ready archived copy, whose images the reader HTML may be served from."""
+
+    card: Card
+    ready_archive: uuid.UUID | None
+
+
+async def detail_of(fetch: Callable[..., Awaitable[list[Any]]], bookmark_id: uuid.UUID) -> Detail:
+    """One bookmark of the user's, in one statement, run by `fetch(sql, *args)`: the read
+    pool's (ReadPool.fetch for the user) or, to see what a transaction just wrote, the
+    session's (db.session_fetch). NotFound when it is not the user's."""
+    rows = await fetch(_DETAIL_SQL, bookmark_id)
+    if not rows:
+        raise NotFound("No such bookmark.", code="bookmark_not_found")
+    card = card_of_row(rows[0], detail=True)
+    end = len(_OUT_FIELDS) + 15 + len(_ANALYSIS_FIELDS)
+    card.out["list_ids"] = list(rows[0][end])
+    return Detail(card, rows[0][end + 1])
 
 
 @dataclass(slots=True)

@@ -16,12 +16,9 @@ import time
 import uuid
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from app.config import Settings
 from app.errors import Unauthorized
-from app.thumbnails.models import READY, Thumbnail
+from app.thumbnails.models import READY
 
 DAY = 86_400
 
@@ -55,20 +52,6 @@ def reader_of(settings: Settings, value: str) -> uuid.UUID:
 
 def url(bookmark_id: uuid.UUID, etag: str, signed: str) -> str:
     return f"/api/bookmarks/{bookmark_id}/thumbnail?v={etag}&token={signed}"
-
-
-async def states(
-    session: AsyncSession, user_id: uuid.UUID, bookmark_ids: list[uuid.UUID]
-) -> dict[uuid.UUID, tuple[str, str | None]]:
-    """(status, hash) of the card picture of each of these bookmarks that has a row."""
-    if not bookmark_ids:
-        return {}
-    rows = await session.execute(
-        select(Thumbnail.bookmark_id, Thumbnail.status, Thumbnail.etag).where(
-            Thumbnail.user_id == user_id, Thumbnail.bookmark_id.in_(bookmark_ids)
-        )
-    )
-    return {bookmark_id: (status, etag) for bookmark_id, status, etag in rows}
 
 
 def fields(

@@ -163,6 +163,43 @@ async def test_list_filters_sorts_and_cursor_pagination(client, alice, db):
     assert bad.status_code == 422
 
 
+async def test_every_sort_pages_through_the_whole_library_and_refuses_another_sorts_cursor(
+    client, alice, db
+):
+    for i, title in enumerate(["Émile", "beta", "Alpha", "delta", "Çedille"]):
+        await _save(client, alice, f"https://example.com/s{i}", title=title)
+    await db.execute(
+        text(
+            "UPDATE bookmarks SET quality = (array[40, NULL, 90, 40, 7])[substr(url, 22)::int + 1],"
+            " progress = (array[0.5, 0, 0.25, 0.5, 1])[substr(url, 22)::int + 1]"
+        )
+    )
+    cursors = {}
+    for sort in ("saved_at", "-saved_at", "title", "-title", "quality", "-quality", "progress"):
+        whole = (await client.get(f"/api/bookmarks?sort={sort}", headers=alice.headers)).json()
+        assert len(whole["items"]) == 5 and whole["next_cursor"] is None
+        seen, cursor = [], None
+        while True:
+            params = {"sort": sort, "limit": 2, **({"cursor": cursor} if cursor else {})}
+            page = (await client.get("/api/bookmarks", headers=alice.headers, params=params)).json()
+            seen += [b["id"] for b in page["items"]]
+            cursors.setdefault(sort, page["next_cursor"])
+            if not (cursor := page["next_cursor"]):
+                break
+        assert seen == [b["id"] for b in whole["items"]], sort
+    by_title = (await client.get("/api/bookmarks?sort=title", headers=alice.headers)).json()
+    titles = [b["title"] for b in by_title["items"]]
+    assert [t for t in titles if t.isascii()] == ["Alpha", "beta", "delta"]  # case ignored
+    by_quality = (await client.get("/api/bookmarks?sort=-quality", headers=alice.headers)).json()
+    assert [b["quality"] for b in by_quality["items"]][:2] == [90, 40]
+    # A cursor carries its sort's value: another sort's is refused, never a 500.
+    for sort, other in (("quality", "title"), ("title", "quality"), ("progress", "saved_at")):
+        bad = await client.get(
+            "/api/bookmarks", headers=alice.headers, params={"sort": sort, "cursor": cursors[other]}
+        )
+        assert bad.status_code == 422 and bad.json()["error"]["code"] == "invalid_cursor", sort
+
+
 async def test_refresh_starts_a_new_run(client, alice, redis):
     bid = (await _save(client, alice, "https://example.com/r")).json()["id"]
     r = await client.post(f"/api/bookmarks/{bid}/refresh", headers=alice.headers)
