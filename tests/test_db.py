@@ -217,3 +217,23 @@ async def test_a_new_users_search_beside_a_large_library_reads_only_their_own_ro
     finally:
         await tr.rollback()
         await conn.close()
+
+
+async def test_a_query_vector_reaches_pgvector_as_exactly_the_float32_values_encoded(stack):
+    """vector_text writes nine significant digits: each float32 must come back bit for bit,
+    or a search would rank by a slightly different query than the one encoded."""
+    import asyncpg
+
+    from app.search.service import vector_text
+
+    rng = np.random.default_rng(7)
+    vectors = rng.standard_normal((50, 384)).astype(np.float32)
+    vectors[0] = np.float32(1e-30)  # tiny values too, and a few exact ones
+    vectors[1, :4] = (0.1, -0.5, 1.0, 3.4028235e38)
+    conn = await asyncpg.connect(stack.database_url)
+    try:
+        for vector in vectors:
+            raw = await conn.fetchval("SELECT vector_send($1::vector)", vector_text(vector))
+            assert np.array_equal(np.frombuffer(raw, dtype=">f4", offset=4), vector)
+    finally:
+        await conn.close()

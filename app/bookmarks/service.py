@@ -255,7 +255,9 @@ async def _save(
             tags_text=" ".join(sorted(name for _, name in tags)) or None,
         )
         .on_conflict_do_nothing(index_elements=["user_id", "normalized_url"])
-        .returning(Bookmark.id)
+        # The new row as the session's object, with what the database filled in (defaults,
+        # the search vector's inputs): no second statement to load it.
+        .returning(Bookmark)
     )
     if inserted is None:
         query = select(Bookmark).where(
@@ -266,8 +268,8 @@ async def _save(
         await _link_tags(session, existing.id, tags)
         await with_analysis(session, [existing])
         return existing, False
+    bookmark: Bookmark = inserted
     await _link_tags(session, new_id, tags)
-    bookmark = await session.get_one(Bookmark, new_id)
     if before_start is not None:
         await before_start(new_id)
     pipeline.start(session, bookmark)
