@@ -1,7 +1,8 @@
 """Requests per second and CPU per request of the API's routes, for one user with N bookmarks:
 health, list (cursor pages), get one, keyword search, semantic search (new queries), save and
 cached recommendations; sequential and at concurrency 8; p50/p95/p99; CPU per request of the
-API and the worker processes (from /proc/<pid>/stat, children included) and of this client.
+API, the worker, PostgreSQL and Valkey (from /proc/<pid>/stat, children included; the last
+two only when the benchmark started them) and of this client.
 
     .venv/bin/python bench/throughput.py [--size 500] [--seconds 5] [--api-workers 1]
     .venv/bin/python bench/throughput.py --compare /tmp/fuze-before   # interleaved A/B
@@ -141,7 +142,7 @@ class Result:
 
 async def phase(
     api: Api, worker: subprocess.Popen[bytes] | None, make: Callable[[int], Request],
-    concurrency: int, seconds: float,
+    concurrency: int, seconds: float, servers: dict[str, int],
 ) -> Result:  # fmt: skip
     conns = [Connection("127.0.0.1", api.port, api.token) for _ in range(concurrency)]
     for c in conns:
@@ -151,6 +152,7 @@ async def phase(
     pids = {"api": api.process.pid}
     if worker is not None:
         pids["worker"] = worker.pid
+    pids.update(servers)
     before = {k: cpu_seconds(p) for k, p in pids.items()}
     client = time.process_time()  # this process alone: its children are the servers
     started = time.perf_counter()
@@ -286,6 +288,13 @@ async def run(args: argparse.Namespace) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     database_url, redis_url, servers = await start_servers(folder)
     rng = random.Random(11)
+    # The servers' processes, for their CPU per request (PostgreSQL's backends are children
+    # of its postmaster).
+    server_pids = {
+        ("db" if type(s).__name__ == "EmbeddedPostgres" else "valkey"): s.child.pid
+        for s in servers
+        if getattr(s, "child", None) is not None and s.child.pid is not None
+    }
     vocab = vocabulary()
     closed_port = free_port()  # saved pages point here: the worker's fetch fails at once
     env = {**api_env(folder, database_url, redis_url), "FUZE_ALLOW_PRIVATE_NETWORKS": "true"}
@@ -340,11 +349,14 @@ async def run(args: argparse.Namespace) -> None:
         for api in apis:
             await prepare(api, vocab, rng, args.projects)
         words = [w for w in vocab if len(w) > 4]
-        queries = iter(
-            " ".join(rng.choices(vocab, k=rng.randint(2, 5))) + f" {i}" for i in range(10**9)
-        )
         saved = iter(range(10**9))
-        run_id = rng.getrandbits(32)
+        # Saved pages and queries new to this run, also on a kept database (--keep), where
+        # the last run's are saved already and their vectors cached.
+        run_id = random.SystemRandom().getrandbits(32)
+        queries = iter(
+            " ".join(rng.choices(vocab, k=rng.randint(2, 5))) + f" {run_id % 10**4} {i}"
+            for i in range(10**9)
+        )
 
         def routes(api: Api) -> dict[str, Callable[[int], Request]]:
             return {
@@ -378,8 +390,10 @@ async def run(args: argparse.Namespace) -> None:
             for concurrency in (1, 8):
                 for api in apis:  # interleaved: each API in turn, cell by cell
                     make = routes(api)[name]
-                    await phase(api, worker, make, concurrency, min(1.0, args.seconds))  # warm
-                    result = await phase(api, worker, make, concurrency, args.seconds)
+                    await phase(
+                        api, worker, make, concurrency, min(1.0, args.seconds), server_pids
+                    )  # warm
+                    result = await phase(api, worker, make, concurrency, args.seconds, server_pids)
                     label = name if len(apis) == 1 else f"{name} [{api.name}]"
                     print(result.line(label, concurrency), flush=True)
         print(f"\n{encoder_floor([next(queries) for _ in range(220)])}")
