@@ -62,6 +62,7 @@ def client_host(request: Request) -> str:
     # Behind a load balancer uvicorn's --proxy-headers puts the real client here.
     return request.client.host if request.client else "unknown"
 
+
 oauth2_scheme = OAuth2PasswordBearer(
     tokenUrl="/api/auth/token",
     auto_error=False,
