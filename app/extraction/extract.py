@@ -288,15 +288,19 @@ def _flatten_nesting(text: str) -> str:
 
 
 # -- derived fields --------------------------------------------------------------------------
-def _words(text: str) -> int:
+def _words(text: str, split: list[str] | None = None) -> int:
+    """Words of a text; `split` is text.split() when the caller has it already."""
     cjk = len(CJK.findall(text))
     if cjk > len(text) // 4:
         return len(CJK.sub(" ", text).split()) + cjk // 2  # ~2 characters a word
-    return len(text.split())
+    return len(text.split() if split is None else split)
 
 
-def content_hash(text: str) -> str:
-    return hashlib.sha256(" ".join(text.lower().split()).encode("utf-8")).hexdigest()
+def content_hash(text: str, split: list[str] | None = None) -> str:
+    """The text's hash, blind to case and spacing; `split` is text.split() when the caller
+    has it already (lower-casing changes no spacing, so it may come after the split)."""
+    words = text.split() if split is None else split
+    return hashlib.sha256(" ".join(words).lower().encode("utf-8")).hexdigest()
 
 
 def guess_language(text: str) -> str | None:
@@ -378,7 +382,8 @@ def extract(html: str | bytes, url: str) -> Extracted:
     if not result.text:
         raise ExtractionError("no_text", "The page has no readable text.")
     text = result.text
-    words = _words(text)
+    split = text.split()  # for the word count and the hash alike
+    words = _words(text, split)
     paragraphs = text.split("\n\n")
     language = meta.language or guess_language(text)
     content_html, lead = render_content(result.blocks, url or "")
@@ -396,7 +401,7 @@ def extract(html: str | bytes, url: str) -> Extracted:
         text=text,
         word_count=words,
         reading_time_minutes=max(1, math.ceil(words / WORDS_PER_MINUTE)) if words else 0,
-        content_hash=content_hash(text),
+        content_hash=content_hash(text, split),
         quality=quality_score(
             words=words,
             paragraphs=paragraphs,

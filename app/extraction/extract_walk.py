@@ -382,7 +382,10 @@ class Walker:
         pre = tag == "pre"
         self.in_pre += pre
         self._walk(node, el, depth + 1)
-        self._flush(el)
+        if self.buf or self.last_img >= self.hstart:
+            self._flush(el)
+        else:  # _flush with nothing to end (most elements): only the run's start moves
+            self.hstart = len(self.parts)
         self.in_pre -= pre
         el.end = len(self.blocks)
         el.last = len(self.els) - 1
