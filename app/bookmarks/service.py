@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import hashlib
 import ipaddress
 import json
@@ -645,6 +646,7 @@ _ANALYSIS_FIELDS = (
 )  # fmt: skip
 
 
+@functools.cache  # pure; the list builds it on every request
 def outs_sql(
     first: int = 1,
     page: str | None = None,
