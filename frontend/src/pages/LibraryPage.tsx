@@ -199,6 +199,15 @@ export function LibraryPage({ list }: { list?: ListOut } = {}) {
   }
 
   const allSelected = items.length > 0 && selected.size === items.length;
+  // What the list and the grid show alike.
+  const shown = {
+    items,
+    hasMore: Boolean(query.hasNextPage),
+    loadingMore: query.isFetchingNextPage,
+    loadMore,
+    selected,
+    toggle,
+  };
   return (
     <section className="page library" aria-labelledby="library-title">
       {list && list.path.length > 1 ? (
@@ -397,23 +406,9 @@ export function LibraryPage({ list }: { list?: ListOut } = {}) {
       {query.isPending ? <p className="muted" role="status">Loading…</p> : null}
       {items.length > 0 ? (
         view === 'grid' ? (
-          <BookmarkGrid
-            items={items}
-            hasMore={Boolean(query.hasNextPage)}
-            loadingMore={query.isFetchingNextPage}
-            loadMore={loadMore}
-            selected={selected}
-            toggle={toggle}
-          />
+          <BookmarkGrid {...shown} />
         ) : (
-          <BookmarkList
-            items={items}
-            hasMore={Boolean(query.hasNextPage)}
-            loadingMore={query.isFetchingNextPage}
-            loadMore={loadMore}
-            selected={selected}
-            toggle={toggle}
-          />
+          <BookmarkList {...shown} />
         )
       ) : null}
     </section>
