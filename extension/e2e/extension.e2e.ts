@@ -335,7 +335,7 @@ describe('the Fuze extension', () => {
     await options.goto(`chrome-extension://${extensionId}/options.html`);
     await options.click('#sign-out');
     await expect.poll(() => options.locator('#message').textContent(), UI).toBe('Signed out.');
-    expect(await options.isVisible('#sign-in')).toBe(true);
+    await expect.poll(() => options.isVisible('#sign-in'), UI).toBe(true);
     const refresh = await fetch(fuze.url('/api/auth/refresh'), {
       method: 'POST',
       headers: { 'Content-Type': 'application/json' },

@@ -87,8 +87,9 @@ async function onSignOut(): Promise<void> {
   const serverUrl = await fuze.serverUrl();
   await fuze.signOut();
   if (serverUrl) await ext.permissions.remove({ origins: [originPattern(serverUrl)] }).catch(() => false);
-  say('Signed out.');
+  // The form comes back first, then the message: whoever sees "Signed out." sees the form.
   await render();
+  say('Signed out.');
 }
 
 form.addEventListener('submit', (e) => void onSubmit(e));
