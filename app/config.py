@@ -175,6 +175,10 @@ class Settings(BaseSettings):
     pipeline_job_timeout_seconds: int = 120
     pipeline_retry_base_seconds: float = 5.0
     worker_max_jobs: int = 32
+    # How often a busy worker looks at its queues (workers.main.PromptWorker; arq's 0.5 s when
+    # idle). arq starts at most the free slots' worth of jobs per look, and a page's stages
+    # take 30-150 ms, so at 0.5 s the wait between looks, not the work, bounded a worker.
+    worker_poll_seconds: float = Field(default=0.05, gt=0, le=5)
     embed_batch_size: int = 32
     embed_threads: int | None = None  # parallel model threads; default: the cores
     # Load the model when the API starts (in the background) rather than at the first search.
@@ -187,7 +191,7 @@ class Settings(BaseSettings):
     import_max_bytes: int = 64 * 1024 * 1024
     import_batch_size: int = 500
     import_worker_inline: bool = True
-    import_worker_max_jobs: int = 4
+    import_worker_max_jobs: int = 8
     import_job_timeout_seconds: int = 1800
     import_watch_interval_seconds: float = 2.0
 

@@ -17,13 +17,18 @@ import signal  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
 
-from arq import run_worker  # noqa: E402
+from arq.worker import get_kwargs  # noqa: E402
 from redis.exceptions import ConnectionError as RedisConnectionError  # noqa: E402
 from redis.exceptions import TimeoutError as RedisTimeoutError  # noqa: E402
 
 from app.config import get_settings  # noqa: E402
 from app.metrics import serve_worker_metrics  # noqa: E402
-from workers.main import ImportWorkerSettings, WorkerSettings, redis_pool_for  # noqa: E402
+from workers.main import (  # noqa: E402
+    ImportWorkerSettings,
+    PromptWorker,
+    WorkerSettings,
+    redis_pool_for,
+)
 
 log = logging.getLogger("fuze.worker")
 
@@ -71,7 +76,7 @@ def main(imports_only: bool = False) -> None:
         started = time.monotonic()
         try:
             pool = redis_pool_for(getattr(settings, "queue_name", None))
-            run_worker(settings, **pool)  # type: ignore[arg-type]
+            PromptWorker(**{**get_kwargs(settings), **pool}).run()  # type: ignore[arg-type]
             return  # stopped by SIGINT/SIGTERM
         except (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError) as exc:
             # Orphaned (`fuze up` or a supervisor died; its stop signal may have been taken
