@@ -266,6 +266,7 @@ async def run(args: argparse.Namespace) -> None:
                     client, headers, [f"{web_base}/{pid}" for pid, _ in pages]
                 )
             elapsed = time.perf_counter() - started
+            cpu_after = _cpu_seconds(api, worker, servers)  # not the reading back below
 
             counts: dict[str, int] = {}
             for status in ("ready", "failed"):
@@ -304,7 +305,6 @@ async def run(args: argparse.Namespace) -> None:
                 cursor = page["next_cursor"]
                 if not cursor:
                     break
-        cpu_after = _cpu_seconds(api, worker, servers)
         cpu = {k: cpu_after[k] - cpu_before.get(k, 0.0) for k in cpu_after}
     finally:
         stop_sampling = True
