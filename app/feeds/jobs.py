@@ -90,7 +90,9 @@ async def poll_feed(ctx: dict[str, Any], feed_id: str) -> str:
         if parsed is not None:
             feed.title = feed.title or parsed.title
             feed.site_url = parsed.site_url or feed.site_url
-        if got is not None:
+        if got is not None and outcome != "error":
+            # Not after an error: the next poll must read the body again, or a page that is
+            # not a feed would answer 304 and its error would turn into "not modified".
             feed.etag, feed.last_modified = got.etag, got.last_modified
         now = utcnow()
         feed.last_status, feed.last_error, feed.last_checked_at = outcome, error, now

@@ -158,6 +158,15 @@ async def test_errors_are_shown_per_feed_and_bad_input_refused(api, api_user, ap
         f = await wait_for(failed, within=120)
         assert f["last_error"], f
         assert ("404" in f["last_error"]) == (path == "/missing.xml"), f["last_error"]
+        # Read again, it is still an error: a page that is not a feed is never "not modified".
+        await api.post(f"/api/feeds/{fid}/refresh", headers=api_user.headers)
+
+        async def checked_again(fid: str = fid, before: str = f["last_checked_at"]):  # type: ignore[no-untyped-def]
+            again = await _feed(api, api_user, fid)
+            return again if again["last_checked_at"] != before else None
+
+        again = await wait_for(checked_again, within=120)
+        assert again["last_status"] == "error" and again["last_error"] == f["last_error"], again
     r = await api.post(
         "/api/feeds", headers=api_user.headers, json={"url": feeds.base + "/notes.txt"}
     )
