@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import feedparser
@@ -22,6 +22,8 @@ from app.users.models import User
 
 MAX_FEEDS = 500
 MAX_OPML_BYTES = 2 * 1024 * 1024
+# How long the scheduler leaves a feed alone once a read of it has been queued by hand.
+POLL_GRACE = timedelta(minutes=5)
 
 
 def check_url(url: str) -> str:
@@ -37,6 +39,10 @@ def to_out(row: Feed) -> FeedOut:
 
 
 def poll_now(session: AsyncSession, feed: Feed) -> None:
+    """Queue a read of the feed now. The scheduler is told to leave the feed alone for a
+    while, or it would queue a second read that runs beside this one; should this one be lost
+    (Redis down), the scheduler reads the feed once the grace has passed."""
+    feed.next_check_at = utcnow() + POLL_GRACE
     enqueue_after_commit(
         session, "poll_feed", str(feed.id), _job_id=f"poll_feed:{feed.id}:{uuid.uuid4().hex[:8]}"
     )
@@ -55,8 +61,8 @@ async def subscribe(session: AsyncSession, user: User, data: FeedCreate) -> Feed
         raise Unprocessable(f"At most {MAX_FEEDS} feeds.", code="too_many_feeds")
     feed = Feed(
         id=uuid.uuid4(), user_id=user.id, url=url, tags=data.tags,
-        interval_minutes=data.interval_minutes, active=True, next_check_at=utcnow(),
-        items_saved=0, created_at=utcnow(),
+        interval_minutes=data.interval_minutes, active=True, items_saved=0,
+        created_at=utcnow(),
     )  # fmt: skip
     session.add(feed)
     await session.flush()
@@ -81,7 +87,6 @@ async def update(session: AsyncSession, feed: Feed, data: FeedUpdate) -> Feed:
     if data.active is not None and data.active != feed.active:
         feed.active = data.active
         if data.active:
-            feed.next_check_at = utcnow()
             poll_now(session, feed)
     await session.flush()
     return feed
@@ -134,7 +139,7 @@ async def import_opml(session: AsyncSession, user: User, raw: bytes) -> tuple[in
         feed = Feed(
             id=uuid.uuid4(), user_id=user.id, url=url, title=name,
             tags=[t[:64] for t in folder if t.strip()][:10], interval_minutes=60, active=True,
-            next_check_at=utcnow(), items_saved=0, created_at=utcnow(),
+            items_saved=0, created_at=utcnow(),
         )  # fmt: skip
         session.add(feed)
         await session.flush()

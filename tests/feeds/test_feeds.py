@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -93,6 +94,10 @@ async def test_new_items_are_saved_once_and_an_unchanged_feed_costs_a_304(
     )  # fmt: skip
     assert r.status_code == 201, r.text
     fid = r.json()["id"]
+    # The schedule leaves the feed to the read queued on subscribing: were it due at once, the
+    # sweeper (every second here) would queue a second read beside it, without the ETag.
+    created = datetime.fromisoformat(r.json()["created_at"])
+    assert datetime.fromisoformat(r.json()["next_check_at"]) >= created + timedelta(minutes=1)
 
     checked: list[str] = []
 
@@ -116,6 +121,9 @@ async def test_new_items_are_saved_once_and_an_unchanged_feed_costs_a_304(
 
     first = await settled(1)
     assert first["last_status"] == "ok" and first["title"] == "The Test Blog"
+    assert datetime.fromisoformat(first["next_check_at"]) == datetime.fromisoformat(
+        first["last_checked_at"]
+    ) + timedelta(minutes=15)
     assert first["items_saved"] == 10, "a new subscription saves its newest 10 items"
     saved = await _urls(api, api_user)
     assert saved == {u for _, u in pages[2:]}, "the newest ten, by date"
@@ -123,9 +131,9 @@ async def test_new_items_are_saved_once_and_an_unchanged_feed_costs_a_304(
     assert len(r.json()["items"]) == 10
 
     # Nothing changed: the feed answers 304, and nothing is saved again.
-    assert (
-        await api.post(f"/api/feeds/{fid}/refresh", headers=api_user.headers)
-    ).status_code == 202
+    r = await api.post(f"/api/feeds/{fid}/refresh", headers=api_user.headers)
+    assert r.status_code == 202
+    assert datetime.fromisoformat(r.json()["next_check_at"]) > datetime.now(UTC)
     again = await settled(len(checked) + 1)
     assert feeds.requests[-1][1].get("if-none-match") and feeds.requests[-1][2] == 304
     assert again["last_status"] == "not_modified" and again["items_saved"] == 10
