@@ -4,6 +4,7 @@ and an edit racing the deletion of what it edits."""
 
 from __future__ import annotations
 
+import base64
 import logging
 import uuid
 
@@ -277,3 +278,44 @@ async def test_the_app_refuses_an_overlong_address_under_any_server(client):
     r = await client.get("/api/search", params={"q": "a" * MAX_TARGET_BYTES})
     assert _is_error(r, 414)["code"] == "uri_too_long"
     assert r.headers["x-request-id"]
+
+
+def _b64(raw: str) -> str:
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+FORGED_CURSORS = [
+    "!!!",
+    _b64("not json"),
+    _b64('"text"'),
+    _b64("-5"),
+    _b64("true"),
+    _b64("[1]"),
+    _b64('[{"dt": 5}, "x"]'),
+    _b64('["2026-12-04T10:00:00+00:00", "not a uuid"]'),
+    _b64('[[], "c0ffee00-0000-0000-0000-000000000000"]'),
+]
+
+
+async def test_every_paged_list_refuses_a_forged_cursor(client, alice):
+    r = await client.post(
+        "/api/imports",
+        headers=alice.headers,
+        files={"file": ("links.txt", b"https://example.com/a\n", "text/plain")},
+    )
+    assert r.status_code in (201, 202), r.text
+    lists = [
+        ("/api/bookmarks", {}),
+        ("/api/projects", {}),
+        ("/api/search", {"q": "anything"}),
+        ("/api/highlights", {}),
+        ("/api/highlights", {"q": "anything", "mode": "keyword"}),
+        ("/api/imports", {}),
+        (f"/api/imports/{r.json()['id']}/entries", {}),
+        ("/api/duplicates", {}),
+    ]
+    for path, params in lists:
+        assert (await client.get(path, headers=alice.headers, params=params)).status_code == 200
+        for cursor in FORGED_CURSORS:
+            r = await client.get(path, headers=alice.headers, params={**params, "cursor": cursor})
+            assert _is_error(r)["code"] == "invalid_cursor", (path, params, cursor, r.text)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import functools
 import hashlib
 import ipaddress
@@ -29,6 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import cursors
 from app.analysis import service as analysis_service
 from app.archives import store as archive_store
 from app.bookmarks import pipeline
@@ -390,26 +390,6 @@ _SORTS: dict[str, tuple[str, type | tuple[type, ...], bool]] = {
 _CURSOR_TYPES = {datetime: "timestamptz", str: "text", int: "int", (int, float): "float8"}
 
 
-def _encode_cursor(value: Any, bookmark_id: uuid.UUID) -> str:
-    if isinstance(value, datetime):
-        value = {"dt": value.isoformat()}
-    raw = json.dumps([value, str(bookmark_id)]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> tuple[Any, uuid.UUID]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        value, bookmark_id = json.loads(raw)
-        if isinstance(value, dict):
-            value = datetime.fromisoformat(value["dt"])
-        return value, uuid.UUID(bookmark_id)
-    except (ValueError, TypeError, KeyError) as exc:
-        raise Unprocessable(
-            "This cursor is not valid; start from the first page.", code="invalid_cursor"
-        ) from exc
-
-
 async def list_page(
     reads: ReadPool,
     user_id: uuid.UUID,
@@ -469,7 +449,7 @@ async def list_page(
             ) + ")"
         )  # fmt: skip
     if cursor:
-        value, after_id = _decode_cursor(cursor)
+        value, after_id = cursors.decode_keyset(cursor)
         if not isinstance(value, kind) or isinstance(value, bool):
             raise Unprocessable("This cursor belongs to another sort order.", code="invalid_cursor")
         after = f"({arg(value, '::' + _CURSOR_TYPES[kind])}, {arg(after_id, '::uuid')})"
@@ -488,7 +468,7 @@ async def list_page(
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
-        next_cursor = _encode_cursor(rows[-1][0], rows[-1][1])
+        next_cursor = cursors.encode_keyset(rows[-1][0], rows[-1][1])
     return [card_of_row(row, 1) for row in rows], next_cursor
 
 

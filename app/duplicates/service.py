@@ -10,12 +10,9 @@ saved later repeating the one saved first; a dismissed pair stays, so it is not 
 from __future__ import annotations
 
 import asyncio
-import base64
-import json
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, delete, exists, func, or_, select, text, tuple_, update
@@ -23,6 +20,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from app import cursors
 from app.bookmarks import service as bookmarks_service
 from app.bookmarks.models import Bookmark, BookmarkTag, BookmarkVector
 from app.config import Settings
@@ -169,20 +167,6 @@ class Found:
     next_cursor: str | None
 
 
-def _encode_cursor(value: Any) -> str:
-    return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
-    try:
-        created, pair_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        return datetime.fromisoformat(created), uuid.UUID(pair_id)
-    except Exception as exc:
-        raise Unprocessable(
-            "This cursor is not valid; start from the first page.", code="invalid_cursor"
-        ) from exc
-
-
 async def pairs(
     session: AsyncSession,
     user: User,
@@ -208,22 +192,15 @@ async def pairs(
     if pair_id is not None:
         query = query.where(DuplicatePair.id == pair_id)
     if cursor:
-        after = _decode_cursor(cursor)
+        after = cursors.decode_created(cursor)
         query = query.where(tuple_(DuplicatePair.created_at, DuplicatePair.id) < tuple_(*after))
-    rows = list(
-        (
-            await session.execute(
-                query.order_by(DuplicatePair.created_at.desc(), DuplicatePair.id.desc()).limit(
-                    limit + 1
-                )
-            )
-        ).tuples()
+    result = await session.execute(
+        query.order_by(DuplicatePair.created_at.desc(), DuplicatePair.id.desc()).limit(limit + 1)
     )
+    rows = [(pair, later_one, first_one) for pair, later_one, first_one in result]
     more = len(rows) > limit
     rows = rows[:limit]
-    next_cursor = (
-        _encode_cursor([rows[-1][0].created_at.isoformat(), str(rows[-1][0].id)]) if more else None
-    )
+    next_cursor = cursors.encode_created(rows[-1][0].created_at, rows[-1][0].id) if more else None
     return Found(rows, next_cursor)
 
 

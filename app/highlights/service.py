@@ -3,18 +3,16 @@ them out as Markdown; and what recommendations read from them."""
 
 from __future__ import annotations
 
-import base64
-import json
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import numpy as np
 from sqlalchemy import func, select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import cursors
 from app.bookmarks.models import Bookmark
 from app.db import enqueue_after_commit
 from app.errors import NotFound, Unprocessable
@@ -137,19 +135,6 @@ class Found:
     total: int
 
 
-def _encode_cursor(value: Any) -> str:
-    return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> Any:
-    try:
-        return json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (ValueError, TypeError) as exc:
-        raise Unprocessable(
-            "This cursor is not valid; start from the first page.", code="invalid_cursor"
-        ) from exc
-
-
 def _filtered(user: User, color: str | None, bookmark_id: uuid.UUID | None) -> list[Any]:
     where = [Highlight.user_id == user.id]
     if color:
@@ -186,13 +171,7 @@ async def newest(
     total = await session.scalar(select(func.count()).select_from(Highlight).where(*where)) or 0
     query = select(Highlight).where(*where)
     if cursor:
-        value = _decode_cursor(cursor)
-        try:
-            after = (datetime.fromisoformat(value[0]), uuid.UUID(value[1]))
-        except (ValueError, TypeError, IndexError, KeyError) as exc:
-            raise Unprocessable(
-                "This cursor is not valid; start from the first page.", code="invalid_cursor"
-            ) from exc
+        after = cursors.decode_created(cursor)
         query = query.where(tuple_(Highlight.created_at, Highlight.id) < after)
     rows = list(
         await session.scalars(
@@ -201,9 +180,7 @@ async def newest(
     )
     more = len(rows) > limit
     rows = rows[:limit]
-    next_cursor = (
-        _encode_cursor([rows[-1].created_at.isoformat(), str(rows[-1].id)]) if more else None
-    )
+    next_cursor = cursors.encode_created(rows[-1].created_at, rows[-1].id) if more else None
     return Found(
         await _with_bookmarks(session, user, ((h, None) for h in rows)), next_cursor, total
     )
@@ -283,18 +260,13 @@ async def matching(
         session, user, ((rows[hid], round(s, 4)) for hid, s in page if hid in rows)
     )
     more = len(ranked) > offset + limit
-    return Found(found, _encode_cursor(offset + limit) if more else None, len(ranked)), used
+    return Found(found, cursors.encode(offset + limit) if more else None, len(ranked)), used
 
 
 def offset_of(cursor: str | None) -> int:
     if not cursor:
         return 0
-    value = _decode_cursor(cursor)
-    if not isinstance(value, int) or value < 0:
-        raise Unprocessable(
-            "This cursor is not valid; start from the first page.", code="invalid_cursor"
-        )
-    return value
+    return cursors.decode_offset(cursor)
 
 
 # --- Markdown -------------------------------------------------------------------------------

@@ -4,18 +4,17 @@ what became of every entry. Every query is scoped to the import's user."""
 from __future__ import annotations
 
 import asyncio
-import base64
-import json
 import re
 import uuid
 from collections import Counter
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any, BinaryIO
 
 from pydantic import ValidationError
 from sqlalchemy import and_, func, insert, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import cursors
 from app.bookmarks import pipeline
 from app.bookmarks import service as bookmarks_service
 from app.bookmarks.models import FAILED as BOOKMARK_FAILED
@@ -121,31 +120,12 @@ async def get_owned(session: AsyncSession, user: User, import_id: uuid.UUID) -> 
     return batch
 
 
-def _encode(value: Any) -> str:
-    return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
-
-
-def _decode(cursor: str) -> Any:
-    try:
-        return json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except ValueError as exc:
-        raise Unprocessable(
-            "This cursor is not valid; start from the first page.", code="invalid_cursor"
-        ) from exc
-
-
 async def list_imports(
     session: AsyncSession, user: User, cursor: str | None, limit: int
 ) -> tuple[list[ImportBatch], str | None]:
     query = select(ImportBatch).where(ImportBatch.user_id == user.id)
     if cursor:
-        try:
-            created, after = _decode(cursor)
-            key = (datetime.fromisoformat(created), uuid.UUID(after))
-        except (TypeError, ValueError) as exc:
-            raise Unprocessable(
-                "This cursor is not valid; start from the first page.", code="invalid_cursor"
-            ) from exc
+        key = cursors.decode_created(cursor)
         query = query.where(tuple_(ImportBatch.created_at, ImportBatch.id) < key)
     rows = list(
         await session.scalars(
@@ -155,7 +135,7 @@ async def list_imports(
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
-        next_cursor = _encode([rows[-1].created_at.isoformat(), str(rows[-1].id)])
+        next_cursor = cursors.encode_created(rows[-1].created_at, rows[-1].id)
     return rows, next_cursor
 
 
@@ -236,17 +216,13 @@ async def list_entries(
     elif outcome:
         query = query.where(ImportEntry.outcome == outcome)
     if cursor:
-        after = _decode(cursor)
-        if not isinstance(after, int):
-            raise Unprocessable(
-                "This cursor is not valid; start from the first page.", code="invalid_cursor"
-            )
+        after = cursors.decode_offset(cursor)
         query = query.where(ImportEntry.position > after)
     rows = list(await session.execute(query.order_by(ImportEntry.position).limit(limit + 1)))
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
-        next_cursor = _encode(rows[-1][0].position)
+        next_cursor = cursors.encode(rows[-1][0].position)
     items = []
     for entry, status, error_message in rows:
         reason = entry.reason
@@ -416,15 +392,12 @@ async def _save_highlights(
     if not found:
         return
     ids = {bid for bid, _ in found}
-    seen = set(
-        (
-            await session.execute(
-                select(Highlight.bookmark_id, Highlight.quote).where(
-                    Highlight.user_id == user.id, Highlight.bookmark_id.in_(ids)
-                )
-            )
-        ).tuples()
+    kept = await session.execute(
+        select(Highlight.bookmark_id, Highlight.quote).where(
+            Highlight.user_id == user.id, Highlight.bookmark_id.in_(ids)
+        )
     )
+    seen = {(bid, quote) for bid, quote in kept}
     rows = []
     now = utcnow()
     for bid, highlights in found:

@@ -4,8 +4,6 @@ project's intent, and Gemini's proposed breakdown. Every query filters by the us
 from __future__ import annotations
 
 import asyncio
-import base64
-import json
 import logging
 import uuid
 from collections import defaultdict
@@ -15,7 +13,7 @@ from typing import Any
 from sqlalchemy import Select, case, delete, func, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app import llm
+from app import cursors, llm
 from app.analysis import service as analysis
 from app.analysis.schemas import Breakdown
 from app.config import Settings, get_settings
@@ -104,26 +102,6 @@ def _embed_later(session: AsyncSession, kind: str, row_id: uuid.UUID) -> None:
 # --- cursors ------------------------------------------------------------------------------
 
 
-def _encode_cursor(value: Any, row_id: uuid.UUID) -> str:
-    if isinstance(value, datetime):
-        value = {"dt": value.isoformat()}
-    raw = json.dumps([value, str(row_id)]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> tuple[Any, uuid.UUID]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        value, row_id = json.loads(raw)
-        if isinstance(value, dict):
-            value = datetime.fromisoformat(value["dt"])
-        return value, uuid.UUID(row_id)
-    except (ValueError, TypeError, KeyError) as exc:
-        raise Unprocessable(
-            "This cursor is not valid; start from the first page.", code="invalid_cursor"
-        ) from exc
-
-
 # --- projects -----------------------------------------------------------------------------
 
 
@@ -196,7 +174,7 @@ async def list_projects(
     if status:
         query = query.where(Project.status == status)
     if cursor:
-        created, after = _decode_cursor(cursor)
+        created, after = cursors.decode_keyset(cursor)
         if not isinstance(created, datetime):
             raise Unprocessable("This cursor is not valid here.", code="invalid_cursor")
         query = query.where(tuple_(Project.created_at, Project.id) < tuple_(created, after))
@@ -208,7 +186,7 @@ async def list_projects(
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
-        next_cursor = _encode_cursor(rows[-1].created_at, rows[-1].id)
+        next_cursor = cursors.encode_keyset(rows[-1].created_at, rows[-1].id)
     return rows, next_cursor
 
 
@@ -446,7 +424,7 @@ async def list_tasks(
     if status:
         query = query.where(Task.status == status)
     if cursor:
-        position, after = _decode_cursor(cursor)
+        position, after = cursors.decode_keyset(cursor)
         if not isinstance(position, int):
             raise Unprocessable("This cursor is not valid here.", code="invalid_cursor")
         query = query.where(tuple_(Task.position, Task.id) > tuple_(position, after))
@@ -454,7 +432,7 @@ async def list_tasks(
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
-        next_cursor = _encode_cursor(rows[-1].position, rows[-1].id)
+        next_cursor = cursors.encode_keyset(rows[-1].position, rows[-1].id)
     return rows, next_cursor
 
 
@@ -537,7 +515,7 @@ async def list_subtasks(
 ) -> tuple[list[Subtask], str | None]:
     query = select(Subtask).where(Subtask.user_id == user.id, Subtask.task_id == task.id)
     if cursor:
-        position, after = _decode_cursor(cursor)
+        position, after = cursors.decode_keyset(cursor)
         if not isinstance(position, int):
             raise Unprocessable("This cursor is not valid here.", code="invalid_cursor")
         query = query.where(tuple_(Subtask.position, Subtask.id) > tuple_(position, after))
@@ -547,7 +525,7 @@ async def list_subtasks(
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
-        next_cursor = _encode_cursor(rows[-1].position, rows[-1].id)
+        next_cursor = cursors.encode_keyset(rows[-1].position, rows[-1].id)
     return rows, next_cursor
 
 

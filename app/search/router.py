@@ -1,11 +1,11 @@
 from __future__ import annotations
 
-import base64
 import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
+from app import cursors
 from app.analysis.schemas import ContentType
 from app.bookmarks import service as bookmarks_service
 from app.bookmarks.schemas import BookmarkOut, Status
@@ -21,15 +21,7 @@ MAX_QUERY = 1000
 
 
 def _offset(cursor: str | None) -> int:
-    if not cursor:
-        return 0
-    try:
-        value = int(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode())
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise Unprocessable("This cursor is not valid.", code="invalid_cursor") from exc
-    if not 0 <= value <= service.CANDIDATES * 2:
-        raise Unprocessable("This cursor is not valid.", code="invalid_cursor")
-    return value
+    return cursors.decode_offset(cursor, service.CANDIDATES * 2) if cursor else 0
 
 
 @router.get(
@@ -93,11 +85,7 @@ async def search(
         for h in found.hits
         if h.bookmark_id in found.outs
     ]
-    next_cursor = (
-        base64.urlsafe_b64encode(str(offset + limit).encode()).decode().rstrip("=")
-        if found.more
-        else None
-    )
+    next_cursor = cursors.encode(offset + limit) if found.more else None
     return _json(SearchResults(items=items, next_cursor=next_cursor, mode=found.mode))
 
 

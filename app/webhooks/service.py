@@ -10,7 +10,6 @@ endpoint's secret>`.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import json
@@ -18,12 +17,12 @@ import logging
 import secrets
 import time
 import uuid
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import cursors
 from app.auth import security
 from app.config import Settings
 from app.db import utcnow
@@ -181,23 +180,12 @@ def body_of(value: dict[str, Any]) -> bytes:
 # --- the delivery log -------------------------------------------------------------------------
 
 
-def _cursor(row: WebhookDelivery) -> str:
-    raw = json.dumps([row.created_at.isoformat(), str(row.id)]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
 async def deliveries(
     session: AsyncSession, row: WebhookEndpoint, cursor: str | None, limit: int
 ) -> tuple[list[WebhookDelivery], str | None]:
     query = select(WebhookDelivery).where(WebhookDelivery.endpoint_id == row.id)
     if cursor:
-        try:
-            at, did = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-            after = (datetime.fromisoformat(at), uuid.UUID(did))
-        except (ValueError, TypeError) as exc:
-            raise Unprocessable(
-                "This cursor is not valid; start from the first page.", code="invalid_cursor"
-            ) from exc
+        after = cursors.decode_created(cursor)
         query = query.where(tuple_(WebhookDelivery.created_at, WebhookDelivery.id) < after)
     rows = list(
         await session.scalars(
@@ -208,4 +196,4 @@ async def deliveries(
     )
     more = len(rows) > limit
     rows = rows[:limit]
-    return rows, (_cursor(rows[-1]) if more else None)
+    return rows, (cursors.encode_created(rows[-1].created_at, rows[-1].id) if more else None)
