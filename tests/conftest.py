@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session, SessionTransaction
 
 from app.cli import run_migrations
 from app.config import Settings
-from app.db import NO_SCOPE, SYSTEM_SCOPE, Scope, bind_user, create_engine
+from app.db import NO_SCOPE, SERVER_SETTINGS, SYSTEM_SCOPE, Scope, bind_user, create_engine
 from app.embedded import EmbeddedPostgres, EmbeddedValkey
 from app.main import create_app
 from tests.fakes.gemini import FakeGemini
@@ -136,27 +136,39 @@ class ConnectionReads:
         self.conn = conn
         self.lock = asyncio.Lock()
 
-    async def fetchrow(self, sql: str, *args: object, user: uuid.UUID) -> object:
-        rows = await self.fetch(sql, *args, user=user)
+    async def fetchrow(
+        self, sql: str, *args: object, user: uuid.UUID, generic: bool = False
+    ) -> object:
+        rows = await self.fetch(sql, *args, user=user, generic=generic)
         return rows[0] if rows else None
 
-    async def fetch(self, sql: str, *args: object, user: uuid.UUID) -> list[object]:
-        return await self._run(sql, args, Scope(user_id=user))
+    async def fetch(
+        self, sql: str, *args: object, user: uuid.UUID, generic: bool = False
+    ) -> list[object]:
+        return await self._run(sql, args, Scope(user_id=user), generic)
 
     async def fetch_owner(self, sql: str, *args: object) -> object:
         rows = await self._run(sql, args, NO_SCOPE)
         return rows[0] if rows else None
 
-    async def _run(self, sql: str, args: tuple[object, ...], scope: Scope) -> list[object]:
+    async def _run(
+        self, sql: str, args: tuple[object, ...], scope: Scope, generic: bool = False
+    ) -> list[object]:
         # One statement at a time on the one connection (the app runs some concurrently), in
-        # the scope the read pool would give it; then the test's own scope again.
+        # the scope (and with the plans) the read pool would give it; then the test's own
+        # scope again.
+        mode = "force_generic_plan" if generic else SERVER_SETTINGS["plan_cache_mode"]
         async with self.lock:
             await self.conn.exec_driver_sql(scope.sql(local=True))
+            await self.conn.exec_driver_sql(f"SET LOCAL plan_cache_mode = {mode}")
             try:
                 result = await self.conn.exec_driver_sql(sql, tuple(args))
                 return [_Record(row) for row in result]
             finally:
                 await self.conn.exec_driver_sql(SYSTEM_SCOPE.sql(local=True))
+                await self.conn.exec_driver_sql(
+                    f"SET LOCAL plan_cache_mode = {SERVER_SETTINGS['plan_cache_mode']}"
+                )
 
     async def read(self, user_id: uuid.UUID, work: Any, primary: Any) -> Any:
         """ReadPool.read with no replica: on the request's session, or one of the app's."""

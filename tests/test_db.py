@@ -237,3 +237,29 @@ async def test_a_query_vector_reaches_pgvector_as_exactly_the_float32_values_enc
             assert np.array_equal(np.frombuffer(raw, dtype=">f4", offset=4), vector)
     finally:
         await conn.close()
+
+
+async def test_the_read_pool_plans_generic_statements_once_and_the_rest_for_their_values(stack):
+    """ReadPool.fetch(generic=True) runs on a generic plan and every other statement on one
+    made for its values (the test above); each connection switches only when the next
+    statement wants the other, and keeps the user it was set to."""
+    import uuid
+
+    from app.db import ReadPool
+    from tests.conftest import make_settings
+
+    reads = ReadPool(make_settings(stack, db_pool_size=1))
+    sql = "SELECT current_setting('plan_cache_mode'), current_setting('fuze.user_id')"
+    user = uuid.uuid4()
+    try:
+        for generic in (True, False, False, True, True, False):
+            row = await reads.fetchrow(sql, user=user, generic=generic)
+            mode = "force_generic_plan" if generic else "force_custom_plan"
+            assert tuple(row) == (mode, str(user)), (generic, tuple(row))
+        other = uuid.uuid4()
+        assert tuple(await reads.fetchrow(sql, user=other, generic=True)) == (
+            "force_generic_plan",
+            str(other),
+        )
+    finally:
+        await reads.close()

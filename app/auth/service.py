@@ -386,7 +386,11 @@ async def user_from_token(
                 code="token_expired" if expired else "invalid_token",
             ) from exc
         row = await reads.fetchrow(
-            _USER_BY_SESSION, claims.user_id, claims.session_id, user=claims.user_id
+            _USER_BY_SESSION,
+            claims.user_id,
+            claims.session_id,
+            user=claims.user_id,
+            generic=True,
         )
         if row is None:
             raise Unauthorized("The access token is not valid.", code="invalid_token")
@@ -412,5 +416,6 @@ async def credential_stands(reads: ReadPool, credential: Credential) -> bool:
         credential.session_id,
         credential.api_token_id,
         user=credential.user_id,
+        generic=True,
     )
     return bool(row is not None and row[0])

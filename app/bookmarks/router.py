@@ -239,7 +239,8 @@ async def get_bookmark(
     reads: ReadsDep,
     settings: SettingsDep,
 ) -> Response:
-    return _json(await _detail(partial(reads.fetch, user=user.id), settings, user.id, bookmark_id))
+    fetch = partial(reads.fetch, user=user.id, generic=True)
+    return _json(await _detail(fetch, settings, user.id, bookmark_id))
 
 
 @router.patch(

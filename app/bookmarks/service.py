@@ -464,7 +464,12 @@ async def list_page(
     {outs_sql(len(args) + 1, "page", "page.sort_value, ", snippets=False, cards=True)}
     ORDER BY page.sort_value {order}, page.id {order}
     """
-    rows = await reads.fetch(sql, *args, user=user_id)
+    # The library's own pages (no filter that narrows them) read the same rows the same way
+    # for every user: a generic plan. A filter's best plan depends on how many rows it keeps.
+    narrowed = bool(q and q.strip()) or any(
+        f is not None for f in (read, favorite, url, status, list_ids, tag)
+    )
+    rows = await reads.fetch(sql, *args, user=user_id, generic=not narrowed)
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
@@ -731,7 +736,7 @@ async def outs_of(
     results and recommendations show. The caller has checked that the ids are the user's."""
     if not ids:
         return {}
-    rows = await reads.fetch(_OUTS_SQL, ids, *highlight_args(highlight), user=user_id)
+    rows = await reads.fetch(_OUTS_SQL, ids, *highlight_args(highlight), user=user_id, generic=True)
     return {out[0]["id"]: out for out in map(out_of_row, rows)}
 
 
