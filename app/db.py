@@ -113,6 +113,8 @@ SERVER_SETTINGS = {
     # (`auto`) mostly keeps custom plans for statements over the partitioned vectors anyway,
     # since a generic plan cannot prune partitions when planned and is costed over all 16;
     # this makes it independent of cost estimates. No difference measured in search latency.
+    # The read pool's statements whose best plan is the same for every user ask for generic
+    # plans instead (ReadPool.fetch's `generic`).
     "plan_cache_mode": "force_custom_plan",
     # Every statement here is short; LLVM compilation of one whose cost estimate crosses
     # jit_above_cost takes longer than running it (hundreds of ms).
