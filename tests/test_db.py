@@ -263,3 +263,22 @@ async def test_the_read_pool_plans_generic_statements_once_and_the_rest_for_thei
         )
     finally:
         await reads.close()
+
+
+async def test_the_hot_trigger_functions_keep_their_generic_plans(stack):
+    """Migration c2d4e6f8a0b2: re-creating one of these functions (CREATE OR REPLACE) drops
+    its settings, and every save would re-plan its statements again."""
+    import asyncpg
+
+    conn = await asyncpg.connect(stack.database_url)
+    try:
+        rows = await conn.fetch(
+            "SELECT proname, proconfig FROM pg_proc WHERE proname = ANY($1::text[])",
+            ["fuze_search_stats", "fuze_bump_data_version", "fuze_bookmark_tags_changed",
+             "fuze_highlights_changed"],
+        )  # fmt: skip
+        assert len(rows) == 4
+        for name, config in rows:
+            assert "plan_cache_mode=force_generic_plan" in (config or []), (name, config)
+    finally:
+        await conn.close()
