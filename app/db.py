@@ -20,7 +20,7 @@ import math
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -161,6 +161,8 @@ SYSTEM = "system"
 class Scope:
     user_id: uuid.UUID | None = None
     system: bool = False
+    # A transaction of a session opened with info=KEYED: its statements on generic plans.
+    generic: bool = False
 
     def sql(self, local: bool) -> str:
         """The statement that sets it: values from a UUID and a constant, so literals are safe
@@ -168,14 +170,27 @@ class Scope:
         user = str(uuid.UUID(str(self.user_id))) if self.user_id else ""  # a UUID, or raise
         scope = SYSTEM if self.system else ""
         flag = "true" if local else "false"
+        generic = (
+            f", set_config('plan_cache_mode', 'force_generic_plan', {flag})" if self.generic else ""
+        )
         return (
             f"SELECT set_config('fuze.user_id', '{user}', {flag}),"
-            f" set_config('fuze.scope', '{scope}', {flag})"
+            f" set_config('fuze.scope', '{scope}', {flag}){generic}"
         )
 
 
 SYSTEM_SCOPE = Scope(system=True)
 NO_SCOPE = Scope()
+
+# A session opened with `sessionmaker(info=KEYED)` runs its transactions on generic plans
+# (SET LOCAL: they end with the transaction): for work that reads and writes rows by key only,
+# a job's bookmark by its id, whose plans are the same for every user. The rest plan each
+# statement for its values (SERVER_SETTINGS).
+KEYED = {"keyed": True}
+
+
+def _scope_of(info: dict[str, Any], scope: Scope) -> Scope:
+    return replace(scope, generic=True) if info.get("keyed") and not scope.generic else scope
 
 
 class ScopedConnection(asyncpg.Connection):  # type: ignore[misc]
@@ -232,9 +247,11 @@ def _forget_scope(dbapi_connection: Any, _record: Any) -> None:
         driver.pending_scope = None
 
 
-def _bind(session: AsyncSession, scope: Scope) -> None:
+def _bind(session: AsyncSession, scope: Scope) -> Scope:
     """Run the session's next transactions in `scope` (from their BEGIN)."""
-    session.sync_session.info["scope"] = scope
+    info = session.sync_session.info
+    info["scope"] = scope = _scope_of(info, scope)
+    return scope
 
 
 async def bind_user(session: AsyncSession, user_id: uuid.UUID) -> None:
@@ -266,7 +283,7 @@ async def get_for_owner(session: AsyncSession, model: Any, key: Any, **options: 
 
 async def _bind_now(session: AsyncSession, scope: Scope) -> None:
     """_bind, and the transaction under way, if any, from now on."""
-    _bind(session, scope)
+    scope = _bind(session, scope)
     for connection in session.sync_session.info.get("scoped_connections", ()):
         # Begun already: BEGIN may not have gone out yet (then it takes this scope instead),
         # or it has, and the scope needs a statement of its own.
@@ -279,7 +296,7 @@ async def _bind_now(session: AsyncSession, scope: Scope) -> None:
 
 @event.listens_for(Session, "after_begin")
 def _scope_transaction(session: Session, _transaction: Any, connection: Connection) -> None:
-    scope = session.info.get("scope", NO_SCOPE)
+    scope = _scope_of(session.info, session.info.get("scope", NO_SCOPE))
     session.info.setdefault("scoped_connections", []).append(connection)
     driver = connection.connection.driver_connection
     if isinstance(driver, ScopedConnection) and not driver.is_in_transaction():

@@ -282,3 +282,31 @@ async def test_the_hot_trigger_functions_keep_their_generic_plans(stack):
             assert "plan_cache_mode=force_generic_plan" in (config or []), (name, config)
     finally:
         await conn.close()
+
+
+async def test_a_keyed_sessions_transactions_run_on_generic_plans_and_no_other(stack):
+    """app.db.KEYED: a session opened with it plans its statements once (the pipeline's jobs,
+    which find rows by key); the setting ends with its transaction, so the connection goes back
+    to the pool planning for values as before."""
+    import uuid
+
+    from sqlalchemy import text
+
+    from app.db import KEYED, bind_user, create_engine, create_sessionmaker
+    from tests.conftest import make_settings
+
+    engine = create_engine(make_settings(stack), pool_size=1, max_overflow=0)
+    sessions = create_sessionmaker(engine)
+    mode = text("SELECT current_setting('plan_cache_mode')")
+    try:
+        for info, expected in ((KEYED, "force_generic_plan"), ({}, "force_custom_plan")):
+            for bind in (False, True):
+                async with sessions(info=info) as session:
+                    if bind:
+                        await bind_user(session, uuid.uuid4())
+                    assert await session.scalar(mode) == expected, (info, bind)
+                    await session.commit()
+                    # A second transaction of the same session, after the first ended.
+                    assert await session.scalar(mode) == expected, (info, bind)
+    finally:
+        await engine.dispose()

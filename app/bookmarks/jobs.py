@@ -1,5 +1,6 @@
 """arq jobs of the pipeline. Each takes ids, opens its own session, is idempotent, and moves
-the bookmark to the next stage in the same commit as its results."""
+the bookmark to the next stage in the same commit as its results. Their sessions find rows by
+key only, so they run on generic plans (app.db.KEYED)."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ from app.bookmarks.models import (
     BookmarkVector,
 )
 from app.bookmarks.urls import is_upload
-from app.db import bind_system, bind_user
+from app.db import KEYED, bind_system, bind_user
 from app.duplicates import jobs as duplicate_jobs
 from app.embeddings.service import bookmark_text, embed_cached
 from app.extraction import documents
@@ -66,7 +67,7 @@ async def _current(
 
 
 async def _fail(ctx: dict[str, Any], bookmark_id: str, run: int, code: str, message: str) -> str:
-    async with ctx["sessionmaker"]() as session:
+    async with ctx["sessionmaker"](info=KEYED) as session:
         bookmark = await _current(session, bookmark_id, run)
         if bookmark is None:
             return "stale"
@@ -94,7 +95,7 @@ async def _transient(
             ctx, bookmark_id, run, code, f"{message} (gave up after {job_try} tries)"
         )
     delay = backoff_seconds(job_try, retry_after, ctx["settings"].pipeline_retry_base_seconds)
-    async with ctx["sessionmaker"]() as session:
+    async with ctx["sessionmaker"](info=KEYED) as session:
         bookmark = await _current(session, bookmark_id, run)
         if bookmark is None:
             return "stale"
@@ -114,7 +115,7 @@ async def _begin(
     *columns: Any,
 ) -> Bookmark | None:
     """Claim the stage: check the run and status, count the attempt, publish the status."""
-    async with ctx["sessionmaker"]() as session:
+    async with ctx["sessionmaker"](info=KEYED) as session:
         bookmark = await _current(session, bookmark_id, run, *columns)
         if bookmark is None or bookmark.status not in expected:
             return None  # stale run, or another job already moved it on
@@ -180,7 +181,7 @@ async def fetch_bookmark(ctx: dict[str, Any], bookmark_id: str, run: int) -> str
 async def _fetched(
     ctx: dict[str, Any], bookmark_id: str, run: int, html: str | None, final_url: str | None
 ) -> str:
-    async with ctx["sessionmaker"]() as session:
+    async with ctx["sessionmaker"](info=KEYED) as session:
         current = await _current(session, bookmark_id, run)
         if current is None:
             return "stale"
@@ -202,7 +203,7 @@ async def extract_bookmark(ctx: dict[str, Any], bookmark_id: str, run: int) -> s
         if kept is not None:  # a PDF, Markdown or text file
             return await _extract_document(ctx, bookmark_id, run, *kept)
         # Fetched HTML is dropped after extraction; a re-run of this stage fetches again.
-        async with ctx["sessionmaker"]() as session:
+        async with ctx["sessionmaker"](info=KEYED) as session:
             current = await _current(session, bookmark_id, run)
             if current is None:
                 return "stale"
@@ -215,7 +216,7 @@ async def extract_bookmark(ctx: dict[str, Any], bookmark_id: str, run: int) -> s
         page = await asyncio.to_thread(extract, bookmark.html, base_url)
     except ExtractionError as exc:
         return await _fail(ctx, bookmark_id, run, f"extract_{exc.code}", exc.message)
-    async with ctx["sessionmaker"]() as session:
+    async with ctx["sessionmaker"](info=KEYED) as session:
         current = await _current(session, bookmark_id, run)
         if current is None:
             return "stale"
@@ -270,7 +271,7 @@ async def _extract_document(
     except DocumentError as exc:
         return await _fail(ctx, bookmark_id, run, exc.code, exc.message)
     words = len(doc.text.split())
-    async with ctx["sessionmaker"]() as session:
+    async with ctx["sessionmaker"](info=KEYED) as session:
         current = await _current(session, bookmark_id, run)
         if current is None:
             return "stale"
@@ -313,7 +314,7 @@ async def embed_bookmark(ctx: dict[str, Any], bookmark_id: str, run: int) -> str
     if not text:
         return await _fail(ctx, bookmark_id, run, "no_text", "The page has no text to index.")
     vector = await embed_cached(ctx["embedder"], ctx["redis"], text)
-    async with ctx["sessionmaker"]() as session:
+    async with ctx["sessionmaker"](info=KEYED) as session:
         current = await _current(session, bookmark_id, run)
         if current is None:
             return "stale"
