@@ -161,7 +161,8 @@ SYSTEM = "system"
 class Scope:
     user_id: uuid.UUID | None = None
     system: bool = False
-    # A transaction of a session opened with info=KEYED: its statements on generic plans.
+    # Statements on generic plans: a transaction of a session opened with info=KEYED, or a
+    # read pool statement asked for with `generic` (ReadPool.fetch).
     generic: bool = False
 
     def sql(self, local: bool) -> str:
@@ -170,12 +171,14 @@ class Scope:
         user = str(uuid.UUID(str(self.user_id))) if self.user_id else ""  # a UUID, or raise
         scope = SYSTEM if self.system else ""
         flag = "true" if local else "false"
-        generic = (
-            f", set_config('plan_cache_mode', 'force_generic_plan', {flag})" if self.generic else ""
-        )
+        # A transaction's setting ends with it; a connection's (the read pool's) is set
+        # either way, since it stays until the next.
+        mode = "force_generic_plan" if self.generic else SERVER_SETTINGS["plan_cache_mode"]
+        plans = f", set_config('plan_cache_mode', '{mode}', {flag})"
         return (
             f"SELECT set_config('fuze.user_id', '{user}', {flag}),"
-            f" set_config('fuze.scope', '{scope}', {flag}){generic}"
+            f" set_config('fuze.scope', '{scope}', {flag})"
+            f"{plans if self.generic or not local else ''}"
         )
 
 
@@ -207,8 +210,9 @@ class ScopedConnection(asyncpg.Connection):  # type: ignore[misc]
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.pending_scope: Scope | None = None
-        self.scope: Scope | None = None
-        self.generic = False  # the read pool's plan_cache_mode: SERVER_SETTINGS' until set
+        # None: not known (a statement that set it did not finish). A new connection has no
+        # user and the server's plans.
+        self.scope: Scope | None = NO_SCOPE
 
     async def execute(self, query: str, *args: Any, **kwargs: Any) -> str:
         pending = self.pending_scope
@@ -217,26 +221,17 @@ class ScopedConnection(asyncpg.Connection):  # type: ignore[misc]
             query = f"{query.rstrip(';')}; {pending.sql(local=True)};"
         return await super().execute(query, *args, **kwargs)
 
-    async def use(self, scope: Scope | None, generic: bool | None = False) -> None:
-        """Make `scope` this connection's own (outside transactions: the read pool), and
-        its plans generic or custom (ReadPool.fetch; None: either): one statement sets
-        whichever changed, nothing when neither did."""
-        parts = []
-        if scope is not None and self.scope != scope:
-            parts.append(scope.sql(local=False).removeprefix("SELECT "))
-        if generic is not None and generic != self.generic:
-            mode = "force_generic_plan" if generic else SERVER_SETTINGS["plan_cache_mode"]
-            parts.append(f"set_config('plan_cache_mode', '{mode}', false)")
-        if parts:
-            known = self.scope
+    async def use(self, scope: Scope) -> None:
+        """Make `scope` this connection's own (outside transactions: the read pool)."""
+        if self.scope != scope:
             self.scope = None  # unknown until the statement has run
-            await super().execute("SELECT " + ", ".join(parts))
-            self.scope = scope if scope is not None else known
-            self.generic = self.generic if generic is None else generic
+            await super().execute(scope.sql(local=False))
+            self.scope = scope
 
-    def remember(self, scope: Scope) -> None:
-        """What a statement just made this connection's scope by itself."""
-        self.scope = scope
+    def remember(self, user_id: uuid.UUID) -> None:
+        """The user a statement just made this connection's by itself, its plans as they
+        were (if those are not known, the next statement sets everything)."""
+        self.scope = replace(self.scope, user_id=user_id, system=False) if self.scope else None
 
 
 def _forget_scope(dbapi_connection: Any, _record: Any) -> None:
@@ -433,7 +428,7 @@ class ReadPool:
 
     async def fetchrow(self, sql: str, *args: Any, user: uuid.UUID, generic: bool = False) -> Any:
         """The first row of `sql`, as `user` sees the database (`generic`: see fetch)."""
-        rows = await self._run(sql, args, Scope(user_id=user), generic)
+        rows = await self._run(sql, args, Scope(user_id=user, generic=generic))
         return rows[0] if rows else None
 
     async def fetch(
@@ -447,25 +442,22 @@ class ReadPool:
         and every value (rows by their ids, a user by key, the library's first pages). For
         them, planning cost more than running: on the 500-bookmark benchmark database a
         request's user 0.28 -> 0.12 ms, the cards of 20 results 0.66 -> 0.23 ms."""
-        return await self._run(sql, args, Scope(user_id=user), generic)
+        return await self._run(sql, args, Scope(user_id=user, generic=generic))
 
     async def fetch_owner(self, sql: str, *args: Any) -> Any:
         """The first row of `sql`, a SECURITY DEFINER function that finds whom a credential
         belongs to (before anyone is known) and makes that user, the row's `id`, the
         connection's scope (fuze_user_by_api_token)."""
-        # A function's call: planned alike either way, so whichever the connection has.
-        rows = await self._run(sql, args, None, None)
+        rows = await self._run(sql, args, None)
         return rows[0] if rows else None
 
-    async def _run(
-        self, sql: str, args: tuple[Any, ...], scope: Scope | None, generic: bool | None
-    ) -> Any:
+    async def _run(self, sql: str, args: tuple[Any, ...], scope: Scope | None) -> Any:
         replica = await self._replica_for(scope) if self.replicas else None
         if replica is not None:
             try:
                 pool = await self._replica_pool(replica)
                 async with pool.acquire() as conn:
-                    rows = await self._statement(conn, sql, args, scope, generic)
+                    rows = await self._statement(conn, sql, args, scope)
             except Exception as exc:
                 # Down, refusing, or a statement cancelled by a conflict with recovery: the
                 # primary answers instead, and only the first two rest the standby.
@@ -486,7 +478,7 @@ class ReadPool:
             try:
                 pool = await self._get()
                 async with pool.acquire() as conn:
-                    rows = await self._statement(conn, sql, args, scope, generic)
+                    rows = await self._statement(conn, sql, args, scope)
                     self.primary_reads += 1
                     DB_READS.labels("primary").inc()
                     return rows
@@ -504,15 +496,14 @@ class ReadPool:
         raise AssertionError("unreachable")
 
     @staticmethod
-    async def _statement(
-        conn: Any, sql: str, args: tuple[Any, ...], scope: Scope | None, generic: bool | None
-    ) -> Any:
-        # Each connection keeps the scope and plan mode it was last set to: the next
-        # statement for the same user, planned the same way, sets nothing.
-        await conn.use(scope, generic)
+    async def _statement(conn: Any, sql: str, args: tuple[Any, ...], scope: Scope | None) -> Any:
+        # Each connection keeps the scope it was last set to (its user and its plans): the
+        # next statement for the same user, planned the same way, sets nothing.
+        if scope is not None:
+            await conn.use(scope)
         rows = await conn.fetch(sql, *args)
         if scope is None and rows:
-            conn.remember(Scope(user_id=uuid.UUID(bytes=rows[0]["id"].bytes)))
+            conn.remember(uuid.UUID(bytes=rows[0]["id"].bytes))
         return rows
 
     async def _replica_for(self, scope: Scope | None) -> Replica | None:

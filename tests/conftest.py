@@ -145,30 +145,27 @@ class ConnectionReads:
     async def fetch(
         self, sql: str, *args: object, user: uuid.UUID, generic: bool = False
     ) -> list[object]:
-        return await self._run(sql, args, Scope(user_id=user), generic)
+        return await self._run(sql, args, Scope(user_id=user, generic=generic))
 
     async def fetch_owner(self, sql: str, *args: object) -> object:
         rows = await self._run(sql, args, NO_SCOPE)
         return rows[0] if rows else None
 
-    async def _run(
-        self, sql: str, args: tuple[object, ...], scope: Scope, generic: bool = False
-    ) -> list[object]:
+    async def _run(self, sql: str, args: tuple[object, ...], scope: Scope) -> list[object]:
         # One statement at a time on the one connection (the app runs some concurrently), in
         # the scope (and with the plans) the read pool would give it; then the test's own
         # scope again.
-        mode = "force_generic_plan" if generic else SERVER_SETTINGS["plan_cache_mode"]
         async with self.lock:
             await self.conn.exec_driver_sql(scope.sql(local=True))
-            await self.conn.exec_driver_sql(f"SET LOCAL plan_cache_mode = {mode}")
             try:
                 result = await self.conn.exec_driver_sql(sql, tuple(args))
                 return [_Record(row) for row in result]
             finally:
                 await self.conn.exec_driver_sql(SYSTEM_SCOPE.sql(local=True))
-                await self.conn.exec_driver_sql(
-                    f"SET LOCAL plan_cache_mode = {SERVER_SETTINGS['plan_cache_mode']}"
-                )
+                if scope.generic:
+                    await self.conn.exec_driver_sql(
+                        f"SET LOCAL plan_cache_mode = {SERVER_SETTINGS['plan_cache_mode']}"
+                    )
 
     async def read(self, user_id: uuid.UUID, work: Any, primary: Any) -> Any:
         """ReadPool.read with no replica: on the request's session, or one of the app's."""
