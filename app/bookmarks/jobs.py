@@ -66,8 +66,13 @@ async def _current(
     return bookmark
 
 
+def _session(ctx: dict[str, Any]) -> Any:
+    """A stage's session: it finds its bookmark and vector by key, so generic plans."""
+    return ctx["sessionmaker"](info=KEYED)
+
+
 async def _fail(ctx: dict[str, Any], bookmark_id: str, run: int, code: str, message: str) -> str:
-    async with ctx["sessionmaker"](info=KEYED) as session:
+    async with _session(ctx) as session:
         bookmark = await _current(session, bookmark_id, run)
         if bookmark is None:
             return "stale"
@@ -95,7 +100,7 @@ async def _transient(
             ctx, bookmark_id, run, code, f"{message} (gave up after {job_try} tries)"
         )
     delay = backoff_seconds(job_try, retry_after, ctx["settings"].pipeline_retry_base_seconds)
-    async with ctx["sessionmaker"](info=KEYED) as session:
+    async with _session(ctx) as session:
         bookmark = await _current(session, bookmark_id, run)
         if bookmark is None:
             return "stale"
@@ -115,7 +120,7 @@ async def _begin(
     *columns: Any,
 ) -> Bookmark | None:
     """Claim the stage: check the run and status, count the attempt, publish the status."""
-    async with ctx["sessionmaker"](info=KEYED) as session:
+    async with _session(ctx) as session:
         bookmark = await _current(session, bookmark_id, run, *columns)
         if bookmark is None or bookmark.status not in expected:
             return None  # stale run, or another job already moved it on
@@ -181,7 +186,7 @@ async def fetch_bookmark(ctx: dict[str, Any], bookmark_id: str, run: int) -> str
 async def _fetched(
     ctx: dict[str, Any], bookmark_id: str, run: int, html: str | None, final_url: str | None
 ) -> str:
-    async with ctx["sessionmaker"](info=KEYED) as session:
+    async with _session(ctx) as session:
         current = await _current(session, bookmark_id, run)
         if current is None:
             return "stale"
@@ -203,7 +208,7 @@ async def extract_bookmark(ctx: dict[str, Any], bookmark_id: str, run: int) -> s
         if kept is not None:  # a PDF, Markdown or text file
             return await _extract_document(ctx, bookmark_id, run, *kept)
         # Fetched HTML is dropped after extraction; a re-run of this stage fetches again.
-        async with ctx["sessionmaker"](info=KEYED) as session:
+        async with _session(ctx) as session:
             current = await _current(session, bookmark_id, run)
             if current is None:
                 return "stale"
@@ -216,7 +221,7 @@ async def extract_bookmark(ctx: dict[str, Any], bookmark_id: str, run: int) -> s
         page = await asyncio.to_thread(extract, bookmark.html, base_url)
     except ExtractionError as exc:
         return await _fail(ctx, bookmark_id, run, f"extract_{exc.code}", exc.message)
-    async with ctx["sessionmaker"](info=KEYED) as session:
+    async with _session(ctx) as session:
         current = await _current(session, bookmark_id, run)
         if current is None:
             return "stale"
@@ -271,7 +276,7 @@ async def _extract_document(
     except DocumentError as exc:
         return await _fail(ctx, bookmark_id, run, exc.code, exc.message)
     words = len(doc.text.split())
-    async with ctx["sessionmaker"](info=KEYED) as session:
+    async with _session(ctx) as session:
         current = await _current(session, bookmark_id, run)
         if current is None:
             return "stale"
@@ -314,7 +319,7 @@ async def embed_bookmark(ctx: dict[str, Any], bookmark_id: str, run: int) -> str
     if not text:
         return await _fail(ctx, bookmark_id, run, "no_text", "The page has no text to index.")
     vector = await embed_cached(ctx["embedder"], ctx["redis"], text)
-    async with ctx["sessionmaker"](info=KEYED) as session:
+    async with _session(ctx) as session:
         current = await _current(session, bookmark_id, run)
         if current is None:
             return "stale"
