@@ -315,9 +315,16 @@ async def run(args: argparse.Namespace) -> None:
     ]
     worker = None
     try:
+        # Ready means a worker's heartbeat too (app/health): without one, only up.
+        if not args.no_worker:
+            worker = subprocess.Popen(
+                [sys.executable, "-m", "app.cli", "worker"], env=env, cwd=ROOT,
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )  # fmt: skip
+        ready = "/api/health" if args.no_worker else "/api/health/ready"
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{apis[0].port}", timeout=60) as c:
             for api in apis:
-                await wait_until_up(c, f"http://127.0.0.1:{api.port}/api/health/ready", 600)
+                await wait_until_up(c, f"http://127.0.0.1:{api.port}{ready}", 600)
             await c.post(
                 "/api/auth/register",
                 json={
@@ -341,11 +348,6 @@ async def run(args: argparse.Namespace) -> None:
             await fill(database_url, uuid.UUID(me["id"]), args.size - have, vocab, rng)
             state_file.write_text(json.dumps({"have": args.size}))
             print(f"{args.size - have} bookmarks inserted in {time.perf_counter() - started:.0f} s")
-        if not args.no_worker:
-            worker = subprocess.Popen(
-                [sys.executable, "-m", "app.cli", "worker"], env=env, cwd=ROOT,
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            )  # fmt: skip
         for api in apis:
             await prepare(api, vocab, rng, args.projects)
         words = [w for w in vocab if len(w) > 4]
