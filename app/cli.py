@@ -4,9 +4,9 @@ app/remote.py).
 
 `fuze up` with no FUZE_DATABASE_URL / FUZE_REDIS_URL starts embedded PostgreSQL + pgvector and
 Valkey with their data in the data folder, migrates to head, then runs the API (one uvicorn
-process per core by default, sharing the port: FUZE_API_WORKERS) and one arq worker,
-restarting any of them that dies (the servers on the same port and data). Ctrl-C stops them
-all, in order, leaving nothing behind.
+process per core by default, each listening on the port: FUZE_API_WORKERS, app/serve.py) and
+one arq worker, restarting any of them that dies (the servers on the same port and data).
+Ctrl-C stops them all, in order, leaving nothing behind.
 """
 
 from __future__ import annotations
@@ -51,23 +51,11 @@ def run_migrations(database_url: str) -> None:
 
 
 def _api_argv(host: str, port: int, workers: int = 1) -> list[str]:
-    argv = [
-        sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory",
-        "--host", host, "--port", str(port),
-        "--no-access-log",  # our middleware writes one JSON line per request
-        "--proxy-headers",  # the client's address from X-Forwarded-For behind a balancer
-        "--timeout-graceful-shutdown", "10",
-        # httptools, with its own refusals (a request line over the limit, an unparsable
-        # request) answered in the JSON error shape (app/limits.py).
-        "--http", "app.limits:JsonHttpToolsProtocol",
-        # Always said: uvicorn would otherwise take WEB_CONCURRENCY from the environment.
+    # uvicorn with the API's options, each process on a socket of its own (app/serve.py).
+    return [
+        sys.executable, "-m", "app.serve", "--host", host, "--port", str(port),
         "--workers", str(workers),
     ]  # fmt: skip
-    if workers > 1:
-        # uvicorn kills a process that does not answer its ping in time as hung: on a loaded
-        # machine one loading its model may take longer than the 5 s default to answer.
-        argv += ["--timeout-worker-healthcheck", "30"]
-    return argv
 
 
 def _api_processes(flag: str | None, settings: Settings) -> tuple[int, str]:

@@ -4,7 +4,7 @@ cached recommendations; sequential and at concurrency 8; p50/p95/p99; CPU per re
 API, the worker, PostgreSQL and Valkey (from /proc/<pid>/stat, children included; the last
 two only when the benchmark started them) and of this client.
 
-    .venv/bin/python bench/throughput.py [--size 500] [--seconds 5] [--api-workers 1]
+    .venv/bin/python bench/throughput.py [--size 500] [--seconds 5] [--api-workers auto]
     .venv/bin/python bench/throughput.py --compare /tmp/fuze-before   # interleaved A/B
     .venv/bin/python bench/throughput.py --api-workers 1,2   # 1 API process against 2
 
@@ -299,7 +299,11 @@ async def run(args: argparse.Namespace) -> None:
     closed_port = free_port()  # saved pages point here: the worker's fetch fails at once
     env = {**api_env(folder, database_url, redis_url), "FUZE_ALLOW_PRIVATE_NETWORKS": "true"}
     roots = [("this", ROOT)] + ([("compare", Path(args.compare))] if args.compare else [])
-    counts = [int(n) for n in args.api_workers.split(",")]
+    # auto: as many as `fuze up` runs here (FUZE_API_WORKERS=auto: one per core, at most 4).
+    from app.config import Settings
+
+    auto = Settings(api_workers="auto").api_processes()
+    counts = [auto if n == "auto" else int(n) for n in args.api_workers.split(",")]
     apis = [
         Api(
             ", ".join(
@@ -381,7 +385,7 @@ async def run(args: argparse.Namespace) -> None:
 
         only = set(args.routes.split(",")) if args.routes else None
         print(
-            f"\n{args.size} bookmarks; {args.seconds:g} s per cell; API processes: {args.api_workers};"
+            f"\n{args.size} bookmarks; {args.seconds:g} s per cell; API processes: {','.join(map(str, counts))};"
             f" {os.cpu_count()} cores; load average {os.getloadavg()[0]:.2f}\n"
         )
         print("| route | conc. | req/s | p50 ms | p95 ms | p99 ms | CPU ms per request |")
@@ -427,7 +431,9 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=500, help="bookmarks of the user")
     parser.add_argument("--seconds", type=float, default=5, help="per route and concurrency")
     parser.add_argument(
-        "--api-workers", default="1", help="uvicorn processes, or several counts: 1,2"
+        "--api-workers",
+        default="auto",
+        help="uvicorn processes (auto: as fuze up, one per core up to 4), or several: 1,2",
     )
     parser.add_argument("--projects", type=int, default=20)
     parser.add_argument("--routes", help="comma-separated substrings of the routes to run")

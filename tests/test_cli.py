@@ -115,7 +115,7 @@ def test_fuze_up_embedded_keeps_data_and_stops_cleanly(tmp_path, clean_env):
         children = _descendants(proc.pid)
         names = " ".join(" ".join(p.cmdline()) for p in children)
         assert "postgres" in names and "valkey-server" in names
-        assert "uvicorn" in names and "workers" in names
+        assert "app.serve" in names and "workers" in names
         base = f"http://127.0.0.1:{port}"
         assert httpx.get(f"{base}/docs").status_code == 200
         r = httpx.post(
@@ -156,7 +156,7 @@ def _api_processes(up: int) -> list[psutil.Process]:
     """The processes of `uvicorn --workers` under `fuze up`: its supervisor's spawned children."""
     try:
         for child in _descendants(up):
-            if "uvicorn" in " ".join(child.cmdline()):
+            if "app.serve" in " ".join(child.cmdline()):
                 spawned = child.children()
                 return [p for p in spawned if "multiprocessing.spawn" in " ".join(p.cmdline())]
     except psutil.Error:  # one exited meanwhile: ask again
@@ -184,6 +184,23 @@ def _connect_to(
             return conn
         conn.close()
     raise AssertionError(f"no connection accepted by API process {pid}")
+
+
+def _holders(
+    clients: list[socket.socket], processes: list[psutil.Process], within: float = 60
+) -> list[int]:
+    """Which API process accepted each of these connections (waiting until each is)."""
+    ends = {c.getsockname(): i for i, c in enumerate(clients)}
+    holders: list[int | None] = [None] * len(clients)
+    deadline = time.monotonic() + within
+    while None in holders:
+        assert time.monotonic() < deadline, f"connections not accepted: {holders}"
+        for p in processes:
+            for c in p.net_connections():
+                if c.raddr in ends:
+                    holders[ends[c.raddr]] = p.pid
+        time.sleep(0.05)
+    return holders
 
 
 def _call(
@@ -214,6 +231,15 @@ def test_fuze_up_serves_from_several_api_processes_that_share_their_state(tmp_pa
         assert "API: 2 processes (FUZE_API_WORKERS=2)" in log_path.read_text()
         processes = _api_processes(proc.pid)
         first, second = processes
+        # A burst of connections (a browser's, a balancer's keep-alive pool) is spread over
+        # both processes: each listens on a socket of its own (app/serve.py). On one shared
+        # socket, the process awake at the time accepted all of them.
+        burst = [socket.create_connection(("127.0.0.1", port), timeout=30) for _ in range(16)]
+        try:
+            assert set(_holders(burst, processes)) == {first.pid, second.pid}
+        finally:
+            for client in burst:
+                client.close()
         one = _connect_to(port, processes, first.pid)
         other = _connect_to(port, processes, second.pid)
         account = {"username": "twice", "email": "t@example.com", "password": "a long password"}
@@ -245,7 +271,7 @@ def test_fuze_up_serves_from_several_api_processes_that_share_their_state(tmp_pa
 
         # The supervisor killed outright: its processes stop with it (orphans would keep the
         # port), and `fuze up` starts the API again.
-        supervisor = next(p for p in _descendants(proc.pid) if "uvicorn" in " ".join(p.cmdline()))
+        supervisor = next(p for p in _descendants(proc.pid) if "app.serve" in " ".join(p.cmdline()))
         supervisor.kill()
         _assert_gone([second, replaced], within=60)
         _wait_for_line(log_path, "api exited with -9; restarting")
@@ -452,7 +478,7 @@ def test_fuze_up_restarts_dead_embedded_servers_and_everything_reconnects(tmp_pa
         os.kill(_valkey_pid(proc.pid), signal.SIGKILL)
         _wait_ready(proc, port, timeout=300)
         names = {p.pid: " ".join(p.cmdline()) for p in _descendants(proc.pid)}
-        api_pid = next(pid for pid, cmd in names.items() if "uvicorn" in cmd)
+        api_pid = next(pid for pid, cmd in names.items() if "app.serve" in cmd)
         worker_pid = next(pid for pid, cmd in names.items() if cmd.endswith("-m workers"))
         r = httpx.post(
             f"{base}/api/auth/register",
