@@ -336,12 +336,19 @@ _USER_BY_API_TOKEN = (
 )
 
 
+_NEW_USER = User.__mapper__.class_manager.new_instance
+
+
 def _attach(session: AsyncSession, row: Any) -> User:
     """The row as the session's User, as if the session had loaded it: routes read it and may
-    change it (the change is flushed at commit like any other)."""
-    values = {c: row[c] for c in _USER_COLUMNS}
+    change it (the change is flushed at commit like any other). Like the ORM's own loading,
+    the values go straight into the instance's dict, not through its attribute events (which
+    cost twice as much, on every request)."""
+    user = _NEW_USER()
+    values = user.__dict__
+    for column in _USER_COLUMNS:
+        values[column] = row[column]
     values["id"] = uuid.UUID(bytes=row["id"].bytes)  # asyncpg's own UUID type -> uuid.UUID
-    user = User(**values)
     make_transient_to_detached(user)
     session.add(user)
     session.info["data_version"] = int(row["data_version"])
