@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm import configure_mappers, make_transient_to_detached
 
 from app import db
 from app.admin.models import Invite
@@ -344,6 +344,9 @@ def _attach(session: AsyncSession, row: Any) -> User:
     change it (the change is flushed at commit like any other). Like the ORM's own loading,
     the values go straight into the instance's dict, not through its attribute events (which
     cost twice as much, on every request)."""
+    # User() configures the mappers on first use; new_instance does not, and the first
+    # request of a fresh process may be this one (a no-op once they are).
+    configure_mappers()
     user = _NEW_USER()
     values = user.__dict__
     for column in _USER_COLUMNS:

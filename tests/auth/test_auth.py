@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
+from collections.abc import Iterator
 
+import httpx
+import pytest
 from sqlalchemy import text
 
-from tests.conftest import register_and_login
+from app.embedded import free_port
+from tests.conftest import ROOT, _wait_http, live_redis_url, register_and_login, service_env
 
 
 async def test_register_returns_the_profile_without_secrets(client):
@@ -174,3 +180,33 @@ async def test_concurrent_refresh_of_one_token_succeeds_once(live_client):
     codes = sorted(r.status_code for r in results)
     assert codes.count(200) == 1
     assert codes.count(401) == 2
+
+
+@pytest.fixture
+def fresh_api(stack) -> Iterator[str]:
+    """An API process of its own, started for the test, that has answered nothing but
+    /api/health."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "api", "--port", str(port)],
+        env=service_env(stack, FUZE_REDIS_URL=live_redis_url(stack)),
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        _wait_http(f"{base}/api/health", proc, timeout=120)
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+async def test_a_fresh_api_process_answers_a_signed_in_request_first(fresh_api, api_user):
+    """A process just started (a restarted replica, a second process of `fuze up`) whose
+    first request is a signed-in one answers it: nothing had used the ORM in it before."""
+    async with httpx.AsyncClient(base_url=fresh_api, timeout=60) as fresh:
+        r = await fresh.get("/api/users/me", headers=api_user.headers)
+    assert r.status_code == 200, r.text
+    assert r.json()["username"] == api_user.username
