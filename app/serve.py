@@ -19,21 +19,25 @@ import argparse
 import logging
 import socket
 import sys
-from typing import Any
+from typing import Any, TypeVar
 
 import uvicorn
 from uvicorn.supervisors import Multiprocess
+
+_Socket = TypeVar("_Socket", bound=socket.socket)
+
+
+def _bound(sock: _Socket, host: str, port: int) -> _Socket:
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    return sock
 
 
 def listening_address(family: int, host: str, port: int) -> socket.socket:
     """A socket bound to (host, port) with SO_REUSEPORT: several may be, and those that listen
     share the address's new connections."""
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.bind((host, port))
-    sock.set_inheritable(True)
-    return sock
+    return _bound(socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP), host, port)
 
 
 class SharedAddress(socket.socket):
@@ -69,11 +73,7 @@ def config(host: str, port: int, workers: int) -> uvicorn.Config:
 
 def shared_address(host: str, port: int) -> SharedAddress:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = SharedAddress(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.bind((host, port))
-    return sock
+    return _bound(SharedAddress(family, socket.SOCK_STREAM, socket.IPPROTO_TCP), host, port)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -153,7 +153,7 @@ def test_fuze_up_embedded_keeps_data_and_stops_cleanly(tmp_path, clean_env):
 
 
 def _api_processes(up: int) -> list[psutil.Process]:
-    """The processes of `uvicorn --workers` under `fuze up`: its supervisor's spawned children."""
+    """The API processes under `fuze up`: its supervisor's (app/serve.py) spawned children."""
     try:
         for child in _descendants(up):
             if "app.serve" in " ".join(child.cmdline()):
@@ -168,19 +168,12 @@ def _connect_to(
     port: int, processes: list[psutil.Process], pid: int, within: float = 60
 ) -> http.client.HTTPConnection:
     """A keep-alive connection that the API process `pid` accepted (the kernel hands each new
-    connection to one of the processes sharing the port: try until it is this one)."""
+    connection to one of the processes listening on the port: try until it is this one)."""
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         conn.connect()
-        client = conn.sock.getsockname()
-        holders: list[int] = []
-        while not holders and time.monotonic() < deadline:  # until one accepts it
-            holders = [
-                p.pid for p in processes if any(c.raddr == client for c in p.net_connections())
-            ]
-            time.sleep(0.01)
-        if holders == [pid]:
+        if _holders([conn.sock], processes, deadline - time.monotonic()) == [pid]:
             return conn
         conn.close()
     raise AssertionError(f"no connection accepted by API process {pid}")
