@@ -77,9 +77,9 @@ def _freeze_after_load(task: asyncio.Task[None]) -> None:
 
 
 def _die_with_supervisor() -> None:
-    """In a process of `uvicorn --workers` (a multiprocessing child): stop when its supervisor
-    dies, even killed outright. Orphans would keep the port, and `fuze up` could not start the
-    API again on it."""
+    """In one of several API processes (a multiprocessing child of app/serve.py's
+    supervisor): stop when its supervisor dies, even killed outright. Orphans would keep the
+    port, and `fuze up` could not start the API again on it."""
     parent = multiprocessing.parent_process()
     if parent is not None and parent.pid is not None:
         from app.embedded import die_with_parent
