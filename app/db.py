@@ -36,6 +36,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, ORMExecuteState, Session, mapped_column
 from sqlalchemy.sql.elements import TextClause
+from sqlalchemy.util import await_
 
 from app.config import Settings
 from app.errors import AppError, DatabaseUnavailable
@@ -138,7 +139,6 @@ def create_engine(settings: Settings, url: str | None = None, **overrides: Any) 
     options: dict[str, Any] = {
         "pool_size": settings.db_pool_size,
         "max_overflow": settings.db_max_overflow,
-        "pool_pre_ping": settings.db_pool_pre_ping,
         "pool_recycle": settings.db_pool_recycle,
         "connect_args": {
             "server_settings": server_settings(settings),
@@ -148,7 +148,37 @@ def create_engine(settings: Settings, url: str | None = None, **overrides: Any) 
     options.update(overrides)
     engine = create_async_engine(asyncpg_url(target), **options)
     event.listen(engine.sync_engine, "checkin", _forget_scope)
+    if settings.db_pool_pre_ping:
+        event.listen(engine.sync_engine, "checkout", _check_out)
     return engine
+
+
+# A pooled connection back in use within this long is not pinged (HikariCP's bypass window
+# is the same 0.5 s): one the server closed meanwhile (a restart, a failover, a terminated
+# backend) is known closed without a round trip, since the event loop reads the socket and
+# asyncpg marks it closed when the server says goodbye.
+PING_IDLE_SECONDS = 0.5
+_CHECKED_IN = "fuze_checked_in"
+
+
+def _check_out(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+    """The ORM pool's check before a connection is used (FUZE_DB_POOL_PRE_PING): closed, or
+    idle for a while and not answering `;`, and the pool replaces it, and every connection it
+    opened before (the server restarted, most likely), as SQLAlchemy's own pre-ping does.
+
+    SQLAlchemy's pre-ping for asyncpg costs three round trips on every checkout (BEGIN, `;`,
+    ROLLBACK, for pgbouncer's transaction mode); the pipeline's jobs open a session per step,
+    and those pings were 8 % of the worker's event loop importing pages."""
+    driver = dbapi_connection.driver_connection
+    if driver.is_closed():
+        raise sa_exc.InvalidatePoolError("the server closed this pooled connection")
+    checked_in = record.info.get(_CHECKED_IN)
+    if checked_in is None or time.monotonic() - checked_in < PING_IDLE_SECONDS:
+        return  # new, or in use a moment ago
+    try:
+        await_(driver.execute(";"))
+    except Exception as exc:  # the server is gone or this connection is broken
+        raise sa_exc.InvalidatePoolError(f"pooled connection failed its ping: {exc!r}") from exc
 
 
 # Row-level security (alembic revision a7c8d9e0f1a2): the app's role sees the rows of the
@@ -234,9 +264,10 @@ class ScopedConnection(asyncpg.Connection):  # type: ignore[misc]
         self.scope = replace(self.scope, user_id=user_id, system=False) if self.scope else None
 
 
-def _forget_scope(dbapi_connection: Any, _record: Any) -> None:
+def _forget_scope(dbapi_connection: Any, record: Any) -> None:
     """A connection back in the ORM's pool keeps no scope for the next session's BEGIN (or
-    the pool's ping) to send."""
+    the pool's ping) to send; when it came back is noted for _check_out."""
+    record.info[_CHECKED_IN] = time.monotonic()
     driver = getattr(dbapi_connection, "driver_connection", None)
     if isinstance(driver, ScopedConnection):
         driver.pending_scope = None

@@ -310,3 +310,40 @@ async def test_a_keyed_sessions_transactions_run_on_generic_plans_and_no_other(s
                     assert await session.scalar(mode) == expected, (info, bind)
     finally:
         await engine.dispose()
+
+
+async def test_a_pooled_connection_the_server_ended_is_replaced_before_use(stack):
+    """FUZE_DB_POOL_PRE_PING: a connection the server closed while it sat in the ORM's pool (a
+    restart, a failover, a terminated backend) is replaced when a session takes it, so the
+    session's statement runs instead of failing on a dead connection."""
+    import asyncio
+    import time
+
+    import asyncpg
+    from sqlalchemy import text
+
+    from app.db import create_engine, create_sessionmaker
+    from tests.conftest import make_settings
+
+    engine = create_engine(make_settings(stack), pool_size=1, max_overflow=0)
+    sessions = create_sessionmaker(engine)
+    backend = text("SELECT pg_backend_pid()")
+    try:
+        async with sessions() as session:
+            pid = await session.scalar(backend)
+            raw = await (await session.connection()).get_raw_connection()
+            driver = raw.driver_connection
+        owner = await asyncpg.connect(stack.database_url)
+        try:
+            assert await owner.fetchval("SELECT pg_terminate_backend($1)", pid)
+        finally:
+            await owner.close()
+        deadline = time.monotonic() + 60
+        while not driver.is_closed():  # the event loop reads the server's goodbye
+            assert time.monotonic() < deadline, "the driver never saw its connection close"
+            await asyncio.sleep(0.05)
+        for _ in range(2):  # right away, and again on the replacement
+            async with sessions() as session:
+                assert await session.scalar(backend) not in (None, pid)
+    finally:
+        await engine.dispose()
