@@ -102,8 +102,11 @@ async def create_bookmark(
     if (replayed := await idem.replay(data.model_dump(mode="json"))) is not None:
         return replayed
     bookmark, created = await service.create(session, settings, user, data)
-    tags = await service.tags_of(session, [bookmark.id])
-    body = BookmarkOut(**service.to_out(bookmark, tags[bookmark.id])).model_dump(mode="json")
+    # A bookmark just made without tags has none: no statement to find them.
+    tags = {} if created and not data.tags else await service.tags_of(session, [bookmark.id])
+    body = BookmarkOut(**service.to_out(bookmark, tags.get(bookmark.id, []))).model_dump(
+        mode="json"
+    )
     status_code = 201 if created else 200
     idem.remember(session, status_code, body)
     if created:
