@@ -147,7 +147,7 @@ def create_engine(settings: Settings, url: str | None = None, **overrides: Any) 
     }
     options.update(overrides)
     engine = create_async_engine(asyncpg_url(target), **options)
-    event.listen(engine.sync_engine, "checkin", _forget_scope)
+    event.listen(engine.sync_engine, "checkin", _back_in_pool)
     if settings.db_pool_pre_ping:
         event.listen(engine.sync_engine, "checkout", _check_out)
     return engine
@@ -162,9 +162,10 @@ _CHECKED_IN = "fuze_checked_in"
 
 
 def _check_out(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
-    """The ORM pool's check before a connection is used (FUZE_DB_POOL_PRE_PING): closed, or
-    idle for a while and not answering `;`, and the pool replaces it, and every connection it
-    opened before (the server restarted, most likely), as SQLAlchemy's own pre-ping does.
+    """The ORM pool's check before a connection is used (FUZE_DB_POOL_PRE_PING). A connection
+    the server closed, or one idle for over PING_IDLE_SECONDS that does not answer `;`, is
+    replaced, with every connection the pool opened before it (the server restarted, most
+    likely), as SQLAlchemy's own pre-ping does.
 
     SQLAlchemy's pre-ping for asyncpg costs three round trips on every checkout (BEGIN, `;`,
     ROLLBACK, for pgbouncer's transaction mode); the pipeline's jobs open a session per step,
@@ -264,7 +265,7 @@ class ScopedConnection(asyncpg.Connection):  # type: ignore[misc]
         self.scope = replace(self.scope, user_id=user_id, system=False) if self.scope else None
 
 
-def _forget_scope(dbapi_connection: Any, record: Any) -> None:
+def _back_in_pool(dbapi_connection: Any, record: Any) -> None:
     """A connection back in the ORM's pool keeps no scope for the next session's BEGIN (or
     the pool's ping) to send; when it came back is noted for _check_out."""
     record.info[_CHECKED_IN] = time.monotonic()
