@@ -158,14 +158,17 @@ def create_engine(settings: Settings, url: str | None = None, **overrides: Any) 
 # backend) is known closed without a round trip, since the event loop reads the socket and
 # asyncpg marks it closed when the server says goodbye.
 PING_IDLE_SECONDS = 0.5
+# A ping unanswered this long: the connection is taken for dead (a firewall or NAT that dropped
+# it silently never closes it), rather than holding the request until TCP gives up.
+PING_TIMEOUT_SECONDS = 5.0
 _CHECKED_IN = "fuze_checked_in"
 
 
 def _check_out(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
     """The ORM pool's check before a connection is used (FUZE_DB_POOL_PRE_PING). A connection
-    the server closed, or one idle for over PING_IDLE_SECONDS that does not answer `;`, is
-    replaced, with every connection the pool opened before it (the server restarted, most
-    likely), as SQLAlchemy's own pre-ping does.
+    the server closed is replaced, with every connection the pool opened before it (the
+    server restarted, most likely), as SQLAlchemy's own pre-ping does; one idle for over
+    PING_IDLE_SECONDS that does not answer `;` within PING_TIMEOUT_SECONDS is replaced.
 
     SQLAlchemy's pre-ping for asyncpg costs three round trips on every checkout (BEGIN, `;`,
     ROLLBACK, for pgbouncer's transaction mode); the pipeline's jobs open a session per step,
@@ -177,9 +180,11 @@ def _check_out(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
     if checked_in is None or time.monotonic() - checked_in < PING_IDLE_SECONDS:
         return  # new, or in use a moment ago
     try:
-        await_(driver.execute(";"))
-    except Exception as exc:  # the server is gone or this connection is broken
-        raise sa_exc.InvalidatePoolError(f"pooled connection failed its ping: {exc!r}") from exc
+        await_(driver.execute(";", timeout=PING_TIMEOUT_SECONDS))
+    except Exception as exc:  # the server is gone, or the connection broken or silent
+        # This one only: the others idle as long are pinged in turn, and a ping slowed by a
+        # busy server must not make the pool reopen every connection at once.
+        raise sa_exc.DisconnectionError(f"pooled connection failed its ping: {exc!r}") from exc
 
 
 # Row-level security (alembic revision a7c8d9e0f1a2): the app's role sees the rows of the

@@ -347,3 +347,68 @@ async def test_a_pooled_connection_the_server_ended_is_replaced_before_use(stack
                 assert await session.scalar(backend) not in (None, pid)
     finally:
         await engine.dispose()
+
+
+async def test_a_pooled_connection_dropped_silently_is_replaced_after_its_ping(stack, monkeypatch):
+    """FUZE_DB_POOL_PRE_PING: a connection idle in the pool that a firewall or NAT dropped
+    without closing it never answers; its ping gives up (PING_TIMEOUT_SECONDS), and the pool
+    replaces it, so the session's statement runs on a new connection instead of hanging."""
+    import asyncio
+    from urllib.parse import urlsplit, urlunsplit
+
+    from sqlalchemy import text
+
+    import app.db
+    from app.db import create_engine, create_sessionmaker
+    from tests.conftest import make_settings
+
+    target = urlsplit(stack.database_url)
+    pairs: list[tuple[asyncio.StreamWriter, asyncio.StreamWriter]] = []
+    silent: set[int] = set()  # the connections (by index) that relay nothing any more
+
+    async def relay(index: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
+        while data := await reader.read(65536):
+            if index not in silent:
+                writer.write(data)
+                await writer.drain()
+        if index not in silent:
+            writer.close()  # the other side's goodbye goes through too
+
+    async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection(target.hostname, target.port)
+        index = len(pairs)
+        pairs.append((writer, up_writer))
+        await asyncio.gather(
+            relay(index, reader, up_writer), relay(index, up_reader, writer),
+            return_exceptions=True,
+        )  # fmt: skip
+
+    proxy = await asyncio.start_server(accept, "127.0.0.1", 0)
+    port = proxy.sockets[0].getsockname()[1]
+    via_proxy = urlunsplit(
+        target._replace(netloc=f"{target.netloc.rsplit('@', 1)[0]}@127.0.0.1:{port}")
+    )
+    monkeypatch.setattr(app.db, "PING_IDLE_SECONDS", 0.0)  # every checkout after the first pings
+    monkeypatch.setattr(app.db, "PING_TIMEOUT_SECONDS", 2.0)
+    engine = create_engine(make_settings(stack), url=via_proxy, pool_size=1, max_overflow=0)
+    sessions = create_sessionmaker(engine)
+    backend = text("SELECT pg_backend_pid()")
+    try:
+        async with sessions() as session:
+            pid = await session.scalar(backend)
+        assert len(pairs) == 1
+        silent.add(0)  # dropped: open at both ends, and nothing goes through
+
+        async def again() -> int | None:
+            async with sessions() as session:
+                return await session.scalar(backend)
+
+        # Without the check the statement would wait on the dead connection for good.
+        assert await asyncio.wait_for(again(), 60) not in (None, pid)
+        assert len(pairs) >= 2  # a new connection took its place
+    finally:
+        await engine.dispose()
+        proxy.close()
+        for client, upstream in pairs:
+            client.close()
+            upstream.close()
