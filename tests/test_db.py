@@ -219,6 +219,66 @@ async def test_a_new_users_search_beside_a_large_library_reads_only_their_own_ro
         await conn.close()
 
 
+async def test_a_keyword_search_on_its_generic_plan_reads_the_users_terms_by_key(stack):
+    """keyword_fast runs the postings statement on a generic plan, made for no query in
+    particular: it must still look each word up by key and find what a plan made for the
+    query finds. Written as a plain join, the look-up became a hash join over a scan of all
+    3,000 of this user's terms, for a query of one word."""
+    import asyncpg
+
+    from app.db import SERVER_SETTINGS
+    from app.search import service
+
+    conn = await asyncpg.connect(stack.database_url, server_settings=dict(SERVER_SETTINGS))
+    tr = conn.transaction()
+    await tr.start()
+    try:
+        user = await conn.fetchval(
+            "INSERT INTO users (id, username, email, password_hash, created_at, updated_at)"
+            " VALUES (gen_random_uuid(), 'terms', 'terms@example.com', '-', now(), now())"
+            " RETURNING id"
+        )
+        await conn.execute(
+            "INSERT INTO search_terms (user_id, lexeme, ndoc)"
+            " SELECT $1, 'word' || i, 1 + i % 50 FROM generate_series(1, 3000) i",
+            user,
+        )
+        await conn.execute(
+            "INSERT INTO search_stats (user_id, ndocs, total_length) VALUES ($1, 400, 40000)", user
+        )
+        await conn.execute(
+            "INSERT INTO search_postings (user_id, lexeme, bookmark_id, impact)"
+            " SELECT $1, 'word' || (i % 3000 + 1), gen_random_uuid(), random()"
+            " FROM generate_series(1, 6000) i",
+            user,
+        )
+        await conn.execute("ANALYZE search_terms")
+        await conn.execute("ANALYZE search_postings")
+        types = {"words": "text[]", "uid": "uuid", "prefix": "bool"}
+        params = ", ".join(types.get(name, "int") for name in service._POSTINGS_ARGS)
+        await conn.execute(f"PREPARE kw({params}) AS {service._POSTINGS_RANKED}")
+        values = service._postings_values(user, "word17", True, service.POSTINGS_PER_WORD)
+        assert values is not None
+        values["limit"] = 100
+        args = ", ".join(
+            f"'{{{','.join(v)}}}'" if isinstance(v, list) else f"'{v}'"
+            for v in (values[name] for name in service._POSTINGS_ARGS)
+        )
+        found = {}
+        for mode in ("force_custom_plan", "force_generic_plan"):
+            await conn.execute(f"SET plan_cache_mode = {mode}")
+            found[mode] = [tuple(r) for r in await conn.fetch(f"EXECUTE kw({args})")]
+        plan = "\n".join(r[0] for r in await conn.fetch(f"EXPLAIN (COSTS OFF) EXECUTE kw({args})"))
+        assert "Generic Plan" in plan or "$2" in plan, plan  # the plan made for no values
+        assert "Seq Scan" not in plan and "Hash Join" not in plan, plan
+        # word17 and the words it begins (word170..word179, the completions of a prefix).
+        assert found["force_generic_plan"] == found["force_custom_plan"]
+        assert len(found["force_custom_plan"]) > 2
+    finally:
+        await tr.rollback()
+        await conn.close()
+
+
 async def test_a_query_vector_reaches_pgvector_as_exactly_the_float32_values_encoded(stack):
     """vector_text writes nine significant digits: each float32 must come back bit for bit,
     or a search would rank by a slightly different query than the one encoded."""

@@ -270,7 +270,14 @@ _POSTINGS = """
                ln(1 + (s.ndocs - t.ndoc + 0.5)::float8 / (t.ndoc + 0.5)) AS idf
         FROM terms
         JOIN search_stats s ON s.user_id = :uid
-        JOIN search_terms t ON t.user_id = :uid AND t.lexeme = terms.lexeme AND t.ndoc > 0
+        -- Each term by its key (at most one row: LIMIT 1 keeps the planner from turning
+        -- the look-ups into a hash join over all of the user's terms, as a plan made for
+        -- no query in particular did, guessing 100 words).
+        CROSS JOIN LATERAL (
+            SELECT ndoc FROM search_terms
+            WHERE user_id = :uid AND lexeme = terms.lexeme AND ndoc > 0
+            LIMIT 1
+        ) t
     ), hits AS (
         SELECT p.bookmark_id, weights.i, max(weights.idf * p.impact) AS s
         FROM weights CROSS JOIN LATERAL (
@@ -378,12 +385,18 @@ async def keyword_fast(
     prefix: bool = True,
     per_word: int = POSTINGS_PER_WORD,
 ) -> list[Match]:
-    """keyword_matches for a plain query without filters, through the read pool."""
+    """keyword_matches for a plain query without filters, through the read pool. On a
+    generic plan: every step reads by key (the user's terms, stats and postings), so the
+    plan is the same for every user and query, and planning it each time cost more than
+    running it (500 pages: 0.53 against 0.08 ms of PostgreSQL's CPU; 100,000: 2.0 against
+    1.6 ms)."""
     values = _postings_values(user_id, q, prefix, per_word)
     if values is None:
         return []
     values["limit"] = limit
-    rows = await reads.fetch(_POSTINGS_RANKED, *(values[n] for n in _POSTINGS_ARGS), user=user_id)
+    rows = await reads.fetch(
+        _POSTINGS_RANKED, *(values[n] for n in _POSTINGS_ARGS), user=user_id, generic=True
+    )
     return [Match(r[0], r[1] * 2 >= r[2], float(r[3])) for r in rows]
 
 
