@@ -208,6 +208,17 @@ async def create(
     )
 
 
+# A save's insert, built once: its values go as parameters (building the statement with
+# them, its cache key and coercions cost a fifth of a save's CPU in the API). A URL already
+# saved inserts nothing; the new row comes back as the session's object, with what the
+# database filled in (defaults, the search vector's inputs): no second statement to load it.
+_INSERT = (
+    insert(Bookmark)
+    .on_conflict_do_nothing(index_elements=["user_id", "normalized_url"])
+    .returning(Bookmark)
+)
+
+
 async def _save(
     session: AsyncSession,
     settings: Settings,
@@ -234,31 +245,27 @@ async def _save(
     new_id = uuid.uuid4()
     now = utcnow()
     inserted = await session.scalar(
-        insert(Bookmark)
-        .values(
-            id=new_id,
-            user_id=user.id,
-            url=url,
-            normalized_url=normalized,
-            title=title.strip() if title and title.strip() else None,
-            notes=notes,
-            html=html,
-            html_captured=html is not None,
-            source=source,
-            status=PENDING,
-            saved_at=now,
-            updated_at=now,
-            status_changed_at=now,
-            archived_at=now if archived else None,
-            favorite=favorite,
+        _INSERT,
+        {
+            "id": new_id,
+            "user_id": user.id,
+            "url": url,
+            "normalized_url": normalized,
+            "title": title.strip() if title and title.strip() else None,
+            "notes": notes,
+            "html": html,
+            "html_captured": html is not None,
+            "source": source,
+            "status": PENDING,
+            "saved_at": now,
+            "updated_at": now,
+            "status_changed_at": now,
+            "archived_at": now if archived else None,
+            "favorite": favorite,
             # What the bookmark_tags trigger will write: given at once, the links below find
             # the text unchanged, and the search vector is computed once, not twice.
-            tags_text=" ".join(sorted(name for _, name in tags)) or None,
-        )
-        .on_conflict_do_nothing(index_elements=["user_id", "normalized_url"])
-        # The new row as the session's object, with what the database filled in (defaults,
-        # the search vector's inputs): no second statement to load it.
-        .returning(Bookmark)
+            "tags_text": " ".join(sorted(name for _, name in tags)) or None,
+        },
     )
     if inserted is None:
         query = select(Bookmark).where(
