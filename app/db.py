@@ -821,10 +821,20 @@ async def send_pending_jobs(session: AsyncSession, redis: Any) -> None:
         await callback()
 
 
+# Where a request keeps its ORM session and who it is for (app.deps): each finds the other
+# whichever comes first, and the session takes the user in.
+REQUEST_SESSION = "fuze.session"
+AUTHENTICATED = "fuze.authenticated"
+
+
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     maker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
     async with maker() as session:
         try:
+            request.scope[REQUEST_SESSION] = session
+            found = request.scope.get(AUTHENTICATED)  # app.auth.service.Authenticated
+            if found is not None:
+                await found.attach_to(session)
             yield session
             await session.commit()
         except AppError as exc:
@@ -838,3 +848,11 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
             await session.rollback()
             raise
         await send_pending_jobs(session, request.app.state.redis)
+
+
+# The request's session where a route needs one only some of the time (a filter, a cache
+# miss): `async with request_session(request) as session:` opens, commits or rolls back and
+# closes it as SessionDep does, around that part alone. The rest reads through the read pool
+# with no ORM session at all (about 0.1 ms of the API's CPU a request: the session, the user
+# taken in, the empty commit and FastAPI's handling of a dependency that yields).
+request_session = contextlib.asynccontextmanager(get_session)

@@ -12,9 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import scopes
 from app.auth import service as auth_service
-from app.auth.service import Credential
+from app.auth.service import Authenticated, Credential
 from app.config import Settings
-from app.db import ReadPool, bind_system, get_session
+from app.db import AUTHENTICATED, REQUEST_SESSION, ReadPool, bind_system, get_session
 from app.errors import Forbidden, Unauthorized
 from app.events import service as events_service
 from app.logs import user_id_var
@@ -90,32 +90,32 @@ async def rate_limit_auth(request: Request) -> None:
         )
 
 
-async def _authenticate(
-    session: AsyncSession,
-    reads: ReadPool,
-    settings: Settings,
-    limiter: RateLimiter,
-    token: str | None,
-) -> User:
+async def _authenticate(request: Request, token: str | None) -> Authenticated:
     if not token:
         raise Unauthorized(
             "Sign in first: send `Authorization: Bearer <token>`.", code="not_authenticated"
         )
-    user = await auth_service.user_from_token(session, reads, settings, token)
-    user_id_var.set(str(user.id))
+    state = request.app.state
+    settings: Settings = state.settings
+    found = await auth_service.user_from_token(state.reads, settings, token)
+    user_id_var.set(str(found.user.id))
     if settings.rate_limit_enabled:
-        await limiter.check(f"user:{user.id}", settings.rate_limit_user_per_minute, 60)
-    return user
+        await state.limiter.check(f"user:{found.user.id}", settings.rate_limit_user_per_minute, 60)
+    await auth_service.record_token_use(state.sessionmaker, found)
+    request.scope[AUTHENTICATED] = found
+    session = request.scope.get(REQUEST_SESSION)
+    if session is not None:  # opened before the user was known
+        await found.attach_to(session)
+    return found
 
 
 async def current_user(
-    request: Request,
-    session: SessionDep,
-    token: Annotated[str | None, Depends(oauth2_scheme)],
+    request: Request, token: Annotated[str | None, Depends(oauth2_scheme)]
 ) -> User:
-    state = request.app.state
-    user = await _authenticate(session, state.reads, state.settings, state.limiter, token)
-    credential: Credential = session.info["credential"]
+    """The signed-in user. No ORM session of its own: a route that declares one
+    (SessionDep) gets it with this user in it."""
+    found = await _authenticate(request, token)
+    credential = found.credential
     if credential.scope != "full":
         route = request.scope.get("route")
         # The route's template (its ids as {placeholders}); routers' paths leave out /api.
@@ -128,22 +128,23 @@ async def current_user(
                 f" this needs a token with the {needs} scope.",
                 code="token_scope",
             )
-    return user
+    return found.user
 
 
 CurrentUser = Annotated[User, Depends(current_user)]
 
 
-async def current_credential(session: SessionDep, _: CurrentUser) -> Credential:
+async def current_credential(request: Request, _: CurrentUser) -> Credential:
     """What authenticated this request (after current_user has read it)."""
-    return session.info["credential"]
+    found: Authenticated = request.scope[AUTHENTICATED]
+    return found.credential
 
 
 CurrentCredential = Annotated[Credential, Depends(current_credential)]
 
 
 async def stream_credential(
-    session: SessionDep,
+    request: Request,
     reads: ReadsDep,
     settings: SettingsDep,
     limiter: LimiterDep,
@@ -168,8 +169,7 @@ async def stream_credential(
             code="token_in_url",
         )
     if token or not ticket:
-        await _authenticate(session, reads, settings, limiter, token)
-        return session.info["credential"]
+        return (await _authenticate(request, token)).credential
     credential = await events_service.redeem_ticket(redis, ticket)
     if credential is None:
         raise Unauthorized(

@@ -339,11 +339,12 @@ _USER_BY_API_TOKEN = (
 _NEW_USER = User.__mapper__.class_manager.new_instance
 
 
-def _attach(session: AsyncSession, row: Any) -> User:
-    """The row as the session's User, as if the session had loaded it: routes read it and may
-    change it (the change is flushed at commit like any other). Like the ORM's own loading,
-    the values go straight into the instance's dict, not through its attribute events (which
-    cost twice as much, on every request)."""
+def _user_of(row: Any) -> User:
+    """The row as a User, as if a session had loaded it and let it go (detached): routes read
+    it, and a request's session takes it in (Authenticated.attach_to), after which changes to
+    it are flushed at commit like any other. Like the ORM's own loading, the values go
+    straight into the instance's dict, not through its attribute events (which cost twice as
+    much, on every request)."""
     # User() configures the mappers on first use; new_instance does not, and the first
     # request of a fresh process may be this one (a no-op once they are).
     configure_mappers()
@@ -353,16 +354,32 @@ def _attach(session: AsyncSession, row: Any) -> User:
         values[column] = row[column]
     values["id"] = uuid.UUID(bytes=row["id"].bytes)  # asyncpg's own UUID type -> uuid.UUID
     make_transient_to_detached(user)
-    session.add(user)
-    session.info["data_version"] = int(row["data_version"])
     return user
 
 
-async def user_from_token(
-    session: AsyncSession, reads: ReadPool, settings: Settings, token: str
-) -> User:
-    """The active user a bearer token (access JWT or personal API token) belongs to; what
-    authenticated the request is left in `session.info["credential"]` (a Credential)."""
+@dataclass(slots=True)
+class Authenticated:
+    """Who a request is for, found without an ORM session: a route that reads through the
+    read pool alone opens none. The request's session, if it opens one, takes the user in."""
+
+    user: User
+    credential: Credential
+    # Bumped at the commit of any change that shapes the user's recommendations: the key of
+    # their cached answers (app.recommendations), read here with the user.
+    data_version: int
+    # An API token whose last use is over a minute old: record_token_use() notes it.
+    token_used: datetime | None = None
+
+    async def attach_to(self, session: AsyncSession) -> None:
+        """The session works for this user (row-level security, app.db) and holds the user
+        as its own object."""
+        session.add(self.user)
+        await db.bind_user(session, self.user.id)
+
+
+async def user_from_token(reads: ReadPool, settings: Settings, token: str) -> Authenticated:
+    """The active user a bearer token (access JWT or personal API token) belongs to, and what
+    authenticated the request."""
     if token.startswith(security.API_TOKEN_PREFIX):
         row = await reads.fetch_owner(_USER_BY_API_TOKEN, security.token_digest(token))
         if row is None:
@@ -371,21 +388,19 @@ async def user_from_token(
         expires_at, last_used_at = row["token_expires_at"], row["token_last_used_at"]
         if expires_at is not None and expires_at <= now:
             raise Unauthorized("This API token has expired.", code="token_expired")
-        user = _attach(session, row)
-        # The rest of the request works for this user alone (row-level security, app.db).
-        await db.bind_user(session, user.id)
-        token_id = uuid.UUID(bytes=row["token_id"].bytes)
-        session.info["credential"] = Credential(
-            user.id,
-            api_token_id=token_id,
-            expires_at=expires_at.timestamp() if expires_at is not None else None,
-            scope=row["token_scope"],
+        user = _user_of(row)
+        found = Authenticated(
+            user,
+            Credential(
+                user.id,
+                api_token_id=uuid.UUID(bytes=row["token_id"].bytes),
+                expires_at=expires_at.timestamp() if expires_at is not None else None,
+                scope=row["token_scope"],
+            ),
+            int(row["data_version"]),
+            # Use is recorded at most once a minute: no write on every request.
+            now if last_used_at is None or now - last_used_at > timedelta(minutes=1) else None,
         )
-        # Record use at most once a minute: no write on every request.
-        if last_used_at is None or now - last_used_at > timedelta(minutes=1):
-            await session.execute(
-                update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=now)
-            )
     else:
         try:
             claims = security.decode_access_token(settings, token)
@@ -407,14 +422,30 @@ async def user_from_token(
         # Disabling an account also ends its sessions: say which of the two is the reason.
         if row["disabled_at"] is None and not row["session_stands"]:
             raise SessionEnded()
-        user = _attach(session, row)
-        await db.bind_user(session, user.id)
-        session.info["credential"] = Credential(
-            user.id, session_id=claims.session_id, expires_at=claims.expires_at
+        user = _user_of(row)
+        found = Authenticated(
+            user,
+            Credential(user.id, session_id=claims.session_id, expires_at=claims.expires_at),
+            int(row["data_version"]),
         )
     if not user.is_active:
         raise Unauthorized("This account is disabled.", code="account_disabled")
-    return user
+    return found
+
+
+async def record_token_use(sessions: Any, found: Authenticated) -> None:
+    """Note an API token's use (Authenticated.token_used), in a transaction of its own: the
+    request may open no session, or roll its own back."""
+    if found.token_used is None or found.credential.api_token_id is None:
+        return
+    async with sessions() as session:
+        await db.bind_user(session, found.user.id)
+        await session.execute(
+            update(ApiToken)
+            .where(ApiToken.id == found.credential.api_token_id)
+            .values(last_used_at=found.token_used)
+        )
+        await session.commit()
 
 
 async def credential_stands(reads: ReadPool, credential: Credential) -> bool:

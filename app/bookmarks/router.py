@@ -5,7 +5,7 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, File, Form, Query, Response, UploadFile, status
+from fastapi import APIRouter, Depends, File, Form, Query, Request, Response, UploadFile, status
 from fastapi.responses import FileResponse, JSONResponse
 
 from app.archives import images as archive_images
@@ -25,7 +25,7 @@ from app.bookmarks.schemas import (
     clean_tags,
 )
 from app.config import Settings
-from app.db import after_commit, session_fetch
+from app.db import after_commit, request_session, session_fetch
 from app.deps import CurrentUser, ReadsDep, RedisDep, SessionDep, SettingsDep
 from app.errors import (
     Conflict,
@@ -164,8 +164,8 @@ async def upload_bookmark(
     responses=responses(NotFound),
 )
 async def list_bookmarks(
+    request: Request,
     user: CurrentUser,
-    session: SessionDep,
     reads: ReadsDep,
     settings: SettingsDep,
     q: Annotated[
@@ -202,7 +202,10 @@ async def list_bookmarks(
     cursor: Annotated[str | None, Query(max_length=500)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Response:
-    in_lists = await lists_service.scope(session, user, list_, sublists) if list_ else None
+    in_lists = None
+    if list_:
+        async with request_session(request) as session:
+            in_lists = await lists_service.scope(session, user, list_, sublists)
     cards, next_cursor = await service.list_page(
         reads,
         user.id,

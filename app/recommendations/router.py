@@ -5,10 +5,13 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth.service import Authenticated
 from app.bookmarks import service as bookmarks_service
 from app.bookmarks.schemas import BookmarkOut
-from app.deps import CurrentUser, RedisDep, SessionDep
+from app.db import AUTHENTICATED, request_session
+from app.deps import CurrentUser, RedisDep
 from app.errors import NotFound, Unauthorized, Unprocessable, responses
 from app.lists import service as lists_service
 from app.recommendations import service
@@ -35,28 +38,54 @@ Sublists = Annotated[bool, Query(description="With `list`: its sub-lists' bookma
 async def _answer(
     request: Request,
     user: CurrentUser,
-    session: SessionDep,
     redis: Any,
     ctx_type: str,
     ctx_key: str,
-    build: Callable[[], Awaitable[service.Context]],
+    build: Callable[[AsyncSession], Awaitable[service.Context]],
     limit: int,
     include_attached: bool,
     in_list: uuid.UUID | None = None,
     sublists: bool = False,
 ) -> Response:
-    # Checked before the cache: a list deleted with nothing in it bumps no data version.
-    list_ids = await lists_service.scope(session, user, in_list, sublists) if in_list else None
-    version = await service.data_version(session, user)
+    """The answer from the cache, with no ORM session (what most requests are), or computed
+    in one."""
+    found: Authenticated = request.scope[AUTHENTICATED]
+    version = found.data_version  # read with the user (app.auth.service.user_from_token)
     scope = f"{ctx_key}@{in_list}{'+' if sublists else ''}" if in_list else ctx_key
     key = service.cache_key(user, version, ctx_type, scope, limit, include_attached)
-    hit = await service.cached(redis, key)
-    if hit is not None:
-        # The stored JSON as it is (validated when it was made), marked as cached. The key
-        # holds this user's id and current data version, so the context was theirs when it
-        # was made and still is (deleting it would have bumped the version).
-        return Response(b'{"cached":true,' + hit[1:], media_type="application/json")
-    ctx = await build()  # checks that the context is this user's (404 otherwise)
+    # Checked before the cache: a list deleted with nothing in it bumps no data version.
+    if in_list is None and (hit := await service.cached(redis, key)) is not None:
+        return _cached(hit)
+    async with request_session(request) as session:
+        list_ids = await lists_service.scope(session, user, in_list, sublists) if in_list else None
+        if in_list is not None and (hit := await service.cached(redis, key)) is not None:
+            return _cached(hit)
+        return await _compute(
+            request, user, session, redis, key, version, build, limit, include_attached,
+            list_ids,
+        )  # fmt: skip
+
+
+def _cached(hit: bytes) -> Response:
+    # The stored JSON as it is (validated when it was made), marked as cached. The key holds
+    # this user's id and current data version, so the context was theirs when it was made
+    # and still is (deleting it would have bumped the version).
+    return Response(b'{"cached":true,' + hit[1:], media_type="application/json")
+
+
+async def _compute(
+    request: Request,
+    user: CurrentUser,
+    session: AsyncSession,
+    redis: Any,
+    key: str,
+    version: int,
+    build: Callable[[AsyncSession], Awaitable[service.Context]],
+    limit: int,
+    include_attached: bool,
+    list_ids: list[uuid.UUID] | None,
+) -> Response:
+    ctx = await build(session)  # checks that the context is this user's (404 otherwise)
     found = await service.recommend(
         session, user, ctx, limit, include_attached, reads=request.app.state.reads,
         list_ids=list_ids,
@@ -120,7 +149,6 @@ def _context_route(kind: str) -> None:
         context_id: uuid.UUID,
         request: Request,
         user: CurrentUser,
-        session: SessionDep,
         redis: RedisDep,
         limit: Limit = 10,
         include_attached: IncludeAttached = False,
@@ -129,8 +157,8 @@ def _context_route(kind: str) -> None:
     ) -> Response:
         embedder = request.app.state.embedder
         return await _answer(
-            request, user, session, redis, kind, str(context_id),
-            lambda: build(session, user, context_id, embedder, redis),
+            request, user, redis, kind, str(context_id),
+            lambda session: build(session, user, context_id, embedder, redis),
             limit, include_attached, in_list, sublists,
         )  # fmt: skip
 
@@ -164,13 +192,12 @@ async def text_recommendations(
     data: TextContext,
     request: Request,
     user: CurrentUser,
-    session: SessionDep,
     redis: RedisDep,
 ) -> Response:
     embedder = request.app.state.embedder
     key = service.text_key(data.text, data.technologies)
     return await _answer(
-        request, user, session, redis, "text", key,
-        lambda: service.text_context(data.text, data.technologies, embedder, redis),
+        request, user, redis, "text", key,
+        lambda _session: service.text_context(data.text, data.technologies, embedder, redis),
         data.limit, data.include_attached, data.list_id, data.sublists,
     )  # fmt: skip

@@ -756,18 +756,6 @@ def _reasons(c: Candidate, ctx: Context) -> list[str]:
     return out[:3]
 
 
-async def data_version(session: AsyncSession, user: User) -> int:
-    """The user's data version: bumped at the commit of any change that shapes their
-    recommendations (see the migration "feedback and recommendation state"). Read with the
-    user when the request was authenticated (app.auth.service.user_from_token)."""
-    if "data_version" in session.info:
-        return int(session.info["data_version"])
-    value = await session.scalar(
-        sql_text("SELECT version FROM user_data_versions WHERE user_id = :u"), {"u": user.id}
-    )
-    return int(value or 0)
-
-
 def cache_key(
     user: User, version: int, ctx_type: str, ctx_key: str, limit: int, include_attached: bool
 ) -> str:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import uuid
+from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
@@ -9,6 +10,7 @@ from app import cursors
 from app.analysis.schemas import ContentType
 from app.bookmarks import service as bookmarks_service
 from app.bookmarks.schemas import BookmarkOut, Status
+from app.db import request_session
 from app.deps import CurrentUser, ReadsDep, RedisDep, SessionDep
 from app.errors import NotFound, Unauthorized, Unprocessable, responses
 from app.schemas import Instant
@@ -33,7 +35,6 @@ def _offset(cursor: str | None) -> int:
 async def search(
     request: Request,
     user: CurrentUser,
-    session: SessionDep,
     reads: ReadsDep,
     redis: RedisDep,
     q: Annotated[str, Query(max_length=MAX_QUERY, description="What you are looking for.")] = "",
@@ -59,18 +60,23 @@ async def search(
         saved_before=saved_before,
         content_type=content_type,
     )
-    found = await service.search_page(
-        session,
-        user.id,
-        query,
-        filters,
-        mode,
+    page = partial(
+        service.search_page,
+        user_id=user.id,
+        q=query,
+        filters=filters,
+        mode=mode,
         embedder=request.app.state.embedder,
         redis=redis,
         reads=reads,
         offset=offset,
         limit=limit,
     )
+    if service.plain(query, filters):  # what people type: the read pool alone
+        found = await page(session=None)
+    else:  # filters or web-search syntax: through the ORM
+        async with request_session(request) as session:
+            found = await page(session=session)
     items = [
         SearchHit(
             bookmark=BookmarkOut(**found.outs[h.bookmark_id][0]),

@@ -671,7 +671,7 @@ async def _fast_inputs(
                 task.exception()  # seen: a failure beside the one raised is not logged again
 
 
-def _plain(q: str, filters: Filters) -> bool:
+def plain(q: str, filters: Filters) -> bool:
     """Whether a search takes the fast path: no filter and no web-search syntax."""
     return filters == Filters() and not _uses_syntax(q)
 
@@ -707,7 +707,7 @@ class Page(NamedTuple):
 
 
 async def search_page(
-    session: AsyncSession,
+    session: AsyncSession | None,
     user_id: uuid.UUID,
     q: str,
     filters: Filters,
@@ -721,9 +721,10 @@ async def search_page(
 ) -> Page:
     """The hits of hybrid() from `offset` on, `limit` of them, with outs_of() of each. A
     plain query without filters takes one statement after its inputs (_FUSED_PAGE): the
-    nearest pages, the fusion, the page and what it shows."""
+    nearest pages, the fusion, the page and what it shows; it needs no `session` (the others
+    do)."""
     marks = highlight(q)
-    if _plain(q, filters):
+    if plain(q, filters):
         qv, matches = await _fast_inputs(reads, user_id, q, mode, embedder, redis, CANDIDATES)
         if qv is not None:
             rows = await reads.fetch(
@@ -741,6 +742,7 @@ async def search_page(
             return Page(hits, outs, bool(rows) and offset + limit < rows[0][3], mode)
         hits, used = combine([], matches, 0.0), "keyword"
     else:
+        assert session is not None, "filters and web-search syntax read through the session"
         hits, used = await hybrid(
             session, user_id, q, filters, mode, embedder=embedder, redis=redis
         )
@@ -816,7 +818,7 @@ async def hybrid(
     The query is embedded in a thread while the keyword query runs in the database. With a
     read pool, plain queries without filters take the fast path: _fast_inputs(), then the
     nearest pages and their fusion with the keyword matches in one statement (_FUSED)."""
-    if reads is not None and _plain(q, filters):
+    if reads is not None and plain(q, filters):
         qv, found = await _fast_inputs(reads, user_id, q, mode, embedder, redis, limit)
         if qv is None:
             return combine([], found, 0.0), "keyword"
