@@ -130,6 +130,9 @@ class ErrorBoundaryMiddleware:
 
         idempotent = scope.get("method") in ("GET", "HEAD")
         this_receive: Receive = recording_receive
+        # The scope as it came: a second run starts from it, not from what the first left
+        # there (its route, and its user and session: app.db.AUTHENTICATED, REQUEST_SESSION).
+        initial = dict(scope)
         for attempt in (1, 2):
             started = complete = False
 
@@ -143,7 +146,9 @@ class ErrorBoundaryMiddleware:
 
             replay = replaying.set(attempt == 2)
             try:
-                await self.app(scope, this_receive, tracking_send)
+                await self.app(
+                    scope if attempt == 1 else dict(initial), this_receive, tracking_send
+                )
                 return
             except Exception as exc:
                 if started:
