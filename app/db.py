@@ -830,8 +830,10 @@ AUTHENTICATED = "fuze.authenticated"
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     maker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
     async with maker() as session:
+        # In the request's scope while it is open, not after (request_session closes it
+        # before the route ends).
+        request.scope[REQUEST_SESSION] = session
         try:
-            request.scope[REQUEST_SESSION] = session
             found = request.scope.get(AUTHENTICATED)  # app.auth.service.Authenticated
             if found is not None:
                 await found.attach_to(session)
@@ -847,6 +849,8 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         except BaseException:
             await session.rollback()
             raise
+        finally:
+            request.scope.pop(REQUEST_SESSION, None)
         await send_pending_jobs(session, request.app.state.redis)
 
 

@@ -21,6 +21,7 @@ from app.recommendations.schemas import (
     Recommendations,
     TextContext,
 )
+from app.users.models import User
 
 router = APIRouter(tags=["recommendations"], responses=responses(Unauthorized))
 
@@ -75,7 +76,7 @@ def _cached(hit: bytes) -> Response:
 
 async def _compute(
     request: Request,
-    user: CurrentUser,
+    user: User,
     session: AsyncSession,
     redis: Any,
     key: str,
