@@ -1,10 +1,13 @@
 """app.broker.FuzeRedis.enqueue_job: arq's enqueue as one script. arq's own worker must read
 what it queues, a job id must never be queued twice (queued, or already run), and a server
-that lost its script cache (a restart, a failover) must still take jobs."""
+that lost its script cache (a restart, a failover) must still take jobs. And the client's
+pool (app.broker.PooledReplyParser) must never hand out a connection with something left
+on it: a server's close, or a reply nobody read."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from typing import Any
 
@@ -76,4 +79,50 @@ async def test_a_server_that_forgot_the_script_still_takes_jobs(stack: Stack) ->
         assert await redis.zcard(queue) == 1
     finally:
         await redis.delete(queue, *([job_key_prefix + job.job_id] if job else []))
+        await redis.aclose()
+
+
+async def _until(state: Any, what: str) -> None:
+    deadline = time.monotonic() + 30
+    while not state():
+        assert time.monotonic() < deadline, f"still waiting for {what}"
+        await asyncio.sleep(0.01)
+
+
+async def test_a_pooled_connection_the_server_closed_is_replaced_before_a_command(
+    stack: Stack,
+) -> None:
+    settings = Settings(redis_url=stack.redis_url)
+    key = f"test:broker:{uuid.uuid4().hex}"
+    redis, admin = create_redis(settings), create_redis(settings)
+    try:
+        await redis.set(key, b"kept")
+        pool = redis.connection_pool
+        (pooled,) = pool._available_connections  # the one connection, idle in the pool
+        killed = await admin.client_kill_filter(_id=await redis.client_id())
+        assert killed == 1
+        # The client has received the close (a restart, a timeout, a failover look the same).
+        await _until(lambda: pooled._reader is None or pooled._reader.at_eof(), "the close")
+        assert await redis.get(key) == b"kept"  # on a new connection, not an error
+    finally:
+        await admin.delete(key)
+        await redis.aclose()
+        await admin.aclose()
+
+
+async def test_a_reply_nobody_read_is_not_taken_for_the_next_commands(stack: Stack) -> None:
+    settings = Settings(redis_url=stack.redis_url)
+    key = f"test:broker:{uuid.uuid4().hex}"
+    redis = create_redis(settings)
+    try:
+        await redis.set(key, b"value")
+        pool = redis.connection_pool
+        connection = await pool.get_connection()
+        await connection.send_command("ECHO", "stale")
+        await pool.release(connection)  # its reply unread
+        await _until(lambda: bool(connection._reader._buffer), "the unread reply")
+        assert await redis.get(key) == b"value"
+        assert await redis.echo("fresh") == b"fresh"
+    finally:
+        await redis.delete(key)
         await redis.aclose()
