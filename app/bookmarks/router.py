@@ -5,7 +5,7 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, File, Form, Query, Request, Response, UploadFile, status
+from fastapi import APIRouter, Depends, File, Form, Request, Response, UploadFile, status
 from fastapi.responses import FileResponse, JSONResponse
 
 from app.archives import images as archive_images
@@ -16,12 +16,10 @@ from app.bookmarks.schemas import (
     BookmarkDetail,
     BookmarkOut,
     BookmarkPage,
+    BookmarkQuery,
     BookmarkUpdate,
     ProgressIn,
     ProgressOut,
-    Shelf,
-    Sort,
-    Status,
     clean_tags,
 )
 from app.config import Settings
@@ -39,6 +37,7 @@ from app.errors import (
 )
 from app.idempotency import Idempotency, IdempotencyKeyHeader
 from app.lists import service as lists_service
+from app.params import QueryModel
 from app.thumbnails import service as thumbnails_service
 from app.webhooks.emit import emit as webhook_emit
 
@@ -157,69 +156,42 @@ async def upload_bookmark(
     return JSONResponse(body.model_dump(mode="json"), status_code=201 if created else 200)
 
 
+_LIST = QueryModel(BookmarkQuery)
+
+
 @router.get(
     "",
     response_model=BookmarkPage,
     summary="Your saved items, newest first by default",
-    responses=responses(NotFound),
+    responses=responses(NotFound, Unprocessable),
+    openapi_extra=_LIST.openapi,
 )
 async def list_bookmarks(
     request: Request,
     user: CurrentUser,
     reads: ReadsDep,
     settings: SettingsDep,
-    q: Annotated[
-        str | None,
-        Query(max_length=500, description="Words in the title, URL, description or notes."),
-    ] = None,
-    tag: Annotated[str | None, Query(max_length=64)] = None,
-    url: Annotated[
-        str | None,
-        Query(
-            max_length=4096,
-            description="Only the bookmark of this address, compared after normalisation "
-            "(how the extension asks whether a page is already saved).",
-        ),
-    ] = None,
-    status_: Annotated[Status | None, Query(alias="status")] = None,
-    shelf: Annotated[
-        Shelf | None,
-        Query(
-            description="`library` (not archived; the default), `archive`, or `all` (the "
-            "default with `url`, which finds a saved page wherever it is)."
-        ),
-    ] = None,
-    read: Annotated[bool | None, Query(description="Only read (true) or unread (false).")] = None,
-    favorite: Annotated[bool | None, Query(description="Only favourites (true), or not.")] = None,
-    list_: Annotated[
-        uuid.UUID | None,
-        Query(alias="list", description="Only the bookmarks in this list (404 if not yours)."),
-    ] = None,
-    sublists: Annotated[
-        bool, Query(description="With `list`: the bookmarks of its sub-lists too.")
-    ] = False,
-    sort: Sort = "-saved_at",
-    cursor: Annotated[str | None, Query(max_length=500)] = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    params: Annotated[BookmarkQuery, Depends(_LIST)],
 ) -> Response:
+    p = params
     in_lists = None
-    if list_:
+    if p.list_:
         async with request_session(request) as session:
-            in_lists = await lists_service.scope(session, user, list_, sublists)
+            in_lists = await lists_service.scope(session, user, p.list_, p.sublists)
     cards, next_cursor = await service.list_page(
         reads,
         user.id,
-        q=q,
-        tag=tag,
-        url=url,
-        status=status_,
-        shelf=shelf or ("all" if url is not None else "library"),
-        read=read,
-        favorite=favorite,
+        q=p.q,
+        tag=p.tag,
+        url=p.url,
+        status=p.status,
+        shelf=p.shelf or ("all" if p.url is not None else "library"),
+        read=p.read,
+        favorite=p.favorite,
         list_ids=in_lists,
-        sort=sort,
-        cursor=cursor,
-        limit=limit,
+        sort=p.sort,
+        cursor=p.cursor,
+        limit=p.limit,
     )
     signed = thumbnails_service.token(settings, user.id)
     items = [

@@ -17,6 +17,37 @@ Sort = Literal[
 # or everything.
 Shelf = Literal["library", "archive", "all"]
 
+
+class BookmarkQuery(BaseModel):
+    """GET /api/bookmarks' query parameters (app.params.QueryModel)."""
+
+    q: str | None = Field(
+        None, max_length=500, description="Words in the title, URL, description or notes."
+    )
+    tag: str | None = Field(None, max_length=64)
+    url: str | None = Field(
+        None,
+        max_length=4096,
+        description="Only the bookmark of this address, compared after normalisation "
+        "(how the extension asks whether a page is already saved).",
+    )
+    status: Status | None = None
+    shelf: Shelf | None = Field(
+        None,
+        description="`library` (not archived; the default), `archive`, or `all` (the "
+        "default with `url`, which finds a saved page wherever it is).",
+    )
+    read: bool | None = Field(None, description="Only read (true) or unread (false).")
+    favorite: bool | None = Field(None, description="Only favourites (true), or not.")
+    list_: uuid.UUID | None = Field(
+        None, alias="list", description="Only the bookmarks in this list (404 if not yours)."
+    )
+    sublists: bool = Field(False, description="With `list`: the bookmarks of its sub-lists too.")
+    sort: Sort = "-saved_at"
+    cursor: str | None = Field(None, max_length=500)
+    limit: int = Field(50, ge=1, le=200)
+
+
 MAX_TAGS = 50
 MAX_HTML_CHARS = 5_000_000
 

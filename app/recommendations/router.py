@@ -4,7 +4,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.service import Authenticated
@@ -14,26 +14,20 @@ from app.db import AUTHENTICATED, request_session
 from app.deps import CurrentUser, RedisDep
 from app.errors import NotFound, Unauthorized, Unprocessable, responses
 from app.lists import service as lists_service
+from app.params import QueryModel
 from app.recommendations import service
 from app.recommendations.schemas import (
     Recommendation,
     RecommendationFeatures,
     Recommendations,
+    RecommendationsQuery,
     TextContext,
 )
 from app.users.models import User
 
 router = APIRouter(tags=["recommendations"], responses=responses(Unauthorized))
 
-Limit = Annotated[int, Query(ge=1, le=50)]
-IncludeAttached = Annotated[
-    bool, Query(description="Also list items already saved to this context.")
-]
-InList = Annotated[
-    uuid.UUID | None,
-    Query(alias="list", description="Only recommend bookmarks in this list (404 if not yours)."),
-]
-Sublists = Annotated[bool, Query(description="With `list`: its sub-lists' bookmarks too.")]
+_CONTEXT_QUERY = QueryModel(RecommendationsQuery)
 
 
 async def _answer(
@@ -151,16 +145,14 @@ def _context_route(kind: str) -> None:
         request: Request,
         user: CurrentUser,
         redis: RedisDep,
-        limit: Limit = 10,
-        include_attached: IncludeAttached = False,
-        in_list: InList = None,
-        sublists: Sublists = False,
+        params: Annotated[RecommendationsQuery, Depends(_CONTEXT_QUERY)],
     ) -> Response:
         embedder = request.app.state.embedder
+        p = params
         return await _answer(
             request, user, redis, kind, str(context_id),
             lambda session: build(session, user, context_id, embedder, redis),
-            limit, include_attached, in_list, sublists,
+            p.limit, p.include_attached, p.list_, p.sublists,
         )  # fmt: skip
 
     # The path names the id after its kind (project_id, ...), as the other routes do; set
@@ -173,7 +165,8 @@ def _context_route(kind: str) -> None:
         name=f"{kind}_recommendations",
         response_model=Recommendations,
         summary=summary,
-        responses=responses(NotFound),
+        responses=responses(NotFound, Unprocessable),
+        openapi_extra=_CONTEXT_QUERY.openapi,
     )
 
 

@@ -9,6 +9,22 @@ from app.feedback.schemas import FeedbackContext
 from app.schemas import Input
 
 
+class RecommendationsQuery(BaseModel):
+    """The query parameters of a project's, task's or subtask's recommendations
+    (app.params.QueryModel)."""
+
+    limit: int = Field(10, ge=1, le=50)
+    include_attached: bool = Field(
+        False, description="Also list items already saved to this context."
+    )
+    list_: uuid.UUID | None = Field(
+        None,
+        alias="list",
+        description="Only recommend bookmarks in this list (404 if not yours).",
+    )
+    sublists: bool = Field(False, description="With `list`: its sub-lists' bookmarks too.")
+
+
 class RecommendationFeatures(BaseModel):
     """What the score was made of, for people who want to see the arithmetic."""
 

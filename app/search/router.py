@@ -4,26 +4,26 @@ import uuid
 from functools import partial
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from app import cursors
-from app.analysis.schemas import ContentType
 from app.bookmarks import service as bookmarks_service
-from app.bookmarks.schemas import BookmarkOut, Status
+from app.bookmarks.schemas import BookmarkOut
 from app.db import request_session
 from app.deps import CurrentUser, ReadsDep, RedisDep, SessionDep
 from app.errors import NotFound, Unauthorized, Unprocessable, responses
-from app.schemas import Instant
+from app.params import QueryModel
 from app.search import service
-from app.search.schemas import Mode, SearchHit, SearchResults, SimilarHit, SimilarResults
+from app.search.schemas import SearchHit, SearchQuery, SearchResults, SimilarHit, SimilarResults
 
 router = APIRouter(tags=["search"], responses=responses(Unauthorized))
-
-MAX_QUERY = 1000
 
 
 def _offset(cursor: str | None) -> int:
     return cursors.decode_offset(cursor, service.CANDIDATES * 2) if cursor else 0
+
+
+_SEARCH = QueryModel(SearchQuery)
 
 
 @router.get(
@@ -31,34 +31,27 @@ def _offset(cursor: str | None) -> int:
     response_model=SearchResults,
     summary="Search your saved items by meaning and keywords",
     responses=responses(Unprocessable),
+    openapi_extra=_SEARCH.openapi,
 )
 async def search(
     request: Request,
     user: CurrentUser,
     reads: ReadsDep,
     redis: RedisDep,
-    q: Annotated[str, Query(max_length=MAX_QUERY, description="What you are looking for.")] = "",
-    mode: Mode = "hybrid",
-    tag: Annotated[str | None, Query(max_length=64)] = None,
-    status: Status | None = None,
-    saved_after: Instant | None = None,
-    saved_before: Instant | None = None,
-    content_type: Annotated[
-        ContentType | None, Query(description="Only items Gemini analysed as this type.")
-    ] = None,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    cursor: Annotated[str | None, Query(max_length=100)] = None,
+    params: Annotated[SearchQuery, Depends(_SEARCH)],
 ) -> Response:
-    offset = _offset(cursor)
-    query = q.strip()
+    p = params
+    mode, limit = p.mode, p.limit
+    offset = _offset(p.cursor)
+    query = p.q.strip()
     if not query:
         return _json(SearchResults(items=[], next_cursor=None, mode=mode))
     filters = service.Filters(
-        tag=tag,
-        status=status,
-        saved_after=saved_after,
-        saved_before=saved_before,
-        content_type=content_type,
+        tag=p.tag,
+        status=p.status,
+        saved_after=p.saved_after,
+        saved_before=p.saved_before,
+        content_type=p.content_type,
     )
     page = partial(
         service.search_page,

@@ -4,9 +4,28 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from app.bookmarks.schemas import BookmarkOut
+from app.analysis.schemas import ContentType
+from app.bookmarks.schemas import BookmarkOut, Status
+from app.schemas import Instant
 
 Mode = Literal["hybrid", "semantic", "keyword"]
+MAX_QUERY = 1000
+
+
+class SearchQuery(BaseModel):
+    """GET /api/search's query parameters (app.params.QueryModel)."""
+
+    q: str = Field("", max_length=MAX_QUERY, description="What you are looking for.")
+    mode: Mode = "hybrid"
+    tag: str | None = Field(None, max_length=64)
+    status: Status | None = None
+    saved_after: Instant | None = None
+    saved_before: Instant | None = None
+    content_type: ContentType | None = Field(
+        None, description="Only items Gemini analysed as this type."
+    )
+    limit: int = Field(20, ge=1, le=100)
+    cursor: str | None = Field(None, max_length=100)
 
 
 class SearchHit(BaseModel):

@@ -3739,9 +3739,9 @@ export type RecommendationsProjectRecommendationsErrors = {
      */
     404: ErrorResponse;
     /**
-     * Validation Error
+     * The request is not valid.
      */
-    422: HttpValidationError;
+    422: ErrorResponse;
 };
 
 export type RecommendationsProjectRecommendationsError = RecommendationsProjectRecommendationsErrors[keyof RecommendationsProjectRecommendationsErrors];
@@ -3800,9 +3800,9 @@ export type RecommendationsTaskRecommendationsErrors = {
      */
     404: ErrorResponse;
     /**
-     * Validation Error
+     * The request is not valid.
      */
-    422: HttpValidationError;
+    422: ErrorResponse;
 };
 
 export type RecommendationsTaskRecommendationsError = RecommendationsTaskRecommendationsErrors[keyof RecommendationsTaskRecommendationsErrors];
@@ -3861,9 +3861,9 @@ export type RecommendationsSubtaskRecommendationsErrors = {
      */
     404: ErrorResponse;
     /**
-     * Validation Error
+     * The request is not valid.
      */
-    422: HttpValidationError;
+    422: ErrorResponse;
 };
 
 export type RecommendationsSubtaskRecommendationsError = RecommendationsSubtaskRecommendationsErrors[keyof RecommendationsSubtaskRecommendationsErrors];
@@ -4103,9 +4103,9 @@ export type BookmarksListBookmarksErrors = {
      */
     404: ErrorResponse;
     /**
-     * Validation Error
+     * The request is not valid.
      */
-    422: HttpValidationError;
+    422: ErrorResponse;
 };
 
 export type BookmarksListBookmarksError = BookmarksListBookmarksErrors[keyof BookmarksListBookmarksErrors];
