@@ -1,0 +1,89 @@
+"""Answers written as JSON straight from plain dicts, by a response model's own serializer.
+
+A page of results is built from rows the database already holds to the response model's
+types. Making a model of each (BookmarkOut(**row)) validates every field again before
+model_dump_json writes it: 130 µs for a page of 20 bookmarks on the 2-core machine, where
+Pydantic writes the same dicts in 50 µs through a TypeAdapter of a TypedDict with the model's
+fields (`.scratch/dumpcost.py`).
+
+`Writer(Model)` is that adapter, derived from the model: each field's annotation, with any
+model in it replaced by its own TypedDict. The bytes are the model's
+(tests/bookmarks/test_exact_json.py), as long as the model writes its fields as they are,
+which the writer checks when it is made: a model with its own serializers, computed fields,
+aliases or excluded fields is refused. Two rules for callers:
+
+- a dict starts from `template(Model)`: the TypedDict writes the keys the dict holds, in its
+  order, so the template has every field in the model's order, with its default or else a
+  placeholder that cannot be written;
+- a value of the wrong type (the placeholder too) is an error (`warnings="error"`), not a
+  quiet misencoding.
+"""
+
+from __future__ import annotations
+
+import functools
+import types
+import typing
+from typing import Annotated, Any, Union, get_args, get_origin
+
+from pydantic import BaseModel, TypeAdapter
+from typing_extensions import TypedDict
+
+
+class Writer:
+    """Writes values shaped like `model` (dicts for its models) as its JSON."""
+
+    def __init__(self, model: type[BaseModel]) -> None:
+        self.model = model
+        self._adapter: TypeAdapter[Any] = TypeAdapter(_plain(model))
+
+    def __call__(self, value: dict[str, Any]) -> bytes:
+        return self._adapter.dump_json(value, warnings="error")
+
+
+class _Required:
+    """A required field no one gave: the writer refuses it (it has no JSON form)."""
+
+
+@functools.cache
+def template(model: type[BaseModel]) -> dict[str, Any]:
+    """Every field of the model, in its order: its default, or a placeholder to be replaced
+    (`{**template(Model), **values}` keeps the template's order). Never change it."""
+    out: dict[str, Any] = {}
+    for name, field in model.model_fields.items():
+        assert field.default_factory is None, f"{model.__name__}.{name}: a default factory"
+        out[name] = _Required() if field.is_required() else field.default
+    return out
+
+
+@functools.cache
+def _plain(model: type[BaseModel]) -> Any:
+    """The TypedDict of `model`'s fields, each annotation with its models made TypedDicts."""
+    decorators = model.__pydantic_decorators__
+    assert not (
+        decorators.field_serializers or decorators.model_serializers or decorators.computed_fields
+    ), f"{model.__name__} has its own serialization"
+    fields: dict[str, Any] = {}
+    for name, field in model.model_fields.items():
+        assert field.alias in (None, name) and field.serialization_alias in (None, name), (
+            f"{model.__name__}.{name} is written under another name"
+        )
+        assert not field.exclude, f"{model.__name__}.{name} is not written"
+        fields[name] = _replace_models(field.annotation)
+    return TypedDict(f"{model.__name__}Plain", fields)  # type: ignore[operator]
+
+
+def _replace_models(annotation: Any) -> Any:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return _plain(annotation)
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin is None or not args:
+        return annotation
+    if origin is Annotated:
+        return Annotated[(_replace_models(args[0]), *annotation.__metadata__)]  # type: ignore[misc]
+    if origin is typing.Literal:
+        return annotation
+    replaced = tuple(_replace_models(a) for a in args)
+    if origin in (Union, types.UnionType):
+        return Union[replaced]  # noqa: UP007 - built from a tuple
+    return origin[replaced]
