@@ -44,7 +44,7 @@ class PooledReplyParser(DefaultParser):  # type: ignore[misc, valid-type]
 
     redis-py asks by reading under a timeout of 0, which costs a task cancellation on every
     command: 30 us of the API's CPU per command at c8 (70 -> 38 us per GET,
-    .scratch/redisbench.py). The stream reader already holds whatever the event loop has
+    bench/overheads.py). The stream reader already holds whatever the event loop has
     received, the server's close included, so this looks there first and reads (redis-py's
     way) only when something is there. Something that arrives after the look is met as it
     would be after redis-py's read: by the command, as a connection error."""

@@ -4,7 +4,7 @@ FastAPI validates each declared query parameter on its own, and inspects each on
 annotation again on every request (is it a model, a sequence, JSON, which alias): about 7 µs
 a parameter on the 2-core machine, 85 µs of the library list's twelve, where one validation of
 the same twelve by a Pydantic model takes 13 µs with its dependency
-(`.scratch/qparams.py`). The routes that most requests take (the library, search,
+(bench/overheads.py). The routes that most requests take (the library, search,
 recommendations) declare their parameters as a model and depend on `QueryModel(Model)`:
 
 - the query string is validated by the model's compiled validator, once; a parameter given
