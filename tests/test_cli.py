@@ -320,7 +320,11 @@ def test_fuze_up_uses_configured_servers_and_starts_nothing_embedded(
     stale = data_dir / "metrics" / "counter_999999999.db"
     stale.parent.mkdir(parents=True)
     stale.write_bytes(b"left over")
-    proc = _start(data_dir, port, env)
+    # Its output to a file: on the shared test Valkey the worker may find other tests' jobs
+    # and log each, which would fill a pipe read only at the end and stall it.
+    log_path = tmp_path / "up.log"
+    with log_path.open("w") as out:
+        proc = _start(data_dir, port, env, out)
     try:
         _wait_ready(proc, port)
         names = " ".join(" ".join(p.cmdline()) for p in _descendants(proc.pid))
@@ -331,7 +335,8 @@ def test_fuze_up_uses_configured_servers_and_starts_nothing_embedded(
         assert metrics.status_code == 200
         assert 'fuze_job_duration_seconds_count{stage="extraction"}' in metrics.text
     finally:
-        code, out = _stop(proc)
+        code, _ = _stop(proc)
+    out = log_path.read_text()
     assert code == 0, out
     assert not (data_dir / "postgres").exists()
     assert "using the database at FUZE_DATABASE_URL" in out
