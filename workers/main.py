@@ -207,12 +207,13 @@ def _redis_settings() -> RedisSettings:
 
 
 def redis_pool_for(queue_name: str | None) -> dict[str, Any]:
-    """With Sentinel, a worker's own pool (arq's Sentinel pool has no timeouts and does not
-    retry across a failover): Worker(redis_pool=...). One per worker run: a pool is closed
-    with its worker."""
+    """The worker's Redis client, Worker(redis_pool=...): the API's (app.broker), not the one
+    arq makes from its settings. Its jobs then queue the next stage in one round trip
+    (FuzeRedis.enqueue_job, where arq's enqueue takes three, about seven times per page), its
+    pool checks a connection without a timed read, and with Sentinel it has timeouts and
+    retries across a failover (arq's Sentinel pool has neither). One per worker run: a pool is
+    closed with its worker."""
     settings = get_settings()
-    if not broker.redis_target(settings, settings.redis_url or "redis://").sentinel:
-        return {}
     return {
         "redis_pool": broker.create_redis(
             settings, default_queue_name=queue_name or default_queue_name
