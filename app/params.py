@@ -61,8 +61,11 @@ def _documented(model: type[BaseModel]) -> list[dict[str, Any]]:
     endpoint.__annotations__["params"] = Annotated[model, Query()]
 
     spec = get_openapi(title="", version="", routes=[APIRoute("/", endpoint, methods=["GET"])])
-    assert "components" not in spec or not spec["components"].get("schemas", {}).keys() - {
-        "HTTPValidationError",
-        "ValidationError",
-    }, f"{model.__name__}: a query parameter's schema refers to a component"
+    # Only FastAPI's own 422 schemas: a parameter's schema that referred to a component of its
+    # own would point at nothing in the app's document.
+    if spec.get("components", {}).get("schemas", {}).keys() - _FASTAPIS:
+        raise TypeError(f"{model.__name__}: a query parameter's schema refers to a component")
     return spec["paths"]["/"]["get"]["parameters"]  # type: ignore[no-any-return]
+
+
+_FASTAPIS = {"HTTPValidationError", "ValidationError"}

@@ -10,7 +10,7 @@ fields (bench/overheads.py).
 model in it replaced by its own TypedDict. The bytes are the model's
 (tests/bookmarks/test_exact_json.py), as long as the model writes its fields as they are,
 which the writer checks when it is made: a model with its own serializers, computed fields,
-aliases or excluded fields is refused. Two rules for callers:
+aliases, excluded fields or serialization settings is refused. Two rules for callers:
 
 - a dict starts from `template(Model)`: the TypedDict writes the keys the dict holds, in its
   order, so the template has every field in the model's order, with its default or else a
@@ -24,6 +24,7 @@ from __future__ import annotations
 import functools
 import types
 import typing
+from collections.abc import Mapping
 from typing import Annotated, Any, Union, get_args, get_origin
 
 from pydantic import BaseModel, TypeAdapter
@@ -46,29 +47,36 @@ class _Required:
 
 
 @functools.cache
-def template(model: type[BaseModel]) -> dict[str, Any]:
+def template(model: type[BaseModel]) -> Mapping[str, Any]:
     """Every field of the model, in its order: its default, or a placeholder to be replaced
-    (`{**template(Model), **values}` keeps the template's order). Never change it."""
+    (`{**template(Model), **values}` keeps the template's order). Read-only: it is shared."""
     out: dict[str, Any] = {}
     for name, field in model.model_fields.items():
-        assert field.default_factory is None, f"{model.__name__}.{name}: a default factory"
+        if field.default_factory is not None:
+            raise TypeError(f"{model.__name__}.{name}: a default factory has no one default")
         out[name] = _Required() if field.is_required() else field.default
-    return out
+    return types.MappingProxyType(out)
+
+
+# Model settings that change how a model writes itself, which a TypedDict would not follow.
+_WRITING_SETTINGS = ("alias_generator", "serialize_by_alias", "use_enum_values")
 
 
 @functools.cache
 def _plain(model: type[BaseModel]) -> Any:
     """The TypedDict of `model`'s fields, each annotation with its models made TypedDicts."""
     decorators = model.__pydantic_decorators__
-    assert not (
-        decorators.field_serializers or decorators.model_serializers or decorators.computed_fields
-    ), f"{model.__name__} has its own serialization"
+    settings = [k for k in model.model_config if k.startswith("ser_") or k in _WRITING_SETTINGS]
+    if decorators.field_serializers or decorators.model_serializers or decorators.computed_fields:
+        raise TypeError(f"{model.__name__} has serializers or computed fields of its own")
+    if settings:
+        raise TypeError(f"{model.__name__} sets how it is written: {', '.join(settings)}")
     fields: dict[str, Any] = {}
     for name, field in model.model_fields.items():
-        assert field.alias in (None, name) and field.serialization_alias in (None, name), (
-            f"{model.__name__}.{name} is written under another name"
-        )
-        assert not field.exclude, f"{model.__name__}.{name} is not written"
+        if field.alias not in (None, name) or field.serialization_alias not in (None, name):
+            raise TypeError(f"{model.__name__}.{name} is written under another name")
+        if field.exclude:
+            raise TypeError(f"{model.__name__}.{name} is not written")
         fields[name] = _replace_models(field.annotation)
     return TypedDict(f"{model.__name__}Plain", fields)  # type: ignore[operator]
 
