@@ -9,10 +9,12 @@ import os
 import pty
 import subprocess
 import sys
+from datetime import UTC, datetime
 
 import pytest
 
 from app.config import Settings
+from app.logs import JsonFormatter
 from tests.conftest import ROOT
 
 # A process that logs as the API and the worker do: its settings from the environment.
@@ -127,6 +129,31 @@ def test_production_logs_json_lines():
     ]
     assert records[0]["worker_id"] == "host:42"
     assert "ZeroDivisionError" in records[2]["exc"]
+    assert list(records[0]) == ["ts", "level", "logger", "msg", "worker_id", "note"]
+    assert (records[0]["level"], records[0]["logger"]) == ("info", "fuze.worker")
+    stamp = datetime.strptime(records[0]["ts"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    assert abs((datetime.now(UTC) - stamp).total_seconds()) < 600
+
+
+def test_a_json_line_says_when_its_record_was_made_to_the_millisecond():
+    formatter = JsonFormatter()
+    midnight = datetime(2026, 12, 6, tzinfo=UTC).timestamp()
+    stamps = []
+    # Fractions a float holds exactly: the milliseconds are what LogRecord makes of them.
+    for created in (-0.25, -0.125, 0.5, 1.75, -0.25):
+        record = logging.LogRecord("fuze.test", logging.INFO, __file__, 1, "hello", None, None)
+        record.created = midnight + created
+        record.msecs = (created % 1) * 1000
+        line = json.loads(formatter.format(record))
+        assert line["msg"] == "hello"
+        stamps.append(line["ts"])
+    assert stamps == [
+        "2026-12-05T23:59:59.750Z",
+        "2026-12-05T23:59:59.875Z",
+        "2026-12-06T00:00:00.500Z",
+        "2026-12-06T00:00:01.750Z",
+        "2026-12-05T23:59:59.750Z",  # a line made earlier, written late
+    ]
 
 
 async def test_health_polls_are_not_access_logged(client, caplog):
