@@ -46,6 +46,18 @@ class _Required:
     """A required field no one gave: the writer refuses it (it has no JSON form)."""
 
 
+class _ReadOnly(dict[str, Any]):
+    """A dict that refuses changes. Still a dict: `{**t, **values}` copies it at dict speed
+    (0.6 µs for 35 fields, where a MappingProxyType's 2.5 µs made a page of 20 cost 35 µs
+    more: bench/overheads.py)."""
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError("a template is shared by every request: copy it, {**template, ...}")
+
+    __setitem__ = __delitem__ = __ior__ = _refuse
+    update = pop = popitem = clear = setdefault = _refuse
+
+
 @functools.cache
 def template(model: type[BaseModel]) -> Mapping[str, Any]:
     """Every field of the model, in its order: its default, or a placeholder to be replaced
@@ -55,7 +67,7 @@ def template(model: type[BaseModel]) -> Mapping[str, Any]:
         if field.default_factory is not None:
             raise TypeError(f"{model.__name__}.{name}: a default factory has no one default")
         out[name] = _Required() if field.is_required() else field.default
-    return types.MappingProxyType(out)
+    return _ReadOnly(out)
 
 
 # Model settings that change how a model writes itself, which a TypedDict would not follow.

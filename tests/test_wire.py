@@ -87,3 +87,20 @@ def test_a_model_that_writes_itself_otherwise_is_refused() -> None:
     for model in (Renamed, Serialized, Computed, Excluded, Holds, Configured):
         with pytest.raises(TypeError):
             Writer(model)
+
+
+def test_a_template_is_shared_so_it_refuses_changes():
+    blank = template(Outer)
+    for change in (
+        lambda: blank.__setitem__("id", 1),  # type: ignore[attr-defined]
+        lambda: blank.update(id=1),  # type: ignore[attr-defined]
+        lambda: blank.pop("id"),  # type: ignore[attr-defined]
+        lambda: blank.setdefault("new", 1),  # type: ignore[attr-defined]
+        lambda: blank.clear(),  # type: ignore[attr-defined]
+    ):
+        with pytest.raises(TypeError):
+            change()
+    assert list(blank) == list(Outer.model_fields)
+    copy = {**blank, "id": 7}
+    copy["more"] = 1  # a copy is a plain dict
+    assert type(copy) is dict and blank["id"] is not copy["id"]
