@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+import copy
+import json
 import logging
 from typing import Any
 
@@ -155,6 +157,31 @@ def responses(*errors: type[AppError]) -> dict[int | str, dict[str, Any]]:
     return out
 
 
+_FASTAPI_422 = "#/components/schemas/HTTPValidationError"
+_OUR_422 = {
+    "description": Unprocessable.message,
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}},
+}
+
+
+def validation_errors_documented(spec: dict[str, Any]) -> dict[str, Any]:
+    """`spec` with each 422 that FastAPI documented in its own shape documented as the one
+    error shape, and FastAPI's two schemas for it gone once nothing refers to them."""
+    schemas = spec.get("components", {}).get("schemas", {})
+    if "ErrorResponse" not in schemas:  # no route declares an error: nothing to point at
+        return spec
+    for operations in spec.get("paths", {}).values():
+        for operation in operations.values():
+            answers = operation.get("responses", {})
+            body = answers.get("422", {}).get("content", {}).get("application/json", {})
+            if body.get("schema", {}).get("$ref") == _FASTAPI_422:
+                answers["422"] = copy.deepcopy(_OUR_422)
+    for name in ("HTTPValidationError", "ValidationError"):  # the second is in the first
+        if name in schemas and f'"#/components/schemas/{name}"' not in json.dumps(spec):
+            del schemas[name]
+    return spec
+
+
 def error_json(
     status: int, code: str, message: str, details: Any = None, headers: dict[str, str] | None = None
 ) -> JSONResponse:
@@ -216,6 +243,17 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_json(422, "validation_error", message, errors)
 
     app.add_exception_handler(StarletteHTTPException, http_exception_handler)  # type: ignore[arg-type]
+
+    # The document says what _validation answers: FastAPI documents its own 422 body
+    # (HTTPValidationError) for every operation that takes input and does not declare one.
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = validation_errors_documented(build())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
     @app.exception_handler(Exception)
     async def _unhandled(_: Request, exc: Exception) -> JSONResponse:

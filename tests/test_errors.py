@@ -96,6 +96,27 @@ async def test_openapi_documents_errors_and_operation_ids(client):
             assert op.get("summary"), f"{method} {path} has no summary"
 
 
+async def test_every_documented_422_is_what_the_api_answers(client, alice):
+    spec = (await client.get("/openapi.json")).json()
+    ours = {"$ref": "#/components/schemas/ErrorResponse"}
+    takes_input = 0
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            invalid = operation["responses"].get("422")
+            if operation.get("parameters") or operation.get("requestBody"):
+                takes_input += 1
+                assert invalid, f"{method} {path} takes input and documents no 422"
+            if invalid:
+                schema = invalid["content"]["application/json"]["schema"]
+                assert schema == ours, f"{method} {path} documents another 422"
+    assert takes_input > 50
+    assert not {"HTTPValidationError", "ValidationError"} & set(spec["components"]["schemas"])
+    # One of the operations whose only input is an id in the path, as documented.
+    r = await client.get("/api/bookmarks/not-an-id", headers=alice.headers)
+    err = _assert_shape(r, 422, "validation_error")
+    assert err["details"][0]["loc"] == ["path", "bookmark_id"]
+
+
 async def test_spa_fallback_does_not_swallow_api_paths(client):
     r = await client.get("/")
     assert r.status_code == 200 and "text/html" in r.headers["content-type"]

@@ -1603,16 +1603,6 @@ export type GeminiKeyTestResult = {
 };
 
 /**
- * HTTPValidationError
- */
-export type HttpValidationError = {
-    /**
-     * Detail
-     */
-    detail?: Array<ValidationError>;
-};
-
-/**
  * HighlightCreate
  *
  * A passage of the reader's text, as the W3C Web Annotation selectors describe one: the
@@ -3464,34 +3454,6 @@ export type UserUpdate = {
 };
 
 /**
- * ValidationError
- */
-export type ValidationError = {
-    /**
-     * Location
-     */
-    loc: Array<string | number>;
-    /**
-     * Message
-     */
-    msg: string;
-    /**
-     * Error Type
-     */
-    type: string;
-    /**
-     * Input
-     */
-    input?: unknown;
-    /**
-     * Context
-     */
-    ctx?: {
-        [key: string]: unknown;
-    };
-};
-
-/**
  * WebhookCreate
  */
 export type WebhookCreate = {
@@ -4007,9 +3969,9 @@ export type SearchSimilarErrors = {
      */
     404: ErrorResponse;
     /**
-     * Validation Error
+     * The request is not valid.
      */
-    422: HttpValidationError;
+    422: ErrorResponse;
 };
 
 export type SearchSimilarError = SearchSimilarErrors[keyof SearchSimilarErrors];
@@ -4235,9 +4197,9 @@ export type BookmarksDeleteBookmarkErrors = {
      */
     404: ErrorResponse;
     /**
-     * Validation Error
+     * The request is not valid.
      */
-    422: HttpValidationError;
+    422: ErrorResponse;
 };
 
 export type BookmarksDeleteBookmarkError = BookmarksDeleteBookmarkErrors[keyof BookmarksDeleteBookmarkErrors];
@@ -4273,9 +4235,9 @@ export type BookmarksGetBookmarkErrors = {
      */
     404: ErrorResponse;
     /**
-     * Validation Error
+     * The request is not valid.
      */
-    422: HttpValidationError;
+    422: ErrorResponse;
 };
 
 export type BookmarksGetBookmarkError = BookmarksGetBookmarkErrors[keyof BookmarksGetBookmarkErrors];
@@ -4391,9 +4353,9 @@ export type BookmarksRefreshBookmarkErrors = {
      */
     404: ErrorResponse;
     /**
-     * Validation Error
+     * The request is not valid.
      */
-    422: HttpValidationError;
+    422: ErrorResponse;
 };
 
 export type BookmarksRefreshBookmarkError = BookmarksRefreshBookmarkErrors[keyof BookmarksRefreshBookmarkErrors];
@@ -4429,9 +4391,9 @@ export type BookmarksGetBookmarkFileErrors = {
      */
     404: ErrorResponse;
     /**
-     * Validation Error
+     * The request is not valid.
      */
-    422: HttpValidationError;
+    422: ErrorResponse;
 };
 
 export type BookmarksGetBookmarkFileError = BookmarksGetBookmarkFileErrors[keyof BookmarksGetBookmarkFileErrors];
@@ -4730,9 +4692,9 @@ export type UsersDeleteTokenErrors = {
      */
     404: ErrorResponse;
     /**
-     * Validation Error
+     * The request is not valid.
      */
-    422: HttpValidationError;
+    422: ErrorResponse;
 };
 
 export type UsersDeleteTokenError = UsersDeleteTokenErrors[keyof UsersDeleteTokenErrors];
@@ -4839,9 +4801,9 @@ export type ProjectsDeleteProjectErrors = {
      */
     404: ErrorResponse;
     /**
-     * Validation Error
+     * The request is not valid.
      */
-    422: HttpValidationError;
+    422: ErrorResponse;
 };
 
 export type ProjectsDeleteProjectError = ProjectsDeleteProjectErrors[keyof ProjectsDeleteProjectErrors];
@@ -4877,9 +4839,9 @@ export type ProjectsGetProjectErrors = {
      */
     404: ErrorResponse;
     /**
-     * Validation Error
+     * The request is not valid.
      */
-    422: HttpValidationError;
+    422: ErrorResponse;
 };
 
 export type ProjectsGetProjectError = ProjectsGetProjectErrors[keyof ProjectsGetProjectErrors];
@@ -5133,9 +5095,9 @@ export type ProjectsDeleteTaskErrors = {
      */
     404: ErrorResponse;
     /**
-     * Validation Error
+     * The request is not valid.
      */
-    422: HttpValidationError;
+    422: ErrorResponse;
 };
 
 export type ProjectsDeleteTaskError = ProjectsDeleteTaskErrors[keyof ProjectsDeleteTaskErrors];
@@ -5171,9 +5133,9 @@ export type ProjectsGetTaskErrors = {
      */
     404: ErrorResponse;
     /**
-     * Validation Error
+     * The request is not valid.
      */
-    422: HttpValidationError;
+    422: ErrorResponse;
 };
 
 export type ProjectsGetTaskError = ProjectsGetTaskErrors[keyof ProjectsGetTaskErrors];
@@ -5332,9 +5294,9 @@ export type ProjectsDeleteSubtaskErrors = {
      */
     404: ErrorResponse;
     /**
-     * Validation Error
+     * The request is not valid.
      */
-    422: HttpValidationError;
+    422: ErrorResponse;
 };
 
 export type ProjectsDeleteSubtaskError = ProjectsDeleteSubtaskErrors[keyof ProjectsDeleteSubtaskErrors];
@@ -5370,9 +5332,9 @@ export type ProjectsGetSubtaskErrors = {
      */
     404: ErrorResponse;
     /**
-     * Validation Error
+     * The request is not valid.
      */
-    422: HttpValidationError;
+    422: ErrorResponse;
 };
 
 export type ProjectsGetSubtaskError = ProjectsGetSubtaskErrors[keyof ProjectsGetSubtaskErrors];
@@ -5529,9 +5491,9 @@ export type RecommendationsWithdrawFeedbackErrors = {
      */
     404: ErrorResponse;
     /**
-     * Validation Error
+     * The request is not valid.
      */
-    422: HttpValidationError;
+    422: ErrorResponse;
 };
 
 export type RecommendationsWithdrawFeedbackError = RecommendationsWithdrawFeedbackErrors[keyof RecommendationsWithdrawFeedbackErrors];
@@ -5824,9 +5786,9 @@ export type ImportsListImportsErrors = {
      */
     401: ErrorResponse;
     /**
-     * Validation Error
+     * The request is not valid.
      */
-    422: HttpValidationError;
+    422: ErrorResponse;
 };
 
 export type ImportsListImportsError = ImportsListImportsErrors[keyof ImportsListImportsErrors];
@@ -5895,9 +5857,9 @@ export type ImportsGetImportErrors = {
      */
     404: ErrorResponse;
     /**
-     * Validation Error
+     * The request is not valid.
      */
-    422: HttpValidationError;
+    422: ErrorResponse;
 };
 
 export type ImportsGetImportError = ImportsGetImportErrors[keyof ImportsGetImportErrors];
@@ -5998,9 +5960,9 @@ export type ExportsExportBookmarksErrors = {
      */
     404: ErrorResponse;
     /**
-     * Validation Error
+     * The request is not valid.
      */
-    422: HttpValidationError;
+    422: ErrorResponse;
 };
 
 export type ExportsExportBookmarksError = ExportsExportBookmarksErrors[keyof ExportsExportBookmarksErrors];
@@ -6073,9 +6035,9 @@ export type AdminListUsersErrors = {
      */
     403: ErrorResponse;
     /**
-     * Validation Error
+     * The request is not valid.
      */
-    422: HttpValidationError;
+    422: ErrorResponse;
 };
 
 export type AdminListUsersError = AdminListUsersErrors[keyof AdminListUsersErrors];
@@ -6156,9 +6118,9 @@ export type AdminDeleteUserErrors = {
      */
     409: ErrorResponse;
     /**
-     * Validation Error
+     * The request is not valid.
      */
-    422: HttpValidationError;
+    422: ErrorResponse;
 };
 
 export type AdminDeleteUserError = AdminDeleteUserErrors[keyof AdminDeleteUserErrors];
@@ -6308,9 +6270,9 @@ export type AdminRevokeInviteErrors = {
      */
     404: ErrorResponse;
     /**
-     * Validation Error
+     * The request is not valid.
      */
-    422: HttpValidationError;
+    422: ErrorResponse;
 };
 
 export type AdminRevokeInviteError = AdminRevokeInviteErrors[keyof AdminRevokeInviteErrors];
@@ -6342,9 +6304,9 @@ export type ArchivesListArchivesErrors = {
      */
     404: ErrorResponse;
     /**
-     * Validation Error
+     * The request is not valid.
      */
-    422: HttpValidationError;
+    422: ErrorResponse;
 };
 
 export type ArchivesListArchivesError = ArchivesListArchivesErrors[keyof ArchivesListArchivesErrors];
@@ -6376,9 +6338,9 @@ export type ArchivesArchiveLinkErrors = {
      */
     404: ErrorResponse;
     /**
-     * Validation Error
+     * The request is not valid.
      */
-    422: HttpValidationError;
+    422: ErrorResponse;
 };
 
 export type ArchivesArchiveLinkError = ArchivesArchiveLinkErrors[keyof ArchivesArchiveLinkErrors];
@@ -6419,9 +6381,9 @@ export type ArchivesViewArchiveErrors = {
      */
     404: ErrorResponse;
     /**
-     * Validation Error
+     * The request is not valid.
      */
-    422: HttpValidationError;
+    422: ErrorResponse;
 };
 
 export type ArchivesViewArchiveError = ArchivesViewArchiveErrors[keyof ArchivesViewArchiveErrors];
@@ -6464,9 +6426,9 @@ export type ArchivesArchiveImageErrors = {
      */
     404: ErrorResponse;
     /**
-     * Validation Error
+     * The request is not valid.
      */
-    422: HttpValidationError;
+    422: ErrorResponse;
 };
 
 export type ArchivesArchiveImageError = ArchivesArchiveImageErrors[keyof ArchivesArchiveImageErrors];
@@ -6496,9 +6458,9 @@ export type ArchivesDeleteArchiveErrors = {
      */
     404: ErrorResponse;
     /**
-     * Validation Error
+     * The request is not valid.
      */
-    422: HttpValidationError;
+    422: ErrorResponse;
 };
 
 export type ArchivesDeleteArchiveError = ArchivesDeleteArchiveErrors[keyof ArchivesDeleteArchiveErrors];
@@ -6530,9 +6492,9 @@ export type ArchivesDownloadArchiveErrors = {
      */
     404: ErrorResponse;
     /**
-     * Validation Error
+     * The request is not valid.
      */
-    422: HttpValidationError;
+    422: ErrorResponse;
 };
 
 export type ArchivesDownloadArchiveError = ArchivesDownloadArchiveErrors[keyof ArchivesDownloadArchiveErrors];
@@ -6566,9 +6528,9 @@ export type HighlightsListBookmarkHighlightsErrors = {
      */
     404: ErrorResponse;
     /**
-     * Validation Error
+     * The request is not valid.
      */
-    422: HttpValidationError;
+    422: ErrorResponse;
 };
 
 export type HighlightsListBookmarkHighlightsError = HighlightsListBookmarkHighlightsErrors[keyof HighlightsListBookmarkHighlightsErrors];
@@ -6642,9 +6604,9 @@ export type HighlightsDeleteHighlightErrors = {
      */
     404: ErrorResponse;
     /**
-     * Validation Error
+     * The request is not valid.
      */
-    422: HttpValidationError;
+    422: ErrorResponse;
 };
 
 export type HighlightsDeleteHighlightError = HighlightsDeleteHighlightErrors[keyof HighlightsDeleteHighlightErrors];
@@ -6776,9 +6738,9 @@ export type HighlightsExportHighlightsErrors = {
      */
     404: ErrorResponse;
     /**
-     * Validation Error
+     * The request is not valid.
      */
-    422: HttpValidationError;
+    422: ErrorResponse;
 };
 
 export type HighlightsExportHighlightsError = HighlightsExportHighlightsErrors[keyof HighlightsExportHighlightsErrors];
@@ -6814,9 +6776,9 @@ export type TagsListTagsErrors = {
      */
     401: ErrorResponse;
     /**
-     * Validation Error
+     * The request is not valid.
      */
-    422: HttpValidationError;
+    422: ErrorResponse;
 };
 
 export type TagsListTagsError = TagsListTagsErrors[keyof TagsListTagsErrors];
@@ -6943,9 +6905,9 @@ export type TagsDeleteTagErrors = {
      */
     404: ErrorResponse;
     /**
-     * Validation Error
+     * The request is not valid.
      */
-    422: HttpValidationError;
+    422: ErrorResponse;
 };
 
 export type TagsDeleteTagError = TagsDeleteTagErrors[keyof TagsDeleteTagErrors];
@@ -7073,9 +7035,9 @@ export type WebhooksDeleteWebhookErrors = {
      */
     404: ErrorResponse;
     /**
-     * Validation Error
+     * The request is not valid.
      */
-    422: HttpValidationError;
+    422: ErrorResponse;
 };
 
 export type WebhooksDeleteWebhookError = WebhooksDeleteWebhookErrors[keyof WebhooksDeleteWebhookErrors];
@@ -7149,9 +7111,9 @@ export type WebhooksTestWebhookErrors = {
      */
     404: ErrorResponse;
     /**
-     * Validation Error
+     * The request is not valid.
      */
-    422: HttpValidationError;
+    422: ErrorResponse;
 };
 
 export type WebhooksTestWebhookError = WebhooksTestWebhookErrors[keyof WebhooksTestWebhookErrors];
@@ -7344,9 +7306,9 @@ export type FeedsDeleteFeedErrors = {
      */
     404: ErrorResponse;
     /**
-     * Validation Error
+     * The request is not valid.
      */
-    422: HttpValidationError;
+    422: ErrorResponse;
 };
 
 export type FeedsDeleteFeedError = FeedsDeleteFeedErrors[keyof FeedsDeleteFeedErrors];
@@ -7420,9 +7382,9 @@ export type FeedsRefreshFeedErrors = {
      */
     404: ErrorResponse;
     /**
-     * Validation Error
+     * The request is not valid.
      */
-    422: HttpValidationError;
+    422: ErrorResponse;
 };
 
 export type FeedsRefreshFeedError = FeedsRefreshFeedErrors[keyof FeedsRefreshFeedErrors];
@@ -7594,9 +7556,9 @@ export type DuplicatesDismissDuplicatesErrors = {
      */
     404: ErrorResponse;
     /**
-     * Validation Error
+     * The request is not valid.
      */
-    422: HttpValidationError;
+    422: ErrorResponse;
 };
 
 export type DuplicatesDismissDuplicatesError = DuplicatesDismissDuplicatesErrors[keyof DuplicatesDismissDuplicatesErrors];
@@ -7694,9 +7656,9 @@ export type ListsDeleteListErrors = {
      */
     404: ErrorResponse;
     /**
-     * Validation Error
+     * The request is not valid.
      */
-    422: HttpValidationError;
+    422: ErrorResponse;
 };
 
 export type ListsDeleteListError = ListsDeleteListErrors[keyof ListsDeleteListErrors];
@@ -7732,9 +7694,9 @@ export type ListsGetListErrors = {
      */
     404: ErrorResponse;
     /**
-     * Validation Error
+     * The request is not valid.
      */
-    422: HttpValidationError;
+    422: ErrorResponse;
 };
 
 export type ListsGetListError = ListsGetListErrors[keyof ListsGetListErrors];
@@ -7905,9 +7867,9 @@ export type ThumbnailsGetThumbnailErrors = {
      */
     404: ErrorResponse;
     /**
-     * Validation Error
+     * The request is not valid.
      */
-    422: HttpValidationError;
+    422: ErrorResponse;
 };
 
 export type ThumbnailsGetThumbnailError = ThumbnailsGetThumbnailErrors[keyof ThumbnailsGetThumbnailErrors];
