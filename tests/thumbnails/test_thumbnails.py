@@ -7,12 +7,17 @@ from __future__ import annotations
 
 import io
 import struct
+import time
+import uuid
 import zlib
 
 import pytest
 from PIL import Image
 from sqlalchemy import text
 
+from app.config import Settings
+from app.errors import Unauthorized
+from app.thumbnails import service as thumbnails_service
 from tests.conftest import owner_engine, wait_for
 
 pytestmark = pytest.mark.usefixtures("pipeline_worker")
@@ -244,3 +249,18 @@ async def test_a_deleted_bookmark_takes_its_picture_with_it(api, api_user, web):
     r = await api.delete(f"/api/bookmarks/{bookmark_id}", headers=api_user.headers)
     assert r.status_code == 204
     assert (await api.get(got["thumbnail_url"])).status_code == 404
+
+
+def test_a_picture_token_is_kept_for_the_day_but_only_under_its_own_key(tmp_path):
+    ours = Settings(_env_file=None, data_dir=tmp_path, secret_key="k" * 48)  # type: ignore[call-arg]
+    other = Settings(_env_file=None, data_dir=tmp_path, secret_key="j" * 48)  # type: ignore[call-arg]
+    user = uuid.uuid4()
+    now = time.time()
+    signed = thumbnails_service.token(ours, user, now)
+    assert thumbnails_service.token(ours, user, now + 60) == signed  # the same all day
+    assert thumbnails_service.reader_of(ours, signed) == user
+    assert thumbnails_service.token(other, user, now) != signed
+    with pytest.raises(Unauthorized):
+        thumbnails_service.reader_of(other, signed)
+    tomorrow = thumbnails_service.token(ours, user, now + 2 * thumbnails_service.DAY)
+    assert tomorrow != signed and thumbnails_service.reader_of(ours, tomorrow) == user
