@@ -2,6 +2,9 @@
 
 {"error": {"code": "snake_case", "message": "A human sentence.", "details": ...,
            "request_id": ...}}
+
+and the OpenAPI document says so: a route lists its errors with responses(), and every 422
+is documented as this shape (validation_errors_documented), FastAPI's own included.
 """
 
 from __future__ import annotations
